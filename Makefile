@@ -1,0 +1,43 @@
+# Two commands: `make demo` (set up + run the main job) and `make test` (set up + run the tests).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# llama-cpp-python compiles from source here; its LLaVA part is not needed (~20% faster build).
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+
+.PHONY: setup setup-dev demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.setup-models: $(BIN)/python pyproject.toml setup.py
+	$(BIN)/pip install -q -e '.[models]'
+	touch $@
+
+$(VENV)/.setup-dev: $(VENV)/.setup-models
+	$(BIN)/pip install -q -e '.[models,test-models,dev]'
+	bash scripts/ensure-system-deps.sh
+	touch $@
+
+setup: $(VENV)/.setup-models
+setup-dev: $(VENV)/.setup-dev
+
+## The main job: index the sample host tree, mine the sample log, answer routed queries.
+demo: setup
+	$(BIN)/foundups-training demo
+
+## The whole test suite (unit, integration with the real models and servers).
+test: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: setup-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup-dev
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,184 @@
+"""The ``foundups-training`` command line: a thin layer over the library.
+
+The parser is defined here, once, with no heavy imports, so ``--help`` stays fast. Each verb's
+work lives in ``foundups_training/cli/<verb>.py`` as ``run(args, settings) -> int`` and is
+imported only when that verb runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from foundups_training import __version__
+
+#: verb -> module under foundups_training.cli implementing it
+VERBS: dict[str, str] = {
+    "index": "index",
+    "mine": "mine",
+    "ask": "ask",
+    "eval": "evaluate",
+    "status": "status",
+    "clear": "clear",
+    "menu": "menu",
+    "run-host": "run_host",
+    "report": "report",
+    "demo": "demo",
+    "plugins": "plugins",
+}
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="data directory (Chroma store, checkpoint, metrics); env FOUNDUPS_TRAINING_HOME",
+    )
+    common.add_argument(
+        "--config", dest="config_file", default=argparse.SUPPRESS, help="TOML config file"
+    )
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON, no progress"
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars"
+    )
+    common.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole CLI grammar (cheap: no heavy imports)."""
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="foundups-training",
+        description="Teach Foundups-Agent's local models (Gemma, Qwen) from its own log, "
+        "live decisions and code.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    p = sub.add_parser("index", parents=[common], help="index the host's source tree")
+    p.add_argument("host_root", metavar="HOST_ROOT", help="root of a Foundups-Agent checkout")
+
+    p = sub.add_parser("mine", parents=[common], help="mine an operational log into patterns")
+    p.add_argument("log", metavar="LOG", help="the log file (e.g. 012.txt)")
+    p.add_argument("--host-root", default=None, help="verify modules against this host tree")
+    p.add_argument("--max-lines", type=int, default=None, help="stop after N lines")
+    p.add_argument("--max-seconds", type=float, default=None, help="stop after S seconds")
+
+    p = sub.add_parser("ask", parents=[common], help="ask a question (routed Gemma/Qwen)")
+    p.add_argument("query", metavar="QUERY")
+    p.add_argument("--tier", choices=["auto", "memory", "gemma", "qwen"], default="auto")
+    p.add_argument("-n", "--patterns", type=int, default=5, help="patterns to retrieve")
+
+    p = sub.add_parser("eval", parents=[common], help="evaluate answers on a QA JSONL file")
+    p.add_argument("qa", metavar="QA.jsonl")
+    p.add_argument("--out", default=None, help="write the per-item results (JSONL) here")
+    p.add_argument(
+        "--tiers",
+        default="routed,memory,gemma,qwen",
+        help="comma-separated tiers to evaluate (routed,memory,gemma,qwen)",
+    )
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items")
+    p.add_argument("--calibrate", action="store_true", help="fit and save the calibration")
+
+    sub.add_parser("status", parents=[common], help="what has been learned so far")
+
+    p = sub.add_parser("clear", parents=[common], help="delete all patterns and the checkpoint")
+    p.add_argument("--yes", action="store_true", help="confirm")
+
+    sub.add_parser("menu", parents=[common], help="the interactive training menu")
+
+    p = sub.add_parser(
+        "run-host", parents=[common], help="run the host's main.py with the plugin attached"
+    )
+    p.add_argument("main_py", metavar="MAIN_PY")
+    p.add_argument("host_args", nargs=argparse.REMAINDER, metavar="ARGS")
+
+    p = sub.add_parser("report", parents=[common], help="write the HTML metrics dashboard")
+    p.add_argument("--out", default="foundups-training-report", help="output directory")
+
+    p = sub.add_parser("demo", parents=[common], help="index, mine and ask on shipped samples")
+    p.add_argument("--no-models", action="store_true", help="memory tier only")
+
+    sub.add_parser("plugins", parents=[common], help="list the registered plugins")
+    return parser
+
+
+def _settings_from(args: argparse.Namespace) -> Any:
+    from foundups_training.config import load_settings
+
+    return load_settings(
+        {
+            "data_dir": getattr(args, "data_dir", None),
+            "config_file": getattr(args, "config_file", None),
+        }
+    )
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
+    """Print ``data`` as JSON with ``--json``, else ``text`` (or a readable dump of data)."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    elif text is not None:
+        print(text)
+    else:
+        for key, value in (data.items() if isinstance(data, dict) else [("result", data)]):
+            print(f"{key}: {value}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.verb:
+        parser.print_help()
+        return 2
+    verbose = getattr(args, "verbose", 0) or 0
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from foundups_training.config import ConfigError
+
+    try:
+        settings = _settings_from(args)
+        module = importlib.import_module(f"foundups_training.cli.{VERBS[args.verb]}")
+        return int(module.run(args, settings) or 0)
+    except CliError as exc:
+        print(f"foundups-training {args.verb}: {exc}", file=sys.stderr)
+        return exc.code
+    except ConfigError as exc:
+        print(f"foundups-training: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, the traceback only with -vv
+        if verbose > 1:
+            raise
+        print(f"foundups-training {args.verb}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def not_built(verb: str) -> int:
+    """What a verb that is not implemented yet does: say so and fail."""
+    raise CliError(f"'{verb}' is not built yet in this version", code=3)

@@ -1,0 +1,21 @@
+"""``foundups-training clear --yes``: forget every pattern and the mining checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+from foundups_training.cli import CliError, emit
+from foundups_training.config import Settings
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete the patterns and the checkpoint; refuses without ``--yes``."""
+    if not args.yes:
+        raise CliError("this deletes every learned pattern; run again with --yes to confirm")
+    from foundups_training.engine import Trainer
+
+    with Trainer(settings) as trainer:
+        before = trainer.memory.count()
+        trainer.clear()
+    emit(args, {"cleared": before}, f"cleared {before} patterns and the mining checkpoint")
+    return 0

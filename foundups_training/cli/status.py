@@ -1,0 +1,34 @@
+"""``foundups-training status``: patterns by kind, lines processed, last training."""
+
+from __future__ import annotations
+
+import argparse
+
+from foundups_training.cli import emit
+from foundups_training.config import Settings
+
+
+def _text(status: dict) -> str:
+    lines = [
+        f"data directory : {status['data_dir']}",
+        f"store          : {status['store']}",
+        f"patterns       : {status['patterns_total']} ({status['verified']} verified)",
+    ]
+    for kind, n in sorted(status["by_kind"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {kind:<16} {n}")
+    lines.append(f"lines processed: {status['lines_processed']} of {status.get('log', '?')}")
+    lines.append(f"last training  : {status['last_training'] or 'never'}")
+    for key in ("memory_error", "checkpoint_error"):
+        if key in status:
+            lines.append(f"problem        : {status[key]}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Print what has been learned (``--json`` for machines)."""
+    from foundups_training.engine import Trainer
+
+    with Trainer(settings, read_only=True) as trainer:
+        status = trainer.status()
+    emit(args, status, _text(status))
+    return 0

@@ -1,0 +1,220 @@
+"""Settings: defaults, then an optional TOML file, then environment variables, then CLI flags.
+
+No drive letters or machine paths live here: the data directory defaults to the platform's
+user-data directory (``platformdirs``), and every path can be overridden.
+
+Environment variables (all optional):
+
+========================================  ==================================================
+``FOUNDUPS_TRAINING_HOME``                data directory (Chroma store, checkpoint, metrics)
+``FOUNDUPS_TRAINING_CONFIG``              TOML file (default: ``<data dir>/config.toml``)
+``FOUNDUPS_TRAINING_LOG``                 the operational log to mine (default ``012.txt``)
+``FOUNDUPS_TRAINING_HOST_ROOT``           the host's source tree (default: working dir)
+``FOUNDUPS_TRAINING_GEMMA_MODEL``         Gemma GGUF path (else the host's variables)
+``FOUNDUPS_TRAINING_QWEN_MODEL``          Qwen GGUF path (else the host's variables)
+``FOUNDUPS_TRAINING_CHROMA_URL``          use a Chroma server instead of the embedded store
+``FOUNDUPS_TRAINING_CHROMA_TOKEN``        auth token for that server
+``FOUNDUPS_TRAINING_QWEN_URL``            OpenAI-compatible server for the Qwen tier
+``FOUNDUPS_TRAINING_GEMMA_URL``           OpenAI-compatible server for the Gemma tier
+``FOUNDUPS_TRAINING_THRESHOLD``           escalation threshold (default 0.7)
+``FOUNDUPS_TRAINING_PLUGINS``             allow-list of plugin names (comma separated)
+``FOUNDUPS_TRAINING_DISABLE``             deny-list of plugin names (comma separated)
+========================================  ==================================================
+
+The host's own model variables (``LOCAL_MODEL_TRIAGE_PATH``, ``LOCAL_MODEL_CODE_PATH``,
+``HOLO_GEMMA_MODEL``, ``HOLO_QWEN_MODEL`` …) are honoured by the model locator.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+APP_NAME = "foundups-training"
+
+ENV_PREFIX = "FOUNDUPS_TRAINING_"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says which setting and why."""
+
+
+def default_data_dir() -> Path:
+    """The platform's user-data directory for this application."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, resolved. Build with :func:`load_settings`."""
+
+    data_dir: Path
+    log_path: Path = Path("012.txt")
+    host_root: Path = Path(".")
+    gemma_model: str = ""
+    qwen_model: str = ""
+    gemma_url: str = ""
+    qwen_url: str = ""
+    chroma_url: str = ""
+    chroma_token: str = ""
+    collection: str = "patterns"
+    threshold: float = 0.7
+    fast_path_similarity: float = 0.9
+    n_threads: int = 0  # 0: let the backend choose
+    idle_minutes: float = 5.0
+    idle_max_cpu: float = 30.0
+    idle_max_lines: int = 5000
+    idle_max_seconds: float = 60.0
+    plugins_allow: tuple[str, ...] = ()
+    plugins_deny: tuple[str, ...] = ()
+    config_file: Path | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    # Paths inside the data directory: one place decides the layout.
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.data_dir / "checkpoint.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.data_dir / "metrics.sqlite3"
+
+    @property
+    def telemetry_dir(self) -> Path:
+        return self.data_dir / "telemetry"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.data_dir / "journal"
+
+    @property
+    def models_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.data_dir / "calibration.json"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory if needed and return it."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+_PATH_FIELDS = {"data_dir", "log_path", "host_root", "config_file"}
+_ENV_FIELDS = {
+    "HOME": "data_dir",
+    "LOG": "log_path",
+    "HOST_ROOT": "host_root",
+    "GEMMA_MODEL": "gemma_model",
+    "QWEN_MODEL": "qwen_model",
+    "GEMMA_URL": "gemma_url",
+    "QWEN_URL": "qwen_url",
+    "CHROMA_URL": "chroma_url",
+    "CHROMA_TOKEN": "chroma_token",
+    "COLLECTION": "collection",
+    "THRESHOLD": "threshold",
+    "FAST_PATH_SIMILARITY": "fast_path_similarity",
+    "THREADS": "n_threads",
+    "IDLE_MINUTES": "idle_minutes",
+    "IDLE_MAX_CPU": "idle_max_cpu",
+    "IDLE_MAX_LINES": "idle_max_lines",
+    "IDLE_MAX_SECONDS": "idle_max_seconds",
+    "PLUGINS": "plugins_allow",
+    "DISABLE": "plugins_deny",
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Convert a raw value (string from env, TOML value) to the field's type."""
+    types = {f.name: f.type for f in fields(Settings)}
+    kind = str(types[name])
+    try:
+        if name in _PATH_FIELDS:
+            return Path(str(value)).expanduser()
+        if kind == "float":
+            return float(value)
+        if kind == "int":
+            return int(value)
+        if kind.startswith("tuple"):
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(str(v) for v in value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {value!r} ({exc})") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    # Accept either top-level keys or a [foundups_training] table.
+    table = data.get("foundups_training", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [foundups_training] must be a table")
+    return table
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve settings: defaults < TOML file < ``FOUNDUPS_TRAINING_*`` env < ``overrides``.
+
+    ``overrides`` holds CLI flags (``None`` values are ignored).
+    """
+    env = os.environ if env is None else env
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    known = {f.name for f in fields(Settings)}
+
+    from_env: dict[str, Any] = {}
+    for suffix, name in _ENV_FIELDS.items():
+        raw = env.get(ENV_PREFIX + suffix)
+        if raw not in (None, ""):
+            from_env[name] = _coerce(name, raw)
+
+    data_dir = overrides.get("data_dir") or from_env.get("data_dir") or default_data_dir()
+    data_dir = Path(data_dir).expanduser()
+
+    config_file = overrides.get("config_file") or env.get(ENV_PREFIX + "CONFIG")
+    config_path = Path(config_file).expanduser() if config_file else data_dir / "config.toml"
+    from_file: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    if config_file or config_path.is_file():
+        for key, value in _read_toml(config_path).items():
+            if key in known and key not in ("extra", "config_file"):
+                from_file[key] = _coerce(key, value)
+            else:
+                extra[key] = value
+
+    merged: dict[str, Any] = {**from_file, **from_env}
+    for key, value in overrides.items():
+        if key not in known:
+            raise ConfigError(f"unknown setting {key!r}")
+        merged[key] = _coerce(key, value)
+    merged["data_dir"] = data_dir
+    merged["config_file"] = config_path if (config_file or config_path.is_file()) else None
+    settings = Settings(**merged, extra=extra) if "extra" not in merged else Settings(**merged)
+    if not 0.0 <= settings.threshold <= 1.0:
+        raise ConfigError(f"threshold must be between 0 and 1, got {settings.threshold}")
+    return settings
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with some fields changed (coerced like CLI flags)."""
+    return replace(settings, **{k: _coerce(k, v) for k, v in changes.items() if v is not None})

@@ -1,0 +1,153 @@
+"""The Trainer: one facade over mining, memory, routing and metrics.
+
+The CLI, the menu and the training plugin all go through a Trainer, so each capability is
+wired in one place. Every part is opened lazily on first use: building a Trainer is free.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from foundups_training.config import Settings
+from foundups_training.records import Answer, IdleBudget, IdleReport, Query
+
+if TYPE_CHECKING:
+    from foundups_training.memory import PatternMemory
+    from foundups_training.metrics import MetricsStore
+    from foundups_training.mining import IndexReport, MineReport
+    from foundups_training.routing import Router
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+
+class Trainer:
+    """Owns the parts of one data directory; safe to share between threads."""
+
+    def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
+        self.settings = settings
+        self.read_only = read_only
+        self._lock = threading.RLock()
+
+    # -- parts, opened on first use -------------------------------------------------------
+    @cached_property
+    def memory(self) -> PatternMemory:
+        """The pattern store (embedded Chroma, or a Chroma server when configured)."""
+        from foundups_training.memory import open_memory
+
+        return open_memory(self.settings, read_only=self.read_only)
+
+    @cached_property
+    def router(self) -> Router:
+        """The Gemma/Qwen router over this memory."""
+        from foundups_training.routing import Router
+
+        return Router.from_settings(self.settings, self.memory)
+
+    @cached_property
+    def metrics(self) -> MetricsStore:
+        """The SQLite metrics store in the data directory."""
+        from foundups_training.metrics import MetricsStore
+
+        return MetricsStore(self.settings.metrics_path)
+
+    # -- capabilities -------------------------------------------------------------------
+    def index(self, host_root: Path | str, progress: ProgressFn | None = None) -> IndexReport:
+        """Index the host's source tree into module-location patterns."""
+        from foundups_training.mining import index_host
+
+        with self._lock:
+            return index_host(Path(host_root), self.memory, progress=progress)
+
+    def mine(
+        self,
+        log_path: Path | str | None = None,
+        *,
+        host_root: Path | str | None = None,
+        max_lines: int | None = None,
+        max_seconds: float | None = None,
+        progress: ProgressFn | None = None,
+    ) -> MineReport:
+        """Mine the next chunk of the log (resuming from the checkpoint) into memory."""
+        from foundups_training.mining import mine_log
+
+        with self._lock:
+            return mine_log(
+                Path(log_path) if log_path else self.settings.log_path,
+                self.memory,
+                checkpoint_path=self.settings.checkpoint_path,
+                host_root=Path(host_root) if host_root else None,
+                max_lines=max_lines,
+                max_seconds=max_seconds,
+                progress=progress,
+            )
+
+    def idle(self, budget: IdleBudget) -> IdleReport:
+        """One idle-training cycle within ``budget``; never raises."""
+        start = time.perf_counter()
+        try:
+            host_root = self.settings.host_root if self.settings.host_root.is_dir() else None
+            report = self.mine(
+                self.settings.log_path,
+                host_root=host_root,
+                max_lines=budget.max_lines,
+                max_seconds=budget.max_seconds,
+            )
+            return IdleReport(
+                lines_processed=report.lines_processed,
+                patterns_stored=report.patterns_stored,
+                patterns_total=report.patterns_total,
+                duration_s=time.perf_counter() - start,
+                progress=report.progress,
+            )
+        except Exception as exc:  # noqa: BLE001 - an idle cycle reports, never raises
+            log.exception("idle training failed")
+            return IdleReport(
+                success=False,
+                duration_s=time.perf_counter() - start,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+
+    def ask(self, query: Query) -> Answer:
+        """Answer a query through the router; never raises."""
+        try:
+            return self.router.answer(query)
+        except Exception as exc:  # noqa: BLE001 - answers carry their error
+            log.exception("answering failed")
+            return Answer(text="", tier="none", error=f"{type(exc).__name__}: {exc}")
+
+    def status(self) -> dict[str, Any]:
+        """What has been learned: patterns by kind, lines processed, last training."""
+        from foundups_training.status import collect_status
+
+        return collect_status(self)
+
+    def clear(self) -> None:
+        """Delete every pattern and the checkpoint (the metrics history is kept)."""
+        with self._lock:
+            self.memory.clear(confirm=True)
+            self.settings.checkpoint_path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Release the store's lock and any loaded model."""
+        for name in ("router", "memory", "metrics"):
+            part = self.__dict__.pop(name, None)
+            closer = getattr(part, "close", None)
+            if closer is not None:
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001
+                    log.exception("closing %s failed", name)
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

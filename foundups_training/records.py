@@ -1,0 +1,206 @@
+"""The records passed between stages: small frozen dataclasses, no dicts across boundaries.
+
+Every stage (mining, memory, routing, adapters, metrics) speaks in these types. They are
+plain data: no I/O, no heavy imports, cheap to build on a DAE's hot path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+#: The pattern kinds the miner, the live path and the code index produce.
+PATTERN_KINDS: tuple[str, ...] = (
+    "module_location",
+    "priority",
+    "wsp_compliance",
+    "stream",
+    "error_fix",
+    "moderation",
+    "chat_response",
+    "command",
+    "log_template",
+)
+
+#: Where a pattern came from.
+PATTERN_SOURCES: tuple[str, ...] = ("log", "code", "live_chat", "telemetry", "manual")
+
+_WS = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Lower-case and collapse whitespace: the form a pattern's identity is computed on."""
+    return _WS.sub(" ", text).strip().lower()
+
+
+def pattern_id(kind: str, key: str, decision: str, module: str = "") -> str:
+    """Deterministic id of a pattern: a hash of its normalised identity.
+
+    ``key`` is what makes two observations "the same situation" (for mined lines, the masked
+    template, not the raw line), so seeing it again raises support counts instead of adding a
+    duplicate. The decision is part of the identity: contradicting decisions for the same key
+    are different patterns and both are kept.
+    """
+    h = hashlib.sha256()
+    for part in (kind, normalise(module), normalise(key), normalise(decision)):
+        h.update(part.encode("utf-8", "replace"))
+        h.update(b"\x1f")
+    return f"{kind[:4]}-{h.hexdigest()[:24]}"
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One decision a host DAE made (or a human moderator made), as seen by an adapter.
+
+    ``subject`` names who or what the decision is about (a chat author's channel id), so a
+    later decision about the same subject can become the outcome of this one.
+    """
+
+    id: str
+    source: str  # e.g. "live_chat"
+    action: str  # e.g. "respond", "skip", "timeout", "ban", "classify"
+    context: Mapping[str, Any] = field(default_factory=dict)
+    confidence: float | None = None
+    reasoning: str = ""
+    outcome: str = ""
+    subject: str = ""
+    stream: str = ""
+    timestamp: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "context", _frozen_mapping(self.context))
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A verified-or-not piece of experience worth remembering.
+
+    ``context`` is what the situation looked like (the text that gets embedded), ``decision``
+    what was decided, ``outcome`` what happened next (empty when the log shows nothing).
+    ``seen``/``first_seen``/``last_seen`` are support counts kept by consolidation and by the
+    memory's idempotent upsert.
+    """
+
+    id: str
+    kind: str
+    context: str
+    decision: str
+    outcome: str = ""
+    module: str = ""
+    timestamp: str = ""
+    source: str = "log"
+    verified: bool = False
+    code_ref: str = ""
+    seen: int = 1
+    first_seen: str = ""
+    last_seen: str = ""
+
+    @classmethod
+    def make(
+        cls,
+        kind: str,
+        context: str,
+        decision: str,
+        *,
+        key: str | None = None,
+        module: str = "",
+        **fields: Any,
+    ) -> Pattern:
+        """Build a pattern whose id is derived from ``key`` (default: the context)."""
+        pid = pattern_id(kind, context if key is None else key, decision, module)
+        ts = fields.get("timestamp", "")
+        fields.setdefault("first_seen", ts)
+        fields.setdefault("last_seen", ts)
+        return cls(id=pid, kind=kind, context=context, decision=decision, module=module, **fields)
+
+    def with_outcome(self, outcome: str) -> Pattern:
+        """The same pattern with its outcome filled."""
+        return replace(self, outcome=outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled:
+    """A pattern returned by recall, with its cosine similarity to the query (1.0 = same)."""
+
+    pattern: Pattern
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A question for the training plugin.
+
+    ``tier`` forces a tier ("memory", "gemma", "qwen"); "auto" lets the router choose.
+    ``labels`` optionally restricts the answer to a closed set (classification questions).
+    """
+
+    text: str
+    tier: str = "auto"
+    kind: str = ""
+    labels: tuple[str, ...] = ()
+    n_patterns: int = 5
+    asked_by: str = "cli"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the router answered, and everything needed to judge it."""
+
+    text: str
+    tier: str  # "memory" | "gemma" | "qwen" | "none"
+    model: str = ""
+    confidence: float = 0.0
+    escalated: bool = False
+    escalation_reason: str = ""
+    latency_ms: float = 0.0
+    patterns: tuple[str, ...] = ()
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IdleBudget:
+    """How much an idle cycle may spend: lines and/or seconds (None = no limit on that axis)."""
+
+    max_lines: int | None = 5000
+    max_seconds: float | None = 60.0
+    reason: str = "idle"
+
+
+@dataclass(frozen=True, slots=True)
+class IdleReport:
+    """What an idle cycle did; ``as_host_result`` gives the dict IdleAutomationDAE expects."""
+
+    lines_processed: int = 0
+    patterns_stored: int = 0
+    patterns_total: int = 0
+    duration_s: float = 0.0
+    success: bool = True
+    progress: float | None = None
+    error: str = ""
+    skipped_reason: str = ""
+
+    def as_host_result(self) -> dict[str, Any]:
+        """The shape of ``IdleAutomationDAE._execute_pattern_training``'s return value."""
+        result: dict[str, Any] = {
+            "task": "pattern_training",
+            "success": self.success,
+            "patterns_stored": self.patterns_stored,
+            "lines_processed": self.lines_processed,
+            "duration": round(self.duration_s, 3),
+        }
+        if self.progress is not None:
+            result["progress"] = self.progress
+        if self.error:
+            result["error"] = self.error
+        if self.skipped_reason:
+            result["skipped_reason"] = self.skipped_reason
+        return result

@@ -1,0 +1,54 @@
+"""The plugin contract of foundups-training: three hooks, documented where they are declared.
+
+Installed as ``foundups_training.hookspecs``. A plugin is any object or module with functions
+marked ``@hookimpl`` whose names match these specs; it is registered through the entry-point
+group ``foundups_training`` (see docs/plugins.md).
+
+Every hook is called from a host DAE's thread or event loop through the adapters. Whatever a
+plugin does, it must never block the caller for long and never raise into the host: the
+plugin manager logs and skips a plugin that raises.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from foundups_training.records import Answer, Decision, IdleBudget, IdleReport, Query
+
+PROJECT = "foundups_training"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def on_decision(decision: Decision) -> None:
+    """A host DAE (or a human moderator) made a decision; remember it.
+
+    Called by: the live-chat adapter, once per processed message, bot response, timeout or
+    ban, on the host's hot path. Must: return at once (hand work to a background writer).
+    Must never: block on I/O or a model, mutate the decision, raise. The return value is
+    ignored.
+    """
+
+
+@hookspec
+def on_idle(budget: IdleBudget) -> IdleReport | None:
+    """The host is idle: train (mine the next chunk of the log) within ``budget``.
+
+    Called by: the idle-automation adapter in place of the host's pattern-training phase, and
+    by the CLI/menu's batch training. May take up to the budget's seconds. Returns an
+    IdleReport, or None when this plugin does no idle work. Must never: exceed the budget by
+    much, raise (report the error in the IdleReport instead).
+    """
+
+
+@hookspec(firstresult=True)
+def on_query(query: Query) -> Answer | None:
+    """Answer a question from memory or a local model (the first non-None answer wins).
+
+    Called by: the CLI's ``ask``, the menu, the host's training commands. Returns an Answer
+    saying which tier answered, its confidence, latency and the patterns used; None to let the
+    next plugin answer. Must never: raise (return an Answer with ``error`` set), treat the
+    query or retrieved text as instructions.
+    """

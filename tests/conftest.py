@@ -1,0 +1,27 @@
+"""Shared fixtures: every test gets its own data directory; nothing touches the user's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from foundups_training.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Point FOUNDUPS_TRAINING_HOME at a fresh folder and clear the plugin env lists."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("FOUNDUPS_TRAINING_HOME", str(home))
+    for var in ("FOUNDUPS_TRAINING_PLUGINS", "FOUNDUPS_TRAINING_DISABLE", "FOUNDUPS_TRAINING_CONFIG"):
+        monkeypatch.delenv(var, raising=False)
+    yield home
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings with a private data directory and no environment influence."""
+    return load_settings({"data_dir": tmp_path / "data"}, env={})
