@@ -107,7 +107,7 @@ class Trainer:
                 duration_s=time.perf_counter() - start,
                 progress=report.progress,
             )
-        except Exception as exc:  # noqa: BLE001 - an idle cycle reports, never raises
+        except Exception as exc:
             log.exception("idle training failed")
             return IdleReport(
                 success=False,
@@ -119,7 +119,7 @@ class Trainer:
         """Answer a query through the router; never raises."""
         try:
             return self.router.answer(query)
-        except Exception as exc:  # noqa: BLE001 - answers carry their error
+        except Exception as exc:
             log.exception("answering failed")
             return Answer(text="", tier="none", error=f"{type(exc).__name__}: {exc}")
 
@@ -143,7 +143,7 @@ class Trainer:
             if closer is not None:
                 try:
                     closer()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("closing %s failed", name)
 
     def __enter__(self) -> Trainer:

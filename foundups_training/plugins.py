@@ -78,7 +78,9 @@ class IsolatingPluginManager(pluggy.PluginManager):
 def _culprit(pm: pluggy.PluginManager, hook_name: str, exc: BaseException) -> object | None:
     """Find which plugin's implementation raised, from the traceback's frames."""
     impls = getattr(pm.hook, hook_name).get_hookimpls()
-    codes = {impl.function.__code__: impl.plugin for impl in impls if hasattr(impl.function, "__code__")}
+    codes = {
+        impl.function.__code__: impl.plugin for impl in impls if hasattr(impl.function, "__code__")
+    }
     tb = exc.__traceback__
     found = None
     while tb is not None:

@@ -39,7 +39,7 @@ def emit_telemetry(command: str, event: str, payload: dict[str, Any] | None = No
     """Send a telemetry event (shape of the host's Holo Command Interface draft)."""
     try:
         telemetry.send("foundups_training", command=command, event=event, payload=payload or {})
-    except Exception:  # noqa: BLE001 - an observer must never break the caller
+    except Exception:
         import logging
 
         logging.getLogger(__name__).exception("telemetry receiver failed")

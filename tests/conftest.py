@@ -16,7 +16,11 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     """Point FOUNDUPS_TRAINING_HOME at a fresh folder and clear the plugin env lists."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("FOUNDUPS_TRAINING_HOME", str(home))
-    for var in ("FOUNDUPS_TRAINING_PLUGINS", "FOUNDUPS_TRAINING_DISABLE", "FOUNDUPS_TRAINING_CONFIG"):
+    for var in (
+        "FOUNDUPS_TRAINING_PLUGINS",
+        "FOUNDUPS_TRAINING_DISABLE",
+        "FOUNDUPS_TRAINING_CONFIG",
+    ):
         monkeypatch.delenv(var, raising=False)
     yield home
 

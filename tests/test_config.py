@@ -30,15 +30,19 @@ def test_precedence_file_env_flags(tmp_path: Path) -> None:
 
 def test_bad_values_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="threshold"):
-        load_settings(env={"FOUNDUPS_TRAINING_THRESHOLD": "lots", "FOUNDUPS_TRAINING_HOME": str(tmp_path)})
+        load_settings(
+            env={"FOUNDUPS_TRAINING_THRESHOLD": "lots", "FOUNDUPS_TRAINING_HOME": str(tmp_path)}
+        )
     bad = tmp_path / "bad.toml"
     bad.write_text("threshold = [")
-    with pytest.raises(ConfigError, match="bad.toml"):
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
         load_settings({"config_file": str(bad)}, env={})
     with pytest.raises(ConfigError, match="between 0 and 1"):
         load_settings({"threshold": 3}, env={})
 
 
 def test_plugin_lists_are_parsed(tmp_path: Path) -> None:
-    s = load_settings(env={"FOUNDUPS_TRAINING_PLUGINS": "a, b", "FOUNDUPS_TRAINING_HOME": str(tmp_path)})
+    s = load_settings(
+        env={"FOUNDUPS_TRAINING_PLUGINS": "a, b", "FOUNDUPS_TRAINING_HOME": str(tmp_path)}
+    )
     assert s.plugins_allow == ("a", "b")

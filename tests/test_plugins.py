@@ -14,7 +14,7 @@ from foundups_training.records import Decision, IdleBudget, Query
 REPO = Path(__file__).resolve().parent.parent
 
 RAISING = textwrap.dedent(
-    '''
+    """
     from foundups_training.hookspecs import hookimpl
 
     calls = []
@@ -27,7 +27,7 @@ RAISING = textwrap.dedent(
     @hookimpl(tryfirst=True)
     def on_query(query):
         raise ValueError("cannot answer")
-    '''
+    """
 )
 
 
@@ -107,7 +107,9 @@ def test_plugin_that_raises_never_reaches_the_caller(
     assert pm.failures[0][:2] == ("raising", "on_decision")
 
 
-def test_raising_first_result_falls_through(third_party: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_raising_first_result_falls_through(
+    third_party: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FOUNDUPS_TRAINING_PLUGINS", "shout,raising")
     plugins.reset_plugin_manager()
     pm = plugins.get_plugin_manager()
@@ -115,7 +117,9 @@ def test_raising_first_result_falls_through(third_party: Path, monkeypatch: pyte
     assert answer is not None and answer.text == "STILL HERE"
 
 
-def test_bridge_turns_signals_into_hooks(third_party: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bridge_turns_signals_into_hooks(
+    third_party: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from foundups_training import signals
 
     monkeypatch.setenv("FOUNDUPS_TRAINING_PLUGINS", "shout,raising")

@@ -10,6 +10,7 @@ distribution's pyproject.toml:
 from __future__ import annotations
 
 from foundups_training.hookspecs import hookimpl
+
 from foundups_training.records import Answer, Decision, IdleBudget, IdleReport, Query
 
 decisions_seen: list[str] = []

@@ -141,7 +141,7 @@ def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
     elif text is not None:
         print(text)
     else:
-        for key, value in (data.items() if isinstance(data, dict) else [("result", data)]):
+        for key, value in data.items() if isinstance(data, dict) else [("result", data)]:
             print(f"{key}: {value}")
 
 
@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - one clear line, the traceback only with -vv
+    except Exception as exc:
         if verbose > 1:
             raise
         print(f"foundups-training {args.verb}: {type(exc).__name__}: {exc}", file=sys.stderr)
