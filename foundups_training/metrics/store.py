@@ -1,0 +1,508 @@
+"""MetricsStore: the history of what was learned and how well it answers, in SQLite.
+
+One file in the data directory (``settings.metrics_path``), WAL mode so the host's process
+and a CLI can write at the same time, a ``PRAGMA user_version`` schema number so a newer
+version can migrate an older file. Only the standard library: the store opens in
+milliseconds and never pulls chromadb or a model in.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from foundups_training.metrics.records import (
+    AnswerRow,
+    EvalRun,
+    EvalTier,
+    Snapshot,
+    TrainingRun,
+)
+
+if TYPE_CHECKING:
+    from foundups_training.records import Answer, Query
+
+#: Bumped whenever the tables change; :meth:`MetricsStore._migrate` upgrades older files.
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS pattern_snapshots (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    total INTEGER NOT NULL,
+    by_kind TEXT NOT NULL DEFAULT '{}',
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS pattern_snapshots_ts ON pattern_snapshots(ts);
+CREATE TABLE IF NOT EXISTS pattern_events (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    stored INTEGER NOT NULL,
+    new INTEGER NOT NULL,
+    by_kind TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS training_runs (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
+    lines_processed INTEGER NOT NULL DEFAULT 0,
+    lines_total INTEGER,
+    patterns_stored INTEGER NOT NULL DEFAULT 0,
+    patterns_total INTEGER,
+    verified INTEGER,
+    duration_s REAL NOT NULL DEFAULT 0,
+    success INTEGER NOT NULL DEFAULT 1,
+    error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS training_runs_ts ON training_runs(ts);
+CREATE TABLE IF NOT EXISTS answers (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    query TEXT NOT NULL DEFAULT '',
+    tier TEXT NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    confidence REAL NOT NULL DEFAULT 0,
+    latency_ms REAL NOT NULL DEFAULT 0,
+    escalated INTEGER NOT NULL DEFAULT 0,
+    escalation_reason TEXT NOT NULL DEFAULT '',
+    n_patterns INTEGER NOT NULL DEFAULT 0,
+    asked_by TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS answers_tier_ts ON answers(tier, ts);
+CREATE TABLE IF NOT EXISTS eval_runs (
+    id INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    dataset TEXT NOT NULL,
+    n_items INTEGER NOT NULL DEFAULT 0,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS eval_tiers (
+    run_id INTEGER NOT NULL REFERENCES eval_runs(id) ON DELETE CASCADE,
+    tier TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    accuracy REAL NOT NULL,
+    escalation_rate REAL NOT NULL DEFAULT 0,
+    ece REAL,
+    brier REAL,
+    p50_ms REAL,
+    p95_ms REAL,
+    calibration TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (run_id, tier)
+);
+"""
+
+#: Stored query text is cut here: the history is for counting, not for re-reading chats.
+_MAX_QUERY_CHARS = 300
+
+
+class MetricsError(RuntimeError):
+    """The metrics file cannot be used (newer schema, not a database)."""
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100) by linear interpolation; None for no values."""
+    data = sorted(values)
+    if not data:
+        return None
+    if len(data) == 1:
+        return float(data[0])
+    pos = (len(data) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return float(data[lo] + (data[hi] - data[lo]) * (pos - lo))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    try:
+        return json.loads(text) if text else default
+    except ValueError:
+        return default
+
+
+class MetricsStore:
+    """Record and query training, answer and evaluation history.
+
+    Safe to share between threads (one connection behind a lock); safe to open from several
+    processes at once (WAL, a busy timeout).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._closed = False
+        # Observers write from their own thread: the connection is shared under our lock.
+        self._conn = sqlite3.connect(
+            str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across app crashes in WAL mode; only an OS crash can lose the
+            # last commits, which is fine for metrics and keeps each write cheap.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise MetricsError(f"{self.path}: not a usable metrics database ({exc})") from exc
+        #: Set by :func:`foundups_training.metrics.attach_observers`; detached on close.
+        self.observer: Any = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise MetricsError(
+                f"{self.path} has schema {version}, this version understands up to "
+                f"{SCHEMA_VERSION}: upgrade foundups-training"
+            )
+        if version < 1:
+            self._conn.executescript(_SCHEMA_V1)
+            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @property
+    def schema_version(self) -> int:
+        """The schema number of the open file."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._closed
+
+    def close(self) -> None:
+        """Flush and detach any observer, then close the file (idempotent)."""
+        observer, self.observer = self.observer, None
+        if observer is not None:
+            observer.detach()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> MetricsStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            if self._closed:
+                raise MetricsError(f"{self.path}: the metrics store is closed")
+            return self._conn.execute(sql, tuple(params))
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._execute(sql, params).fetchall()
+
+    # -- recording --------------------------------------------------------------------------
+    def record_snapshot(
+        self,
+        total: int,
+        by_kind: Mapping[str, int] | None = None,
+        reason: str = "",
+        ts: float | None = None,
+    ) -> None:
+        """Remember how many patterns the memory holds now (one point of "patterns over time")."""
+        self._execute(
+            "INSERT INTO pattern_snapshots(ts, total, by_kind, reason) VALUES (?, ?, ?, ?)",
+            (ts or time.time(), int(total), _json(dict(by_kind or {})), reason),
+        )
+
+    def record_pattern_event(
+        self,
+        stored: int,
+        new: int,
+        by_kind: Mapping[str, int] | None = None,
+        ts: float | None = None,
+    ) -> None:
+        """Remember one ``pattern_stored`` signal: how many were upserted, how many were new."""
+        self._execute(
+            "INSERT INTO pattern_events(ts, stored, new, by_kind) VALUES (?, ?, ?, ?)",
+            (ts or time.time(), int(stored), int(new), _json(dict(by_kind or {}))),
+        )
+
+    def record_training(self, run: TrainingRun) -> int:
+        """Remember one training run; returns its row id."""
+        cur = self._execute(
+            "INSERT INTO training_runs(ts, kind, source, lines_processed, lines_total, "
+            "patterns_stored, patterns_total, verified, duration_s, success, error) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run.ts,
+                run.kind,
+                run.source,
+                int(run.lines_processed),
+                run.lines_total,
+                int(run.patterns_stored),
+                run.patterns_total,
+                run.verified,
+                float(run.duration_s),
+                int(bool(run.success)),
+                run.error,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def record_answer(self, query: Query | str, answer: Answer, ts: float | None = None) -> None:
+        """Remember one answer: tier, model, confidence, latency, escalation."""
+        text = query if isinstance(query, str) else query.text
+        asked_by = "" if isinstance(query, str) else query.asked_by
+        self._execute(
+            "INSERT INTO answers(ts, query, tier, model, confidence, latency_ms, escalated, "
+            "escalation_reason, n_patterns, asked_by, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                ts or time.time(),
+                text[:_MAX_QUERY_CHARS],
+                answer.tier,
+                answer.model,
+                float(answer.confidence),
+                float(answer.latency_ms),
+                int(bool(answer.escalated)),
+                answer.escalation_reason,
+                len(answer.patterns),
+                asked_by,
+                answer.error,
+            ),
+        )
+
+    def record_eval(
+        self,
+        dataset: str,
+        tiers: Iterable[EvalTier | Mapping[str, Any] | Any],
+        *,
+        n_items: int | None = None,
+        meta: Mapping[str, Any] | None = None,
+        ts: float | None = None,
+    ) -> int:
+        """Remember one evaluation run and return its id.
+
+        ``dataset`` names the QA file; ``tiers`` holds one result per evaluated tier
+        ("routed", "memory", "gemma", "qwen"), each an :class:`EvalTier` or a mapping / object
+        with its field names: ``tier, n, accuracy, escalation_rate, ece, brier, p50_ms,
+        p95_ms, calibration`` (bins as :class:`CalibrationBin`, mappings with ``lower, upper,
+        count, confidence, accuracy``, or 5-tuples in that order). ``meta`` is free-form
+        (threshold, model names, git revision…).
+        """
+        results = [EvalTier.coerce(t) for t in tiers]
+        if not results:
+            raise ValueError("record_eval needs at least one tier result")
+        with self._lock:
+            self._execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._execute(
+                    "INSERT INTO eval_runs(ts, dataset, n_items, meta) VALUES (?, ?, ?, ?)",
+                    (
+                        ts or time.time(),
+                        dataset,
+                        n_items if n_items is not None else max(r.n for r in results),
+                        _json(dict(meta or {})),
+                    ),
+                )
+                run_id = int(cur.lastrowid or 0)
+                for r in results:
+                    self._execute(
+                        "INSERT OR REPLACE INTO eval_tiers(run_id, tier, n, accuracy, "
+                        "escalation_rate, ece, brier, p50_ms, p95_ms, calibration) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            run_id,
+                            r.tier,
+                            r.n,
+                            r.accuracy,
+                            r.escalation_rate,
+                            r.ece,
+                            r.brier,
+                            r.p50_ms,
+                            r.p95_ms,
+                            _json([list(_bin_tuple(b)) for b in r.calibration]),
+                        ),
+                    )
+                self._execute("COMMIT")
+            except BaseException:
+                self._execute("ROLLBACK")
+                raise
+        return run_id
+
+    # -- queries ----------------------------------------------------------------------------
+    def snapshots(self, limit: int | None = None) -> list[Snapshot]:
+        """Pattern counts over time, oldest first (the last ``limit`` if given)."""
+        sql = "SELECT ts, total, by_kind, reason FROM pattern_snapshots ORDER BY ts DESC, id DESC"
+        rows = self._rows(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
+        return [
+            Snapshot(r["ts"], r["total"], _loads(r["by_kind"], {}), r["reason"])
+            for r in reversed(rows)
+        ]
+
+    def training_runs(self, limit: int = 50, kind: str | None = None) -> list[TrainingRun]:
+        """The latest training runs, newest first."""
+        where = "WHERE kind = ?" if kind else ""
+        params: tuple[Any, ...] = (kind, limit) if kind else (limit,)
+        rows = self._rows(
+            f"SELECT * FROM training_runs {where} ORDER BY ts DESC, id DESC LIMIT ?", params
+        )
+        return [
+            TrainingRun(
+                ts=r["ts"],
+                kind=r["kind"],
+                source=r["source"],
+                lines_processed=r["lines_processed"],
+                lines_total=r["lines_total"],
+                patterns_stored=r["patterns_stored"],
+                patterns_total=r["patterns_total"],
+                verified=r["verified"],
+                duration_s=r["duration_s"],
+                success=bool(r["success"]),
+                error=r["error"],
+                id=r["id"],
+            )
+            for r in rows
+        ]
+
+    def last_training(self) -> TrainingRun | None:
+        """The most recent training run of any kind, or None."""
+        runs = self.training_runs(limit=1)
+        return runs[0] if runs else None
+
+    def lines_processed_total(self) -> int:
+        """Log lines processed by all recorded runs together."""
+        row = self._rows("SELECT COALESCE(SUM(lines_processed), 0) AS n FROM training_runs")
+        return int(row[0]["n"])
+
+    def answers(self, limit: int = 100, tier: str | None = None) -> list[AnswerRow]:
+        """The latest answers, newest first."""
+        where = "WHERE tier = ?" if tier else ""
+        params: tuple[Any, ...] = (tier, limit) if tier else (limit,)
+        rows = self._rows(
+            f"SELECT * FROM answers {where} ORDER BY ts DESC, id DESC LIMIT ?", params
+        )
+        return [
+            AnswerRow(
+                ts=r["ts"],
+                query=r["query"],
+                tier=r["tier"],
+                model=r["model"],
+                confidence=r["confidence"],
+                latency_ms=r["latency_ms"],
+                escalated=bool(r["escalated"]),
+                escalation_reason=r["escalation_reason"],
+                n_patterns=r["n_patterns"],
+                asked_by=r["asked_by"],
+                error=r["error"],
+            )
+            for r in rows
+        ]
+
+    def latencies_by_tier(self, limit_per_tier: int = 2000) -> dict[str, list[float]]:
+        """The latest answer latencies (ms) of each tier, for percentiles and plots."""
+        out: dict[str, list[float]] = {}
+        for r in self._rows("SELECT DISTINCT tier FROM answers ORDER BY tier"):
+            rows = self._rows(
+                "SELECT latency_ms FROM answers WHERE tier = ? ORDER BY ts DESC LIMIT ?",
+                (r["tier"], limit_per_tier),
+            )
+            out[r["tier"]] = [float(x["latency_ms"]) for x in rows]
+        return out
+
+    def answer_stats(self) -> dict[str, Any]:
+        """Answers per tier: count, mean confidence, escalations, errors, p50/p95 latency."""
+        rows = self._rows(
+            "SELECT tier, COUNT(*) AS n, AVG(confidence) AS conf, SUM(escalated) AS esc, "
+            "SUM(error != '') AS errors FROM answers GROUP BY tier ORDER BY tier"
+        )
+        latencies = self.latencies_by_tier()
+        by_tier: dict[str, Any] = {}
+        total = escalated = 0
+        for r in rows:
+            lat = latencies.get(r["tier"], [])
+            by_tier[r["tier"]] = {
+                "answers": int(r["n"]),
+                "mean_confidence": round(float(r["conf"] or 0.0), 4),
+                "escalated": int(r["esc"] or 0),
+                "errors": int(r["errors"] or 0),
+                "p50_ms": _round(percentile(lat, 50)),
+                "p95_ms": _round(percentile(lat, 95)),
+            }
+            total += int(r["n"])
+            escalated += int(r["esc"] or 0)
+        return {
+            "answers": total,
+            "escalated": escalated,
+            "escalation_rate": round(escalated / total, 4) if total else None,
+            "by_tier": by_tier,
+        }
+
+    def eval_runs(self, limit: int = 50, dataset: str | None = None) -> list[EvalRun]:
+        """The latest evaluation runs, oldest first (the order a plot wants)."""
+        where = "WHERE dataset = ?" if dataset else ""
+        params: tuple[Any, ...] = (dataset, limit) if dataset else (limit,)
+        runs = self._rows(
+            f"SELECT * FROM eval_runs {where} ORDER BY ts DESC, id DESC LIMIT ?", params
+        )
+        out: list[EvalRun] = []
+        for run in reversed(runs):
+            tiers = tuple(
+                EvalTier.coerce(
+                    {
+                        **dict(t),
+                        "calibration": _loads(t["calibration"], []),
+                    }
+                )
+                for t in self._rows(
+                    "SELECT * FROM eval_tiers WHERE run_id = ? ORDER BY tier", (run["id"],)
+                )
+            )
+            out.append(
+                EvalRun(
+                    id=run["id"],
+                    ts=run["ts"],
+                    dataset=run["dataset"],
+                    n_items=run["n_items"],
+                    tiers=tiers,
+                    meta=_loads(run["meta"], {}),
+                )
+            )
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Everything the metrics view shows, as plain data (``--json``)."""
+        last = self.last_training()
+        snaps = self.snapshots(limit=1)
+        evals = self.eval_runs(limit=1)
+        runs = self._rows("SELECT kind, COUNT(*) AS n FROM training_runs GROUP BY kind")
+        return {
+            "metrics_path": str(self.path),
+            "schema_version": SCHEMA_VERSION,
+            "training_runs": {r["kind"]: int(r["n"]) for r in runs},
+            "lines_processed": self.lines_processed_total(),
+            "last_training": last.as_dict() if last else None,
+            "patterns": (
+                {"total": snaps[0].total, "by_kind": dict(snaps[0].by_kind), "ts": snaps[0].ts}
+                if snaps
+                else None
+            ),
+            "answers": self.answer_stats(),
+            "last_eval": evals[0].as_dict() if evals else None,
+        }
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _bin_tuple(b: Any) -> tuple[float, float, int, float, float]:
+    return (b.lower, b.upper, b.count, b.confidence, b.accuracy)

@@ -1,0 +1,210 @@
+"""Telemetry in the shape of the host's Holo Command Interface draft: JSONL events.
+
+Every verb (``training.batch``, ``training.index``, ``training.status``, ``training.recall``,
+``training.route``, ``training.metrics``, ``training.clear``, ``training.report``,
+``training.demo``, ``training.menu`` …) sends the blinker ``telemetry`` signal through
+:func:`foundups_training.signals.emit_telemetry`; a :class:`TelemetryWriter` subscribed to that
+signal appends one JSON object per line to ``<data dir>/telemetry/telemetry-YYYYMMDD.jsonl``::
+
+    {"timestamp": "2026-11-26T19:06:19.123+00:00", "daemon": "foundups_training",
+     "command": "training.batch", "event": "completed", "payload": {...}}
+
+``event`` is ``started`` / ``completed`` / ``failed`` for a verb wrapped in :func:`command`, or
+any word for a one-off event. The miner reads these files too, so the models learn the chain
+of commands as well as the log. One file per UTC day keeps files small and lets an operator
+delete old days by hand.
+
+Use from a verb::
+
+    with telemetry.command("training.recall", {"query": q}) as result:
+        hits = trainer.memory.recall(q, 5)
+        result["hits"] = len(hits)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from foundups_training import signals
+
+log = logging.getLogger(__name__)
+
+#: The ``daemon`` field of every event this package writes.
+DAEMON = "foundups_training"
+#: File name pattern inside the telemetry directory (one file per UTC day).
+FILE_GLOB = "telemetry-*.jsonl"
+
+#: The verbs this package emits (others may add their own ``training.*`` names).
+COMMANDS: tuple[str, ...] = (
+    "training.batch",
+    "training.index",
+    "training.idle",
+    "training.live",
+    "training.status",
+    "training.recall",
+    "training.route",
+    "training.eval",
+    "training.metrics",
+    "training.clear",
+    "training.report",
+    "training.demo",
+    "training.menu",
+)
+
+
+def now_iso() -> str:
+    """The current time as ISO 8601 UTC with milliseconds (what ``timestamp`` holds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def make_event(
+    command: str,
+    event: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    daemon: str = DAEMON,
+    timestamp: str | None = None,
+) -> dict[str, Any]:
+    """One telemetry event as a dict with exactly the five fields of the host's draft."""
+    return {
+        "timestamp": timestamp or now_iso(),
+        "daemon": daemon,
+        "command": command,
+        "event": event,
+        "payload": dict(payload or {}),
+    }
+
+
+class TelemetryWriter:
+    """Appends telemetry events to a day file; thread-safe, never raises into the sender."""
+
+    def __init__(self, directory: Path | str, daemon: str = DAEMON) -> None:
+        self.directory = Path(directory)
+        self.daemon = daemon
+        self._lock = threading.Lock()
+        self.written = 0
+        self.errors = 0
+
+    def path_for(self, when: datetime | None = None) -> Path:
+        """The file an event at ``when`` (default now) goes to."""
+        when = when or datetime.now(UTC)
+        return self.directory / f"telemetry-{when:%Y%m%d}.jsonl"
+
+    def write(self, command: str, event: str, payload: dict[str, Any] | None = None) -> None:
+        """Append one event (a single short write with O_APPEND: safe across processes)."""
+        record = make_event(command, event, payload, daemon=self.daemon)
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        try:
+            with self._lock:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with self.path_for().open("a", encoding="utf-8") as fh:
+                    fh.write(line)
+                self.written += 1
+        except OSError:
+            # A full disk or a read-only data dir must not stop training: count and log once.
+            self.errors += 1
+            if self.errors == 1:
+                log.exception("cannot write telemetry to %s", self.directory)
+
+    def receive(
+        self,
+        sender: object,
+        *,
+        command: str = "",
+        event: str = "",
+        payload: dict[str, Any] | None = None,
+        **_: Any,
+    ) -> None:
+        """The blinker receiver for :data:`foundups_training.signals.telemetry`."""
+        del sender
+        if command and event:
+            self.write(command, event, payload)
+
+
+_writers: dict[Path, TelemetryWriter] = {}
+_writers_lock = threading.Lock()
+
+
+def attach_writer(directory: Path | str) -> TelemetryWriter:
+    """Subscribe a writer for ``directory`` to the telemetry signal (idempotent per folder)."""
+    key = Path(directory).expanduser().resolve()
+    with _writers_lock:
+        writer = _writers.get(key)
+        if writer is None:
+            writer = TelemetryWriter(key)
+            # weak=False: a bound method would otherwise be collected and telemetry stop.
+            signals.telemetry.connect(writer.receive, weak=False)
+            _writers[key] = writer
+        return writer
+
+
+def detach_writer(directory: Path | str) -> None:
+    """Undo :func:`attach_writer` for ``directory`` (no error if it was not attached)."""
+    key = Path(directory).expanduser().resolve()
+    with _writers_lock:
+        writer = _writers.pop(key, None)
+        if writer is not None:
+            signals.telemetry.disconnect(writer.receive)
+
+
+def emit(command: str, event: str, payload: dict[str, Any] | None = None) -> None:
+    """Send one telemetry event through the signal (never raises)."""
+    signals.emit_telemetry(command, event, payload)
+
+
+@contextmanager
+def command(name: str, payload: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Wrap one verb: ``started`` now, then ``completed`` (or ``failed``) with its duration.
+
+    Yields a dict: whatever the verb puts in it is added to the ``completed`` payload.
+    """
+    base = dict(payload or {})
+    emit(name, "started", base)
+    result: dict[str, Any] = {}
+    start = time.perf_counter()
+    try:
+        yield result
+    except BaseException as exc:
+        emit(
+            name,
+            "failed",
+            {
+                **base,
+                **result,
+                "duration_ms": round((time.perf_counter() - start) * 1000, 1),
+                "error": f"{type(exc).__name__}: {exc}",
+            },
+        )
+        raise
+    emit(
+        name,
+        "completed",
+        {**base, **result, "duration_ms": round((time.perf_counter() - start) * 1000, 1)},
+    )
+
+
+def telemetry_files(directory: Path | str) -> list[Path]:
+    """The telemetry day files in ``directory``, oldest first."""
+    folder = Path(directory)
+    return sorted(folder.glob(FILE_GLOB)) if folder.is_dir() else []
+
+
+def read_events(directory: Path | str) -> Iterator[dict[str, Any]]:
+    """Every well-formed event in ``directory``, oldest first (bad lines are skipped)."""
+    for path in telemetry_files(directory):
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                except ValueError:  # a line cut by a crash mid-write
+                    continue
+                if isinstance(record, dict) and {"command", "event"} <= record.keys():
+                    yield record
