@@ -1,13 +1,24 @@
-"""`foundups-training run-host` (not built yet)."""
+"""`foundups-training run-host PATH/TO/main.py [ARGS...]`: the host, with the plugin attached."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from foundups_training.cli import not_built
+from foundups_training.cli import CliError
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    """Not built yet: says so and exits non-zero."""
-    return not_built("run-host")
+    """Run the host's main.py after activating the adapters; exits with the host's status.
+
+    Arguments after MAIN_PY go to the host (``--train`` opens this plugin's training menu).
+    """
+    from foundups_training.launcher import HostNotFound, run_host
+
+    host_args = list(args.host_args or [])
+    if host_args[:1] == ["--"]:
+        host_args = host_args[1:]
+    try:
+        return run_host(args.main_py, host_args)
+    except HostNotFound as exc:
+        raise CliError(str(exc)) from None

@@ -1,0 +1,186 @@
+"""The Instrumentor base: attach wrappers to host methods without editing the host.
+
+Modelled on OpenTelemetry's instrumentors. Each subclass names its targets (a host module's
+dotted name and a ``Class.method`` path) and gives one wrapper per target. ``instrument()``
+registers a wrapt post-import hook per module, so the wrapper lands whether the host module is
+imported before or after activation; ``uninstrument()`` removes exactly the wrappers it put in.
+Both are idempotent and thread-safe.
+
+The contract every wrapper keeps: the wrapped call returns exactly what the original returns
+and raises exactly what it raises. Anything the plugin side does happens in :meth:`observe`,
+which swallows and counts its own errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar
+
+import wrapt
+
+from foundups_training import signals
+from foundups_training.records import Decision
+
+log = logging.getLogger(__name__)
+
+#: The signature wrapt gives a wrapper: (wrapped, instance, args, kwargs) -> result.
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One host callable to wrap: ``module`` (dotted), ``path`` (``Class.method``) and the
+    name of the instrumentor method that serves as its wrapt wrapper."""
+
+    module: str
+    path: str
+    wrapper: str
+
+
+class Instrumentor:
+    """Base class of the adapters: one instance per subclass (like OpenTelemetry's).
+
+    Subclasses set :attr:`name` and :attr:`targets` and define the wrapper methods the targets
+    name. They may override :meth:`_on_instrument` / :meth:`_on_uninstrument` for set-up that
+    is not a wrapper.
+    """
+
+    name: ClassVar[str] = "base"
+    targets: ClassVar[tuple[Target, ...]] = ()
+
+    _instances: ClassVar[dict[type, Instrumentor]] = {}
+    _instances_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Instrumentor:
+        # One instance per class: activation from the launcher, the one-line import and a
+        # test all see (and undo) the same state.
+        with cls._instances_lock:
+            inst = cls._instances.get(cls)
+            if inst is None:
+                inst = super().__new__(cls)
+                inst._init_state()
+                cls._instances[cls] = inst
+            return inst
+
+    def _init_state(self) -> None:
+        self._lock = threading.RLock()
+        self._active = False
+        self._options: dict[str, Any] = {}
+        # (module name, path) -> (module object, wrapt handle) of every wrapper in place.
+        self._applied: dict[tuple[str, str], tuple[ModuleType, Any]] = {}
+        #: Errors swallowed inside wrappers, by wrapper name (shown by ``status``/tests).
+        self.errors: dict[str, int] = {}
+        self.last_error: str = ""
+
+    # -- public surface ---------------------------------------------------------------------
+    def instrumentation_dependencies(self) -> tuple[str, ...]:
+        """The host modules this instrumentor attaches to."""
+        return tuple(sorted({t.module for t in self.targets}))
+
+    @property
+    def is_instrumented(self) -> bool:
+        """Whether :meth:`instrument` is in effect."""
+        return self._active
+
+    def applied(self) -> list[str]:
+        """``module:path`` of every wrapper currently in place."""
+        with self._lock:
+            return sorted(f"{m}:{p}" for m, p in self._applied)
+
+    def instrument(self, **options: Any) -> None:
+        """Attach to the host now, or when its modules get imported (idempotent)."""
+        with self._lock:
+            if self._active:
+                return
+            self._active = True
+            self._options = dict(options)
+            self._on_instrument(**options)
+            modules = sorted({t.module for t in self.targets})
+        for module in modules:
+            # Fires at once when the module is already imported, else right after its import.
+            wrapt.register_post_import_hook(self._post_import, module)
+
+    def uninstrument(self) -> None:
+        """Remove every wrapper this instrumentor put in (idempotent)."""
+        with self._lock:
+            if not self._active:
+                return
+            self._active = False
+            for (module_name, path), (module, handle) in list(self._applied.items()):
+                try:
+                    wrapt.unwrap_object(module, path, handle)
+                except Exception as exc:  # noqa: BLE001 - someone re-patched it; leave theirs
+                    log.warning("could not unwrap %s:%s: %s", module_name, path, exc)
+            self._applied.clear()
+            self._on_uninstrument()
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+    def _on_instrument(self, **options: Any) -> None:
+        """Set-up beyond wrappers (default: none)."""
+
+    def _on_uninstrument(self) -> None:
+        """Tear-down beyond wrappers (default: none)."""
+
+    # -- machinery ------------------------------------------------------------------------------
+    def _post_import(self, module: ModuleType) -> None:
+        # Called by wrapt's import machinery: an exception here would break the host's import.
+        try:
+            self._apply(module)
+        except Exception:  # an import hook that raises would break the host's import
+            log.exception("%s: could not instrument %s", self.name, module.__name__)
+
+    def _apply(self, module: ModuleType) -> None:
+        with self._lock:
+            if not self._active:
+                return  # a hook registered before an uninstrument(); nothing to do
+            for target in self.targets:
+                if target.module != module.__name__:
+                    continue
+                key = (target.module, target.path)
+                previous = self._applied.get(key)
+                if previous is not None and previous[0] is module and self._still_wrapped(
+                    module, target.path, previous[1]
+                ):
+                    continue
+                try:
+                    handle = wrapt.wrap_function_wrapper(
+                        module, target.path, getattr(self, target.wrapper)
+                    )
+                except (AttributeError, wrapt.PathResolutionError) as exc:
+                    # The host moved or renamed it: attach to the rest, say what is missing.
+                    log.warning("%s: %s:%s not found (%s)", self.name, *key, exc)
+                    continue
+                self._applied[key] = (module, handle)
+
+    @staticmethod
+    def _still_wrapped(module: ModuleType, path: str, handle: Any) -> bool:
+        try:
+            owner, attribute, _ = wrapt.resolve_path(module, path)
+            # The raw class attribute, not a bound method: wrapt's chain starts there.
+            current = owner.__dict__.get(attribute) if isinstance(owner, type) else None
+            return current is not None and wrapt.is_wrapped_by(current, handle)
+        except Exception:  # noqa: BLE001
+            return False
+
+    def observe(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run plugin-side work for a wrapper; its errors are logged and counted, never raised."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # the host must never see our failures
+            self.errors[what] = self.errors.get(what, 0) + 1
+            self.last_error = f"{what}: {type(exc).__name__}: {exc}"
+            log.debug("%s: %s failed", self.name, what, exc_info=True)
+            return None
+
+    def emit(self, decision: Decision) -> None:
+        """Hand a decision to the plugins (the bridge turns this into ``on_decision``)."""
+        signals.decision_made.send(self.name, decision=decision)
+
+
+def instrumentors_in_place() -> list[Instrumentor]:
+    """Every instrumentor instance created in this process."""
+    return list(Instrumentor._instances.values())

@@ -1,0 +1,184 @@
+"""Idle training: the host's pattern-training phase is served by the plugin's ``on_idle``.
+
+``IdleAutomationDAE._execute_pattern_training`` (module
+``modules.infrastructure.idle_automation.src.idle_automation_dae``) is replaced while
+instrumented: its hard-coded ``O:/Foundups-Agent/012.txt`` and line-number checkpoint are not
+used. Instead, when the seed's trigger conditions hold —
+
+- at least ``idle_minutes`` (default 5) since the last chat activity seen by the live-chat
+  adapter,
+- no live stream (no LiveChatCore listening),
+- CPU below ``idle_max_cpu`` percent (default 30),
+
+— it sends ``idle_started`` with a budget of ``idle_max_lines`` / ``idle_max_seconds`` and
+returns the plugin's :class:`~foundups_training.records.IdleReport` in the host's dict shape.
+When a condition does not hold, the dict says ``skipped_reason``. The host's own
+``AUTO_PATTERN_TRAINING=false`` switch is honoured. If the plugin side fails or no plugin does
+idle work, the host's original method runs, so the host sees what it would have seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from foundups_training.adapters.activity import ACTIVITY
+from foundups_training.adapters.base import Instrumentor, Target
+
+from foundups_training.records import IdleBudget, IdleReport
+
+log = logging.getLogger(__name__)
+
+IDLE_DAE = "modules.infrastructure.idle_automation.src.idle_automation_dae"
+
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _proc_stat_busy() -> tuple[int, int] | None:
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = fh.readline().split()[1:]
+    except OSError:
+        return None
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    total = sum(values)
+    return total - idle, total
+
+
+def cpu_percent(interval: float = 0.25) -> float | None:
+    """System-wide CPU use in percent over ``interval`` seconds; None when unmeasurable.
+
+    psutil when it is installed (Windows, macOS); else two samples of /proc/stat (Linux);
+    else the 1-minute load average per core. No new dependency.
+    """
+    try:
+        import psutil  # type: ignore[import-untyped]
+
+        return float(psutil.cpu_percent(interval=interval))
+    except ImportError:
+        pass
+    first = _proc_stat_busy()
+    if first is not None:
+        time.sleep(interval)
+        second = _proc_stat_busy()
+        if second is not None and second[1] > first[1]:
+            return 100.0 * (second[0] - first[0]) / (second[1] - first[1])
+    if hasattr(os, "getloadavg"):
+        return 100.0 * os.getloadavg()[0] / (os.cpu_count() or 1)
+    return None
+
+
+def _settings() -> Any:
+    from foundups_training.config import load_settings
+
+    return load_settings()
+
+
+def trigger_blocker(settings: Any, cpu: Callable[[], float | None] | None = None) -> str:
+    """Why an idle cycle must not run now ("" when it may run)."""
+    idle_for = ACTIVITY.idle_seconds()
+    needed = float(settings.idle_minutes) * 60.0
+    if idle_for is not None and idle_for < needed:
+        return f"chat_active ({idle_for / 60:.1f} of {settings.idle_minutes:g} idle minutes)"
+    if ACTIVITY.stream_live():
+        return "stream_live"
+    limit = float(settings.idle_max_cpu)
+    if limit < 100.0:  # 100 or more: the CPU gate is off
+        used = (cpu or cpu_percent)()
+        if used is not None and used >= limit:
+            return f"cpu_busy ({used:.0f}% >= {limit:g}%)"
+    return ""
+
+
+def budget_from(settings: Any, reason: str = "idle") -> IdleBudget:
+    """The idle budget the settings give (lines and seconds; 0 or less means no limit)."""
+    lines = int(settings.idle_max_lines)
+    seconds = float(settings.idle_max_seconds)
+    return IdleBudget(
+        max_lines=lines if lines > 0 else None,
+        max_seconds=seconds if seconds > 0 else None,
+        reason=reason,
+    )
+
+
+def run_idle_cycle(
+    settings: Any | None = None,
+    *,
+    check_triggers: bool = True,
+    cpu: Callable[[], float | None] | None = None,
+    reason: str = "idle",
+) -> IdleReport | None:
+    """One idle cycle through the bridge: triggers checked, then ``on_idle`` within budget.
+
+    Returns the plugin's report, a report with ``skipped_reason`` when a trigger condition does
+    not hold, or None when no plugin does idle work.
+    """
+    from foundups_training import bridge
+
+    settings = settings if settings is not None else _settings()
+    start = time.perf_counter()
+    if check_triggers:
+        blocker = trigger_blocker(settings, cpu)
+        if blocker:
+            return IdleReport(
+                success=False,
+                skipped_reason=blocker,
+                error=f"skipped: {blocker}",
+                duration_s=time.perf_counter() - start,
+            )
+    bridge.connect()
+    return bridge.idle(budget_from(settings, reason), sender="idle")
+
+
+class IdleInstrumentor(Instrumentor):
+    """Serves the host's pattern-training phase with this plugin's idle training."""
+
+    name = "idle"
+    targets = (Target(IDLE_DAE, "IdleAutomationDAE._execute_pattern_training", "_wrap_training"),)
+
+    #: Replaced in tests to make the CPU gate deterministic.
+    cpu: Callable[[], float | None] | None = None
+
+    def _wrap_training(
+        self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict
+    ) -> Coroutine[Any, Any, Any]:
+        return self._serve(wrapped, instance, args, kwargs)
+
+    async def _serve(
+        self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict
+    ) -> Any:
+        if os.environ.get("AUTO_PATTERN_TRAINING", "true").strip().lower() in _FALSE:
+            # The host's own off switch, answered the host's way.
+            return await wrapped(*args, **kwargs)
+        try:
+            # Mining takes seconds: run it off the host's event loop.
+            report = await asyncio.to_thread(run_idle_cycle, cpu=self.cpu)
+        except Exception as exc:  # noqa: BLE001 - our failure: the host gets its own method
+            self.errors["idle"] = self.errors.get("idle", 0) + 1
+            self.last_error = f"idle: {type(exc).__name__}: {exc}"
+            log.warning("idle training adapter failed (%s); running the host's own", exc)
+            report = None
+        if report is None:
+            return await wrapped(*args, **kwargs)
+        result = self.observe("idle_result", report.as_host_result)
+        if result is None:
+            return await wrapped(*args, **kwargs)
+        self.observe("idle_state", _note_progress, instance, result)
+        return result
+
+
+def _note_progress(instance: Any, result: dict[str, Any]) -> None:
+    """Keep the host's idle-state counters truthful, as its own phase 3 does."""
+    state = getattr(instance, "idle_state", None)
+    if isinstance(state, dict) and result.get("success"):
+        from datetime import datetime
+
+        state["last_pattern_training"] = datetime.now().isoformat()
+        state["patterns_trained_total"] = int(state.get("patterns_trained_total", 0)) + int(
+            result.get("patterns_stored", 0)
+        )

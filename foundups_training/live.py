@@ -1,0 +1,432 @@
+"""Live learning: decisions seen during a stream become patterns, off the host's hot path.
+
+:class:`LiveLearner` is what the training plugin's ``on_decision`` hands each Decision to.
+``submit`` only puts it on a bounded queue (never blocks, never raises); one daemon thread
+turns decisions into patterns and writes them in small batches:
+
+- a chat message → a ``chat_response`` pattern whose id comes from the message id; context:
+  stream, author and role, the last few messages of the stream, the text (sanitised,
+  truncated, secrets redacted); decision: the bot's action, confidence and reasoning;
+- the bot's answer to that message → the same pattern's outcome ("executed: responded: …");
+- a human moderator's timeout or ban → a verified ``moderation`` pattern;
+- a later event about the same author → the outcome of that author's earlier patterns
+  (a timeout after messages; a return to chat after a timeout).
+
+Outcomes of patterns still waiting in the same batch are filled before the write; those
+already stored go through ``memory.update_outcome``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from foundups_training.records import Decision, Pattern
+
+if TYPE_CHECKING:
+    from foundups_training.engine import Trainer
+
+log = logging.getLogger(__name__)
+
+#: Decisions waiting for the writer thread before ``submit`` starts counting drops.
+QUEUE_SIZE = 10_000
+#: Decisions written per batch (one embedding call, one Chroma round trip).
+BATCH = 256
+#: How long the writer waits for more decisions before writing a partial batch.
+LINGER_S = 0.02
+#: Messages of a stream kept as "recent history" in each new pattern's context.
+HISTORY = 5
+#: Characters kept of a chat message (and of each history line).
+MAX_TEXT = 300
+#: Authors / patterns remembered for outcome linking (least recently used are forgotten).
+MAX_TRACKED = 20_000
+#: The host module live patterns come from (slash form, like the miner's module paths).
+MODULE = "modules/communication/livechat/"
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_WS = re.compile(r"\s+")
+_ID_SAFE = re.compile(r"[^A-Za-z0-9_.:\-]")
+
+
+def _load_redactor() -> Callable[[str], str]:
+    try:
+        from foundups_training.mining.redact import redact
+
+        return redact
+    except Exception:  # noqa: BLE001 - mining not installed: keep a minimal safety net
+        rules = (
+            re.compile(r"AIza[0-9A-Za-z_\-]{30,}"),
+            re.compile(r"ya29\.[0-9A-Za-z_\-.~+/]{8,}"),
+            re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
+            re.compile(r"(?i)bearer\s+[A-Za-z0-9_\-.~+/=]{8,}"),
+        )
+
+        def fallback(text: str) -> str:
+            for rule in rules:
+                text = rule.sub("[REDACTED]", text)
+            return text
+
+        return fallback
+
+
+def clean(text: Any, limit: int = MAX_TEXT) -> str:
+    """Chat text made safe to store: no control characters, one line, truncated, redacted.
+
+    Chat is untrusted input: it is stored as data and quoted, never as instructions.
+    """
+    value = _WS.sub(" ", _CONTROL.sub(" ", str(text or ""))).strip()
+    value = _REDACT(value)
+    if len(value) > limit:
+        value = value[: limit - 1].rstrip() + "…"
+    return value
+
+
+_REDACT = _load_redactor()
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds")
+
+
+def _pid(prefix: str, raw: str) -> str:
+    return f"{prefix}-{_ID_SAFE.sub('_', raw)[:120]}"
+
+
+def _decision_text(decision: Decision) -> str:
+    parts = [decision.action]
+    if decision.confidence is not None:
+        parts.append(f"(confidence {decision.confidence:.2f})")
+    if decision.reasoning:
+        parts.append(f"— {clean(decision.reasoning, 200)}")
+    return " ".join(parts)
+
+
+def _moderation_text(decision: Decision) -> str:
+    ctx = decision.context
+    if decision.action == "ban" or ctx.get("is_permanent"):
+        what = "ban (permanent)"
+    else:
+        seconds = ctx.get("duration_seconds")
+        what = f"timeout {seconds}s" if seconds not in (None, "") else "timeout"
+    moderator = clean(ctx.get("moderator", ""), 60)
+    return f"{what} by {moderator}" if moderator else what
+
+
+class _LRU(OrderedDict[str, Any]):
+    """An OrderedDict that forgets its oldest entries past ``MAX_TRACKED``."""
+
+    def remember(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > MAX_TRACKED:
+            self.popitem(last=False)
+
+
+class LiveLearner:
+    """Turns live Decisions into patterns in the trainer's memory, in the background."""
+
+    def __init__(self, trainer: Trainer, *, queue_size: int = QUEUE_SIZE) -> None:
+        self.trainer = trainer
+        self._queue: queue.Queue[Decision | None] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._done = threading.Condition()
+        self._count_lock = threading.Lock()
+        self._closed = False
+        self._counts = {
+            "submitted": 0,
+            "processed": 0,
+            "patterns_written": 0,
+            "outcomes_updated": 0,
+            "dropped": 0,
+            "failed": 0,
+            "journaled": 0,
+        }
+        self.last_error = ""
+        self.last_write_ms = 0.0
+        # Writer-thread state (only the writer thread touches these).
+        self._outcomes: _LRU = _LRU()  # pattern id -> its current outcome
+        self._by_author: _LRU = _LRU()  # author id -> deque of recent pattern ids
+        self._history: _LRU = _LRU()  # stream -> deque of (author, text)
+        self._last_stream = ""
+
+    # -- the hot path -----------------------------------------------------------------------
+    def submit(self, decision: Decision) -> None:
+        """Queue a decision for the writer thread; never blocks, never raises."""
+        if self._closed:
+            self._counts["dropped"] += 1
+            return
+        if self._thread is None:
+            self._start()
+        with self._count_lock:  # several host threads may submit at once
+            try:
+                self._queue.put_nowait(decision)
+                self._counts["submitted"] += 1
+                return
+            except queue.Full:
+                self._counts["dropped"] += 1
+                dropped = self._counts["dropped"]
+        # Counted and logged, never silent; the host's stream matters more than one pattern.
+        if dropped in (1, 10, 100) or dropped % 1000 == 0:
+            log.warning("live learner queue full: %d decisions dropped", dropped)
+
+    # -- control ------------------------------------------------------------------------------
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every submitted decision is written; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._done:
+            while self._counts["processed"] < self._counts["submitted"]:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._thread is None or not self._thread.is_alive():
+                    return self._counts["processed"] >= self._counts["submitted"]
+                self._done.wait(min(left, 0.05))
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop the writer thread (idempotent)."""
+        if self._closed:
+            return
+        self.flush(timeout)
+        self._closed = True
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            try:
+                self._queue.put(None, timeout=timeout)
+            except queue.Full:
+                pass
+            thread.join(timeout)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of the live path (submitted, written, outcome updates, drops, errors)."""
+        return {
+            **self._counts,
+            "queue_depth": self._queue.qsize(),
+            "running": bool(self._thread and self._thread.is_alive()),
+            "last_write_ms": round(self.last_write_ms, 2),
+            "last_error": self.last_error,
+        }
+
+    # -- the writer thread ----------------------------------------------------------------------
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="foundups-training-live", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            deadline = time.monotonic() + LINGER_S
+            while len(batch) < BATCH:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                self.write(batch)
+            except Exception as exc:  # the writer thread must survive anything
+                self._counts["failed"] += len(batch)
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("live learner failed to write %d decisions", len(batch))
+            with self._done:
+                self._counts["processed"] += len(batch)
+                self._done.notify_all()
+            if stop:
+                return
+
+    def write(self, decisions: Iterable[Decision]) -> None:
+        """Turn decisions into patterns and outcomes, and store them (writer thread)."""
+        pending: dict[str, Pattern] = {}
+        updates: dict[str, str] = {}
+        for decision in decisions:
+            self._absorb(decision, pending, updates)
+        if not pending and not updates:
+            return
+        started = time.perf_counter()
+        memory = self.trainer.memory
+        if pending:
+            patterns = list(pending.values())
+            try:
+                memory.upsert(patterns)
+                self._counts["patterns_written"] += len(patterns)
+            except Exception as exc:  # noqa: BLE001 - fall back to the durable journal
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self._spill(memory, patterns)
+        for pattern_id, outcome in updates.items():
+            try:
+                if memory.update_outcome(pattern_id, outcome):
+                    self._counts["outcomes_updated"] += 1
+            except Exception as exc:  # noqa: BLE001
+                self._counts["failed"] += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_write_ms = (time.perf_counter() - started) * 1000
+
+    def _spill(self, memory: Any, patterns: list[Pattern]) -> None:
+        try:
+            memory.writer().submit(patterns)
+            self._counts["journaled"] += len(patterns)
+        except Exception:
+            self._counts["failed"] += len(patterns)
+            log.exception("live patterns lost: neither the store nor its journal took them")
+
+    # -- decision -> pattern ------------------------------------------------------------------
+    def _absorb(
+        self, decision: Decision, pending: dict[str, Pattern], updates: dict[str, str]
+    ) -> None:
+        stage = str(decision.context.get("stage", ""))
+        if decision.stream:
+            self._last_stream = decision.stream
+        if stage == "response":
+            self._absorb_response(decision, pending, updates)
+        elif stage == "moderation" or decision.action in ("timeout", "ban"):
+            self._absorb_moderation(decision, pending, updates)
+        else:
+            self._absorb_message(decision, pending, updates)
+
+    def _set_outcome(
+        self, pid: str, outcome: str, pending: dict[str, Pattern], updates: dict[str, str]
+    ) -> None:
+        self._outcomes.remember(pid, outcome)
+        if pid in pending:
+            pending[pid] = pending[pid].with_outcome(outcome)
+        else:
+            updates[pid] = outcome
+
+    def _append_outcome(
+        self, pid: str, addition: str, pending: dict[str, Pattern], updates: dict[str, str]
+    ) -> None:
+        current = self._outcomes.get(pid, "")
+        if addition in current:
+            return
+        self._set_outcome(pid, f"{current}; {addition}" if current else addition, pending, updates)
+
+    def _context(self, decision: Decision, stream: str) -> str:
+        ctx = decision.context
+        author = clean(ctx.get("author", ""), 80) or "unknown"
+        role = str(ctx.get("role", "") or "")
+        recent = self._history.get(stream) or ()
+        lines = [f"stream: {clean(stream, 120) or 'unknown'}"]
+        lines.append(f"author: {author}" + (f" ({role})" if role else ""))
+        if recent:
+            lines.append("recent: " + " | ".join(f"{a}: {t}" for a, t in recent))
+        lines.append(f'message: "{clean(ctx.get("text", ""))}"')
+        return "\n".join(lines)
+
+    def _remember_author(self, author_id: str, pid: str) -> None:
+        if not author_id:
+            return
+        ids = self._by_author.get(author_id)
+        if ids is None:
+            ids = deque(maxlen=4)
+        ids.append(pid)
+        self._by_author.remember(author_id, ids)
+
+    def _remember_line(self, stream: str, decision: Decision) -> None:
+        history = self._history.get(stream)
+        if history is None:
+            history = deque(maxlen=HISTORY)
+        author = clean(decision.context.get("author", ""), 40) or "unknown"
+        history.append((author, clean(decision.context.get("text", ""), 120)))
+        self._history.remember(stream, history)
+
+    def _absorb_message(
+        self, decision: Decision, pending: dict[str, Pattern], updates: dict[str, str]
+    ) -> None:
+        stream = decision.stream or self._last_stream
+        author_id = decision.subject or str(decision.context.get("author_id", ""))
+        # A message after a moderation: the moderated author came back.
+        for earlier in self._by_author.get(author_id, ()):
+            if earlier.startswith("mode-"):
+                text = clean(decision.context.get("text", ""), 120)
+                self._append_outcome(earlier, f'later: returned and wrote "{text}"', pending,
+                                     updates)
+        pid = _pid("chat", decision.id)
+        pattern = Pattern(
+            id=pid,
+            kind="chat_response",
+            context=self._context(decision, stream),
+            decision=_decision_text(decision),
+            outcome=self._outcomes.get(pid, ""),
+            module=MODULE,
+            timestamp=_iso(decision.timestamp),
+            source="live_chat",
+            first_seen=_iso(decision.timestamp),
+            last_seen=_iso(decision.timestamp),
+        )
+        pending[pid] = pattern
+        self._outcomes.remember(pid, pattern.outcome)
+        self._remember_author(author_id, pid)
+        self._remember_line(stream, decision)
+
+    def _absorb_response(
+        self, decision: Decision, pending: dict[str, Pattern], updates: dict[str, str]
+    ) -> None:
+        pid = _pid("chat", decision.id)
+        text = clean(decision.context.get("response", "") or decision.outcome, 240)
+        outcome = f'executed: responded "{text}"' if text else "executed: no response"
+        if pid not in self._outcomes:
+            # The message itself was not observed (instrumented mid-stream): learn it now.
+            self._absorb_message(decision, pending, updates)
+        current = self._outcomes.get(pid, "")
+        later = [p for p in current.split("; ") if p.startswith("later:")] if current else []
+        self._set_outcome(pid, "; ".join([outcome, *later]), pending, updates)
+
+    def _absorb_moderation(
+        self, decision: Decision, pending: dict[str, Pattern], updates: dict[str, str]
+    ) -> None:
+        stream = decision.stream or self._last_stream
+        author_id = decision.subject or str(decision.context.get("author_id", ""))
+        what = _moderation_text(decision)
+        # This timeout/ban is what happened after the author's earlier messages and sanctions.
+        for earlier in self._by_author.get(author_id, ()):
+            self._append_outcome(earlier, f"later: {what}", pending, updates)
+        ctx = decision.context
+        author = clean(ctx.get("author", ""), 80) or "unknown"
+        recent_by_author = [
+            t for a, t in (self._history.get(stream) or ()) if a == clean(author, 40)
+        ]
+        lines = [
+            f"stream: {clean(stream, 120) or 'unknown'}",
+            f"author: {author}",
+            f'deleted message: "{clean(ctx.get("text", ""))}"',
+        ]
+        if recent_by_author:
+            lines.append("recent by author: " + " | ".join(recent_by_author[-3:]))
+        pid = _pid("mode", decision.id)
+        outcome = "executed"
+        announcement = clean(ctx.get("announcement", ""), 160)
+        if announcement:
+            outcome += f": announced {announcement}"
+        pattern = Pattern(
+            id=pid,
+            kind="moderation",
+            context="\n".join(lines),
+            decision=f"{what} — human moderator",
+            outcome=outcome,
+            module=MODULE,
+            timestamp=_iso(decision.timestamp),
+            source="live_chat",
+            verified=True,  # a human's decision: ground truth
+            first_seen=_iso(decision.timestamp),
+            last_seen=_iso(decision.timestamp),
+        )
+        pending[pid] = pattern
+        self._outcomes.remember(pid, outcome)
+        self._remember_author(author_id, pid)
