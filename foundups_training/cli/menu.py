@@ -1,13 +1,16 @@
-"""`foundups-training menu` (not built yet)."""
+"""``foundups-training menu``: the interactive training menu on this data directory."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from foundups_training.cli import not_built
+from foundups_training.config import Settings
 
 
-def run(args: argparse.Namespace, settings: Any) -> int:
-    """Not built yet: says so and exits non-zero."""
-    return not_built("menu")
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Open the Trainer and run the menu on the terminal until "0" or end of input."""
+    from foundups_training.engine import Trainer
+    from foundups_training.menu import run_menu
+
+    with Trainer(settings) as trainer:
+        return run_menu(trainer)

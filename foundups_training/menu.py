@@ -1,0 +1,452 @@
+"""The interactive training menu (the seed's "Qwen/Gemma Training System" submenu).
+
+``foundups-training menu`` runs it, and so does the host's menu option through the adapters
+(``run_menu(trainer)``). Options::
+
+    1. Start batch training (mine the log, live progress bar)
+    2. View training progress (lines processed of total, patterns by kind, last training)
+    3. Test pattern recall (query -> patterns and similarities)
+    4. Test Qwen/Gemma routing (query -> tier, confidence, answer, escalation)
+    5. View training metrics
+    6. Clear pattern memory (asks for confirmation)
+    0. Back
+
+It reads lines, not keys, so it works the same on a terminal, through a pipe and in tests;
+end of input means "back", a bad choice is answered and asked again, and an error inside an
+option is printed and the menu goes on — it never takes the host's menu down with it.
+
+The operations themselves (:func:`batch_train`, :func:`index_tree`, :func:`routed_answer`)
+are plain functions shared with the demo: each emits its ``training.*`` telemetry and feeds
+the metrics observers, whoever calls it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from foundups_training import signals, telemetry
+from foundups_training.progress import Progress
+from foundups_training.records import Answer, Query
+
+if TYPE_CHECKING:
+    from foundups_training.engine import Trainer
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+
+OPTIONS: tuple[tuple[str, str], ...] = (
+    ("1", "Start batch training (mine the log)"),
+    ("2", "View training progress"),
+    ("3", "Test pattern recall"),
+    ("4", "Test Qwen/Gemma routing"),
+    ("5", "View training metrics"),
+    ("6", "Clear pattern memory (reset)"),
+    ("0", "Back"),
+)
+_BACK = {"0", "b", "back", "q", "quit", "exit"}
+_RULE = "-" * 60
+_COMPACT = "Options: 1 train | 2 progress | 3 recall | 4 routing | 5 metrics | 6 clear | 0 back"
+
+
+# -- operations shared by the menu, the demo and the CLI verbs ---------------------------------
+def _as_dict(report: Any) -> dict[str, Any]:
+    as_dict = getattr(report, "as_dict", None)
+    if callable(as_dict):
+        return dict(as_dict())
+    return {k: v for k, v in vars(report).items() if not k.startswith("_")}
+
+
+def _memory_totals(trainer: Trainer) -> dict[str, Any]:
+    """``patterns_total`` and ``by_kind`` for telemetry (so metrics get a snapshot)."""
+    try:
+        stats = trainer.memory.stats()
+    except Exception as exc:  # noqa: BLE001 - totals are a nicety, the run already happened
+        log.warning("memory stats unavailable: %s", exc)
+        return {}
+    return {"patterns_total": stats.get("total", 0), "by_kind": stats.get("by_kind", {})}
+
+
+def batch_train(
+    trainer: Trainer,
+    log_path: Path | str,
+    *,
+    host_root: Path | str | None = None,
+    max_lines: int | None = None,
+    max_seconds: float | None = None,
+    progress: ProgressFn | None = None,
+) -> Any:
+    """Mine ``log_path`` from its checkpoint as a ``training.batch`` command; return the report."""
+    with telemetry.command("training.batch", {"source": str(log_path)}) as result:
+        report = trainer.mine(
+            log_path,
+            host_root=host_root,
+            max_lines=max_lines,
+            max_seconds=max_seconds,
+            progress=progress,
+        )
+        result.update(_as_dict(report))
+        result.update(_memory_totals(trainer))
+    return report
+
+
+def index_tree(
+    trainer: Trainer, host_root: Path | str, *, progress: ProgressFn | None = None
+) -> Any:
+    """Index a host source tree, as a ``training.index`` command; returns the report."""
+    with telemetry.command("training.index", {"source": str(host_root)}) as result:
+        report = trainer.index(host_root, progress=progress)
+        result.update(_as_dict(report))
+        result.update(_memory_totals(trainer))
+    return report
+
+
+def routed_answer(trainer: Trainer, query: Query) -> Answer:
+    """Answer through the router as ``training.route``, and tell the observers (metrics)."""
+    with telemetry.command("training.route", {"query": query.text, "tier": query.tier}) as result:
+        answer = trainer.ask(query)
+        result.update(
+            answer_tier=answer.tier,
+            model=answer.model,
+            confidence=round(answer.confidence, 4),
+            latency_ms=round(answer.latency_ms, 1),
+            escalated=answer.escalated,
+            escalation_reason=answer.escalation_reason,
+            error=answer.error,
+        )
+    try:
+        signals.answer_given.send(query.asked_by or "menu", query=query, answer=answer)
+    except Exception:  # an observer must never cost the caller its answer
+        log.exception("answer_given receiver failed")
+    return answer
+
+
+def default_host_root(trainer: Trainer) -> Path | None:
+    """The configured host tree, when it looks like a Foundups-Agent checkout."""
+    root = trainer.settings.host_root
+    return root if (root / "modules").is_dir() else None
+
+
+# -- formatting --------------------------------------------------------------------------------
+def _when(value: Any) -> str:
+    if value in (None, ""):
+        return "never"
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def format_progress(status: dict[str, Any]) -> list[str]:
+    """The "view progress" lines for a :func:`Trainer.status` dict."""
+    done = int(status.get("lines_processed") or 0)
+    total = status.get("lines_total")
+    of = f" of {total:,} ({done / total * 100:.1f}%)" if total else ""
+    lines = [
+        f"Log            : {status.get('log', '?')}",
+        f"Lines processed: {done:,}{of}",
+        f"Patterns       : {status.get('patterns_total', 0):,} "
+        f"({status.get('verified', 0):,} verified)",
+    ]
+    by_kind = status.get("by_kind") or {}
+    for kind, n in sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"  {kind:<18} {n:,}")
+    lines.append(f"Last training  : {_when(status.get('last_training'))}")
+    for key in ("memory_error", "checkpoint_error", "metrics_error"):
+        if status.get(key):
+            lines.append(f"Problem        : {status[key]}")
+    return lines
+
+
+def format_answer(answer: Answer) -> list[str]:
+    """Tier, confidence, latency, escalation and the answer text, one per line."""
+    lines = [
+        f"Tier       : {answer.tier}" + (f" ({answer.model})" if answer.model else ""),
+        f"Confidence : {answer.confidence:.2f}",
+        f"Latency    : {answer.latency_ms:,.0f} ms",
+        "Escalated  : "
+        + (f"yes - {answer.escalation_reason or 'to Qwen'}" if answer.escalated else "no"),
+        f"Answer     : {answer.text.strip() or '(none)'}",
+    ]
+    if answer.error:
+        lines.append(f"Error      : {answer.error}")
+    return lines
+
+
+def format_metrics(summary: dict[str, Any]) -> list[str]:
+    """The metrics view for :meth:`MetricsStore.summary`."""
+    lines = []
+    runs = summary.get("training_runs") or {}
+    lines.append(
+        "Training runs  : "
+        + (", ".join(f"{k} {v}" for k, v in sorted(runs.items())) if runs else "none yet")
+    )
+    lines.append(f"Lines processed: {summary.get('lines_processed', 0):,} (all runs)")
+    last = summary.get("last_training")
+    if last:
+        lines.append(
+            f"Last training  : {_when(last['ts'])} - {last['kind']}, "
+            f"{last['lines_processed']:,} lines, {last['patterns_stored']:,} patterns stored"
+        )
+    answers = summary.get("answers") or {}
+    lines.append(
+        f"Answers        : {answers.get('answers', 0):,}, escalated to Qwen "
+        f"{answers.get('escalated', 0):,} ({_pct(answers.get('escalation_rate'))})"
+    )
+    by_tier = answers.get("by_tier") or {}
+    if by_tier:
+        lines.append(f"  {'tier':<8} {'answers':>8} {'confidence':>10} {'p50 ms':>9} {'p95 ms':>9}")
+        for tier, row in by_tier.items():
+            p50 = "-" if row["p50_ms"] is None else f"{row['p50_ms']:,.0f}"
+            p95 = "-" if row["p95_ms"] is None else f"{row['p95_ms']:,.0f}"
+            lines.append(
+                f"  {tier:<8} {row['answers']:>8,} {row['mean_confidence']:>10.2f} "
+                f"{p50:>9} {p95:>9}"
+            )
+    ev = summary.get("last_eval")
+    if ev:
+        lines.append(f"Last evaluation: #{ev['id']} on {ev['dataset']} ({_when(ev['ts'])})")
+        for t in ev["tiers"]:
+            ece = "-" if t.get("ece") is None else f"{t['ece']:.3f}"
+            lines.append(
+                f"  {t['tier']:<8} accuracy {_pct(t['accuracy'])}, escalation "
+                f"{_pct(t['escalation_rate'])}, ECE {ece}"
+            )
+    else:
+        lines.append("Last evaluation: none (run `foundups-training eval QA.jsonl`)")
+    return lines
+
+
+# -- the menu ----------------------------------------------------------------------------------
+class _Console:
+    """Line-based I/O on any pair of text streams."""
+
+    def __init__(self, stdin: TextIO, stdout: TextIO) -> None:
+        self.stdin = stdin
+        self.stdout = stdout
+
+    def say(self, *lines: str) -> None:
+        for line in lines:
+            self.stdout.write(line + "\n")
+        self.stdout.flush()
+
+    def ask(self, prompt: str) -> str | None:
+        """One line of input without its newline; None at end of input."""
+        self.stdout.write(prompt)
+        self.stdout.flush()
+        line = self.stdin.readline()
+        if not line:
+            self.stdout.write("\n")
+            return None
+        return line.rstrip("\r\n").strip()
+
+
+class TrainingMenu:
+    """The menu's state: one trainer, one console."""
+
+    def __init__(self, trainer: Trainer, console: _Console) -> None:
+        self.trainer = trainer
+        self.io = console
+
+    # header -----------------------------------------------------------------------------
+    def header(self) -> None:
+        status = self.trainer.status()
+        done = int(status.get("lines_processed") or 0)
+        total = status.get("lines_total")
+        gemma_acc: float | None = None
+        escalations = 0
+        try:
+            summary = self.trainer.metrics.summary()
+            escalations = summary["answers"]["escalated"]
+            ev = summary.get("last_eval")
+            if ev:
+                tiers = {t["tier"]: t for t in ev["tiers"]}
+                if "gemma" in tiers:
+                    gemma_acc = tiers["gemma"]["accuracy"]
+        except Exception as exc:  # noqa: BLE001 - a header must not stop the menu
+            log.warning("metrics unavailable: %s", exc)
+        progress = (
+            f"{done:,}/{total:,} lines ({done / total * 100:.1f}%)"
+            if total
+            else f"{done:,} lines (log not found: {status.get('log', '?')})"
+        )
+        self.io.say(
+            "",
+            "=" * 60,
+            "[BOT] QWEN/GEMMA TRAINING SYSTEM  (foundups-training)",
+            "=" * 60,
+            f"Patterns stored : {status.get('patterns_total', 0):,}",
+            f"Log progress    : {progress}",
+            f"Last training   : {_when(status.get('last_training'))}",
+            f"Gemma accuracy  : {_pct(gemma_acc)}",
+            f"Qwen escalations: {escalations:,}",
+            _RULE,
+        )
+        for key, label in OPTIONS:
+            self.io.say(f"{key}. {label}")
+        self.io.say(_RULE)
+
+    # options ----------------------------------------------------------------------------
+    def batch_training(self) -> None:
+        default = self.trainer.settings.log_path
+        answer = self.io.ask(f"Log file to mine [{default}]: ")
+        if answer is None:
+            return
+        path = Path(answer).expanduser() if answer else default
+        if not path.is_file():
+            self.io.say(f"No such log file: {path}")
+            return
+        self.io.say(f"[BATCH-TRAINING] Mining {path} (resumes from the checkpoint; Ctrl-C stops)")
+        bar = Progress("mining", stream=self.io.stdout)
+        try:
+            report = batch_train(
+                self.trainer, path, host_root=default_host_root(self.trainer), progress=bar
+            )
+        except KeyboardInterrupt:
+            bar.close()
+            self.io.say("[BATCH-TRAINING] Stopped; the next run resumes where this one ended.")
+            return
+        bar.close()
+        data = _as_dict(report)
+        self.io.say(
+            f"[BATCH-TRAINING] Processed {data.get('lines_processed', 0):,} lines, stored "
+            f"{data.get('patterns_stored', 0):,} patterns (memory now holds "
+            f"{data.get('patterns_total', 0):,}, {data.get('verified', 0):,} verified) in "
+            f"{float(data.get('duration_s', 0.0)):.1f} s"
+        )
+
+    def view_progress(self) -> None:
+        with telemetry.command("training.status") as result:
+            status = self.trainer.status()
+            result.update(
+                patterns_total=status.get("patterns_total"),
+                lines_processed=status.get("lines_processed"),
+            )
+        self.io.say(*format_progress(status))
+
+    def test_recall(self) -> None:
+        query = self.io.ask("Query (what would you ask?): ")
+        if not query:
+            return
+        with telemetry.command("training.recall", {"query": query}) as result:
+            hits = self.trainer.memory.recall(query, 5)
+            result["hits"] = len(hits)
+            result["top_similarity"] = round(hits[0].similarity, 4) if hits else None
+        if not hits:
+            self.io.say("No patterns recalled (is the memory empty? try option 1).")
+            return
+        for i, hit in enumerate(hits, 1):
+            p = hit.pattern
+            where = f" [{p.module}]" if p.module else ""
+            self.io.say(
+                f"{i}. similarity {hit.similarity:.3f}  {p.kind}{where}",
+                f"   context : {p.context[:160]}",
+                f"   decision: {p.decision[:160]}",
+            )
+            if p.outcome:
+                self.io.say(f"   outcome : {p.outcome[:160]}")
+
+    def test_routing(self) -> None:
+        query = self.io.ask("Query to route: ")
+        if not query:
+            return
+        self.io.say("Thinking...")
+        answer = routed_answer(self.trainer, Query(text=query, asked_by="menu"))
+        self.io.say(*format_answer(answer))
+
+    def view_metrics(self) -> None:
+        with telemetry.command("training.metrics") as result:
+            summary = self.trainer.metrics.summary()
+            result["answers"] = summary["answers"]["answers"]
+        self.io.say(*format_metrics(summary))
+        self.io.say("Dashboard: foundups-training report --out DIR (plots as one HTML page)")
+
+    def clear_memory(self) -> None:
+        count = self.trainer.memory.count()
+        answer = self.io.ask(
+            f"Delete all {count:,} patterns and the mining checkpoint? Type 'yes' to confirm: "
+        )
+        if (answer or "").lower() != "yes":
+            self.io.say("Cancelled: nothing was deleted.")
+            return
+        with telemetry.command("training.clear", {"patterns": count}):
+            self.trainer.clear()
+        self.io.say(f"Cleared {count:,} patterns and the checkpoint (metrics history kept).")
+
+    # loop -------------------------------------------------------------------------------
+    def run(self) -> int:
+        actions: dict[str, Callable[[], None]] = {
+            "1": self.batch_training,
+            "2": self.view_progress,
+            "3": self.test_recall,
+            "4": self.test_routing,
+            "5": self.view_metrics,
+            "6": self.clear_memory,
+        }
+        telemetry.emit("training.menu", "started")
+        # The full header (stats + options) first and after anything that changes the stats;
+        # otherwise one compact line, so an option's output stays on screen.
+        full = True
+        try:
+            while True:
+                if full:
+                    self._show_header()
+                else:
+                    self.io.say("", _COMPACT)
+                choice = self.io.ask("Select option: ")
+                if choice is None or choice.lower() in _BACK:
+                    return 0
+                if choice == "":
+                    full = True
+                    continue
+                action = actions.get(choice)
+                if action is None:
+                    self.io.say(f"Unknown option {choice!r}: choose 0-6 (Enter shows the menu).")
+                    full = False
+                    continue
+                full = choice in {"1", "6"}
+                try:
+                    action()
+                except KeyboardInterrupt:
+                    self.io.say("", "Interrupted.")
+                except Exception as exc:  # one failing option keeps the menu
+                    log.debug("menu option %s failed", choice, exc_info=True)
+                    self.io.say(f"Error: {type(exc).__name__}: {exc}")
+        except KeyboardInterrupt:
+            self.io.say("")
+            return 130
+        finally:
+            telemetry.emit("training.menu", "completed")
+
+    def _show_header(self) -> None:
+        try:
+            self.header()
+        except Exception as exc:  # noqa: BLE001 - show the options even when stats fail
+            self.io.say(f"(status unavailable: {type(exc).__name__}: {exc})")
+            for key, label in OPTIONS:
+                self.io.say(f"{key}. {label}")
+
+
+def run_menu(trainer: Trainer, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """Run the interactive menu on ``trainer`` until "back" or end of input; returns 0.
+
+    ``stdin``/``stdout`` default to the process's; the host's menu adapter and the tests pass
+    their own streams. Returns 130 if interrupted at the prompt.
+    """
+    try:
+        from foundups_training.metrics import attach_observers
+
+        # Idempotent: the menu's answers and runs reach the metrics and telemetry files.
+        attach_observers(trainer)
+    except Exception:  # the menu still works without metrics
+        log.exception("metrics observers unavailable")
+    console = _Console(stdin or sys.stdin, stdout or sys.stdout)
+    return TrainingMenu(trainer, console).run()
