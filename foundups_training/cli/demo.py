@@ -1,13 +1,249 @@
-"""`foundups-training demo` (not built yet)."""
+"""``foundups-training demo``: the main job, end to end, on the samples shipped in the package.
+
+1. index the sample host tree (module locations, WSP rules) — with a progress bar;
+2. mine the sample log (the host's real line format) — with a progress bar;
+3. answer a handful of held-out questions through the router (Gemma, escalating to Qwen),
+   showing tier, confidence and latency (``--no-models``: memory tier only);
+4. print the metrics and write the HTML dashboard.
+
+It works in ``<data dir>/demo`` and starts that folder afresh each time, so the demo never
+mixes sample patterns into the operator's real memory.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from foundups_training.cli import not_built
+from foundups_training.cli import CliError, emit
+from foundups_training.config import Settings
+
+#: Questions asked per kind, and in all: enough to see every tier, short enough to wait for.
+PER_KIND = 2
+MAX_QUESTIONS = 8
 
 
-def run(args: argparse.Namespace, settings: Any) -> int:
-    """Not built yet: says so and exits non-zero."""
-    return not_built("demo")
+def _say(args: argparse.Namespace, text: str = "") -> None:
+    if not getattr(args, "json", False):
+        print(text, flush=True)
+
+
+def _samples() -> tuple[Path, Path]:
+    """The sample host tree and sample log shipped in the package."""
+    try:
+        from foundups_training.samples import sample_host, sample_log
+    except ImportError as exc:
+        raise CliError(f"the shipped samples are missing from this install ({exc})") from exc
+    return Path(sample_host()), Path(sample_log())
+
+
+def evalset_items() -> Iterator[dict[str, Any]]:
+    """Every question of the shipped evaluation sets (``foundups_training/evalsets``)."""
+    try:
+        folder = resources.files("foundups_training").joinpath("evalsets")
+        files = sorted(
+            (f for f in folder.iterdir() if f.name.endswith(".jsonl")), key=lambda f: f.name
+        )
+    except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError):
+        return
+    for f in files:
+        for line in f.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(item, dict) and item.get("query"):
+                yield item
+
+
+def pick_questions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A few questions of each kind, in a stable order, at most ``MAX_QUESTIONS``."""
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_kind.setdefault(str(item.get("kind", "")), []).append(item)
+    picked: list[dict[str, Any]] = []
+    # Round-robin over kinds so a short demo still shows every kind.
+    for rank in range(PER_KIND):
+        for kind in sorted(by_kind):
+            if rank < len(by_kind[kind]) and len(picked) < MAX_QUESTIONS:
+                picked.append(by_kind[kind][rank])
+    return picked
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\\.]", "/", text.lower())
+
+
+def is_right(answer_text: str, expected: list[str]) -> bool | None:
+    """The evaluation rule: the answer contains an expected string (``\\`` and ``.`` as ``/``)."""
+    if not expected:
+        return None
+    try:
+        from foundups_training.evaluation import is_correct  # the harness's own rule, if built
+
+        return bool(is_correct(answer_text, expected))
+    except (ImportError, TypeError):
+        got = _norm(answer_text)
+        return any(_norm(e) in got for e in expected)
+
+
+def _summary_line(report: Any) -> dict[str, Any]:
+    data = report.as_dict() if hasattr(report, "as_dict") else dict(vars(report))
+    return {k: v for k, v in data.items() if not isinstance(v, list | tuple) or len(v) < 20}
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the main job on the samples and print what happened (``--json`` for machines)."""
+    from foundups_training import telemetry
+    from foundups_training.engine import Trainer
+    from foundups_training.menu import (
+        batch_train,
+        format_metrics,
+        index_tree,
+        routed_answer,
+    )
+    from foundups_training.metrics import attach_observers
+    from foundups_training.progress import progress_for
+    from foundups_training.records import Query
+    from foundups_training.report import write_report
+    from foundups_training.status import count_lines
+
+    host, log_file = _samples()
+    demo_dir = settings.data_dir / "demo"
+    demo = replace(settings, data_dir=demo_dir, host_root=host, log_path=log_file)
+    demo.ensure_data_dir()
+    tier = "memory" if args.no_models else "auto"
+    out: dict[str, Any] = {"data_dir": str(demo_dir), "host": str(host), "log": str(log_file)}
+
+    _say(args, "foundups-training demo: the main job on the shipped samples")
+    _say(args, f"  data directory: {demo_dir}")
+    _say(args, "                  (a folder of its own: your real memory is not touched)")
+    _say(args, f"  sample host   : {host}")
+    _say(args, f"  sample log    : {log_file} ({count_lines(log_file) or 0:,} lines)")
+    _say(
+        args,
+        "  answers from  : "
+        + (
+            "memory only (--no-models)" if args.no_models else "Gemma 270M, escalating to Qwen 1.5B"
+        ),
+    )
+    start = time.perf_counter()
+    with Trainer(demo) as trainer:
+        attach_observers(trainer)
+        with telemetry.command("training.demo", {"no_models": bool(args.no_models)}) as result:
+            trainer.clear()  # a fresh start: the demo shows a whole run, not a resumed one
+
+            _say(args, "\n[1/4] Indexing the sample host tree")
+            with progress_for(args, "  indexing") as bar:
+                indexed = index_tree(trainer, host, progress=bar)
+            out["index"] = _summary_line(indexed)
+            _say(args, "  " + _describe(out["index"]))
+
+            _say(args, "\n[2/4] Mining the sample log")
+            with progress_for(args, "  mining  ") as bar:
+                mined = batch_train(trainer, log_file, host_root=host, progress=bar)
+            out["mine"] = _summary_line(mined)
+            _say(args, "  " + _describe(out["mine"]))
+            stats = trainer.memory.stats()
+            out["patterns"] = {"total": stats["total"], "by_kind": stats["by_kind"]}
+            _say(args, f"  memory now holds {stats['total']:,} patterns:")
+            for kind, n in sorted(stats["by_kind"].items(), key=lambda kv: (-kv[1], kv[0])):
+                _say(args, f"    {kind:<18} {n:,}")
+
+            _say(args, f"\n[3/4] Answering questions (tier: {tier})")
+            questions = pick_questions(list(evalset_items()))
+            if not questions:
+                _say(args, "  (no evaluation questions shipped in this install)")
+            answers = []
+            for item in questions:
+                answer = routed_answer(
+                    trainer, Query(text=item["query"], tier=tier, asked_by="demo")
+                )
+                right = is_right(answer.text, list(item.get("expected") or []))
+                answers.append(
+                    {
+                        "id": item.get("id"),
+                        "kind": item.get("kind"),
+                        "query": item["query"],
+                        "expected": item.get("expected"),
+                        "answer": answer.text,
+                        "tier": answer.tier,
+                        "model": answer.model,
+                        "confidence": round(answer.confidence, 3),
+                        "latency_ms": round(answer.latency_ms, 1),
+                        "escalated": answer.escalated,
+                        "escalation_reason": answer.escalation_reason,
+                        "right": right,
+                        "error": answer.error,
+                    }
+                )
+                _say(args, f"  Q [{item.get('kind', '?')}] {item['query']}")
+                mark = {True: "right", False: "WRONG", None: "?"}[right]
+                esc = (
+                    f", escalated: {answer.escalation_reason or 'yes'}" if answer.escalated else ""
+                )
+                _say(
+                    args,
+                    f"    -> {answer.tier}{f' ({answer.model})' if answer.model else ''}, "
+                    f"confidence {answer.confidence:.2f}, {answer.latency_ms:,.0f} ms{esc} "
+                    f"[{mark}]",
+                )
+                text = " ".join(answer.text.split())
+                _say(args, f"    {text[:200] or '(no answer)'}")
+                if answer.error:
+                    _say(args, f"    error: {answer.error}")
+            out["answers"] = answers
+            judged = [a for a in answers if a["right"] is not None]
+            correct = sum(1 for a in judged if a["right"])
+            out["accuracy"] = round(correct / len(judged), 3) if judged else None
+            result.update(questions=len(answers), right=correct, patterns_total=stats["total"])
+
+        _say(args, "\n[4/4] Metrics")
+        trainer.metrics.observer.flush()
+        summary = trainer.metrics.summary()
+        out["metrics"] = summary
+        for line in format_metrics(summary):
+            _say(args, "  " + line)
+        if judged:
+            _say(args, f"  Right on these questions: {correct} of {len(judged)}")
+        report = write_report(trainer.metrics, demo_dir / "report", trainer.status())
+        out["report"] = str(report)
+        out["duration_s"] = round(time.perf_counter() - start, 1)
+        _say(args, f"  Dashboard: {report}")
+        _say(
+            args,
+            f"\nDone in {out['duration_s']} s. "
+            f"Explore it: foundups-training --data-dir {demo_dir} menu",
+        )
+    if getattr(args, "json", False):
+        emit(args, out)
+    return 0
+
+
+def _describe(report: dict[str, Any]) -> str:
+    """One line for an index or mine report, from whichever fields it has."""
+    parts = []
+    for key, label in (
+        ("modules", "modules"),
+        ("files", "files"),
+        ("lines_processed", "lines"),
+        ("patterns_stored", "patterns stored"),
+        ("verified", "verified"),
+    ):
+        value = report.get(key)
+        if isinstance(value, int):
+            parts.append(f"{value:,} {label}")
+    duration = report.get("duration_s")
+    if isinstance(duration, int | float):
+        parts.append(f"{duration:.1f} s")
+    return ", ".join(parts) or json.dumps(report, default=str)[:200]
