@@ -61,16 +61,19 @@ class BackgroundWriter:
         maxsize: int = 2048,
         batch_size: int = 128,
         linger_s: float = 0.05,
+        replay_every_s: float = 30.0,
     ) -> None:
         self.memory = memory
         self.journal_dir = Path(journal_dir)
         self.batch_size = max(1, batch_size)
         self.linger_s = linger_s
+        self.replay_every_s = replay_every_s
         self._queue: queue.Queue[Pattern] = queue.Queue(maxsize=max(1, maxsize))
         self._journal_lock = threading.Lock()
         self._counts_lock = threading.Lock()
         self._idle = threading.Condition()
         self._busy = 0  # patterns taken off the queue and not yet stored or spilled
+        self._replaying = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.submitted = 0
@@ -113,7 +116,7 @@ class BackgroundWriter:
         """Wait until everything queued so far is stored (or spilled); True if it was."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._queue.qsize() or self._busy:
+            while self._queue.qsize() or self._busy or self._replaying:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -124,6 +127,8 @@ class BackgroundWriter:
     def start(self) -> BackgroundWriter:
         """Start the thread; it first replays any journal left by an earlier run."""
         if self._thread is None:
+            with self._idle:
+                self._replaying = True
             self._thread = threading.Thread(
                 target=self._run, name="foundups-training-writer", daemon=True
             )
@@ -151,10 +156,24 @@ class BackgroundWriter:
             self.replay()
         except Exception:  # the journal stays on disk for the next start
             log.exception("journal replay failed; it will be retried on the next start")
+        finally:
+            with self._idle:
+                self._replaying = False
+                self._idle.notify_all()
+        last_replay = time.monotonic()
         while not self._stop.is_set():
             try:
                 first = self._queue.get(timeout=0.2)
             except queue.Empty:
+                # Idle: store what a burst (or an unreachable store) spilled, without
+                # waiting for the next start.
+                if time.monotonic() - last_replay > self.replay_every_s:
+                    last_replay = time.monotonic()
+                    if self.journal_path.exists():
+                        try:
+                            self.replay()
+                        except Exception as exc:  # noqa: BLE001 - retried later
+                            log.warning("journal replay failed (%s); will retry", exc)
                 continue
             with self._idle:
                 self._busy += 1

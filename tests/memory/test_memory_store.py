@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from foundups_training import signals
-from foundups_training.config import Settings
+from foundups_training.config import Settings, with_overrides
 from foundups_training.memory import PatternMemory, ReadOnlyMemory, merge, open_memory
 from foundups_training.memory.store import HNSW_CONFIG
 from foundups_training.records import Pattern
@@ -285,3 +285,8 @@ def _fields(p: Pattern) -> dict[str, object]:
     from dataclasses import asdict
 
     return asdict(p)
+
+
+def test_bad_url_is_refused(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="chroma_url"):
+        open_memory(with_overrides(settings, chroma_url="localhost:8000"))
