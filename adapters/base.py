@@ -177,8 +177,20 @@ class Instrumentor:
             return None
 
     def emit(self, decision: Decision) -> None:
-        """Hand a decision to the plugins (the bridge turns this into ``on_decision``)."""
-        signals.decision_made.send(self.name, decision=decision)
+        """Hand a decision to every ``decision_made`` receiver (the bridge, observers).
+
+        Each receiver is called on its own: blinker's ``send`` stops at the first receiver
+        that raises, and a broken observer must not keep the decision from the plugins.
+        """
+        signal = signals.decision_made
+        if not signal.receivers or signal.is_muted:
+            return
+        for receiver in signal.receivers_for(self.name):
+            try:
+                receiver(self.name, decision=decision)
+            except Exception as exc:  # noqa: BLE001 - one receiver's bug, not the host's
+                self.errors["receiver"] = self.errors.get("receiver", 0) + 1
+                self.last_error = f"receiver: {type(exc).__name__}: {exc}"
 
 
 def instrumentors_in_place() -> list[Instrumentor]:

@@ -79,20 +79,30 @@ def _settings() -> Any:
     return load_settings()
 
 
-def trigger_blocker(settings: Any, cpu: Callable[[], float | None] | None = None) -> str:
-    """Why an idle cycle must not run now ("" when it may run)."""
+def trigger_blocker(
+    settings: Any, cpu: Callable[[], float | None] | None = None
+) -> tuple[str, str]:
+    """Why an idle cycle must not run now: (reason, detail); ("", "") when it may run.
+
+    Reasons: ``chat_active`` (less than ``idle_minutes`` since the last chat activity),
+    ``stream_live`` (a live-chat session is listening), ``cpu_busy`` (CPU at or above
+    ``idle_max_cpu`` percent; 100 or more turns this gate off).
+    """
     idle_for = ACTIVITY.idle_seconds()
     needed = float(settings.idle_minutes) * 60.0
     if idle_for is not None and idle_for < needed:
-        return f"chat_active ({idle_for / 60:.1f} of {settings.idle_minutes:g} idle minutes)"
+        return "chat_active", (
+            f"last chat activity {idle_for / 60:.1f} min ago, idle needs "
+            f"{settings.idle_minutes:g} min"
+        )
     if ACTIVITY.stream_live():
-        return "stream_live"
+        return "stream_live", "a live stream's chat is being monitored"
     limit = float(settings.idle_max_cpu)
-    if limit < 100.0:  # 100 or more: the CPU gate is off
+    if limit < 100.0:
         used = (cpu or cpu_percent)()
         if used is not None and used >= limit:
-            return f"cpu_busy ({used:.0f}% >= {limit:g}%)"
-    return ""
+            return "cpu_busy", f"CPU {used:.0f}% >= {limit:g}%"
+    return "", ""
 
 
 def budget_from(settings: Any, reason: str = "idle") -> IdleBudget:
@@ -123,12 +133,12 @@ def run_idle_cycle(
     settings = settings if settings is not None else _settings()
     start = time.perf_counter()
     if check_triggers:
-        blocker = trigger_blocker(settings, cpu)
-        if blocker:
+        reason_code, detail = trigger_blocker(settings, cpu)
+        if reason_code:
             return IdleReport(
                 success=False,
-                skipped_reason=blocker,
-                error=f"skipped: {blocker}",
+                skipped_reason=reason_code,
+                error=f"skipped: {detail}",
                 duration_s=time.perf_counter() - start,
             )
     bridge.connect()

@@ -1,0 +1,1 @@
+"""Stand-in host package (see tests/standin_host/README.md)."""
