@@ -101,12 +101,18 @@ class TelemetryWriter:
     def write(self, command: str, event: str, payload: dict[str, Any] | None = None) -> None:
         """Append one event (a single short write with O_APPEND: safe across processes)."""
         record = make_event(command, event, payload, daemon=self.daemon)
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        data = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         try:
             with self._lock:
                 self.directory.mkdir(parents=True, exist_ok=True)
-                with self.path_for().open("a", encoding="utf-8") as fh:
-                    fh.write(line)
+                with self.path_for().open("a+b") as fh:
+                    # A crash mid-write leaves a line without its newline: start a fresh line
+                    # so that only the cut event is lost, not this one too.
+                    if fh.seek(0, 2) > 0:
+                        fh.seek(-1, 2)
+                        if fh.read(1) != b"\n":
+                            data = b"\n" + data
+                    fh.write(data)
                 self.written += 1
         except OSError:
             # A full disk or a read-only data dir must not stop training: count and log once.
