@@ -34,8 +34,10 @@ def run_host(main_py: str | os.PathLike[str], args: Sequence[str] = ()) -> int:
     if not path.is_file():
         raise HostNotFound(f"{main_py}: no such file (expected the host's main.py)")
     root = path.parent
-    # The host's log and tree default to its working directory (012.txt, modules/).
-    os.environ.setdefault("FOUNDUPS_TRAINING_HOST_ROOT", str(root))
+    # The host's tree defaults to its folder (the log, 012.txt, to its working directory).
+    set_root = "FOUNDUPS_TRAINING_HOST_ROOT" not in os.environ
+    if set_root:
+        os.environ["FOUNDUPS_TRAINING_HOST_ROOT"] = str(root)
 
     import foundups_training.auto as auto
 
@@ -57,9 +59,11 @@ def run_host(main_py: str | os.PathLike[str], args: Sequence[str] = ()) -> int:
         print(code, file=sys.stderr)
         return 1
     finally:
+        _flush_live()
         sys.argv, sys.path[:] = saved_argv, saved_path
         os.chdir(saved_cwd)
-        _flush_live()
+        if set_root:
+            os.environ.pop("FOUNDUPS_TRAINING_HOST_ROOT", None)
 
 
 def _flush_live(timeout: float = 10.0) -> None:

@@ -73,6 +73,7 @@ def host_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("FOUNDUPS_TRAINING_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("FOUNDUPS_TRAINING_IDLE_MINUTES", "0")
     monkeypatch.setenv("FOUNDUPS_TRAINING_IDLE_MAX_CPU", "100")
+    monkeypatch.setenv("FOUNDUPS_TRAINING_HOST_ROOT", str(STANDIN))
     return load_settings()
 
 

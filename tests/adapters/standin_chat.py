@@ -1,8 +1,9 @@
-"""Chat items shaped like YouTube's ``liveChatMessages`` and the host's moderation events."""
+"""Test data shaped like the host's: YouTube chat items, moderation events, 012.txt lines."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 
@@ -64,3 +65,29 @@ def ban(target: str, *, moderator: str = "Mod1", seconds_ago: float = 1.0) -> di
         "is_live": True,
         "is_permanent": True,
     }
+
+
+CHANNELS = ("Move2Japan [JAPAN]", "UnDaoDu [MINDFUL]", "FoundUps [LOYAL]")
+
+
+def write_log(path: Path, rounds: int) -> Path:
+    """A log in 012.txt's format: QWEN-SCORE rounds, auth lines, errors and their retries."""
+    lines = []
+    for i in range(rounds):
+        second = i % 60
+        ts = f"2025-10-20 15:{(i // 60) % 60:02d}:{second:02d},{i % 1000:03d}"
+        for rank, channel in enumerate(CHANNELS):
+            lines.append(
+                f"{ts} - modules.communication.livechat.src.qwen_youtube_integration - INFO - "
+                f"[BOT][AI] [QWEN-SCORE] [U+2744] {channel}: {(rank + i % 3) / 3:.2f}"
+            )
+        lines.append(
+            f"{ts} - modules.platform_integration.youtube_auth.src.youtube_auth - INFO - "
+            f"[U+1F511] Attempting authentication with credential set {i % 2 + 1}"
+        )
+        lines.append(
+            f"{ts} - modules.platform_integration.stream_resolver.src.stream_resolver - INFO - "
+            f"[ERROR] No stream found on {CHANNELS[i % 3]}"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
