@@ -1,0 +1,142 @@
+"""LiveLearner on its own: never blocks, links outcomes, counts everything (a fake memory)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from foundups_training.live import LiveLearner, clean
+from foundups_training.records import Decision, Pattern
+
+
+class FakeMemory:
+    """Records upserts and outcome updates; can be made to block or fail."""
+
+    def __init__(self) -> None:
+        self.patterns: dict[str, Pattern] = {}
+        self.updates: list[tuple[str, str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.fail = False
+        self.journal: list[Pattern] = []
+
+    def upsert(self, patterns: list[Pattern]) -> int:
+        self.gate.wait(10)
+        if self.fail:
+            raise OSError("disk full")
+        for p in patterns:
+            self.patterns[p.id] = p
+        return len(patterns)
+
+    def update_outcome(self, pattern_id: str, outcome: str) -> bool:
+        if pattern_id not in self.patterns:
+            return False
+        self.updates.append((pattern_id, outcome))
+        self.patterns[pattern_id] = self.patterns[pattern_id].with_outcome(outcome)
+        return True
+
+    def writer(self) -> Any:
+        memory = self
+
+        class Writer:
+            def submit(self, patterns: list[Pattern]) -> None:
+                memory.journal.extend(patterns)
+
+        return Writer()
+
+
+class FakeTrainer:
+    def __init__(self) -> None:
+        self.memory = FakeMemory()
+
+
+def _msg(mid: str, author: str, text: str, **ctx: Any) -> Decision:
+    return Decision(
+        id=mid, source="live_chat", action="trigger", subject=f"UC-{author}", stream="s",
+        reasoning="has_trigger",
+        context={"stage": "message", "author": author, "text": text, **ctx},
+    )
+
+
+def _resp(mid: str, author: str, response: str) -> Decision:
+    return Decision(
+        id=mid, source="live_chat", action="respond" if response else "no_response",
+        subject=f"UC-{author}", context={"stage": "response", "author": author,
+                                         "response": response},
+    )
+
+
+def _timeout(author: str, seconds: int = 60) -> Decision:
+    return Decision(
+        id=f"timeout:UC-{author}:t", source="live_chat", action="timeout", subject=f"UC-{author}",
+        confidence=1.0, context={"stage": "moderation", "author": author, "moderator": "Mod",
+                                 "duration_seconds": seconds, "text": "bad"},
+    )
+
+
+def test_outcomes_are_linked_across_batches() -> None:
+    trainer = FakeTrainer()
+    live = LiveLearner(trainer)  # type: ignore[arg-type]
+    live.submit(_msg("a1", "ann", "hi"))
+    assert live.flush(5)
+    live.submit(_resp("a1", "ann", "hello ann"))
+    assert live.flush(5)
+    live.submit(_timeout("ann"))
+    live.submit(_msg("a2", "ann", "back again"))
+    assert live.flush(5)
+    memory = trainer.memory
+    assert memory.patterns["chat-a1"].outcome == (
+        'executed: responded "hello ann"; later: timeout 60s by Mod'
+    )
+    mod = memory.patterns["mode-timeout:UC-ann:t"]
+    assert mod.kind == "moderation" and mod.verified and mod.decision.startswith("timeout 60s")
+    assert 'later: returned and wrote "back again"' in mod.outcome
+    assert "recent: ann: hi" in memory.patterns["chat-a2"].context
+    stats = live.stats()
+    assert stats["submitted"] == stats["processed"] == 4 and stats["outcomes_updated"] >= 2
+    live.close()
+
+
+def test_submit_never_blocks_and_counts_drops() -> None:
+    trainer = FakeTrainer()
+    trainer.memory.gate.clear()  # the store hangs
+    live = LiveLearner(trainer, queue_size=2)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    for i in range(50):
+        live.submit(_msg(f"d{i}", "dan", "spam"))
+    assert time.perf_counter() - started < 1.0
+    assert live.stats()["dropped"] > 0
+    trainer.memory.gate.set()
+    assert live.flush(5)
+    live.close()
+    live.submit(_msg("late", "dan", "after close"))
+    assert live.stats()["dropped"] >= 1
+    live.close()  # idempotent
+
+
+def test_a_failing_store_spills_to_the_journal() -> None:
+    trainer = FakeTrainer()
+    trainer.memory.fail = True
+    live = LiveLearner(trainer)  # type: ignore[arg-type]
+    live.submit(_msg("j1", "jo", "hi"))
+    assert live.flush(5)
+    assert [p.id for p in trainer.memory.journal] == ["chat-j1"]
+    assert live.stats()["journaled"] == 1 and "disk full" in live.stats()["last_error"]
+    live.close()
+
+
+def test_a_response_without_its_message_still_becomes_a_pattern() -> None:
+    trainer = FakeTrainer()
+    live = LiveLearner(trainer)  # type: ignore[arg-type]
+    live.submit(_resp("x1", "xi", ""))
+    assert live.flush(5)
+    assert trainer.memory.patterns["chat-x1"].outcome == "executed: no response"
+    live.close()
+
+
+def test_clean_sanitises_truncates_and_redacts() -> None:
+    assert clean("a\x00b\n\tc") == "a b c"
+    assert len(clean("x" * 1000)) == 300
+    assert "ya29.a0AfH6SMB" not in clean("token ya29.a0AfH6SMBxyzxyzxyz here")
+    assert clean(None) == ""
