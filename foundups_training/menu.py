@@ -256,8 +256,15 @@ class TrainingMenu:
         self.trainer = trainer
         self.io = console
 
+    def _settle_metrics(self) -> None:
+        """Let queued metrics rows land, so a view right after a run includes that run."""
+        observer = getattr(self.trainer.metrics, "observer", None)
+        if observer is not None:
+            observer.flush(timeout=2.0)
+
     # header -----------------------------------------------------------------------------
     def header(self) -> None:
+        self._settle_metrics()
         status = self.trainer.status()
         done = int(status.get("lines_processed") or 0)
         total = status.get("lines_total")
@@ -363,6 +370,7 @@ class TrainingMenu:
         self.io.say(*format_answer(answer))
 
     def view_metrics(self) -> None:
+        self._settle_metrics()
         with telemetry.command("training.metrics") as result:
             summary = self.trainer.metrics.summary()
             result["answers"] = summary["answers"]["answers"]
