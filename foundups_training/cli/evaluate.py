@@ -1,13 +1,54 @@
-"""`foundups-training eval` (not built yet)."""
+"""``foundups-training eval QA.jsonl``: accuracy, escalation, calibration and latency per tier."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
 
-from foundups_training.cli import not_built
+from foundups_training.cli import CliError, emit
+from foundups_training.config import Settings
 
 
-def run(args: argparse.Namespace, settings: Any) -> int:
-    """Not built yet: says so and exits non-zero."""
-    return not_built("eval")
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Evaluate the QA file on the chosen tiers; ``--calibrate`` fits and saves calibration."""
+    from foundups_training.engine import Trainer
+    from foundups_training.evaluation import (
+        QAFileError,
+        evaluate,
+        fit_calibration,
+        format_report,
+        load_qa,
+    )
+
+    try:
+        items = load_qa(args.qa)
+    except QAFileError as exc:
+        raise CliError(str(exc)) from None
+    if args.limit is not None:
+        if args.limit < 1:
+            raise CliError("--limit must be at least 1")
+        items = items[: args.limit]
+    tiers = [t.strip() for t in str(args.tiers).split(",") if t.strip()]
+    unknown = [t for t in tiers if t not in ("routed", "memory", "gemma", "qwen")]
+    if unknown or not tiers:
+        raise CliError(f"--tiers: unknown tier(s) {', '.join(unknown) or '(none)'}")
+
+    quiet = getattr(args, "json", False) or getattr(args, "quiet", False)
+
+    def progress(done: int, total: int) -> None:
+        if not quiet and sys.stderr.isatty():
+            print(f"\r{done}/{total}", end="" if done < total else "\n", file=sys.stderr)
+
+    with Trainer(settings, read_only=True) as trainer:
+        router = trainer.router
+        report = evaluate(router, items, tiers, progress=progress)
+        if args.calibrate:
+            report.calibration = fit_calibration(report, router.calibration)
+            if report.calibration:
+                router.calibration.save(settings.calibration_path)
+            else:
+                report.calibration = {"note": "nothing fitted: run the forced tiers too"}
+    if args.out:
+        report.write_items(args.out)
+    emit(args, report.to_json(), format_report(report))
+    return 0

@@ -80,6 +80,17 @@ class Scored:
     model: str
     error: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    scorer: str = ""  # the calibration curve that turned ``raw`` into ``confidence``
+
+
+@dataclass(frozen=True)
+class Detail:
+    """What the evaluation harness needs beyond the Answer: the raw (uncalibrated) score."""
+
+    intent: str = ""
+    scorer: str = ""
+    raw: float = 0.0
+    candidates: int = 0
 
 
 class LazyBackend:
@@ -143,6 +154,7 @@ class Router:
         }
         self.rules = rules or RoutingRules()
         self.calibration = calibration or Calibration()
+        self._local = threading.local()
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -170,13 +182,19 @@ class Router:
     # -- answering --------------------------------------------------------------------------
     def answer(self, query: Query) -> Answer:
         """Answer ``query``; never raises (errors are carried in the answer)."""
+        return self.answer_detailed(query)[0]
+
+    def answer_detailed(self, query: Query) -> tuple[Answer, Detail]:
+        """The answer and its raw score (for calibration and evaluation)."""
         start = time.perf_counter()
+        self._local.detail = Detail()
         try:
             answer = self._answer(query)
-        except Exception as exc:
+        except Exception as exc:  # the router's promise: an Answer, always
             log.exception("routing failed")
             answer = Answer(text="", tier="none", error=f"{type(exc).__name__}: {exc}")
-        return replace(answer, latency_ms=round((time.perf_counter() - start) * 1000, 2))
+        elapsed = round((time.perf_counter() - start) * 1000, 2)
+        return replace(answer, latency_ms=elapsed), self._local.detail
 
     def _answer(self, query: Query) -> Answer:
         text = query.text.strip()
@@ -191,8 +209,10 @@ class Router:
             intent = "lookup"  # any other pattern kind is a lookup among its patterns
         else:
             intent = self.rules.intent(text)
+        self._local.detail = Detail(intent=intent)
         recalled, recall_error = self._recall(text, intent, query.n_patterns)
         candidates = self._candidates(query, intent, recalled)
+        self._local.detail = replace(self._local.detail, candidates=len(candidates))
 
         if tier == "memory":
             return self._finish(self._memory(candidates), "memory", recalled, error=recall_error)
@@ -336,7 +356,12 @@ class Router:
             return Scored(None, "", 0.0, 0.0, "memory", error="no patterns recalled")
         raw = self._prior(candidates)[0]
         return Scored(
-            candidates[0], candidates[0].text, raw, self.calibration("memory", raw), "memory"
+            candidates[0],
+            candidates[0].text,
+            raw,
+            self.calibration("memory", raw),
+            "memory",
+            scorer="memory",
         )
 
     def _choose(self, tier: str, text: str, candidates: Sequence[Candidate]) -> Scored:
@@ -375,6 +400,7 @@ class Router:
             self.calibration(tier, raw),
             backend.name,
             extra={"model_probs": list(choice.probs), "label_mass": choice.label_mass},
+            scorer=tier,
         )
 
     def _open(self, text: str, recalled: Sequence[Recalled]) -> Scored:
@@ -395,7 +421,14 @@ class Router:
         except Exception as exc:  # noqa: BLE001 - becomes the answer's error
             return Scored(None, "", 0.0, 0.0, lazy.name or "qwen", error=str(exc) or repr(exc))
         raw = done.mean_prob
-        return Scored(None, done.text, raw, self.calibration("qwen_open", raw), backend.name)
+        return Scored(
+            None,
+            done.text,
+            raw,
+            self.calibration("qwen_open", raw),
+            backend.name,
+            scorer="qwen_open",
+        )
 
     def _model_tier(
         self,
@@ -451,6 +484,11 @@ class Router:
             patterns = chosen + [r.pattern.id for r in recalled if r.pattern.id not in chosen]
         else:
             patterns = [r.pattern.id for r in recalled]
+        self._local.detail = replace(
+            getattr(self._local, "detail", Detail()),
+            scorer=scored.scorer,
+            raw=float(scored.raw),
+        )
         return Answer(
             text=scored.text,
             tier=tier if (scored.text or tier != "memory") else ("memory" if recalled else "none"),

@@ -1,0 +1,267 @@
+"""The evaluation harness: every tier on the same questions, measured the same way.
+
+Tiers: ``routed`` (the router's own choice), ``memory`` (no model), ``gemma`` and ``qwen``
+(forced). Per tier: accuracy (overall and on lookups), escalation rate, expected calibration
+error, Brier score, p50/p95 latency and how many answers carried an error; one JSON line per
+(item, tier) for the per-item file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from foundups_training.evaluation.qa import QAItem, is_right
+from foundups_training.models.calibration import Calibration
+from foundups_training.records import Answer, Query
+
+#: Evaluation tier -> the Query.tier that forces it.
+TIER_QUERY = {"routed": "auto", "memory": "memory", "gemma": "gemma", "qwen": "qwen"}
+
+#: Kinds that are lookups (the seed's "Gemma handles" set); everything but reasoning.
+REASONING_KINDS = frozenset({"reasoning", "why", "intent"})
+
+
+class Answering(Protocol):
+    """A router (or anything) that answers with details; see Router.answer_detailed."""
+
+    def answer_detailed(self, query: Query) -> tuple[Answer, Any]: ...
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One (question, tier) result: one line of the per-item file."""
+
+    id: str
+    tier: str
+    kind: str
+    query: str
+    expected: tuple[str, ...]
+    answer: str
+    right: bool
+    confidence: float
+    raw: float
+    scorer: str
+    answered_by: str
+    model: str
+    escalated: bool
+    escalation_reason: str
+    latency_ms: float
+    patterns: tuple[str, ...]
+    error: str
+
+
+@dataclass
+class TierReport:
+    """The measures of one tier."""
+
+    tier: str
+    n: int = 0
+    accuracy: float = 0.0
+    lookup_n: int = 0
+    lookup_accuracy: float | None = None
+    escalation_rate: float = 0.0
+    ece: float = 0.0
+    brier: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    errors: int = 0
+    answered_by: dict[str, int] = field(default_factory=dict)
+    by_kind: dict[str, float] = field(default_factory=dict)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+def ece(confidences: Sequence[float], rights: Sequence[bool], bins: int = 10) -> float:
+    """Expected calibration error with equal-width bins."""
+    n = len(confidences)
+    if n == 0:
+        return 0.0
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        idx = [
+            i for i, c in enumerate(confidences) if (lo <= c < hi) or (b == bins - 1 and c == 1.0)
+        ]
+        if not idx:
+            continue
+        acc = sum(rights[i] for i in idx) / len(idx)
+        conf = sum(confidences[i] for i in idx) / len(idx)
+        total += abs(acc - conf) * len(idx) / n
+    return total
+
+
+def brier(confidences: Sequence[float], rights: Sequence[bool]) -> float:
+    """Mean squared difference between confidence and being right."""
+    if not confidences:
+        return 0.0
+    return sum((c - float(r)) ** 2 for c, r in zip(confidences, rights, strict=True)) / len(
+        confidences
+    )
+
+
+def summarise(tier: str, results: Sequence[ItemResult]) -> TierReport:
+    """The tier's measures from its item results."""
+    report = TierReport(tier=tier, n=len(results))
+    if not results:
+        return report
+    rights = [r.right for r in results]
+    confs = [r.confidence for r in results]
+    report.accuracy = sum(rights) / len(results)
+    lookups = [r for r in results if r.kind not in REASONING_KINDS]
+    report.lookup_n = len(lookups)
+    if lookups:
+        report.lookup_accuracy = sum(r.right for r in lookups) / len(lookups)
+    report.escalation_rate = sum(r.escalated for r in results) / len(results)
+    report.ece = ece(confs, rights)
+    report.brier = brier(confs, rights)
+    latencies = [r.latency_ms for r in results]
+    report.p50_ms = percentile(latencies, 50)
+    report.p95_ms = percentile(latencies, 95)
+    report.errors = sum(bool(r.error) for r in results)
+    for r in results:
+        report.answered_by[r.answered_by] = report.answered_by.get(r.answered_by, 0) + 1
+    kinds: dict[str, list[bool]] = {}
+    for r in results:
+        kinds.setdefault(r.kind or "?", []).append(r.right)
+    report.by_kind = {k: sum(v) / len(v) for k, v in sorted(kinds.items())}
+    return report
+
+
+@dataclass
+class EvalReport:
+    """Every tier's report plus the item results."""
+
+    items: int
+    tiers: dict[str, TierReport]
+    results: list[ItemResult]
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as plain data (no per-item rows)."""
+        return {
+            "items": self.items,
+            "tiers": {k: asdict(v) for k, v in self.tiers.items()},
+            "calibration": self.calibration,
+        }
+
+    def write_items(self, path: Path | str) -> Path:
+        """The per-item JSONL file."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("w", encoding="utf-8") as fh:
+            for r in self.results:
+                fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
+        return target
+
+
+def evaluate(
+    router: Answering,
+    items: Sequence[QAItem],
+    tiers: Iterable[str] = ("routed", "memory", "gemma", "qwen"),
+    *,
+    n_patterns: int = 5,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """Ask every item of every tier; the kind is NOT given to the router (it must infer)."""
+    tiers = [t for t in tiers]
+    for t in tiers:
+        if t not in TIER_QUERY:
+            raise ValueError(f"unknown tier {t!r} (choose from {', '.join(TIER_QUERY)})")
+    results: list[ItemResult] = []
+    total, done = len(items) * len(tiers), 0
+    for tier in tiers:
+        for item in items:
+            answer, detail = router.answer_detailed(
+                Query(
+                    text=item.query, tier=TIER_QUERY[tier], n_patterns=n_patterns, asked_by="eval"
+                )
+            )
+            results.append(
+                ItemResult(
+                    id=item.id,
+                    tier=tier,
+                    kind=item.kind,
+                    query=item.query,
+                    expected=item.expected,
+                    answer=answer.text,
+                    right=is_right(answer.text, item.expected, item.kind),
+                    confidence=float(answer.confidence),
+                    raw=float(getattr(detail, "raw", answer.confidence)),
+                    scorer=str(getattr(detail, "scorer", "")),
+                    answered_by=answer.tier,
+                    model=answer.model,
+                    escalated=answer.escalated,
+                    escalation_reason=answer.escalation_reason,
+                    latency_ms=float(answer.latency_ms),
+                    patterns=tuple(answer.patterns),
+                    error=answer.error,
+                )
+            )
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    reports = {t: summarise(t, [r for r in results if r.tier == t]) for t in tiers}
+    return EvalReport(items=len(items), tiers=reports, results=results)
+
+
+def calibration_samples(results: Iterable[ItemResult]) -> dict[str, list[tuple[float, bool]]]:
+    """(raw score, right) per scorer, from the forced tiers (one sample per question)."""
+    samples: dict[str, list[tuple[float, bool]]] = {}
+    for r in results:
+        if r.tier == "routed" or not r.scorer or r.error:
+            continue
+        samples.setdefault(r.scorer, []).append((r.raw, r.right))
+    return samples
+
+
+def fit_calibration(
+    report: EvalReport, calibration: Calibration, method: str = "platt"
+) -> dict[str, Any]:
+    """Fit the calibration from a report's forced-tier results; returns a summary."""
+    samples = calibration_samples(report.results)
+    fitted = calibration.fit(samples, method=method)
+    summary: dict[str, Any] = {}
+    for scorer, curve in fitted.items():
+        pairs = samples[scorer]
+        after = [curve(raw) for raw, _ in pairs]
+        rights = [ok for _, ok in pairs]
+        summary[scorer] = {
+            **curve.to_json(),
+            "ece_before": round(ece([raw for raw, _ in pairs], rights), 4),
+            "ece_after_in_sample": round(ece(after, rights), 4),
+        }
+    skipped = sorted(set(samples) - set(fitted))
+    if skipped:
+        summary["skipped (too few samples)"] = skipped
+    return summary
+
+
+def format_report(report: EvalReport) -> str:
+    """A fixed-width table for people."""
+    head = (
+        f"{'tier':<8} {'n':>4} {'acc':>6} {'lookup':>7} {'escal':>6} {'ECE':>6} "
+        f"{'Brier':>6} {'p50 ms':>8} {'p95 ms':>8} {'err':>4}  answered by"
+    )
+    lines = [f"{report.items} questions", head, "-" * len(head)]
+    for t in report.tiers.values():
+        look = f"{t.lookup_accuracy:7.1%}" if t.lookup_accuracy is not None else f"{'-':>7}"
+        by = ", ".join(f"{k} {v}" for k, v in sorted(t.answered_by.items()))
+        lines.append(
+            f"{t.tier:<8} {t.n:>4} {t.accuracy:6.1%} {look} {t.escalation_rate:6.1%} "
+            f"{t.ece:6.3f} {t.brier:6.3f} {t.p50_ms:8.0f} {t.p95_ms:8.0f} {t.errors:>4}  {by}"
+        )
+    if report.calibration:
+        lines.append("calibration fitted: " + ", ".join(sorted(report.calibration)))
+    return "\n".join(lines)

@@ -1,0 +1,216 @@
+"""Routing rules and escalation, with scripted models (the real ones: test_routing_models)."""
+
+from __future__ import annotations
+
+import pytest
+
+from foundups_training.models.calibration import Calibration, CurveMap
+from foundups_training.records import Query
+from foundups_training.routing import Router, RoutingRules
+
+from .scripted import ListMemory, ScriptedModel, module_pattern
+
+LIVECHAT = module_pattern("modules/communication/livechat", "reads and answers YouTube live chat")
+LINKEDIN = module_pattern("modules/platform_integration/linkedin_agent", "posts to LinkedIn")
+DATABASE = module_pattern("modules/infrastructure/database", "SQLite storage for every module")
+
+
+def make_router(memory, gemma=None, qwen=None, **rules) -> Router:
+    return Router(
+        memory,
+        gemma if gemma is not None else ScriptedModel("gemma-test", probs=[0.98, 0.01, 0.01]),
+        qwen if qwen is not None else ScriptedModel("qwen-test", probs=[0.01, 0.98, 0.01]),
+        rules=RoutingRules(**rules),
+    )
+
+
+@pytest.fixture
+def memory() -> ListMemory:
+    return ListMemory([(LIVECHAT, 0.62), (LINKEDIN, 0.48), (DATABASE, 0.40)])
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("Why does the bot check the lowest score first?", "reasoning"),
+        ("How should I fix the UNIQUE constraint error?", "reasoning"),
+        ("What's the intent of the QWEN-DECISION line?", "reasoning"),
+        ("what is the purpose of idle automation", "reasoning"),
+        ("Which module handles live chat?", "module_location"),
+        ("Where is the code that posts to LinkedIn?", "module_location"),
+        ("Database transaction failed: UNIQUE constraint failed", "lookup"),
+        ("priority score for Move2Japan", "lookup"),
+    ],
+)
+def test_intent_rules(text: str, intent: str) -> None:
+    assert RoutingRules().intent(text) == intent
+
+
+def test_rules_are_configurable_from_the_settings_table(settings) -> None:
+    from dataclasses import replace
+
+    s = replace(settings, threshold=0.5, extra={"routing": {"reasoning_patterns": [r"\bponder\b"]}})
+    rules = RoutingRules.from_settings(s)
+    assert rules.threshold == 0.5
+    assert rules.intent("ponder the stream") == "reasoning"
+    assert rules.intent("why is it so") == "lookup"
+    with pytest.raises(ValueError, match="unknown routing setting"):
+        RoutingRules().updated({"nope": 1})
+
+
+def test_lookup_answered_by_gemma_when_confident(memory) -> None:
+    router = make_router(memory)
+    ans = router.answer(Query("Which module reads the live chat?"))
+    assert ans.tier == "gemma" and ans.model == "gemma-test"
+    assert ans.text == "modules/communication/livechat"
+    assert not ans.escalated and ans.escalation_reason == ""
+    assert ans.confidence >= 0.7
+    assert ans.patterns[0] == LIVECHAT.id and set(ans.patterns) == {
+        LIVECHAT.id,
+        LINKEDIN.id,
+        DATABASE.id,
+    }
+    assert ans.latency_ms > 0
+    # module questions recall module_location patterns only
+    assert memory.calls[0]["where"] == {"kind": "module_location"}
+
+
+def test_low_gemma_confidence_escalates_to_qwen(memory) -> None:
+    gemma = ScriptedModel("gemma-test", probs=[0.2, 0.5, 0.3])
+    qwen = ScriptedModel("qwen-test", probs=[0.01, 0.98, 0.01])
+    router = make_router(memory, gemma, qwen, retrieval_temperature=10.0)
+    ans = router.answer(Query("Which module posts to LinkedIn?"))
+    assert ans.tier == "qwen" and ans.escalated
+    assert ans.escalation_reason.startswith("gemma confidence 0.")
+    assert "< 0.70" in ans.escalation_reason
+    assert ans.text == "modules/platform_integration/linkedin_agent"
+    assert [c[0] for c in qwen.calls] == ["choose"]
+
+
+def test_threshold_is_a_calibrated_probability(memory) -> None:
+    # Raw 0.98 but the calibration says Gemma is right 40% of the time at that score.
+    router = make_router(memory)
+    router.calibration = Calibration({"gemma": CurveMap(method="platt", a=0.0, b=-0.4)})
+    ans = router.answer(Query("Which module reads the live chat?"))
+    assert ans.escalated and ans.tier == "qwen"
+
+
+def test_reasoning_questions_go_to_qwen_open_answer(memory) -> None:
+    qwen = ScriptedModel("qwen-test", text="Because lower scores are checked first.")
+    router = make_router(memory, qwen=qwen)
+    ans = router.answer(Query("Why does the bot check the lowest score first?"))
+    assert ans.tier == "qwen" and not ans.escalated
+    assert ans.text == "Because lower scores are checked first."
+    assert qwen.calls[0][0] == "complete"
+    messages = qwen.calls[0][1].messages
+    assert messages[0]["role"] == "system"
+    assert [m["role"] for m in messages[1:]] == ["user", "assistant"] * 3 + ["user"]
+    assert "<data>" in messages[-1]["content"]
+
+
+def test_fast_path_answers_from_memory_without_a_model() -> None:
+    memory = ListMemory([(LIVECHAT, 0.97), (LINKEDIN, 0.50)])
+    gemma = ScriptedModel("gemma-test")
+    router = make_router(memory, gemma)
+    ans = router.answer(Query("Which module reads the live chat?"))
+    assert ans.tier == "memory" and ans.model == "memory"
+    assert ans.text == "modules/communication/livechat"
+    assert gemma.calls == []
+
+
+def test_fast_path_needs_the_close_neighbours_to_agree() -> None:
+    memory = ListMemory([(LIVECHAT, 0.97), (LINKEDIN, 0.95)])
+    gemma = ScriptedModel("gemma-test", probs=[0.98, 0.01])
+    ans = make_router(memory, gemma).answer(Query("Which module reads the live chat?"))
+    assert ans.tier == "gemma" and gemma.calls
+
+
+def test_forced_tiers(memory) -> None:
+    router = make_router(memory)
+    assert router.answer(Query("Which module reads chat?", tier="memory")).tier == "memory"
+    assert router.answer(Query("Which module reads chat?", tier="gemma")).tier == "gemma"
+    q = router.answer(Query("Which module reads chat?", tier="qwen"))
+    assert q.tier == "qwen" and q.text == "modules/platform_integration/linkedin_agent"
+    # a forced Gemma never escalates, whatever its confidence
+    low = make_router(
+        memory, ScriptedModel("g", probs=[0.34, 0.33, 0.33]), retrieval_temperature=10
+    )
+    ans = low.answer(Query("Which module reads chat?", tier="gemma"))
+    assert ans.tier == "gemma" and not ans.escalated and ans.confidence < 0.7
+
+
+def test_missing_model_falls_back_to_memory_with_a_clear_error(memory) -> None:
+    from foundups_training.routing.router import LazyBackend
+
+    def broken():
+        raise FileNotFoundError("no gemma model found. Looked at: ...")
+
+    router = Router(
+        memory,
+        LazyBackend("gemma", broken),
+        ScriptedModel("qwen-test", fail="qwen server down"),
+    )
+    ans = router.answer(Query("Which module reads the live chat?"))
+    assert ans.tier == "memory" and ans.text == "modules/communication/livechat"
+    assert "no gemma model found" in ans.error and "qwen server down" in ans.error
+    forced = router.answer(Query("Why is this?", tier="qwen"))
+    assert forced.tier == "memory" and "qwen: qwen server down" in forced.error
+
+
+def test_escalation_failure_keeps_gemmas_answer(memory) -> None:
+    gemma = ScriptedModel("gemma-test", probs=[0.4, 0.3, 0.3])
+    router = make_router(memory, gemma, ScriptedModel("q", fail="boom"), retrieval_temperature=10)
+    ans = router.answer(Query("Which module reads the live chat?"))
+    assert ans.tier == "gemma" and not ans.escalated
+    assert "qwen unavailable" in ans.escalation_reason and "boom" in ans.error
+
+
+def test_broken_memory_never_raises() -> None:
+    router = make_router(ListMemory([], fail=True), qwen=ScriptedModel("q", text="I cannot tell."))
+    ans = router.answer(Query("Which module reads the live chat?"))
+    assert "store is down" in ans.error
+    assert ans.tier == "qwen" and ans.escalated and ans.escalation_reason == "no patterns recalled"
+
+
+def test_empty_and_unknown_tier() -> None:
+    router = make_router(ListMemory([]))
+    assert router.answer(Query("  ")).error == "empty question"
+    assert "unknown tier" in router.answer(Query("x", tier="gpt")).error
+
+
+def test_closed_label_set_is_scored_by_the_model() -> None:
+    gemma = ScriptedModel("gemma-test", probs=[0.05, 0.9, 0.05])
+    router = make_router(ListMemory([]), gemma)
+    ans = router.answer(Query("is this troll?", labels=("ignore", "timeout", "ban")))
+    assert ans.text == "timeout" and ans.tier == "gemma"
+
+
+def test_gemma_prompt_keeps_a_stable_prefix(memory) -> None:
+    gemma = ScriptedModel("gemma-test")
+    router = make_router(memory, gemma)
+    router.answer(Query("Which module reads the live chat?"))
+    router.answer(Query("Where is the database?"))
+    a, b = (c[1].text for c in gemma.calls)
+    from foundups_training.models.prompts import GEMMA_INSTRUCTIONS
+
+    assert a.startswith(GEMMA_INSTRUCTIONS) and b.startswith(GEMMA_INSTRUCTIONS)
+    assert a.endswith("Answer:") and "«reads and answers YouTube live chat»" in a
+
+
+def test_concurrent_answers_are_independent(memory) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    router = make_router(memory)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(lambda i: router.answer_detailed(Query(f"Which module {i}?")), range(16))
+        )
+    assert all(a.tier == "gemma" and d.scorer == "gemma" for a, d in answers)
+
+
+def test_close_closes_backends(memory) -> None:
+    gemma, qwen = ScriptedModel("g"), ScriptedModel("q")
+    router = make_router(memory, gemma, qwen)
+    router.answer(Query("Which module reads the live chat?"))
+    router.close()
+    assert gemma.closed
