@@ -1,13 +1,52 @@
-"""`foundups-training index` (not built yet)."""
+"""``foundups-training index HOST_ROOT``: index the host's source tree into memory.
+
+Walks ``modules/<domain>/<module>/`` (READMEs, docstrings, public names; code is parsed,
+never imported) and the WSP documents into patterns that answer "which module handles X?".
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
-from foundups_training.cli import not_built
+from foundups_training.cli import CliError, emit
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    """Not built yet: says so and exits non-zero."""
-    return not_built("index")
+    """Index ``args.host_root``; print the report (``--json``: machine-readable)."""
+    from foundups_training.engine import Trainer
+
+    root = Path(args.host_root).expanduser()
+    if not root.exists():
+        raise CliError(f"host root not found: {root}")
+    if not root.is_dir():
+        raise CliError(f"host root is not a directory: {root}")
+    as_json = getattr(args, "json", False)
+    quiet = as_json or getattr(args, "quiet", False) or not sys.stderr.isatty()
+
+    def show(done: int, total: int) -> None:
+        print(f"\rindexing module {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    settings.ensure_data_dir()
+    with Trainer(settings) as trainer:
+        report = trainer.index(root, progress=None if quiet else show)
+    if not quiet:
+        print(file=sys.stderr)
+    text = "\n".join(
+        [
+            f"indexed {report.modules} modules ({report.files} Python files, "
+            f"{report.wsp_documents} WSP documents) under {report.host_root} "
+            f"in {report.duration_s:.2f}s",
+            f"patterns stored: {report.patterns_stored}; in memory: {report.patterns_total}",
+        ]
+        + (
+            [f"files skipped (unreadable or not Python): {report.skipped}"]
+            if report.skipped
+            else []
+        )
+        + [f"warning: {w}" for w in report.warnings]
+    )
+    emit(args, report.as_dict(), text)
+    return 0

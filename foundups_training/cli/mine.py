@@ -1,13 +1,82 @@
-"""`foundups-training mine` (not built yet)."""
+"""``foundups-training mine LOG``: mine the next chunk of an operational log into memory.
+
+Resumes from the checkpoint in the data directory; ``--max-lines`` / ``--max-seconds``
+bound one run; ``--host-root`` verifies module references against the host's tree.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
-from foundups_training.cli import not_built
+from foundups_training.cli import CliError, emit
+
+
+def _progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
+    """A progress callback printing a percentage to stderr (None when disabled)."""
+    if not enabled:
+        return None
+    last = [-1]
+
+    def show(done: int, total: int) -> None:
+        pct = int(100 * done / total) if total else 100
+        if pct != last[0]:
+            last[0] = pct
+            print(f"\rmining… {pct:3d}%", end="", file=sys.stderr, flush=True)
+
+    return show
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
-    """Not built yet: says so and exits non-zero."""
-    return not_built("mine")
+    """Mine ``args.log``; print the report (``--json``: machine-readable)."""
+    from foundups_training.engine import Trainer
+
+    log_path = Path(args.log).expanduser()
+    if not log_path.exists():
+        raise CliError(f"log file not found: {log_path}")
+    if log_path.is_dir():
+        raise CliError(f"log path is a directory, not a file: {log_path}")
+    try:
+        with log_path.open("rb"):
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot read log file {log_path}: {exc.strerror or exc}") from None
+    host_root = Path(args.host_root).expanduser() if args.host_root else None
+    if host_root is not None and not host_root.is_dir():
+        raise CliError(f"--host-root is not a directory: {host_root}")
+    if args.max_lines is not None and args.max_lines < 0:
+        raise CliError("--max-lines must be 0 or more")
+    if args.max_seconds is not None and args.max_seconds < 0:
+        raise CliError("--max-seconds must be 0 or more")
+    as_json = getattr(args, "json", False)
+    quiet = as_json or getattr(args, "quiet", False) or not sys.stderr.isatty()
+    settings.ensure_data_dir()
+    with Trainer(settings) as trainer:
+        report = trainer.mine(
+            log_path,
+            host_root=host_root,
+            max_lines=args.max_lines,
+            max_seconds=args.max_seconds,
+            progress=_progress_printer(not quiet),
+        )
+    if not quiet:
+        print(file=sys.stderr)
+    data = report.as_dict()
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(report.by_kind.items())) or "none"
+    lines = [
+        f"mined {report.lines_processed} lines of {log_path} in {report.duration_s:.2f}s "
+        f"({100 * report.progress:.1f}% of the file done)",
+        f"patterns stored: {report.patterns_stored} ({report.patterns_new} new; {kinds})",
+        f"patterns in memory: {report.patterns_total}",
+        f"verified: {report.verified} of {report.with_module} naming a module"
+        + ("" if host_root else " (no --host-root given)"),
+    ]
+    if report.truncated_lines:
+        lines.append(f"over-long lines cut: {report.truncated_lines}")
+    if report.episodes_pending:
+        lines.append(f"episodes waiting for their outcome window: {report.episodes_pending}")
+    lines += [f"warning: {w}" for w in report.warnings]
+    emit(args, data, "\n".join(lines))
+    return 0

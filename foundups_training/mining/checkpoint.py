@@ -1,0 +1,189 @@
+"""Where mining stopped: a byte offset plus a fingerprint of the file, written atomically.
+
+The checkpoint says three things about the log:
+
+* ``offset`` -- every line before it has been counted (line-level patterns, ``lines_processed``);
+* ``episode_offset`` -- every episode anchored before it has been emitted (an episode whose
+  outcome window was still open when the run stopped is re-read next time, not emitted early);
+* ``replay_offset`` -- where the next run starts reading, a few lines earlier, so episodes get
+  their context window back.
+
+The fingerprint (sha256 of the file's first bytes, plus a hash of the bytes just before
+``offset``, size and inode) tells a grown file from a rotated, truncated or replaced one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+#: Bytes hashed at the head of the file: enough to tell two logs apart (first lines carry
+#: timestamps), small enough to be free.
+HEAD_BYTES = 4096
+#: Bytes hashed just before the offset: catches a file rewritten with the same beginning.
+TAIL_BYTES = 256
+VERSION = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What identifies a log file's content up to some point."""
+
+    head: str  # sha256 hex of the first head_len bytes
+    head_len: int
+    size: int
+    inode: int
+
+    def render(self) -> str:
+        """The string stored under the checkpoint's ``fingerprint`` key."""
+        return f"sha256:{self.head}:{self.head_len}"
+
+
+def _hash_range(fh: Any, start: int, length: int) -> str:
+    fh.seek(start)
+    return hashlib.sha256(fh.read(length)).hexdigest()
+
+
+def fingerprint(path: Path, head_len: int | None = None) -> Fingerprint:
+    """Fingerprint ``path``; ``head_len`` hashes exactly that many bytes (to compare)."""
+    st = path.stat()
+    n = min(HEAD_BYTES if head_len is None else head_len, st.st_size)
+    with path.open("rb") as fh:
+        head = _hash_range(fh, 0, n)
+    return Fingerprint(head=head, head_len=n, size=st.st_size, inode=st.st_ino)
+
+
+def tail_hash(path: Path, offset: int) -> str:
+    """sha256 of up to :data:`TAIL_BYTES` bytes ending at ``offset``."""
+    start = max(0, offset - TAIL_BYTES)
+    with path.open("rb") as fh:
+        return _hash_range(fh, start, offset - start)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The persisted state of one log's mining (see the module docstring)."""
+
+    path: str
+    offset: int
+    fingerprint: str
+    lines_processed: int
+    updated_at: str
+    episode_offset: int = 0
+    replay_offset: int = 0
+    replay_date: str = ""  # the date in effect at replay_offset ("[HH:MM:SS]" lines lack one)
+    size: int = 0
+    inode: int = 0
+    tail: str = ""
+    version: int = VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def head_hash(self) -> str:
+        """The sha256 part of :attr:`fingerprint`."""
+        parts = self.fingerprint.split(":")
+        return parts[1] if len(parts) == 3 else ""
+
+    @property
+    def head_len(self) -> int:
+        """How many bytes :attr:`head_hash` covers."""
+        parts = self.fingerprint.split(":")
+        try:
+            return int(parts[2]) if len(parts) == 3 else 0
+        except ValueError:
+            return 0
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO-8601 with seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str]:
+    """The checkpoint at ``path`` (or None) and a warning when it exists but is unusable."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, ""
+    except OSError as exc:
+        return None, f"checkpoint {path} unreadable ({exc.strerror}); starting from the beginning"
+    try:
+        data = json.loads(raw)
+        known = {k: data[k] for k in Checkpoint.__dataclass_fields__ if k in data}
+        cp = Checkpoint(**known)
+        if not isinstance(cp.offset, int) or cp.offset < 0:
+            raise ValueError("bad offset")
+        return cp, ""
+    except (ValueError, TypeError, KeyError) as exc:
+        return None, f"checkpoint {path} is corrupt ({exc}); starting from the beginning"
+
+
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Write ``checkpoint`` atomically: a temporary file, fsync, then ``os.replace``.
+
+    A crash at any point leaves either the old checkpoint or the new one, never half of one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = json.dumps(asdict(checkpoint), indent=2, sort_keys=True)
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    if os.name == "posix":  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Where to read from and what has already been done, decided from a checkpoint."""
+
+    replay_offset: int = 0
+    episode_offset: int = 0
+    offset: int = 0
+    lines_processed: int = 0
+    replay_date: str = ""
+    warning: str = ""
+
+
+def resume_point(log_path: Path, cp: Checkpoint | None) -> ResumePoint:
+    """Decide where to resume ``log_path`` given its checkpoint; detect rotation and the like."""
+    if cp is None:
+        return ResumePoint()
+    resolved = str(log_path.resolve())
+    if cp.path and cp.path != resolved:
+        return ResumePoint(
+            warning=f"checkpoint was for {cp.path}; mining {resolved} from the beginning"
+        )
+    fp = fingerprint(log_path, head_len=cp.head_len or None)
+    if fp.size < cp.offset:
+        return ResumePoint(
+            lines_processed=cp.lines_processed,
+            warning="log was truncated (smaller than the checkpoint); restarted from the beginning",
+        )
+    replaced = (cp.head_hash and fp.head != cp.head_hash) or (
+        cp.tail and tail_hash(log_path, cp.offset) != cp.tail
+    )
+    if replaced:
+        why = "rotated" if cp.inode and fp.inode != cp.inode else "replaced"
+        return ResumePoint(
+            lines_processed=cp.lines_processed,
+            warning=f"log was {why} (fingerprint changed); restarted from the beginning",
+        )
+    return ResumePoint(
+        replay_offset=min(cp.replay_offset, cp.episode_offset, cp.offset),
+        episode_offset=min(cp.episode_offset, cp.offset),
+        offset=cp.offset,
+        lines_processed=cp.lines_processed,
+        replay_date=cp.replay_date,
+    )

@@ -1,0 +1,125 @@
+"""Consolidation: many observations of one situation become one pattern with counts.
+
+Patterns with the same id (same kind, module, template key and decision) are merged with
+the memory's own upsert rule, so merging here first and in the store later gives the same
+result as storing each observation: ``seen`` adds up, ``first_seen``/``last_seen`` widen, a
+later non-empty outcome replaces an earlier one, and the first context is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from foundups_training.records import Pattern
+
+
+def merge(old: Pattern, new: Pattern) -> Pattern:
+    """``old`` and ``new`` (same id) as one pattern: the store's merge rule."""
+    first = min((t for t in (old.first_seen, new.first_seen) if t), default="")
+    last = max((t for t in (old.last_seen, new.last_seen) if t), default="")
+    return replace(
+        old,
+        seen=old.seen + new.seen,
+        first_seen=first,
+        last_seen=last,
+        timestamp=last or old.timestamp,
+        outcome=new.outcome or old.outcome,
+        verified=old.verified or new.verified,
+        code_ref=old.code_ref or new.code_ref,
+    )
+
+
+class _Acc:
+    """Running counts of one id (cheaper than building a merged Pattern per observation)."""
+
+    __slots__ = ("first", "last", "outcome", "seen")
+
+    def __init__(self, seen: int, first: str, last: str, outcome: str) -> None:
+        self.seen = seen
+        self.first = first
+        self.last = last
+        self.outcome = outcome
+
+    def add(self, seen: int, first: str, last: str, outcome: str) -> None:
+        self.seen += seen
+        if first and (not self.first or first < self.first):
+            self.first = first
+        if last and last > self.last:
+            self.last = last
+        if outcome:
+            self.outcome = outcome
+
+
+class Consolidator:
+    """Accumulates patterns by id, in first-seen order."""
+
+    def __init__(self) -> None:
+        self._base: dict[str, Pattern] = {}
+        self._acc: dict[str, _Acc] = {}
+
+    def add(self, pattern: Pattern) -> None:
+        """Merge one observation (the first one of an id gives its context)."""
+        acc = self._acc.get(pattern.id)
+        if acc is None:
+            self._base[pattern.id] = pattern
+            self._acc[pattern.id] = _Acc(
+                pattern.seen, pattern.first_seen, pattern.last_seen, pattern.outcome
+            )
+        else:
+            acc.add(pattern.seen, pattern.first_seen, pattern.last_seen, pattern.outcome)
+            base = self._base[pattern.id]
+            if (pattern.verified and not base.verified) or (pattern.code_ref and not base.code_ref):
+                self._base[pattern.id] = replace(
+                    base,
+                    verified=base.verified or pattern.verified,
+                    code_ref=base.code_ref or pattern.code_ref,
+                )
+
+    def add_all(self, patterns: Iterable[Pattern]) -> None:
+        """Merge several observations."""
+        for p in patterns:
+            self.add(p)
+
+    def observe(self, pattern_id: str, timestamp: str, outcome: str = "") -> bool:
+        """One more observation of a known id; False when the id is not known yet."""
+        acc = self._acc.get(pattern_id)
+        if acc is None:
+            return False
+        acc.add(1, timestamp, timestamp, outcome)
+        return True
+
+    def bump(self, pattern: Pattern, timestamp: str) -> None:
+        """One more observation of ``pattern`` (built once, counted many times)."""
+        if not self.observe(pattern.id, timestamp):
+            self.add(
+                replace(pattern, first_seen=timestamp, last_seen=timestamp, timestamp=timestamp)
+            )
+
+    def patterns(self) -> list[Pattern]:
+        """The consolidated patterns, first-seen order."""
+        out = []
+        for pid, base in self._base.items():
+            acc = self._acc[pid]
+            out.append(
+                replace(
+                    base,
+                    seen=acc.seen,
+                    first_seen=acc.first,
+                    last_seen=acc.last,
+                    timestamp=acc.last or base.timestamp,
+                    outcome=acc.outcome,
+                )
+            )
+        return out
+
+    def clear(self) -> None:
+        """Forget everything (after a successful upsert)."""
+        self._base.clear()
+        self._acc.clear()
+
+    def __contains__(self, pattern_id: object) -> bool:
+        return pattern_id in self._acc
+
+    def __len__(self) -> int:
+        return len(self._acc)

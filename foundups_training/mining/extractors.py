@@ -1,0 +1,467 @@
+"""Episode extractors: the five pattern kinds the seed names, read from parsed records.
+
+An *episode* starts at an anchor record (a ``[QWEN-SCORE]`` round, a stream check, a WSP
+finding, an error), takes the ~10 records before it as context, then watches the records
+after it for what happened (up to ~20). It is *done* when its outcome is found or its window
+has passed. Everything an episode produces is a pure function of the records around its
+anchor, so where a run starts or stops never changes the patterns (the miner re-reads the
+records an unfinished episode needs instead of emitting it early).
+
+Line-level patterns need no window: ``module_location`` per logger (support = lines seen)
+and ``log_template`` per distinct warning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from foundups_training.mining.consolidate import Consolidator
+from foundups_training.mining.host_index import Verifier
+from foundups_training.mining.parser import LogRecord
+from foundups_training.mining.templates import mask
+from foundups_training.records import Pattern, pattern_id
+
+#: Records of context kept before an anchor (the seed's "window=10").
+CONTEXT_RECORDS = 10
+#: Records watched after an anchor (or after a priority round) for the outcome.
+OUTCOME_RECORDS = 20
+#: Hard bound on an episode's life in records (keeps the miner's re-read window bounded).
+MAX_EPISODE_RECORDS = 80
+#: Longest context text stored.
+MAX_CONTEXT = 2000
+_LINE_IN_CONTEXT = 240
+
+_SCORE_FMT1 = re.compile(r"^(?:\[U\+[0-9A-F]{4,6}\]\s*)*(.+?)\s*:\s*(-?\d+(?:\.\d+)?)\s*$")
+_SCORE_FMT2 = re.compile(
+    r"^(?:\[U\+[0-9A-F]{4,6}\]\s*)*(.+?)\s*:\s*Priority score\s*(-?\d+(?:\.\d+)?)", re.I
+)
+_EMOJI_TOKEN = re.compile(r"\[U\+[0-9A-F]{4,6}\]\s*")
+# The marker expressions below are searched on the lower-cased message, case-sensitively
+# and without a leading \b: both make CPython's engine fall back to trying every position,
+# which cost 20-60 us a line. Word starts are checked afterwards by :func:`_find`.
+_PRIORITY_RESULT = re.compile(
+    r"no (?:active |live )?stream|not live|found|is live|live stream|stream ended|skipp|"
+    r"switch|connected|monitoring|quota|selected"
+)
+_STREAM_CHECK = re.compile(
+    r"broadcastcontent|checking .{0,60}(?:for live|live status|stream)|searching for (?:a )?live|"
+    r"is_live|livebroadcastcontent|scrap\w* .{0,40}live|no-quota|verif\w* (?:live|stream)"
+)
+_STREAM_RESULT = re.compile(
+    r"no (?:active |live )?stream|stream (?:found|confirmed|detected|ended|is live|not live|"
+    r"verified)|found live|live stream (?:found|detected|confirmed)|not live|is not live|"
+    r"false positive|upcoming|no live|chat (?:connected|id)|livechatid"
+)
+_WSP_ANCHOR = re.compile(r"\bWSP[ _\-]?\d+|WSP[ \-]Compliance|WSP-GUARDIAN|\bWSP\b.{0,80}violat")
+_WSP_FIX = re.compile(
+    r"moved|fixed|relocated|resolved|compliant|corrected|created|updated|now in|passed|"
+    r"complete|restored|renamed|\[ok\]"
+)
+_RETRY = re.compile(
+    r"retry|retrying|re-?attempt|attempt|fall ?back|falling back|backoff|back-off|reconnect|"
+    r"rotat|switching to|trying|refresh|restart|recover|reload"
+)
+_SUCCESS = re.compile(
+    r"\[ok\]|\[success\]|success|succeeded|recovered|resolved|reconnected|connected|"
+    r"authenticated|restored|fixed|completed|working again|back online"
+)
+_GIVE_UP = re.compile(
+    r"giving up|gave up|max retries|maximum retries|retries exhausted|all .{0,40} failed|"
+    r"circuit breaker (?:open|tripped)|aborting|shutting down|exhausted"
+)
+
+
+def _find(pattern: re.Pattern[str], low: str) -> bool:
+    """``pattern`` found in ``low`` at the start of a word ("connected", not "disconnected")."""
+    m = pattern.search(low)
+    while m is not None:
+        i = m.start()
+        if i == 0 or not low[i - 1].isalpha():
+            return True
+        m = pattern.search(low, i + 1)
+    return False
+
+
+_PID_CACHE: dict[tuple[str, str, str, str], str] = {}
+
+
+def cached_pattern_id(kind: str, key: str, decision: str, module: str) -> str:
+    """:func:`pattern_id`, memoised (bounded): the same episode recurs thousands of times."""
+    k = (kind, key, decision, module)
+    pid = _PID_CACHE.get(k)
+    if pid is None:
+        if len(_PID_CACHE) >= 16384:
+            _PID_CACHE.clear()
+        pid = _PID_CACHE[k] = pattern_id(kind, key, decision, module)
+    return pid
+
+
+def _short(record: LogRecord) -> str:
+    text = record.text
+    return text if len(text) <= _LINE_IN_CONTEXT else text[: _LINE_IN_CONTEXT - 1] + "…"
+
+
+def build_context(head: str, before: Sequence[LogRecord]) -> str:
+    """The stored context: the situation first (it is what gets embedded), then the lines
+    that led to it, oldest first."""
+    lines = [head]
+    if before:
+        lines.append("Before:")
+        lines += [_short(r) for r in before]
+    text = "\n".join(lines)
+    return text if len(text) <= MAX_CONTEXT else text[: MAX_CONTEXT - 1] + "…"
+
+
+def parse_score(record: LogRecord) -> tuple[str, float] | None:
+    """``(channel, score)`` of a ``[QWEN-SCORE]`` line in either emitter format."""
+    if "QWEN-SCORE" not in record.tags and "[QWEN-SCORE]" not in record.message:
+        return None
+    body = record.message.split("[QWEN-SCORE]", 1)[-1].strip()
+    m = _SCORE_FMT2.match(body) or _SCORE_FMT1.match(body)
+    if not m:
+        return None
+    channel = _EMOJI_TOKEN.sub("", m.group(1)).strip()
+    try:
+        return channel, float(m.group(2))
+    except ValueError:
+        return None
+
+
+def is_decision(record: LogRecord) -> bool:
+    """A ``[QWEN-DECISION]`` line."""
+    return "QWEN-DECISION" in record.tags or "[QWEN-DECISION]" in record.message
+
+
+def _related(anchor: LogRecord, record: LogRecord) -> bool:
+    """Whether ``record`` can answer ``anchor``: the same module, a line that names the
+    anchor's module, or -- for a daemon/CLI line without a module -- a line of the same kind."""
+    if not anchor.module:
+        return not record.module and record.fmt == anchor.fmt
+    if record.module == anchor.module:
+        return True
+    short = anchor.module.rsplit("/", 1)[-1]
+    return short.split("_", 1)[0] in record.low
+
+
+@dataclass(slots=True)
+class Episode:
+    """Base of the four windowed extractors; subclasses implement ``feed`` and ``patterns``."""
+
+    anchor: LogRecord
+    before: tuple[LogRecord, ...]
+    age: int = 0
+    done: bool = False
+    outcome: LogRecord | None = None
+
+    kind = "episode"
+
+    def step(self, record: LogRecord) -> None:
+        """See one more record after the anchor."""
+        if self.done:
+            return
+        self.age += 1
+        self.feed(record)
+        if not self.done and self.age >= MAX_EPISODE_RECORDS:
+            self.done = True
+
+    def feed(self, record: LogRecord) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:  # pragma: no cover
+        """Give the finished episode's pattern(s) to ``sink``."""
+        raise NotImplementedError
+
+    def _make(
+        self,
+        verifier: Verifier | None,
+        head: str,
+        decision: str,
+        key: str,
+        hint: str,
+        sink: Consolidator,
+    ) -> None:
+        """Give this episode's pattern to ``sink``. An id already seen in this run is only
+        counted: its context is not built (consolidation keeps the first one) -- most
+        episodes repeat, and building contexts was the miner's hottest path."""
+        anchor = self.anchor
+        module = anchor.module or _module_in_text(anchor.message)
+        outcome = self.outcome.text if self.outcome is not None else ""
+        pid = cached_pattern_id(self.kind, key, decision, module)
+        if sink.observe(pid, anchor.timestamp, outcome):
+            return
+        verified, code_ref = False, ""
+        if verifier is not None and (anchor.module or "modules" in anchor.message):
+            v = verifier.verify(anchor.logger, anchor.message, hint)
+            verified, code_ref = v.verified, v.code_ref
+        sink.add(
+            Pattern(
+                id=pid,
+                kind=self.kind,
+                context=build_context(head, self.before),
+                decision=decision,
+                outcome=outcome,
+                module=module,
+                timestamp=anchor.timestamp,
+                source="log",
+                verified=verified,
+                code_ref=code_ref,
+                first_seen=anchor.timestamp,
+                last_seen=anchor.timestamp,
+            )
+        )
+
+    @property
+    def outcome_key(self) -> str:
+        """The outcome's template: distinct outcomes of one situation stay distinct patterns."""
+        return mask(self.outcome.message) if self.outcome is not None else ""
+
+
+_MODULE_IN_TEXT = re.compile(r"\bmodules[\\/.](\w+)[\\/.](\w+)")
+
+
+def _module_in_text(text: str) -> str:
+    m = _MODULE_IN_TEXT.search(text)
+    return f"modules/{m.group(1)}/{m.group(2)}" if m else ""
+
+
+@dataclass(slots=True)
+class PriorityEpisode(Episode):
+    """A ``[QWEN-SCORE]`` round: the scores, the decision, and what was checked next."""
+
+    scores: list[tuple[str, float]] = field(default_factory=list)
+    decision: LogRecord | None = None
+    phase: str = "scores"
+    quiet: int = 0  # records since the last score/decision in the "scores" phase
+    after: int = 0  # records watched in the "outcome" phase
+
+    kind = "priority"
+
+    def feed(self, record: LogRecord) -> None:
+        if self.phase == "scores":
+            same = record.logger == self.anchor.logger
+            score = parse_score(record) if same else None
+            if score is not None:
+                self.scores.append(score)
+                self.quiet = 0
+                return
+            if same and is_decision(record):
+                self.decision = record
+                self.phase = "outcome"
+                return
+            self.quiet += 1
+            if self.quiet < 3:
+                return
+            self.phase = "outcome"  # the round ended without a decision line
+            self.after = self.quiet - 1
+        self.after += 1
+        if self.after > OUTCOME_RECORDS:
+            self.done = True
+            return
+        if parse_score(record) is not None:
+            self.done = True  # the next round started: nothing came of this one
+            return
+        names = [c.split(" [", 1)[0] for c, _ in self.scores]
+        low = record.low
+        if _STREAM_CHECK.search(low):
+            return  # "Checking X for live stream" is the next step, not the result
+        if _find(_PRIORITY_RESULT, low) and (
+            any(n and n in record.message for n in names) or _find(_STREAM_RESULT, low)
+        ):
+            self.outcome = record
+            self.done = True
+
+    def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
+        ranked = sorted(self.scores, key=lambda cs: (cs[1], cs[0]))
+        order = " -> ".join(c for c, _ in ranked)
+        listing = ", ".join(f"{c}={s:.2f}" for c, s in ranked)
+        emitter = self.anchor.logger.rsplit(".", 1)[-1] or "qwen"
+        first = ranked[0][0] if ranked else "?"
+        decision = f"check {first} first (lower score = checked first); order: {order}"
+        if self.decision is not None:
+            decision += f". {mask(self.decision.message.split('[QWEN-DECISION]', 1)[-1])}"
+        head = (
+            f"Priority scoring round by {emitter}: {listing}. Which channel is checked first? "
+            f"Lower score = checked first."
+        )
+        key = f"round:{sorted(c for c, _ in self.scores)}|{self.outcome_key}"
+        self._make(verifier, head, decision, key, self.anchor.message, sink)
+
+
+@dataclass(slots=True)
+class StreamEpisode(Episode):
+    """A stream check (metadata such as broadcastContent) and the confirmed result."""
+
+    kind = "stream"
+
+    def feed(self, record: LogRecord) -> None:
+        if self.age > OUTCOME_RECORDS:
+            self.done = True
+        elif _find(_STREAM_RESULT, record.low) and not _STREAM_CHECK.search(record.low):
+            self.outcome = record
+            self.done = True
+
+    def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
+        template = mask(self.anchor.message)
+        decision = f"stream check: {template}"
+        head = f"Stream detection: {self.anchor.text}"
+        key = f"{template}|{self.outcome_key}"
+        self._make(verifier, head, decision, key, template, sink)
+
+
+@dataclass(slots=True)
+class WspEpisode(Episode):
+    """A WSP finding (violation, compliance check) and the correction that followed."""
+
+    kind = "wsp_compliance"
+
+    def feed(self, record: LogRecord) -> None:
+        if self.age > OUTCOME_RECORDS:
+            self.done = True
+        elif _related(self.anchor, record) and _find(_WSP_FIX, record.low):
+            self.outcome = record
+            self.done = True
+
+    def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
+        template = mask(self.anchor.message)
+        decision = template
+        head = f"WSP compliance: {self.anchor.text}"
+        key = f"{template}|{self.outcome_key}"
+        self._make(verifier, head, decision, key, template, sink)
+
+
+@dataclass(slots=True)
+class ErrorEpisode(Episode):
+    """An error, what was tried after it, and how it ended (recovered, gave up, repeated)."""
+
+    tried: list[str] = field(default_factory=list)
+    repeated: LogRecord | None = None
+    _anchor_template: str = ""
+
+    kind = "error_fix"
+
+    @property
+    def error_template(self) -> str:
+        """The masked error: the exception line of a traceback, else the message."""
+        exc = self.anchor.exception
+        return mask(f"{self.anchor.message} | {exc}" if exc else self.anchor.message)
+
+    def feed(self, record: LogRecord) -> None:
+        if self.age > OUTCOME_RECORDS:
+            if self.repeated is not None and self.tried:
+                self.outcome = self.repeated
+            self.done = True
+            return
+        if not _related(self.anchor, record):
+            return
+        message, low = record.message, record.low
+        if _find(_GIVE_UP, low) or (not record.is_error and _find(_SUCCESS, low)):
+            self.outcome = record
+            self.done = True
+            return
+        if record.is_error:
+            if self.repeated is None:
+                if not self._anchor_template:
+                    self._anchor_template = mask(self.anchor.message)
+                if mask(record.message) == self._anchor_template:
+                    self.repeated = record
+            return
+        if len(self.tried) < 4 and _find(_RETRY, low):
+            template = mask(message)
+            if template not in self.tried:
+                self.tried.append(template)
+
+    def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
+        error = self.error_template
+        decision = ("tried: " + "; ".join(self.tried)) if self.tried else "no retry logged"
+        head = f"Error: {self.anchor.text}"
+        key = f"{error}|{self.outcome_key}"
+        self._make(verifier, head, decision, key, error, sink)
+
+
+def _window(before: Sequence[LogRecord]) -> tuple[LogRecord, ...]:
+    return tuple(before)[-CONTEXT_RECORDS:]
+
+
+def detect(
+    record: LogRecord, previous: LogRecord | None, before: Sequence[LogRecord]
+) -> Episode | None:
+    """The episode ``record`` anchors, if any (at most one per record)."""
+    message = record.message
+    score = parse_score(record)
+    if score is not None:
+        prev_same_round = (
+            previous is not None
+            and previous.logger == record.logger
+            and parse_score(previous) is not None
+        )
+        if prev_same_round:
+            return None
+        ep = PriorityEpisode(anchor=record, before=_window(before))
+        ep.scores.append(score)
+        return ep
+    low = record.low
+    if ("live" in low or "stream" in low or "broadcast" in low or "quota" in low) and (
+        _STREAM_CHECK.search(low)
+    ):
+        return StreamEpisode(anchor=record, before=_window(before))
+    if "WSP" in message and "OK" not in record.tags and _WSP_ANCHOR.search(message):
+        # an "[OK] ... WSP 49 compliant" line is the outcome of a finding, not a new one
+        return WspEpisode(anchor=record, before=_window(before))
+    if record.is_error:
+        return ErrorEpisode(anchor=record, before=_window(before))
+    return None
+
+
+def line_patterns(record: LogRecord, verifier: Verifier | None) -> list[Pattern]:
+    """Patterns of one record that need no window: its module, and a warning's template."""
+    out: list[Pattern] = []
+    module = record.module
+    if module:
+        verified, code_ref = False, ""
+        if verifier is not None:
+            v = verifier.verify(record.logger)
+            # the logger's own file, not the emitting function: one pattern per logger
+            verified, code_ref = (
+                v.verified,
+                (f"{v.file}:{v.file.rsplit('/', 1)[-1][:-3]}:1" if v.verified else ""),
+            )
+        words = record.logger.rsplit(".", 1)[-1].replace("_", " ")
+        context = (
+            f"Which module handles {words}? Logger {record.logger} writes from {module}/"
+            f" ({record.logger.replace('.', '/')}.py)."
+        )
+        out.append(
+            Pattern.make(
+                "module_location",
+                context,
+                f"{module}/",
+                key=f"logger:{record.logger}",
+                module=module,
+                timestamp=record.timestamp,
+                source="log",
+                verified=verified,
+                code_ref=code_ref,
+            )
+        )
+    if record.level == "WARNING":
+        template = mask(record.message)
+        verified, code_ref = False, ""
+        if verifier is not None and module:
+            v = verifier.verify(record.logger, record.message, template)
+            verified, code_ref = v.verified, v.code_ref
+        out.append(
+            Pattern.make(
+                "log_template",
+                f"Warning from {record.logger or 'the log'}: {record.message[:400]}",
+                "WARNING",
+                key=template,
+                module=module,
+                timestamp=record.timestamp,
+                source="log",
+                verified=verified,
+                code_ref=code_ref,
+            )
+        )
+    return out

@@ -1,0 +1,547 @@
+"""The host code index (HoloIndex's role in the seed) and the verifier the miner uses.
+
+``index_host`` walks ``HOST_ROOT/modules/<domain>/<module>/`` -- README, module and class
+docstrings (read with :mod:`ast`; host code is never imported), public names -- into
+``module_location`` patterns that answer "which module handles X?", and the WSP documents
+under ``WSP_framework/src/`` into ``wsp_compliance`` patterns.
+
+:class:`Verifier` tells the miner whether a logger name (``modules.a.b.src.c``) or a path
+seen in the log is real code inside HOST_ROOT, and gives a short code reference
+``file:symbol:lines``. Nothing outside HOST_ROOT is ever read: relative paths with ``..``,
+absolute paths and links that resolve outside the root are refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from foundups_training.records import Pattern
+
+#: Files larger than this are not parsed (generated code, data dumps).
+MAX_FILE_BYTES = 512 * 1024
+#: Folders never walked inside a module.
+SKIP_DIRS = frozenset(
+    {"__pycache__", ".git", "node_modules", ".venv", "venv", "memory", "assets", "data", "logs"}
+)
+#: Longest context text of an index pattern (the embedder reads ~256 tokens anyway).
+MAX_CONTEXT = 1200
+_PATH_IN_TEXT = re.compile(r"(?:^|[\s'\"(=:\\/])(modules[\\/][\w.\-\\/]+\.py)\b")
+_MD_NOISE = re.compile(r"^\s*(?:[!\[<|`>]|-{3,}|={3,}|\*\*(?:WSP|Status|Version|Domain))")
+_WSP_FILE = re.compile(r"WSP_(\d+)[_\-]?(.*)\.md$", re.I)
+
+
+# -- safe file access ---------------------------------------------------------------------
+def safe_relative(root: Path, rel: str) -> Path | None:
+    """``root/rel`` if it is a real file inside ``root``; None for ``..``, absolute paths,
+    links leading outside, or anything missing."""
+    rel = rel.replace("\\", "/").strip()
+    pure = PurePosixPath(rel)
+    if not rel or pure.is_absolute() or re.match(r"^[A-Za-z]:", rel) or ".." in pure.parts:
+        return None
+    candidate = root.joinpath(*pure.parts)
+    try:
+        resolved = candidate.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not resolved.is_relative_to(root) or not resolved.is_file():
+        return None
+    return resolved
+
+
+def read_text_inside(root: Path, path: Path, limit: int = MAX_FILE_BYTES) -> str | None:
+    """Text of ``path`` if it lies inside ``root`` and is small enough; else None."""
+    try:
+        resolved = path.resolve(strict=True)
+        if not resolved.is_relative_to(root) or not resolved.is_file():
+            return None
+        if resolved.stat().st_size > limit:
+            return None
+        return resolved.read_text(encoding="utf-8", errors="replace")
+    except (OSError, RuntimeError):
+        return None
+
+
+# -- what a Python file defines --------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """A class or function of a source file, with the strings it contains."""
+
+    name: str
+    kind: str  # "class" | "function"
+    start: int
+    end: int
+    doc: str
+    strings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """What :mod:`ast` tells about one file."""
+
+    rel: str
+    lines: int
+    doc: str
+    symbols: tuple[Symbol, ...]
+
+    @property
+    def public(self) -> list[Symbol]:
+        """Top-level public classes and functions."""
+        return [s for s in self.symbols if "." not in s.name and not s.name.startswith("_")]
+
+
+def _strings_in(node: ast.AST) -> tuple[str, ...]:
+    found: list[str] = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            value = sub.value.strip()
+            if 6 <= len(value) <= 300:
+                found.append(value)
+    return tuple(found)
+
+
+def parse_source(rel: str, text: str) -> SourceFile | None:
+    """Parse ``text`` (never executed); None when it is not valid Python."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    symbols: list[Symbol] = []
+
+    def visit(body: list[ast.stmt], prefix: str) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{node.name}"
+                kind = "class" if isinstance(node, ast.ClassDef) else "function"
+                strings = () if kind == "class" else _strings_in(node)
+                symbols.append(
+                    Symbol(
+                        name=name,
+                        kind=kind,
+                        start=node.lineno,
+                        end=getattr(node, "end_lineno", None) or node.lineno,
+                        doc=ast.get_docstring(node) or "",
+                        strings=strings,
+                    )
+                )
+                if isinstance(node, ast.ClassDef):
+                    visit(node.body, f"{name}.")
+
+    visit(tree.body, "")
+    return SourceFile(
+        rel=rel,
+        lines=text.count("\n") + 1,
+        doc=ast.get_docstring(tree) or "",
+        symbols=tuple(symbols),
+    )
+
+
+def first_paragraph(doc: str, limit: int = 400) -> str:
+    """The first paragraph of a docstring, on one line."""
+    para = doc.strip().split("\n\n", 1)[0]
+    return " ".join(para.split())[:limit]
+
+
+# -- the verifier ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """Whether a log reference is real code, and where."""
+
+    verified: bool
+    code_ref: str = ""
+    file: str = ""
+
+
+class Verifier:
+    """Resolves logger names and paths from the log against the host tree (read-only)."""
+
+    def __init__(self, host_root: Path) -> None:
+        self.root = host_root.resolve()
+        self._files: dict[str, SourceFile | None] = {}
+        self._resolved: dict[str, str] = {}
+        self._refs: dict[tuple[str, str], str] = {}
+
+    def file_for_logger(self, logger: str) -> str:
+        """Relative path of the file a dotted logger names, or "" when there is none."""
+        if logger in self._resolved:
+            return self._resolved[logger]
+        rel = ""
+        parts = logger.split(".")
+        if logger.startswith("modules.") and all(p.isidentifier() for p in parts):
+            base = "/".join(parts)
+            for cand in (f"{base}.py", f"{base}/__init__.py"):
+                if safe_relative(self.root, cand) is not None:
+                    rel = cand
+                    break
+        self._resolved[logger] = rel
+        return rel
+
+    def file_for_path(self, text: str) -> str:
+        """Relative path of a ``modules/...py`` path mentioned in a message, or ""."""
+        m = _PATH_IN_TEXT.search(text)
+        if not m:
+            return ""
+        rel = m.group(1).replace("\\", "/")
+        if rel in self._resolved:
+            return self._resolved[rel]
+        found = rel if safe_relative(self.root, rel) is not None else ""
+        self._resolved[rel] = found
+        return found
+
+    def source(self, rel: str) -> SourceFile | None:
+        """The parsed file ``rel`` (cached); None when it cannot be read or parsed."""
+        if rel not in self._files:
+            path = safe_relative(self.root, rel)
+            text = read_text_inside(self.root, path) if path else None
+            self._files[rel] = parse_source(rel, text) if text is not None else None
+        return self._files[rel]
+
+    def verify(self, logger: str, message: str = "", hint: str = "") -> Verification:
+        """Verify a record: its logger, else a path in its message.
+
+        ``hint`` (the message's template) picks the function whose string literals it
+        contains, so the code reference points at the line's emitter, not just its file.
+        """
+        rel = self.file_for_logger(logger) if logger else ""
+        if not rel and message and "modules" in message:
+            rel = self.file_for_path(message)
+        if not rel:
+            return Verification(False)
+        key = (rel, hint or message)
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = self._code_ref(rel, hint or message)
+            self._refs[key] = ref
+        return Verification(True, ref, rel)
+
+    def _code_ref(self, rel: str, message: str) -> str:
+        src = self.source(rel)
+        stem = PurePosixPath(rel).stem
+        if src is None:
+            return f"{rel}:{stem}:1"
+        best: Symbol | None = None
+        best_len = 0
+        for sym in src.symbols:
+            for s in sym.strings:
+                # compare on the literal's stable head (f-string holes are separate nodes)
+                probe = s.split("{", 1)[0].strip()
+                if len(probe) > best_len and len(probe) >= 6 and probe in message:
+                    best, best_len = sym, len(probe)
+        if best is not None:
+            return f"{rel}:{best.name}:{best.start}-{best.end}"
+        return f"{rel}:{stem}:1-{src.lines}"
+
+
+# -- the index --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IndexReport:
+    """What ``index_host`` did."""
+
+    host_root: str
+    modules: int
+    files: int
+    wsp_documents: int
+    patterns_stored: int
+    patterns_total: int
+    duration_s: float
+    skipped: int = 0
+    warnings: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict (for ``--json``)."""
+        return {
+            "host_root": self.host_root,
+            "modules": self.modules,
+            "files": self.files,
+            "wsp_documents": self.wsp_documents,
+            "patterns_stored": self.patterns_stored,
+            "patterns_total": self.patterns_total,
+            "duration_s": round(self.duration_s, 3),
+            "skipped": self.skipped,
+            "warnings": list(self.warnings),
+        }
+
+
+def _readme_summary(text: str, limit: int = 700) -> tuple[str, str]:
+    """Title and the first prose of a README (badges, tables, code and WSP banners skipped)."""
+    title = ""
+    prose: list[str] = []
+    in_code = False
+    size = 0
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code or not stripped:
+            continue
+        if stripped.startswith("#"):
+            if not title:
+                title = stripped.lstrip("#").strip()
+            continue
+        if _MD_NOISE.match(stripped):
+            continue
+        clean = re.sub(r"[*_`]", "", stripped).lstrip("-• ").strip()
+        if clean:
+            prose.append(clean)
+            size += len(clean)
+            if size >= limit:
+                break
+    return title, " ".join(prose)[:limit]
+
+
+def _scan_dir(path: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def _module_dirs(root: Path) -> Iterator[tuple[str, str, Path]]:
+    """(domain, module, dir) for every ``modules/<domain>/<module>/``; links never followed."""
+    modules = root / "modules"
+    if modules.is_symlink() or not modules.is_dir():
+        return
+    for dom in _scan_dir(modules):
+        if not dom.is_dir(follow_symlinks=False) or dom.name.startswith((".", "_")):
+            continue
+        for mod in _scan_dir(Path(dom.path)):
+            if mod.is_dir(follow_symlinks=False) and not mod.name.startswith((".", "_")):
+                yield dom.name, mod.name, Path(mod.path)
+
+
+def _python_files(module_dir: Path, limit: int = 300) -> list[Path]:
+    """Python files of a module (tests and data folders skipped), links never followed."""
+    out: list[Path] = []
+    stack = [module_dir]
+    while stack and len(out) < limit:
+        here = stack.pop()
+        for entry in _scan_dir(here):
+            if entry.is_symlink():
+                continue  # a link may lead outside HOST_ROOT
+            if entry.is_dir(follow_symlinks=False):
+                if (
+                    entry.name not in SKIP_DIRS
+                    and entry.name != "tests"
+                    and not entry.name.startswith(".")
+                ):
+                    stack.append(Path(entry.path))
+            elif entry.name.endswith(".py") and not entry.name.startswith("test_"):
+                out.append(Path(entry.path))
+    return sorted(out)[:limit]
+
+
+@dataclass
+class _Collected:
+    patterns: list[Pattern] = field(default_factory=list)
+    files: int = 0
+    skipped: int = 0
+
+
+def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collected) -> None:
+    mod_path = f"modules/{domain}/{module}"
+    decision = f"{mod_path}/"
+    readme_rel = ""
+    title = summary = ""
+    for name in ("README.md", "Readme.md", "readme.md", "README.MD"):
+        cand = mdir / name
+        if cand.is_file() and not cand.is_symlink():
+            text = read_text_inside(root, cand)
+            if text is not None:
+                title, summary = _readme_summary(text)
+                readme_rel = f"{mod_path}/{name}"
+            break
+    classes: list[str] = []
+    functions: list[str] = []
+    file_docs: list[str] = []
+    for py in _python_files(mdir):
+        rel = py.relative_to(root).as_posix()
+        text = read_text_inside(root, py)
+        src = parse_source(rel, text) if text is not None else None
+        if src is None:
+            out.skipped += 1
+            continue
+        out.files += 1
+        public = src.public
+        classes += [s.name for s in public if s.kind == "class"]
+        functions += [s.name for s in public if s.kind == "function"]
+        doc = first_paragraph(src.doc)
+        if doc:
+            file_docs.append(doc)
+        if doc or public:
+            names = ", ".join(s.name for s in public[:12])
+            context = f"{rel} ({module} module, {domain}): {doc}" + (
+                f" Defines: {names}." if names else ""
+            )
+            out.patterns.append(
+                Pattern.make(
+                    "module_location",
+                    context[:MAX_CONTEXT],
+                    decision,
+                    key=rel,
+                    module=mod_path,
+                    source="code",
+                    verified=True,
+                    code_ref=f"{rel}:{py.stem}:1-{src.lines}",
+                )
+            )
+        for sym in public:
+            if sym.kind == "class" and sym.doc:
+                context = f"class {sym.name} in {rel} ({module} module): {first_paragraph(sym.doc)}"
+                out.patterns.append(
+                    Pattern.make(
+                        "module_location",
+                        context[:MAX_CONTEXT],
+                        decision,
+                        key=f"{rel}:{sym.name}",
+                        module=mod_path,
+                        source="code",
+                        verified=True,
+                        code_ref=f"{rel}:{sym.name}:{sym.start}-{sym.end}",
+                    )
+                )
+    pieces = [f"{module} module ({domain} domain), {mod_path}/."]
+    if title:
+        pieces.append(f"{title}.")
+    if summary:
+        pieces.append(summary)
+    elif file_docs:
+        pieces.append(" ".join(file_docs[:2]))
+    if classes:
+        pieces.append("Classes: " + ", ".join(classes[:10]) + ".")
+    if functions:
+        pieces.append("Functions: " + ", ".join(functions[:10]) + ".")
+    out.patterns.append(
+        Pattern.make(
+            "module_location",
+            " ".join(pieces)[:MAX_CONTEXT],
+            decision,
+            key=mod_path,
+            module=mod_path,
+            source="code",
+            verified=True,
+            code_ref=readme_rel or mod_path,
+        )
+    )
+
+
+def _index_wsp(root: Path, out: _Collected) -> int:
+    """WSP documents into ``wsp_compliance`` patterns: one per document and main section."""
+    docs = 0
+    for base in ("WSP_framework/src", "WSP_knowledge/src"):
+        folder = root / base
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        for entry in _scan_dir(folder):
+            m = _WSP_FILE.match(entry.name)
+            if not m or entry.is_symlink() or not entry.is_file():
+                continue
+            text = read_text_inside(root, Path(entry.path))
+            if text is None:
+                continue
+            docs += 1
+            number = int(m.group(1))
+            rel = f"{base}/{entry.name}"
+            title, summary = _readme_summary(text, limit=600)
+            name = title or m.group(2).replace("_", " ")
+            decision = f"WSP {number}: {name}"
+            out.patterns.append(
+                Pattern.make(
+                    "wsp_compliance",
+                    f"WSP {number} ({name}): {summary}"[:MAX_CONTEXT],
+                    decision,
+                    key=rel,
+                    source="code",
+                    verified=True,
+                    code_ref=f"{rel}:WSP_{number}:1-{text.count(chr(10)) + 1}",
+                )
+            )
+            for section, start, end, body in _sections(text)[:8]:
+                if len(body) < 40:
+                    continue
+                out.patterns.append(
+                    Pattern.make(
+                        "wsp_compliance",
+                        f"WSP {number} {name} - {section}: {body}"[:MAX_CONTEXT],
+                        decision,
+                        key=f"{rel}#{section}",
+                        source="code",
+                        verified=True,
+                        code_ref=f"{rel}:{section[:60]}:{start}-{end}",
+                    )
+                )
+    return docs
+
+
+def _sections(text: str) -> list[tuple[str, int, int, str]]:
+    """(heading, first line, last line, prose) for each ``##`` section of a document."""
+    lines = text.splitlines()
+    heads = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    out = []
+    for n, i in enumerate(heads):
+        j = heads[n + 1] if n + 1 < len(heads) else len(lines)
+        _, body = _readme_summary("\n".join(lines[i + 1 : j]), limit=700)
+        out.append((lines[i][3:].strip(), i + 1, j, body))
+    return out
+
+
+def collect_host_patterns(
+    host_root: Path, progress: Callable[[int, int], None] | None = None
+) -> tuple[list[Pattern], IndexReport]:
+    """Walk the host tree into patterns (nothing stored); the report's store counts are 0."""
+    start = time.perf_counter()
+    root = host_root.resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"host root {host_root} is not a directory")
+    warnings: list[str] = []
+    out = _Collected()
+    mods = list(_module_dirs(root))
+    if not mods:
+        warnings.append(f"no modules/<domain>/<module>/ folders under {root}")
+    for n, (domain, module, mdir) in enumerate(mods, 1):
+        _index_module(root, domain, module, mdir, out)
+        if progress is not None:
+            progress(n, len(mods))
+    docs = _index_wsp(root, out)
+    report = IndexReport(
+        host_root=str(root),
+        modules=len(mods),
+        files=out.files,
+        wsp_documents=docs,
+        patterns_stored=0,
+        patterns_total=0,
+        duration_s=time.perf_counter() - start,
+        skipped=out.skipped,
+        warnings=tuple(warnings),
+    )
+    return out.patterns, report
+
+
+def index_host(
+    host_root: Path, memory: Any, progress: Callable[[int, int], None] | None = None
+) -> IndexReport:
+    """Index ``host_root`` into ``memory`` (``upsert``/``count``); see the module docstring."""
+    start = time.perf_counter()
+    patterns, report = collect_host_patterns(host_root, progress)
+    # One pattern per id: a class and a file never share a key, but be safe.
+    unique = list({p.id: p for p in patterns}.values())
+    for i in range(0, len(unique), 512):
+        memory.upsert(unique[i : i + 512])
+    return IndexReport(
+        host_root=report.host_root,
+        modules=report.modules,
+        files=report.files,
+        wsp_documents=report.wsp_documents,
+        patterns_stored=len(unique),
+        patterns_total=int(memory.count()),
+        duration_s=time.perf_counter() - start,
+        skipped=report.skipped,
+        warnings=report.warnings,
+    )

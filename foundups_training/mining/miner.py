@@ -1,0 +1,354 @@
+"""``mine_log``: the reader, parser, extractors, consolidation and checkpoint, in one run.
+
+A run resumes from the checkpoint, reads until its budget (lines or seconds) is spent or
+the file ends, upserts the consolidated patterns, and only then advances the checkpoint --
+so a failed write or a kill -9 loses nothing (the next run re-reads the same lines).
+
+Chunking never changes the result: line-level patterns are counted once (for records at or
+after ``offset``), episodes are emitted once and in order (for anchors at or after
+``episode_offset``), and an episode whose outcome window is still open when a run stops is
+not emitted: the next run re-reads from ``replay_offset`` (its context included) and
+finishes it. Mining a log in any number of runs gives the same patterns and counts as one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from foundups_training.mining.checkpoint import (
+    Checkpoint,
+    fingerprint,
+    load_checkpoint,
+    now_iso,
+    resume_point,
+    save_checkpoint,
+    tail_hash,
+)
+from foundups_training.mining.consolidate import Consolidator
+from foundups_training.mining.extractors import (
+    CONTEXT_RECORDS,
+    MAX_EPISODE_RECORDS,
+    Episode,
+    detect,
+    line_patterns,
+)
+from foundups_training.mining.host_index import Verifier
+from foundups_training.mining.parser import LineParser, LogRecord
+from foundups_training.mining.reader import RawLine, read_lines
+from foundups_training.records import Pattern
+
+log = logging.getLogger(__name__)
+
+#: Consolidated patterns held before an intermediate upsert + checkpoint (bounds memory on
+#: a huge log mined without a budget).
+FLUSH_PATTERNS = 5000
+#: Records between progress callbacks and clock checks.
+TICK = 1024
+_RING = CONTEXT_RECORDS + MAX_EPISODE_RECORDS + 16
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class MineReport:
+    """What one ``mine_log`` run did (``as_dict`` for ``--json`` and the host's idle task)."""
+
+    log_path: str
+    lines_processed: int
+    patterns_stored: int
+    patterns_new: int
+    patterns_total: int
+    verified: int
+    with_module: int
+    duration_s: float
+    progress: float
+    truncated_lines: int = 0
+    lines_total: int = 0
+    offset: int = 0
+    size: int = 0
+    episodes_pending: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def verified_rate(self) -> float:
+        """Verified patterns among those naming a module (the seed's ≥70% target)."""
+        return self.verified / self.with_module if self.with_module else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict: the CLI's ``--json`` keys and a few more."""
+        return {
+            "log_path": self.log_path,
+            "lines_processed": self.lines_processed,
+            "patterns_stored": self.patterns_stored,
+            "patterns_new": self.patterns_new,
+            "patterns_total": self.patterns_total,
+            "verified": self.verified,
+            "with_module": self.with_module,
+            "verified_rate": round(self.verified_rate, 4),
+            "duration_s": round(self.duration_s, 3),
+            "progress": round(self.progress, 4),
+            "truncated_lines": self.truncated_lines,
+            "lines_total": self.lines_total,
+            "offset": self.offset,
+            "size": self.size,
+            "episodes_pending": self.episodes_pending,
+            "by_kind": dict(self.by_kind),
+            "warnings": list(self.warnings),
+        }
+
+
+class MiningSession:
+    """Turns records into patterns; knows which were already counted or emitted."""
+
+    def __init__(
+        self,
+        verifier: Verifier | None = None,
+        *,
+        done_offset: int = 0,
+        episode_offset: int = 0,
+        replay_offset: int = 0,
+        replay_date: str = "",
+    ) -> None:
+        self.verifier = verifier
+        self.replay_offset = replay_offset
+        self.replay_date = replay_date
+        self.done_offset = done_offset
+        self.episode_offset = episode_offset
+        self.consolidator = Consolidator()
+        self.history: deque[LogRecord] = deque(maxlen=CONTEXT_RECORDS)
+        self.ring: deque[tuple[int, str]] = deque(maxlen=_RING)  # (start, date_in)
+        self.open: deque[Episode] = deque()
+        self.lines = 0
+        self.truncated = 0
+        self.last_end: int | None = None
+        self._logger_patterns: dict[str, list[Pattern]] = {}
+
+    def process(self, record: LogRecord) -> None:
+        """Take the next record (records must come in file order)."""
+        if record.start >= self.done_offset:
+            self.lines += record.lines
+            self.truncated += record.truncated
+            self._line_level(record)
+        for ep in self.open:
+            if not ep.done:
+                ep.step(record)
+        if record.start >= self.episode_offset:
+            ep = detect(record, self.history[-1] if self.history else None, self.history)
+            if ep is not None:
+                self.open.append(ep)
+        self.history.append(record)
+        self.ring.append((record.start, record.date_in))
+        self.last_end = record.end
+        while self.open and self.open[0].done:
+            self.open.popleft().emit(self.verifier, self.consolidator)
+
+    def _line_level(self, record: LogRecord) -> None:
+        logger = record.logger
+        if record.level == "WARNING" or not logger.startswith("modules."):
+            self.consolidator.add_all(line_patterns(record, self.verifier))
+            return
+        # The same logger on most lines: build its pattern once, then count.
+        cached = self._logger_patterns.get(logger)
+        if cached is None:
+            cached = line_patterns(record, self.verifier)
+            self._logger_patterns[logger] = cached
+        for p in cached:
+            self.consolidator.bump(p, record.timestamp)
+
+    def resume_state(self) -> tuple[int, int, int, str]:
+        """``(offset, episode_offset, replay_offset, replay_date)`` to checkpoint now."""
+        end = self.last_end if self.last_end is not None else self.done_offset
+        offset = max(end, self.done_offset)
+        episode_offset = self.open[0].anchor.start if self.open else max(end, self.episode_offset)
+        episode_offset = min(episode_offset, offset)
+        if self.last_end is None or self.last_end < episode_offset:
+            # this run never got past the old replay region: keep the old replay point
+            return offset, episode_offset, self.replay_offset, self.replay_date
+        starts = list(self.ring)
+        # the next run starts CONTEXT_RECORDS records before episode_offset, so the first
+        # unfinished episode gets its context (and its previous record) back
+        idx = next((i for i, (s, _) in enumerate(starts) if s >= episode_offset), len(starts))
+        replay, date = starts[max(0, idx - CONTEXT_RECORDS)]
+        return offset, episode_offset, min(replay, episode_offset), date
+
+
+def _records(parser: LineParser, lines: Iterable[RawLine]) -> Iterator[LogRecord]:
+    for raw in lines:
+        rec = parser.feed(raw)
+        if rec is not None:
+            yield rec
+    last = parser.flush()
+    if last is not None:
+        yield last
+
+
+def extract_patterns(lines: Iterable[str], verifier: Verifier | None = None) -> list[Pattern]:
+    """Parse + extract + consolidate an in-memory sequence of lines (no checkpoint, no store).
+
+    Used by the benchmark and tests; episodes still open at the end are not emitted, like
+    in :func:`mine_log`.
+    """
+    session = MiningSession(verifier)
+    parser = LineParser()
+    pos = 0
+
+    def raws() -> Iterator[RawLine]:
+        nonlocal pos
+        for text in lines:
+            end = pos + len(text) + 1
+            yield RawLine(pos, end, text)
+            pos = end
+
+    for rec in _records(parser, raws()):
+        session.process(rec)
+    return session.consolidator.patterns()
+
+
+def _store(memory: Any, patterns: list[Pattern]) -> int:
+    if not patterns:
+        return 0
+    new = memory.upsert(patterns)
+    return int(new or 0)
+
+
+def mine_log(
+    log_path: Path,
+    memory: Any,
+    *,
+    checkpoint_path: Path,
+    host_root: Path | None = None,
+    max_lines: int | None = None,
+    max_seconds: float | None = None,
+    progress: ProgressFn | None = None,
+) -> MineReport:
+    """Mine the next chunk of ``log_path`` into ``memory``, resuming from the checkpoint.
+
+    ``memory`` needs ``upsert(patterns) -> int`` and ``count() -> int``. ``progress`` is
+    called with ``(bytes done, file size)``. Raises ``FileNotFoundError`` /
+    ``PermissionError`` / ``IsADirectoryError`` for a log that cannot be read, and whatever
+    ``memory.upsert`` raises (the checkpoint is then left where it was).
+    """
+    started = time.perf_counter()
+    log_path = Path(log_path)
+    if not log_path.exists():
+        raise FileNotFoundError(f"log file not found: {log_path}")
+    if log_path.is_dir():
+        raise IsADirectoryError(f"log path is a directory: {log_path}")
+    with log_path.open("rb"):
+        pass  # fail early, with the OS's reason, on an unreadable file
+    warnings: list[str] = []
+    cp, warn = load_checkpoint(checkpoint_path)
+    if warn:
+        warnings.append(warn)
+    point = resume_point(log_path, cp)
+    if point.warning:
+        warnings.append(point.warning)
+        log.warning("%s: %s", log_path, point.warning)
+    verifier = None
+    if host_root is not None:
+        if Path(host_root).is_dir():
+            verifier = Verifier(Path(host_root))
+        else:
+            warnings.append(f"host root {host_root} is not a directory; nothing verified")
+    size = log_path.stat().st_size
+    session = MiningSession(
+        verifier,
+        done_offset=point.offset,
+        episode_offset=point.episode_offset,
+        replay_offset=point.replay_offset,
+        replay_date=point.replay_date,
+    )
+    parser = LineParser(date=point.replay_date)
+    lines_total = point.lines_processed
+    stored = new = verified = with_module = 0
+    by_kind: dict[str, int] = {}
+    deadline = None if max_seconds is None else started + max(0.0, max_seconds)
+    budget = None if max_lines is None else max(0, max_lines)
+
+    def flush() -> None:
+        nonlocal stored, new, verified, with_module, lines_total
+        patterns = session.consolidator.patterns()
+        new += _store(memory, patterns)  # raises: checkpoint untouched
+        session.consolidator.clear()
+        stored += len(patterns)
+        for p in patterns:
+            by_kind[p.kind] = by_kind.get(p.kind, 0) + 1
+            if p.module:
+                with_module += 1
+                verified += int(p.verified)
+        offset, ep_off, replay, date = session.resume_state()
+        fp = fingerprint(log_path)
+        save_checkpoint(
+            checkpoint_path,
+            Checkpoint(
+                path=str(log_path.resolve()),
+                offset=offset,
+                fingerprint=fp.render(),
+                lines_processed=lines_total + session.lines,
+                updated_at=now_iso(),
+                episode_offset=ep_off,
+                replay_offset=replay,
+                replay_date=date,
+                size=fp.size,
+                inode=fp.inode,
+                tail=tail_hash(log_path, offset),
+            ),
+        )
+
+    n = 0
+    if budget != 0:
+        reader = read_lines(log_path, point.replay_offset)
+        stopped = False
+        for raw in reader:
+            rec = parser.feed(raw)
+            if rec is None:
+                continue
+            session.process(rec)
+            n += 1
+            if budget is not None and session.lines >= budget:
+                stopped = True
+                break
+            if n % TICK == 0:
+                if progress is not None:
+                    progress(rec.end, size)
+                if deadline is not None and time.perf_counter() >= deadline:
+                    stopped = True
+                    break
+                if len(session.consolidator) >= FLUSH_PATTERNS:
+                    flush()
+        if not stopped:
+            last = parser.flush()  # end of file: the held record is complete
+            if last is not None:
+                session.process(last)
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+    flush()
+    offset = session.resume_state()[0]
+    if progress is not None:
+        progress(offset, size)
+    return MineReport(
+        log_path=str(log_path),
+        lines_processed=session.lines,
+        patterns_stored=stored,
+        patterns_new=new,
+        patterns_total=int(memory.count()),
+        verified=verified,
+        with_module=with_module,
+        duration_s=time.perf_counter() - started,
+        progress=(offset / size) if size else 1.0,
+        truncated_lines=session.truncated,
+        lines_total=lines_total + session.lines,
+        offset=offset,
+        size=size,
+        episodes_pending=len(session.open),
+        by_kind=by_kind,
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,306 @@
+"""Parse the host's log lines into records; join tracebacks; never raise.
+
+Formats (see HOST.md):
+
+* ``YYYY-MM-DD HH:MM:SS,mmm - <dotted logger> - <LEVEL> - <message>`` (most lines)
+* ``YYYY-MM-DD HH:MM:SS,mmm [LEVEL] [TAG] message`` (daemon lines)
+* ``[HH:MM:SS] message`` (HoloIndex CLI lines; the date is carried from earlier lines)
+* anything else: kept as a plain-text record.
+
+Lines that continue a record (indented lines, ``Traceback (most recent call last):``, the
+exception line that ends a traceback) are joined to it. Emoji written as ``[U+1F511]``,
+``\\u274c`` or the raw character are normalised to ``[U+XXXX]`` (ASCII: the host prints these
+on a Windows console) and stray variation selectors are dropped. Messages are redacted here,
+so nothing after the parser ever sees a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from foundups_training.mining.reader import RawLine
+from foundups_training.mining.redact import redact
+
+_DOTTED = re.compile(
+    r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)? - (\S+) - ([A-Z]+) - ?(.*)"
+)
+_TAGGED = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)? \[([A-Z]+)\] ?(.*)")
+_DATED = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)?(?: -)? ?(.*)")
+_HOLO = re.compile(r"\[(\d\d:\d\d:\d\d)\] ?(.*)")
+_TAG = re.compile(r"\s*\[([A-Za-z][\w\-+. ]{0,40})\]")
+_EXCEPTION = re.compile(
+    r"[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Failure|Fault)\b(?::|$)"
+)
+_U_TOKEN = re.compile(r"\[[Uu]\+([0-9A-Fa-f]{4,6})\]")
+_U_LOWER = re.compile(r"\[U\+[0-9A-F]*[a-f]")
+_U_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
+# Symbols and pictographs written raw: turned into tokens like the host's own sanitiser does.
+_EMOJI_CHAR = re.compile(
+    "[\u2190-\u21ff\u2300-\u23ff\u2460-\u27bf\u2900-\u297f\u2b00-\u2bff\U0001f000-\U0001faff]"
+)
+_SELECTORS = ("\ufe0f", "\ufe0e", "[U+FE0F]", "[U+FE0E]")
+
+LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL"})
+#: Continuation lines joined to one record, at most (a runaway dump must not grow forever).
+MAX_CONTINUATION = 200
+#: Longest message kept, in characters.
+MAX_MESSAGE = 4000
+
+
+@dataclass(slots=True)
+class LogRecord:
+    """One logical log entry: a header line plus any continuation (traceback) lines."""
+
+    start: int  # byte offset of the first line
+    end: int  # byte offset just past the last line
+    fmt: str  # "dotted" | "tagged" | "holo" | "dated" | "plain"
+    timestamp: str  # ISO-8601 ("2025-10-20T15:07:04") or "" when unknown
+    logger: str
+    level: str
+    tags: tuple[str, ...]
+    message: str
+    date_in: str = ""  # the date in effect before this record (for resuming)
+    low: str = ""  # the message lower-cased (marker searches run on it)
+    module: str = ""  # modules/<domain>/<module> when the logger names one
+    extra: list[str] = field(default_factory=list)  # continuation lines
+    lines: int = 1
+    truncated: int = 0
+    traceback: bool = False
+
+    @property
+    def is_error(self) -> bool:
+        """An ERROR/CRITICAL line, an ``[ERROR]``-tagged line without a level, or a traceback."""
+        if self.level in ("ERROR", "CRITICAL", "FATAL"):
+            return True
+        if self.traceback:
+            return True
+        return not self.level and ("ERROR" in self.tags or "DAE-ERROR" in self.tags)
+
+    @property
+    def exception(self) -> str:
+        """The exception line of a joined traceback ("KeyError: 'x'"), or ""."""
+        if not self.traceback:
+            return ""
+        for line in reversed(self.extra):
+            if _EXCEPTION.match(line):
+                return line.strip()
+        return ""
+
+    @property
+    def text(self) -> str:
+        """The record as one line of readable text (used in contexts)."""
+        head = self.timestamp[11:19] if len(self.timestamp) >= 19 else ""
+        who = self.logger.rsplit(".", 1)[-1] if self.logger else ""
+        parts = [p for p in (head, self.level, who) if p]
+        body = self.message
+        exc = self.exception
+        if exc and exc not in body:
+            body = f"{body} | {exc}"
+        return f"{' '.join(parts)}: {body}" if parts else body
+
+
+def module_of_logger(logger: str) -> str:
+    """``modules.a.b.src.c`` -> ``modules/a/b``; "" for loggers outside ``modules``."""
+    if not logger.startswith("modules."):
+        return ""
+    parts = logger.split(".")
+    if len(parts) < 3 or not parts[1] or not parts[2]:
+        return ""
+    return f"modules/{parts[1]}/{parts[2]}"
+
+
+def normalise_message(text: str) -> str:
+    """Canonical ``[U+XXXX]`` emoji tokens, no variation selectors, secrets redacted."""
+    if "\\u" in text or "\\U" in text:
+        text = _U_ESCAPE.sub(_escape_to_token, text)
+    if "[u+" in text or ("[U+" in text and _U_LOWER.search(text)):
+        text = _U_TOKEN.sub(lambda m: f"[U+{m.group(1).upper()}]", text)
+    if not text.isascii():
+        for sel in _SELECTORS[:2]:
+            text = text.replace(sel, "")
+        text = _EMOJI_CHAR.sub(lambda m: f"[U+{ord(m.group(0)):04X}]", text)
+    if "[U+FE0" in text:
+        for sel in _SELECTORS[2:]:
+            text = text.replace(sel, "")
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE]
+    return redact(text)
+
+
+def _escape_to_token(m: re.Match[str]) -> str:
+    code = int(m.group(1) or m.group(2), 16)
+    if code in (0xFE0F, 0xFE0E):
+        return ""
+    if code < 0x80:
+        return chr(code)
+    return f"[U+{code:04X}]"
+
+
+def split_tags(message: str) -> tuple[tuple[str, ...], str]:
+    """Leading ``[TAG]`` groups of a message, and the rest (emoji tokens are not tags)."""
+    if not message.startswith("["):
+        return (), message
+    tags: list[str] = []
+    pos = 0
+    while True:
+        m = _TAG.match(message, pos)
+        if m is None or m.group(1).startswith(("U+", "u+")):
+            break
+        tags.append(m.group(1).upper())
+        pos = m.end()
+    return tuple(tags), message[pos:].lstrip()
+
+
+class LineParser:
+    """Turns raw lines into :class:`LogRecord` s; one record is held until the next starts.
+
+    ``feed`` returns the previous record once a new one begins; ``flush`` returns the last.
+    Never raises on any input.
+    """
+
+    def __init__(self, date: str = "") -> None:
+        self.date = date  # the last date seen ("[HH:MM:SS]" lines carry none)
+        self._current: LogRecord | None = None
+
+    def feed(self, raw: RawLine) -> LogRecord | None:
+        """Take one line; return the record it completed, if any."""
+        try:
+            return self._feed(raw)
+        except Exception:  # noqa: BLE001 - a parser bug must not stop mining: keep the text
+            done, self._current = self._current, self._plain(raw, raw.text[:MAX_MESSAGE])
+            return done
+
+    def flush(self) -> LogRecord | None:
+        """The record still held (call at the end of the input)."""
+        done, self._current = self._current, None
+        return done
+
+    @property
+    def pending_start(self) -> int | None:
+        """Byte offset where the held (unfinished) record starts."""
+        return None if self._current is None else self._current.start
+
+    # -- internals ----------------------------------------------------------------------
+    def _feed(self, raw: RawLine) -> LogRecord | None:
+        text = raw.text
+        cur = self._current
+        if cur is not None and self._continues(cur, text):
+            cur.extra.append(normalise_message(text.rstrip()))
+            cur.end = raw.end
+            cur.lines += 1
+            cur.truncated += raw.truncated
+            if text.startswith("Traceback (most recent call last)"):
+                cur.traceback = True
+            return None
+        record = self._parse_header(raw, text)
+        self._current = record
+        return cur
+
+    def _continues(self, cur: LogRecord, text: str) -> bool:
+        if cur.lines > MAX_CONTINUATION:
+            return False
+        if not text:
+            return cur.traceback
+        first = text[0]
+        if first in " \t":
+            return True
+        if text.startswith("Traceback (most recent call last)"):
+            return True
+        if cur.traceback:
+            return bool(
+                _EXCEPTION.match(text)
+                or text.startswith(("During handling of the above", "The above exception"))
+            )
+        return False
+
+    def _parse_header(self, raw: RawLine, text: str) -> LogRecord:
+        if text.startswith("\ufeff"):
+            text = text[1:]
+        first = text[:1]
+        if first.isdigit():
+            m = _DOTTED.match(text)
+            if m:
+                date, time_, logger, level, msg = m.groups()
+                return self._make(raw, "dotted", date, time_, logger, level, msg)
+            m = _TAGGED.match(text)
+            if m:
+                date, time_, level, msg = m.groups()
+                return self._make(raw, "tagged", date, time_, "", level, msg)
+            m = _DATED.match(text)
+            if m:
+                date, time_, msg = m.groups()
+                word = msg.split(" ", 1)[0].strip(":[]")
+                level = word if word in LEVELS else ""
+                return self._make(raw, "dated", date, time_, "", level, msg)
+        elif first == "[":
+            m = _HOLO.match(text)
+            if m:
+                time_, msg = m.groups()
+                return self._make(raw, "holo", "", time_, "holo_index", "", msg)
+        return self._plain(raw, text)
+
+    def _make(
+        self, raw: RawLine, fmt: str, date: str, time_: str, logger: str, level: str, msg: str
+    ) -> LogRecord:
+        date_in = self.date
+        if date:
+            self.date = date
+        else:
+            date = self.date
+        tags, _ = split_tags(msg)
+        if fmt == "holo" and not level:
+            level = "ERROR" if "ERROR" in tags else "WARNING" if "WARNING" in tags else "INFO"
+        if level == "WARN":
+            level = "WARNING"
+        message = normalise_message(msg.rstrip())
+        return LogRecord(
+            start=raw.start,
+            end=raw.end,
+            fmt=fmt,
+            timestamp=f"{date}T{time_}" if date else "",
+            logger=logger,
+            level=level,
+            tags=tags,
+            message=message,
+            date_in=date_in,
+            low=message.lower(),
+            module=module_of_logger(logger),
+            truncated=int(raw.truncated),
+            traceback=message.startswith("Traceback (most recent call last)"),
+        )
+
+    def _plain(self, raw: RawLine, text: str) -> LogRecord:
+        message = normalise_message(text.rstrip())
+        return LogRecord(
+            start=raw.start,
+            end=raw.end,
+            fmt="plain",
+            timestamp="",
+            logger="",
+            level="",
+            tags=(),
+            message=message,
+            date_in=self.date,
+            low=message.lower(),
+            truncated=int(raw.truncated),
+            traceback=message.startswith("Traceback (most recent call last)"),
+        )
+
+
+def parse_text(text: str) -> list[LogRecord]:
+    """Parse a whole string (tests, small inputs): every line, tracebacks joined."""
+    parser = LineParser()
+    out: list[LogRecord] = []
+    pos = 0
+    for line in text.split("\n"):
+        data = line.encode("utf-8", "surrogatepass")
+        raw = RawLine(pos, pos + len(data) + 1, line)
+        pos = raw.end
+        done = parser.feed(raw)
+        if done is not None:
+            out.append(done)
+    last = parser.flush()
+    if last is not None:
+        out.append(last)
+    return out

@@ -1,0 +1,1 @@
+"""agent_permissions module (sample host tree)."""

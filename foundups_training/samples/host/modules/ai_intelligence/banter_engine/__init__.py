@@ -1,0 +1,1 @@
+"""banter_engine module (sample host tree)."""

@@ -1,0 +1,1 @@
+"""code_analyzer module (sample host tree)."""

@@ -1,0 +1,1 @@
+"""training_system module (sample host tree)."""

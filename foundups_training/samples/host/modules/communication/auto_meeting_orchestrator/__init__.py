@@ -1,0 +1,1 @@
+"""auto_meeting_orchestrator module (sample host tree)."""

@@ -1,0 +1,1 @@
+"""livechat module (sample host tree)."""

@@ -1,0 +1,1 @@
+"""move2japan module (sample host tree)."""

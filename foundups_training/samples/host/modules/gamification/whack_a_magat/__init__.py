@@ -1,0 +1,1 @@
+"""whack_a_magat module (sample host tree)."""

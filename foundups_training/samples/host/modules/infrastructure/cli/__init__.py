@@ -1,0 +1,1 @@
+"""cli module (sample host tree)."""

@@ -1,0 +1,1 @@
+"""database module (sample host tree)."""

@@ -1,0 +1,1 @@
+"""idle_automation module (sample host tree)."""

@@ -1,0 +1,1 @@
+"""shared_utilities module (sample host tree)."""

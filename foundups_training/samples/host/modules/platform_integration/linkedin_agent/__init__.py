@@ -1,0 +1,1 @@
+"""linkedin_agent module (sample host tree)."""

@@ -1,0 +1,1 @@
+"""social_media_orchestrator module (sample host tree)."""

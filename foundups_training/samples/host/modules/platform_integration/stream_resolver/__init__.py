@@ -1,0 +1,1 @@
+"""stream_resolver module (sample host tree)."""

@@ -1,0 +1,1 @@
+"""youtube_auth module (sample host tree)."""
