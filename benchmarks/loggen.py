@@ -392,11 +392,11 @@ def misc_noise(w: LogWriter) -> None:
         )
 
 
-def secrets(w: LogWriter) -> None:
+def secrets(w: LogWriter, which: float | None = None) -> None:
     """Fake secrets, shaped like real ones, that the miner must never store."""
     rng = w.rng
     tail = "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(35))
-    r = rng.random()
+    r = rng.random() if which is None else which
     if r < 0.25:
         w.log(L_AUTH, "DEBUG", f"Using API key AIzaSy{tail[:33]} for credential set 1")
     elif r < 0.5:
@@ -447,7 +447,12 @@ def generate(lines: int, seed: int = 12, start: datetime | None = None) -> list[
         "[U+1F4AC] Processing message from @SakuraRin: こんにちは！今日はどこ？ \u2728",
     )
     body = lines - 30
+    planted = {60: 0.1, 400: 0.3, 800: 0.6, 1200: 0.9}  # one of each secret shape, for sure
     while len(w.lines) < body:
+        for at, which in list(planted.items()):
+            if len(w.lines) >= at:
+                secrets(w, which)
+                del planted[at]
         rng.choices(funcs, weights)[0](w)
         if rng.random() < 0.002:
             w.now += timedelta(hours=rng.randint(6, 30))  # the machine was off overnight

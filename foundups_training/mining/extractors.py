@@ -251,21 +251,20 @@ class PriorityEpisode(Episode):
                 self.phase = "outcome"
                 return
             self.quiet += 1
-            if self.quiet < 3:
+            if self.quiet >= 3:
+                self.phase = "outcome"  # the round ended without a decision line
+        else:
+            self.after += 1
+            if self.after > OUTCOME_RECORDS:
+                self.done = True
                 return
-            self.phase = "outcome"  # the round ended without a decision line
-            self.after = self.quiet - 1
-        self.after += 1
-        if self.after > OUTCOME_RECORDS:
-            self.done = True
-            return
-        if parse_score(record) is not None:
-            self.done = True  # the next round started: nothing came of this one
-            return
-        names = [c.split(" [", 1)[0] for c, _ in self.scores]
+            if parse_score(record) is not None:
+                self.done = True  # the next round started: nothing came of this one
+                return
         low = record.low
         if _STREAM_CHECK.search(low):
             return  # "Checking X for live stream" is the next step, not the result
+        names = [c.split(" [", 1)[0] for c, _ in self.scores]
         if _find(_PRIORITY_RESULT, low) and (
             any(n and n in record.message for n in names) or _find(_STREAM_RESULT, low)
         ):

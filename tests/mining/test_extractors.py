@@ -1,0 +1,117 @@
+"""The five pattern kinds, each with context, decision and (when the log shows one) outcome."""
+
+from __future__ import annotations
+
+from foundups_training.mining import Verifier, extract_patterns
+from foundups_training.mining.templates import mask
+from foundups_training.samples import sample_host, sample_log
+
+CALM = [f"2025-10-20 16:00:{i:02d},000 - root - INFO - tick" for i in range(25)]
+
+
+def _kinds(patterns):  # type: ignore[no-untyped-def]
+    out: dict[str, list] = {}
+    for p in patterns:
+        out.setdefault(p.kind, []).append(p)
+    return out
+
+
+def test_real_lines_give_every_kind(real_lines: str) -> None:
+    by = _kinds(extract_patterns(real_lines.splitlines() + CALM))
+    (prio,) = by["priority"]
+    assert prio.decision.startswith("check Move2Japan [JAPAN] first")
+    assert "Move2Japan [JAPAN]=1.00" in prio.context and "UnDaoDu [MINDFUL]=5.38" in prio.context
+    assert "No stream found on Move2Japan" in prio.outcome
+    assert prio.module == "modules/communication/livechat"
+    (stream,) = by["stream"]
+    assert "No stream found on Move2Japan" in stream.outcome
+    errors = {p.module: p for p in by["error_fix"]}
+    db = errors["modules/infrastructure/database"]
+    assert db.decision == "tried: Retrying transaction with INSERT OR REPLACE"
+    assert "[OK] Transaction committed" in db.outcome
+    assert "UNIQUE constraint failed" in db.context
+    assert "" in errors  # the daemon's fatal error (no module, no outcome shown)
+    (wsp,) = by["wsp_compliance"]
+    assert "WSP Compliance" in wsp.decision
+    locs = {p.decision for p in by["module_location"]}
+    assert "modules/platform_integration/youtube_auth/" in locs
+
+
+def test_second_qwen_score_format_and_round_without_decision() -> None:
+    lines = [
+        "2025-10-20 15:00:00,000 - modules.communication.livechat.src.stream_discovery_service"
+        " - INFO - [QWEN-SCORE] UnDaoDu [MINDFUL]: Priority score 2.10",
+        "2025-10-20 15:00:00,100 - modules.communication.livechat.src.stream_discovery_service"
+        " - INFO - [QWEN-SCORE] Move2Japan [JAPAN]: Priority score 4.75",
+        "2025-10-20 15:00:01,000 - modules.platform_integration.stream_resolver.src."
+        "stream_resolver - INFO - [OK] Live stream found on UnDaoDu [MINDFUL]: video_id=ab12cd34"
+        *CALM,
+    ]
+    (prio,) = _kinds(extract_patterns(lines))["priority"]
+    assert prio.decision.startswith("check UnDaoDu [MINDFUL] first")
+    assert "Move2Japan [JAPAN]=4.75" in prio.context
+    assert "Live stream found on UnDaoDu" in prio.outcome
+
+
+def test_error_with_retry_then_give_up() -> None:
+    logger = "modules.communication.livechat.src.livechat_core"
+    lines = [
+        f"2025-10-20 15:00:00,000 - {logger} - ERROR - Failed to poll chat messages: HttpError 503",
+        f"2025-10-20 15:00:01,000 - {logger} - WARNING - Reconnecting in 2s (attempt 1/3)",
+        f"2025-10-20 15:00:02,000 - {logger} - ERROR - Max retries reached; giving up on live chat",
+        *CALM,
+    ]
+    first = next(p for p in extract_patterns(lines) if p.kind == "error_fix")
+    assert first.decision == "tried: Reconnecting in <NUM> (attempt <NUM>/<NUM>)"
+    assert "giving up" in first.outcome
+
+
+def test_outcome_window_is_bounded() -> None:
+    logger = "modules.infrastructure.database.src.db_manager"
+    lines = [f"2025-10-20 15:00:00,000 - {logger} - ERROR - Database transaction failed: x"]
+    lines += CALM  # 25 unrelated lines: the outcome is out of reach
+    lines.append(f"2025-10-20 15:01:00,000 - {logger} - INFO - [OK] Transaction committed")
+    lines += CALM
+    err = next(p for p in extract_patterns(lines) if p.kind == "error_fix")
+    assert err.outcome == ""
+
+
+def test_repeats_consolidate_and_distinct_outcomes_stay_distinct() -> None:
+    logger = "modules.infrastructure.database.src.db_manager"
+    ok = [
+        f"2025-10-20 15:00:0{i},000 - {logger} - ERROR - Database transaction failed: row {i}"
+        for i in range(3)
+    ]
+    lines = []
+    for i, line in enumerate(ok):
+        lines += [line, f"2025-10-20 15:00:0{i},500 - {logger} - INFO - [OK] Transaction committed"]
+    lines += [
+        f"2025-10-21 09:00:00,000 - {logger} - ERROR - Database transaction failed: row 9",
+        f"2025-10-21 09:00:01,000 - {logger} - ERROR - All retries exhausted for the transaction",
+    ]
+    lines += CALM
+    errs = [p for p in extract_patterns(lines) if p.kind == "error_fix"]
+    by_outcome = {mask(p.outcome.split(": ", 1)[-1]): p for p in errs if p.seen > 0}
+    committed = [p for p in errs if "committed" in p.outcome]
+    assert len(committed) == 1 and committed[0].seen == 3
+    assert committed[0].first_seen == "2025-10-20T15:00:00"
+    assert committed[0].last_seen == "2025-10-20T15:00:02"
+    assert any("exhausted" in p.outcome for p in errs)
+    assert len(by_outcome) >= 2
+
+
+def test_sample_log_consolidates_and_verifies() -> None:
+    lines = sample_log().read_text(encoding="utf-8").splitlines()
+    patterns = extract_patterns(lines, Verifier(sample_host()))
+    by = _kinds(patterns)
+    assert set(by) >= {"module_location", "priority", "wsp_compliance", "stream", "error_fix"}
+    assert len(patterns) <= len(lines) / 10
+    with_module = [p for p in patterns if p.module]
+    verified = [p for p in with_module if p.verified]
+    assert len(verified) >= 0.7 * len(with_module)
+    for p in verified:
+        file, symbol, span = p.code_ref.split(":")
+        assert file.startswith("modules/") and file.endswith(".py") and symbol and span
+    # every kind has at least one pattern whose outcome the log showed
+    for kind in ("priority", "stream", "error_fix", "wsp_compliance"):
+        assert any(p.outcome for p in by[kind]), kind

@@ -1,0 +1,116 @@
+"""The parser: every real line format, tracebacks joined, emoji normalised, never raises."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from foundups_training.mining.parser import LineParser, normalise_message, parse_text
+from foundups_training.mining.reader import RawLine
+
+
+def test_real_formats(real_lines: str) -> None:
+    recs = parse_text(real_lines.rstrip("\n"))
+    assert [r.fmt for r in recs] == ["dotted"] * 9 + ["tagged", "holo"]
+    first = recs[0]
+    assert first.timestamp == "2025-10-20T15:07:04"
+    assert first.logger == "modules.communication.livechat.src.qwen_youtube_integration"
+    assert first.module == "modules/communication/livechat"
+    assert first.level == "INFO"
+    assert first.tags == ("BOT", "AI", "QWEN-SCORE")
+    # the stray variation selector after the emoji token is gone
+    assert first.message == "[BOT][AI] [QWEN-SCORE] [U+2744] Move2Japan [JAPAN]: 1.00"
+    daemon = recs[9]
+    assert daemon.level == "ERROR" and daemon.tags == ("DAEMON", "DAE-ERROR")
+    assert "[U+274C] FATAL ERROR" in daemon.message and daemon.is_error
+    holo = recs[10]
+    # the date of a [HH:MM:SS] line is carried from the line before it
+    assert holo.timestamp == "2025-12-22T08:08:22" and holo.logger == "holo_index"
+    # "[ERROR]" inside an INFO line is a stream result, not an error
+    assert not recs[4].is_error
+    assert recs[6].is_error
+
+
+def test_traceback_joined_to_its_line() -> None:
+    text = (
+        "2025-10-20 15:00:00,000 - modules.communication.livechat.src.message_processor - ERROR"
+        " - Unhandled exception\n"
+        "Traceback (most recent call last):\n"
+        '  File "x.py", line 3, in f\n'
+        "    a = b['c']\n"
+        "KeyError: 'c'\n"
+        "\n"
+        "During handling of the above exception, another exception occurred:\n"
+        "\n"
+        "Traceback (most recent call last):\n"
+        '  File "y.py", line 9, in g\n'
+        "TypeError: 'NoneType' object is not subscriptable\n"
+        "2025-10-20 15:00:01,000 - root - INFO - next"
+    )
+    recs = parse_text(text)
+    assert len(recs) == 2
+    err = recs[0]
+    assert err.lines == 11 and err.traceback and err.is_error
+    assert err.exception == "TypeError: 'NoneType' object is not subscriptable"
+    assert recs[1].message == "next" and recs[1].logger == "root"
+
+
+def test_unknown_lines_kept_as_text() -> None:
+    recs = parse_text("=== banner ===\nsomething odd: 42\n")
+    assert [r.fmt for r in recs] == ["plain", "plain", "plain"]
+    assert recs[0].message == "=== banner ==="
+
+
+def test_headless_traceback_is_its_own_error_record() -> None:
+    recs = parse_text('Traceback (most recent call last):\n  File "a.py"\nValueError: x')
+    assert len(recs) == 1 and recs[0].is_error and recs[0].exception == "ValueError: x"
+
+
+def test_emoji_normalisation() -> None:
+    assert normalise_message("[u+1f511] key") == "[U+1F511] key"
+    assert normalise_message("\\u274c fail") == "[U+274C] fail"
+    assert normalise_message("\u2744\ufe0f snow") == "[U+2744] snow"
+    assert normalise_message("[U+2744][U+FE0F] x") == "[U+2744] x"
+    assert normalise_message("こんにちは") == "こんにちは"  # text is not emoji
+
+
+def test_messages_are_redacted_by_the_parser() -> None:
+    recs = parse_text(
+        "2025-10-20 15:00:00,000 - modules.platform_integration.youtube_auth.src.youtube_auth"
+        " - DEBUG - Token refreshed: ya29.a0AfH6SMBx1234567890abcdef"
+    )
+    assert "ya29." not in recs[0].message and "[REDACTED]" in recs[0].message
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(max_size=200), max_size=30))
+def test_parser_never_raises_on_text(lines: list[str]) -> None:
+    parser = LineParser()
+    pos = 0
+    out = []
+    for line in lines:
+        raw = RawLine(pos, pos + len(line) + 1, line)
+        pos = raw.end
+        rec = parser.feed(raw)
+        if rec is not None:
+            out.append(rec)
+    last = parser.flush()
+    if last is not None:
+        out.append(last)
+    assert sum(r.lines for r in out) == len(lines)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=4000))
+def test_reader_and_parser_never_raise_on_bytes(tmp_path_factory, data: bytes) -> None:  # type: ignore[no-untyped-def]
+    from foundups_training.mining.reader import read_lines
+
+    path = tmp_path_factory.mktemp("bytes") / "log.txt"
+    path.write_bytes(data)
+    parser = LineParser()
+    n = 0
+    for raw in read_lines(path, max_line=256, block=64):
+        parser.feed(raw)
+        n += 1
+    parser.flush()
+    assert n == data.count(b"\n")

@@ -1,0 +1,33 @@
+"""The reader: byte offsets, partial last lines, over-long lines, bad bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from foundups_training.mining.reader import read_lines
+
+
+def test_offsets_and_partial_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"one\r\ntwo\nthree (still being written)")
+    lines = list(read_lines(path))
+    assert [line.text for line in lines] == ["one", "two"]
+    assert lines[0].start == 0 and lines[0].end == 5 and lines[1].end == 9
+    # resume exactly at a line boundary
+    assert [line.text for line in read_lines(path, 5)] == ["two"]
+
+
+def test_overlong_lines_are_cut_and_flagged(tmp_path: Path) -> None:
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"short\n" + b"x" * 5000 + b"\nafter\n" + b"y" * 3000)
+    lines = list(read_lines(path, max_line=100, block=64))
+    assert [len(line.text) for line in lines] == [5, 100, 5]
+    assert [line.truncated for line in lines] == [False, True, False]
+    assert lines[2].text == "after" and lines[2].end == 6 + 5001 + 6
+
+
+def test_non_utf8_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"caf\xe9 \xff\xfe ok\n")
+    (line,) = read_lines(path)
+    assert line.text == "caf\ufffd \ufffd\ufffd ok"
