@@ -44,7 +44,7 @@ def test_second_qwen_score_format_and_round_without_decision() -> None:
         "2025-10-20 15:00:00,100 - modules.communication.livechat.src.stream_discovery_service"
         " - INFO - [QWEN-SCORE] Move2Japan [JAPAN]: Priority score 4.75",
         "2025-10-20 15:00:01,000 - modules.platform_integration.stream_resolver.src."
-        "stream_resolver - INFO - [OK] Live stream found on UnDaoDu [MINDFUL]: video_id=ab12cd34"
+        "stream_resolver - INFO - [OK] Live stream found on UnDaoDu [MINDFUL]: video_id=ab12cd34",
         *CALM,
     ]
     (prio,) = _kinds(extract_patterns(lines))["priority"]
