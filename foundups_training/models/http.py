@@ -150,15 +150,36 @@ class HttpModel:
     def complete(
         self, prompt: Prompt, max_tokens: int = 64, stop: Sequence[str] = ()
     ) -> Completion:
-        """Greedy completion (temperature 0)."""
-        data = self._request(prompt, max_tokens=max_tokens, stop=stop, logprobs=False)
+        """Greedy completion (temperature 0); mean token probability when logprobs come."""
+        data: dict[str, Any] | None = None
+        if self._logprobs_ok is not False:
+            try:
+                data = self._request(prompt, max_tokens=max_tokens, stop=stop, logprobs=True)
+                self._logprobs_ok = True
+            except ModelError as exc:
+                if "logprob" not in str(exc).lower() and "logits_all" not in str(exc):
+                    raise
+                self._logprobs_ok = False
+        if data is None:
+            data = self._request(prompt, max_tokens=max_tokens, stop=stop, logprobs=False)
         usage = data.get("usage") or {}
+        lps = self._token_logprobs(data)
         return Completion(
             text=self._text(data).strip(),
-            mean_prob=0.0,
-            tokens=int(usage.get("completion_tokens", 0) or 0),
+            mean_prob=sum(math.exp(lp) for lp in lps) / len(lps) if lps else 0.0,
+            tokens=int(usage.get("completion_tokens", 0) or len(lps)),
             extra={"server": self.base_url},
         )
+
+    @staticmethod
+    def _token_logprobs(data: Mapping[str, Any]) -> list[float]:
+        """The generated tokens' logprobs (chat or completions shape; [] when absent)."""
+        choice = (data.get("choices") or [{}])[0]
+        lp = choice.get("logprobs") or {}
+        if isinstance(lp.get("content"), list):
+            return [float(t.get("logprob", 0.0)) for t in lp["content"] if "logprob" in t]
+        values = lp.get("token_logprobs") or []
+        return [float(v) for v in values if v is not None]
 
     def close(self) -> None:
         """Nothing is held between calls."""
