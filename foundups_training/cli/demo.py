@@ -16,9 +16,7 @@ import argparse
 import json
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -44,26 +42,75 @@ def _samples() -> tuple[Path, Path]:
     return Path(sample_host()), Path(sample_log())
 
 
-def evalset_items() -> Iterator[dict[str, Any]]:
-    """Every question of the shipped evaluation sets (``foundups_training/evalsets``)."""
+#: Asked when the package ships no sample QA set: questions about the *sample* host and log
+#: (the real-host evaluation sets would only measure what the samples do not contain).
+BUILTIN_QUESTIONS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "demo-1",
+        "kind": "module_location",
+        "query": "Which module rotates to another YouTube credential set when the quota runs out?",
+        "expected": ["modules/platform_integration/youtube_auth"],
+    },
+    {
+        "id": "demo-2",
+        "kind": "module_location",
+        "query": "Where is the code that finds out whether a channel is live right now?",
+        "expected": ["modules/platform_integration/stream_resolver"],
+    },
+    {
+        "id": "demo-3",
+        "kind": "wsp_compliance",
+        "query": "Is it fine to put a test file outside the module's tests/ folder?",
+        "expected": ["WSP 49"],
+    },
+    {
+        "id": "demo-4",
+        "kind": "error_fix",
+        "query": "What to do after 'Database transaction failed: UNIQUE constraint failed'?",
+        "expected": [],
+    },
+    {
+        "id": "demo-5",
+        "kind": "reasoning",
+        "query": "Why is Move2Japan checked before the other channels?",
+        "expected": [],
+    },
+)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The QA items of one JSONL file (``{"id", "kind", "query", "expected"}`` per line)."""
+    items = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and item.get("query"):
+            items.append(item)
+    return items
+
+
+def demo_questions() -> tuple[list[dict[str, Any]], str]:
+    """The sample QA set's dev split (else all of it, else the built-in questions) and its name.
+
+    Never the held-out split: that one is kept unseen to measure the project.
+    """
     try:
-        folder = resources.files("foundups_training").joinpath("evalsets")
-        files = sorted(
-            (f for f in folder.iterdir() if f.name.endswith(".jsonl")), key=lambda f: f.name
-        )
-    except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError):
-        return
-    for f in files:
-        for line in f.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(item, dict) and item.get("query"):
-                yield item
+        from foundups_training.samples import sample_evalset
+    except ImportError:
+        sample_evalset = None
+    if sample_evalset is not None:
+        for split in ("dev", ""):
+            path = Path(sample_evalset(split))
+            if path.is_file():
+                items = read_jsonl(path)
+                if items:
+                    return items, path.name
+    return list(BUILTIN_QUESTIONS), "built-in demo questions"
 
 
 def pick_questions(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -84,17 +131,16 @@ def _norm(text: str) -> str:
     return re.sub(r"[\\.]", "/", text.lower())
 
 
-def is_right(answer_text: str, expected: list[str]) -> bool | None:
-    """The evaluation rule: the answer contains an expected string (``\\`` and ``.`` as ``/``)."""
+def is_right(answer_text: str, expected: list[str], kind: str = "") -> bool | None:
+    """The evaluation harness's rule (None when nothing is expected: not judged)."""
     if not expected:
         return None
     try:
-        from foundups_training.evaluation import is_correct  # the harness's own rule, if built
-
-        return bool(is_correct(answer_text, expected))
-    except (ImportError, TypeError):
+        from foundups_training.evaluation.qa import is_right as rule  # the harness's own rule
+    except ImportError:
         got = _norm(answer_text)
         return any(_norm(e) in got for e in expected)
+    return bool(rule(answer_text, expected, kind))
 
 
 def _summary_line(report: Any) -> dict[str, Any]:
@@ -161,15 +207,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 _say(args, f"    {kind:<18} {n:,}")
 
             _say(args, f"\n[3/4] Answering questions (tier: {tier})")
-            questions = pick_questions(list(evalset_items()))
-            if not questions:
-                _say(args, "  (no evaluation questions shipped in this install)")
+            items, source = demo_questions()
+            questions = pick_questions(items)
+            _say(args, f"  {len(questions)} questions from {source}")
             answers = []
             for item in questions:
                 answer = routed_answer(
                     trainer, Query(text=item["query"], tier=tier, asked_by="demo")
                 )
-                right = is_right(answer.text, list(item.get("expected") or []))
+                right = is_right(
+                    answer.text, list(item.get("expected") or []), str(item.get("kind", ""))
+                )
                 answers.append(
                     {
                         "id": item.get("id"),
@@ -194,7 +242,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 )
                 _say(
                     args,
-                    f"    -> {answer.tier}{f' ({answer.model})' if answer.model else ''}, "
+                    f"    -> {answer.tier}"
+                    f"{f' ({answer.model})' if answer.model not in ('', answer.tier) else ''}, "
                     f"confidence {answer.confidence:.2f}, {answer.latency_ms:,.0f} ms{esc} "
                     f"[{mark}]",
                 )

@@ -45,15 +45,7 @@ def test_demo_without_models_runs_the_main_job(tmp_path: Path) -> None:
     # The real memory (the data dir itself) is untouched: the demo lives in its own folder.
     assert not (tmp_path / "home" / "chroma").exists()
 
-    # Running it twice starts afresh and still works (the demo clears its own folder).
-    again = _demo(tmp_path / "home", "--json")
-    assert again.returncode == 0, again.stderr[-3000:]
-    data = json.loads(again.stdout)
-    assert data["data_dir"] == str(demo_dir)
-    assert data["patterns"]["total"] > 0
-    assert data["answers"] and {a["tier"] for a in data["answers"]} == {"memory"}
-    assert data["mine"]["lines_processed"] > 0
-    assert data["metrics"]["training_runs"]["batch"] == 2  # one per demo run
+    # The demo's own folder got the run's metrics and telemetry.
     events = (demo_dir / "telemetry").glob("telemetry-*.jsonl")
     commands = {json.loads(line)["command"] for f in events for line in f.read_text().splitlines()}
     assert {"training.demo", "training.index", "training.batch", "training.route"} <= commands
@@ -83,8 +75,8 @@ def test_demo_in_process_on_stand_in_samples(tmp_path, monkeypatch, capsys) -> N
     monkeypatch.setattr(demo, "_samples", lambda: (host, HERE / "data" / "012_sample.txt"))
     monkeypatch.setattr(
         demo,
-        "evalset_items",
-        lambda: iter(
+        "demo_questions",
+        lambda: (
             [
                 {
                     "id": "m1",
@@ -92,7 +84,8 @@ def test_demo_in_process_on_stand_in_samples(tmp_path, monkeypatch, capsys) -> N
                     "query": "Which module handles YouTube authentication?",
                     "expected": ["modules/platform_integration/youtube_auth"],
                 }
-            ]
+            ],
+            "test questions",
         ),
     )
     assert main(["--data-dir", str(tmp_path), "demo", "--no-models", "--json"]) == 0
@@ -103,3 +96,16 @@ def test_demo_in_process_on_stand_in_samples(tmp_path, monkeypatch, capsys) -> N
     assert answer["tier"] == "memory" and answer["latency_ms"] >= 0
     assert data["metrics"]["answers"]["answers"] == 1
     assert Path(data["report"]).is_file()
+
+    # A second run starts afresh (the demo clears its own folder) and still works.
+    assert main(["--data-dir", str(tmp_path), "demo", "--no-models", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["mine"]["lines_processed"] == 9
+    assert again["metrics"]["training_runs"]["batch"] == 2  # the history is kept
+
+
+def test_demo_questions_never_use_a_held_out_split() -> None:
+    from foundups_training.cli.demo import demo_questions
+
+    items, source = demo_questions()
+    assert items and "heldout" not in source
