@@ -83,8 +83,11 @@ class BackgroundWriter:
         self.lost = 0
 
     # -- caller side --------------------------------------------------------------------
-    def submit(self, pattern: Pattern) -> bool:
-        """Hand one pattern over; True if queued, False if it went to the journal."""
+    def submit(self, pattern: Pattern | Iterable[Pattern]) -> bool:
+        """Hand over a pattern (or several); True if all were queued, False if any spilled."""
+        if not isinstance(pattern, Pattern):
+            batch = list(pattern)
+            return self.submit_many(batch) == len(batch)
         with self._counts_lock:
             self.submitted += 1
         if not self._stop.is_set():
@@ -98,7 +101,7 @@ class BackgroundWriter:
 
     def submit_many(self, patterns: Iterable[Pattern]) -> int:
         """Submit several; returns how many were queued (the rest were journaled)."""
-        return sum(self.submit(p) for p in patterns)
+        return sum(self.submit(p) for p in patterns if isinstance(p, Pattern))
 
     def stats(self) -> dict[str, int]:
         """Counters since this writer started, plus the current queue depth."""

@@ -117,3 +117,10 @@ def test_spills_are_replayed_while_idle(memory: PatternMemory, settings: Setting
         time.sleep(0.1)
     writer.close()
     assert memory.count() == 3
+
+
+def test_submit_accepts_a_list(memory: PatternMemory) -> None:
+    writer = memory.writer()
+    assert writer.submit([make(1), make(2)]) is True
+    assert writer.flush(timeout=60)
+    assert memory.count() == 2 and writer.stats()["submitted"] == 2
