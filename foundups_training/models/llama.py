@@ -15,7 +15,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,58 @@ from foundups_training.models.base import Choice, Completion, ModelError, Prompt
 log = logging.getLogger(__name__)
 
 _registry_lock = threading.Lock()
+_params_lock = threading.Lock()
+
+#: "auto" (default), "1" or "0": whether llama.cpp may use its extra weight buffer types.
+EXTRA_BUFTS_ENV = "FOUNDUPS_TRAINING_LLAMA_EXTRA_BUFTS"
+
+
+def extra_bufts_allowed() -> bool:
+    """Whether llama.cpp may use extra buffer types (CPU weight repacking, AMX).
+
+    A llama.cpp built with AMX (``-march=native`` on a Sapphire Rapids host) dies with a
+    general protection fault in a VM that does not grant AMX tile state: seen on this
+    project's CI machine. "auto" turns extra buffer types off for such builds (the cost:
+    no weight repacking); set the variable to 1 or 0 to decide yourself.
+    """
+    choice = os.environ.get(EXTRA_BUFTS_ENV, "auto").strip().lower()
+    if choice in ("1", "true", "yes", "on"):
+        return True
+    if choice in ("0", "false", "no", "off"):
+        return False
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    return "AMX_INT8 = 1" not in info
+
+
+@contextmanager
+def model_params(extra_bufts: bool) -> Iterator[None]:
+    """Load models with ``use_extra_bufts`` set as asked.
+
+    ``Llama()`` takes no argument for it, so its default-params factory is swapped for the
+    duration of the load (under a lock, restored afterwards).
+    """
+    if extra_bufts:
+        yield
+        return
+    import llama_cpp.llama_cpp as capi
+
+    original = capi.llama_model_default_params
+
+    def without_extra_bufts() -> object:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    with _params_lock:
+        capi.llama_model_default_params = without_extra_bufts
+        try:
+            yield
+        finally:
+            capi.llama_model_default_params = original
+
+
 _registry: dict[tuple[str, int, int], LlamaModel] = {}
 
 
@@ -70,14 +123,15 @@ class LlamaModel:
             raise ModelError(f"model file {self.path} does not exist")
         start = time.perf_counter()
         try:
-            self._llm = Llama(
-                model_path=str(self.path),
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                logits_all=False,
-                verbose=False,
-            )
+            with model_params(extra_bufts_allowed()):
+                self._llm = Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    logits_all=False,
+                    verbose=False,
+                )
         except Exception as exc:
             raise ModelError(f"cannot load {self.path}: {exc}") from exc
         self.load_seconds = time.perf_counter() - start
