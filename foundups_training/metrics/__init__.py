@@ -3,13 +3,15 @@
 Public surface:
 
 - :class:`MetricsStore` — ``MetricsStore(path)``; ``record_snapshot``, ``record_training``,
-  ``record_answer``, ``record_eval``; ``snapshots``, ``training_runs``, ``last_training``,
-  ``answers``, ``answer_stats``, ``latencies_by_tier``, ``eval_runs``, ``summary``; ``close``.
+  ``record_answer``, ``record_eval``, ``record_eval_report``; ``snapshots``,
+  ``training_runs``, ``last_training``, ``answers``, ``answer_stats``,
+  ``latencies_by_tier``, ``eval_runs``, ``summary``; ``close``.
 - :func:`attach_observers` — subscribe the store (and the telemetry writer) to the signals.
 - The row records: :class:`TrainingRun`, :class:`EvalTier`, :class:`CalibrationBin`,
   :class:`EvalRun`, :class:`Snapshot`, :class:`AnswerRow`.
 """
 
+from foundups_training.metrics.calibration import calibration_bins
 from foundups_training.metrics.observers import MetricsObserver, attach_observers
 from foundups_training.metrics.records import (
     AnswerRow,
@@ -33,5 +35,6 @@ __all__ = [
     "Snapshot",
     "TrainingRun",
     "attach_observers",
+    "calibration_bins",
     "percentile",
 ]

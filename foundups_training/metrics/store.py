@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -338,6 +339,30 @@ class MetricsStore:
                 raise
         return run_id
 
+    def record_eval_report(
+        self,
+        report: Any,
+        dataset: str,
+        *,
+        meta: Mapping[str, Any] | None = None,
+        n_bins: int = 10,
+    ) -> int:
+        """Record an :class:`foundups_training.evaluation.harness.EvalReport` in one call.
+
+        Takes each tier's measures from ``report.tiers`` (name -> TierReport) and builds its
+        calibration bins from ``report.results`` (items with ``tier``, ``confidence``,
+        ``right``). Returns the run id.
+        """
+        from foundups_training.metrics.calibration import calibration_bins
+
+        results = list(getattr(report, "results", ()) or ())
+        tiers = []
+        for name, tier_report in dict(report.tiers).items():
+            data = EvalTier.coerce({**_fields_of(tier_report), "tier": name})
+            pairs = [(r.confidence, r.right) for r in results if r.tier == name]
+            tiers.append(replace(data, calibration=calibration_bins(pairs, n_bins)))
+        return self.record_eval(dataset, tiers, n_items=getattr(report, "items", None), meta=meta)
+
     # -- queries ----------------------------------------------------------------------------
     def snapshots(self, limit: int | None = None) -> list[Snapshot]:
         """Pattern counts over time, oldest first (the last ``limit`` if given)."""
@@ -502,6 +527,15 @@ class MetricsStore:
 
 def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def _fields_of(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    as_dict = getattr(obj, "as_dict", None)
+    if callable(as_dict):
+        return dict(as_dict())
+    return dict(vars(obj))
 
 
 def _bin_tuple(b: Any) -> tuple[float, float, int, float, float]:

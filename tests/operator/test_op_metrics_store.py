@@ -288,3 +288,45 @@ def vars_of(settings) -> dict:
     import dataclasses
 
     return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+
+
+def test_calibration_bins() -> None:
+    from foundups_training.metrics import calibration_bins
+
+    bins = calibration_bins([(0.05, True), (0.15, False), (0.12, True), (1.0, True)], n_bins=10)
+    assert [(b.lower, b.count) for b in bins] == [(0.0, 1), (0.1, 2), (0.9, 1)]
+    assert bins[1].accuracy == pytest.approx(0.5)
+    assert bins[1].confidence == pytest.approx(0.135)
+    assert calibration_bins([]) == ()
+
+
+def test_record_eval_report_takes_the_harness_report_in_one_call(store) -> None:
+    harness = pytest.importorskip("foundups_training.evaluation.harness")
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(harness.ItemResult)]
+    results = []
+    for i in range(8):
+        row = dict.fromkeys(names, "")
+        row.update(
+            tier="routed",
+            right=i < 6,
+            confidence=0.9 if i < 6 else 0.3,
+            latency_ms=10.0,
+            escalated=False,
+            expected=(),
+            patterns=(),
+            raw=0.0,
+        )
+        results.append(harness.ItemResult(**row))
+    report = harness.EvalReport(
+        items=8,
+        tiers={"routed": harness.TierReport("routed", n=8, accuracy=0.75, ece=0.1)},
+        results=results,
+    )
+    run_id = store.record_eval_report(report, "sample_qa_dev.jsonl", meta={"threshold": 0.7})
+    (run,) = store.eval_runs()
+    assert run.id == run_id and run.n_items == 8
+    routed = run.tier("routed")
+    assert routed is not None and routed.accuracy == 0.75
+    assert [(b.count, b.accuracy) for b in routed.calibration] == [(2, 0.0), (6, 1.0)]
