@@ -256,6 +256,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             correct = sum(1 for a in judged if a["right"])
             out["accuracy"] = round(correct / len(judged), 3) if judged else None
             result.update(questions=len(answers), right=correct, patterns_total=stats["total"])
+            if judged:
+                # The judged answers are a small evaluation run: the dashboard's accuracy and
+                # calibration plots then have something to show after the demo.
+                out["eval_run"] = record_demo_eval(trainer.metrics, judged, tier, source)
 
         _say(args, "\n[4/4] Metrics")
         trainer.metrics.observer.flush()
@@ -277,6 +281,34 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "json", False):
         emit(args, out)
     return 0
+
+
+def record_demo_eval(store: Any, judged: list[dict[str, Any]], tier: str, source: str) -> int:
+    """Record the demo's judged answers as one evaluation run of the tier asked."""
+    from foundups_training.metrics import EvalTier, calibration_bins, percentile
+
+    latencies = [a["latency_ms"] for a in judged]
+    n = len(judged)
+    return int(
+        store.record_eval(
+            f"demo: {source}",
+            [
+                EvalTier(
+                    tier="routed" if tier == "auto" else tier,
+                    n=n,
+                    accuracy=sum(bool(a["right"]) for a in judged) / n,
+                    escalation_rate=sum(bool(a["escalated"]) for a in judged) / n,
+                    brier=sum((a["confidence"] - bool(a["right"])) ** 2 for a in judged) / n,
+                    p50_ms=percentile(latencies, 50),
+                    p95_ms=percentile(latencies, 95),
+                    calibration=calibration_bins(
+                        (a["confidence"], bool(a["right"])) for a in judged
+                    ),
+                )
+            ],
+            meta={"demo": True},
+        )
+    )
 
 
 def _describe(report: dict[str, Any]) -> str:

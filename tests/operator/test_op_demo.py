@@ -95,6 +95,7 @@ def test_demo_in_process_on_stand_in_samples(tmp_path, monkeypatch, capsys) -> N
     (answer,) = data["answers"]
     assert answer["tier"] == "memory" and answer["latency_ms"] >= 0
     assert data["metrics"]["answers"]["answers"] == 1
+    assert data["eval_run"] and data["metrics"]["last_eval"]["dataset"] == "demo: test questions"
     assert Path(data["report"]).is_file()
 
     # A second run starts afresh (the demo clears its own folder) and still works.
