@@ -1,0 +1,98 @@
+"""The host code index and the verifier: what they read, and what they refuse to read."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from foundups_training.mining import Verifier, index_host
+from foundups_training.mining.host_index import collect_host_patterns, safe_relative
+from foundups_training.samples import sample_host
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Path:
+    """A private copy of the sample host tree (tests may add files and links to it)."""
+    root = tmp_path / "host"
+    shutil.copytree(sample_host(), root)
+    return root
+
+
+def test_index_sample_host(store) -> None:  # type: ignore[no-untyped-def]
+    report = index_host(sample_host(), store)
+    assert report.modules == 16 and report.wsp_documents == 3 and report.files >= 16
+    assert report.patterns_stored == store.count() == report.patterns_total
+    pats = list(store.items.values())
+    summaries = {p.module: p for p in pats if p.code_ref.endswith("README.md")}
+    auth = summaries["modules/platform_integration/youtube_auth"]
+    assert (
+        auth.kind == "module_location"
+        and auth.decision == "modules/platform_integration/youtube_auth/"
+    )
+    assert "quota" in auth.context and auth.verified and auth.source == "code"
+    classes = [
+        p
+        for p in pats
+        if p.code_ref.startswith(
+            "modules/communication/livechat/src/livechat_core.py:LiveChatCore:"
+        )
+    ]
+    assert classes and "Polls liveChatMessages" in classes[0].context
+    wsp = [p for p in pats if p.kind == "wsp_compliance"]
+    assert any("tests/" in p.context and p.decision.startswith("WSP 49") for p in wsp)
+    # indexing again raises counts, never duplicates
+    again = index_host(sample_host(), store)
+    assert again.patterns_total == report.patterns_total
+    assert store.items[auth.id].seen == 2
+
+
+def test_host_code_is_parsed_never_imported(host: Path) -> None:
+    bomb = host / "modules/infrastructure/database/src/bomb.py"
+    bomb.write_text('"""Imports would explode."""\nraise SystemExit("imported!")\n')
+    broken = host / "modules/infrastructure/database/src/broken.py"
+    broken.write_text("def (:\n")
+    patterns, report = collect_host_patterns(host)
+    assert any(
+        p.code_ref.startswith("modules/infrastructure/database/src/bomb.py") for p in patterns
+    )
+    assert report.skipped == 1
+
+
+def test_links_and_paths_leaving_the_root_are_refused(host: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "src").mkdir(parents=True)
+    (outside / "README.md").write_text("# SECRET-OUTSIDE\n\nSECRET-OUTSIDE text.\n")
+    (outside / "src" / "leak.py").write_text('"""SECRET-OUTSIDE docstring."""\n')
+    # a whole module that is a link, and a file link inside a real module
+    os.symlink(outside, host / "modules/communication/leaky", target_is_directory=True)
+    os.symlink(outside / "src/leak.py", host / "modules/communication/livechat/src/leak.py")
+    patterns, _ = collect_host_patterns(host)
+    assert not any("SECRET-OUTSIDE" in p.context for p in patterns)
+    root = host.resolve()
+    assert safe_relative(root, "modules/communication/livechat/src/leak.py") is None
+    assert safe_relative(root, "../outside/src/leak.py") is None
+    assert safe_relative(root, str(outside / "src/leak.py")) is None
+    assert safe_relative(root, "C:/Windows/win.ini") is None
+    assert safe_relative(root, "modules/communication/livechat/src/livechat_core.py") is not None
+
+
+def test_verifier_resolves_loggers_and_paths() -> None:
+    v = Verifier(sample_host())
+    ok = v.verify(
+        "modules.platform_integration.youtube_auth.src.youtube_auth",
+        "[U+1F511] Attempting authentication with credential set 2",
+    )
+    assert ok.verified
+    assert ok.code_ref.startswith(
+        "modules/platform_integration/youtube_auth/src/youtube_auth.py:get_authenticated_service:"
+    )
+    assert not v.verify("modules.communication.youtube_shorts.src.shorts_orchestrator").verified
+    assert not v.verify("modules.communication..livechat.src.livechat_core").verified
+    path = v.verify(
+        "", 'File "O:\\Foundups-Agent\\modules\\communication\\livechat\\src\\message_processor.py"'
+    )
+    assert path.verified and path.file == "modules/communication/livechat/src/message_processor.py"
+    assert not v.verify("", "modules/../../etc/passwd.py").verified

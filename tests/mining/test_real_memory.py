@@ -1,0 +1,104 @@
+"""Mining into the real PatternMemory (ChromaDB + the offline embedder), through the CLI too."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from foundups_training.cli import main
+from foundups_training.config import load_settings
+from foundups_training.memory import open_memory
+from foundups_training.mining import mine_log
+from foundups_training.samples import sample_host, sample_log
+
+LINES = sample_log().read_text(encoding="utf-8").splitlines(keepends=True)[:500]
+
+
+def _dump(memory, ids):  # type: ignore[no-untyped-def]
+    out = {}
+    for pid in ids:
+        p = memory.get(pid)
+        out[pid] = (
+            p.kind,
+            p.decision,
+            p.outcome,
+            p.module,
+            p.seen,
+            p.first_seen,
+            p.last_seen,
+            p.verified,
+            p.context,
+        )
+    return out
+
+
+@pytest.mark.slow
+def test_chunked_mining_into_real_memory_equals_one_pass(tmp_path: Path, make_store) -> None:  # type: ignore[no-untyped-def]
+    """Four runs of different sizes into ChromaDB give what one pass gives (the dict store
+    implements the memory's merge contract; one pass into it is the reference)."""
+    log = tmp_path / "012.txt"
+    log.write_text("".join(LINES[:400]), encoding="utf-8")
+    reference = make_store()
+    mine_log(log, reference, checkpoint_path=tmp_path / "ref.json", host_root=sample_host())
+    settings = load_settings({"data_dir": tmp_path / "data"}, env={})
+    memory = open_memory(settings)
+    try:
+        for max_lines in (97, 150, 33, 500):
+            r = mine_log(
+                log,
+                memory,
+                checkpoint_path=settings.checkpoint_path,
+                host_root=sample_host(),
+                max_lines=max_lines,
+            )
+        assert r.progress == 1.0 and r.lines_total == 400
+        assert r.patterns_total == memory.count() == reference.count()
+        stored = _dump(memory, sorted(reference.items))
+    finally:
+        memory.close()
+    ref = {
+        pid: (
+            p.kind,
+            p.decision,
+            p.outcome,
+            p.module,
+            p.seen,
+            p.first_seen,
+            p.last_seen,
+            p.verified,
+            p.context,
+        )
+        for pid, p in reference.items.items()
+    }
+    assert stored == ref
+
+
+@pytest.mark.slow
+def test_cli_index_then_mine_json(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    # a two-module host keeps the embedding work (and the test) short
+    host = tmp_path / "host"
+    for module in ("platform_integration/youtube_auth", "infrastructure/database"):
+        shutil.copytree(sample_host() / "modules" / module, host / "modules" / module)
+    log = tmp_path / "012.txt"
+    log.write_text("".join(LINES[:300]), encoding="utf-8")
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main(["index", str(host), "--json", *data]) == 0
+    indexed = json.loads(capsys.readouterr().out)
+    assert indexed["modules"] == 2 and indexed["patterns_total"] == indexed["patterns_stored"] > 0
+    assert (
+        main(["mine", str(log), "--host-root", str(host), "--max-lines", "200", "--json", *data])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    for key in ("lines_processed", "patterns_stored", "patterns_total", "verified", "duration_s"):
+        assert key in out
+    assert out["lines_processed"] == 200
+    assert out["patterns_total"] == indexed["patterns_total"] + out["patterns_new"]
+    assert main(["mine", str(log), *data]) == 0
+    assert "mined 100 lines" in capsys.readouterr().out
+    assert main(["mine", str(tmp_path / "missing.txt"), *data]) == 2
+    assert "log file not found" in capsys.readouterr().err
+    assert main(["index", str(tmp_path / "nohost"), *data]) == 2
