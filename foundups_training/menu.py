@@ -197,11 +197,15 @@ def format_metrics(summary: dict[str, Any]) -> list[str]:
             f"{last['lines_processed']:,} lines, {last['patterns_stored']:,} patterns stored"
         )
     answers = summary.get("answers") or {}
+    by_tier = answers.get("by_tier") or {}
+    total = answers.get("answers", 0)
+    # Qwen answers both escalations from Gemma and questions routed to it directly ("why…").
+    qwen = (by_tier.get("qwen") or {}).get("answers", 0)
     lines.append(
-        f"Answers        : {answers.get('answers', 0):,}, escalated to Qwen "
+        f"Answers        : {total:,}; by Qwen {qwen:,}"
+        f" ({_pct(qwen / total if total else None)}), escalated from Gemma "
         f"{answers.get('escalated', 0):,} ({_pct(answers.get('escalation_rate'))})"
     )
-    by_tier = answers.get("by_tier") or {}
     if by_tier:
         lines.append(f"  {'tier':<8} {'answers':>8} {'confidence':>10} {'p50 ms':>9} {'p95 ms':>9}")
         for tier, row in by_tier.items():
