@@ -289,6 +289,9 @@ def record_demo_eval(store: Any, judged: list[dict[str, Any]], tier: str, source
 
     latencies = [a["latency_ms"] for a in judged]
     n = len(judged)
+    bins = calibration_bins((a["confidence"], bool(a["right"])) for a in judged)
+    # Expected calibration error: the count-weighted gap between confidence and accuracy.
+    ece = sum(b.count / n * abs(b.accuracy - b.confidence) for b in bins)
     return int(
         store.record_eval(
             f"demo: {source}",
@@ -301,9 +304,8 @@ def record_demo_eval(store: Any, judged: list[dict[str, Any]], tier: str, source
                     brier=sum((a["confidence"] - bool(a["right"])) ** 2 for a in judged) / n,
                     p50_ms=percentile(latencies, 50),
                     p95_ms=percentile(latencies, 95),
-                    calibration=calibration_bins(
-                        (a["confidence"], bool(a["right"])) for a in judged
-                    ),
+                    ece=ece,
+                    calibration=bins,
                 )
             ],
             meta={"demo": True},
