@@ -41,6 +41,7 @@ from foundups_training.mining.extractors import (
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LineParser, LogRecord
 from foundups_training.mining.reader import RawLine, read_lines
+from foundups_training.mining.templates import mask
 from foundups_training.records import Pattern
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class MiningSession:
         self.lines = 0
         self.truncated = 0
         self.last_end: int | None = None
-        self._logger_patterns: dict[str, list[Pattern]] = {}
+        self._line_cache: dict[str, list[Pattern]] = {}
 
     def process(self, record: LogRecord) -> None:
         """Take the next record (records must come in file order)."""
@@ -151,14 +152,18 @@ class MiningSession:
 
     def _line_level(self, record: LogRecord) -> None:
         logger = record.logger
-        if record.level == "WARNING" or not logger.startswith("modules."):
-            self.consolidator.add_all(line_patterns(record, self.verifier))
-            return
-        # The same logger on most lines: build its pattern once, then count.
-        cached = self._logger_patterns.get(logger)
+        if record.level == "WARNING":
+            # warnings repeat: build each (logger, template) pattern once, then count
+            key = f"{logger}\x1f{mask(record.message)}"
+        elif logger.startswith("modules."):
+            key = logger  # the same logger on most lines
+        else:
+            return  # no module and not a warning: nothing line-level to learn
+        cached = self._line_cache.get(key)
         if cached is None:
-            cached = line_patterns(record, self.verifier)
-            self._logger_patterns[logger] = cached
+            if len(self._line_cache) >= 4096:
+                self._line_cache.clear()
+            cached = self._line_cache[key] = line_patterns(record, self.verifier)
         for p in cached:
             self.consolidator.bump(p, record.timestamp)
 

@@ -28,7 +28,8 @@ _DOTTED = re.compile(
 _TAGGED = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)? \[([A-Z]+)\] ?(.*)")
 _DATED = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)?(?: -)? ?(.*)")
 _HOLO = re.compile(r"\[(\d\d:\d\d:\d\d)\] ?(.*)")
-_TAG = re.compile(r"\s*\[([A-Za-z][\w\-+. ]{0,40})\]")
+_TAG_RUN = re.compile(r"(?:\s*\[(?![Uu]\+)[A-Za-z][\w\-+. ]{0,40}\])+")
+_TAG_NAME = re.compile(r"\[([^\]]+)\]")
 _EXCEPTION = re.compile(
     r"[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Failure|Fault)\b(?::|$)"
 )
@@ -100,14 +101,22 @@ class LogRecord:
         return f"{' '.join(parts)}: {body}" if parts else body
 
 
+_MODULE_MEMO: dict[str, str] = {}
+
+
 def module_of_logger(logger: str) -> str:
     """``modules.a.b.src.c`` -> ``modules/a/b``; "" for loggers outside ``modules``."""
-    if not logger.startswith("modules."):
-        return ""
-    parts = logger.split(".")
-    if len(parts) < 3 or not parts[1] or not parts[2]:
-        return ""
-    return f"modules/{parts[1]}/{parts[2]}"
+    hit = _MODULE_MEMO.get(logger)
+    if hit is not None:
+        return hit
+    module = ""
+    if logger.startswith("modules."):
+        parts = logger.split(".")
+        if len(parts) >= 3 and parts[1] and parts[2]:
+            module = f"modules/{parts[1]}/{parts[2]}"
+    if len(_MODULE_MEMO) < 65536:  # bounded: logger names are few, but input is untrusted
+        _MODULE_MEMO[logger] = module
+    return module
 
 
 def normalise_message(text: str) -> str:
@@ -141,15 +150,11 @@ def split_tags(message: str) -> tuple[tuple[str, ...], str]:
     """Leading ``[TAG]`` groups of a message, and the rest (emoji tokens are not tags)."""
     if not message.startswith("["):
         return (), message
-    tags: list[str] = []
-    pos = 0
-    while True:
-        m = _TAG.match(message, pos)
-        if m is None or m.group(1).startswith(("U+", "u+")):
-            break
-        tags.append(m.group(1).upper())
-        pos = m.end()
-    return tuple(tags), message[pos:].lstrip()
+    m = _TAG_RUN.match(message)
+    if m is None:
+        return (), message
+    tags = tuple(t.upper() for t in _TAG_NAME.findall(m.group(0)))
+    return tags, message[m.end() :].lstrip()
 
 
 class LineParser:
@@ -185,7 +190,10 @@ class LineParser:
     def _feed(self, raw: RawLine) -> LogRecord | None:
         text = raw.text
         cur = self._current
-        if cur is not None and self._continues(cur, text):
+        # fast path: most lines start with a digit and are never continuations
+        if cur is not None and (not text or text[0] in " \tTD" or cur.traceback) and (
+            self._continues(cur, text)
+        ):
             cur.extra.append(normalise_message(text.rstrip()))
             cur.end = raw.end
             cur.lines += 1
