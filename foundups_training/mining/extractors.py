@@ -297,7 +297,7 @@ class StreamEpisode(Episode):
     def feed(self, record: LogRecord) -> None:
         if self.age > OUTCOME_RECORDS:
             self.done = True
-        elif _find(_STREAM_RESULT, record.low) and not _STREAM_CHECK.search(record.low):
+        elif _find(_STREAM_RESULT, record.low):
             self.outcome = record
             self.done = True
 
@@ -401,8 +401,10 @@ def detect(
         ep.scores.append(score)
         return ep
     low = record.low
-    if ("live" in low or "stream" in low or "broadcast" in low or "quota" in low) and (
-        _STREAM_CHECK.search(low)
+    if (
+        ("live" in low or "stream" in low or "broadcast" in low or "quota" in low)
+        and _STREAM_CHECK.search(low)
+        and not _find(_STREAM_RESULT, low)  # "False positive: broadcastContent=..." is a result
     ):
         return StreamEpisode(anchor=record, before=_window(before))
     if "WSP" in message and "OK" not in record.tags and _WSP_ANCHOR.search(message):

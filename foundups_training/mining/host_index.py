@@ -450,7 +450,9 @@ def _index_wsp(root: Path, out: _Collected) -> int:
             number = int(m.group(1))
             rel = f"{base}/{entry.name}"
             title, summary = _readme_summary(text, limit=600)
-            name = title or m.group(2).replace("_", " ")
+            name = re.sub(rf"^WSP[ _]?{number}\s*[:\-]?\s*", "", title) or m.group(2).replace(
+                "_", " "
+            )
             decision = f"WSP {number}: {name}"
             out.patterns.append(
                 Pattern.make(

@@ -13,11 +13,13 @@ finishes it. Mining a log in any number of runs gives the same patterns and coun
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -216,6 +218,73 @@ def extract_patterns(lines: Iterable[str], verifier: Verifier | None = None) -> 
     return session.consolidator.patterns()
 
 
+def pending_path(checkpoint_path: Path) -> Path:
+    """The write-ahead journal of a flush in progress (next to the checkpoint)."""
+    return checkpoint_path.with_name(checkpoint_path.name + ".pending")
+
+
+def _write_pending(path: Path, memory: Any, patterns: list[Pattern], target: Checkpoint) -> bool:
+    """Journal a flush before its write: the patterns, the checkpoint it ends with, and the
+    ``seen`` the store held for each beforehand. False when ``memory`` cannot say (then the
+    write is not journaled, as before)."""
+    seen_counts = getattr(memory, "seen_counts", None)
+    if seen_counts is None:
+        return False
+    before = seen_counts([p.id for p in patterns])
+    data = json.dumps(
+        {
+            "target": asdict(target),
+            "before": before,
+            "patterns": [asdict(p) for p in patterns],
+        }
+    )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a journal behind
+        raise
+    return True
+
+
+def recover_pending(memory: Any, checkpoint_path: Path) -> str:
+    """Finish a flush that a kill or a write error interrupted; returns a warning or ''.
+
+    The store's upsert adds ``seen`` up, so re-reading the same lines after a write that
+    partly landed would count them twice. The journal says what the store held before the
+    write: a pattern whose ``seen`` moved already got its share and is skipped, the others
+    are written, then the journaled checkpoint is saved -- exactly one count per line.
+    """
+    path = pending_path(checkpoint_path)
+    try:
+        journal = json.loads(path.read_text(encoding="utf-8"))
+        target = Checkpoint(**journal["target"])
+        before: dict[str, int] = journal["before"]
+        patterns = [Pattern(**p) for p in journal["patterns"]]
+    except FileNotFoundError:
+        return ""
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        path.unlink(missing_ok=True)
+        return f"unreadable pending write journal {path} dropped ({exc})"
+    current, _ = load_checkpoint(checkpoint_path)
+    if current is not None and asdict(current) == asdict(target):
+        path.unlink(missing_ok=True)  # the write and the checkpoint both landed
+        return ""
+    now = memory.seen_counts([p.id for p in patterns])
+    todo = [p for p in patterns if now.get(p.id, 0) == before.get(p.id, 0)]
+    _store(memory, todo)  # raises: the journal stays for the next run
+    save_checkpoint(checkpoint_path, target)
+    path.unlink(missing_ok=True)
+    return (
+        f"finished an interrupted write ({len(patterns) - len(todo)} of {len(patterns)} "
+        "patterns had landed)"
+    )
+
+
 def _store(memory: Any, patterns: list[Pattern]) -> int:
     if not patterns:
         return 0
@@ -249,6 +318,9 @@ def mine_log(
     with log_path.open("rb"):
         pass  # fail early, with the OS's reason, on an unreadable file
     warnings: list[str] = []
+    warn = recover_pending(memory, checkpoint_path)
+    if warn:
+        warnings.append(warn)
     cp, warn = load_checkpoint(checkpoint_path)
     if warn:
         warnings.append(warn)
@@ -280,7 +352,24 @@ def mine_log(
     def flush() -> None:
         nonlocal stored, new, verified, with_module, lines_total
         patterns = session.consolidator.patterns()
-        new += _store(memory, patterns)  # raises: checkpoint untouched
+        offset, ep_off, replay, date = session.resume_state()
+        fp = fingerprint(log_path)
+        target = Checkpoint(
+            path=str(log_path.resolve()),
+            offset=offset,
+            fingerprint=fp.render(),
+            lines_processed=lines_total + session.lines,
+            updated_at=now_iso(),
+            episode_offset=ep_off,
+            replay_offset=replay,
+            replay_date=date,
+            size=fp.size,
+            inode=fp.inode,
+            tail=tail_hash(log_path, offset),
+        )
+        journal = pending_path(checkpoint_path)
+        journaled = bool(patterns) and _write_pending(journal, memory, patterns, target)
+        new += _store(memory, patterns)  # raises: checkpoint untouched, journal kept
         session.consolidator.clear()
         stored += len(patterns)
         for p in patterns:
@@ -288,24 +377,9 @@ def mine_log(
             if p.module:
                 with_module += 1
                 verified += int(p.verified)
-        offset, ep_off, replay, date = session.resume_state()
-        fp = fingerprint(log_path)
-        save_checkpoint(
-            checkpoint_path,
-            Checkpoint(
-                path=str(log_path.resolve()),
-                offset=offset,
-                fingerprint=fp.render(),
-                lines_processed=lines_total + session.lines,
-                updated_at=now_iso(),
-                episode_offset=ep_off,
-                replay_offset=replay,
-                replay_date=date,
-                size=fp.size,
-                inode=fp.inode,
-                tail=tail_hash(log_path, offset),
-            ),
-        )
+        save_checkpoint(checkpoint_path, target)
+        if journaled:
+            journal.unlink(missing_ok=True)
 
     n = 0
     if budget != 0:
