@@ -11,6 +11,7 @@ is logged and skipped, and the host runs as it would without the plugin.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -28,6 +29,7 @@ _lock = threading.Lock()
 ACTIVE: dict[str, Any] = {}
 #: Adapters that failed to load or instrument: (name, message).
 ERRORS: list[tuple[str, str]] = []
+_exit_hook: list[bool] = []
 
 
 def _names(value: str | None) -> set[str]:
@@ -65,7 +67,23 @@ def activate(eps: Sequence[EntryPoint] | None = None) -> dict[str, Any]:
                 log.error("foundups-training: adapter %s (%s) skipped: %s", ep.name, ep.value, exc)
                 continue
             ACTIVE[ep.name] = instrumentor
+        if ACTIVE and not _exit_hook:
+            atexit.register(flush_live)
+            _exit_hook.append(True)
         return dict(ACTIVE)
+
+
+def flush_live(timeout: float = 5.0) -> None:
+    """Write what the live learner still holds (at exit: the writer thread is a daemon)."""
+    try:
+        from foundups_training.plugins import get_plugin_manager
+
+        plugin = get_plugin_manager().get_plugin("training")
+        live = getattr(plugin, "_live", None)
+        if live is not None:
+            live.flush(timeout)
+    except Exception:  # noqa: BLE001 - shutting down: nothing left to protect
+        pass
 
 
 def deactivate() -> None:

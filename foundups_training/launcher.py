@@ -59,21 +59,8 @@ def run_host(main_py: str | os.PathLike[str], args: Sequence[str] = ()) -> int:
         print(code, file=sys.stderr)
         return 1
     finally:
-        _flush_live()
+        auto.flush_live()
         sys.argv, sys.path[:] = saved_argv, saved_path
         os.chdir(saved_cwd)
         if set_root:
             os.environ.pop("FOUNDUPS_TRAINING_HOST_ROOT", None)
-
-
-def _flush_live(timeout: float = 10.0) -> None:
-    """Write what the live learner still holds before the process ends."""
-    try:
-        from foundups_training.plugins import get_plugin_manager
-
-        plugin = get_plugin_manager().get_plugin("training")
-        live = getattr(plugin, "_live", None)
-        if live is not None:
-            live.flush(timeout)
-    except Exception:  # noqa: BLE001 - shutting down: nothing left to protect
-        pass

@@ -13,8 +13,15 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
     Arguments after MAIN_PY go to the host (``--train`` opens this plugin's training menu).
     """
+    import os
+
     from foundups_training.launcher import HostNotFound, run_host
 
+    # The plugin inside the host reads its settings from the environment: pass the flags on.
+    if getattr(args, "data_dir", None):
+        os.environ["FOUNDUPS_TRAINING_HOME"] = str(args.data_dir)
+    if getattr(args, "config_file", None):
+        os.environ["FOUNDUPS_TRAINING_CONFIG"] = str(args.config_file)
     host_args = list(args.host_args or [])
     if host_args[:1] == ["--"]:
         host_args = host_args[1:]

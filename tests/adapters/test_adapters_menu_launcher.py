@@ -67,8 +67,10 @@ def test_option_11_of_the_hosts_menu_reaches_the_plugin(tmp_path: Path) -> None:
 
 def test_training_command_batch_mines_through_the_plugin(tmp_path: Path) -> None:
     log = write_log(tmp_path / "012.txt", rounds=40)
+    data_dir = tmp_path / "chosen-data-dir"
     done = _run(
-        ["run-host", str(MAIN), "--training-command", "batch", "--json-output"],
+        ["run-host", "--data-dir", str(data_dir), str(MAIN), "--training-command", "batch",
+         "--json-output"],
         tmp_path,
         FOUNDUPS_TRAINING_LOG=str(log),
     )
@@ -78,6 +80,7 @@ def test_training_command_batch_mines_through_the_plugin(tmp_path: Path) -> None
     result = response["result"]
     assert result["task"] == "pattern_training" and result["success"] is True
     assert result["lines_processed"] == 200 and result["patterns_stored"] > 0
+    assert (data_dir / "chroma").is_dir()  # --data-dir reached the plugin inside the host
 
 
 def test_hosts_own_training_commands_still_run(tmp_path: Path) -> None:
