@@ -173,12 +173,18 @@ def evaluate(
     *,
     n_patterns: int = 5,
     progress: Callable[[int, int], None] | None = None,
+    warmup: bool = True,
 ) -> EvalReport:
     """Ask every item of every tier; the kind is NOT given to the router (it must infer)."""
     tiers = [t for t in tiers]
     for t in tiers:
         if t not in TIER_QUERY:
             raise ValueError(f"unknown tier {t!r} (choose from {', '.join(TIER_QUERY)})")
+    if warmup and items:
+        # Load the embedder and each model once before timing: p50/p95 measure answering,
+        # not the one-off load on the first question.
+        for tier in {"memory"} | {t for t in tiers if t in ("gemma", "qwen")}:
+            router.answer_detailed(Query(text=items[0].query, tier=tier, asked_by="eval"))
     results: list[ItemResult] = []
     total, done = len(items) * len(tiers), 0
     for tier in tiers:

@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 TIERS = ("memory", "gemma", "qwen")
 
+#: Recalled patterns shown to Qwen as earlier turns for an open (reasoning) answer.
+OPEN_EVIDENCE = 4
+
 
 class Memory(Protocol):
     """What the router needs from the pattern memory."""
@@ -188,6 +191,7 @@ class Router:
         """The answer and its raw score (for calibration and evaluation)."""
         start = time.perf_counter()
         self._local.detail = Detail()
+        self._local.candidates = ()
         try:
             answer = self._answer(query)
         except Exception as exc:  # the router's promise: an Answer, always
@@ -212,6 +216,7 @@ class Router:
         self._local.detail = Detail(intent=intent)
         recalled, recall_error = self._recall(text, intent, query.n_patterns)
         candidates = self._candidates(query, intent, recalled)
+        self._local.candidates = tuple(candidates)
         self._local.detail = replace(self._local.detail, candidates=len(candidates))
 
         if tier == "memory":
@@ -410,7 +415,7 @@ class Router:
             return Scored(None, "", 0.0, 0.0, "", error="no qwen model configured")
         evidence = [
             Evidence(r.pattern.context, r.pattern.decision or r.pattern.module, r.pattern.outcome)
-            for r in recalled[:4]
+            for r in recalled[:OPEN_EVIDENCE]
         ]
         try:
             backend = lazy.get()
@@ -478,12 +483,16 @@ class Router:
         error: str = "",
     ) -> Answer:
         errors = "; ".join(e for e in (error, scored.error if tier == "memory" else "") if e)
+        shown = getattr(self._local, "candidates", ())
         if scored.candidate is not None:
-            # The patterns that back the chosen answer first, then the rest that were shown.
+            # The patterns behind the chosen answer first, then those behind the other options.
             chosen = list(scored.candidate.pattern_ids)
-            patterns = chosen + [r.pattern.id for r in recalled if r.pattern.id not in chosen]
+            patterns = chosen + [
+                pid for c in shown for pid in c.pattern_ids if pid not in set(chosen)
+            ]
         else:
-            patterns = [r.pattern.id for r in recalled]
+            # An open answer used the first recalled patterns as its evidence turns.
+            patterns = [r.pattern.id for r in recalled[:OPEN_EVIDENCE]]
         self._local.detail = replace(
             getattr(self._local, "detail", Detail()),
             scorer=scored.scorer,
@@ -496,7 +505,7 @@ class Router:
             confidence=round(float(scored.confidence), 4),
             escalated=escalated,
             escalation_reason=escalation_reason,
-            patterns=tuple(patterns[: max(len(recalled), 1)]),
+            patterns=tuple(patterns),
             error=errors,
         )
 

@@ -45,7 +45,7 @@ class RoutingRules:
     #: how close to the best neighbour another must be to count in the agreement check
     fast_path_band: float = 0.05
     #: neighbours recalled per question, and options offered to a model
-    recall_n: int = 8
+    recall_n: int = 16
     max_options: int = 4
     #: temperature of the retrieval prior softmax(similarity / T) over the options
     retrieval_temperature: float = 0.05
