@@ -34,6 +34,7 @@ SKIP_DIRS = frozenset(
 MAX_CONTEXT = 1200
 _PATH_IN_TEXT = re.compile(r"(?:^|[\s'\"(=:\\/])(modules[\\/][\w.\-\\/]+\.py)\b")
 _MD_NOISE = re.compile(r"^\s*(?:[!\[<|`>]|-{3,}|={3,}|\*\*(?:WSP|Status|Version|Domain))")
+_EMPHASIS = re.compile(r"[*`]|(?<!\w)_+|_+(?!\w)")
 _WSP_FILE = re.compile(r"WSP_(\d+)[_\-]?(.*)\.md$", re.I)
 
 
@@ -287,7 +288,8 @@ def _readme_summary(text: str, limit: int = 700) -> tuple[str, str]:
             continue
         if _MD_NOISE.match(stripped):
             continue
-        clean = re.sub(r"[*_`]", "", stripped).lstrip("-• ").strip()
+        # drop markdown emphasis, but keep the underscores of names like agent_permissions
+        clean = _EMPHASIS.sub("", stripped).lstrip("-• ").strip()
         if clean:
             prose.append(clean)
             size += len(clean)
