@@ -286,6 +286,24 @@ class PatternMemory:
         except Exception:  # an observer must never break a write
             log.exception("pattern_stored receiver failed")
 
+    def seen_counts(self, ids: Iterable[str]) -> dict[str, int]:
+        """The stored ``seen`` of each id among ``ids`` (ids not stored are left out).
+
+        One batched read per :data:`UPSERT_BATCH` ids. The miner notes these before a write,
+        so a run killed (or failing) halfway through the write can tell which patterns it
+        already reached and never counts a line twice.
+        """
+        col = self._col(create=False)
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, int] = {}
+        if col is None:
+            return out
+        for i in range(0, len(wanted), UPSERT_BATCH):
+            found = col.get(ids=wanted[i : i + UPSERT_BATCH], include=["metadatas"])  # type: ignore[list-item]
+            for pid, meta in zip(found["ids"], found["metadatas"] or [], strict=True):
+                out[pid] = int((meta or {}).get("seen", 1))
+        return out
+
     def update_outcome(self, pattern_id: str, outcome: str) -> bool:
         """Set a pattern's outcome; False when the id is unknown."""
         col = self._check_writable()
