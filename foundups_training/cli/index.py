@@ -7,7 +7,6 @@ never imported) and the WSP documents into patterns that answer "which module ha
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,11 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         raise CliError(f"host root not found: {root}")
     if not root.is_dir():
         raise CliError(f"host root is not a directory: {root}")
-    as_json = getattr(args, "json", False)
-    quiet = as_json or getattr(args, "quiet", False) or not sys.stderr.isatty()
-
-    def show(done: int, total: int) -> None:
-        print(f"\rindexing module {done}/{total}", end="", file=sys.stderr, flush=True)
+    from foundups_training.progress import progress_for
 
     settings.ensure_data_dir()
-    with Trainer(settings) as trainer:
-        report = trainer.index(root, progress=None if quiet else show)
-    if not quiet:
-        print(file=sys.stderr)
+    with Trainer(settings) as trainer, progress_for(args, "indexing") as bar:
+        report = trainer.index(root, progress=bar)
     text = "\n".join(
         [
             f"indexed {report.modules} modules ({report.files} Python files, "

@@ -7,26 +7,10 @@ bound one run; ``--host-root`` verifies module references against the host's tre
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from foundups_training.cli import CliError, emit
-
-
-def _progress_printer(enabled: bool):  # type: ignore[no-untyped-def]
-    """A progress callback printing a percentage to stderr (None when disabled)."""
-    if not enabled:
-        return None
-    last = [-1]
-
-    def show(done: int, total: int) -> None:
-        pct = int(100 * done / total) if total else 100
-        if pct != last[0]:
-            last[0] = pct
-            print(f"\rmining… {pct:3d}%", end="", file=sys.stderr, flush=True)
-
-    return show
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
@@ -50,19 +34,18 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         raise CliError("--max-lines must be 0 or more")
     if args.max_seconds is not None and args.max_seconds < 0:
         raise CliError("--max-seconds must be 0 or more")
-    as_json = getattr(args, "json", False)
-    quiet = as_json or getattr(args, "quiet", False) or not sys.stderr.isatty()
+    from foundups_training.progress import progress_for
+
     settings.ensure_data_dir()
-    with Trainer(settings) as trainer:
+    # the bar counts bytes of the log (mine_log reports (bytes done, file size))
+    with Trainer(settings) as trainer, progress_for(args, "mining") as bar:
         report = trainer.mine(
             log_path,
             host_root=host_root,
             max_lines=args.max_lines,
             max_seconds=args.max_seconds,
-            progress=_progress_printer(not quiet),
+            progress=bar,
         )
-    if not quiet:
-        print(file=sys.stderr)
     data = report.as_dict()
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(report.by_kind.items())) or "none"
     lines = [
