@@ -220,6 +220,11 @@ class MiniLMEncoder:
                     self._cache.popitem(last=False)
         return vector
 
+    def clear_cache(self) -> None:
+        """Forget cached query vectors (benchmarks time the model, not the cache)."""
+        with self._cache_lock:
+            self._cache.clear()
+
     def _encode_batch(self, texts: list[str]) -> FloatMatrix:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)

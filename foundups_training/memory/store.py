@@ -48,6 +48,39 @@ HNSW_CONFIG: dict[str, Any] = {
     "sync_threshold": 5000,
 }
 
+#: Metadata keys never filtered on; not indexing them keeps the store smaller.
+UNINDEXED_KEYS = ("decision",)
+
+
+def collection_schema() -> Any:
+    """The collection's schema: the registered embedding function, the cosine HNSW index
+    with :data:`HNSW_CONFIG`, no full-text index on documents (recall is by vector; a
+    trigram index would roughly double the size on disk) and no index on long free text."""
+    from chromadb import Schema
+    from chromadb.api.types import (
+        FtsIndexConfig,
+        HnswIndexConfig,
+        StringInvertedIndexConfig,
+        VectorIndexConfig,
+    )
+
+    from .embedding import MiniLMEmbeddingFunction
+
+    hnsw = {key: value for key, value in HNSW_CONFIG.items() if key != "space"}
+    schema = Schema()
+    schema.create_index(
+        VectorIndexConfig(
+            space=HNSW_CONFIG["space"],
+            embedding_function=MiniLMEmbeddingFunction(),
+            hnsw=HnswIndexConfig(**hnsw),
+        )
+    )
+    schema.delete_index(FtsIndexConfig(), key="#document")
+    for key in UNINDEXED_KEYS:
+        schema.delete_index(StringInvertedIndexConfig(), key=key)
+    return schema
+
+
 #: Patterns handled per round trip (get + add/update) during an upsert.
 UPSERT_BATCH = 512
 #: Records read per page when scanning the whole store.
@@ -214,9 +247,8 @@ class PatternMemory:
         else:
             col = self._client.get_or_create_collection(
                 name,
-                configuration={"hnsw": dict(HNSW_CONFIG)},  # type: ignore[typeddict-item]
+                schema=collection_schema(),
                 metadata={"foundups_training_layout": LAYOUT_VERSION},
-                embedding_function=MiniLMEmbeddingFunction(),  # type: ignore[arg-type]
             )
         self._collection = col
         return col

@@ -254,7 +254,9 @@ def test_collection_config_is_cosine_hnsw_and_path_free(
     finally:
         db.close()
     assert str(settings.data_dir) not in schema and "site-packages" not in schema
-    vector = json.loads(schema)["keys"]["#embedding"]["float_list"]["vector_index"]["config"]
+    keys = json.loads(schema)["keys"]
+    assert keys["#document"]["string"]["fts_index"]["enabled"] is False
+    vector = keys["#embedding"]["float_list"]["vector_index"]["config"]
     assert vector["space"] == "cosine"
     assert vector["embedding_function"]["name"] == "foundups_minilm_l6_v2_int8"
     for key in ("ef_construction", "max_neighbors", "ef_search"):
