@@ -32,8 +32,7 @@ def _mine_all(
         if (
             r.lines_processed == 0
             or (chunks is None)
-            or (r.progress >= 1.0
-            and r.lines_processed == 0)
+            or (r.progress >= 1.0 and r.lines_processed == 0)
         ):
             break
         assert i < 5000
@@ -179,3 +178,48 @@ def test_unreadable_inputs(tmp_path: Path, store) -> None:  # type: ignore[no-un
     log.write_text(PART, encoding="utf-8")
     r = mine_log(log, store, checkpoint_path=tmp_path / "cp.json", host_root=tmp_path / "nope")
     assert r.verified == 0 and any("host root" in w for w in r.warnings)
+
+
+_PIECES = [
+    "2025-10-20 15:00:0{n},000 - modules.infrastructure.database.src.db_manager - ERROR - "
+    "Database transaction failed: row {n}\n",
+    "2025-10-20 15:00:0{n},500 - modules.infrastructure.database.src.db_manager - INFO - "
+    "Retrying transaction with INSERT OR REPLACE\n",
+    "2025-10-20 15:00:0{n},900 - modules.infrastructure.database.src.db_manager - INFO - "
+    "[OK] Transaction committed\n",
+    "Traceback (most recent call last):\n",
+    '  File "a.py", line {n}, in f\n',
+    "KeyError: 'k{n}'\n",
+    "\n",
+    "[15:00:0{n}] [BOT][AI] [QWEN-DECISION] EXECUTE WSP 49 check (confidence: 0.9)\n",
+    "[15:00:0{n}] [OK] WSP compliance check passed: {n} warnings\n",
+    "2025-10-20 15:00:0{n},000 - modules.communication.livechat.src.qwen_youtube_integration"
+    " - INFO - [BOT][AI] [QWEN-SCORE] [U+2744] Move2Japan [JAPAN]: {n}.00\n",
+    "2025-10-20 15:00:0{n},000 - modules.platform_integration.stream_resolver.src."
+    "stream_resolver - INFO - [ERROR] No stream found on Move2Japan [JAPAN]\n",
+    "2025-10-21 09:00:0{n},000 [ERROR] [DAEMON][DAE-ERROR] \\u274c FATAL ERROR: boom {n}\n",
+    "2025-10-21 09:00:0{n},000 [INFO] [DAEMON][OK] DAE restarted successfully\n",
+    "free text line {n} caf\u00e9 \U0001f511\n",
+]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(st.integers(0, len(_PIECES) - 1), st.integers(0, 9)), max_size=120),
+    st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=5),
+)
+def test_chunked_runs_equal_one_pass_on_mixed_records(
+    tmp_path_factory, make_store, picks: list[tuple[int, int]], chunks: list[int]
+) -> None:  # type: ignore[no-untyped-def]
+    """Tracebacks, blank lines and open episodes at every possible chunk boundary."""
+    tmp = tmp_path_factory.mktemp("mixed")
+    log = tmp / "012.txt"
+    log.write_text("".join(_PIECES[i].format(n=n) for i, n in picks), encoding="utf-8")
+    one, many = make_store(), make_store()
+    first = mine_log(log, one, checkpoint_path=tmp / "one.json")
+    assert first.lines_processed == log.read_bytes().count(b"\n")
+    reports = _mine_all(log, many, tmp / "many.json", chunks)
+    assert sum(r.lines_processed for r in reports) == first.lines_processed
+    assert many.items == one.items
