@@ -23,7 +23,7 @@ def merge(old: Pattern, new: Pattern) -> Pattern:
         seen=old.seen + new.seen,
         first_seen=first,
         last_seen=last,
-        timestamp=last or old.timestamp,
+        timestamp=new.timestamp or old.timestamp,
         outcome=new.outcome or old.outcome,
         verified=old.verified or new.verified,
         code_ref=old.code_ref or new.code_ref,
@@ -33,16 +33,21 @@ def merge(old: Pattern, new: Pattern) -> Pattern:
 class _Acc:
     """Running counts of one id (cheaper than building a merged Pattern per observation)."""
 
-    __slots__ = ("first", "last", "outcome", "seen")
+    __slots__ = ("first", "last", "latest", "outcome", "seen")
 
-    def __init__(self, seen: int, first: str, last: str, outcome: str) -> None:
+    def __init__(self, seen: int, first: str, last: str, outcome: str, latest: str) -> None:
         self.seen = seen
         self.first = first
         self.last = last
         self.outcome = outcome
+        self.latest = latest  # the timestamp of the latest observation in file order
 
-    def add(self, seen: int, first: str, last: str, outcome: str) -> None:
+    def add(self, seen: int, first: str, last: str, outcome: str, latest: str) -> None:
         self.seen += seen
+        if latest:
+            # the store keeps the incoming (newest-written) timestamp, not the maximum: a log
+            # whose clock stepped back must give the same result in one pass or in chunks
+            self.latest = latest
         if first and (not self.first or first < self.first):
             self.first = first
         if last and last > self.last:
@@ -64,10 +69,20 @@ class Consolidator:
         if acc is None:
             self._base[pattern.id] = pattern
             self._acc[pattern.id] = _Acc(
-                pattern.seen, pattern.first_seen, pattern.last_seen, pattern.outcome
+                pattern.seen,
+                pattern.first_seen,
+                pattern.last_seen,
+                pattern.outcome,
+                pattern.timestamp,
             )
         else:
-            acc.add(pattern.seen, pattern.first_seen, pattern.last_seen, pattern.outcome)
+            acc.add(
+                pattern.seen,
+                pattern.first_seen,
+                pattern.last_seen,
+                pattern.outcome,
+                pattern.timestamp,
+            )
             base = self._base[pattern.id]
             if (pattern.verified and not base.verified) or (pattern.code_ref and not base.code_ref):
                 self._base[pattern.id] = replace(
@@ -86,7 +101,7 @@ class Consolidator:
         acc = self._acc.get(pattern_id)
         if acc is None:
             return False
-        acc.add(1, timestamp, timestamp, outcome)
+        acc.add(1, timestamp, timestamp, outcome, timestamp)
         return True
 
     def bump(self, pattern: Pattern, timestamp: str) -> None:
@@ -107,7 +122,7 @@ class Consolidator:
                     seen=acc.seen,
                     first_seen=acc.first,
                     last_seen=acc.last,
-                    timestamp=acc.last or base.timestamp,
+                    timestamp=acc.latest or base.timestamp,
                     outcome=acc.outcome,
                 )
             )
