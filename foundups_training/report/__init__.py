@@ -8,7 +8,7 @@ file can be mailed, archived or opened offline.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from html import escape
 from importlib import resources
@@ -35,6 +35,12 @@ def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%m-%d %H:%M")
 
 
+def _time_format(span_s: float) -> Callable[[float], str]:
+    """Tick labels precise enough that five ticks over ``span_s`` seconds differ."""
+    pattern = "%H:%M:%S" if span_s < 600 else "%m-%d %H:%M" if span_s > 86400 else "%H:%M"
+    return lambda ts: datetime.fromtimestamp(ts, UTC).strftime(pattern)
+
+
 def _tier_key(name: str) -> tuple[int, str]:
     return (_TIER_ORDER.index(name) if name in _TIER_ORDER else len(_TIER_ORDER), name)
 
@@ -58,16 +64,18 @@ def patterns_plot(store: MetricsStore) -> str:
         points = [(s.ts, float(s.by_kind.get(kind, 0))) for s in snaps if s.by_kind]
         series.append(Series(kind, points, dashed=True))
     ticks = None
+    fmt = _when
     if snaps:
         lo, hi = snaps[0].ts, snaps[-1].ts
         ticks = [lo + (hi - lo) * i / 4 for i in range(5)] if hi > lo else [lo]
+        fmt = _time_format(hi - lo)
     return line_chart(
         series,
         kind="patterns",
         title="Patterns over time",
         x_label="time (UTC)",
         y_label="patterns",
-        x_format=_when,
+        x_format=fmt,
         x_ticks=ticks,
         empty_message="no training recorded yet: run `foundups-training mine` or the demo",
     )
@@ -226,8 +234,8 @@ def render_report(store: MetricsStore, status: Mapping[str, Any] | None = None) 
             "plot-accuracy",
             "Accuracy and escalation per evaluation run",
             accuracy_plot(runs),
-            "Share of held-out questions answered right, per tier; dashed: share escalated "
-            "to Qwen by the router.",
+            "Share of the evaluation questions answered right, per tier; dashed: share "
+            "escalated to Qwen by the router.",
         ),
         _figure(
             "plot-latency",
