@@ -38,6 +38,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--limit", type=int, default=None, help="first N held-out items only")
     p.add_argument("--tiers", default="routed,gemma,qwen,memory")
+    p.add_argument(
+        "--calibrate-tiers",
+        default="memory,gemma,qwen",
+        help="forced tiers run on the dev files to fit the calibration",
+    )
     p.add_argument("--out", type=Path, help="write the summary JSON here")
     p.add_argument("--items", type=Path, help="write the held-out per-item JSONL here")
     return p.parse_args(argv)
@@ -75,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.dev:
             dev = [item for path in args.dev for item in load_qa(path)]
             start = time.perf_counter()
-            dev_report = evaluate(router, dev, ("memory", "gemma", "qwen"))
+            cal_tiers = [t for t in args.calibrate_tiers.split(",") if t]
+            dev_report = evaluate(router, dev, cal_tiers)
             calibration = fit_calibration(dev_report, router.calibration)
             router.calibration.save(settings.calibration_path)
             setup["calibrate_s"] = round(time.perf_counter() - start, 1)

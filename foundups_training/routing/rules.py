@@ -55,7 +55,7 @@ class RoutingRules:
     gemma_evidence_chars: int = 80
     qwen_evidence_chars: int = 160
     #: tokens Qwen may generate for an open (reasoning) answer
-    qwen_max_tokens: int = 96
+    qwen_max_tokens: int = 64
     reasoning_patterns: tuple[str, ...] = REASONING_PATTERNS
     module_patterns: tuple[str, ...] = MODULE_PATTERNS
 
