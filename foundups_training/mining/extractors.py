@@ -147,7 +147,7 @@ def _related(anchor: LogRecord, record: LogRecord) -> bool:
 
 @dataclass(slots=True)
 class Episode:
-    """Base of the four windowed extractors; subclasses implement ``feed`` and ``patterns``."""
+    """Base of the four windowed extractors; subclasses implement ``feed`` and ``emit``."""
 
     anchor: LogRecord
     before: tuple[LogRecord, ...]
