@@ -335,6 +335,7 @@ def mine_log(
         else:
             warnings.append(f"host root {host_root} is not a directory; nothing verified")
     size = log_path.stat().st_size
+    read_fp = fingerprint(log_path)  # the file this run reads (the path may move on)
     session = MiningSession(
         verifier,
         done_offset=point.offset,
@@ -354,6 +355,13 @@ def mine_log(
         patterns = session.consolidator.patterns()
         offset, ep_off, replay, date = session.resume_state()
         fp = fingerprint(log_path)
+        if fp.inode != read_fp.inode or (
+            fingerprint(log_path, head_len=read_fp.head_len).head != read_fp.head
+        ):
+            # Rotated or rewritten mid-run: the path names other bytes than the ones
+            # read. Checkpoint the file that was read, so the next run sees the change
+            # and starts the new file from its first line instead of at this offset.
+            fp = read_fp
         target = Checkpoint(
             path=str(log_path.resolve()),
             offset=offset,

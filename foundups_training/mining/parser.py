@@ -17,7 +17,7 @@ so nothing after the parser ever sees a secret.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from foundups_training.mining.reader import RawLine
 from foundups_training.mining.redact import redact
@@ -64,7 +64,7 @@ class LogRecord:
     date_in: str = ""  # the date in effect before this record (for resuming)
     low: str = ""  # the message lower-cased (marker searches run on it)
     module: str = ""  # modules/<domain>/<module> when the logger names one
-    extra: list[str] = field(default_factory=list)  # continuation lines
+    extra: list[str] | None = None  # continuation lines (None: none, the common case)
     lines: int = 1
     truncated: int = 0
     traceback: bool = False
@@ -83,7 +83,7 @@ class LogRecord:
         """The exception line of a joined traceback ("KeyError: 'x'"), or ""."""
         if not self.traceback:
             return ""
-        for line in reversed(self.extra):
+        for line in reversed(self.extra or ()):
             if _EXCEPTION.match(line):
                 return line.strip()
         return ""
@@ -146,6 +146,14 @@ def _escape_to_token(m: re.Match[str]) -> str:
     return f"[U+{code:04X}]"
 
 
+def tags_of(message: str) -> tuple[str, ...]:
+    """The leading ``[TAG]`` names of a message (upper-cased; emoji tokens are not tags)."""
+    if not message.startswith("["):
+        return ()
+    m = _TAG_RUN.match(message)
+    return tuple(t.upper() for t in _TAG_NAME.findall(m.group(0))) if m else ()
+
+
 def split_tags(message: str) -> tuple[tuple[str, ...], str]:
     """Leading ``[TAG]`` groups of a message, and the rest (emoji tokens are not tags)."""
     if not message.startswith("["):
@@ -194,6 +202,8 @@ class LineParser:
         if cur is not None and (not text or text[0] in " \tTD" or cur.traceback) and (
             self._continues(cur, text)
         ):
+            if cur.extra is None:
+                cur.extra = []
             cur.extra.append(normalise_message(text.rstrip()))
             cur.end = raw.end
             cur.lines += 1
@@ -256,7 +266,7 @@ class LineParser:
             self.date = date
         else:
             date = self.date
-        tags, _ = split_tags(msg)
+        tags = tags_of(msg)
         if fmt == "holo" and not level:
             level = "ERROR" if "ERROR" in tags else "WARNING" if "WARNING" in tags else "INFO"
         if level == "WARN":
