@@ -291,9 +291,16 @@ class Router:
     # -- parts --------------------------------------------------------------------------------
     def _recall(self, text: str, intent: str, n: int) -> tuple[list[Recalled], str]:
         n = max(n, self.rules.recall_n)
+        # "Which module" questions are answered by module_location patterns; other lookups
+        # by what the log taught (thousands of code patterns would crowd those out).
+        where = None
+        if intent == "module_location":
+            where = {"kind": "module_location"}
+        elif intent == "lookup":
+            where = {"kind": {"$ne": "module_location"}}
         try:
-            if intent == "module_location":
-                found = self.memory.recall(text, n=n, where={"kind": "module_location"})
+            if where is not None:
+                found = self.memory.recall(text, n=n, where=where)
                 if found:
                     return list(found), ""
             return list(self.memory.recall(text, n=n)), ""

@@ -29,7 +29,7 @@ REASONING_PATTERNS: tuple[str, ...] = (
 #: Question shapes that ask where something lives in the host's tree.
 MODULE_PATTERNS: tuple[str, ...] = (
     r"\b(which|what) (module|package|component|dae|code|file|folder|part of the code)\b",
-    r"\bwhere (is|are|does|do|can|should|'s|in the code)\b",
+    r"\bwhere (is|are|does|do|did|can|could|would|should|will|might|to|'s|in the code)\b",
     r"\bwhere's\b",
     r"\b(module|code) (that|which|for|responsible|handles|in charge)\b",
     r"\bwho (handles|owns|is responsible)\b",

@@ -57,10 +57,19 @@ class ListMemory:
         out = [
             Recalled(p, s)
             for p, s in self.items
-            if s >= min_similarity and (not where or p.kind == where.get("kind"))
+            if s >= min_similarity and _matches(p.kind, (where or {}).get("kind"))
         ]
         out.sort(key=lambda r: -r.similarity)
         return out[:n]
+
+
+def _matches(kind: str, wanted: object) -> bool:
+    """The subset of Chroma's where syntax the router uses: equality and ``$ne``."""
+    if wanted is None:
+        return True
+    if isinstance(wanted, dict):
+        return kind != wanted.get("$ne")
+    return kind == wanted
 
 
 def module_pattern(module: str, context: str) -> Pattern:

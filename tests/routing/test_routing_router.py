@@ -38,6 +38,7 @@ def memory() -> ListMemory:
         ("what is the purpose of idle automation", "reasoning"),
         ("Which module handles live chat?", "module_location"),
         ("Where is the code that posts to LinkedIn?", "module_location"),
+        ("Where would I look to find out whether a channel is live?", "module_location"),
         ("Database transaction failed: UNIQUE constraint failed", "lookup"),
         ("priority score for Move2Japan", "lookup"),
     ],
@@ -214,3 +215,15 @@ def test_close_closes_backends(memory) -> None:
     router.answer(Query("Which module reads the live chat?"))
     router.close()
     assert gemma.closed
+
+
+def test_lookups_recall_what_the_log_taught_not_the_code_index() -> None:
+    from foundups_training.records import Pattern
+
+    fix = Pattern.make("error_fix", "403 quotaExceeded", "Rotating to credential set 2")
+    memory = ListMemory([(LIVECHAT, 0.9), (fix, 0.6)])
+    ans = make_router(memory, ScriptedModel("g", probs=[0.99])).answer(
+        Query("YouTube answered 403 quotaExceeded: the recovery?")
+    )
+    assert memory.calls[0]["where"] == {"kind": {"$ne": "module_location"}}
+    assert ans.text == "Rotating to credential set 2" and ans.patterns == (fix.id,)
