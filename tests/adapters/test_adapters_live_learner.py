@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from foundups_training.live import LiveLearner, clean
+from foundups_training.memory.store import merge
 from foundups_training.records import Decision, Pattern
 
 
@@ -25,9 +26,12 @@ class FakeMemory:
         self.gate.wait(10)
         if self.fail:
             raise OSError("disk full")
-        for p in patterns:
-            self.patterns[p.id] = p
-        return len(patterns)
+        new = 0
+        for p in patterns:  # the real store's merge: known ids fold, new ids are added
+            held = self.patterns.get(p.id)
+            self.patterns[p.id] = p if held is None else merge(held, p)
+            new += held is None
+        return new
 
     def update_outcome(self, pattern_id: str, outcome: str) -> bool:
         if pattern_id not in self.patterns:
@@ -93,6 +97,8 @@ def test_outcomes_are_linked_across_batches() -> None:
     assert mod.kind == "moderation" and mod.verified and mod.decision.startswith("timeout 60s")
     assert 'later: returned and wrote "back again"' in mod.outcome
     assert "recent: ann: hi" in memory.patterns["chat-a2"].context
+    assert memory.patterns["chat-a1"].seen == 1  # outcome updates are not new sightings
+    assert memory.patterns["chat-a1"].first_seen
     stats = live.stats()
     assert stats["submitted"] == stats["processed"] == 4 and stats["outcomes_updated"] >= 2
     live.close()

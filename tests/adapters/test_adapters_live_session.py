@@ -62,6 +62,7 @@ def test_a_stream_becomes_patterns_with_outcomes(training: Any, monkeypatch: Any
     assert troll is not None and "recent: alice: hello everyone" in troll.context
     assert troll.outcome.startswith('executed: responded "Stay woke, not MAGA."')
     assert "later: timeout 300s by ModKat" in troll.outcome
+    assert troll.seen == 1 and troll.first_seen  # outcome updates are not new sightings
 
     # The moderator's timeout: a verified moderation pattern, whose outcome the troll's
     # return to chat filled.
