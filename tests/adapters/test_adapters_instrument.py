@@ -107,3 +107,31 @@ def test_auto_activation_loads_the_entry_point_group() -> None:
     assert auto.activate() == active  # idempotent
     auto.deactivate()
     assert not any(i.is_instrumented for i in active.values())
+
+
+def test_auto_skips_disabled_and_broken_adapters(monkeypatch) -> None:
+    from importlib.metadata import EntryPoint
+
+    import foundups_training.auto as auto
+
+    monkeypatch.setenv("FOUNDUPS_TRAINING_DISABLE", "idle")
+    group = auto.ADAPTER_GROUP
+    eps = [
+        EntryPoint("broken", "foundups_training.adapters.no_such_module:Nope", group),
+        EntryPoint("idle", "foundups_training.adapters.idle:IdleInstrumentor", group),
+        EntryPoint("livechat", "foundups_training.adapters.livechat:LiveChatInstrumentor", group),
+    ]
+    before = len(auto.ERRORS)
+    active = auto.activate(eps)
+    assert list(active) == ["livechat"]
+    assert auto.ERRORS[before][0] == "broken"
+    assert not IdleInstrumentor().is_instrumented
+    auto.deactivate()
+
+
+def test_auto_off_switch(monkeypatch) -> None:
+    import foundups_training.auto as auto
+
+    monkeypatch.setenv("FOUNDUPS_TRAINING_OFF", "1")
+    assert auto.activate() == {}
+    assert not LiveChatInstrumentor().is_instrumented
