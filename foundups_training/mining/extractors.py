@@ -30,8 +30,10 @@ OUTCOME_RECORDS = 20
 #: Hard bound on an episode's life in records (keeps the miner's re-read window bounded).
 MAX_EPISODE_RECORDS = 80
 #: Longest context text stored.
-MAX_CONTEXT = 2000
-_LINE_IN_CONTEXT = 240
+#: Longest context stored. The memory embeds context then decision, and the embedder reads
+#: 256 word pieces: a longer context would push the decision (and speed) out of the vector.
+MAX_CONTEXT = 1000
+_LINE_IN_CONTEXT = 110
 
 _SCORE_FMT1 = re.compile(r"^(?:\[U\+[0-9A-F]{4,6}\]\s*)*(.+?)\s*:\s*(-?\d+(?:\.\d+)?)\s*$")
 _SCORE_FMT2 = re.compile(
@@ -98,9 +100,21 @@ def cached_pattern_id(kind: str, key: str, decision: str, module: str) -> str:
     return pid
 
 
-def _short(record: LogRecord) -> str:
-    text = record.text
-    return text if len(text) <= _LINE_IN_CONTEXT else text[: _LINE_IN_CONTEXT - 1] + "…"
+def compact(record: LogRecord, limit: int = _LINE_IN_CONTEXT, masked: bool = False) -> str:
+    """A record as one short line for a context: level, emitter and message; no time and no
+    emoji tokens (they cost word pieces and carry no meaning for recall); ``masked`` gives
+    the message's template instead of its text."""
+    who = record.logger.rsplit(".", 1)[-1] if record.logger else ""
+    if masked:
+        body = mask(record.message)
+    else:
+        body = _EMOJI_TOKEN.sub("", record.message) if "[U+" in record.message else record.message
+    exc = record.exception
+    if exc and exc not in body:
+        body = f"{body} | {exc}"
+    prefix = " ".join(p for p in (record.level, who) if p)
+    text = f"{prefix}: {body}" if prefix else body
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def build_context(head: str, before: Sequence[LogRecord]) -> str:
@@ -109,7 +123,7 @@ def build_context(head: str, before: Sequence[LogRecord]) -> str:
     lines = [head]
     if before:
         lines.append("Before:")
-        lines += [_short(r) for r in before]
+        lines += [compact(r) for r in before]
     text = "\n".join(lines)
     return text if len(text) <= MAX_CONTEXT else text[: MAX_CONTEXT - 1] + "…"
 
@@ -212,6 +226,11 @@ class Episode:
             )
         )
 
+    def _then(self) -> str:
+        """The outcome as a line of the context's head: the embedder reads only the first
+        256 word pieces, so what happened next must come before the older lines."""
+        return f"\nThen: {compact(self.outcome, 200)}" if self.outcome is not None else ""
+
     @property
     def outcome_key(self) -> str:
         """The outcome's template: distinct outcomes of one situation stay distinct patterns."""
@@ -282,7 +301,7 @@ class PriorityEpisode(Episode):
             decision += f". {mask(self.decision.message.split('[QWEN-DECISION]', 1)[-1])}"
         head = (
             f"Priority scoring round by {emitter}: {listing}. Which channel is checked first? "
-            f"Lower score = checked first."
+            f"Lower score = checked first.{self._then()}"
         )
         key = f"round:{sorted(c for c, _ in self.scores)}|{self.outcome_key}"
         self._make(verifier, head, decision, key, self.anchor.message, sink)
@@ -304,7 +323,7 @@ class StreamEpisode(Episode):
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
         template = mask(self.anchor.message)
         decision = f"stream check: {template}"
-        head = f"Stream detection: {self.anchor.text}"
+        head = f"Stream detection: {compact(self.anchor, 300)}{self._then()}"
         key = f"{template}|{self.outcome_key}"
         self._make(verifier, head, decision, key, template, sink)
 
@@ -325,7 +344,7 @@ class WspEpisode(Episode):
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
         template = mask(self.anchor.message)
         decision = template
-        head = f"WSP compliance: {self.anchor.text}"
+        head = f"WSP compliance: {compact(self.anchor, 300)}{self._then()}"
         key = f"{template}|{self.outcome_key}"
         self._make(verifier, head, decision, key, template, sink)
 
@@ -374,7 +393,7 @@ class ErrorEpisode(Episode):
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
         error = self.error_template
         decision = ("tried: " + "; ".join(self.tried)) if self.tried else "no retry logged"
-        head = f"Error: {self.anchor.text}"
+        head = f"Error: {compact(self.anchor, 400)}\n{decision.capitalize()}{self._then()}"
         key = f"{error}|{self.outcome_key}"
         self._make(verifier, head, decision, key, error, sink)
 
