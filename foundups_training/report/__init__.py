@@ -64,7 +64,7 @@ def patterns_plot(store: MetricsStore) -> str:
         points = [(s.ts, float(s.by_kind.get(kind, 0))) for s in snaps if s.by_kind]
         series.append(Series(kind, points, dashed=True))
     ticks = None
-    fmt = _when
+    fmt: Callable[[float], str] = _when
     if snaps:
         lo, hi = snaps[0].ts, snaps[-1].ts
         ticks = [lo + (hi - lo) * i / 4 for i in range(5)] if hi > lo else [lo]
@@ -84,13 +84,14 @@ def patterns_plot(store: MetricsStore) -> str:
 def accuracy_plot(runs: list[EvalRun]) -> str:
     """Accuracy of each tier and the routed escalation rate, one point per evaluation run."""
     tiers = sorted({t.tier for r in runs for t in r.tiers}, key=_tier_key)
-    series = [
-        Series(
-            f"{tier} accuracy",
-            [(float(i), r.tier(tier).accuracy) for i, r in enumerate(runs, 1) if r.tier(tier)],
-        )
-        for tier in tiers
-    ]
+    series = []
+    for tier in tiers:
+        points = []
+        for i, run in enumerate(runs, 1):
+            result = run.tier(tier)
+            if result is not None:
+                points.append((float(i), result.accuracy))
+        series.append(Series(f"{tier} accuracy", points))
     escalation = [
         (float(i), (r.tier("routed") or r.tiers[0]).escalation_rate)
         for i, r in enumerate(runs, 1)
