@@ -107,7 +107,7 @@ def now_iso() -> str:
 def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str]:
     """The checkpoint at ``path`` (or None) and a warning when it exists but is unusable."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()  # decoded by json.loads: bad bytes are "corrupt", not a crash
     except FileNotFoundError:
         return None, ""
     except OSError as exc:
@@ -118,6 +118,15 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str]:
         cp = Checkpoint(**known)
         if not isinstance(cp.offset, int) or cp.offset < 0:
             raise ValueError("bad offset")
+        for name in ("lines_processed", "episode_offset", "replay_offset", "size", "inode"):
+            value = getattr(cp, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"bad {name}")
+        for name in ("path", "fingerprint", "updated_at", "replay_date", "tail"):
+            if not isinstance(getattr(cp, name), str):
+                raise ValueError(f"bad {name}")
+        if not isinstance(cp.extra, dict):
+            raise ValueError("bad extra")
         return cp, ""
     except (ValueError, TypeError, KeyError) as exc:
         return None, f"checkpoint {path} is corrupt ({exc}); starting from the beginning"
