@@ -342,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        # Other work on a shared machine slows every number; the ratios hold better.
+        "load_avg_start": _load(),
     }
     import chromadb
     import onnxruntime
@@ -414,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     save()
 
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    results["load_avg_end"] = _load()
     save()
     print_table(results)
     print(f"\nresults: {out}")
@@ -455,6 +458,13 @@ def print_table(r: dict[str, Any]) -> None:
             f"{reader.get('p50_ms', float('nan')):>9.2f}ms {row['disk_mb']:>8.1f} "
             f"{_same(reader):>36}"
         )
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None  # Windows
 
 
 def _same(reader: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -196,8 +196,9 @@ class PatternMemory:
 
     def __init__(
         self,
-        client: ClientAPI,
+        client: ClientAPI | None,
         *,
+        connect: Callable[[], ClientAPI | None] | None = None,
         settings: Settings,
         read_only: bool = False,
         lock: WriterLock | None = None,
@@ -208,6 +209,8 @@ class PatternMemory:
         self.read_only = read_only
         self.location = location
         self._client = client
+        # A reader of a store that does not exist yet connects once it does (never creates).
+        self._connect = connect
         self._lock = lock
         self._encoder = encoder
         self._write_lock = threading.RLock()
@@ -233,6 +236,10 @@ class PatternMemory:
             return self._collection
         from .embedding import MiniLMEmbeddingFunction
 
+        if self._client is None:
+            self._client = self._connect() if self._connect is not None else None
+            if self._client is None:
+                return None
         name = self.settings.collection
         if self.read_only or not create:
             from chromadb.errors import NotFoundError
@@ -354,6 +361,7 @@ class PatternMemory:
         with self._write_lock:
             from chromadb.errors import NotFoundError
 
+            assert self._client is not None
             try:
                 self._client.delete_collection(self.settings.collection)
             except (NotFoundError, ValueError):
@@ -485,7 +493,7 @@ class PatternMemory:
             writer.close()
         self._closed = True
         self._collection = None
-        closer = getattr(self._client, "close", None)
+        closer = getattr(self._client, "close", None) if self._client is not None else None
         if closer is not None:
             try:
                 closer()
@@ -549,16 +557,22 @@ def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
         return PatternMemory(client, settings=settings, read_only=read_only, location=safe_url)
 
     path = Path(settings.chroma_dir)
-    lock: WriterLock | None = None
-    if not read_only:
-        lock = WriterLock(path.with_name(path.name + ".lock")).acquire()
+    if read_only:
+
+        def connect() -> ClientAPI | None:
+            # Reading never creates the store (``status`` on a fresh machine writes nothing).
+            if not (path / "chroma.sqlite3").is_file():
+                return None
+            return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+
+        return PatternMemory(
+            connect(), connect=connect, settings=settings, read_only=True, location=str(path)
+        )
+    lock = WriterLock(path.with_name(path.name + ".lock")).acquire()
     try:
         path.mkdir(parents=True, exist_ok=True)
         client = chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
     except BaseException:
-        if lock is not None:
-            lock.release()
+        lock.release()
         raise
-    return PatternMemory(
-        client, settings=settings, read_only=read_only, lock=lock, location=str(path)
-    )
+    return PatternMemory(client, settings=settings, lock=lock, location=str(path))

@@ -235,10 +235,17 @@ def test_read_only_refuses_writes(memory: PatternMemory, settings: Settings) -> 
         ro.close()
 
 
-def test_read_only_on_a_missing_store_is_empty(settings: Settings) -> None:
+def test_read_only_on_a_missing_store_is_empty_and_creates_nothing(settings: Settings) -> None:
     ro = open_memory(settings, read_only=True)
     try:
         assert ro.count() == 0 and ro.recall("x") == [] and ro.stats()["total"] == 0
+        assert ro.get("x") is None and list(ro.all_patterns()) == []
+        assert not settings.chroma_dir.exists()
+        # Once a writer has created the store, the same reader sees it.
+        writer = open_memory(settings)
+        writer.upsert([make(1)])
+        writer.close()
+        assert ro.count() == 1
     finally:
         ro.close()
 
