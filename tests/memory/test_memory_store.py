@@ -299,3 +299,11 @@ def _fields(p: Pattern) -> dict[str, object]:
 def test_bad_url_is_refused(settings: Settings) -> None:
     with pytest.raises(ValueError, match="chroma_url"):
         open_memory(with_overrides(settings, chroma_url="localhost:8000"))
+
+
+def test_seen_counts(memory: PatternMemory) -> None:
+    memory.upsert([make(1), make(2), make(1)])
+    assert memory.seen_counts([make(1).id, make(2).id, "unknown", make(1).id]) == {
+        make(1).id: 2,
+        make(2).id: 1,
+    }
