@@ -171,11 +171,14 @@ class MiningSession:
 
     def resume_state(self) -> tuple[int, int, int, str]:
         """``(offset, episode_offset, replay_offset, replay_date)`` to checkpoint now."""
-        end = self.last_end if self.last_end is not None else self.done_offset
+        if self.last_end is None:
+            # nothing was read (a zero budget): everything stays exactly where it was
+            return self.done_offset, self.episode_offset, self.replay_offset, self.replay_date
+        end = self.last_end
         offset = max(end, self.done_offset)
         episode_offset = self.open[0].anchor.start if self.open else max(end, self.episode_offset)
         episode_offset = min(episode_offset, offset)
-        if self.last_end is None or self.last_end < episode_offset:
+        if self.last_end < episode_offset:
             # this run never got past the old replay region: keep the old replay point
             return offset, episode_offset, self.replay_offset, self.replay_date
         starts = list(self.ring)

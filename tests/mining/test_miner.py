@@ -138,6 +138,17 @@ def test_rotation_truncation_and_replacement_are_reported(tmp_path: Path, store)
     assert json.loads(cp.read_text())["lines_processed"] == 860  # cumulative
 
 
+def test_zero_budget_runs_change_nothing(tmp_path: Path, make_store) -> None:  # type: ignore[no-untyped-def]
+    log = tmp_path / "012.txt"
+    log.write_text(PART, encoding="utf-8")
+    one, many = make_store(), make_store()
+    mine_log(log, one, checkpoint_path=tmp_path / "one.json")
+    cp = tmp_path / "cp.json"
+    for max_lines in (0, 333, 0, 0, 1000):
+        mine_log(log, many, checkpoint_path=cp, max_lines=max_lines)
+    assert many.items == one.items
+
+
 def test_corrupt_checkpoint_restarts_with_a_warning(tmp_path: Path, store) -> None:  # type: ignore[no-untyped-def]
     log = tmp_path / "012.txt"
     log.write_text(PART, encoding="utf-8")
