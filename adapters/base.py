@@ -142,8 +142,10 @@ class Instrumentor:
                     continue
                 key = (target.module, target.path)
                 previous = self._applied.get(key)
-                if previous is not None and previous[0] is module and self._still_wrapped(
-                    module, target.path, previous[1]
+                if (
+                    previous is not None
+                    and previous[0] is module
+                    and self._still_wrapped(module, target.path, previous[1])
                 ):
                     continue
                 try:

@@ -264,8 +264,9 @@ class LiveLearner:
             self._absorb(decision, pending, updates)
         # Outcome-only observations of stored patterns: merged, never counted as seen again.
         outcome_only = [
-            replace(self._known[pid], outcome=outcome, seen=0, first_seen="", last_seen="",
-                    timestamp="")
+            replace(
+                self._known[pid], outcome=outcome, seen=0, first_seen="", last_seen="", timestamp=""
+            )
             for pid, outcome in updates.items()
             if pid in self._known
         ]
@@ -368,8 +369,9 @@ class LiveLearner:
         for earlier in self._by_author.get(author_id, ()):
             if earlier.startswith("mode-"):
                 text = clean(decision.context.get("text", ""), 120)
-                self._append_outcome(earlier, f'later: returned and wrote "{text}"', pending,
-                                     updates)
+                self._append_outcome(
+                    earlier, f'later: returned and wrote "{text}"', pending, updates
+                )
         pid = _pid("chat", decision.id)
         pattern = Pattern(
             id=pid,

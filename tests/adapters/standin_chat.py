@@ -13,8 +13,15 @@ def now_iso(seconds_ago: float = 0.0) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
-def message(mid: str, author: str, text: str, *, seconds_ago: float = 1.0,
-            moderator: bool = False, superchat: bool = False) -> dict[str, Any]:
+def message(
+    mid: str,
+    author: str,
+    text: str,
+    *,
+    seconds_ago: float = 1.0,
+    moderator: bool = False,
+    superchat: bool = False,
+) -> dict[str, Any]:
     """A chat message item."""
     snippet: dict[str, Any] = {
         "messageId": mid,
@@ -37,8 +44,14 @@ def message(mid: str, author: str, text: str, *, seconds_ago: float = 1.0,
     }
 
 
-def timeout(target: str, *, moderator: str = "Mod1", seconds: int = 60,
-            deleted: str = "", seconds_ago: float = 1.0) -> dict[str, Any]:
+def timeout(
+    target: str,
+    *,
+    moderator: str = "Mod1",
+    seconds: int = 60,
+    deleted: str = "",
+    seconds_ago: float = 1.0,
+) -> dict[str, Any]:
     """A human moderator's timeout event."""
     return {
         "type": "timeout_event",

@@ -48,8 +48,16 @@ def test_each_idle_cycle_mines_the_next_chunk(log_file: Path, training: Any) -> 
         r["patterns_stored"] for r in (first, second, third)
     )
     assert training.trainer.memory.count() > 0
-    assert set(first) <= {"task", "success", "patterns_stored", "lines_processed", "duration",
-                          "progress", "error", "skipped_reason"}
+    assert set(first) <= {
+        "task",
+        "success",
+        "patterns_stored",
+        "lines_processed",
+        "duration",
+        "progress",
+        "error",
+        "skipped_reason",
+    }
 
 
 def test_the_hosts_idle_cycle_runs_plugin_training(log_file: Path, training: Any) -> None:

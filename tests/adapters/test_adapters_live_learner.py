@@ -57,7 +57,11 @@ class FakeTrainer:
 
 def _msg(mid: str, author: str, text: str, **ctx: Any) -> Decision:
     return Decision(
-        id=mid, source="live_chat", action="trigger", subject=f"UC-{author}", stream="s",
+        id=mid,
+        source="live_chat",
+        action="trigger",
+        subject=f"UC-{author}",
+        stream="s",
         reasoning="has_trigger",
         context={"stage": "message", "author": author, "text": text, **ctx},
     )
@@ -65,17 +69,28 @@ def _msg(mid: str, author: str, text: str, **ctx: Any) -> Decision:
 
 def _resp(mid: str, author: str, response: str) -> Decision:
     return Decision(
-        id=mid, source="live_chat", action="respond" if response else "no_response",
-        subject=f"UC-{author}", context={"stage": "response", "author": author,
-                                         "response": response},
+        id=mid,
+        source="live_chat",
+        action="respond" if response else "no_response",
+        subject=f"UC-{author}",
+        context={"stage": "response", "author": author, "response": response},
     )
 
 
 def _timeout(author: str, seconds: int = 60) -> Decision:
     return Decision(
-        id=f"timeout:UC-{author}:t", source="live_chat", action="timeout", subject=f"UC-{author}",
-        confidence=1.0, context={"stage": "moderation", "author": author, "moderator": "Mod",
-                                 "duration_seconds": seconds, "text": "bad"},
+        id=f"timeout:UC-{author}:t",
+        source="live_chat",
+        action="timeout",
+        subject=f"UC-{author}",
+        confidence=1.0,
+        context={
+            "stage": "moderation",
+            "author": author,
+            "moderator": "Mod",
+            "duration_seconds": seconds,
+            "text": "bad",
+        },
     )
 
 

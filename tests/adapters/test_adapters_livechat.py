@@ -79,9 +79,13 @@ def test_skips_and_own_messages_make_no_decision(processor, decisions) -> None:
         "skip": True,
         "reason": "old_buffered_event",
     }
-    assert processor.process_message(message("m6", "bot", "my own words") | {
-        "authorDetails": {"displayName": "bot", "channelId": "UC-bot"}
-    }) is None
+    assert (
+        processor.process_message(
+            message("m6", "bot", "my own words")
+            | {"authorDetails": {"displayName": "bot", "channelId": "UC-bot"}}
+        )
+        is None
+    )
     assert processor.process_message(timeout("late", seconds_ago=900))["skip"]
     assert decisions == []
 

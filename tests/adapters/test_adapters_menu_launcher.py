@@ -44,7 +44,10 @@ def test_translate_host_args() -> None:
 
 def test_the_hosts_strict_argparse_rejects_train_on_its_own(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, str(MAIN), "--train"], capture_output=True, text=True, cwd=STANDIN,
+        [sys.executable, str(MAIN), "--train"],
+        capture_output=True,
+        text=True,
+        cwd=STANDIN,
         timeout=60,
     )
     assert done.returncode == 2 and "--train" in done.stderr
@@ -69,13 +72,20 @@ def test_training_command_batch_mines_through_the_plugin(tmp_path: Path) -> None
     log = write_log(tmp_path / "012.txt", rounds=40)
     data_dir = tmp_path / "chosen-data-dir"
     done = _run(
-        ["run-host", "--data-dir", str(data_dir), str(MAIN), "--training-command", "batch",
-         "--json-output"],
+        [
+            "run-host",
+            "--data-dir",
+            str(data_dir),
+            str(MAIN),
+            "--training-command",
+            "batch",
+            "--json-output",
+        ],
         tmp_path,
         FOUNDUPS_TRAINING_LOG=str(log),
     )
     assert done.returncode == 0, done.stderr
-    response = json.loads(done.stdout[done.stdout.index("{"):])
+    response = json.loads(done.stdout[done.stdout.index("{") :])
     assert response["command"] == "batch" and response["status"] == "ok"
     result = response["result"]
     assert result["task"] == "pattern_training" and result["success"] is True
@@ -97,8 +107,13 @@ def test_one_line_import_activates_everything(tmp_path: Path) -> None:
     )
     environ = {**os.environ, "FOUNDUPS_TRAINING_HOME": str(tmp_path / "home")}
     done = subprocess.run(
-        [sys.executable, "-c", code], input="0\n", capture_output=True, text=True,
-        cwd=STANDIN, env=environ, timeout=180,
+        [sys.executable, "-c", code],
+        input="0\n",
+        capture_output=True,
+        text=True,
+        cwd=STANDIN,
+        env=environ,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr
     assert HOST_MENU not in done.stdout and "0. Back" in done.stdout

@@ -25,11 +25,13 @@ def monitor_youtube():
     items = []
     for i, part in enumerate(filter(None, os.getenv("STANDIN_CHAT", "").split(";"))):
         author, _, text = part.partition(":")
-        items.append({
-            "id": f"m{i}",
-            "snippet": {"messageId": f"m{i}", "displayMessage": text},
-            "authorDetails": {"displayName": author, "channelId": f"UC-{author}"},
-        })
+        items.append(
+            {
+                "id": f"m{i}",
+                "snippet": {"messageId": f"m{i}", "displayMessage": text},
+                "authorDetails": {"displayName": author, "channelId": f"UC-{author}"},
+            }
+        )
     dae = AutoModeratorDAE()
     dae.service = ScriptedYouTube([items])
     result = asyncio.run(dae.run())

@@ -12,8 +12,12 @@ from modules.communication.livechat.src.livechat_core import LiveChatCore
 class ScriptedYouTube:
     """A YouTube service stand-in that hands out scripted batches of chat items."""
 
-    def __init__(self, batches: List[List[Dict[str, Any]]], stream_title: str = "Move2Japan live",
-                 bot_channel_id: str = "UC-bot"):
+    def __init__(
+        self,
+        batches: List[List[Dict[str, Any]]],
+        stream_title: str = "Move2Japan live",
+        bot_channel_id: str = "UC-bot",
+    ):
         self.batches = list(batches)
         self.stream_title = stream_title
         self.bot_channel_id = bot_channel_id
@@ -44,7 +48,9 @@ class AutoModeratorDAE:
         if not stream:
             return
         self.livechat = LiveChatCore(
-            self.service, stream["video_id"], stream["live_chat_id"],
+            self.service,
+            stream["video_id"],
+            stream["live_chat_id"],
             channel_name=stream["channel_name"],
         )
         await self.livechat.start_listening()

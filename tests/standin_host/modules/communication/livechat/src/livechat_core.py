@@ -8,9 +8,15 @@ from modules.communication.livechat.src.message_processor import MessageProcesso
 class LiveChatCore:
     """One stream's chat session."""
 
-    def __init__(self, youtube_service, video_id: str, live_chat_id: Optional[str] = None,
-                 channel_name: str = None, channel_id: str = None,
-                 message_router=None):
+    def __init__(
+        self,
+        youtube_service,
+        video_id: str,
+        live_chat_id: Optional[str] = None,
+        channel_name: str = None,
+        channel_id: str = None,
+        message_router=None,
+    ):
         self.youtube_service = youtube_service
         self.video_id = video_id
         self.live_chat_id = live_chat_id
@@ -19,7 +25,9 @@ class LiveChatCore:
         self.sent: List[str] = []
         self.processed_message_ids = set()
         self.message_processor = MessageProcessor(
-            youtube_service, channel_name=channel_name, channel_id=channel_id,
+            youtube_service,
+            channel_name=channel_name,
+            channel_id=channel_id,
             bot_channel_id=getattr(youtube_service, "bot_channel_id", None),
             stream_title=getattr(youtube_service, "stream_title", None),
         )
@@ -27,8 +35,9 @@ class LiveChatCore:
     async def initialize(self) -> bool:
         return True
 
-    async def send_chat_message(self, message_text: str, skip_delay: bool = False,
-                                response_type: str = 'general') -> bool:
+    async def send_chat_message(
+        self, message_text: str, skip_delay: bool = False, response_type: str = "general"
+    ) -> bool:
         self.sent.append(message_text)
         return True
 

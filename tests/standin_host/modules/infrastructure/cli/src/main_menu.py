@@ -12,16 +12,20 @@ def run_main_menu(
     PatternMemory=None,
 ) -> None:
     """Main entry point for interactive CLI (argparse is strict: unknown flags exit 2)."""
-    parser = argparse.ArgumentParser(description='0102 FoundUps Agent')
-    parser.add_argument('--verbose', '-v', action='store_true')
-    parser.add_argument('--youtube', action='store_true', help='Monitor YouTube only')
-    parser.add_argument('--status', action='store_true')
-    parser.add_argument('--training-command', type=str,
-                        help='Execute training command via Holo (e.g., utf8_scan, batch)')
-    parser.add_argument('--targets', type=str)
-    parser.add_argument('--json-output', action='store_true')
-    parser.add_argument('--training-menu', action='store_true',
-                        help='Launch interactive training submenu')
+    parser = argparse.ArgumentParser(description="0102 FoundUps Agent")
+    parser.add_argument("--verbose", "-v", action="store_true")
+    parser.add_argument("--youtube", action="store_true", help="Monitor YouTube only")
+    parser.add_argument("--status", action="store_true")
+    parser.add_argument(
+        "--training-command",
+        type=str,
+        help="Execute training command via Holo (e.g., utf8_scan, batch)",
+    )
+    parser.add_argument("--targets", type=str)
+    parser.add_argument("--json-output", action="store_true")
+    parser.add_argument(
+        "--training-menu", action="store_true", help="Launch interactive training submenu"
+    )
     args = parser.parse_args()
 
     if args.training_command:

@@ -92,7 +92,9 @@ class IdleAutomationDAE:
             training_result = await self._execute_pattern_training()
             execution_result["tasks_executed"].append(training_result)
             if training_result["success"]:
-                logger.info(f"Pattern training: {training_result['patterns_stored']} patterns stored")
+                logger.info(
+                    f"Pattern training: {training_result['patterns_stored']} patterns stored"
+                )
             else:
                 logger.info(f"Pattern training skipped: {training_result.get('error', 'N/A')}")
             self.idle_state["execution_count_today"] += 1
