@@ -77,20 +77,25 @@ def snapshot(data_dir: Path) -> Snapshot:
     from foundups_training.memory import open_memory
 
     with open_memory(settings_for(data_dir), read_only=True) as memory:
-        return {
-            p.id: (
-                p.kind,
-                p.seen,
-                p.outcome,
-                p.first_seen,
-                p.last_seen,
-                p.verified,
-                p.decision,
-                p.context,
-                p.module,
-            )
-            for p in memory.all_patterns()
-        }
+        return snapshot_of(memory)
+
+
+def snapshot_of(memory: Any, where: dict[str, Any] | None = None) -> Snapshot:
+    """Every stored pattern of an open memory (optionally filtered)."""
+    return {
+        p.id: (
+            p.kind,
+            p.seen,
+            p.outcome,
+            p.first_seen,
+            p.last_seen,
+            p.verified,
+            p.decision,
+            p.context,
+            p.module,
+        )
+        for p in memory.all_patterns(where)
+    }
 
 
 def checkpoint(data_dir: Path) -> dict[str, Any]:
