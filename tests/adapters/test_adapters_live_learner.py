@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from foundups_training.live import LiveLearner, clean
@@ -123,10 +122,10 @@ def test_submit_never_blocks_and_counts_drops() -> None:
     trainer = FakeTrainer()
     trainer.memory.gate.clear()  # the store hangs
     live = LiveLearner(trainer, queue_size=2)  # type: ignore[arg-type]
-    started = time.perf_counter()
     for i in range(50):
         live.submit(_msg(f"d{i}", "dan", "spam"))
-    assert time.perf_counter() - started < 1.0
+    # Every submit returned while the store was still hung: nothing waited for it.
+    assert not trainer.memory.gate.is_set()
     assert live.stats()["dropped"] > 0
     trainer.memory.gate.set()
     assert live.flush(5)
