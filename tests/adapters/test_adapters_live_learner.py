@@ -160,3 +160,23 @@ def test_clean_sanitises_truncates_and_redacts() -> None:
     assert len(clean("x" * 1000)) == 300
     assert "ya29.a0AfH6SMB" not in clean("token ya29.a0AfH6SMBxyzxyzxyz here")
     assert clean(None) == ""
+
+
+def test_many_host_threads_submitting_at_once() -> None:
+    trainer = FakeTrainer()
+    live = LiveLearner(trainer)  # type: ignore[arg-type]
+
+    def chat(thread: int) -> None:
+        for i in range(200):
+            live.submit(_msg(f"t{thread}-{i}", f"user{thread}", f"message {i}"))
+
+    threads = [threading.Thread(target=chat, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert live.flush(10)
+    stats = live.stats()
+    assert stats["submitted"] == stats["processed"] == 800 and stats["dropped"] == 0
+    assert len(trainer.memory.patterns) == 800
+    live.close()
