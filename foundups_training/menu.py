@@ -311,6 +311,8 @@ class TrainingMenu:
         answer = self.io.ask(f"Log file to mine [{default}]: ")
         if answer is None:
             return
+        # Windows' "Copy as path" wraps the path in quotes: accept it as pasted.
+        answer = answer.strip().strip('"').strip("'")
         path = Path(answer).expanduser() if answer else default
         if not path.is_file():
             self.io.say(f"No such log file: {path}")

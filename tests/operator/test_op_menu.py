@@ -40,7 +40,7 @@ def test_bad_input_is_answered_and_asked_again(fake_trainer) -> None:
 def test_batch_training_mines_and_records_a_run(fake_trainer, tmp_path) -> None:
     log = tmp_path / "012.txt"
     log.write_text("2025-10-20 15:07:04,541 - root - INFO - hello\n", encoding="utf-8")
-    code, out = drive(fake_trainer, "1", str(log), "5", "0")
+    code, out = drive(fake_trainer, "1", f'"{log}"', "5", "0")  # pasted with quotes
     assert code == 0
     assert "[BATCH-TRAINING] Processed 100 lines, stored 1 patterns" in out
     assert "Training runs  : batch 1" in out  # the metrics view saw the run
