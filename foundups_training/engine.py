@@ -10,7 +10,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,29 +33,48 @@ class Trainer:
     def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
         self.settings = settings
         self.read_only = read_only
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # serialises long work (mine, index, clear)
+        # Opening a part has its own lock, so a live writer that needs the memory does not
+        # wait behind a long mining run, and two threads never open the store twice (the
+        # second would hit the one-writer lock).
+        self._parts_lock = threading.RLock()
+        self._parts: dict[str, Any] = {}
+
+    def _part(self, name: str, factory: Callable[[], Any]) -> Any:
+        part = self._parts.get(name)
+        if part is None:
+            with self._parts_lock:
+                part = self._parts.get(name)
+                if part is None:
+                    part = factory()
+                    self._parts[name] = part
+        return part
 
     # -- parts, opened on first use -------------------------------------------------------
-    @cached_property
+    @property
     def memory(self) -> PatternMemory:
         """The pattern store (embedded Chroma, or a Chroma server when configured)."""
         from foundups_training.memory import open_memory
 
-        return open_memory(self.settings, read_only=self.read_only)
+        return self._part("memory", lambda: open_memory(self.settings, read_only=self.read_only))
 
-    @cached_property
+    @property
     def router(self) -> Router:
         """The Gemma/Qwen router over this memory."""
         from foundups_training.routing import Router
 
-        return Router.from_settings(self.settings, self.memory)
+        return self._part("router", lambda: Router.from_settings(self.settings, self.memory))
 
-    @cached_property
+    @property
     def metrics(self) -> MetricsStore:
         """The SQLite metrics store in the data directory."""
         from foundups_training.metrics import MetricsStore
 
-        return MetricsStore(self.settings.metrics_path)
+        return self._part("metrics", lambda: MetricsStore(self.settings.metrics_path))
+
+    def has_part(self, name: str) -> bool:
+        """Whether ``memory``, ``router`` or ``metrics`` has been opened already."""
+        return name in self._parts
 
     # -- capabilities -------------------------------------------------------------------
     def index(self, host_root: Path | str, progress: ProgressFn | None = None) -> IndexReport:
@@ -138,7 +156,8 @@ class Trainer:
     def close(self) -> None:
         """Release the store's lock and any loaded model."""
         for name in ("router", "memory", "metrics"):
-            part = self.__dict__.pop(name, None)
+            with self._parts_lock:
+                part = self._parts.pop(name, None)
             closer = getattr(part, "close", None)
             if closer is not None:
                 try:
