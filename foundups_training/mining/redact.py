@@ -24,6 +24,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b1//0[0-9A-Za-z_\-]{20,}"), REDACTED),
     # OpenAI-style / Anthropic-style secret keys.
     (re.compile(r"\bsk-(?:[A-Za-z0-9]+-)?[A-Za-z0-9_\-]{16,}"), REDACTED),
+    # Google OAuth client secrets ("GOCSPX-"), wherever they appear (client_secret.json dumps).
+    (re.compile(r"\bGOCSPX-[0-9A-Za-z_\-]{16,}"), REDACTED),
+    # JSON Web Tokens (id tokens, service-account assertions): three base64url segments.
+    (re.compile(r"\beyJ[0-9A-Za-z_\-]{8,}\.[0-9A-Za-z_\-]{8,}\.[0-9A-Za-z_\-]{8,}"), REDACTED),
     # GitHub and Slack tokens.
     (re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|xox[abprs]-[A-Za-z0-9\-]{10,})"), REDACTED),
     # "Bearer <token>" wherever it appears (headers echoed into logs).
@@ -35,7 +39,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         re.compile(
             r"(?i)\b((?:[a-z0-9_\-]*_)?(?:password|passwd|pwd|secret|token|api[_\-]?key|apikey|"
             r"access[_\-]?key|client[_\-]?secret|private[_\-]?key|auth)"
-            r"(?:_[a-z0-9_]*)?)(\s*[=:]\s*)(['\"]?)(?!\[REDACTED\])[^\s'\",;&]{4,}\3"
+            r"(?:_[a-z0-9_]*)?)(['\"]?\s*[=:]\s*)(['\"]?)(?!\[REDACTED\])[^\s'\",;&]{4,}\3"
         ),
         r"\1\2\3" + REDACTED + r"\3",
     ),
@@ -46,8 +50,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 _HINT = re.compile(
     # searched on the lower-cased text, case-sensitively: an IGNORECASE alternation is ten
     # times slower in CPython's engine
-    r"aiza|ya29\.|1//0|sk-|gh[pousr]_|xox|bearer|://|passw|pwd|secret|token|api[_\-]?key|"
-    r"access[_\-]?key|private[_\-]?key|auth\w*\s*[=:]"
+    r"aiza|ya29\.|1//0|sk-|gh[pousr]_|xox|bearer|://|passw|pwd|secret|token|api[_\-]?key|eyj|"
+    r"access[_\-]?key|private[_\-]?key|auth\w*['\"]?\s*[=:]|gocspx"
 )
 
 
