@@ -187,6 +187,47 @@ def chroma_where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return dict(where)
 
 
+#: A filtered recall first fetches this many unfiltered neighbours (see recall).
+PREFILTER_FETCH = 64
+
+
+def simple_equalities(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``where`` as {key: value} if it is only equalities on scalars, else None."""
+    if not where:
+        return None
+    clauses: list[tuple[str, Any]] = []
+    items = list(where.items())
+    if len(items) == 1 and items[0][0] == "$and" and isinstance(items[0][1], list):
+        for clause in items[0][1]:
+            if not isinstance(clause, Mapping) or len(clause) != 1:
+                return None
+            clauses.extend(clause.items())
+    else:
+        clauses = items
+    out: dict[str, Any] = {}
+    for key, value in clauses:
+        if isinstance(value, Mapping):
+            if set(value) != {"$eq"}:
+                return None
+            value = value["$eq"]
+        if key.startswith("$") or not isinstance(value, str | int | float | bool):
+            return None
+        if key in out and out[key] != value:
+            return None  # contradictory; let Chroma say so
+        out[key] = value
+    return out
+
+
+def _matches(meta: Mapping[str, Any] | None, equalities: Mapping[str, Any]) -> bool:
+    meta = meta or {}
+    for key, want in equalities.items():
+        have = meta.get(key)
+        # Chroma keeps bool and int apart (True is not 1); so does this.
+        if isinstance(want, bool) != isinstance(have, bool) or have != want:
+            return False
+    return True
+
+
 class PatternMemory:
     """The pattern store. Build it with :func:`open_memory`; close it to release the lock.
 
@@ -398,20 +439,46 @@ class PatternMemory:
         if col is None or n <= 0 or not query:
             return []
         vector = self.encoder.encode_query(query)
+        equalities = simple_equalities(where)
+        if equalities is not None:
+            # Chroma's filtered search reads the matching ids from SQLite on every query
+            # (~0.2 s for a kind filter at 100K patterns). The unfiltered nearest neighbours,
+            # filtered here, give the same answer whenever they hold n matches: the filtered
+            # ranking is a subsequence of the unfiltered one.
+            k = max(PREFILTER_FETCH, n * 8)
+            hits = self._query(col, vector, k, None)
+            matching = [h for h in hits if _matches(h[2], equalities)]
+            exhausted = len(hits) < k or (hits and 1.0 - hits[-1][3] < min_similarity)
+            if len(matching) >= n or exhausted:
+                return self._recalled(matching[:n], min_similarity)
+        return self._recalled(self._query(col, vector, n, chroma_where(where)), min_similarity)
+
+    @staticmethod
+    def _query(
+        col: Collection, vector: Any, n: int, where: dict[str, Any] | None
+    ) -> list[tuple[str, str, Mapping[str, Any], float]]:
         result = col.query(
             query_embeddings=[vector],
             n_results=int(n),
-            where=chroma_where(where),  # type: ignore[arg-type]
+            where=where,  # type: ignore[arg-type]
             include=["metadatas", "documents", "distances"],  # type: ignore[list-item]
         )
+        return list(
+            zip(
+                result["ids"][0],
+                (result["documents"] or [[]])[0],
+                (result["metadatas"] or [[]])[0],
+                (result["distances"] or [[]])[0],
+                strict=True,
+            )
+        )
+
+    @staticmethod
+    def _recalled(
+        hits: list[tuple[str, str, Mapping[str, Any], float]], min_similarity: float
+    ) -> list[Recalled]:
         out: list[Recalled] = []
-        for pid, doc, meta, dist in zip(
-            result["ids"][0],
-            (result["documents"] or [[]])[0],
-            (result["metadatas"] or [[]])[0],
-            (result["distances"] or [[]])[0],
-            strict=True,
-        ):
+        for pid, doc, meta, dist in hits:
             similarity = 1.0 - float(dist)
             if similarity >= min_similarity:
                 out.append(Recalled(from_record(pid, doc, meta), similarity))

@@ -307,3 +307,31 @@ def test_seen_counts(memory: PatternMemory) -> None:
         make(1).id: 2,
         make(2).id: 1,
     }
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"kind": "stream"},
+        {"kind": "moderation"},  # rare: falls back to Chroma's own filter
+        {"kind": "stream", "verified": True},
+        {"$and": [{"kind": {"$eq": "stream"}}, {"source": "log"}]},
+        {"verified": 1},  # an int never matches a bool, as in Chroma
+        {"$or": [{"kind": "moderation"}, {"source": "code"}]},
+    ],
+)
+def test_filtered_recall_equals_chromas_filter(memory: PatternMemory, where: dict) -> None:
+    from foundups_training.memory.store import chroma_where
+
+    memory.upsert(
+        [
+            make(i, kind="stream", verified=i % 3 == 0, source="log" if i % 2 else "code")
+            for i in range(90)
+        ]
+        + [make(i, kind="moderation") for i in range(90, 93)]
+    )
+    ours = memory.recall("stream went live", n=5, where=where, min_similarity=-1.0)
+    col = memory._col()
+    vector = memory.encoder.encode_query("stream went live")
+    theirs = memory._query(col, vector, 5, chroma_where(where))  # type: ignore[arg-type]
+    assert [r.pattern.id for r in ours] == [hit[0] for hit in theirs]
