@@ -108,7 +108,13 @@ class Trainer:
             )
 
     def idle(self, budget: IdleBudget) -> IdleReport:
-        """One idle-training cycle within ``budget``; never raises."""
+        """One idle-training cycle within ``budget``; never raises.
+
+        Emits ``training.idle`` telemetry (``completed`` or ``failed``), which the metrics
+        observers record as a training run.
+        """
+        from foundups_training import telemetry
+
         start = time.perf_counter()
         try:
             host_root = self.settings.host_root if self.settings.host_root.is_dir() else None
@@ -118,20 +124,21 @@ class Trainer:
                 max_lines=budget.max_lines,
                 max_seconds=budget.max_seconds,
             )
-            return IdleReport(
+            idle = IdleReport(
                 lines_processed=report.lines_processed,
                 patterns_stored=report.patterns_stored,
                 patterns_total=report.patterns_total,
                 duration_s=time.perf_counter() - start,
                 progress=report.progress,
             )
-        except Exception as exc:
+            payload = {**report.as_dict(), "source": budget.reason}
+            telemetry.emit("training.idle", "completed", payload)
+            return idle
+        except Exception as exc:  # an idle cycle reports, never raises
             log.exception("idle training failed")
-            return IdleReport(
-                success=False,
-                duration_s=time.perf_counter() - start,
-                error=f"{type(exc).__name__}: {exc}",
-            )
+            error = f"{type(exc).__name__}: {exc}"
+            telemetry.emit("training.idle", "failed", {"error": error, "source": budget.reason})
+            return IdleReport(success=False, duration_s=time.perf_counter() - start, error=error)
 
     def ask(self, query: Query) -> Answer:
         """Answer a query through the router; never raises."""

@@ -38,6 +38,7 @@ class TrainingPlugin:
                 from foundups_training.engine import Trainer
 
                 self._trainer = Trainer(load_settings())
+                _observe(self._trainer)
             return self._trainer
 
     @property
@@ -75,6 +76,16 @@ class TrainingPlugin:
             self._live.close()
         if self._trainer is not None:
             self._trainer.close()
+
+
+def _observe(trainer: Trainer) -> None:
+    """Record this process's answers, patterns and training runs in the metrics store."""
+    try:
+        from foundups_training.metrics import attach_observers
+
+        attach_observers(trainer)
+    except Exception:  # metrics are optional; learning goes on without them
+        log.exception("metrics observers could not be attached")
 
 
 #: The object the entry point names.

@@ -8,11 +8,12 @@ imported only when that verb runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from foundups_training import __version__
@@ -30,6 +31,18 @@ VERBS: dict[str, str] = {
     "report": "report",
     "demo": "demo",
     "plugins": "plugins",
+}
+
+
+#: verb -> telemetry command (Holo Command Interface names); verbs not listed report their own
+TELEMETRY_COMMANDS: dict[str, str] = {
+    "index": "training.index",
+    "mine": "training.batch",
+    "ask": "training.route",
+    "eval": "training.eval",
+    "status": "training.status",
+    "clear": "training.clear",
+    "plugins": "training.plugins",
 }
 
 
@@ -135,7 +148,16 @@ def _settings_from(args: argparse.Namespace) -> Any:
 
 
 def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
-    """Print ``data`` as JSON with ``--json``, else ``text`` (or a readable dump of data)."""
+    """Print ``data`` as JSON with ``--json``, else ``text`` (or a readable dump of data).
+
+    The small fields of ``data`` also become the payload of the verb's ``completed``
+    telemetry event (and so a training run in the metrics store).
+    """
+    result = getattr(args, "telemetry_result", None)
+    if isinstance(result, dict) and isinstance(data, dict):
+        for key, value in data.items():
+            if len(json.dumps(value, default=str)) <= 2048:
+                result[key] = value
     if getattr(args, "json", False):
         print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
     elif text is not None:
@@ -162,7 +184,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings_from(args)
         module = importlib.import_module(f"foundups_training.cli.{VERBS[args.verb]}")
-        return int(module.run(args, settings) or 0)
+        command = TELEMETRY_COMMANDS.get(args.verb)
+        if command is None:
+            return int(module.run(args, settings) or 0)
+        with _observed(settings):
+            from foundups_training import telemetry
+
+            with telemetry.command(command) as result:
+                args.telemetry_result = result
+                code = int(module.run(args, settings) or 0)
+                result["exit_code"] = code
+            return code
     except CliError as exc:
         print(f"foundups-training {args.verb}: {exc}", file=sys.stderr)
         return exc.code
@@ -177,6 +209,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"foundups-training {args.verb}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def _observed(settings: Any) -> Iterator[None]:
+    """Record the verb's signals in the metrics store and its telemetry as JSONL.
+
+    Observability must never stop a verb: a metrics store that cannot be opened (read-only
+    data directory, say) is logged and the verb runs without it.
+    """
+    store = None
+    try:
+        from foundups_training import telemetry
+        from foundups_training.metrics import MetricsStore, attach_observers
+
+        settings.ensure_data_dir()
+        store = MetricsStore(settings.metrics_path)
+        attach_observers(store)
+        telemetry.attach_writer(settings.telemetry_dir)
+    except Exception as exc:  # noqa: BLE001 - observability never stops a verb
+        logging.getLogger(__name__).warning("metrics/telemetry unavailable: %s", exc)
+    try:
+        yield
+    finally:
+        if store is not None:
+            try:
+                store.close()  # flushes and detaches the observer
+            except Exception:
+                logging.getLogger(__name__).exception("closing the metrics store failed")
+        try:
+            from foundups_training import telemetry
+
+            telemetry.detach_writer(settings.telemetry_dir)
+        except Exception:
+            logging.getLogger(__name__).exception("detaching telemetry failed")
 
 
 def not_built(verb: str) -> int:
