@@ -278,14 +278,51 @@ class BackgroundWriter:
                     bad += 1  # a line torn by a crash mid-write; the rest is still good
         if bad:
             log.warning("%s: skipped %d unreadable journal lines", path, bad)
-        for start in range(0, len(patterns), 512):
-            self.memory.upsert(patterns[start : start + 512])
+        # Upserts add ``seen`` up, so a replay cut short must not store its first batches
+        # again: a progress file says how many lines are stored, and the ``seen`` the store
+        # held for the batch in flight (a pattern whose ``seen`` moved already got it).
+        progress = path.with_name(path.name + ".progress")
+        done, before = self._replay_progress(progress)
+        seen_counts = getattr(self.memory, "seen_counts", None)
+        for start in range(done, len(patterns), 512):
+            batch = patterns[start : start + 512]
+            if before is not None and seen_counts is not None:
+                now = seen_counts([p.id for p in batch])
+                batch = [p for p in batch if now.get(p.id, 0) == before.get(p.id, 0)]
+            elif seen_counts is not None:
+                held = seen_counts([p.id for p in batch])
+                self._save_progress(progress, {"done": start, "before": held})
+            self.memory.upsert(batch)
+            self._save_progress(progress, {"done": start + 512})
+            before = None
         with self._counts_lock:
-            self.replayed += len(patterns)
+            self.replayed += len(patterns) - done
         with contextlib.suppress(OSError):
             path.unlink()
+        with contextlib.suppress(OSError):
+            progress.unlink()
         log.info("replayed %d journaled patterns from %s", len(patterns), path)
         return len(patterns)
+
+    @staticmethod
+    def _replay_progress(path: Path) -> tuple[int, dict[str, int] | None]:
+        """(lines of the replay file already stored, pre-write ``seen`` of the next batch)."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            done = int(data["done"])
+            before = data.get("before")
+            return max(done, 0), before if isinstance(before, dict) else None
+        except (OSError, ValueError, TypeError, KeyError):
+            return 0, None
+
+    @staticmethod
+    def _save_progress(path: Path, data: dict[str, Any]) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
 
     def __repr__(self) -> str:
         state: dict[str, Any] = self.stats()
