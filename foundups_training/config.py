@@ -86,6 +86,10 @@ class Settings:
         return self.data_dir / "checkpoint.json"
 
     @property
+    def commands_checkpoint_path(self) -> Path:
+        return self.data_dir / "telemetry_checkpoint.json"
+
+    @property
     def metrics_path(self) -> Path:
         return self.data_dir / "metrics.sqlite3"
 

@@ -97,7 +97,7 @@ class Trainer:
         from foundups_training.mining import mine_log
 
         with self._lock:
-            return mine_log(
+            report = mine_log(
                 Path(log_path) if log_path else self.settings.log_path,
                 self.memory,
                 checkpoint_path=self.settings.checkpoint_path,
@@ -106,6 +106,25 @@ class Trainer:
                 max_seconds=max_seconds,
                 progress=progress,
             )
+            self.mine_commands()
+            return report
+
+    def mine_commands(self) -> int:
+        """Mine this data directory's telemetry into ``command`` patterns; never raises.
+
+        Returns the number of patterns stored. A failure is logged: the log's patterns are
+        already safe, and the telemetry offsets only move after a successful store.
+        """
+        from foundups_training.mining.commands import mine_commands
+
+        try:
+            report = mine_commands(
+                self.settings.telemetry_dir, self.memory, self.settings.commands_checkpoint_path
+            )
+        except Exception:
+            log.exception("mining the telemetry failed")
+            return 0
+        return report.patterns_stored
 
     def idle(self, budget: IdleBudget) -> IdleReport:
         """One idle-training cycle within ``budget``; never raises.

@@ -73,11 +73,15 @@ def mine_json(log: Path, data_dir: Path, *extra: str) -> dict[str, Any]:
 
 
 def snapshot(data_dir: Path) -> Snapshot:
-    """Every stored pattern of a data directory, read through the memory API (read-only)."""
+    """Every pattern mined from the log, read through the memory API (read-only).
+
+    Command patterns (source "telemetry") are left out on purpose: a killed and resumed run
+    really did run more commands than an uninterrupted one, and they say so.
+    """
     from foundups_training.memory import open_memory
 
     with open_memory(settings_for(data_dir), read_only=True) as memory:
-        return snapshot_of(memory)
+        return snapshot_of(memory, {"source": "log"})
 
 
 def snapshot_of(memory: Any, where: dict[str, Any] | None = None) -> Snapshot:
