@@ -54,8 +54,9 @@ UNINDEXED_KEYS = ("decision",)
 
 def collection_schema() -> Any:
     """The collection's schema: the registered embedding function, the cosine HNSW index
-    with :data:`HNSW_CONFIG`, no full-text index on documents (recall is by vector; a
-    trigram index would roughly double the size on disk) and no index on long free text."""
+    with :data:`HNSW_CONFIG`, the full-text index on documents disabled (recall is by
+    vector; embedded Chroma 1.5.9 still fills its FTS tables, a server may honour it) and
+    no index on the decision text."""
     from chromadb import Schema
     from chromadb.api.types import (
         FtsIndexConfig,
