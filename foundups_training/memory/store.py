@@ -188,8 +188,9 @@ def chroma_where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return dict(where)
 
 
-#: A filtered recall first fetches this many unfiltered neighbours (see recall).
-PREFILTER_FETCH = 64
+#: A filtered recall first fetches this many unfiltered neighbours, then this many, before
+#: it lets Chroma filter (see recall): ~5 ms and ~30 ms at 100K against ~200 ms.
+PREFILTER_FETCH = (64, 256)
 
 
 def simple_equalities(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -446,12 +447,12 @@ class PatternMemory:
             # (~0.2 s for a kind filter at 100K patterns). The unfiltered nearest neighbours,
             # filtered here, give the same answer whenever they hold n matches: the filtered
             # ranking is a subsequence of the unfiltered one.
-            k = max(PREFILTER_FETCH, n * 8)
-            hits = self._query(col, vector, k, None)
-            matching = [h for h in hits if _matches(h[2], equalities)]
-            exhausted = len(hits) < k or (hits and 1.0 - hits[-1][3] < min_similarity)
-            if len(matching) >= n or exhausted:
-                return self._recalled(matching[:n], min_similarity)
+            for k in (max(fetch, n * 8) for fetch in PREFILTER_FETCH):
+                hits = self._query(col, vector, k, None)
+                matching = [h for h in hits if _matches(h[2], equalities)]
+                exhausted = len(hits) < k or (hits and 1.0 - hits[-1][3] < min_similarity)
+                if len(matching) >= n or exhausted:
+                    return self._recalled(matching[:n], min_similarity)
         return self._recalled(self._query(col, vector, n, chroma_where(where)), min_similarity)
 
     @staticmethod
