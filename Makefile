@@ -36,8 +36,16 @@ lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## Benchmarks (ratios against baselines measured in the same run; results in benchmarks/results/)
 bench: setup-dev
-	$(BIN)/python -m benchmarks
+	$(BIN)/python benchmarks/bench_cli.py
+	$(BIN)/python benchmarks/bench_mining.py
+	$(BIN)/python benchmarks/bench_memory.py
+	$(BIN)/python benchmarks/bench_adapters.py
+	$(BIN)/python benchmarks/bench_routing.py \
+	  --host-root foundups_training/samples/host --log foundups_training/samples/012_sample.txt \
+	  --dev foundups_training/evalsets/sample_qa_dev.jsonl \
+	  --heldout foundups_training/evalsets/sample_qa_heldout.jsonl
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -5,38 +5,34 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
 from foundups_training.cli import build_parser, main
 
 
-def test_help_is_fast_and_imports_nothing_heavy() -> None:
+def test_help_imports_nothing_heavy() -> None:
+    """--help stays fast because it loads no heavy module (timed by benchmarks/bench_cli.py)."""
     code = (
-        "import sys, time; t=time.perf_counter();"
-        "from foundups_training.cli import main;"
+        "import sys\n"
+        "from foundups_training.cli import main\n"
         "import contextlib, io\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try: main(['--help'])\n"
         "    except SystemExit: pass\n"
-        "heavy=[m for m in ('chromadb','llama_cpp','onnxruntime','numpy') if m in sys.modules]\n"
-        "print(time.perf_counter()-t, heavy)"
+        "heavy = ('chromadb', 'llama_cpp', 'onnxruntime', 'numpy', 'pluggy')\n"
+        "print([m for m in heavy if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    elapsed, heavy = out.stdout.split(" ", 1)
-    assert heavy.strip() == "[]"
-    assert float(elapsed) < 0.5
+    assert out.stdout.strip() == "[]"
 
 
 def test_module_entry_point_runs() -> None:
-    start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "foundups_training", "--help"], capture_output=True, text=True
     )
     assert out.returncode == 0
     assert "run-host" in out.stdout and "eval" in out.stdout
-    assert time.perf_counter() - start < 5
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from foundups_training.models import prompts as P
@@ -26,12 +24,10 @@ def test_gemma_choice_is_a_distribution_and_reuses_the_prefix(gemma_model) -> No
     first = gemma_model.choose(P.gemma_choice("Which module posts to LinkedIn?", OPTIONS), "ABC")
     assert len(first.probs) == 3 and sum(first.probs) == pytest.approx(1.0)
     assert 0 < first.label_mass <= 1
-    start = time.perf_counter()
     again = gemma_model.choose(P.gemma_choice("Where is the SQLite storage?", OPTIONS), "ABC")
-    elapsed = time.perf_counter() - start
     # instructions + the three evidence records are identical: only the question is new
+    # (the time this saves is measured by benchmarks/bench_routing.py, not asserted here)
     assert again.cached_tokens > 0.6 * again.prompt_tokens
-    assert elapsed < 5.0
 
 
 def test_gemma_completes_plain_text(gemma_model) -> None:

@@ -51,7 +51,7 @@ def _start(model_path: str, log: Path, *extra: str) -> tuple[subprocess.Popen, s
     cmd = [
         sys.executable,
         "-m",
-        "llama_cpp.server",
+        "foundups_training.models.serve",
         "--model",
         model_path,
         "--host",
