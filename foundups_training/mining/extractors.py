@@ -475,7 +475,8 @@ def line_patterns(record: LogRecord, verifier: Verifier | None) -> list[Pattern]
             Pattern.make(
                 "log_template",
                 f"Warning from {record.logger or 'the log'}: {record.message[:400]}",
-                "WARNING",
+                # what the warning says (its template), so an answer built from it is one
+                f"warning: {template[:200]}",
                 key=template,
                 module=module,
                 timestamp=record.timestamp,
