@@ -243,8 +243,3 @@ def _observed(settings: Any) -> Iterator[None]:
             telemetry.detach_writer(settings.telemetry_dir)
         except Exception:
             logging.getLogger(__name__).exception("detaching telemetry failed")
-
-
-def not_built(verb: str) -> int:
-    """What a verb that is not implemented yet does: say so and fail."""
-    raise CliError(f"'{verb}' is not built yet in this version", code=3)
