@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from foundups_training.cli import CliError, emit
 from foundups_training.config import Settings
@@ -33,21 +34,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if unknown or not tiers:
         raise CliError(f"--tiers: unknown tier(s) {', '.join(unknown) or '(none)'}")
 
-    quiet = getattr(args, "json", False) or getattr(args, "quiet", False)
-
-    def progress(done: int, total: int) -> None:
-        if not quiet and sys.stderr.isatty():
-            print(f"\r{done}/{total}", end="" if done < total else "\n", file=sys.stderr)
+    from foundups_training.progress import progress_for
 
     with Trainer(settings, read_only=True) as trainer:
         router = trainer.router
-        report = evaluate(router, items, tiers, progress=progress)
+        with progress_for(args, "evaluating") as bar:
+            report = evaluate(router, items, tiers, progress=bar)
         if args.calibrate:
             report.calibration = fit_calibration(report, router.calibration)
             if report.calibration:
                 router.calibration.save(settings.calibration_path)
             else:
                 report.calibration = {"note": "nothing fitted: run the forced tiers too"}
+        try:  # the dashboard plots every evaluation run; a metrics failure loses no result
+            trainer.metrics.record_eval_report(report, Path(args.qa).name)
+        except Exception as exc:  # noqa: BLE001
+            print(f"note: evaluation not recorded in the metrics store: {exc}", file=sys.stderr)
     if args.out:
         report.write_items(args.out)
     emit(args, report.to_json(), format_report(report))

@@ -208,6 +208,11 @@ def test_eval_cli_memory_tier_end_to_end(tmp_path: Path, capsys, monkeypatch) ->
     report = json.loads(capsys.readouterr().out)
     assert report["tiers"]["memory"]["accuracy"] == 1.0
     assert len(out.read_text().splitlines()) == 2
+    from foundups_training.metrics import MetricsStore
+
+    with MetricsStore(settings.metrics_path) as store:  # the dashboard's evaluation history
+        (run,) = store.eval_runs()
+    assert run.dataset == "qa.jsonl"
 
     # ask, through the on_query hook and the training plugin
     from foundups_training import plugin as plugin_module
