@@ -3,7 +3,7 @@
 Usage (from the repository root)::
 
     python benchmarks/bench_routing.py --host-root /path/to/Foundups-Agent \\
-        --dev /work/shared/eval/module_qa_dev.jsonl \\
+        --dev ../shared/eval/module_qa_dev.jsonl \\
         --dev foundups_training/evalsets/routing_dev_realhost.jsonl \\
         --heldout foundups_training/evalsets/routing_heldout_realhost.jsonl
 
