@@ -14,9 +14,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from foundups_training.metrics.records import (
     AnswerRow,
@@ -380,23 +380,7 @@ class MetricsStore:
         rows = self._rows(
             f"SELECT * FROM training_runs {where} ORDER BY ts DESC, id DESC LIMIT ?", params
         )
-        return [
-            TrainingRun(
-                ts=r["ts"],
-                kind=r["kind"],
-                source=r["source"],
-                lines_processed=r["lines_processed"],
-                lines_total=r["lines_total"],
-                patterns_stored=r["patterns_stored"],
-                patterns_total=r["patterns_total"],
-                verified=r["verified"],
-                duration_s=r["duration_s"],
-                success=bool(r["success"]),
-                error=r["error"],
-                id=r["id"],
-            )
-            for r in rows
-        ]
+        return [_record(TrainingRun, r) for r in rows]
 
     def last_training(self) -> TrainingRun | None:
         """The most recent training run of any kind, or None."""
@@ -415,22 +399,7 @@ class MetricsStore:
         rows = self._rows(
             f"SELECT * FROM answers {where} ORDER BY ts DESC, id DESC LIMIT ?", params
         )
-        return [
-            AnswerRow(
-                ts=r["ts"],
-                query=r["query"],
-                tier=r["tier"],
-                model=r["model"],
-                confidence=r["confidence"],
-                latency_ms=r["latency_ms"],
-                escalated=bool(r["escalated"]),
-                escalation_reason=r["escalation_reason"],
-                n_patterns=r["n_patterns"],
-                asked_by=r["asked_by"],
-                error=r["error"],
-            )
-            for r in rows
-        ]
+        return [_record(AnswerRow, r) for r in rows]
 
     def latencies_by_tier(self, limit_per_tier: int = 2000) -> dict[str, list[float]]:
         """The latest answer latencies (ms) of each tier, for percentiles and plots."""
@@ -540,3 +509,20 @@ def _fields_of(obj: Any) -> dict[str, Any]:
 
 def _bin_tuple(b: Any) -> tuple[float, float, int, float, float]:
     return (b.lower, b.upper, b.count, b.confidence, b.accuracy)
+
+
+_R = TypeVar("_R")
+
+
+def _record(cls: type[_R], row: sqlite3.Row) -> _R:
+    """A record dataclass from a row whose columns are named like its fields.
+
+    SQLite has no boolean type: fields annotated ``bool`` are converted back.
+    """
+    columns = set(row.keys())
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name in columns:
+            value = row[f.name]
+            values[f.name] = bool(value) if f.type in (bool, "bool") else value
+    return cls(**values)

@@ -17,22 +17,23 @@ from foundups_training.samples import sample_host, sample_log
 LINES = sample_log().read_text(encoding="utf-8").splitlines(keepends=True)[:500]
 
 
+def _facts(p):  # type: ignore[no-untyped-def]
+    """Everything about a pattern that one pass and chunked runs must agree on."""
+    return (
+        p.kind,
+        p.decision,
+        p.outcome,
+        p.module,
+        p.seen,
+        p.first_seen,
+        p.last_seen,
+        p.verified,
+        p.context,
+    )
+
+
 def _dump(memory, ids):  # type: ignore[no-untyped-def]
-    out = {}
-    for pid in ids:
-        p = memory.get(pid)
-        out[pid] = (
-            p.kind,
-            p.decision,
-            p.outcome,
-            p.module,
-            p.seen,
-            p.first_seen,
-            p.last_seen,
-            p.verified,
-            p.context,
-        )
-    return out
+    return {pid: _facts(memory.get(pid)) for pid in ids}
 
 
 @pytest.mark.slow
@@ -59,20 +60,7 @@ def test_chunked_mining_into_real_memory_equals_one_pass(tmp_path: Path, make_st
         stored = _dump(memory, sorted(reference.items))
     finally:
         memory.close()
-    ref = {
-        pid: (
-            p.kind,
-            p.decision,
-            p.outcome,
-            p.module,
-            p.seen,
-            p.first_seen,
-            p.last_seen,
-            p.verified,
-            p.context,
-        )
-        for pid, p in reference.items.items()
-    }
+    ref = {pid: _facts(p) for pid, p in reference.items.items()}
     assert stored == ref
 
 
