@@ -38,7 +38,11 @@ class TrainingPlugin:
                 from foundups_training.engine import Trainer
 
                 self._trainer = Trainer(load_settings())
-                _observe(self._trainer)
+                # Opening the metrics store is file I/O: keep it off the DAE's thread (the
+                # first caller may be a chat message on the host's hot path).
+                threading.Thread(
+                    target=_observe, args=(self._trainer,), name="foundups-metrics", daemon=True
+                ).start()
             return self._trainer
 
     @property
