@@ -211,13 +211,21 @@ import json, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 sys.path.insert(0, sys.argv[1] + "/benchmarks")
+from bench_memory import make_queries, rss_mb, time_recall, baseline_embedder
+rss_python = rss_mb()
+import chromadb  # what any process using Chroma pays before the memory layer adds anything
+rss_chromadb = rss_mb()
 from foundups_training.config import load_settings
 from foundups_training.memory import open_memory
-from bench_memory import make_queries, rss_mb, time_recall, baseline_embedder
+from foundups_training.memory.embedding import shared_encoder
 mem = open_memory(load_settings({"data_dir": sys.argv[2]}, env={}), read_only=True)
 n_queries, n_base = int(sys.argv[3]), int(sys.argv[4])
 result = time_recall(lambda q: mem.recall(q, n=5), make_queries(n_queries, seed=99))
 result["rss_mb"] = round(rss_mb(), 1)
+result["rss_python_mb"] = round(rss_python, 1)
+result["rss_after_import_chromadb_mb"] = round(rss_chromadb, 1)
+result["memory_layer_mb"] = round(result["rss_mb"] - rss_chromadb, 1)
+result["encoder_runtime"] = shared_encoder().runtime
 result["count"] = mem.count()
 if n_base:
     # The baseline, loaded after our RSS was read: chromadb's class embeds the question,
@@ -445,7 +453,7 @@ def print_table(r: dict[str, Any]) -> None:
     head = (
         f"\n{'patterns':>9} {'upsert/s':>9} {'recall p50':>11} {'p95':>7} {'filtered p50':>13} "
         f"{'RSS writer':>11} {'RSS reader':>11} {'reader p50':>11} {'disk MB':>8} "
-        f"{'same queries: ours / chromadb class':>36}"
+        f"{'same queries: ours / chromadb class':>36}  reader = python + chromadb import + layer"
     )
     print(head)
     for row in r["checkpoints"]:
@@ -456,7 +464,7 @@ def print_table(r: dict[str, Any]) -> None:
             f"{row['recall_filtered']['p50_ms']:>11.2f}ms {row['rss_writer_mb']:>9.1f}MB "
             f"{reader.get('rss_mb', float('nan')):>9.1f}MB "
             f"{reader.get('p50_ms', float('nan')):>9.2f}ms {row['disk_mb']:>8.1f} "
-            f"{_same(reader):>36}"
+            f"{_same(reader):>36}  {_split(reader)}"
         )
 
 
@@ -465,6 +473,16 @@ def _load() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except (AttributeError, OSError):
         return None  # Windows
+
+
+def _split(reader: dict[str, Any]) -> str:
+    if "memory_layer_mb" not in reader:
+        return "-"
+    return (
+        f"{reader['rss_python_mb']:.0f} + "
+        f"{reader['rss_after_import_chromadb_mb'] - reader['rss_python_mb']:.0f} + "
+        f"{reader['memory_layer_mb']:.0f} MB ({reader['encoder_runtime']} encoder)"
+    )
 
 
 def _same(reader: dict[str, Any]) -> str:
