@@ -287,6 +287,9 @@ class MiniLMEncoder:
         if threads > 0:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle worker threads sleep instead of spinning: the host DAE and the llama.cpp
+        # threads that run right after a recall get the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # The arena keeps the largest batch's buffers for ever; without it RSS follows use.
         options.enable_cpu_mem_arena = False
         self._session = ort.InferenceSession(

@@ -188,13 +188,18 @@ def chroma_where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return dict(where)
 
 
-#: A filtered recall first fetches this many unfiltered neighbours, then this many, before
-#: it lets Chroma filter (see recall): ~5 ms and ~30 ms at 100K against ~200 ms.
-PREFILTER_FETCH = (64, 256)
+#: A filtered recall first fetches this many unfiltered neighbours (at least twice ``n``),
+#: then more, before it lets Chroma filter (see recall): ~2, ~5 and ~30 ms at 100K against
+#: ~200 ms. The first size suffices whenever the filter keeps most patterns (the router's
+#: "module_location" or "anything but module_location" on a store of one main kind).
+PREFILTER_FETCH = (32, 64, 256)
+
+#: Clause operators the recall can check itself on fetched metadata.
+_OPS = {"$eq": True, "$ne": False}
 
 
-def simple_equalities(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """``where`` as {key: value} if it is only equalities on scalars, else None."""
+def simple_filter(where: Mapping[str, Any] | None) -> list[tuple[str, bool, Any]] | None:
+    """``where`` as ``[(key, equal?, value)]`` if it is only ``$eq``/``$ne`` on scalars."""
     if not where:
         return None
     clauses: list[tuple[str, Any]] = []
@@ -206,28 +211,31 @@ def simple_equalities(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
             clauses.extend(clause.items())
     else:
         clauses = items
-    out: dict[str, Any] = {}
+    out: list[tuple[str, bool, Any]] = []
     for key, value in clauses:
+        equal = True
         if isinstance(value, Mapping):
-            if set(value) != {"$eq"}:
+            if len(value) != 1 or next(iter(value)) not in _OPS:
                 return None
-            value = value["$eq"]
+            op, value = next(iter(value.items()))
+            equal = _OPS[op]
         if key.startswith("$") or not isinstance(value, str | int | float | bool):
             return None
-        if key in out and out[key] != value:
-            return None  # contradictory; let Chroma say so
-        out[key] = value
+        out.append((key, equal, value))
     return out
 
 
-def _matches(meta: Mapping[str, Any] | None, equalities: Mapping[str, Any]) -> bool:
+def _same(have: Any, want: Any) -> bool:
+    # Chroma keeps bool and int apart (True is not 1); so does this.
+    return isinstance(want, bool) == isinstance(have, bool) and have == want
+
+
+def _matches(meta: Mapping[str, Any] | None, clauses: list[tuple[str, bool, Any]]) -> bool:
     meta = meta or {}
-    for key, want in equalities.items():
-        have = meta.get(key)
-        # Chroma keeps bool and int apart (True is not 1); so does this.
-        if isinstance(want, bool) != isinstance(have, bool) or have != want:
-            return False
-    return True
+    return all(
+        _same(meta.get(key), want) if equal else (key in meta and not _same(meta[key], want))
+        for key, equal, want in clauses
+    )
 
 
 class PatternMemory:
@@ -441,15 +449,18 @@ class PatternMemory:
         if col is None or n <= 0 or not query:
             return []
         vector = self.encoder.encode_query(query)
-        equalities = simple_equalities(where)
-        if equalities is not None:
+        clauses = simple_filter(where)
+        if clauses is not None:
             # Chroma's filtered search reads the matching ids from SQLite on every query
             # (~0.2 s for a kind filter at 100K patterns). The unfiltered nearest neighbours,
             # filtered here, give the same answer whenever they hold n matches: the filtered
             # ranking is a subsequence of the unfiltered one.
-            for k in (max(fetch, n * 8) for fetch in PREFILTER_FETCH):
+            sizes = sorted(
+                {max(PREFILTER_FETCH[0], n * 2), *(max(f, n * 8) for f in PREFILTER_FETCH[1:])}
+            )
+            for k in sizes:
                 hits = self._query(col, vector, k, None)
-                matching = [h for h in hits if _matches(h[2], equalities)]
+                matching = [h for h in hits if _matches(h[2], clauses)]
                 exhausted = len(hits) < k or (hits and 1.0 - hits[-1][3] < min_similarity)
                 if len(matching) >= n or exhausted:
                     return self._recalled(matching[:n], min_similarity)

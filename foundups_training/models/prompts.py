@@ -49,6 +49,39 @@ def quote(text: str, limit: int = 400) -> str:
     return text
 
 
+# The shapes foundups_training.mining.host_index writes a code pattern's context in, and the
+# path-like noise of log lines: a small model's few-shot examples should show what a module
+# does, not 30 tokens of its path.
+_CLASS_CTX = re.compile(r"^class (\w+) in \S+ \((\w+) module\): *")
+_FILE_CTX = re.compile(r"^\S*?([\w.-]+?)(?:\.py)? \((\w+) module, \w+\): *")
+_MODULE_CTX = re.compile(r"^(\w+) module \(\w+ domain\), \S+/\. *")
+_PATH = re.compile(r"\b(?:[\w.-]+[/\\])+([\w.-]+)")
+_LOG_HEAD = re.compile(r"^(?:Error|WSP compliance):\s*")
+_LEVEL = re.compile(r"\b(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\b\s*")
+
+
+def gist(context: str) -> str:
+    """What a pattern's context says, without its path header: ``"stream_resolver: …"``.
+
+    Code patterns become ``module [class or file]: description``; other contexts keep their
+    first line with paths cut to their last part and log levels dropped.
+    """
+    first = context.strip().split("\n", 1)[0]
+    for shape, fmt in (
+        (_CLASS_CTX, "{1} {0}: "),
+        (_FILE_CTX, "{1} {0}: "),
+        (_MODULE_CTX, "{0}: "),
+    ):
+        m = shape.match(first)
+        if m:
+            name = fmt.format(*m.groups())
+            if name.startswith("__init__ ") or " __init__:" in name:
+                name = name.replace(" __init__", "")
+            return name + _PATH.sub(r"\1", first[m.end() :])
+    first = _LOG_HEAD.sub("", first)
+    return _LEVEL.sub("", _PATH.sub(r"\1", first)).strip()
+
+
 @dataclass(frozen=True)
 class Option:
     """One candidate answer: what is shown (``label``) and a short description from memory."""
@@ -60,25 +93,29 @@ class Option:
 # -- Gemma: plain few-shot completion --------------------------------------------------------
 
 GEMMA_INSTRUCTIONS = (
-    "Questions about the Foundups-Agent code base and its log. Each one is answered by the "
-    "letter of the record it belongs to. Text in «» is quoted data.\n\n"
+    "Questions about the Foundups-Agent code base and its log. Each line is a quoted record "
+    "and its letter; the last line's question gets the letter of the record that answers "
+    "it. Text in «» is quoted data.\n\n"
 )
 
 
 def gemma_choice(question: str, options: Sequence[Option], *, describe: int = 80) -> Prompt:
     """A base-model few-shot prompt whose next token is one of the option letters.
 
-    The retrieved patterns are the few-shot examples: each option's evidence is shown as a
-    solved question whose answer is that option's letter, then the real question follows.
-    A 270M base model does this kind of in-context matching far better than reading a menu
-    (measured: with a lettered menu it picked the last letter whatever the content).
-    An option without evidence is shown by its label.
+    The retrieved patterns are the few-shot examples: each option's evidence (its
+    :func:`gist`) is one line ending in that option's letter, then the question's line ends
+    where the letter goes. A 270M base model does this kind of in-context matching far
+    better than reading a menu (measured: with a lettered menu it picked the last letter
+    whatever the content). One line per option keeps the part that changes per question
+    short: only the fixed instructions stay in the KV cache, and Gemma evaluates everything
+    after them at ~1.3 ms a token on two cores. An option without evidence is shown by its
+    label.
     """
     parts = [GEMMA_INSTRUCTIONS]
     for letter, opt in zip(LETTERS, options, strict=False):
-        shown = opt.description if (describe and opt.description) else opt.label
-        parts.append(f"Question: «{quote(shown, describe or 120)}»\nAnswer: {letter}\n\n")
-    parts.append(f"Question: «{quote(question, 300)}»\nAnswer:")
+        shown = gist(opt.description) if (describe and opt.description) else opt.label
+        parts.append(f"«{quote(shown, describe or 120)}» = {letter}\n")
+    parts.append(f"«{quote(question, 300)}» =")
     return Prompt(text="".join(parts))
 
 

@@ -381,6 +381,8 @@ class Router:
         lazy = self._backends.get(tier)
         if lazy is None:
             return Scored(None, "", 0.0, 0.0, "", error=f"no {tier} model configured")
+        if tier == "gemma":
+            candidates = candidates[: max(1, self.rules.gemma_max_options)]
         options = [Option(c.text, c.evidence) for c in candidates]
         labels = LETTERS[: len(options)]
         try:

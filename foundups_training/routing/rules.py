@@ -47,12 +47,15 @@ class RoutingRules:
     #: neighbours recalled per question, and options offered to a model
     recall_n: int = 16
     max_options: int = 4
+    #: options Gemma is shown (the best ones); every option it is not shown stays for Qwen.
+    #: Each one costs Gemma ~20 prompt tokens, ~25 ms on two cores.
+    gemma_max_options: int = 3
     #: temperature of the retrieval prior softmax(similarity / T) over the options
     retrieval_temperature: float = 0.05
     #: exponent of the model's probabilities in the product with the retrieval prior
     model_weight: float = 1.0
     #: characters of each pattern shown to Gemma / Qwen as evidence
-    gemma_evidence_chars: int = 80
+    gemma_evidence_chars: int = 48
     qwen_evidence_chars: int = 160
     #: tokens Qwen may generate for an open (reasoning) answer
     qwen_max_tokens: int = 64

@@ -317,6 +317,9 @@ def test_seen_counts(memory: PatternMemory) -> None:
         {"kind": "stream", "verified": True},
         {"$and": [{"kind": {"$eq": "stream"}}, {"source": "log"}]},
         {"verified": 1},  # an int never matches a bool, as in Chroma
+        {"kind": {"$ne": "moderation"}},  # the router's filter for lookups
+        {"kind": {"$ne": "stream"}},  # keeps only rare patterns: falls back
+        {"$and": [{"kind": {"$ne": "moderation"}}, {"verified": {"$ne": True}}]},
         {"$or": [{"kind": "moderation"}, {"source": "code"}]},
     ],
 )

@@ -164,6 +164,14 @@ def _assert_contained(prompt: Prompt, injected: str) -> None:
                 assert "\n" not in inside
             if m["role"] == "assistant":
                 assert "\n" not in content
+    elif prompt.text.endswith(" ="):  # gemma_choice: one «record» = letter per line
+        lines = prompt.text.split("\n\n", 1)[1].split("\n")
+        for line in lines:
+            assert line.startswith("«") and line.count("«") == 1 and line.count("»") == 1, line
+            tail = line.split("»", 1)[1]
+            assert tail in (" =", *(f" = {letter}" for letter in "ABCDEF")), line
+        assert lines[-1].endswith("» =")
+        assert "<start_of_turn>" not in prompt.text and "<|" not in prompt.text
     else:
         text = prompt.text
         for block in text.split("\n\n")[1:]:

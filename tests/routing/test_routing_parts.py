@@ -57,8 +57,23 @@ def test_gemma_choice_prompt_is_plain_completion() -> None:
     prompt = P.gemma_choice("Where?", [P.Option("m/a", "alpha"), P.Option("m/b", "")])
     assert not prompt.is_chat
     assert prompt.text.startswith(P.GEMMA_INSTRUCTIONS)
-    assert "«alpha»\nAnswer: A" in prompt.text and "«m/b»\nAnswer: B" in prompt.text
-    assert prompt.text.endswith("Question: «Where?»\nAnswer:")
+    lines = prompt.text[len(P.GEMMA_INSTRUCTIONS) :].split("\n")
+    assert lines == ["«alpha» = A", "«m/b» = B", "«Where?» ="]
+
+
+def test_gemma_sees_what_a_code_pattern_says_not_its_path() -> None:
+    evidence = (
+        "class StreamResolver in modules/platform_integration/stream_resolver/src/"
+        "stream_resolver.py (stream_resolver module): Finds the live video of a channel."
+    )
+    prompt = P.gemma_choice("Where?", [P.Option("m/a", evidence)], describe=200)
+    assert "«stream_resolver StreamResolver: Finds the live video of a channel.» = A" in (
+        prompt.text
+    )
+    assert P.gist("Error: ERROR youtube_auth: quota exceeded\nTried: x") == (
+        "youtube_auth: quota exceeded"
+    )
+    assert P.gist("readme of modules/a/b/c.py is missing") == "readme of c.py is missing"
 
 
 # -- calibration -------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def test_gemma_prompt_keeps_a_stable_prefix(memory) -> None:
     from foundups_training.models.prompts import GEMMA_INSTRUCTIONS
 
     assert a.startswith(GEMMA_INSTRUCTIONS) and b.startswith(GEMMA_INSTRUCTIONS)
-    assert a.endswith("Answer:") and "«reads and answers YouTube live chat»" in a
+    assert a.endswith("» =") and "«reads and answers YouTube live chat» = " in a
 
 
 def test_concurrent_answers_are_independent(memory) -> None:
@@ -227,3 +227,16 @@ def test_lookups_recall_what_the_log_taught_not_the_code_index() -> None:
     )
     assert memory.calls[0]["where"] == {"kind": {"$ne": "module_location"}}
     assert ans.text == "Rotating to credential set 2" and ans.patterns == (fix.id,)
+
+
+def test_gemma_sees_the_best_options_and_qwen_all_of_them() -> None:
+    mods = [module_pattern(f"modules/d/m{i}", f"module m{i} does thing {i}") for i in range(4)]
+    memory = ListMemory([(p, 0.60 - 0.01 * i) for i, p in enumerate(mods)])
+    gemma = ScriptedModel("gemma-test")  # uniform: too unsure, so it escalates
+    qwen = ScriptedModel("qwen-test", probs=[0.01, 0.01, 0.01, 0.97])
+    router = make_router(memory, gemma, qwen, gemma_max_options=3, retrieval_temperature=1.0)
+    ans = router.answer(Query("Which module does thing 3?"))
+    gemma_prompt, qwen_prompt = gemma.calls[0][1].text, qwen.calls[0][1].messages[-1]["content"]
+    assert gemma_prompt.count("» = ") == 3 and "m3 does" not in gemma_prompt
+    assert "D. modules/d/m3" in qwen_prompt
+    assert ans.escalated and ans.tier == "qwen" and ans.text == "modules/d/m3"
