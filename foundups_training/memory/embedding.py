@@ -16,8 +16,8 @@ tokens), and the tokenizer encodes a batch in parallel.
 Memory: onnxruntime would fold the pinned model's int8 weights into ~90 MB of float32. The
 encoder runs a rewritten copy instead (:mod:`foundups_training.memory.int8_graph`, made once
 per machine in the user cache, checked against the original before use) whose weights stay
-int8: ~65 MB less per process and ~3× faster per question. Its vectors agree with the
-float graph's to a cosine ≥ 0.99, so stores embedded either way stay compatible. If the
+int8: ~55 MB less per process and faster per question. Its vectors agree with the float
+graph's to a cosine of ~0.997, so stores embedded either way stay compatible. If the
 rewrite cannot be made, the encoder says so once and runs the original.
 """
 
@@ -235,7 +235,7 @@ def int8_model(source: Path, tokenizer: Path) -> Path | None:
             _int8_failed.add(target)
             log.warning(
                 "embedding: cannot make the int8 graph in %s (%s); using the original graph, "
-                "which costs ~65 MB more per process (set %s=float to skip this attempt)",
+                "which costs ~55 MB more per process (set %s=float to skip this attempt)",
                 folder,
                 exc,
                 ENV_RUNTIME,

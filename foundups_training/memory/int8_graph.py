@@ -11,7 +11,11 @@ weight:
 
 * ``MatMul(x, Mul(Cast(W), s))`` with a per-column scale becomes onnxruntime's
   ``com.microsoft.DynamicQuantizeMatMul(x, W, s, 0)``: the activation is quantised per call
-  and the product runs in integer arithmetic (faster than the float product, too);
+  and the product runs in integer arithmetic (faster than the float product, too). Not the
+  down-projections (weights wider in than out: the feed-forward's second product), which
+  read the GELU output: its outliers make one quantisation scale per call too coarse
+  (measured on 232 log lines and questions: mean cosine to the float graph 0.9915 with
+  them quantised, 0.9976 without, for 10 MB more);
 * ``Gather(Mul(Cast(E), s), ids)`` (the embedding tables) becomes
   ``Mul(Cast(Gather(E, ids)), Gather(s, ids))``: only the looked-up rows are dequantised.
 
@@ -30,10 +34,10 @@ from pathlib import Path
 from typing import Any
 
 #: Bump when the rewrite changes: the cached file's name carries it.
-REWRITE_VERSION = 1
+REWRITE_VERSION = 2
 #: Agreement required between the rewritten and the original graph, sentence by sentence.
-#: A correct rewrite scores 0.98-0.999 (the activations are quantised per call; mean 0.992
-#: on 512 log lines); a wrong one scores far lower.
+#: A correct rewrite scores above 0.99 (the activations are quantised per call; mean 0.997
+#: on 300 log lines); a wrong one scores far lower.
 MIN_COSINE = 0.97
 
 _CHECK_SENTENCES = (
@@ -84,9 +88,10 @@ def rewrite(model: Any) -> int:
             found = _dequantised(node.input[1], producers, inits)
             if found is not None:
                 weight, scale = found
-                cols = inits[weight].dims[-1]
+                rows, cols = [*inits[weight].dims, 0, 0][:2]
                 scales = numpy_helper.to_array(inits[scale])
-                if len(inits[weight].dims) == 2 and scales.size in (1, cols):
+                dims_ok = len(inits[weight].dims) == 2 and rows <= cols
+                if dims_ok and scales.size in (1, cols):
                     flat = f"{scale}__per_column"
                     zero = f"{weight}__zero_point"
                     shape = (cols,) if scales.size == cols else ()

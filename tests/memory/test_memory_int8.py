@@ -47,16 +47,16 @@ def test_the_rewrite_keeps_the_weights_int8(cache: Path) -> None:
         for i in model.graph.initializer
         if i.data_type == onnx.TensorProto.INT8
     )
-    # Every weight matrix and embedding table stays int8 (22.5 MB); only scales, biases and
-    # layer norms are float (the original graph folds to ~90 MB of float32).
+    # The weights stay int8 in the file (22.5 MB); only scales, biases and layer norms are
+    # float. At run time the down-projections are folded to float (14 MB): see int8_graph.
     assert int8_bytes > 20_000_000
     assert float_bytes < 2_000_000
-    ops = {n.op_type for n in model.graph.node}
-    assert "DynamicQuantizeMatMul" in ops
-    assert not any(
-        n.op_type == "Cast" and n.input[0] in {i.name for i in model.graph.initializer}
-        for n in model.graph.node
-    ), "a whole weight is still dequantised"
+    ops = [n.op_type for n in model.graph.node]
+    # 6 layers x (query, key, value, attention output, feed-forward up) stay int8 products.
+    assert ops.count("DynamicQuantizeMatMul") == 30
+    dims = {i.name: list(i.dims) for i in model.graph.initializer}
+    whole = [n.input[0] for n in model.graph.node if n.op_type == "Cast" and n.input[0] in dims]
+    assert len(whole) == 6 and all(dims[w][0] > dims[w][1] for w in whole), whole
     _, stamp = _made(cache)
     assert stamp["source_sha256"] == emb.MODEL_SHA256
     assert float(stamp["min_cosine"]) >= int8_graph.MIN_COSINE  # type: ignore[arg-type]
@@ -102,7 +102,7 @@ def test_int8_vectors_agree_with_the_float_graph(
     assert exact.runtime == "float"
     a, b = fast.encode(lines), exact.encode(lines)
     cosines = np.sum(a * b, axis=1)
-    assert float(cosines.mean()) > 0.985 and float(cosines.min()) > 0.95
+    assert float(cosines.mean()) > 0.995 and float(cosines.min()) > 0.98
     # What retrieval needs: each line's nearest neighbour among the float vectors is itself.
     assert float(np.mean(np.argmax(a @ b.T, axis=1) == np.arange(len(lines)))) > 0.95
     # A text's vector does not depend on the other texts of the call.

@@ -97,6 +97,16 @@ def test_platt_learns_overconfidence_and_round_trips(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["tiers"]["gemma"]["method"] == "platt"
 
 
+def test_platt_on_separable_data_keeps_a_finite_slope() -> None:
+    # Every wrong answer scored just below every right one: a tiny set proves little.
+    raw = [0.91, 0.917, 0.942, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995, 0.999]
+    right = [False] * 4 + [True] * 6
+    curve = fit_platt(raw, right)
+    assert 0 < curve.a < 100
+    assert curve(0.999) > 0.7 > curve(0.91)
+    assert 0.05 < curve(0.95) < 0.95  # a probability, not a step
+
+
 def test_isotonic_is_monotone() -> None:
     raw = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
     right = [False, True, False, False, True, False, True, True, True, True]
