@@ -29,10 +29,15 @@ REASONING_PATTERNS: tuple[str, ...] = (
 #: Question shapes that ask where something lives in the host's tree.
 MODULE_PATTERNS: tuple[str, ...] = (
     r"\b(which|what) (module|package|component|dae|code|file|folder|part of the code)\b",
+    # "which educational web app", "which MCP server", "what daemon": a thing in the tree,
+    # named by what kind of program it is, after at most three other words.
+    r"\b(which|what) ([\w/-]+ ){0,3}?(app|application|tool|service|server|daemon|daes?|"
+    r"script|bot|agent|engine|dashboard|library|plugin|integration|orchestrator)s?\b",
     r"\bwhere (is|are|does|do|did|can|could|would|should|will|might|to|'s|in the code)\b",
     r"\bwhere's\b",
     r"\b(module|code) (that|which|for|responsible|handles|in charge)\b",
-    r"\bwho (handles|owns|is responsible)\b",
+    r"\bwho (handles|owns|is responsible|decides|manages|schedules|stores|detects|"
+    r"watches|runs|sends|posts|writes|builds|creates|checks)\b",
 )
 
 
@@ -55,7 +60,7 @@ class RoutingRules:
     #: exponent of the model's probabilities in the product with the retrieval prior
     model_weight: float = 1.0
     #: characters of each pattern shown to Gemma / Qwen as evidence
-    gemma_evidence_chars: int = 48
+    gemma_evidence_chars: int = 40
     qwen_evidence_chars: int = 160
     #: tokens Qwen may generate for an open (reasoning) answer
     qwen_max_tokens: int = 64

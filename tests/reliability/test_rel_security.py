@@ -158,9 +158,15 @@ def _assert_contained(prompt: Prompt, injected: str) -> None:
         for m in prompt.messages[1:]:
             content = m["content"]
             assert "<|" not in content and "|>" not in content
-            assert content.count(DATA_OPEN) == content.count(DATA_CLOSE) <= 1
-            if DATA_OPEN in content:
-                inside = content.split(DATA_OPEN, 1)[1].split(DATA_CLOSE, 1)[0]
+            # Data sections open and close in turn, one per line, never nested or split.
+            sections = content.count(DATA_OPEN)
+            assert sections == content.count(DATA_CLOSE)
+            assert sections <= (1 + content.count("\n") if m is prompt.messages[-1] else 1)
+            rest = content
+            for _ in range(sections):
+                before, rest = rest.split(DATA_OPEN, 1)
+                inside, rest = rest.split(DATA_CLOSE, 1)
+                assert DATA_CLOSE not in before and DATA_OPEN not in inside
                 assert "\n" not in inside
             if m["role"] == "assistant":
                 assert "\n" not in content

@@ -39,8 +39,16 @@ def memory() -> ListMemory:
         ("Which module handles live chat?", "module_location"),
         ("Where is the code that posts to LinkedIn?", "module_location"),
         ("Where would I look to find out whether a channel is live?", "module_location"),
+        ("Which educational web app teaches sound localisation?", "module_location"),
+        ("Which daemon watches for code changes and pushes them?", "module_location"),
+        ("What MCP server hands environment variables to agents?", "module_location"),
+        ("Who decides which GGUF file serves the code role?", "module_location"),
+        ("Who was timed out most during the last stream?", "lookup"),
         ("Database transaction failed: UNIQUE constraint failed", "lookup"),
         ("priority score for Move2Japan", "lookup"),
+        ("LinkedIn API calls keep timing out. What protects the rest of the system?", "lookup"),
+        ("Which domain should a new YouTube authentication helper go into?", "lookup"),
+        ("YouTube answered 403 quotaExceeded. What is the recovery?", "lookup"),
     ],
 )
 def test_intent_rules(text: str, intent: str) -> None:
@@ -105,8 +113,11 @@ def test_reasoning_questions_go_to_qwen_open_answer(memory) -> None:
     assert qwen.calls[0][0] == "complete"
     messages = qwen.calls[0][1].messages
     assert messages[0]["role"] == "system"
-    assert [m["role"] for m in messages[1:]] == ["user", "assistant"] * 3 + ["user"]
-    assert "<data>" in messages[-1]["content"]
+    assert [m["role"] for m in messages[1:]] == ["user"]
+    # The three recalled patterns are numbered records before the question, each quoted.
+    records, question = messages[1]["content"].split("\n\nQuestion: ")
+    assert records.startswith("Records:\n1. <data>") and records.count("<data>") == 3
+    assert question == "<data>Why does the bot check the lowest score first?</data>"
 
 
 def test_fast_path_answers_from_memory_without_a_model() -> None:
