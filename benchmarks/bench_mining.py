@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (the printed table rows are easier to read on one line each)
 """Benchmark mining on a generated 30,000-line log in the host's real format.
 
 Measured in one run, on this machine:
@@ -120,7 +119,8 @@ def bench_baseline(lines: list[str], sample: int, data_dir: Path) -> dict[str, A
         step = max(1, len(lines) // sample)
         picked = [line for line in lines[::step] if line.strip()][:sample]
         patterns = [
-            Pattern.make("log_template", line, "", key=f"{i}:{line}") for i, line in enumerate(picked)
+            Pattern.make("log_template", line, "", key=f"{i}:{line}")
+            for i, line in enumerate(picked)
         ]
         t0 = time.perf_counter()
         memory.upsert(patterns)
@@ -142,7 +142,9 @@ def distinct_kept(lines: list[str]) -> dict[str, int]:
     patterns = [p for p in extract_patterns(lines) if p.kind != "module_location"]
     return {
         "decisions": len({(p.kind, p.decision) for p in patterns}),
-        "outcomes": len({(p.kind, mask(p.outcome.split(": ", 1)[-1])) for p in patterns if p.outcome}),
+        "outcomes": len(
+            {(p.kind, mask(p.outcome.split(": ", 1)[-1])) for p in patterns if p.outcome}
+        ),
         "with_outcome": sum(1 for p in patterns if p.outcome),
         "episode_patterns": len(patterns),
     }
@@ -200,19 +202,35 @@ def _print_table(r: dict[str, Any]) -> None:
         ("parse+extract lines/s (cold run)", f"{ex['lines_per_s_cold']:,}", ""),
         ("parse+extract lines per CPU-second", f"{ex['lines_per_cpu_s']:,}", ""),
         ("patterns (one pass)", f"{ex['patterns']:,}", ""),
-        ("distinct decisions / outcomes kept", f"{r['distinct']['decisions']} / {r['distinct']['outcomes']}", ""),
+        (
+            "distinct decisions / outcomes kept",
+            f"{r['distinct']['decisions']} / {r['distinct']['outcomes']}",
+            "",
+        ),
     ]
     if "mine" in r:
         m, b = r["mine"], r["baseline"]
         per_line = m["patterns_stored"] / max(1, m["lines"])
         rows += [
-            ("mine into memory, s (open + mine)", f"{m['total_s']:.1f}", f"target <= {TARGETS['mine_seconds']:.0f}"),
+            (
+                "mine into memory, s (open + mine)",
+                f"{m['total_s']:.1f}",
+                f"target <= {TARGETS['mine_seconds']:.0f}",
+            ),
             ("  same, CPU-seconds (all threads)", f"{m['cpu_s']:.1f}", ""),
             ("stored vectors", f"{m['patterns_stored']:,}", ""),
             ("naive one-per-line vectors", f"{b['vectors']:,}", ""),
             ("stored per line", f"{per_line:.4f}", f"target <= {TARGETS['stored_per_line']}"),
-            ("vectors saved vs naive", f"{b['vectors'] / max(1, m['patterns_stored']):.0f}x fewer", ""),
-            ("verified / naming a module", f"{m['verified']} / {m['with_module']} ({100 * m['verified_rate']:.1f}%)", f"target >= {100 * TARGETS['verified_rate']:.0f}%"),
+            (
+                "vectors saved vs naive",
+                f"{b['vectors'] / max(1, m['patterns_stored']):.0f}x fewer",
+                "",
+            ),
+            (
+                "verified / naming a module",
+                f"{m['verified']} / {m['with_module']} ({100 * m['verified_rate']:.1f}%)",
+                f"target >= {100 * TARGETS['verified_rate']:.0f}%",
+            ),
         ]
         if "estimated_upsert_s" in b:
             rows.append(

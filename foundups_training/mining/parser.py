@@ -199,8 +199,10 @@ class LineParser:
         text = raw.text
         cur = self._current
         # fast path: most lines start with a digit and are never continuations
-        if cur is not None and (not text or text[0] in " \tTD" or cur.traceback) and (
-            self._continues(cur, text)
+        if (
+            cur is not None
+            and (not text or text[0] in " \tTD" or cur.traceback)
+            and (self._continues(cur, text))
         ):
             if cur.extra is None:
                 cur.extra = []
