@@ -30,9 +30,11 @@ REASONING_PATTERNS: tuple[str, ...] = (
 MODULE_PATTERNS: tuple[str, ...] = (
     r"\b(which|what) (module|package|component|dae|code|file|folder|part of the code)\b",
     # "which educational web app", "which MCP server", "what daemon": a thing in the tree,
-    # named by what kind of program it is, after at most three other words.
-    r"\b(which|what) ([\w/-]+ ){0,3}?(app|application|tool|service|server|daemon|daes?|"
-    r"script|bot|agent|engine|dashboard|library|plugin|integration|orchestrator)s?\b",
+    # named by what kind of program it is, after at most three other words, none of them a
+    # verb that makes it a question about what happened ("what did the daemon do").
+    r"\b(which|what) ((?!(did|does|do|is|was|were|are|has|had|will|would|can|could|should)"
+    r"\b)[\w/-]+ ){0,3}?(app|application|tool|service|server|daemon|daes?|script|engine|"
+    r"dashboard|library|plugin|integration|orchestrator)s?\b",
     r"\bwhere (is|are|does|do|did|can|could|would|should|will|might|to|'s|in the code)\b",
     r"\bwhere's\b",
     r"\b(module|code) (that|which|for|responsible|handles|in charge)\b",

@@ -44,6 +44,8 @@ def memory() -> ListMemory:
         ("What MCP server hands environment variables to agents?", "module_location"),
         ("Who decides which GGUF file serves the code role?", "module_location"),
         ("Who was timed out most during the last stream?", "lookup"),
+        ("Live chat polling kept failing. What did the bot do then?", "lookup"),
+        ("What did the daemon do after the crash?", "lookup"),
         ("Database transaction failed: UNIQUE constraint failed", "lookup"),
         ("priority score for Move2Japan", "lookup"),
         ("LinkedIn API calls keep timing out. What protects the rest of the system?", "lookup"),
