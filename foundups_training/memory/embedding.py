@@ -24,7 +24,6 @@ rewrite cannot be made, the encoder says so once and runs the original.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import importlib.util
 import json
 import logging
@@ -42,6 +41,8 @@ import numpy as np
 import numpy.typing as npt
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
+
+from foundups_training.digest import sha256_file
 
 #: Model identity recorded in the collection's configuration (no paths: see get_config).
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
@@ -106,15 +107,12 @@ def _check_sha256(path: Path, expected: str) -> Path:
         if _verified.get(path) == expected:
             return path
         try:
-            digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
+            actual = sha256_file(path)
         except OSError as exc:
             raise EmbeddingModelError(f"cannot read {path}: {exc.strerror}") from None
-        if digest.hexdigest() != expected:
+        if actual != expected:
             raise EmbeddingModelError(
-                f"{path} has sha256 {digest.hexdigest()}, expected {expected}: "
+                f"{path} has sha256 {actual}, expected {expected}: "
                 "the file is corrupt or not the pinned all-MiniLM-L6-v2 release"
             )
         _verified[path] = expected
@@ -170,14 +168,6 @@ def _cache_dir() -> Path:
     return Path(user_cache_dir("foundups-training", appauthor=False)) / "embedding"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 _int8_lock = threading.Lock()
 _int8_failed: set[Path] = set()
 
@@ -224,7 +214,7 @@ def int8_model(source: Path, tokenizer: Path) -> Path | None:
                 raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "")
             record = {
                 "source_sha256": MODEL_SHA256,
-                "sha256": _sha256_file(target),
+                "sha256": sha256_file(target),
                 "rewrite_version": int8_graph.REWRITE_VERSION,
                 "min_cosine": float(done.stdout.strip() or 0.0),
             }

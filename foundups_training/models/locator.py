@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from foundups_training.config import Settings
+from foundups_training.digest import sha256_file
 
 
 class ModelNotFound(FileNotFoundError):
@@ -86,14 +87,6 @@ _LEGACY = {"gemma": "HOLO_GEMMA_MODEL", "qwen": "HOLO_QWEN_MODEL"}
 _HINTS = {"gemma": ("gemma",), "qwen": ("qwen",)}
 
 _assemble_lock = threading.Lock()
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _pick_in_dir(folder: Path, tier: str) -> Path | None:
@@ -206,7 +199,7 @@ def assemble_parts(spec: PartsSpec, cache_dir: Path, tried: list[str] | None = N
         if target.is_file():
             if _stamp_ok(target, spec):
                 return target
-            if target.stat().st_size == spec.size and _sha256(target) == spec.sha256:
+            if target.stat().st_size == spec.size and sha256_file(target) == spec.sha256:
                 _write_stamp(target, spec)
                 return target
             tried.append(f"{target} (sha256 does not match the pin {spec.sha256[:12]}…)")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from foundups_training.digest import sha256_file
 from foundups_training.memory import embedding as emb
 from foundups_training.memory import int8_graph
 
@@ -84,7 +85,7 @@ def test_made_once_then_reused_and_remade_when_changed(
     again = emb.int8_model(emb.locate_model(), emb.locate_tokenizer())
     assert again == first
     _, stamp = _made(cache)
-    assert emb._sha256_file(again) == stamp["sha256"]
+    assert sha256_file(again) == stamp["sha256"]
 
 
 def test_int8_vectors_agree_with_the_float_graph(
