@@ -18,6 +18,7 @@ REASONING_PATTERNS: tuple[str, ...] = (
     r"^\s*why\b",
     r"\bwhy (do|does|did|is|are|was|were|would|should|can|can't|doesn't|isn't)\b",
     r"\bhow (should|would|could|do|can) (i|we)\b",
+    r"\bhow should\b",  # "how should a new module get authorised …": advice, not a lookup
     r"\bwhat('s| is| was) the (intent|intention|purpose|reason|rationale|idea)\b",
     r"\bwhat (would|will) happen\b",
     r"\b(explain|justify|compare|trade-?offs?|pros and cons)\b",

@@ -34,6 +34,7 @@ def memory() -> ListMemory:
     [
         ("Why does the bot check the lowest score first?", "reasoning"),
         ("How should I fix the UNIQUE constraint error?", "reasoning"),
+        ("How should a new module get authorised to call the YouTube API?", "reasoning"),
         ("What's the intent of the QWEN-DECISION line?", "reasoning"),
         ("what is the purpose of idle automation", "reasoning"),
         ("Which module handles live chat?", "module_location"),
