@@ -16,7 +16,8 @@ tokens), and the tokenizer encodes a batch in parallel.
 Memory: onnxruntime would fold the pinned model's int8 weights into ~90 MB of float32. The
 encoder runs a rewritten copy instead (:mod:`foundups_training.memory.int8_graph`, made once
 per machine in the user cache, checked against the original before use) whose weights stay
-int8: ~55 MB less per process and faster per question. Its vectors agree with the float
+int8: ~55 MB less per process, about as fast per question (2.5 against 3.0 ms) and twice
+as fast in bulk. Its vectors agree with the float
 graph's to a cosine of ~0.997, so stores embedded either way stay compatible. If the
 rewrite cannot be made, the encoder says so once and runs the original.
 """
