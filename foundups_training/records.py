@@ -53,6 +53,13 @@ def pattern_id(kind: str, key: str, decision: str, module: str = "") -> str:
     return f"{kind[:4]}-{h.hexdigest()[:24]}"
 
 
+def module_summary_id(module: str) -> str:
+    """Id of the pattern that sums up one module of the host's tree (its README, its files'
+    docstrings, its classes), as :mod:`foundups_training.mining.host_index` writes it."""
+    module = module.strip("/")
+    return pattern_id("module_location", module, f"{module}/", module)
+
+
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -496,6 +496,26 @@ class PatternMemory:
             if similarity >= min_similarity:
                 out.append(Recalled(from_record(pid, doc, meta), similarity))
         return out
+
+    def similarity(self, query: str, ids: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity of ``query`` to each stored pattern of ``ids`` (absent ids are
+        left out). The query's embedding comes from the encoder's cache when ``recall`` has
+        just embedded it."""
+        col = self._col(create=False)
+        wanted = list(dict.fromkeys(ids))
+        if col is None or not query or not wanted:
+            return {}
+        found = col.get(ids=wanted, include=["embeddings"])  # type: ignore[list-item]
+        vectors = found.get("embeddings")
+        if vectors is None or not len(found["ids"]):
+            return {}
+        import numpy as np
+
+        q = np.asarray(self.encoder.encode_query(query), dtype=np.float32)
+        m = np.asarray(vectors, dtype=np.float32)
+        norms = np.linalg.norm(m, axis=1) * max(float(np.linalg.norm(q)), 1e-12)
+        sims = (m @ q) / np.maximum(norms, 1e-12)
+        return {pid: float(s) for pid, s in zip(found["ids"], sims, strict=True)}
 
     def get(self, pattern_id: str) -> Pattern | None:
         """The stored pattern with this id, or None."""

@@ -3,9 +3,11 @@
 Flow of one question (``query.tier`` may force a tier instead):
 
 1. rules prior: a reasoning question ("why", "how should I", "what's the intent") goes to
-   Qwen's open answer with the recalled patterns as earlier turns;
+   Qwen's open answer with the recalled patterns as numbered records;
 2. recall: the memory's nearest patterns become the candidate answers (distinct modules for
-   "which module" questions, distinct decisions otherwise);
+   "which module" questions, distinct decisions otherwise). A module question is searched
+   for without its lead-in ("Which module …"), and each module's score also counts how
+   well its summary pattern matches;
 3. fast path: when the best neighbour is very similar and the close neighbours agree, the
    memory answers without a model;
 4. Gemma picks among the candidates with one forward pass (the next token's probability of
@@ -38,7 +40,7 @@ from foundups_training.models.prompts import (
     qwen_choice,
     qwen_open,
 )
-from foundups_training.records import Answer, Query, Recalled, normalise
+from foundups_training.records import Answer, Query, Recalled, module_summary_id, normalise
 from foundups_training.routing.rules import RoutingRules
 
 if TYPE_CHECKING:
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 
 TIERS = ("memory", "gemma", "qwen")
 
-#: Recalled patterns shown to Qwen as earlier turns for an open (reasoning) answer.
+#: Recalled patterns shown to Qwen as numbered records for an open (reasoning) answer.
 OPEN_EVIDENCE = 4
 
 
@@ -58,6 +60,8 @@ class Memory(Protocol):
     def recall(
         self, query: str, n: int = 5, where: Any = None, min_similarity: float = 0.0
     ) -> list[Recalled]: ...
+
+    # Optional: ``similarity(query, ids) -> {id: cosine}``, used to weigh module summaries.
 
 
 @dataclass(frozen=True)
@@ -214,8 +218,9 @@ class Router:
         else:
             intent = self.rules.intent(text)
         self._local.detail = Detail(intent=intent)
-        recalled, recall_error = self._recall(text, intent, query.n_patterns)
-        candidates = self._candidates(query, intent, recalled)
+        search = self.rules.module_search_text(text) if intent == "module_location" else text
+        recalled, recall_error = self._recall(search, intent, query.n_patterns)
+        candidates = self._candidates(query, intent, recalled, search)
         self._local.candidates = tuple(candidates)
         self._local.detail = replace(self._local.detail, candidates=len(candidates))
 
@@ -309,9 +314,15 @@ class Router:
             return [], f"memory: {type(exc).__name__}: {exc}"
 
     def _candidates(
-        self, query: Query, intent: str, recalled: Sequence[Recalled]
+        self, query: Query, intent: str, recalled: Sequence[Recalled], search: str = ""
     ) -> list[Candidate]:
-        """Distinct answers among the recalled patterns, best similarity first."""
+        """Distinct answers among the recalled patterns, best similarity first.
+
+        For a module question a module's similarity also counts its summary pattern (see
+        :meth:`_summary_scores`): the question says what a module is for, and a class of
+        another module that shares its words should not outrank the module whose summary
+        says it.
+        """
         if query.labels:
             return [
                 Candidate(key=normalise(lab), text=lab, evidence="", similarity=0.0, pattern_ids=())
@@ -344,8 +355,34 @@ class Router:
                     support=len(recs),
                 )
             )
+        if intent == "module_location" and search:
+            out = self._summary_scores(search, out)
         out.sort(key=lambda c: -c.similarity)
         return out[: self.rules.max_options]
+
+    def _summary_scores(self, search: str, candidates: list[Candidate]) -> list[Candidate]:
+        """Each module candidate's similarity mixed with its summary pattern's:
+        ``(1 - w) × best + w × summary`` (``w`` = ``rules.summary_weight``). A module without
+        a summary, or a memory that cannot tell (no ``similarity`` method, an error), keeps
+        its best pattern's similarity."""
+        w = self.rules.summary_weight
+        similarity = getattr(self.memory, "similarity", None)
+        if w <= 0 or similarity is None or not candidates:
+            return candidates
+        ids = {c.key: module_summary_id(c.text) for c in candidates}
+        try:
+            found = similarity(search, list(ids.values()))
+        except Exception as exc:  # noqa: BLE001 - the unmixed ranking still answers
+            log.warning("summary similarity failed: %s", exc)
+            return candidates
+        out = []
+        for c in candidates:
+            summary = found.get(ids[c.key])
+            if summary is None:
+                out.append(c)
+            else:
+                out.append(replace(c, similarity=(1 - w) * c.similarity + w * summary))
+        return out
 
     def _prior(self, candidates: Sequence[Candidate]) -> list[float]:
         """Retrieval's own belief over the candidates: softmax(similarity / T)."""
@@ -500,7 +537,7 @@ class Router:
                 pid for c in shown for pid in c.pattern_ids if pid not in set(chosen)
             ]
         else:
-            # An open answer used the first recalled patterns as its evidence turns.
+            # An open answer used the first recalled patterns as its evidence records.
             patterns = [r.pattern.id for r in recalled[:OPEN_EVIDENCE]]
         self._local.detail = replace(
             getattr(self._local, "detail", Detail()),

@@ -145,6 +145,18 @@ def test_recall_orders_by_cosine_similarity(memory: PatternMemory) -> None:
     assert exact[0].similarity == pytest.approx(1.0, abs=1e-3)
 
 
+def test_similarity_to_chosen_patterns_equals_recalls(memory: PatternMemory) -> None:
+    memory.upsert([make(i) for i in range(10)])
+    query = "the youtube api quota was exceeded"
+    hits = memory.recall(query, n=10, min_similarity=-1.0)
+    chosen = [hits[0].pattern.id, hits[7].pattern.id, "not-stored"]
+    sims = memory.similarity(query, chosen)
+    assert set(sims) == set(chosen[:2])  # an id that is not stored is left out
+    assert sims[hits[0].pattern.id] == pytest.approx(hits[0].similarity, abs=1e-5)
+    assert sims[hits[7].pattern.id] == pytest.approx(hits[7].similarity, abs=1e-5)
+    assert memory.similarity(query, []) == {} and memory.similarity("", chosen) == {}
+
+
 def test_recall_filters_and_threshold(memory: PatternMemory) -> None:
     memory.upsert(
         [make(i, kind="stream", source="log") for i in range(4)]

@@ -10,6 +10,7 @@ import pytest
 
 from foundups_training.mining import Verifier, index_host
 from foundups_training.mining.host_index import collect_host_patterns, safe_relative
+from foundups_training.records import module_summary_id
 from foundups_training.samples import sample_host
 
 
@@ -33,6 +34,11 @@ def test_index_sample_host(store) -> None:  # type: ignore[no-untyped-def]
         and auth.decision == "modules/platform_integration/youtube_auth/"
     )
     assert "quota" in auth.context and auth.verified and auth.source == "code"
+    # The router finds each module's summary by this id (summary weighting).
+    modules = {p.module for p in pats if p.kind == "module_location"}
+    assert len(modules) == 16
+    assert all(module_summary_id(m) in store.items for m in modules)
+    assert store.items[module_summary_id(auth.module)] is auth
     classes = [
         p
         for p in pats

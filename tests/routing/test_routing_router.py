@@ -254,3 +254,77 @@ def test_gemma_sees_the_best_options_and_qwen_all_of_them() -> None:
     assert gemma_prompt.count("» = ") == 3 and "m3 does" not in gemma_prompt
     assert "D. modules/d/m3" in qwen_prompt
     assert ans.escalated and ans.tier == "qwen" and ans.text == "modules/d/m3"
+
+
+class SummaryMemory(ListMemory):
+    """ListMemory that also answers ``similarity`` for module summaries, from a fixed map."""
+
+    def __init__(self, items, summaries, fail_similarity=False) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(items)
+        self.summaries = summaries
+        self.fail_similarity = fail_similarity
+        self.similarity_calls: list[tuple[str, list[str]]] = []
+
+    def similarity(self, query, ids):  # type: ignore[no-untyped-def]
+        self.similarity_calls.append((query, list(ids)))
+        if self.fail_similarity:
+            raise RuntimeError("store is down")
+        return {i: self.summaries[i] for i in ids if i in self.summaries}
+
+
+DASHBOARD = "modules/infrastructure/dae_components"
+DAEMON = "modules/infrastructure/dae_daemon"
+
+
+def _daemon_memory(**kw) -> SummaryMemory:  # type: ignore[no-untyped-def]
+    from foundups_training.records import module_summary_id
+
+    # A class of another module shares the question's words; the asked-for module's summary
+    # says what it is for.
+    cls = module_pattern(DASHBOARD, "class DAEMonitorDashboard: real-time monitoring dashboard")
+    summary = module_pattern(DAEMON, "dae_daemon: central monitor of every DAE's state")
+    return SummaryMemory(
+        [(cls, 0.72), (summary, 0.68)],
+        {module_summary_id(DAEMON): 0.68, module_summary_id(DASHBOARD): 0.40},
+        **kw,
+    )
+
+
+def test_module_summary_weighs_in_the_ranking() -> None:
+    question = "Which module is the dashboard daemon that shows whether every DAE is running?"
+    memory = _daemon_memory()
+    router = make_router(memory, ScriptedModel("g", probs=[0.5, 0.5]), summary_weight=0.5)
+    ans = router.answer(Query(question, tier="memory"))
+    assert ans.text == DAEMON
+    # searched for without the lead-in, and the summaries asked with the same text
+    assert (
+        memory.calls[0]["query"] == "the dashboard daemon that shows whether every DAE is running?"
+    )
+    assert memory.similarity_calls[0][0] == memory.calls[0]["query"]
+    # weight 0: the best single pattern decides, as before
+    unweighted = make_router(_daemon_memory(), summary_weight=0.0)
+    assert unweighted.answer(Query(question, tier="memory")).text == DASHBOARD
+
+
+def test_summary_weighting_failure_keeps_the_plain_ranking() -> None:
+    memory = _daemon_memory(fail_similarity=True)
+    ans = make_router(memory).answer(Query("Which module shows every DAE's state?", tier="memory"))
+    assert ans.text == DASHBOARD and not ans.error
+
+
+@pytest.mark.parametrize(
+    ("text", "search"),
+    [
+        ("Which module writes a recap of a call?", "writes a recap of a call?"),
+        ("Where is the code that posts to LinkedIn?", "posts to LinkedIn?"),
+        ("What component is responsible for OAuth?", "responsible for OAuth?"),
+        ("Where does the doc clean-up live?", "doc clean-up live?"),
+        ("Which module?", "Which module?"),  # nothing would be left: the question stays
+        (
+            "Who decides which GGUF file serves the code role?",
+            "Who decides which GGUF file serves the code role?",
+        ),
+    ],
+)
+def test_module_questions_are_searched_without_their_lead_in(text: str, search: str) -> None:
+    assert RoutingRules().module_search_text(text) == search
