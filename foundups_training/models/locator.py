@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -30,6 +31,8 @@ from pathlib import Path
 
 from foundups_training.config import Settings
 from foundups_training.digest import sha256_file
+
+log = logging.getLogger(__name__)
 
 
 class ModelNotFound(FileNotFoundError):
@@ -273,12 +276,14 @@ def locate(
     else:
         tried.append(f"FOUNDUPS_TRAINING_{tier.upper()}_MODEL / settings ({tier}_model unset)")
     found = _from_host_env(tier, env, tried)
-    if found:
-        return found
-    if tier == "gemma":
+    if found is None and tier == "gemma":
         found = _shipped_gemma(tried)
-        if found:
-            return found
-        raise ModelNotFound(tier, tried)
-    spec = QWEN_05B if small_qwen else QWEN_15B
-    return assemble_parts(spec, settings.models_cache_dir, tried)
+        if found is None:
+            raise ModelNotFound(tier, tried)
+    if found is None:
+        spec = QWEN_05B if small_qwen else QWEN_15B
+        found = assemble_parts(spec, settings.models_cache_dir, tried)
+    if configured:
+        # A mistyped path must not go unnoticed: another model answers in its place.
+        log.warning("%s; using %s instead", tried[0], found)
+    return found

@@ -140,6 +140,29 @@ def test_configured_path_wins(settings, tmp_path: Path) -> None:
     assert locate("gemma", replace(settings, gemma_model=str(tmp_path)), env={}) == f
 
 
+def test_a_mistyped_configured_path_is_said_not_silently_replaced(
+    settings, tmp_path: Path, caplog
+) -> None:
+    from dataclasses import replace
+
+    legacy = tmp_path / "qwen-coder-1.5b.gguf"
+    legacy.write_bytes(b"GGUF")
+    typo = tmp_path / "qwen-coder-1.5b.ggfu"
+    with caplog.at_level("WARNING", logger="foundups_training.models.locator"):
+        found = locate(
+            "qwen", replace(settings, qwen_model=str(typo)), env={"HOLO_QWEN_MODEL": str(legacy)}
+        )
+    assert found == legacy
+    assert (
+        f"FOUNDUPS_TRAINING_QWEN_MODEL={typo} (does not exist); using {legacy} instead"
+        in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="foundups_training.models.locator"):
+        assert locate("qwen", settings, env={"HOLO_QWEN_MODEL": str(legacy)}) == legacy
+    assert "instead" not in caplog.text  # nothing configured: nothing to warn about
+
+
 def test_host_variables_in_the_hosts_order(settings, tmp_path: Path) -> None:
     code = tmp_path / "code"
     code.mkdir()
