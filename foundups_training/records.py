@@ -17,6 +17,7 @@ from typing import Any
 #: The pattern kinds the miner, the live path and the code index produce.
 PATTERN_KINDS: tuple[str, ...] = (
     "module_location",
+    "module_doc",
     "priority",
     "wsp_compliance",
     "stream",

@@ -53,6 +53,7 @@ class ItemResult:
     latency_ms: float
     patterns: tuple[str, ...]
     error: str
+    intent: str = ""  # what the router took the question for (reasoning, lookup, …)
 
 
 @dataclass
@@ -213,6 +214,7 @@ def evaluate(
                     latency_ms=float(answer.latency_ms),
                     patterns=tuple(answer.patterns),
                     error=answer.error,
+                    intent=str(getattr(detail, "intent", "")),
                 )
             )
             done += 1
@@ -223,10 +225,19 @@ def evaluate(
 
 
 def calibration_samples(results: Iterable[ItemResult]) -> dict[str, list[tuple[float, bool]]]:
-    """(raw score, right) per scorer, from the forced tiers (one sample per question)."""
+    """(raw score, right) per scorer, from the forced tiers (one sample per question).
+
+    A scorer is fitted on the questions it scores when routed: a question the router takes
+    for reasoning goes to Qwen's open answer, so the picks that forced memory, Gemma or Qwen
+    tiers made for it among lookup candidates (mostly wrong) would only bend the curves of
+    those pickers (seen: a negative slope for memory and Gemma with 8 reasoning questions
+    among 49).
+    """
     samples: dict[str, list[tuple[float, bool]]] = {}
     for r in results:
         if r.tier == "routed" or not r.scorer or r.error:
+            continue
+        if r.intent == "reasoning" and r.scorer != "qwen_open":
             continue
         samples.setdefault(r.scorer, []).append((r.raw, r.right))
     return samples

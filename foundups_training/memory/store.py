@@ -194,12 +194,18 @@ def chroma_where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
 #: "module_location" or "anything but module_location" on a store of one main kind).
 PREFILTER_FETCH = (32, 64, 256)
 
-#: Clause operators the recall can check itself on fetched metadata.
-_OPS = {"$eq": True, "$ne": False}
+#: Clause operators the recall can check itself on fetched metadata: whether a match is
+#: wanted (True) or excluded (False), and whether the value is a list of alternatives.
+_OPS = {"$eq": (True, False), "$ne": (False, False), "$in": (True, True), "$nin": (False, True)}
+
+_Scalar = str | int | float | bool
 
 
-def simple_filter(where: Mapping[str, Any] | None) -> list[tuple[str, bool, Any]] | None:
-    """``where`` as ``[(key, equal?, value)]`` if it is only ``$eq``/``$ne`` on scalars."""
+def simple_filter(
+    where: Mapping[str, Any] | None,
+) -> list[tuple[str, bool, tuple[Any, ...]]] | None:
+    """``where`` as ``[(key, wanted?, values)]`` if it is only ``$eq``/``$ne``/``$in``/``$nin``
+    on scalars (a clause matches when the key's value is among ``values``)."""
     if not where:
         return None
     clauses: list[tuple[str, Any]] = []
@@ -211,17 +217,20 @@ def simple_filter(where: Mapping[str, Any] | None) -> list[tuple[str, bool, Any]
             clauses.extend(clause.items())
     else:
         clauses = items
-    out: list[tuple[str, bool, Any]] = []
+    out: list[tuple[str, bool, tuple[Any, ...]]] = []
     for key, value in clauses:
-        equal = True
+        wanted, many = True, False
         if isinstance(value, Mapping):
             if len(value) != 1 or next(iter(value)) not in _OPS:
                 return None
             op, value = next(iter(value.items()))
-            equal = _OPS[op]
-        if key.startswith("$") or not isinstance(value, str | int | float | bool):
+            wanted, many = _OPS[op]
+        values = tuple(value) if many and isinstance(value, list | tuple) else (value,)
+        if key.startswith("$") or (many and not isinstance(value, list | tuple)) or not values:
             return None
-        out.append((key, equal, value))
+        if not all(isinstance(v, _Scalar) for v in values):
+            return None
+        out.append((key, wanted, values))
     return out
 
 
@@ -230,12 +239,16 @@ def _same(have: Any, want: Any) -> bool:
     return isinstance(want, bool) == isinstance(have, bool) and have == want
 
 
-def _matches(meta: Mapping[str, Any] | None, clauses: list[tuple[str, bool, Any]]) -> bool:
+def _matches(
+    meta: Mapping[str, Any] | None, clauses: list[tuple[str, bool, tuple[Any, ...]]]
+) -> bool:
     meta = meta or {}
-    return all(
-        _same(meta.get(key), want) if equal else (key in meta and not _same(meta[key], want))
-        for key, equal, want in clauses
-    )
+    for key, wanted, values in clauses:
+        found = key in meta and any(_same(meta[key], v) for v in values)
+        # Chroma's $ne / $nin match only where the key exists.
+        if found != wanted or key not in meta:
+            return False
+    return True
 
 
 class PatternMemory:

@@ -2,8 +2,10 @@
 
 ``index_host`` walks ``HOST_ROOT/modules/<domain>/<module>/`` -- README, module and class
 docstrings (read with :mod:`ast`; host code is never imported), public names -- into
-``module_location`` patterns that answer "which module handles X?", and the WSP documents
-under ``WSP_framework/src/`` into ``wsp_compliance`` patterns.
+``module_location`` patterns that answer "which module handles X?"; the passages of each
+module's README and INTERFACE into ``module_doc`` patterns, the evidence for "why" and "how
+should I" questions; and the WSP documents under ``WSP_framework/src/`` into
+``wsp_compliance`` patterns.
 
 :class:`Verifier` tells the miner whether a logger name (``modules.a.b.src.c``) or a path
 seen in the log is real code inside HOST_ROOT, and gives a short code reference
@@ -36,6 +38,18 @@ _PATH_IN_TEXT = re.compile(r"(?:^|[\s'\"(=:\\/])(modules[\\/][\w.\-\\/]+\.py)\b"
 _MD_NOISE = re.compile(r"^\s*(?:[!\[<|`>]|-{3,}|={3,}|\*\*(?:WSP|Status|Version|Domain))")
 _EMPHASIS = re.compile(r"[*`]|(?<!\w)_+|_+(?!\w)")
 _WSP_FILE = re.compile(r"WSP_(\d+)[_\-]?(.*)\.md$", re.I)
+#: A module's own documents whose passages become ``module_doc`` patterns.
+MODULE_DOCS = ("README.md", "INTERFACE.md")
+#: Longest passage of a module document, and passages kept per document.
+DOC_PASSAGE_CHARS = 400
+DOC_PASSAGES_PER_FILE = 40
+_HEADING = re.compile(r"^(#{1,4})\s+(.+?)\s*#*\s*$")
+#: Sections that describe the paperwork, not the module: skipped.
+_BOILERPLATE_SECTION = re.compile(
+    r"wsp compliance|modlog|change ?log|licen[cs]e|authors?\b|version history|contribut|llme|"
+    r"related|references?$|^tests?\b|testing|table of contents",
+    re.I,
+)
 
 
 # -- safe file access ---------------------------------------------------------------------
@@ -432,6 +446,71 @@ def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collec
             code_ref=readme_rel or mod_path,
         )
     )
+    for name in MODULE_DOCS:
+        path = mdir / name
+        if not path.is_file() or path.is_symlink():
+            continue
+        text = read_text_inside(root, path)
+        if text is None:
+            continue
+        rel = f"{mod_path}/{name}"
+        for heading, start, end, passage in doc_passages(text)[:DOC_PASSAGES_PER_FILE]:
+            out.patterns.append(
+                Pattern.make(
+                    "module_doc",
+                    f"{module} {Path(name).stem}, {heading}: {passage}",
+                    decision,
+                    module=mod_path,
+                    source="code",
+                    verified=True,
+                    code_ref=f"{rel}:{heading[:60]}:{start}-{end}",
+                )
+            )
+
+
+def doc_passages(text: str, limit: int = DOC_PASSAGE_CHARS) -> list[tuple[str, int, int, str]]:
+    """(heading, first line, last line, passage) for the prose and bullets of a markdown
+    document, cut at headings and then into passages of at most ``limit`` characters at
+    line ends. Code blocks, tables, badges and the paperwork sections (WSP compliance,
+    change logs, tests …) are left out; a passage under 40 characters is dropped."""
+    out: list[tuple[str, int, int, str]] = []
+    heading, skip, in_code = "", False, False
+    buf: list[str] = []
+    first = last = 0
+
+    def flush() -> None:
+        passage = " ".join(buf).strip()
+        if len(passage) >= 40 and not skip:
+            out.append((heading or "overview", first, last, passage[:limit]))
+        buf.clear()
+
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code or not stripped:
+            continue
+        head = _HEADING.match(stripped)
+        if head:
+            flush()
+            heading = _EMPHASIS.sub("", re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", head.group(2)))
+            heading = heading.strip() or "overview"
+            skip = bool(_BOILERPLATE_SECTION.search(heading))
+            continue
+        if _MD_NOISE.match(stripped):
+            continue
+        clean = _EMPHASIS.sub("", stripped).strip()
+        if not clean:
+            continue
+        if buf and sum(len(b) + 1 for b in buf) + len(clean) > limit:
+            flush()
+        if not buf:
+            first = n
+        buf.append(clean)
+        last = n
+    flush()
+    return out
 
 
 def _index_wsp(root: Path, out: _Collected) -> int:

@@ -53,6 +53,9 @@ TIERS = ("memory", "gemma", "qwen")
 #: Recalled patterns shown to Qwen as numbered records for an open (reasoning) answer.
 OPEN_EVIDENCE = 4
 
+#: Pattern kinds written by the host code index, never the answer to a log lookup.
+CODE_KINDS = ("module_location", "module_doc")
+
 
 class Memory(Protocol):
     """What the router needs from the pattern memory."""
@@ -297,12 +300,13 @@ class Router:
     def _recall(self, text: str, intent: str, n: int) -> tuple[list[Recalled], str]:
         n = max(n, self.rules.recall_n)
         # "Which module" questions are answered by module_location patterns; other lookups
-        # by what the log taught (thousands of code patterns would crowd those out).
+        # by what the log taught (thousands of code patterns and the passages of the
+        # modules' documents would crowd those out). A reasoning question reads everything.
         where = None
         if intent == "module_location":
             where = {"kind": "module_location"}
         elif intent == "lookup":
-            where = {"kind": {"$ne": "module_location"}}
+            where = {"kind": {"$nin": list(CODE_KINDS)}}
         try:
             if where is not None:
                 found = self.memory.recall(text, n=n, where=where)
@@ -466,7 +470,7 @@ class Router:
         try:
             backend = lazy.get()
             done = backend.complete(
-                qwen_open(text, evidence, limit=self.rules.qwen_evidence_chars),
+                qwen_open(text, evidence, limit=self.rules.qwen_open_evidence_chars),
                 max_tokens=self.rules.qwen_max_tokens,
             )
         except Exception as exc:  # noqa: BLE001 - becomes the answer's error

@@ -77,6 +77,9 @@ class RoutingRules:
     #: characters of each pattern shown to Gemma / Qwen as evidence
     gemma_evidence_chars: int = 40
     qwen_evidence_chars: int = 160
+    #: characters of each record Qwen reads for an open (reasoning) answer: a passage of a
+    #: module's README holds its facts in up to 400
+    qwen_open_evidence_chars: int = 400
     #: tokens Qwen may generate for an open (reasoning) answer
     qwen_max_tokens: int = 64
     #: a module's score for a module question: (1 - w) × its best-matching pattern's

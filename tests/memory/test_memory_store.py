@@ -333,6 +333,9 @@ def test_seen_counts(memory: PatternMemory) -> None:
         {"kind": {"$ne": "stream"}},  # keeps only rare patterns: falls back
         {"$and": [{"kind": {"$ne": "moderation"}}, {"verified": {"$ne": True}}]},
         {"$or": [{"kind": "moderation"}, {"source": "code"}]},
+        {"kind": {"$nin": ["moderation", "module_doc"]}},  # the router's filter for lookups
+        {"kind": {"$in": ["moderation", "stream"]}},
+        {"$and": [{"kind": {"$nin": ["stream"]}}, {"source": {"$in": ["log", "live_chat"]}}]},
     ],
 )
 def test_filtered_recall_equals_chromas_filter(memory: PatternMemory, where: dict) -> None:

@@ -102,3 +102,43 @@ def test_verifier_resolves_loggers_and_paths() -> None:
     )
     assert path.verified and path.file == "modules/communication/livechat/src/message_processor.py"
     assert not v.verify("", "modules/../../etc/passwd.py").verified
+
+
+def test_module_documents_become_passages() -> None:
+    from foundups_training.mining.host_index import doc_passages
+
+    text = "\n".join(
+        [
+            "# Git Push DAE",  # 1
+            "![badge](x.svg)",
+            "Publishes development progress after each push to the remote.",  # 3
+            "## Operational Guardrails",
+            "- Filters volatile paths (node_modules/, telemetry) so runtime churn never pushes.",
+            "```python",
+            "dae.run()  # code is not prose",
+            "```",
+            "| table | row |",
+            "## WSP Compliance",  # 10
+            "- Follows WSP 3, WSP 49 and every other WSP in the framework, always.",
+            "## Long",
+            *[f"- point number {i} says something long enough to count here" for i in range(12)],
+        ]
+    )
+    passages = doc_passages(text, limit=200)
+    heads = [h for h, *_ in passages]
+    assert heads[:2] == ["Git Push DAE", "Operational Guardrails"]
+    assert "WSP Compliance" not in heads  # paperwork is left out
+    assert passages[0][1:3] == (3, 3) and passages[1][1:3] == (5, 5)
+    assert "volatile paths" in passages[1][3] and "dae.run" not in " ".join(
+        heads + [p for *_, p in passages]
+    )
+    long = [p for h, _, _, p in passages if h == "Long"]
+    assert len(long) > 1 and all(len(p) <= 200 for p in long)  # cut at line ends
+    assert " ".join(long).count("point number") == 12  # nothing lost between passages
+
+
+def test_index_writes_module_doc_passages(store) -> None:  # type: ignore[no-untyped-def]
+    index_host(sample_host(), store)
+    docs = [p for p in store.items.values() if p.kind == "module_doc"]
+    assert docs and all(p.decision == p.module + "/" and p.verified for p in docs)
+    assert all(p.code_ref.split(":")[0].endswith(("README.md", "INTERFACE.md")) for p in docs)

@@ -64,10 +64,12 @@ class ListMemory:
 
 
 def _matches(kind: str, wanted: object) -> bool:
-    """The subset of Chroma's where syntax the router uses: equality and ``$ne``."""
+    """The subset of Chroma's where syntax the router uses: equality, ``$ne``, ``$nin``."""
     if wanted is None:
         return True
     if isinstance(wanted, dict):
+        if "$nin" in wanted:
+            return kind not in wanted["$nin"]
         return kind != wanted.get("$ne")
     return kind == wanted
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from foundups_training.evaluation import QAFileError, evaluate, fit_calibration, is_right, load_qa
-from foundups_training.evaluation.harness import ece, percentile
+from foundups_training.evaluation.harness import calibration_samples, ece, percentile
 from foundups_training.models.calibration import Calibration
 from foundups_training.routing import Router, RoutingRules
 
@@ -116,7 +116,7 @@ def test_harness_reports_every_tier_and_fits_calibration(tmp_path: Path) -> None
             "kind": "module_location",
             "expected": ["modules/infrastructure/database"],
         }
-        for i in range(6)
+        for i in range(8)
     ] + [
         {
             "id": f"r{i}",
@@ -133,13 +133,23 @@ def test_harness_reports_every_tier_and_fits_calibration(tmp_path: Path) -> None
     assert set(t) == {"routed", "memory", "gemma", "qwen"}
     assert t["memory"].lookup_accuracy == 0.0  # memory's top neighbour is livechat
     assert t["qwen"].accuracy == 1.0
-    assert t["routed"].escalation_rate == pytest.approx(0.6)  # the 6 lookups escalate
-    assert t["routed"].answered_by == {"qwen": 10}
+    assert t["routed"].escalation_rate == pytest.approx(8 / 12)  # the 8 lookups escalate
+    assert t["routed"].answered_by == {"qwen": 12}
     assert t["routed"].by_kind == {"module_location": 1.0, "reasoning": 1.0}
     assert 0 <= t["gemma"].ece <= 1 and 0 <= t["gemma"].brier <= 1
     out = report.write_items(tmp_path / "items.jsonl")
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert len(rows) == 40 and {"id", "tier", "right", "confidence", "latency_ms"} <= set(rows[0])
+    assert len(rows) == 48 and {"id", "tier", "right", "confidence", "latency_ms"} <= set(rows[0])
+    assert {r["intent"] for r in rows if r["id"].startswith("r")} == {"reasoning"}
+    # The pickers are fitted on the questions they score when routed: the 8 lookups, not
+    # the reasoning questions forced onto them; those count for Qwen's open answer.
+    samples = calibration_samples(report.results)
+    assert {k: len(v) for k, v in samples.items()} == {
+        "memory": 8,
+        "gemma": 8,
+        "qwen": 8,
+        "qwen_open": 4,
+    }
     cal = Calibration()
     summary = fit_calibration(report, cal)
     assert {"memory", "gemma"} <= set(summary)

@@ -235,11 +235,14 @@ def test_lookups_recall_what_the_log_taught_not_the_code_index() -> None:
     from foundups_training.records import Pattern
 
     fix = Pattern.make("error_fix", "403 quotaExceeded", "Rotating to credential set 2")
-    memory = ListMemory([(LIVECHAT, 0.9), (fix, 0.6)])
+    doc = Pattern.make(
+        "module_doc", "youtube_auth README, Quota: rotates", "modules/x/youtube_auth/"
+    )
+    memory = ListMemory([(LIVECHAT, 0.9), (doc, 0.8), (fix, 0.6)])
     ans = make_router(memory, ScriptedModel("g", probs=[0.99])).answer(
         Query("YouTube answered 403 quotaExceeded: the recovery?")
     )
-    assert memory.calls[0]["where"] == {"kind": {"$ne": "module_location"}}
+    assert memory.calls[0]["where"] == {"kind": {"$nin": ["module_location", "module_doc"]}}
     assert ans.text == "Rotating to credential set 2" and ans.patterns == (fix.id,)
 
 
