@@ -35,6 +35,7 @@ test: setup-dev
 lint: setup-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## Benchmarks (ratios against baselines measured in the same run; results in benchmarks/results/)
 bench: setup-dev

@@ -8,11 +8,12 @@ cheap: chromadb and onnxruntime load when a memory is opened.
 from __future__ import annotations
 
 from .lock import StoreLocked
-from .store import PatternMemory, ReadOnlyMemory, merge, open_memory
+from .store import PartialWrite, PatternMemory, ReadOnlyMemory, merge, open_memory
 from .writer import BackgroundWriter
 
 __all__ = [
     "BackgroundWriter",
+    "PartialWrite",
     "PatternMemory",
     "ReadOnlyMemory",
     "StoreLocked",

@@ -222,7 +222,7 @@ def int8_model(source: Path, tokenizer: Path) -> Path | None:
             tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(record), encoding="utf-8")
             os.replace(tmp, stamp)
-            return _check_sha256(target, record["sha256"])
+            return _check_sha256(target, str(record["sha256"]))
         except Exception as exc:  # noqa: BLE001 - the float graph still works
             _int8_failed.add(target)
             log.warning(

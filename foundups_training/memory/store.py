@@ -96,6 +96,18 @@ class ReadOnlyMemory(PermissionError):
     """A write was attempted on a memory opened with ``read_only=True``."""
 
 
+class PartialWrite(RuntimeError):
+    """An upsert failed after part of it was stored; ``stored`` holds those patterns' ids.
+
+    Whoever keeps the patterns to try again (the live writer's journal) must leave these
+    out: stored twice, a pattern would count its observation twice.
+    """
+
+    def __init__(self, stored: frozenset[str], cause: BaseException) -> None:
+        super().__init__(f"{len(stored)} patterns stored before the write failed: {cause}")
+        self.stored = stored
+
+
 def merge(stored: Pattern, incoming: Pattern) -> Pattern:
     """Fold a new observation of the same pattern into what is known.
 
@@ -341,18 +353,24 @@ class PatternMemory:
         col = self._check_writable()
         new_total = 0
         batch: dict[str, Pattern] = {}
+        written: set[str] = set()
         with self._write_lock:
-            for pattern in patterns:
-                held = batch.get(pattern.id)
-                batch[pattern.id] = pattern if held is None else merge(held, pattern)
-                if len(batch) >= UPSERT_BATCH:
-                    new_total += self._upsert_batch(col, batch)
-                    batch = {}
-            if batch:
-                new_total += self._upsert_batch(col, batch)
+            try:
+                for pattern in patterns:
+                    held = batch.get(pattern.id)
+                    batch[pattern.id] = pattern if held is None else merge(held, pattern)
+                    if len(batch) >= UPSERT_BATCH:
+                        new_total += self._upsert_batch(col, batch, written)
+                        batch = {}
+                if batch:
+                    new_total += self._upsert_batch(col, batch, written)
+            except Exception as exc:
+                if written:
+                    raise PartialWrite(frozenset(written), exc) from exc
+                raise
         return new_total
 
-    def _upsert_batch(self, col: Collection, batch: dict[str, Pattern]) -> int:
+    def _upsert_batch(self, col: Collection, batch: dict[str, Pattern], written: set[str]) -> int:
         ids = list(batch)
         found = col.get(ids=ids, include=["metadatas", "documents"])  # type: ignore[list-item]
         stored = {
@@ -366,6 +384,7 @@ class PatternMemory:
         if known:
             # Context and decision are kept, so the document and its vector stay valid.
             col.update(ids=[p.id for p in known], metadatas=[to_record(p)[1] for p in known])
+            written.update(p.id for p in known)
         if fresh:
             records = [to_record(p) for p in fresh]
             documents = [doc for doc, _ in records]
@@ -377,6 +396,7 @@ class PatternMemory:
                 documents=documents,
                 metadatas=[meta for _, meta in records],  # type: ignore[misc]
             )
+            written.update(p.id for p in fresh)
         self._announce(tuple(known) + tuple(fresh), len(fresh))
         return len(fresh)
 
@@ -404,7 +424,7 @@ class PatternMemory:
         for i in range(0, len(wanted), UPSERT_BATCH):
             found = col.get(ids=wanted[i : i + UPSERT_BATCH], include=["metadatas"])  # type: ignore[list-item]
             for pid, meta in zip(found["ids"], found["metadatas"] or [], strict=True):
-                out[pid] = int((meta or {}).get("seen", 1))
+                out[pid] = int((meta or {}).get("seen", 1))  # type: ignore[arg-type]
         return out
 
     def update_outcome(self, pattern_id: str, outcome: str) -> bool:

@@ -4,9 +4,11 @@ A DAE's hot path calls :meth:`BackgroundWriter.submit`, which puts the pattern o
 queue and returns. One thread drains the queue in batches into
 :meth:`PatternMemory.upsert`. When the queue is full (the store is slow, or the machine is
 busy), the pattern is appended to a JSONL journal under ``settings.journal_dir`` instead; a
-batch that fails to store is journaled too. The journal is replayed when the writer next
-starts, so nothing is dropped silently: every pattern is counted as written, spilled or,
-if even the journal cannot be written, lost (logged as an error).
+batch that fails to store is journaled too (when it failed halfway, only the patterns it did
+not store: see :class:`~foundups_training.memory.store.PartialWrite`). The journal is
+replayed when the writer next starts, so nothing is dropped silently: every pattern is
+counted as written, spilled or, if even the journal cannot be written, lost (logged as an
+error).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from foundups_training.records import Pattern
+
+from .store import PartialWrite
 
 if TYPE_CHECKING:
     from .store import PatternMemory
@@ -201,6 +205,12 @@ class BackgroundWriter:
     def _store(self, batch: list[Pattern]) -> None:
         try:
             self.memory.upsert(batch)
+        except PartialWrite as exc:  # journal only what was not stored: counted once
+            rest = [p for p in batch if p.id not in exc.stored]
+            log.exception("storing %d live patterns failed; journaling them", len(rest))
+            self._spill(rest)
+            with self._counts_lock:
+                self.written += len(batch) - len(rest)
         except Exception:  # a failed batch is journaled, never dropped
             log.exception("storing %d live patterns failed; journaling them", len(batch))
             self._spill(batch)

@@ -143,9 +143,9 @@ class MiningSession:
             if not ep.done:
                 ep.step(record)
         if record.start >= self.episode_offset:
-            ep = detect(record, self.history[-1] if self.history else None, self.history)
-            if ep is not None:
-                self.open.append(ep)
+            started = detect(record, self.history[-1] if self.history else None, self.history)
+            if started is not None:
+                self.open.append(started)
         self.history.append(record)
         self.ring.append((record.start, record.date_in))
         self.last_end = record.end

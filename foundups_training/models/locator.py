@@ -27,6 +27,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from foundups_training.config import Settings
@@ -221,7 +222,7 @@ def assemble_parts(spec: PartsSpec, cache_dir: Path, tried: list[str] | None = N
             with tmp.open("wb") as out:
                 for part in parts:
                     with part.open("rb") as fh:
-                        for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        for block in iter(partial(fh.read, 1 << 20), b""):
                             h.update(block)
                             out.write(block)
             if h.hexdigest() != spec.sha256:

@@ -302,7 +302,7 @@ class Router:
         # "Which module" questions are answered by module_location patterns; other lookups
         # by what the log taught (thousands of code patterns and the passages of the
         # modules' documents would crowd those out). A reasoning question reads everything.
-        where = None
+        where: dict[str, Any] | None = None
         if intent == "module_location":
             where = {"kind": "module_location"}
         elif intent == "lookup":

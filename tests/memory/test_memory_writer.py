@@ -58,6 +58,38 @@ def test_failed_store_is_journaled_never_dropped(memory: PatternMemory, settings
     assert memory.get(make(1).id) is not None
 
 
+def test_a_batch_that_fails_halfway_journals_only_what_was_not_stored(
+    memory: PatternMemory, monkeypatch
+) -> None:
+    """The known pattern's update goes through, the new one's insert fails: replaying the
+    whole batch would count the known pattern's observation twice."""
+    memory.upsert([make(0)])
+    col = memory._col()
+    real_upsert = col.upsert
+    calls = {"n": 0}
+
+    def failing_upsert(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("disk full (simulated)")
+        return real_upsert(*args, **kwargs)
+
+    monkeypatch.setattr(col, "upsert", failing_upsert)
+    writer = BackgroundWriter(memory, memory.settings.journal_dir).start()
+    writer.submit_many([make(0), make(1)])
+    assert writer.flush(timeout=60)
+    writer.close()
+    assert calls["n"] == 1
+    stats = writer.stats()
+    assert (stats["written"], stats["spilled"]) == (1, 1)
+    lines = writer.journal_path.read_text(encoding="utf-8").splitlines()
+    assert [pattern_from_json(line).id for line in lines] == [make(1).id]
+    again = BackgroundWriter(memory, memory.settings.journal_dir).start()  # replays
+    assert again.flush(timeout=60)
+    again.close()
+    assert memory.get(make(0).id).seen == 2 and memory.get(make(1).id).seen == 1
+
+
 def test_close_stores_what_is_queued(settings: Settings) -> None:
     mem = open_memory(settings)
     writer = mem.writer()
