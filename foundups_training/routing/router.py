@@ -7,7 +7,7 @@ Flow of one question (``query.tier`` may force a tier instead):
 2. recall: the memory's nearest patterns become the candidate answers (distinct modules for
    "which module" questions, distinct decisions otherwise). A module question is searched
    for without its lead-in ("Which module …"), and each module's score also counts how
-   well its summary pattern matches;
+   well its summary pattern and the best of its README passages match;
 3. fast path: when the best neighbour is very similar and the close neighbours agree, the
    memory answers without a model;
 4. Gemma picks among the candidates with one forward pass (the next token's probability of
@@ -360,7 +360,7 @@ class Router:
                 )
             )
         if intent == "module_location" and search:
-            out = self._summary_scores(search, out)
+            out = self._doc_scores(search, self._summary_scores(search, out))
         out.sort(key=lambda c: -c.similarity)
         return out[: self.rules.max_options]
 
@@ -379,14 +379,31 @@ class Router:
         except Exception as exc:  # noqa: BLE001 - the unmixed ranking still answers
             log.warning("summary similarity failed: %s", exc)
             return candidates
-        out = []
-        for c in candidates:
-            summary = found.get(ids[c.key])
-            if summary is None:
-                out.append(c)
-            else:
-                out.append(replace(c, similarity=(1 - w) * c.similarity + w * summary))
-        return out
+        return [
+            c if ids[c.key] not in found else _mixed(c, found[ids[c.key]], w) for c in candidates
+        ]
+
+    def _doc_scores(self, search: str, candidates: list[Candidate]) -> list[Candidate]:
+        """Each module candidate's score mixed with its best-matching passage of its own
+        README or INTERFACE (``module_doc``) among the nearest ones: ``(1 - v) × score + v ×
+        passage`` (``v`` = ``rules.doc_weight``). A module none of whose passages is near
+        keeps its score."""
+        v = self.rules.doc_weight
+        if v <= 0 or not candidates:
+            return candidates
+        try:
+            passages = self.memory.recall(
+                search, n=self.rules.doc_recall_n, where={"kind": "module_doc"}
+            )
+        except Exception as exc:  # noqa: BLE001 - the unmixed ranking still answers
+            log.warning("module_doc recall failed: %s", exc)
+            return candidates
+        best: dict[str, float] = {}
+        for rec in passages:
+            key = rec.pattern.module.strip("/").lower()
+            if rec.pattern.kind == "module_doc" and key:
+                best[key] = max(best.get(key, -1.0), rec.similarity)
+        return [c if c.key not in best else _mixed(c, best[c.key], v) for c in candidates]
 
     def _prior(self, candidates: Sequence[Candidate]) -> list[float]:
         """Retrieval's own belief over the candidates: softmax(similarity / T)."""
@@ -558,6 +575,11 @@ class Router:
             patterns=tuple(patterns),
             error=errors,
         )
+
+
+def _mixed(candidate: Candidate, other: float, weight: float) -> Candidate:
+    """``candidate`` with its similarity moved ``weight`` of the way toward ``other``."""
+    return replace(candidate, similarity=(1 - weight) * candidate.similarity + weight * other)
 
 
 def _lazy(tier: str, backend: Backend | LazyBackend | None) -> LazyBackend | None:

@@ -85,6 +85,10 @@ class RoutingRules:
     #: a module's score for a module question: (1 - w) × its best-matching pattern's
     #: similarity + w × its summary pattern's similarity (0 = the best pattern alone)
     summary_weight: float = 0.5
+    #: then ``(1 - v) × that + v × the best of its README/INTERFACE passages`` among the
+    #: ``doc_recall_n`` passages nearest the question (0 = passages not counted)
+    doc_weight: float = 0.5
+    doc_recall_n: int = 64
     reasoning_patterns: tuple[str, ...] = REASONING_PATTERNS
     module_patterns: tuple[str, ...] = MODULE_PATTERNS
     module_leads: tuple[str, ...] = MODULE_LEADS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from foundups_training.models.calibration import Calibration, CurveMap
-from foundups_training.records import Query
+from foundups_training.records import Pattern, Query
 from foundups_training.routing import Router, RoutingRules
 
 from .scripted import ListMemory, ScriptedModel, module_pattern
@@ -307,6 +307,24 @@ def test_module_summary_weighs_in_the_ranking() -> None:
     # weight 0: the best single pattern decides, as before
     unweighted = make_router(_daemon_memory(), summary_weight=0.0)
     assert unweighted.answer(Query(question, tier="memory")).text == DASHBOARD
+
+
+def test_module_passages_weigh_in_the_ranking() -> None:
+    """Two modules tie on their patterns; the one whose README passage says what the
+    question asks wins. Passages never become options themselves."""
+    a = module_pattern("modules/d/alpha", "alpha: handles things")
+    b = module_pattern("modules/d/beta", "beta: handles things")
+    passage = Pattern.make(
+        "module_doc",
+        "beta README, Purpose: writes the recap after a call",
+        "modules/d/beta/",
+        module="modules/d/beta",
+    )
+    memory = ListMemory([(a, 0.60), (b, 0.59), (passage, 0.80)])
+    question = Query("Which module writes the recap after a call?", tier="memory")
+    assert make_router(memory, doc_weight=0.5).answer(question).text == "modules/d/beta"
+    assert memory.calls[-1]["where"] == {"kind": "module_doc"}
+    assert make_router(memory, doc_weight=0.0).answer(question).text == "modules/d/alpha"
 
 
 def test_summary_weighting_failure_keeps_the_plain_ranking() -> None:
