@@ -283,19 +283,24 @@ class IndexReport:
         }
 
 
+def _markdown_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, stripped line) for the non-blank lines of a markdown document outside
+    its fenced code blocks."""
+    in_code = False
+    for n, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("```"):
+            in_code = not in_code
+        elif stripped and not in_code:
+            yield n, stripped
+
+
 def _readme_summary(text: str, limit: int = 700) -> tuple[str, str]:
     """Title and the first prose of a README (badges, tables, code and WSP banners skipped)."""
     title = ""
     prose: list[str] = []
-    in_code = False
     size = 0
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("```"):
-            in_code = not in_code
-            continue
-        if in_code or not stripped:
-            continue
+    for _, stripped in _markdown_lines(text):
         if stripped.startswith("#"):
             if not title:
                 title = stripped.lstrip("#").strip()
@@ -474,7 +479,7 @@ def doc_passages(text: str, limit: int = DOC_PASSAGE_CHARS) -> list[tuple[str, i
     line ends. Code blocks, tables, badges and the paperwork sections (WSP compliance,
     change logs, tests …) are left out; a passage under 40 characters is dropped."""
     out: list[tuple[str, int, int, str]] = []
-    heading, skip, in_code = "", False, False
+    heading, skip = "", False
     buf: list[str] = []
     first = last = 0
 
@@ -484,13 +489,7 @@ def doc_passages(text: str, limit: int = DOC_PASSAGE_CHARS) -> list[tuple[str, i
             out.append((heading or "overview", first, last, passage[:limit]))
         buf.clear()
 
-    for n, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if stripped.startswith("```"):
-            in_code = not in_code
-            continue
-        if in_code or not stripped:
-            continue
+    for n, stripped in _markdown_lines(text):
         head = _HEADING.match(stripped)
         if head:
             flush()
