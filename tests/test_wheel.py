@@ -45,6 +45,9 @@ def test_wheel_layout(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "foundups_training/hookspecs/__init__.py" in names
     assert "foundups_training/adapters/__init__.py" in names
+    # data the package reads at run time
+    assert "foundups_training/models/default_calibration.json" in names
+    assert "foundups_training/evalsets/sample_qa_dev.jsonl" in names
     # never as top-level import names that could collide in the host's environment
     assert not any(n.startswith(("hookspecs/", "adapters/", "tests/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -9,6 +9,11 @@ something. Without a saved calibration every map is the identity.
 Stored as JSON at ``Settings.calibration_path``::
 
     {"version": 1, "tiers": {"gemma": {"method": "platt", "a": 2.1, "b": -0.4, "n": 40}, ...}}
+
+A data directory without that file uses the curves shipped with the package
+(``default_calibration.json``, fitted on the real host's development questions), so the
+escalation threshold means something before anyone has calibrated; ``eval --calibrate``
+on questions of one's own replaces them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 VERSION = 1
+#: The curves shipped with the package (see the module docstring).
+SHIPPED = Path(__file__).with_name("default_calibration.json")
 _EPS = 1e-6
 
 
@@ -205,6 +212,19 @@ class Calibration:
         os.replace(tmp, target)
         self.path = target
         return target
+
+    @classmethod
+    def shipped(cls) -> Calibration:
+        """The curves shipped with the package (identity maps if the file is unreadable)."""
+        return cls.load(SHIPPED)
+
+    @classmethod
+    def load_or_shipped(cls, path: Path) -> Calibration:
+        """The calibration saved at ``path``; the shipped curves when there is none yet
+        (they are saved to ``path`` only when a new fit is)."""
+        if Path(path).exists():
+            return cls.load(path)
+        return cls(tiers=dict(cls.shipped().tiers), path=Path(path))
 
     @classmethod
     def load(cls, path: Path) -> Calibration:

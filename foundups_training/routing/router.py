@@ -177,7 +177,7 @@ class Router:
             LazyBackend("gemma", backend_factory("gemma", settings)),
             LazyBackend("qwen", backend_factory("qwen", settings)),
             rules=RoutingRules.from_settings(settings),
-            calibration=Calibration.load(settings.calibration_path),
+            calibration=Calibration.load_or_shipped(settings.calibration_path),
         )
 
     def close(self) -> None:

@@ -121,6 +121,24 @@ def test_fit_skips_small_samples() -> None:
     assert cal.fit({"qwen": [(0.5, True)] * 3}) == {}
 
 
+def test_a_data_dir_without_calibration_uses_the_shipped_curves(tmp_path: Path) -> None:
+    shipped = Calibration.shipped()
+    assert set(shipped.tiers) == {"memory", "gemma", "qwen", "qwen_open"}
+    # Gemma's raw letter probability is no probability of being right: the curve says so.
+    assert shipped("gemma", 0.95) < 0.9 and shipped("gemma", 0.6) < 0.7
+    target = tmp_path / "data" / "calibration.json"
+    fresh = Calibration.load_or_shipped(target)
+    assert fresh("gemma", 0.95) == pytest.approx(shipped("gemma", 0.95))
+    assert not target.exists()  # nothing written until a fit is saved
+    fresh.fit({"gemma": [(0.9, True)] * 8 + [(0.6, False)] * 8})
+    fresh.save()
+    saved = Calibration.load_or_shipped(target)
+    assert saved("gemma", 0.9) == pytest.approx(fresh("gemma", 0.9))
+    assert saved("gemma", 0.9) != pytest.approx(shipped("gemma", 0.9))
+    # the scorers not fitted keep the shipped curves in the saved file
+    assert saved("qwen_open", 0.7) == pytest.approx(shipped("qwen_open", 0.7))
+
+
 def test_unreadable_calibration_is_identity(tmp_path: Path) -> None:
     bad = tmp_path / "cal.json"
     bad.write_text("{not json")
