@@ -232,8 +232,6 @@ def test_close_closes_backends(memory) -> None:
 
 
 def test_lookups_recall_what_the_log_taught_not_the_code_index() -> None:
-    from foundups_training.records import Pattern
-
     fix = Pattern.make("error_fix", "403 quotaExceeded", "Rotating to credential set 2")
     doc = Pattern.make(
         "module_doc", "youtube_auth README, Quota: rotates", "modules/x/youtube_auth/"
