@@ -338,7 +338,7 @@ def test_summary_weighting_failure_keeps_the_plain_ranking() -> None:
         ("Where is the code that posts to LinkedIn?", "posts to LinkedIn?"),
         ("What component is responsible for OAuth?", "responsible for OAuth?"),
         ("Where does the doc clean-up live?", "doc clean-up live?"),
-        ("Which module?", "Which module?"),  # nothing would be left: the question stays
+        ("Which module?", "Which module?"),  # a lead-in with nothing after it stays as asked
         (
             "Who decides which GGUF file serves the code role?",
             "Who decides which GGUF file serves the code role?",
