@@ -77,12 +77,15 @@ class Trainer:
         return name in self._parts
 
     # -- capabilities -------------------------------------------------------------------
-    def index(self, host_root: Path | str, progress: ProgressFn | None = None) -> IndexReport:
-        """Index the host's source tree into module-location patterns."""
+    def index(
+        self, host_root: Path | str, progress: ProgressFn | None = None, *, prune: bool = True
+    ) -> IndexReport:
+        """Index the host's source tree into code patterns; with ``prune``, code patterns of
+        an earlier index that the tree no longer yields are removed."""
         from foundups_training.mining import index_host
 
         with self._lock:
-            return index_host(Path(host_root), self.memory, progress=progress)
+            return index_host(Path(host_root), self.memory, progress=progress, prune=prune)
 
     def mine(
         self,

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", parents=[common], help="index the host's source tree")
     p.add_argument("host_root", metavar="HOST_ROOT", help="root of a Foundups-Agent checkout")
+    p.add_argument(
+        "--keep-stale",
+        action="store_true",
+        help="keep code patterns an earlier index stored that this tree no longer yields",
+    )
 
     p = sub.add_parser("mine", parents=[common], help="mine an operational log into patterns")
     p.add_argument("log", metavar="LOG", help="the log file (e.g. 012.txt)")

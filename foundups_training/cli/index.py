@@ -26,13 +26,15 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
     settings.ensure_data_dir()
     with Trainer(settings) as trainer, progress_for(args, "indexing") as bar:
-        report = trainer.index(root, progress=bar)
+        report = trainer.index(root, progress=bar, prune=not args.keep_stale)
     text = "\n".join(
         [
             f"indexed {report.modules} modules ({report.files} Python files, "
             f"{report.wsp_documents} WSP documents) under {report.host_root} "
             f"in {report.duration_s:.2f}s",
-            f"patterns stored: {report.patterns_stored}; in memory: {report.patterns_total}",
+            f"patterns stored: {report.patterns_stored}; "
+            f"removed (no longer in the tree): {report.patterns_removed}; "
+            f"in memory: {report.patterns_total}",
         ]
         + (
             [f"files skipped (unreadable or not Python): {report.skipped}"]

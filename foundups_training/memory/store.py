@@ -437,6 +437,20 @@ class PatternMemory:
             col.update(ids=[pattern_id], metadatas=[{"outcome": _safe_text(outcome)}])
         return True
 
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove these patterns (unknown ids are ignored); returns how many were stored."""
+        col = self._check_writable()
+        wanted = list(dict.fromkeys(ids))
+        removed = 0
+        with self._write_lock:
+            for i in range(0, len(wanted), UPSERT_BATCH):
+                batch = wanted[i : i + UPSERT_BATCH]
+                present = col.get(ids=batch, include=[])["ids"]
+                if present:
+                    col.delete(ids=list(present))
+                    removed += len(present)
+        return removed
+
     def clear(self, confirm: bool = False) -> None:
         """Delete every pattern. Refuses (ValueError) unless ``confirm=True``."""
         if not confirm:
@@ -571,6 +585,18 @@ class PatternMemory:
         """Every stored pattern (optionally filtered), page by page."""
         for pid, doc, meta in self._scan(include_documents=True, where=where):
             yield from_record(pid, doc, meta)
+
+    def ids(self, where: Mapping[str, Any] | None = None) -> list[str]:
+        """The ids of every stored pattern (optionally filtered), without their text."""
+        col = self._col(create=False)
+        if col is None:
+            return []
+        out: list[str] = []
+        while True:
+            page = col.get(include=[], limit=SCAN_PAGE, offset=len(out), where=chroma_where(where))
+            out += page["ids"]
+            if len(page["ids"]) < SCAN_PAGE:
+                return out
 
     def _scan(
         self, *, include_documents: bool, where: Mapping[str, Any] | None = None

@@ -16,6 +16,7 @@ absolute paths and links that resolve outside the root are refused.
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import re
 import time
@@ -25,6 +26,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from foundups_training.records import Pattern
+
+log = logging.getLogger(__name__)
 
 #: Files larger than this are not parsed (generated code, data dumps).
 MAX_FILE_BYTES = 512 * 1024
@@ -267,6 +270,7 @@ class IndexReport:
     duration_s: float
     skipped: int = 0
     warnings: tuple[str, ...] = ()
+    patterns_removed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict (for ``--json``)."""
@@ -277,6 +281,7 @@ class IndexReport:
             "wsp_documents": self.wsp_documents,
             "patterns_stored": self.patterns_stored,
             "patterns_total": self.patterns_total,
+            "patterns_removed": self.patterns_removed,
             "duration_s": round(self.duration_s, 3),
             "skipped": self.skipped,
             "warnings": list(self.warnings),
@@ -607,15 +612,33 @@ def collect_host_patterns(
 
 
 def index_host(
-    host_root: Path, memory: Any, progress: Callable[[int, int], None] | None = None
+    host_root: Path,
+    memory: Any,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    prune: bool = True,
 ) -> IndexReport:
-    """Index ``host_root`` into ``memory`` (``upsert``/``count``); see the module docstring."""
+    """Index ``host_root`` into ``memory`` (``upsert``/``count``); see the module docstring.
+
+    With ``prune`` (the default) the code patterns stored by an earlier index that this tree
+    no longer yields -- a module moved or deleted, a README or docstring rewritten -- are
+    removed, so the memory describes the tree as it is now. Patterns mined from the log are
+    never touched, and a tree without any module folder removes nothing (a mistyped root
+    must not empty the memory).
+    """
     start = time.perf_counter()
     patterns, report = collect_host_patterns(host_root, progress)
     # One pattern per id: a class and a file never share a key, but be safe.
     unique = list({p.id: p for p in patterns}.values())
     for i in range(0, len(unique), 512):
         memory.upsert(unique[i : i + 512])
+    removed = 0
+    if prune and report.modules and hasattr(memory, "ids") and hasattr(memory, "delete"):
+        keep = {p.id for p in unique}
+        stale = [pid for pid in memory.ids(where={"source": "code"}) if pid not in keep]
+        if stale:
+            removed = int(memory.delete(stale))
+            log.info("removed %d code patterns no longer in %s", removed, report.host_root)
     return IndexReport(
         host_root=report.host_root,
         modules=report.modules,
@@ -626,4 +649,5 @@ def index_host(
         duration_s=time.perf_counter() - start,
         skipped=report.skipped,
         warnings=report.warnings,
+        patterns_removed=removed,
     )

@@ -210,6 +210,13 @@ def test_update_outcome_stats_clear_all_patterns(memory: PatternMemory) -> None:
     assert {p.id for p in memory.all_patterns(where={"kind": "stream"})} == {
         p.id for p in patterns if p.kind == "stream"
     }
+    assert sorted(memory.ids()) == sorted(p.id for p in patterns)
+    assert memory.ids(where={"source": "code"}) == [patterns[0].id]
+    # delete: only stored ids count, the rest of the store is untouched and still recalled
+    assert memory.delete([patterns[1].id, patterns[1].id, "unknown"]) == 1
+    assert memory.get(patterns[1].id) is None and memory.count() == 5
+    assert patterns[1].id not in {r.pattern.id for r in memory.recall(patterns[1].context, n=6)}
+    assert memory.upsert([patterns[1]]) == 1  # a deleted id is new again
     with pytest.raises(ValueError):
         memory.clear()
     assert memory.count() == 6
@@ -243,6 +250,9 @@ def test_read_only_refuses_writes(memory: PatternMemory, settings: Settings) -> 
             ro.upsert([make(2)])
         with pytest.raises(ReadOnlyMemory):
             ro.writer()
+        with pytest.raises(ReadOnlyMemory):
+            ro.delete([make(1).id])
+        assert ro.count() == 1
     finally:
         ro.close()
 

@@ -58,6 +58,17 @@ class DictStore:
     def count(self) -> int:
         return len(self.items)
 
+    def ids(self, where: dict[str, str] | None = None) -> list[str]:
+        where = where or {}
+        return [
+            pid
+            for pid, p in self.items.items()
+            if all(getattr(p, key) == value for key, value in where.items())
+        ]
+
+    def delete(self, ids) -> int:  # type: ignore[no-untyped-def]
+        return sum(self.items.pop(pid, None) is not None for pid in set(ids))
+
 
 @pytest.fixture
 def store() -> DictStore:

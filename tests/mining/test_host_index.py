@@ -10,7 +10,7 @@ import pytest
 
 from foundups_training.mining import Verifier, index_host
 from foundups_training.mining.host_index import collect_host_patterns, safe_relative
-from foundups_training.records import module_summary_id
+from foundups_training.records import Pattern, module_summary_id
 from foundups_training.samples import sample_host
 
 
@@ -53,6 +53,47 @@ def test_index_sample_host(store) -> None:  # type: ignore[no-untyped-def]
     again = index_host(sample_host(), store)
     assert again.patterns_total == report.patterns_total
     assert store.items[auth.id].seen == 2
+
+
+def test_reindex_removes_what_the_tree_no_longer_yields(host: Path, store) -> None:  # type: ignore[no-untyped-def]
+    first = index_host(host, store)
+    assert first.patterns_removed == 0
+    mined = Pattern.make("error_fix", "Error: database locked", "tried: retry", source="log")
+    store.upsert([mined])
+    old_db = "modules/infrastructure/database"
+    # WSP 3 moves a module to another domain, and one README is rewritten.
+    shutil.move(host / old_db, host / "modules/platform_integration/database")
+    readme = host / "modules/platform_integration/youtube_auth/README.md"
+    readme.write_text(readme.read_text() + "\nRotates the OAuth token files nightly.\n")
+    again = index_host(host, store)
+    modules = {p.module for p in store.items.values() if p.source == "code"}
+    assert old_db not in modules and "modules/platform_integration/database" in modules
+    assert again.patterns_removed > 0
+    assert again.patterns_total == store.count() == again.patterns_stored + 1  # + the mined one
+    assert store.items[mined.id] == mined  # patterns from the log are never pruned
+    # exactly what the tree yields now: the README's passages as rewritten, no earlier one
+    now = {p.id for p in collect_host_patterns(host)[0]}
+    assert {pid for pid, p in store.items.items() if p.source == "code"} == now
+    rel = str(readme.relative_to(host))
+    passages = [p.context for p in store.items.values() if p.code_ref.startswith(rel)]
+    assert any("nightly" in c for c in passages)
+
+
+def test_reindex_keeps_everything_when_asked_or_when_the_tree_is_empty(
+    host: Path,
+    tmp_path: Path,
+    store,  # type: ignore[no-untyped-def]
+) -> None:
+    index_host(host, store)
+    total = store.count()
+    shutil.rmtree(host / "modules/infrastructure/database")
+    kept = index_host(host, store, prune=False)
+    assert kept.patterns_removed == 0 and store.count() == total
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    mistyped = index_host(empty, store)  # no modules/ at all: a wrong root, not an empty host
+    assert mistyped.modules == 0 and mistyped.patterns_removed == 0
+    assert store.count() == total and mistyped.warnings
 
 
 def test_host_code_is_parsed_never_imported(host: Path) -> None:

@@ -87,6 +87,23 @@ def test_cli_index_then_mine_json(tmp_path: Path, capsys) -> None:  # type: igno
     assert out["patterns_total"] == indexed["patterns_total"] + out["patterns_new"]
     assert main(["mine", str(log), *data]) == 0
     assert "mined 100 lines" in capsys.readouterr().out
+    # The host drops a module: indexing again removes its code patterns, keeps the mined ones.
+    settings = load_settings({"data_dir": str(tmp_path / "data")}, env={})
+    memory = open_memory(settings, read_only=True)
+    before = memory.count()
+    memory.close()
+    shutil.rmtree(host / "modules/infrastructure/database")
+    assert main(["index", str(host), "--json", *data]) == 0
+    reindexed = json.loads(capsys.readouterr().out)
+    assert reindexed["modules"] == 1 and reindexed["patterns_removed"] > 0
+    assert reindexed["patterns_total"] == before - reindexed["patterns_removed"]
+    memory = open_memory(settings, read_only=True)
+    try:
+        code = [p.module for p in memory.all_patterns(where={"source": "code"})]
+        assert code and "modules/infrastructure/database" not in code
+        assert any(p.source == "log" for p in memory.all_patterns())
+    finally:
+        memory.close()
     assert main(["mine", str(tmp_path / "missing.txt"), *data]) == 2
     assert "log file not found" in capsys.readouterr().err
     assert main(["index", str(tmp_path / "nohost"), *data]) == 2
