@@ -78,13 +78,29 @@ def _role(processed: Mapping[str, Any]) -> str:
     return "user"
 
 
-def message_decision(processed: Mapping[str, Any], stream: str) -> Decision | None:
-    """The Decision for a processed chat message (None for skips and the bot's own)."""
+def _chat_message(processed: Any, stream: str) -> tuple[str, str, dict[str, Any]] | None:
+    """What every Decision about one chat message shares: (message id, stream, the author
+    and text of its context); None for skips and messages without an id."""
     if not isinstance(processed, Mapping) or processed.get("skip"):
         return None
     message_id = str(processed.get("message_id") or "")
-    if not message_id or processed.get("error"):
+    if not message_id:
         return None
+    context = {
+        "author": str(processed.get("author_name") or ""),
+        "author_id": str(processed.get("author_id") or ""),
+        "role": _role(processed),
+        "text": str(processed.get("text") or ""),
+    }
+    return message_id, stream or str(processed.get("live_chat_id") or ""), context
+
+
+def message_decision(processed: Mapping[str, Any], stream: str) -> Decision | None:
+    """The Decision for a processed chat message (None for skips and the bot's own)."""
+    found = _chat_message(processed, stream)
+    if found is None or processed.get("error"):
+        return None
+    message_id, stream, context = found
     action, flags = classify(processed)
     signals = list(processed.get("troll_signals") or ())
     reasoning = ", ".join(flags + [f"troll_signal:{s}" for s in signals]) or "no trigger"
@@ -92,15 +108,12 @@ def message_decision(processed: Mapping[str, Any], stream: str) -> Decision | No
         id=message_id,
         source=SOURCE,
         action=action,
-        subject=str(processed.get("author_id") or ""),
-        stream=stream or str(processed.get("live_chat_id") or ""),
+        subject=context["author_id"],
+        stream=stream,
         reasoning=reasoning,
         context={
             "stage": "message",
-            "author": str(processed.get("author_name") or ""),
-            "author_id": str(processed.get("author_id") or ""),
-            "role": _role(processed),
-            "text": str(processed.get("text") or ""),
+            **context,
             "published_at": str(processed.get("published_at") or ""),
             "flags": tuple(flags),
         },
@@ -118,27 +131,19 @@ def response_text(response: Any) -> str:
 
 def response_decision(processed: Mapping[str, Any], response: Any, stream: str) -> Decision | None:
     """The Decision for what the bot answered to a processed message."""
-    if not isinstance(processed, Mapping) or processed.get("skip"):
+    found = _chat_message(processed, stream)
+    if found is None:
         return None
-    message_id = str(processed.get("message_id") or "")
-    if not message_id:
-        return None
+    message_id, stream, context = found
     text = response_text(response)
     return Decision(
         id=message_id,
         source=SOURCE,
         action="respond" if text else "no_response",
-        subject=str(processed.get("author_id") or ""),
-        stream=stream or str(processed.get("live_chat_id") or ""),
+        subject=context["author_id"],
+        stream=stream,
         outcome=text,
-        context={
-            "stage": "response",
-            "author": str(processed.get("author_name") or ""),
-            "author_id": str(processed.get("author_id") or ""),
-            "role": _role(processed),
-            "text": str(processed.get("text") or ""),
-            "response": text,
-        },
+        context={"stage": "response", **context, "response": text},
     )
 
 
