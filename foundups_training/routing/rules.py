@@ -21,6 +21,11 @@ REASONING_PATTERNS: tuple[str, ...] = (
     r"\bhow should\b",  # "how should a new module get authorised …": advice, not a lookup
     r"\bwhat('s| is| was) the (intent|intention|purpose|reason|rationale|idea)\b",
     r"\bwhat (would|will) happen\b",
+    r"\bwhat happens if\b",  # a hypothetical; "what happened" stays a log question
+    r"\b(reasoning|rationale|thinking|idea) behind\b",
+    # how a part makes a choice: its design, not one logged event
+    r"\bhow (does|do) .{1,60}?\b(choose|decide|determine|pick|select)s?\b",
+    r"^\s*(can|could|may) (i|we)\b",  # "Can I fix it by editing …?": advice
     r"\b(explain|justify|compare|trade-?offs?|pros and cons)\b",
     r"\bshould (i|we)\b",
     r"\bwhat do you (think|recommend|suggest)\b",
