@@ -282,7 +282,9 @@ class Router:
             )
         if gemma.confidence >= self.rules.threshold:
             return self._finish(gemma, "gemma", recalled, error=recall_error)
-        reason = f"gemma confidence {gemma.confidence:.2f} < {self.rules.threshold:.2f}"
+        # Rounded down, so that 0.699 never reads "0.70 < 0.70".
+        shown = math.floor(gemma.confidence * 100) / 100
+        reason = f"gemma confidence {shown:.2f} < {self.rules.threshold:.2f}"
         qwen = self._choose("qwen", text, candidates)
         if qwen.error:
             # Escalation failed: Gemma's pick stands, and the answer says why.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from foundups_training.models.calibration import Calibration, CurveMap
@@ -112,6 +114,14 @@ def test_threshold_is_a_calibrated_probability(memory) -> None:
     router.calibration = Calibration({"gemma": CurveMap(method="platt", a=0.0, b=-0.4)})
     ans = router.answer(Query("Which module reads the live chat?"))
     assert ans.escalated and ans.tier == "qwen"
+
+
+def test_escalation_reason_never_reads_as_equal_to_the_threshold(memory) -> None:
+    router = make_router(memory)
+    just_below = math.log(0.6996 / 0.3004)  # a constant curve: every Gemma answer is 0.6996
+    router.calibration = Calibration({"gemma": CurveMap(method="platt", a=0.0, b=just_below)})
+    ans = router.answer(Query("Which module reads the live chat?"))
+    assert ans.escalated and ans.escalation_reason == "gemma confidence 0.69 < 0.70"
 
 
 def test_reasoning_questions_go_to_qwen_open_answer(memory) -> None:
