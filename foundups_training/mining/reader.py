@@ -4,6 +4,13 @@ Lines are yielded with their byte span so the miner can checkpoint at any line b
 Bytes that are not UTF-8 are decoded with replacement; a line longer than ``max_line`` bytes
 is cut to that bound (the rest skipped, the cut counted); a last line without its newline is
 still being written and is left for the next run.
+
+A file emptied and written again while it is being read (logrotate's ``copytruncate``) stops
+the reading: before using each block read, the reader checks that the first bytes of the
+file it holds open are still the ones it started with. Otherwise the lines the host wrote
+after the truncation would be read from the middle of the new content now and again from
+its first line by the next run (which sees a new file). A file renamed away (rotation by
+rename) is read to its end: the open file's bytes do not change.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from pathlib import Path
 MAX_LINE_BYTES = 16 * 1024
 #: Read size: big enough to amortise syscalls, small enough to be irrelevant to memory.
 BLOCK = 1 << 20
+#: Bytes at the head of the file compared after each block (see the module docstring).
+HEAD_CHECK = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,7 @@ def read_lines(
     ``max_line`` whatever the file's or a line's size.
     """
     with path.open("rb") as fh:
+        head = _head(fh, HEAD_CHECK)
         fh.seek(start)
         pos = start  # file offset of buf[0]
         buf = b""
@@ -46,6 +56,8 @@ def read_lines(
             chunk = fh.read(block)
             if not chunk:
                 return  # whatever is left in buf has no newline: the next run reads it
+            if _head(fh, len(head)) != head:
+                return  # emptied and rewritten under us: this block is not the file we read
             buf += chunk
             i = 0
             while True:
@@ -88,6 +100,16 @@ def _find_newline(fh, from_offset: int) -> int | None:  # type: ignore[no-untype
             if nl >= 0:
                 return off + nl
             off += len(chunk)
+    finally:
+        fh.seek(here)
+
+
+def _head(fh, n: int) -> bytes:  # type: ignore[no-untyped-def]
+    """The first ``n`` bytes of the open file (fewer if it is shorter), keeping the position."""
+    here = fh.tell()
+    try:
+        fh.seek(0)
+        return bytes(fh.read(n))
     finally:
         fh.seek(here)
 

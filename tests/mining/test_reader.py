@@ -31,3 +31,28 @@ def test_non_utf8_is_replaced(tmp_path: Path) -> None:
     path.write_bytes(b"caf\xe9 \xff\xfe ok\n")
     (line,) = read_lines(path)
     assert line.text == "caf\ufffd \ufffd\ufffd ok"
+
+
+def test_a_file_rewritten_while_read_stops_the_reading(tmp_path: Path) -> None:
+    """copytruncate mid-read: nothing of the new content is read from the old offset."""
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"".join(b"old line %04d\n" % i for i in range(400)))
+    lines = read_lines(path, block=256)
+    got = [next(lines).text for _ in range(10)]
+    with path.open("r+b") as fh:  # emptied, then the host writes more than before
+        fh.truncate(0)
+        fh.write(b"".join(b"NEW line %04d\n" % i for i in range(800)))
+    got += [line.text for line in lines]
+    assert got and all(text.startswith("old") for text in got)
+    assert len(got) < 400  # stopped at the first block read after the rewrite
+
+
+def test_a_file_renamed_away_while_read_is_read_to_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"".join(b"old line %04d\n" % i for i in range(400)))
+    lines = read_lines(path, block=256)
+    got = [next(lines).text for _ in range(10)]
+    path.rename(tmp_path / "log.txt.1")
+    path.write_bytes(b"NEW line\n" * 800)
+    got += [line.text for line in lines]
+    assert got == [f"old line {i:04d}" for i in range(400)]

@@ -7,6 +7,7 @@ never resume a different file at an old offset, never skip or double-read its li
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from rel_helpers import sample_lines, settings_for, write_log
 
 from foundups_training.engine import Trainer
-from foundups_training.mining import miner
+from foundups_training.mining import miner, reader
 
 
 @pytest.fixture
@@ -119,9 +120,13 @@ def test_rotated_during_a_run(
 def test_truncated_and_rewritten_during_a_run(
     trainer: Trainer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """copytruncate mid-run, then the host writes more than before: the next run must start
-    the rewritten file from line 1."""
+    """copytruncate mid-run, then the host writes more than before: the run stops reading
+    (it would read the new lines from the middle, and the next run again from the first),
+    and the next run starts the rewritten file from line 1."""
+    # Small reads, so the run is still reading the file when it is rewritten.
+    monkeypatch.setattr(miner, "read_lines", functools.partial(reader.read_lines, block=2048))
     log = write_log(tmp_path / "012.txt", 300)
+    rewritten_from = sample_lines(1, start=1200)[0][:19].replace(" ", "T")  # its first time
 
     def copytruncate() -> None:
         new = "".join(sample_lines(600, start=1200)).encode("utf-8")
@@ -132,6 +137,8 @@ def test_truncated_and_rewritten_during_a_run(
             os.close(fd)
 
     _during_run(trainer, log, copytruncate, monkeypatch)
+    newest = max(p.last_seen for p in trainer.memory.all_patterns())
+    assert newest < rewritten_from, "the run read lines of the rewritten file"
     report = trainer.mine(log)
     assert report.warnings, "the next run did not notice the rewrite"
     assert report.lines_processed == _lines(log) == 600
