@@ -335,12 +335,12 @@ def test_seen_counts(memory: PatternMemory) -> None:
     "where",
     [
         {"kind": "stream"},
-        {"kind": "moderation"},  # rare: falls back to Chroma's own filter
+        {"kind": "moderation"},  # rare: found only by a wide fetch, or by Chroma's filter
         {"kind": "stream", "verified": True},
         {"$and": [{"kind": {"$eq": "stream"}}, {"source": "log"}]},
         {"verified": 1},  # an int never matches a bool, as in Chroma
         {"kind": {"$ne": "moderation"}},  # the router's filter for lookups
-        {"kind": {"$ne": "stream"}},  # keeps only rare patterns: falls back
+        {"kind": {"$ne": "stream"}},  # keeps only rare patterns
         {"$and": [{"kind": {"$ne": "moderation"}}, {"verified": {"$ne": True}}]},
         {"$or": [{"kind": "moderation"}, {"source": "code"}]},
         {"kind": {"$nin": ["moderation", "module_doc"]}},  # the router's filter for lookups
@@ -348,8 +348,16 @@ def test_seen_counts(memory: PatternMemory) -> None:
         {"$and": [{"kind": {"$nin": ["stream"]}}, {"source": {"$in": ["log", "live_chat"]}}]},
     ],
 )
-def test_filtered_recall_equals_chromas_filter(memory: PatternMemory, where: dict) -> None:
+@pytest.mark.parametrize("kind_fetch", [(128, 2048), (4, 8)], ids=["wide", "narrow"])
+def test_filtered_recall_equals_chromas_filter(
+    memory: PatternMemory, where: dict, kind_fetch: tuple[int, int], monkeypatch
+) -> None:
+    from foundups_training.memory import store
     from foundups_training.memory.store import chroma_where
+
+    # "narrow": a kind-only filter whose matches are not among the first 8 neighbours
+    # falls back to Chroma's own filter
+    monkeypatch.setattr(store, "KIND_FETCH", kind_fetch)
 
     memory.upsert(
         [
@@ -359,7 +367,25 @@ def test_filtered_recall_equals_chromas_filter(memory: PatternMemory, where: dic
         + [make(i, kind="moderation") for i in range(90, 93)]
     )
     ours = memory.recall("stream went live", n=5, where=where, min_similarity=-1.0)
+    again = memory.recall("stream went live", n=5, where=where, min_similarity=-1.0)
+    assert [r.pattern for r in again] == [r.pattern for r in ours]  # from the kind cache
     col = memory._col()
     vector = memory.encoder.encode_query("stream went live")
     theirs = memory._query(col, vector, 5, chroma_where(where))  # type: ignore[arg-type]
     assert [r.pattern.id for r in ours] == [hit[0] for hit in theirs]
+
+
+def test_kind_cache_is_bounded_and_forgets_deleted_ids(memory: PatternMemory, monkeypatch) -> None:
+    from foundups_training.memory import store
+
+    monkeypatch.setattr(store, "KIND_CACHE", 10)
+    patterns = [make(i, kind="stream" if i % 2 else "priority") for i in range(30)]
+    memory.upsert(patterns)
+    found = memory.recall("stream went live", n=5, where={"kind": "stream"})
+    assert len(found) == 5 and all(r.pattern.kind == "stream" for r in found)
+    assert 0 < len(memory._kind_cache) <= 10
+    cached = next(iter(memory._kind_cache))
+    memory.delete([cached])
+    assert cached not in memory._kind_cache
+    memory.clear(confirm=True)
+    assert not memory._kind_cache
