@@ -69,6 +69,8 @@ _SUCCESS = re.compile(
     r"\[ok\]|\[success\]|success|succeeded|recovered|resolved|reconnected|connected|"
     r"authenticated|restored|fixed|completed|working again|back online"
 )
+#: The error was dealt with by leaving its input alone ("Skipping malformed message …").
+_HANDLED = re.compile(r"skipping|skipped|ignoring|ignored|discarding|discarded|dropping|dropped")
 _GIVE_UP = re.compile(
     r"giving up|gave up|max retries|maximum retries|retries exhausted|all .{0,40} failed|"
     r"circuit breaker (?:open|tripped)|aborting|shutting down|exhausted"
@@ -374,7 +376,9 @@ class ErrorEpisode(Episode):
         if not _related(self.anchor, record):
             return
         message, low = record.message, record.low
-        if _find(_GIVE_UP, low) or (not record.is_error and _find(_SUCCESS, low)):
+        if _find(_GIVE_UP, low) or (
+            not record.is_error and (_find(_SUCCESS, low) or _find(_HANDLED, low))
+        ):
             self.outcome = record
             self.done = True
             return

@@ -66,6 +66,24 @@ def test_error_with_retry_then_give_up() -> None:
     assert "giving up" in first.outcome
 
 
+def test_error_handled_by_skipping_its_input() -> None:
+    """The line that deals with the error is its outcome, not a later success of the module."""
+    logger = "modules.communication.livechat.src.message_processor"
+    core = "modules.communication.livechat.src.livechat_core"
+    lines = [
+        f"2025-10-20 15:00:14,693 - {logger} - ERROR - Unhandled exception while processing"
+        " message j7FAc9QeWJK",
+        "Traceback (most recent call last):",
+        "TypeError: 'NoneType' object is not subscriptable",
+        f"2025-10-20 15:00:17,976 - {logger} - INFO - Skipping malformed message j7FAc9QeWJK"
+        " (bot's own message has no authorDetails)",
+        f"2025-10-20 15:00:20,000 - {core} - INFO - Connected to live chat Cg0KCVqAu for UnDaoDu",
+        *CALM,
+    ]
+    err = next(p for p in extract_patterns(lines) if p.kind == "error_fix")
+    assert "Skipping malformed message" in err.outcome and "bot's own message" in err.outcome
+
+
 def test_outcome_window_is_bounded() -> None:
     logger = "modules.infrastructure.database.src.db_manager"
     lines = [f"2025-10-20 15:00:00,000 - {logger} - ERROR - Database transaction failed: x"]
