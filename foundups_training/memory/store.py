@@ -13,9 +13,11 @@ this package installed can open it and query it by text.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -215,6 +217,13 @@ PREFILTER_FETCH = (32, 64, 256)
 KIND_FETCH = (128, 2048)
 #: Ids whose kind the cache keeps (least recently used dropped first): ~3 MB.
 KIND_CACHE = 20_000
+#: A filter that keeps less than this share of the store is left to Chroma's own filtered
+#: search, which scans the matching patterns exactly. The unfiltered neighbours cannot be
+#: trusted for a small pool: HNSW's graph search among 94K chat patterns did not reach the
+#: few hundred log patterns at all, even with 2,048 neighbours fetched (docs/memory.md).
+SMALL_POOL_SHARE = 0.05
+#: Seconds a pool's share of the store is remembered (it only picks the search strategy).
+POOL_SHARE_TTL = 60.0
 
 #: Clause operators the recall can check itself on fetched metadata: whether a match is
 #: wanted (True) or excluded (False), and whether the value is a list of alternatives.
@@ -306,6 +315,8 @@ class PatternMemory:
         # id -> kind of patterns seen by kind-filtered recalls (a kind never changes).
         self._kind_cache: OrderedDict[str, str] = OrderedDict()
         self._kind_lock = threading.Lock()
+        # filter -> (share of the store it keeps, when measured)
+        self._pool_shares: dict[str, tuple[float, float]] = {}
 
     # -- plumbing -----------------------------------------------------------------------
     @property
@@ -483,6 +494,7 @@ class PatternMemory:
             self._collection = None
             with self._kind_lock:
                 self._kind_cache.clear()
+                self._pool_shares.clear()
             self._col()
 
     def writer(self) -> BackgroundWriter:
@@ -516,9 +528,10 @@ class PatternMemory:
         vector = self.encoder.encode_query(query)
         clauses = simple_filter(where)
         if clauses is not None and all(key == "kind" for key, _, _ in clauses):
-            found = self._recall_by_kind(col, vector, n, clauses, min_similarity)
-            if found is not None:
-                return found
+            if self._pool_share(col, where) >= SMALL_POOL_SHARE:
+                found = self._recall_by_kind(col, vector, n, clauses, min_similarity)
+                if found is not None:
+                    return found
         elif clauses is not None:
             # Chroma's filtered search reads the matching ids from SQLite on every query
             # (~0.2 s for a kind filter at 100K patterns). The unfiltered nearest neighbours,
@@ -577,6 +590,22 @@ class PatternMemory:
                 ]
                 return self._recalled(hits, min_similarity)
         return None
+
+    def _pool_share(self, col: Collection, where: Mapping[str, Any] | None) -> float:
+        """The share of the store that ``where`` keeps, re-measured every POOL_SHARE_TTL s
+        (a metadata scan: ~10 ms for one kind at 100K patterns, ~0.2 s for 94K matches)."""
+        key = json.dumps(where, sort_keys=True, default=str)
+        now = time.monotonic()
+        with self._kind_lock:
+            held = self._pool_shares.get(key)
+        if held is not None and now - held[1] < POOL_SHARE_TTL:
+            return held[0]
+        total = int(col.count())
+        kept = len(col.get(where=chroma_where(where), include=[])["ids"]) if total else 0
+        share = kept / total if total else 1.0
+        with self._kind_lock:
+            self._pool_shares[key] = (share, now)
+        return share
 
     def _kinds(self, col: Collection, ids: Sequence[str]) -> dict[str, str]:
         """The kind of each stored id among ``ids``, from the cache or one metadata read."""

@@ -40,7 +40,14 @@ from foundups_training.models.prompts import (
     qwen_choice,
     qwen_open,
 )
-from foundups_training.records import Answer, Query, Recalled, module_summary_id, normalise
+from foundups_training.records import (
+    PATTERN_KINDS,
+    Answer,
+    Query,
+    Recalled,
+    module_summary_id,
+    normalise,
+)
 from foundups_training.routing.rules import RoutingRules
 
 if TYPE_CHECKING:
@@ -55,6 +62,9 @@ OPEN_EVIDENCE = 4
 
 #: Pattern kinds written by the host code index, never the answer to a log lookup.
 CODE_KINDS = ("module_location", "module_doc")
+#: Pattern kinds learned live from chat: a lookup searches them only when it asks about chat
+#: (``RoutingRules.about_live_chat``) or names one of them as its kind.
+LIVE_KINDS = ("chat_response", "moderation")
 
 
 class Memory(Protocol):
@@ -222,7 +232,7 @@ class Router:
             intent = self.rules.intent(text)
         self._local.detail = Detail(intent=intent)
         search = self.rules.module_search_text(text) if intent == "module_location" else text
-        recalled, recall_error = self._recall(search, intent, query.n_patterns)
+        recalled, recall_error = self._recall(search, intent, query.n_patterns, query.kind)
         candidates = self._candidates(query, intent, recalled, search)
         self._local.candidates = tuple(candidates)
         self._local.detail = replace(self._local.detail, candidates=len(candidates))
@@ -299,21 +309,35 @@ class Router:
         return self._finish(qwen, "qwen", recalled, escalated=True, escalation_reason=reason)
 
     # -- parts --------------------------------------------------------------------------------
-    def _recall(self, text: str, intent: str, n: int) -> tuple[list[Recalled], str]:
+    def _recall(self, text: str, intent: str, n: int, kind: str = "") -> tuple[list[Recalled], str]:
         n = max(n, self.rules.recall_n)
         # "Which module" questions are answered by module_location patterns; other lookups
         # by what the log taught (thousands of code patterns and the passages of the
-        # modules' documents would crowd those out). A reasoning question reads everything.
-        where: dict[str, Any] | None = None
-        if intent == "module_location":
-            where = {"kind": "module_location"}
-        elif intent == "lookup":
-            where = {"kind": {"$nin": list(CODE_KINDS)}}
+        # modules' documents would crowd those out), and by what chat taught only when they
+        # ask about chat: tens of thousands of chat messages crowd out the few hundred log
+        # patterns otherwise. Each pool is its own filtered search, so that a small pool is
+        # searched exactly, not through a graph made of the large one (measured: an HNSW
+        # search among 94K chat patterns did not reach the nearest log pattern at all).
+        # A reasoning question reads every kind but the chat ones (unless it asks about chat).
+        pools: list[dict[str, Any]] = []
+        if kind in PATTERN_KINDS and intent == "lookup":
+            pools = [{"kind": kind}]  # the caller named the kind of pattern that answers
+        elif intent == "module_location":
+            pools = [{"kind": "module_location"}]
+        else:
+            skip = [*CODE_KINDS, *LIVE_KINDS] if intent == "lookup" else [*LIVE_KINDS]
+            pools = [{"kind": {"$nin": skip}}]
+            if self.rules.about_live_chat(text):
+                # one search per kind: the few moderation patterns must not hide behind
+                # the thousands of chat messages in an approximate graph search either
+                pools.extend({"kind": k} for k in LIVE_KINDS)
         try:
-            if where is not None:
-                found = self.memory.recall(text, n=n, where=where)
-                if found:
-                    return list(found), ""
+            found: list[Recalled] = []
+            for where in pools:
+                found.extend(self.memory.recall(text, n=n, where=where))
+            if found:
+                found.sort(key=lambda r: -r.similarity)
+                return found[:n], ""
             return list(self.memory.recall(text, n=n)), ""
         except Exception as exc:  # noqa: BLE001 - a broken memory still gets an answer
             log.warning("recall failed: %s", exc)

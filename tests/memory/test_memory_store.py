@@ -389,3 +389,27 @@ def test_kind_cache_is_bounded_and_forgets_deleted_ids(memory: PatternMemory, mo
     assert cached not in memory._kind_cache
     memory.clear(confirm=True)
     assert not memory._kind_cache
+
+
+def test_a_small_pool_is_searched_by_chromas_own_filter(memory: PatternMemory, monkeypatch) -> None:
+    # An HNSW graph built mostly from one kind of pattern may not lead to the few patterns
+    # of another kind at all, however many unfiltered neighbours are fetched: a filter that
+    # keeps under SMALL_POOL_SHARE of the store is left to Chroma's exact filtered scan.
+    memory.upsert(
+        [make(i, kind="stream") for i in range(60)] + [make(i, kind="moderation") for i in (60, 61)]
+    )
+    calls: list[object] = []
+    original = memory._recall_by_kind
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args[3])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(memory, "_recall_by_kind", spy)
+    rare = memory.recall("stream went live", n=5, where={"kind": "moderation"})
+    assert [r.pattern.kind for r in rare] == ["moderation", "moderation"] and not calls
+    common = memory.recall("stream went live", n=5, where={"kind": "stream"})
+    assert len(common) == 5 and len(calls) == 1  # most of the store: unfiltered neighbours
+    assert memory._pool_shares
+    memory.clear(confirm=True)
+    assert not memory._pool_shares

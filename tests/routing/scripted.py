@@ -64,10 +64,13 @@ class ListMemory:
 
 
 def _matches(kind: str, wanted: object) -> bool:
-    """The subset of Chroma's where syntax the router uses: equality, ``$ne``, ``$nin``."""
+    """The subset of Chroma's where syntax the router uses: equality, ``$ne``, ``$in``,
+    ``$nin``."""
     if wanted is None:
         return True
     if isinstance(wanted, dict):
+        if "$in" in wanted:
+            return kind in wanted["$in"]
         if "$nin" in wanted:
             return kind not in wanted["$nin"]
         return kind != wanted.get("$ne")

@@ -257,8 +257,54 @@ def test_lookups_recall_what_the_log_taught_not_the_code_index() -> None:
     ans = make_router(memory, ScriptedModel("g", probs=[0.99])).answer(
         Query("YouTube answered 403 quotaExceeded: the recovery?")
     )
-    assert memory.calls[0]["where"] == {"kind": {"$nin": ["module_location", "module_doc"]}}
+    assert memory.calls[0]["where"] == {
+        "kind": {"$nin": ["module_location", "module_doc", "chat_response", "moderation"]}
+    }
     assert ans.text == "Rotating to credential set 2" and ans.patterns == (fix.id,)
+
+
+def _chat_and_log() -> tuple[ListMemory, Pattern, Pattern]:
+    fix = Pattern.make("error_fix", "403 quotaExceeded", "Rotating to credential set 2")
+    chat = Pattern.make(
+        "chat_response", 'message: "youtube quota exceeded again lol"', "respond: banter",
+        source="live_chat",
+    )  # fmt: skip
+    ban = Pattern.make(
+        "moderation", 'deleted message: "MAGA 2024"', "timeout 60s — human moderator",
+        source="live_chat",
+    )  # fmt: skip
+    return ListMemory([(chat, 0.9), (ban, 0.85), (fix, 0.6)]), fix, ban
+
+
+def test_a_log_lookup_is_not_answered_from_chat_messages() -> None:
+    # Chat messages share a log question's words (and at 100K patterns there are tens of
+    # thousands of them): a question about the system reads what the log taught.
+    memory, fix, _ = _chat_and_log()
+    ans = make_router(memory, ScriptedModel("g", probs=[0.99])).answer(
+        Query("YouTube answered 403 quotaExceeded. What is the recovery?")
+    )
+    assert [c["where"] for c in memory.calls][:1] == [
+        {"kind": {"$nin": ["module_location", "module_doc", "chat_response", "moderation"]}}
+    ]
+    assert ans.text == "Rotating to credential set 2" and ans.patterns == (fix.id,)
+
+
+def test_a_question_about_chat_also_reads_the_patterns_learned_live() -> None:
+    memory, _, ban = _chat_and_log()
+    router = make_router(memory, ScriptedModel("g", probs=[0.01, 0.98, 0.01]))
+    ans = router.answer(Query("What did the moderators do when a viewer wrote MAGA 2024?"))
+    wheres = [c["where"] for c in memory.calls]
+    assert {"kind": "moderation"} in wheres and {"kind": "chat_response"} in wheres
+    assert ans.text == "timeout 60s — human moderator" and ans.patterns[0] == ban.id
+
+
+def test_a_query_that_names_its_kind_is_a_lookup_among_that_kind() -> None:
+    memory, _, ban = _chat_and_log()
+    ans = make_router(memory, ScriptedModel("g", probs=[0.99])).answer(
+        Query("what happened to MAGA 2024", kind="moderation", tier="memory")
+    )
+    assert memory.calls[0]["where"] == {"kind": "moderation"}
+    assert ans.patterns == (ban.id,)
 
 
 def test_gemma_sees_the_best_options_and_qwen_all_of_them() -> None:
@@ -364,3 +410,21 @@ def test_summary_weighting_failure_keeps_the_plain_ranking() -> None:
 )
 def test_module_questions_are_searched_without_their_lead_in(text: str, search: str) -> None:
     assert RoutingRules().module_search_text(text) == search
+
+
+@pytest.mark.parametrize(
+    ("text", "about_chat"),
+    [
+        ("What did the moderators do when a troll wrote MAGA 2024?", True),
+        ("Was anyone banned for spam yesterday?", True),
+        ("What did the bot answer when a viewer asked about rent?", True),
+        ("What did someone write before the timeout?", False),  # "write" is not "wrote"
+        ("A chat message crashed the processor with a NoneType error. Was it retried?", False),
+        ("Why were the idle tasks skipped when the ping timed out?", False),
+        ("YouTube answered 403 quotaExceeded. What is the recovery?", False),
+    ],
+)
+def test_questions_about_chat_are_told_from_questions_about_the_system(
+    text: str, about_chat: bool
+) -> None:
+    assert RoutingRules().about_live_chat(text) is about_chat
