@@ -54,7 +54,7 @@ MODULE_PATTERNS: tuple[str, ...] = (
 #: ``moderation``). Any other lookup searches only what the log and the host taught: at
 #: 100K patterns, 94K of them learned from chat, the chat patterns were the nearest
 #: neighbours of 38 of the 40 sample log questions and crowded every right answer out
-#: (see docs/models.md, "Live chat patterns and log lookups").
+#: (docs/models.md, "Fifth session: live chat patterns and log lookups").
 LIVE_CHAT_PATTERNS: tuple[str, ...] = (
     # about people in the chat, not the chat machinery: "a chat message crashed the
     # processor" and "the ping timed out" are questions about the system
