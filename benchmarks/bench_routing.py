@@ -45,6 +45,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, help="write the summary JSON here")
     p.add_argument("--items", type=Path, help="write the held-out per-item JSONL here")
+    p.add_argument("--dev-items", type=Path, help="write the dev (calibration) per-item JSONL here")
     return p.parse_args(argv)
 
 
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             cal_tiers = [t for t in args.calibrate_tiers.split(",") if t]
             dev_report = evaluate(router, dev, cal_tiers)
             calibration = fit_calibration(dev_report, router.calibration)
+            if args.dev_items:
+                dev_report.write_items(args.dev_items)
             router.calibration.save(settings.calibration_path)
             setup["calibrate_s"] = round(time.perf_counter() - start, 1)
             print(f"calibrated on {len(dev)} dev questions", file=sys.stderr)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from foundups_training.evaluation.qa import QAItem, is_right
-from foundups_training.models.calibration import Calibration
+from foundups_training.models.calibration import Calibration, CurveMap, fit_platt
 from foundups_training.records import Answer, Query
 
 #: Evaluation tier -> the Query.tier that forces it.
@@ -54,6 +54,7 @@ class ItemResult:
     patterns: tuple[str, ...]
     error: str
     intent: str = ""  # what the router took the question for (reasoning, lookup, …)
+    coverage: float = 0.0  # share of the question's content words the answer's patterns say
 
 
 @dataclass
@@ -215,6 +216,7 @@ def evaluate(
                     patterns=tuple(answer.patterns),
                     error=answer.error,
                     intent=str(getattr(detail, "intent", "")),
+                    coverage=float(getattr(detail, "coverage", 0.0)),
                 )
             )
             done += 1
@@ -224,8 +226,11 @@ def evaluate(
     return EvalReport(items=len(items), tiers=reports, results=results)
 
 
-def calibration_samples(results: Iterable[ItemResult]) -> dict[str, list[tuple[float, bool]]]:
-    """(raw score, right) per scorer, from the forced tiers (one sample per question).
+def calibration_samples(
+    results: Iterable[ItemResult], by_intent: bool = False
+) -> dict[str, list[tuple[float, bool, float]]]:
+    """(raw score, right, word coverage) per scorer, from the forced tiers (one sample per
+    question); with ``by_intent``, per ``scorer.intent`` instead.
 
     A scorer is fitted on the questions it scores when routed: a question the router takes
     for reasoning goes to Qwen's open answer, so the picks that forced memory, Gemma or Qwen
@@ -233,36 +238,95 @@ def calibration_samples(results: Iterable[ItemResult]) -> dict[str, list[tuple[f
     those pickers (seen: a negative slope for memory and Gemma with 8 reasoning questions
     among 49).
     """
-    samples: dict[str, list[tuple[float, bool]]] = {}
+    samples: dict[str, list[tuple[float, bool, float]]] = {}
+    for scorer, intent, sample in _picks(results):
+        key = f"{scorer}.{intent}" if by_intent and intent else scorer
+        samples.setdefault(key, []).append(sample)
+    return samples
+
+
+def _picks(results: Iterable[ItemResult]) -> Iterable[tuple[str, str, tuple[float, bool, float]]]:
+    """(scorer, intent, sample) of every result that calibrates its scorer."""
     for r in results:
         if r.tier == "routed" or not r.scorer or r.error:
             continue
         if r.intent == "reasoning" and r.scorer != "qwen_open":
             continue
-        samples.setdefault(r.scorer, []).append((r.raw, r.right))
-    return samples
+        yield r.scorer, r.intent, (r.raw, r.right, r.coverage)
+
+
+def _loo_loss(
+    fit_on: Sequence[tuple[float, bool, float]],
+    test: Sequence[int],
+    fitter: Callable[[list[tuple[float, bool, float]]], Any],
+) -> float:
+    """Mean log loss on the samples ``test`` (indices into ``fit_on``), each predicted by a
+    curve fitted on all the other samples: leave-one-out, honest on a small set."""
+    total = 0.0
+    for i in test:
+        curve = fitter([s for j, s in enumerate(fit_on) if j != i])
+        raw, right, cov = fit_on[i]
+        p = min(max(curve(raw, cov), 1e-6), 1 - 1e-6)
+        total -= math.log(p if right else 1 - p)
+    return total / max(1, len(test))
 
 
 def fit_calibration(
-    report: EvalReport, calibration: Calibration, method: str = "platt"
+    report: EvalReport, calibration: Calibration, method: str = "platt", min_samples: int = 8
 ) -> dict[str, Any]:
-    """Fit the calibration from a report's forced-tier results; returns a summary."""
+    """Fit the calibration from a report's forced-tier results; returns a summary.
+
+    One curve per scorer, with the word coverage as its second input. A scorer also gets a
+    curve of its own for an intent (``gemma.lookup``) when that intent has ``min_samples``
+    questions and the separate curve predicts them better, by leave-one-out log loss, than
+    the scorer's pooled curve does: on the sample log, lookups and module questions with the
+    same raw score are right at very different rates; on a tree with few log questions the
+    pooled curve wins. Per-intent curves of an earlier fit that no longer win are removed.
+    """
     samples = calibration_samples(report.results)
-    fitted = calibration.fit(samples, method=method)
+    fitted = calibration.fit(samples, method=method, min_samples=min_samples)
+    picks = list(_picks(report.results))
     summary: dict[str, Any] = {}
+    for scorer in list(fitted):
+        for key in [k for k in calibration.tiers if k.startswith(f"{scorer}.")]:
+            del calibration.tiers[key]  # stale: chosen again below or not at all
+        pooled = [(intent, sample) for name, intent, sample in picks if name == scorer]
+        intents = sorted({intent for intent, _ in pooled if intent})
+        if method != "platt" or len(intents) < 2:
+            continue
+        everything = [sample for _, sample in pooled]
+        for intent in intents:
+            index = [i for i, (it, _) in enumerate(pooled) if it == intent]
+            if len(index) < min_samples:
+                continue
+            group = [everything[i] for i in index]
+            alone = _loo_loss(group, range(len(group)), _platt)
+            together = _loo_loss(everything, index, _platt)
+            key = f"{scorer}.{intent}"
+            summary.setdefault("per_intent", {})[key] = {
+                "loo_loss_own_curve": round(alone, 4),
+                "loo_loss_pooled_curve": round(together, 4),
+            }
+            if alone < together:
+                calibration.tiers[key] = fitted[key] = _platt(group)
+                samples[key] = group
     for scorer, curve in fitted.items():
-        pairs = samples[scorer]
-        after = [curve(raw) for raw, _ in pairs]
-        rights = [ok for _, ok in pairs]
+        items = samples[scorer]
+        after = [curve(raw, cov) for raw, _, cov in items]
+        rights = [ok for _, ok, _ in items]
         summary[scorer] = {
             **curve.to_json(),
-            "ece_before": round(ece([raw for raw, _ in pairs], rights), 4),
+            "ece_before": round(ece([raw for raw, _, _ in items], rights), 4),
             "ece_after_in_sample": round(ece(after, rights), 4),
         }
     skipped = sorted(set(samples) - set(fitted))
     if skipped:
         summary["skipped (too few samples)"] = skipped
     return summary
+
+
+def _platt(items: Sequence[tuple[float, bool, float]]) -> CurveMap:
+    return fit_platt([s[0] for s in items], [s[1] for s in items], [s[2] for s in items])
 
 
 def format_report(report: EvalReport) -> str:
@@ -280,5 +344,6 @@ def format_report(report: EvalReport) -> str:
             f"{t.ece:6.3f} {t.brier:6.3f} {t.p50_ms:8.0f} {t.p95_ms:8.0f} {t.errors:>4}  {by}"
         )
     if report.calibration:
-        lines.append("calibration fitted: " + ", ".join(sorted(report.calibration)))
+        curves = [k for k, v in report.calibration.items() if isinstance(v, dict) and "method" in v]
+        lines.append("calibration fitted: " + (", ".join(sorted(curves)) or "none"))
     return "\n".join(lines)

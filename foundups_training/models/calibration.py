@@ -6,9 +6,17 @@ almost regardless of content. A calibration map, fitted on an evaluation set whe
 what was right, makes "0.7" mean "right 7 times in 10" so the escalation threshold means
 something. Without a saved calibration every map is the identity.
 
+A Platt curve may take a second input, the answer's word coverage (the share of the
+question's content words its patterns contain, :mod:`foundups_training.routing.coverage`):
+``p = sigmoid(a·logit(raw) + c·coverage + b)``. A curve may also be kept per intent: the
+key ``gemma.lookup`` is used for Gemma's log lookups when it exists, ``gemma`` otherwise
+(module questions and log questions differ: on the sample log the same raw score is right
+far less often for a log lookup than for a module question).
+
 Stored as JSON at ``Settings.calibration_path``::
 
-    {"version": 1, "tiers": {"gemma": {"method": "platt", "a": 2.1, "b": -0.4, "n": 40}, ...}}
+    {"version": 1, "tiers": {"gemma": {"method": "platt", "a": 2.1, "b": -0.4, "c": 3.0,
+                                       "n": 40}, "gemma.lookup": {...}, ...}}
 
 A data directory without that file uses the curves shipped with the package
 (``default_calibration.json``, fitted on the real host's development questions), so the
@@ -51,15 +59,17 @@ class CurveMap:
     method: str = "identity"  # "identity" | "platt" | "isotonic"
     a: float = 1.0
     b: float = 0.0
+    c: float = 0.0  # weight of the word coverage (Platt only; 0 = raw score alone)
     xs: tuple[float, ...] = ()
     ys: tuple[float, ...] = ()
     n: int = 0
 
-    def __call__(self, raw: float) -> float:
-        """The calibrated probability for a raw score in [0, 1]."""
+    def __call__(self, raw: float, coverage: float = 0.0) -> float:
+        """The calibrated probability for a raw score (and word coverage) in [0, 1]."""
         raw = min(max(float(raw), 0.0), 1.0)
         if self.method == "platt":
-            return _sigmoid(self.a * _logit(raw) + self.b)
+            cov = min(max(float(coverage), 0.0), 1.0)
+            return _sigmoid(self.a * _logit(raw) + self.c * cov + self.b)
         if self.method == "isotonic" and self.xs:
             return _interp(raw, self.xs, self.ys)
         return raw
@@ -69,6 +79,8 @@ class CurveMap:
         data: dict[str, Any] = {"method": self.method, "n": self.n}
         if self.method == "platt":
             data.update(a=self.a, b=self.b)
+            if self.c:
+                data.update(c=self.c)
         elif self.method == "isotonic":
             data.update(xs=list(self.xs), ys=list(self.ys))
         return data
@@ -83,6 +95,7 @@ class CurveMap:
             method=method,
             a=float(data.get("a", 1.0)),
             b=float(data.get("b", 0.0)),
+            c=float(data.get("c", 0.0)),
             xs=tuple(float(x) for x in data.get("xs", ())),
             ys=tuple(float(y) for y in data.get("ys", ())),
             n=int(data.get("n", 0)),
@@ -101,55 +114,89 @@ def _interp(x: float, xs: Sequence[float], ys: Sequence[float]) -> float:
     return ys[-1]
 
 
-def fit_platt(raw: Sequence[float], right: Sequence[bool], l2: float = 0.1) -> CurveMap:
-    """Logistic regression of correctness on logit(raw), a little L2 toward the identity.
+def fit_platt(
+    raw: Sequence[float],
+    right: Sequence[bool],
+    coverage: Sequence[float] | None = None,
+    l2: float = 0.1,
+) -> CurveMap:
+    """Logistic regression of correctness on logit(raw) (and the word coverage, when given),
+    with a little L2 toward the identity (a=1, c=0, b=0).
 
-    Newton's method on two parameters. The targets are Platt's smoothed ones,
+    Newton's method on two or three parameters. The targets are Platt's smoothed ones,
     ``(N₊ + 1) / (N₊ + 2)`` for a right answer and ``1 / (N₋ + 2)`` for a wrong one: a small
     development set in which every wrong answer happens to score below every right one
     (seen: 16 questions, which sent the slope to 549 with hard 0/1 targets) then still gives
-    a finite curve, and the prior (a=1, b=0) keeps it from going wild otherwise.
+    a finite curve, and the prior keeps it from going wild otherwise.
     """
-    xs = [_logit(r) for r in raw]
+    rows = [[_logit(r)] for r in raw]
+    if coverage is not None:
+        for row, cov in zip(rows, coverage, strict=True):
+            row.append(min(max(float(cov), 0.0), 1.0))
+    for row in rows:
+        row.append(1.0)  # the intercept b
     n_right = sum(1 for r in right if r)
     n_wrong = len(right) - n_right
     hit, miss = (n_right + 1) / (n_right + 2), 1 / (n_wrong + 2)
     ys = [hit if r else miss for r in right]
+    k = len(rows[0]) if rows else (3 if coverage is not None else 2)
+    centre = [1.0] + [0.0] * (k - 1)
 
-    def loss(a: float, b: float) -> float:
-        total = 0.5 * l2 * ((a - 1.0) ** 2 + b * b)
-        for x, y in zip(xs, ys, strict=True):
-            z = a * x + b  # cross-entropy of sigmoid(z) against y, computed stably
+    def loss(w: Sequence[float]) -> float:
+        total = 0.5 * l2 * sum((wi - ci) ** 2 for wi, ci in zip(w, centre, strict=True))
+        for row, y in zip(rows, ys, strict=True):
+            z = sum(wi * xi for wi, xi in zip(w, row, strict=True))
+            # cross-entropy of sigmoid(z) against y, computed stably
             total += max(z, 0.0) - z * y + math.log1p(math.exp(-abs(z)))
         return total
 
-    a, b = 1.0, 0.0
+    w = list(centre)
     for _ in range(100):
-        ga = l2 * (a - 1.0)
-        gb = l2 * b
-        haa, hab, hbb = l2, 0.0, l2
-        for x, y in zip(xs, ys, strict=True):
-            p = _sigmoid(a * x + b)
-            w = p * (1 - p)
-            ga += (p - y) * x
-            gb += p - y
-            haa += w * x * x
-            hab += w * x
-            hbb += w
-        det = haa * hbb - hab * hab
-        if det <= 1e-12:
+        grad = [l2 * (wi - ci) for wi, ci in zip(w, centre, strict=True)]
+        hess = [[l2 if i == j else 0.0 for j in range(k)] for i in range(k)]
+        for row, y in zip(rows, ys, strict=True):
+            p = _sigmoid(sum(wi * xi for wi, xi in zip(w, row, strict=True)))
+            weight = p * (1 - p)
+            for i in range(k):
+                grad[i] += (p - y) * row[i]
+                for j in range(k):
+                    hess[i][j] += weight * row[i] * row[j]
+        delta = _solve(hess, grad)
+        if delta is None:
             break
-        da = (hbb * ga - hab * gb) / det
-        db = (haa * gb - hab * ga) / det
         # Halve the Newton step until it lowers the loss: a full step overshoots when the
         # raw scores sit far from 0.5 (logits of 2 to 7 are common for a peaked model).
-        before, step = loss(a, b), 1.0
-        while step > 1e-6 and loss(a - step * da, b - step * db) > before:
+        before, step = loss(w), 1.0
+        while step > 1e-6 and loss(_moved(w, delta, step)) > before:
             step /= 2
-        a, b = a - step * da, b - step * db
-        if step * (abs(da) + abs(db)) < 1e-8:
+        w = _moved(w, delta, step)
+        if step * sum(abs(d) for d in delta) < 1e-8:
             break
-    return CurveMap(method="platt", a=a, b=b, n=len(xs))
+    c = w[1] if k == 3 else 0.0
+    return CurveMap(method="platt", a=w[0], b=w[-1], c=c, n=len(rows))
+
+
+def _moved(w: Sequence[float], delta: Sequence[float], step: float) -> list[float]:
+    return [wi - step * di for wi, di in zip(w, delta, strict=True)]
+
+
+def _solve(matrix: list[list[float]], vector: list[float]) -> list[float] | None:
+    """``matrix⁻¹ · vector`` by Gaussian elimination with partial pivoting (None if singular)."""
+    n = len(vector)
+    m = [[*row, vector[i]] for i, row in enumerate(matrix)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
+        if abs(m[pivot][col]) < 1e-12:
+            return None
+        m[col], m[pivot] = m[pivot], m[col]
+        for r in range(col + 1, n):
+            f = m[r][col] / m[col][col]
+            for cc in range(col, n + 1):
+                m[r][cc] -= f * m[col][cc]
+    out = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        out[r] = (m[r][n] - sum(m[r][cc] * out[cc] for cc in range(r + 1, n))) / m[r][r]
+    return out
 
 
 def fit_isotonic(raw: Sequence[float], right: Sequence[bool]) -> CurveMap:
@@ -173,33 +220,50 @@ def fit_isotonic(raw: Sequence[float], right: Sequence[bool]) -> CurveMap:
     return CurveMap(method="isotonic", xs=tuple(xs), ys=tuple(ys), n=len(pairs))
 
 
+#: One evaluation sample: (raw score, right) or (raw score, right, word coverage).
+Sample = tuple[float, bool] | tuple[float, bool, float]
+
+
 @dataclass
 class Calibration:
-    """Per-tier maps; a tier without one is the identity."""
+    """Per-scorer maps (optionally per intent); a scorer without one is the identity."""
 
     tiers: dict[str, CurveMap] = field(default_factory=dict)
     path: Path | None = None
 
-    def __call__(self, tier: str, raw: float) -> float:
-        """Calibrated probability of ``tier`` being right given its raw score."""
-        return self.tiers.get(tier, CurveMap())(raw)
+    def __call__(self, tier: str, raw: float, coverage: float = 0.0, intent: str = "") -> float:
+        """Calibrated probability of ``tier`` being right given its raw score and coverage,
+        by the curve for ``tier.intent`` when there is one, else by the one for ``tier``."""
+        return self.curve(tier, intent)(raw, coverage)
+
+    def curve(self, tier: str, intent: str = "") -> CurveMap:
+        """The curve that scores ``tier``'s answers to questions of ``intent``."""
+        if intent and f"{tier}.{intent}" in self.tiers:
+            return self.tiers[f"{tier}.{intent}"]
+        return self.tiers.get(tier, CurveMap())
 
     def fit(
         self,
-        samples: Mapping[str, Sequence[tuple[float, bool]]],
+        samples: Mapping[str, Sequence[Sample]],
         method: str = "platt",
         min_samples: int = 8,
     ) -> dict[str, CurveMap]:
-        """Fit each tier with enough samples; returns the new maps."""
+        """Fit each key (``tier`` or ``tier.intent``) with enough samples; returns the new
+        maps. A Platt curve takes the coverage as its second input when every sample of its
+        key carries one."""
         fitted: dict[str, CurveMap] = {}
-        for tier, pairs in samples.items():
-            if len(pairs) < min_samples:
+        for key, items in samples.items():
+            if len(items) < min_samples:
                 continue
-            raw = [p for p, _ in pairs]
-            right = [r for _, r in pairs]
-            curve = fit_isotonic(raw, right) if method == "isotonic" else fit_platt(raw, right)
-            fitted[tier] = curve
-            self.tiers[tier] = curve
+            raw = [s[0] for s in items]
+            right = [bool(s[1]) for s in items]
+            cov = [float(s[2]) for s in items if len(s) > 2]
+            if method == "isotonic":
+                curve = fit_isotonic(raw, right)
+            else:
+                curve = fit_platt(raw, right, cov if len(cov) == len(items) else None)
+            fitted[key] = curve
+            self.tiers[key] = curve
         return fitted
 
     def save(self, path: Path | None = None) -> Path:

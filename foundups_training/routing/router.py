@@ -48,6 +48,7 @@ from foundups_training.records import (
     module_summary_id,
     normalise,
 )
+from foundups_training.routing.coverage import coverage, pattern_words, text_words
 from foundups_training.routing.rules import RoutingRules
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ class Candidate:
     similarity: float
     pattern_ids: tuple[str, ...]
     support: int = 1
+    #: the words its patterns say (situation, decision, outcome, module): see ``coverage``
+    words: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Scored:
     error: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     scorer: str = ""  # the calibration curve that turned ``raw`` into ``confidence``
+    coverage: float = 0.0  # share of the question's content words the candidate's patterns say
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Detail:
     intent: str = ""
     scorer: str = ""
     raw: float = 0.0
+    coverage: float = 0.0
     candidates: int = 0
 
 
@@ -231,6 +236,7 @@ class Router:
         else:
             intent = self.rules.intent(text)
         self._local.detail = Detail(intent=intent)
+        self._local.question = text
         search = self.rules.module_search_text(text) if intent == "module_location" else text
         recalled, recall_error = self._recall(search, intent, query.n_patterns, query.kind)
         candidates = self._candidates(query, intent, recalled, search)
@@ -355,7 +361,14 @@ class Router:
         """
         if query.labels:
             return [
-                Candidate(key=normalise(lab), text=lab, evidence="", similarity=0.0, pattern_ids=())
+                Candidate(
+                    key=normalise(lab),
+                    text=lab,
+                    evidence="",
+                    similarity=0.0,
+                    pattern_ids=(),
+                    words=text_words(lab),
+                )
                 for lab in query.labels[: len(LETTERS)]
             ]
         groups: dict[str, list[Recalled]] = {}
@@ -383,6 +396,7 @@ class Router:
                     similarity=best.similarity,
                     pattern_ids=tuple(r.pattern.id for r in recs),
                     support=len(recs),
+                    words=pattern_words(r.pattern for r in recs),
                 )
             )
         if intent == "module_location" and search:
@@ -451,14 +465,22 @@ class Router:
         if not candidates:
             return Scored(None, "", 0.0, 0.0, "memory", error="no patterns recalled")
         raw = self._prior(candidates)[0]
+        confidence, cov = self._calibrated("memory", raw, candidates[0])
         return Scored(
             candidates[0],
             candidates[0].text,
             raw,
-            self.calibration("memory", raw),
+            confidence,
             "memory",
             scorer="memory",
+            coverage=cov,
         )
+
+    def _calibrated(self, scorer: str, raw: float, chosen: Candidate) -> tuple[float, float]:
+        """The calibrated confidence of a pick and the word coverage that went into it."""
+        cov = coverage(getattr(self._local, "question", ""), chosen.words)
+        intent = getattr(getattr(self._local, "detail", None), "intent", "")
+        return self.calibration(scorer, raw, coverage=cov, intent=intent), cov
 
     def _choose(self, tier: str, text: str, candidates: Sequence[Candidate]) -> Scored:
         """One forward pass of ``tier`` over lettered options, combined with the prior."""
@@ -491,14 +513,16 @@ class Router:
         best = max(range(len(combined)), key=combined.__getitem__)
         raw = combined[best]
         cand = candidates[best]
+        confidence, cov = self._calibrated(tier, raw, cand)
         return Scored(
             cand,
             cand.text,
             raw,
-            self.calibration(tier, raw),
+            confidence,
             backend.name,
             extra={"model_probs": list(choice.probs), "label_mass": choice.label_mass},
             scorer=tier,
+            coverage=cov,
         )
 
     def _open(self, text: str, recalled: Sequence[Recalled]) -> Scored:
@@ -590,6 +614,7 @@ class Router:
             getattr(self._local, "detail", Detail()),
             scorer=scored.scorer,
             raw=float(scored.raw),
+            coverage=float(scored.coverage),
         )
         return Answer(
             text=scored.text,
