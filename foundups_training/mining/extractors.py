@@ -351,6 +351,11 @@ class WspEpisode(Episode):
         self._make(verifier, head, decision, key, template, sink)
 
 
+#: The decision of an error after which nothing was tried: what happened next (its outcome)
+#: is the answer, so the router tells such patterns apart by their outcomes.
+NOTHING_TRIED = "no retry logged"
+
+
 @dataclass(slots=True)
 class ErrorEpisode(Episode):
     """An error, what was tried after it, and how it ended (recovered, gave up, repeated)."""
@@ -396,7 +401,7 @@ class ErrorEpisode(Episode):
 
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
         error = self.error_template
-        decision = ("tried: " + "; ".join(self.tried)) if self.tried else "no retry logged"
+        decision = ("tried: " + "; ".join(self.tried)) if self.tried else NOTHING_TRIED
         head = f"Error: {compact(self.anchor, 400)}\n{decision.capitalize()}{self._then()}"
         key = f"{error}|{self.outcome_key}"
         self._make(verifier, head, decision, key, error, sink)

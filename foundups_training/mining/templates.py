@@ -37,10 +37,18 @@ _HEX = re.compile(r"0x[0-9a-fA-F]+|[0-9a-f]{8,}")
 _PUNCT = ".:-+"
 
 
+#: A WSP rule's number names the rule ("WSP 22": the ModLog rule, "WSP 49": tests in
+#: tests/); it is never masked, so findings of different rules stay different patterns and
+#: an answer says which rule.
+_WSP_RULE = re.compile(r"WSP[-_]?\d+", re.I)
+
+
 def _classify(m: re.Match[str]) -> str:
     run = m.group(0)
     core = run.strip(_PUNCT)
     if not core:
+        return run
+    if _WSP_RULE.fullmatch(core) or m.string[max(0, m.start() - 4) : m.start()].upper() == "WSP ":
         return run
     lead = run[: run.index(core)]
     tail = run[len(lead) + len(core) :]

@@ -30,6 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from foundups_training.mining.extractors import NOTHING_TRIED
+from foundups_training.mining.templates import mask
 from foundups_training.models.base import Backend, ModelError
 from foundups_training.models.calibration import Calibration
 from foundups_training.models.prompts import (
@@ -378,6 +380,11 @@ class Router:
                 key = pat.module.strip("/").lower()
             else:
                 key = normalise(pat.decision or pat.module)
+                if pat.decision == NOTHING_TRIED and pat.outcome:
+                    # "nothing was tried" answers nothing by itself; what happened next
+                    # does. Unrelated errors' endings must not merge into one option that
+                    # carries the best similarity of them all and shows one of them.
+                    key = f"{key} | {normalise(mask(pat.outcome))}"
             if key:
                 groups.setdefault(key, []).append(rec)
         out = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from foundups_training.mining import Verifier, extract_patterns
 from foundups_training.mining.templates import mask
 from foundups_training.samples import sample_host, sample_log
@@ -133,3 +135,20 @@ def test_sample_log_consolidates_and_verifies() -> None:
     # every kind has at least one pattern whose outcome the log showed
     for kind in ("priority", "stream", "error_fix", "wsp_compliance"):
         assert any(p.outcome for p in by[kind]), kind
+
+
+@pytest.mark.parametrize(
+    ("message", "template"),
+    [
+        (
+            "[WSP-GUARDIAN] WSP 22 violation: ModLog.md not updated for change in modules/a/b/",
+            "[WSP-GUARDIAN] WSP 22 violation: ModLog.md not updated for change in <PATH>/",
+        ),
+        ("WSP-49 compliant after 3 moves", "WSP-49 compliant after <NUM> moves"),
+        ("wsp_3 checked 12 files", "wsp_3 checked <NUM> files"),
+        ("Reconnecting in 2s (attempt 1/3)", "Reconnecting in <NUM> (attempt <NUM>/<NUM>)"),
+    ],
+)
+def test_a_wsp_rule_number_is_a_name_not_a_variable(message: str, template: str) -> None:
+    # "WSP 22" and "WSP 49" are different rules: the answer to "which rule?" is the number.
+    assert mask(message) == template

@@ -157,3 +157,31 @@ def test_the_router_reports_coverage_and_calibrates_with_it() -> None:
     ans, detail = router.answer_detailed(Query("Discord webhook failure: what then?"))
     assert detail.coverage == 0.0
     assert ans.escalated and ans.tier == "qwen"
+
+
+def test_errors_after_which_nothing_was_tried_are_told_apart_by_what_followed() -> None:
+    from foundups_training.mining.extractors import NOTHING_TRIED
+
+    def error(situation: str, outcome: str) -> Pattern:
+        return Pattern.make(
+            kind="error_fix", context=situation, decision=NOTHING_TRIED, outcome=outcome
+        )
+
+    breaker = error(
+        "Error: LinkedIn read timeout",
+        "19:13:46 ERROR orchestrator: Circuit breaker OPEN for linkedin; aborting posts",
+    )
+    later = error(  # the same ending, another time: one option
+        "Error: LinkedIn read timeout again",
+        "21:02:11 ERROR orchestrator: Circuit breaker OPEN for linkedin; aborting posts",
+    )
+    crash = error("Error: NoneType in the chat processor", "19:20:01 INFO daemon: restarted")
+    quiet = error("Error: ping failed", "")
+    memory = ListMemory([(crash, 0.8), (breaker, 0.7), (later, 0.65), (quiet, 0.6)])
+    router = make_router(memory)
+    router.answer(Query("LinkedIn kept timing out: what happened to the posts?"))
+    options = router._local.candidates
+    assert len(options) == 3
+    posts = [c for c in options if "aborting posts" in c.text]
+    assert len(posts) == 1 and posts[0].pattern_ids == (breaker.id, later.id)
+    assert any(c.text == NOTHING_TRIED for c in options)  # no ending logged: its own option
