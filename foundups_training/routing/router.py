@@ -12,7 +12,8 @@ Flow of one question (``query.tier`` may force a tier instead):
    memory answers without a model;
 4. Gemma picks among the candidates with one forward pass (the next token's probability of
    each option letter); its confidence is that probability combined with the retrieval
-   prior, then calibrated;
+   prior, then calibrated together with the pick's word coverage (the share of the
+   question's content words its patterns contain, :mod:`~foundups_training.routing.coverage`);
 5. below the threshold (0.7) Gemma escalates to Qwen, which picks the same way.
 
 Every answer says which tier answered, its confidence, whether and why it escalated, its
