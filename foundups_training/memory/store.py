@@ -96,6 +96,10 @@ SCAN_PAGE = 2000
 LAYOUT_VERSION = 2
 #: The line of a mined context after which come the records that led to the situation.
 BEFORE_MARK = "\nBefore:"
+#: Kinds whose contexts never hold "Before:" lines (the code index's and live chat's): the
+#: migration to layout 2 skips them (measured: 94K chat patterns scanned for nothing took
+#: 9 s of a 9.7 s open).
+_NEVER_BEFORE = ("module_location", "module_doc", "chat_response", "moderation")
 
 _STR_FIELDS = ("kind", "decision", "outcome", "module", "timestamp", "source", "code_ref")
 
@@ -397,6 +401,7 @@ class PatternMemory:
                     include=["documents", "metadatas"],  # type: ignore[list-item]
                     limit=SCAN_PAGE,
                     offset=offset,
+                    where={"kind": {"$nin": list(_NEVER_BEFORE)}},
                 )
                 ids = page["ids"]
                 if not ids:
