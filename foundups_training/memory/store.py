@@ -401,7 +401,7 @@ class PatternMemory:
                     include=["documents", "metadatas"],  # type: ignore[list-item]
                     limit=SCAN_PAGE,
                     offset=offset,
-                    where={"kind": {"$nin": list(_NEVER_BEFORE)}},
+                    where=chroma_where({"kind": {"$nin": list(_NEVER_BEFORE)}}),
                 )
                 ids = page["ids"]
                 if not ids:
