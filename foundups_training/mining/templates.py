@@ -43,12 +43,33 @@ _PUNCT = ".:-+"
 _WSP_RULE = re.compile(r"WSP[-_]?\d+", re.I)
 
 
+#: A short duration ("backoff 10s", "in 2s") and a small fraction ("attempt 2/3") are the
+#: host's settings, not measurements: a retry policy says the same thing each time, and the
+#: answer to "how long did it wait?" is the number. Kept; longer durations and every other
+#: number vary from line to line and are masked.
+_SETTING = re.compile(r"\d{1,2}(?:\.\d)?(?:ms|s|m|h)")
+_SMALL = re.compile(r"\d{1,2}")
+
+
+def _in_fraction(m: re.Match[str]) -> bool:
+    """``m`` is one side of an "N/M" of two small whole numbers."""
+    text, start, end = m.string, m.start(), m.end()
+    if not _SMALL.fullmatch(m.group(0)):
+        return False
+    after = re.match(r"/(\d+)\b", text[end:])
+    before = re.search(r"\b(\d+)/$", text[:start])
+    other = after or before
+    return bool(other and _SMALL.fullmatch(other.group(1)))
+
+
 def _classify(m: re.Match[str]) -> str:
     run = m.group(0)
     core = run.strip(_PUNCT)
     if not core:
         return run
     if _WSP_RULE.fullmatch(core) or m.string[max(0, m.start() - 4) : m.start()].upper() == "WSP ":
+        return run
+    if _SETTING.fullmatch(core) or _in_fraction(m):
         return run
     lead = run[: run.index(core)]
     tail = run[len(lead) + len(core) :]
