@@ -34,6 +34,16 @@ PATTERN_SOURCES: tuple[str, ...] = ("log", "code", "live_chat", "telemetry", "ma
 _WS = re.compile(r"\s+")
 
 
+#: The line of a mined context after which come the records that led to its situation
+#: (``mining.extractors.build_context``).
+BEFORE_MARK = "\nBefore:"
+
+
+def situation_of(context: str) -> str:
+    """A context without the "Before:" lines: the words of this event, not earlier ones."""
+    return context.split(BEFORE_MARK, 1)[0]
+
+
 def normalise(text: str) -> str:
     """Lower-case and collapse whitespace: the form a pattern's identity is computed on."""
     return _WS.sub(" ", text).strip().lower()

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from foundups_training.config import Settings
-from foundups_training.records import Pattern, Recalled
+from foundups_training.records import BEFORE_MARK, Pattern, Recalled, situation_of
 
 from .lock import WriterLock
 
@@ -94,8 +94,6 @@ SCAN_PAGE = 2000
 #: is its situation and decision without the "Before:" lines of earlier events (see
 #: :func:`embedded_text`); a writable open of a layout-1 store re-embeds those patterns.
 LAYOUT_VERSION = 2
-#: The line of a mined context after which come the records that led to the situation.
-BEFORE_MARK = "\nBefore:"
 #: Kinds whose contexts never hold "Before:" lines (the code index's and live chat's): the
 #: migration to layout 2 skips them (measured: 94K chat patterns scanned for nothing took
 #: 9 s of a 9.7 s open).
@@ -173,7 +171,7 @@ def embedded_text(pattern: Pattern) -> str:
     of the vector. Measured on the 32 sample development lookups, exact search: right answer
     first 17 → 19, among the first three 22 → 25.
     """
-    context = _safe_text(pattern.context).split(BEFORE_MARK, 1)[0]
+    context = situation_of(_safe_text(pattern.context))
     decision = _safe_text(pattern.decision)
     return f"{context}\n{decision}" if decision else context
 

@@ -21,7 +21,7 @@ from foundups_training.mining.consolidate import Consolidator
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LogRecord
 from foundups_training.mining.templates import mask
-from foundups_training.records import Pattern, pattern_id
+from foundups_training.records import BEFORE_MARK, Pattern, pattern_id
 
 #: Records of context kept before an anchor (the seed's "window=10").
 CONTEXT_RECORDS = 10
@@ -124,7 +124,7 @@ def build_context(head: str, before: Sequence[LogRecord]) -> str:
     that led to it, oldest first."""
     lines = [head]
     if before:
-        lines.append("Before:")
+        lines.append(BEFORE_MARK.lstrip("\n"))
         lines += [compact(r) for r in before]
     text = "\n".join(lines)
     return text if len(text) <= MAX_CONTEXT else text[: MAX_CONTEXT - 1] + "…"

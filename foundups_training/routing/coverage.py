@@ -6,10 +6,10 @@ content words (lower-cased words and dotted or slashed names, stop words and que
 removed) found among the words of the answer's patterns (their situation line, decision,
 outcome and module path).
 
-Measured on the sample development lookups: coverage separates right picks from wrong ones
-with an area under the ROC curve of 0.86, where the model's letter probability reaches
-0.31–0.50 and the retrieval prior 0.72 (docs/models.md, "Fifth session"). It is the second
-input of the calibration curves (:mod:`foundups_training.models.calibration`).
+Measured on the 32 sample development lookups: coverage separates right picks from wrong
+ones with an area under the ROC curve of 0.85, Gemma's raw score 0.59 (docs/models.md,
+"Sixth session"). It is the second input of the calibration curves
+(:mod:`foundups_training.models.calibration`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from foundups_training.records import Pattern
+from foundups_training.records import Pattern, situation_of
 
 _WORD = re.compile(r"[a-z0-9_]+(?:[./][a-z0-9_]+)*")
 _PARTS = re.compile(r"[./]")
@@ -32,10 +32,6 @@ STOP_WORDS = frozenset(
     module modules package part code file folder component""".split()
 )
 
-#: The lines of a log pattern's situation that show what came *before* it (see
-#: ``mining.extractors``): the words of earlier events, not of this one.
-_BEFORE = "\nBefore:"
-
 
 def content_words(text: str) -> frozenset[str]:
     """The question's words that carry meaning."""
@@ -46,8 +42,7 @@ def pattern_words(patterns: Iterable[Pattern]) -> frozenset[str]:
     """Every word the patterns say about their own situation, decision and outcome."""
     words: set[str] = set()
     for pat in patterns:
-        situation = pat.context.split(_BEFORE, 1)[0]
-        for part in (situation, pat.decision, pat.outcome, pat.module):
+        for part in (situation_of(pat.context), pat.decision, pat.outcome, pat.module):
             for word in _WORD.findall(part.lower()):
                 words.add(word)
                 # "modules/communication/livechat" also says "livechat"
