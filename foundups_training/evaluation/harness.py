@@ -276,12 +276,14 @@ def fit_calibration(
 ) -> dict[str, Any]:
     """Fit the calibration from a report's forced-tier results; returns a summary.
 
-    One curve per scorer, with the word coverage as its second input. A scorer also gets a
-    curve of its own for an intent (``gemma.lookup``) when that intent has ``min_samples``
-    questions and the separate curve predicts them better, by leave-one-out log loss, than
-    the scorer's pooled curve does: on the sample log, lookups and module questions with the
-    same raw score are right at very different rates; on a tree with few log questions the
-    pooled curve wins. Per-intent curves of an earlier fit that no longer win are removed.
+    One curve per scorer. A Platt curve takes the word coverage as its second input when
+    that predicts the scorer's answers better, by leave-one-out log loss, than the raw
+    score alone (measured on the sample log: yes for memory and Gemma, no for Qwen once
+    retrieval improved). A scorer also gets a curve of its own for an intent
+    (``gemma.lookup``) when that intent has ``min_samples`` questions and the separate curve
+    predicts them better, by the same test, than the scorer's pooled curve does. Curves per
+    intent of an earlier fit that no longer win are removed. The losses are in the summary
+    (``coverage``, ``per_intent``).
     """
     samples = calibration_samples(report.results)
     fitted = calibration.fit(samples, method=method, min_samples=min_samples)
@@ -290,25 +292,36 @@ def fit_calibration(
     for scorer in list(fitted):
         for key in [k for k in calibration.tiers if k.startswith(f"{scorer}.")]:
             del calibration.tiers[key]  # stale: chosen again below or not at all
-        pooled = [(intent, sample) for name, intent, sample in picks if name == scorer]
-        intents = sorted({intent for intent, _ in pooled if intent})
-        if method != "platt" or len(intents) < 2:
+        if method != "platt":
             continue
+        pooled = [(intent, sample) for name, intent, sample in picks if name == scorer]
         everything = [sample for _, sample in pooled]
+        everyone = range(len(everything))
+        plain = _loo_loss(everything, everyone, _platt_raw)
+        covered = _loo_loss(everything, everyone, _platt)
+        summary.setdefault("coverage", {})[scorer] = {
+            "loo_loss_raw_score": round(plain, 4),
+            "loo_loss_with_coverage": round(covered, 4),
+        }
+        fitter = _platt if covered < plain else _platt_raw
+        calibration.tiers[scorer] = fitted[scorer] = fitter(everything)
+        intents = sorted({intent for intent, _ in pooled if intent})
+        if len(intents) < 2:
+            continue
         for intent in intents:
             index = [i for i, (it, _) in enumerate(pooled) if it == intent]
             if len(index) < min_samples:
                 continue
             group = [everything[i] for i in index]
-            alone = _loo_loss(group, range(len(group)), _platt)
-            together = _loo_loss(everything, index, _platt)
+            alone = _loo_loss(group, range(len(group)), fitter)
+            together = _loo_loss(everything, index, fitter)
             key = f"{scorer}.{intent}"
             summary.setdefault("per_intent", {})[key] = {
                 "loo_loss_own_curve": round(alone, 4),
                 "loo_loss_pooled_curve": round(together, 4),
             }
             if alone < together:
-                calibration.tiers[key] = fitted[key] = _platt(group)
+                calibration.tiers[key] = fitted[key] = fitter(group)
                 samples[key] = group
     for scorer, curve in fitted.items():
         items = samples[scorer]
@@ -326,7 +339,13 @@ def fit_calibration(
 
 
 def _platt(items: Sequence[tuple[float, bool, float]]) -> CurveMap:
+    """A Platt curve on the raw score and the word coverage."""
     return fit_platt([s[0] for s in items], [s[1] for s in items], [s[2] for s in items])
+
+
+def _platt_raw(items: Sequence[tuple[float, bool, float]]) -> CurveMap:
+    """A Platt curve on the raw score alone."""
+    return fit_platt([s[0] for s in items], [s[1] for s in items])
 
 
 def format_report(report: EvalReport) -> str:

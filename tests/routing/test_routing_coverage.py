@@ -185,3 +185,20 @@ def test_errors_after_which_nothing_was_tried_are_told_apart_by_what_followed() 
     posts = [c for c in options if "aborting posts" in c.text]
     assert len(posts) == 1 and posts[0].pattern_ids == (breaker.id, later.id)
     assert any(c.text == NOTHING_TRIED for c in options)  # no ending logged: its own option
+
+
+def test_calibration_uses_coverage_only_where_it_predicts_better() -> None:
+    # Gemma's picks: right when their patterns say what was asked, whatever the raw score.
+    # Qwen's: coverage is noise there (right or wrong at every coverage alike).
+    gemma = [_result(i, "lookup", 0.9, i % 2 == 0, 0.8 if i % 2 == 0 else 0.2) for i in range(30)]
+    qwen = [
+        _result(100 + i, "lookup", 0.6 + 0.3 * (i % 2), i % 2 == 1, (i // 2) % 3 / 2, tier="qwen")
+        for i in range(30)
+    ]
+    cal = Calibration()
+    summary = fit_calibration(EvalReport(items=60, tiers={}, results=gemma + qwen), cal)
+    losses = summary["coverage"]
+    assert losses["gemma"]["loo_loss_with_coverage"] < losses["gemma"]["loo_loss_raw_score"]
+    assert losses["qwen"]["loo_loss_with_coverage"] >= losses["qwen"]["loo_loss_raw_score"]
+    assert cal.tiers["gemma"].c > 1 and cal.tiers["qwen"].c == 0.0
+    assert cal("gemma", 0.9, 0.8) > 0.7 > 0.3 > cal("gemma", 0.9, 0.2)
