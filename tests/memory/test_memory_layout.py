@@ -71,3 +71,23 @@ def test_a_store_of_the_old_layout_is_re_embedded_by_its_next_writer(settings: S
         assert got is not None and (got.context, got.seen) == (MINED.context, MINED.seen)
     finally:
         writer.close()
+
+
+@pytest.mark.server
+def test_a_server_store_of_the_old_layout_is_migrated_too(server_settings: Settings) -> None:
+    memory = open_memory(server_settings)
+    try:
+        memory.upsert([MINED])
+        col = memory._col()
+        assert col is not None
+        col.update(ids=[MINED.id], embeddings=memory.encoder.encode([document_of(MINED)]))
+        col.modify(metadata={"foundups_training_layout": 1})
+    finally:
+        memory.close()
+    writer = open_memory(server_settings)
+    try:
+        col = writer._col()
+        assert col is not None and col.metadata["foundups_training_layout"] == LAYOUT_VERSION
+        assert _similarity(writer, embedded_text(MINED), MINED.id) == pytest.approx(1.0, abs=1e-3)
+    finally:
+        writer.close()
