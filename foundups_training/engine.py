@@ -177,10 +177,12 @@ class Trainer:
         return collect_status(self)
 
     def clear(self) -> None:
-        """Delete every pattern and the checkpoint (the metrics history is kept)."""
+        """Delete every pattern and the checkpoints of the log and of the telemetry, so that
+        training again learns everything again (the metrics history is kept)."""
         with self._lock:
             self.memory.clear(confirm=True)
             self.settings.checkpoint_path.unlink(missing_ok=True)
+            self.settings.commands_checkpoint_path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Release the store's lock and any loaded model."""

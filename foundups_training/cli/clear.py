@@ -1,4 +1,4 @@
-"""``foundups-training clear --yes``: forget every pattern and the mining checkpoint."""
+"""``foundups-training clear --yes``: forget every pattern and the mining checkpoints."""
 
 from __future__ import annotations
 
@@ -17,5 +17,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with Trainer(settings) as trainer:
         before = trainer.memory.count()
         trainer.clear()
-    emit(args, {"cleared": before}, f"cleared {before} patterns and the mining checkpoint")
+    emit(args, {"cleared": before}, f"cleared {before} patterns and the mining checkpoints")
     return 0

@@ -95,3 +95,20 @@ def test_missing_folder_and_corrupt_checkpoint(tmp_path: Path) -> None:
     assert mine_commands(folder, store, cp).events == 1
     size = (folder / "telemetry-20261126.jsonl").stat().st_size
     assert json.loads(cp.read_text()) == {"telemetry-20261126.jsonl": size}
+
+
+def test_clear_forgets_where_the_telemetry_was_read_up_to(settings) -> None:  # type: ignore[no-untyped-def]
+    """Cleared patterns come back from the telemetry on the next training, as the log's do."""
+    from foundups_training.engine import Trainer
+
+    settings.telemetry_dir.mkdir(parents=True, exist_ok=True)
+    (settings.telemetry_dir / "telemetry-20261126.jsonl").write_text(
+        _event("training.status", "completed", exit_code=0) + "\n", encoding="utf-8"
+    )
+    with Trainer(settings) as trainer:
+        assert trainer.mine_commands() >= 1
+        learned = trainer.memory.count()
+        trainer.clear()
+        assert trainer.memory.count() == 0
+        assert trainer.mine_commands() >= 1
+        assert trainer.memory.count() == learned
