@@ -2,12 +2,15 @@
 
 1. index the sample host tree (module locations, WSP rules) — with a progress bar;
 2. mine the sample log (the host's real line format) — with a progress bar;
-3. answer a handful of held-out questions through the router (Gemma, escalating to Qwen),
-   showing tier, confidence and latency (``--no-models``: memory tier only);
+3. answer a handful of the sample development questions (never the held-out ones) through
+   the router (Gemma, escalating to Qwen), showing tier, confidence and latency
+   (``--no-models``: memory tier only);
 4. print the metrics and write the HTML dashboard.
 
-It works in ``<data dir>/demo`` and starts that folder afresh each time, so the demo never
-mixes sample patterns into the operator's real memory.
+It works in ``<data dir>/demo``, so the demo never mixes sample patterns into the
+operator's real memory, and clears that folder's patterns and checkpoints each time. Its
+metrics and telemetry history stay: the commands of earlier demo runs are mined again as
+``command`` patterns.
 """
 
 from __future__ import annotations
