@@ -29,6 +29,20 @@ def _similarity(memory, text: str, pid: str) -> float:
     return memory.similarity(text, [pid])[pid]
 
 
+def _as_layout_1(memory) -> None:
+    """Make the store what an earlier version wrote: MINED's whole context embedded."""
+    col = memory._col()
+    assert col is not None
+    col.update(ids=[MINED.id], embeddings=memory.encoder.encode([document_of(MINED)]))
+    col.modify(metadata={"foundups_training_layout": 1})
+
+
+def _assert_migrated(writer) -> None:
+    col = writer._col()
+    assert col is not None and col.metadata["foundups_training_layout"] == LAYOUT_VERSION
+    assert _similarity(writer, embedded_text(MINED), MINED.id) == pytest.approx(1.0, abs=1e-3)
+
+
 def test_a_mined_pattern_is_embedded_without_the_lines_before_it(settings: Settings) -> None:
     assert "linkedin" not in embedded_text(MINED) and "Before:" not in embedded_text(MINED)
     assert embedded_text(make(1)) == document_of(make(1))  # nothing to leave out
@@ -46,11 +60,9 @@ def test_a_store_of_the_old_layout_is_re_embedded_by_its_next_writer(settings: S
     memory = open_memory(settings)
     plain = make(1)
     memory.upsert([MINED, plain])
+    _as_layout_1(memory)
     col = memory._col()
     assert col is not None
-    # Make it what an earlier version wrote: the whole context embedded, layout 1.
-    col.update(ids=[MINED.id], embeddings=memory.encoder.encode([document_of(MINED)]))
-    col.modify(metadata={"foundups_training_layout": 1})
     before_plain = np.asarray(col.get(ids=[plain.id], include=["embeddings"])["embeddings"][0])
     memory.close()
 
@@ -62,9 +74,9 @@ def test_a_store_of_the_old_layout_is_re_embedded_by_its_next_writer(settings: S
 
     writer = open_memory(settings)
     try:
+        _assert_migrated(writer)
         col = writer._col()
-        assert col is not None and col.metadata["foundups_training_layout"] == LAYOUT_VERSION
-        assert _similarity(writer, embedded_text(MINED), MINED.id) == pytest.approx(1.0, abs=1e-3)
+        assert col is not None
         after_plain = np.asarray(col.get(ids=[plain.id], include=["embeddings"])["embeddings"][0])
         assert np.allclose(before_plain, after_plain)  # only mined contexts change
         got = writer.get(MINED.id)  # the text and the support stay as they were
@@ -78,16 +90,11 @@ def test_a_server_store_of_the_old_layout_is_migrated_too(server_settings: Setti
     memory = open_memory(server_settings)
     try:
         memory.upsert([MINED])
-        col = memory._col()
-        assert col is not None
-        col.update(ids=[MINED.id], embeddings=memory.encoder.encode([document_of(MINED)]))
-        col.modify(metadata={"foundups_training_layout": 1})
+        _as_layout_1(memory)
     finally:
         memory.close()
     writer = open_memory(server_settings)
     try:
-        col = writer._col()
-        assert col is not None and col.metadata["foundups_training_layout"] == LAYOUT_VERSION
-        assert _similarity(writer, embedded_text(MINED), MINED.id) == pytest.approx(1.0, abs=1e-3)
+        _assert_migrated(writer)
     finally:
         writer.close()
