@@ -92,7 +92,7 @@ UPSERT_BATCH = 512
 SCAN_PAGE = 2000
 #: Bumped when the flattened layout or what is embedded changes. 2: a mined pattern's vector
 #: is its situation and decision without the "Before:" lines of earlier events (see
-#: :func:`embedded_text`); a writable open of a layout-1 store re-embeds those patterns.
+#: :func:`embedded_text`); the first write to a layout-1 store re-embeds those patterns.
 LAYOUT_VERSION = 2
 #: Kinds whose contexts never hold "Before:" lines (the code index's and live chat's): the
 #: migration to layout 2 skips them (measured: 94K chat patterns scanned for nothing took
@@ -331,6 +331,7 @@ class PatternMemory:
         self._collection: Collection | None = None
         self._writer: BackgroundWriter | None = None
         self._closed = False
+        self._migrated = False  # checked by the first write of this process (see _migrate)
         # id -> kind of patterns seen by kind-filtered recalls (a kind never changes).
         self._kind_cache: OrderedDict[str, str] = OrderedDict()
         self._kind_lock = threading.Lock()
@@ -376,7 +377,6 @@ class PatternMemory:
                 schema=collection_schema(),
                 metadata={"foundups_training_layout": LAYOUT_VERSION},
             )
-            self._migrate(col)
         self._collection = col
         return col
 
@@ -384,16 +384,20 @@ class PatternMemory:
         """Bring a store written by an earlier layout up to :data:`LAYOUT_VERSION`.
 
         Layout 1 embedded a mined pattern's whole context, "Before:" lines included: those
-        patterns get the vector of :func:`embedded_text`. Idempotent (the same text gives
+        patterns get the vector of :func:`embedded_text`. Run by this process's first write
+        (whatever was read before it). Idempotent (the same text gives
         the same vector), so two processes migrating one server's store do no harm; a store
         opened read-only keeps its vectors until a writer opens it.
         """
-        meta = dict(col.metadata or {})
-        layout = int(meta.get("foundups_training_layout", 1) or 1)
-        if layout >= LAYOUT_VERSION:
-            return
-        start, changed, offset = time.perf_counter(), 0, 0
         with self._write_lock:
+            if self._migrated:
+                return
+            meta = dict(col.metadata or {})
+            layout = int(meta.get("foundups_training_layout", 1) or 1)
+            if layout >= LAYOUT_VERSION:
+                self._migrated = True
+                return
+            start, changed, offset = time.perf_counter(), 0, 0
             while True:
                 page = col.get(
                     include=["documents", "metadatas"],  # type: ignore[list-item]
@@ -417,20 +421,25 @@ class PatternMemory:
                     changed += len(stale)
             meta["foundups_training_layout"] = LAYOUT_VERSION
             col.modify(metadata=meta)
-        log.info(
-            "pattern memory layout %d -> %d: %d mined patterns re-embedded without their "
-            "'Before:' lines in %.1f s",
-            layout,
-            LAYOUT_VERSION,
-            changed,
-            time.perf_counter() - start,
-        )
+            self._migrated = True
+            log.info(
+                "pattern memory layout %d -> %d: %d mined patterns re-embedded without their "
+                "'Before:' lines in %.1f s",
+                layout,
+                LAYOUT_VERSION,
+                changed,
+                time.perf_counter() - start,
+            )
 
     def _check_writable(self) -> Collection:
         if self.read_only:
             raise ReadOnlyMemory(f"the pattern memory at {self.location} is open read-only")
         col = self._col()
         assert col is not None
+        if not self._migrated:
+            # Here, not in _col: a reader's first look (recall, seen_counts) must not pay
+            # for it, and a write must never go into a store of the old layout.
+            self._migrate(col)
         return col
 
     # -- writing ------------------------------------------------------------------------

@@ -38,6 +38,9 @@ def _as_layout_1(memory) -> None:
 
 
 def _assert_migrated(writer) -> None:
+    # As in a real run: the process reads first (recall, seen counts), then writes.
+    writer.recall("quota exceeded", n=1)
+    writer.upsert([make(9)])
     col = writer._col()
     assert col is not None and col.metadata["foundups_training_layout"] == LAYOUT_VERSION
     assert _similarity(writer, embedded_text(MINED), MINED.id) == pytest.approx(1.0, abs=1e-3)
