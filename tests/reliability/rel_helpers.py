@@ -37,11 +37,14 @@ def settings_for(data_dir: Path) -> Settings:
 
 
 def child_env(**extra: str) -> dict[str, str]:
-    """The environment of a child CLI process: no user settings leak in, no colour."""
+    """The environment of a child CLI process: no user settings leak in, no colour.
+
+    The session's models folder is kept, so children never assemble into the user's cache."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("FOUNDUPS_TRAINING_") and k != "PYTEST_CURRENT_TEST"
+        if (not k.startswith("FOUNDUPS_TRAINING_") or k == "FOUNDUPS_TRAINING_MODELS_DIR")
+        and k != "PYTEST_CURRENT_TEST"
     }
     env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1", **extra)
     return env

@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from rel_helpers import child_env, mine_json, run_cli, settings_for, write_log
+from rel_helpers import child_env, mine_json, run_cli, write_log
 
 from foundups_training.config import load_settings
 from foundups_training.models.locator import QWEN_05B, ModelNotFound, assemble_parts, locate
@@ -100,9 +100,8 @@ def test_missing_model_everywhere_says_where_it_looked(mined: Path, tmp_path: Pa
 
 def test_cached_model_with_the_wrong_hash_is_refused(tmp_path: Path) -> None:
     """Same name, same size, other bytes (a sparse file): the pin catches it."""
-    settings = settings_for(tmp_path / "data")
-    cache = settings.models_cache_dir
-    cache.mkdir(parents=True)
+    cache = tmp_path / "models"
+    cache.mkdir()
     fake = cache / QWEN_05B.name
     with fake.open("wb") as fh:
         fh.truncate(QWEN_05B.size)
@@ -113,22 +112,20 @@ def test_cached_model_with_the_wrong_hash_is_refused(tmp_path: Path) -> None:
     stamp.write_text(json.dumps({"sha256": QWEN_05B.sha256, "size": QWEN_05B.size,
                                  "mtime_ns": 1}))  # fmt: skip
     with pytest.raises(ModelNotFound, match="sha256"):
-        locate("qwen", load_settings({"data_dir": tmp_path / "data", "qwen_model": "qwen-0.5b"},
-                                     env={}), env={})  # fmt: skip
+        locate("qwen", load_settings({"data_dir": tmp_path / "data", "qwen_model": "qwen-0.5b",
+                                      "models_dir": cache}, env={}), env={})  # fmt: skip
 
 
-def test_hash_mismatched_model_falls_back_to_memory(mined: Path) -> None:
-    cache = mined / "models"
-    cache.mkdir(exist_ok=True)
+def test_hash_mismatched_model_falls_back_to_memory(mined: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "models"
+    cache.mkdir()
     (cache / QWEN_05B.name).write_bytes(os.urandom(1000))
-    try:
-        answer = _ask(
-            mined,
-            FOUNDUPS_TRAINING_QWEN_MODEL="qwen-0.5b",
-            FOUNDUPS_TRAINING_GEMMA_URL=f"http://127.0.0.1:{_closed_port()}/v1",
-        )
-    finally:
-        (cache / QWEN_05B.name).unlink()
+    answer = _ask(
+        mined,
+        FOUNDUPS_TRAINING_QWEN_MODEL="qwen-0.5b",
+        FOUNDUPS_TRAINING_MODELS_DIR=str(cache),
+        FOUNDUPS_TRAINING_GEMMA_URL=f"http://127.0.0.1:{_closed_port()}/v1",
+    )
     assert answer["tier"] == "memory" and answer["answer"], answer
     assert "sha256 does not match the pin" in answer["error"]
 

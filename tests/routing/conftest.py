@@ -13,12 +13,9 @@ def _have(module: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the Qwen parts are joined; FOUNDUPS_TRAINING_TEST_MODELS re-uses one across runs."""
-    import os
-
-    shared = os.environ.get("FOUNDUPS_TRAINING_TEST_MODELS")
-    return Path(shared) if shared else tmp_path_factory.mktemp("models")
+def model_cache(models_dir: Path) -> Path:
+    """Where the Qwen parts are joined: the session's models folder (tests/conftest.py)."""
+    return models_dir
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -257,6 +258,38 @@ def test_tampered_cached_file_is_refused(tmp_path: Path, monkeypatch) -> None:
     path.write_bytes(b"HELLOWORLD")
     with pytest.raises(ModelNotFound, match="sha256 does not match"):
         assemble_parts(spec, tmp_path / "cache")
+
+
+def test_data_directories_share_one_assembled_model(tmp_path: Path, monkeypatch) -> None:
+    """Two data directories, one joined copy: a 1 GB model is not copied per directory."""
+    import foundups_training.models.locator as loc
+    from foundups_training.config import load_settings
+
+    spec = _fake_parts(tmp_path, monkeypatch, [b"one" * 500, b"two" * 500], "shared")
+    monkeypatch.setattr(loc, "QWEN_15B", spec)
+    models = tmp_path / "models"
+    env = {"FOUNDUPS_TRAINING_MODELS_DIR": str(models)}
+    first = locate("qwen", load_settings({"data_dir": tmp_path / "a"}, env=env), env={})
+    second = locate("qwen", load_settings({"data_dir": tmp_path / "b"}, env=env), env={})
+    assert first == second == models / "shared.gguf"
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_copy_joined_by_an_earlier_build_is_still_used(tmp_path: Path, monkeypatch) -> None:
+    """Earlier builds joined into <data dir>/models: a verified copy there is not joined again;
+    one whose stamp no longer holds is ignored, and the shared cache is filled instead."""
+    import foundups_training.models.locator as loc
+    from foundups_training.config import load_settings
+
+    spec = _fake_parts(tmp_path, monkeypatch, [b"old" * 500, b"new" * 500], "legacy")
+    monkeypatch.setattr(loc, "QWEN_15B", spec)
+    settings = load_settings({"data_dir": tmp_path / "data", "models_dir": tmp_path / "m"}, env={})
+    old = assemble_parts(spec, settings.legacy_models_dir)  # what an earlier build left
+    assert locate("qwen", settings, env={}) == old
+    assert not (tmp_path / "m").exists()
+    old.write_bytes(b"x" * spec.size)  # tampered: its stamp no longer describes it
+    os.utime(old, ns=(1, 1))  # (even where the clock is too coarse to change the mtime)
+    assert locate("qwen", settings, env={}) == tmp_path / "m" / "legacy.gguf"
 
 
 # -- HTTP backend against a stand-in OpenAI-compatible server ----------------------------
