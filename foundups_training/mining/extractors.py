@@ -247,6 +247,12 @@ def _module_in_text(text: str) -> str:
     return f"modules/{m.group(1)}/{m.group(2)}" if m else ""
 
 
+#: The host's ordering rule for a scoring round (stream_resolver checks the lowest score
+#: first); every priority pattern states it, and the router applies it to scores a question
+#: gives (routing/priority.py).
+PRIORITY_RULE = "lower score = checked first"
+
+
 @dataclass(slots=True)
 class PriorityEpisode(Episode):
     """A ``[QWEN-SCORE]`` round: the scores, the decision, and what was checked next."""
@@ -298,12 +304,12 @@ class PriorityEpisode(Episode):
         listing = ", ".join(f"{c}={s:.2f}" for c, s in ranked)
         emitter = self.anchor.logger.rsplit(".", 1)[-1] or "qwen"
         first = ranked[0][0] if ranked else "?"
-        decision = f"check {first} first (lower score = checked first); order: {order}"
+        decision = f"check {first} first ({PRIORITY_RULE}); order: {order}"
         if self.decision is not None:
             decision += f". {mask(self.decision.message.split('[QWEN-DECISION]', 1)[-1])}"
         head = (
             f"Priority scoring round by {emitter}: {listing}. Which channel is checked first? "
-            f"Lower score = checked first.{self._then()}"
+            f"{PRIORITY_RULE.capitalize()}.{self._then()}"
         )
         key = f"round:{sorted(c for c, _ in self.scores)}|{self.outcome_key}"
         self._make(verifier, head, decision, key, self.anchor.message, sink)

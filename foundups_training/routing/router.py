@@ -52,6 +52,7 @@ from foundups_training.records import (
     normalise,
 )
 from foundups_training.routing.coverage import coverage, pattern_words, text_words
+from foundups_training.routing.priority import RuleAnswer, apply_priority_rule
 from foundups_training.routing.rules import RoutingRules
 
 if TYPE_CHECKING:
@@ -243,6 +244,12 @@ class Router:
         search = self.rules.module_search_text(text) if intent == "module_location" else text
         recalled, recall_error = self._recall(search, intent, query.n_patterns, query.kind)
         candidates = self._candidates(query, intent, recalled, search)
+        rule = (
+            apply_priority_rule(text, recalled) if intent == "lookup" and not query.labels else None
+        )
+        if rule is not None:
+            derived = _rule_candidate(rule)
+            candidates = [derived, *(c for c in candidates if c.key != derived.key)]
         self._local.candidates = tuple(candidates)
         self._local.detail = replace(self._local.detail, candidates=len(candidates))
 
@@ -263,6 +270,12 @@ class Router:
                 recalled,
                 recall_error,
                 route_reason="reasoning question",
+            )
+        if rule is not None:
+            # The mined rule applied to the question's own numbers: no model can do better
+            # by picking one of the recorded rounds, which answer other numbers.
+            return self._finish(
+                self._memory(candidates[:1]), "memory", recalled, error=recall_error
             )
         if self._fast_path(candidates, recalled):
             return self._finish(self._memory(candidates), "memory", recalled, error=recall_error)
@@ -634,6 +647,19 @@ class Router:
             patterns=tuple(patterns),
             error=errors,
         )
+
+
+def _rule_candidate(rule: RuleAnswer) -> Candidate:
+    """The option a rule application adds, first, with the patterns that state the rule."""
+    return Candidate(
+        key=normalise(rule.text),
+        text=rule.text,
+        evidence=rule.evidence,
+        similarity=rule.similarity,
+        pattern_ids=rule.pattern_ids,
+        support=len(rule.pattern_ids),
+        words=text_words(rule.text),
+    )
 
 
 def _mixed(candidate: Candidate, other: float, weight: float) -> Candidate:

@@ -1,0 +1,131 @@
+"""Priority questions that give the scores: the mined rule is applied to the question's numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from foundups_training.mining.miner import extract_patterns
+from foundups_training.records import Pattern, Query, Recalled
+from foundups_training.routing import Router, RoutingRules
+from foundups_training.routing.priority import apply_priority_rule, scores_in
+
+from .scripted import ListMemory, ScriptedModel
+
+_EMITTER = "modules.communication.livechat.src.qwen_youtube_integration"
+_RESOLVER = "modules.platform_integration.stream_resolver.src.stream_resolver"
+
+
+def _round(t: str, scores: dict[str, float]) -> list[str]:
+    """One scoring round in the host's format, the decision line, and the first check."""
+    lines = [
+        f"2025-10-20 {t}:0{i},000 - {_EMITTER} - INFO - [BOT][AI] [QWEN-SCORE] {c}: {s:.2f}"
+        for i, (c, s) in enumerate(scores.items())
+    ]
+    first = min(scores, key=scores.__getitem__)
+    return [
+        *lines,
+        f"2025-10-20 {t}:05,000 - {_EMITTER} - INFO - [BOT][AI] [QWEN-DECISION] Final order "
+        "selected based on heat levels and patterns",
+        f"2025-10-20 {t}:07,000 - {_RESOLVER} - INFO - [ERROR] No stream found on {first}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def mined() -> list[Pattern]:
+    lines = _round("15:00", {"Move2Japan [JAPAN]": 3.82, "UnDaoDu [MINDFUL]": 7.03})
+    lines += _round("15:10", {"FoundUps [LOYALTY]": 1.2, "UnDaoDu [MINDFUL]": 4.5})
+    lines += [f"2025-10-20 15:20:{i:02d},000 - {_RESOLVER} - INFO - idle" for i in range(30)]
+    patterns = [p for p in extract_patterns(lines) if p.kind == "priority"]
+    assert len(patterns) == 2, patterns
+    return patterns
+
+
+def _recalled(patterns: list[Pattern]) -> list[Recalled]:
+    return [Recalled(p, 0.6 - i / 10) for i, p in enumerate(patterns)]
+
+
+@pytest.mark.parametrize(
+    ("question", "first", "order"),
+    [
+        (
+            "Qwen gave Move2Japan 1.00 and UnDaoDu 5.38. Which channel gets checked first?",
+            "Move2Japan [JAPAN]",
+            "Move2Japan [JAPAN] -> UnDaoDu [MINDFUL]",
+        ),
+        (
+            "UnDaoDu scored 0.4, FoundUps 2.4 and Move2Japan 6.1 in the last round; "
+            "which one did the resolver check first?",
+            "UnDaoDu [MINDFUL]",
+            "UnDaoDu [MINDFUL] -> FoundUps [LOYALTY] -> Move2Japan [JAPAN]",
+        ),
+        (
+            "if foundups is at 9 and undaodu at 3, which is looked at before the other?",
+            "UnDaoDu [MINDFUL]",
+            "UnDaoDu [MINDFUL] -> FoundUps [LOYALTY]",
+        ),
+    ],
+)
+def test_the_rule_orders_the_scores_the_question_gives(
+    mined: list[Pattern], question: str, first: str, order: str
+) -> None:
+    rule = apply_priority_rule(question, _recalled(mined))
+    assert rule is not None
+    assert rule.text.startswith(f"check {first} first (lower score = checked first)")
+    assert rule.text.endswith(f"order: {order}")
+    assert set(rule.pattern_ids) == {p.id for p in mined}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Move2Japan and UnDaoDu tied at 6.41. Which was checked first?",  # a tie
+        "Move2Japan scored 1.00. Which channel gets checked first?",  # one channel
+        "Move2Japan 1.00 and UnDaoDu 5.38: which channel is checked last?",
+        "Move2Japan 1.00 and UnDaoDu 5.38: which channel is checked second?",
+        "UnDaoDu scored 1.08; which channel was checked after UnDaoDu came up empty first?",
+        "Move2Japan 1.00 and UnDaoDu 5.38 -- how many streams were found?",  # not about order
+        "Move2Japan 1.00, Move2Japan 3.00 and UnDaoDu 2.00: which goes first?",  # two scores
+        "Move2Japan and UnDaoDu had scores, one of them 1.00 and later 5.38; which came first?",
+    ],
+)
+def test_the_rule_is_not_applied_on_a_guess(mined: list[Pattern], question: str) -> None:
+    assert apply_priority_rule(question, _recalled(mined)) is None
+
+
+def test_no_rule_without_a_recalled_pattern_that_states_it(mined: list[Pattern]) -> None:
+    from dataclasses import replace
+
+    question = "Qwen gave Move2Japan 1.00 and UnDaoDu 5.38. Which channel gets checked first?"
+    silent = [replace(p, decision=p.decision.replace("lower", "higher")) for p in mined]
+    assert apply_priority_rule(question, _recalled(silent)) is None
+    assert apply_priority_rule(question, []) is None
+
+
+def test_a_score_must_follow_its_channel_closely() -> None:
+    assert scores_in("Move2Japan 1.5 and UnDaoDu 2", ["move2japan", "undaodu"]) == {
+        "move2japan": 1.5,
+        "undaodu": 2.0,
+    }
+    far = "Move2Japan was the channel we all liked most of all, 1.5"
+    assert scores_in(far, ["move2japan"]) is None
+    assert scores_in("Move2Japan2 3.0", ["move2japan"]) == {}  # a longer name is not the channel
+
+
+def test_router_answers_from_the_rule_without_a_model(mined: list[Pattern]) -> None:
+    gemma = ScriptedModel("gemma-test", probs=[0.01, 0.98, 0.01])
+    qwen = ScriptedModel("qwen-test", probs=[0.01, 0.98, 0.01])
+    router = Router(ListMemory([(p, 0.6) for p in mined]), gemma, qwen, rules=RoutingRules())
+    question = "Qwen gave Move2Japan 1.00 and UnDaoDu 5.38. Which channel gets checked first?"
+    answer = router.answer(Query(question))
+    assert answer.text.startswith("check Move2Japan [JAPAN] first"), answer
+    assert answer.tier == "memory" and not answer.escalated and 0 < answer.confidence <= 1
+    assert set(answer.patterns) >= {p.id for p in mined}
+    assert not gemma.calls and not qwen.calls
+    # A forced model tier sees the rule's answer as the first option among the rounds.
+    forced = router.answer(Query(question, tier="gemma"))
+    assert len(gemma.calls) == 1 and forced.tier == "gemma"
+    option_a = next(line for line in gemma.calls[0][1].text.split("\n") if line.endswith("= A"))
+    assert option_a.startswith("«Move2Japan [JAPAN]=1, UnDaoDu"), option_a
+    # Without numbers the question is an ordinary lookup: a model picks.
+    router.answer(Query("Which channel is checked first in a scoring round?"))
+    assert len(gemma.calls) == 2
