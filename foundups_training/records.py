@@ -10,7 +10,7 @@ import hashlib
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -98,6 +98,35 @@ class Decision:
         object.__setattr__(self, "context", _frozen_mapping(self.context))
 
 
+#: One recorded instance of a masked pattern: (situation line, decision, outcome) as logged.
+Variant = tuple[str, str, str]
+
+#: At most this many distinct instances are kept per pattern (the first seen).
+MAX_VARIANTS = 8
+
+#: What masking puts where a value varied (see ``mining.templates``).
+MASKED = re.compile(r"<(?:NUM|ID|HEX|PATH|STR|URL)>")
+
+
+def merge_variants(old: tuple[Variant, ...], new: tuple[Variant, ...]) -> tuple[Variant, ...]:
+    """The first :data:`MAX_VARIANTS` instances of ``old`` then ``new`` that differ in their
+    situation or decision (an instance keeps the outcome it was first seen with: outcomes
+    carry their time, so each would count as new).
+
+    Associative, so folding observations in chunks keeps the same instances as one pass."""
+    if not new or len(old) >= MAX_VARIANTS:
+        return old
+    out = list(old)
+    seen = {v[:2] for v in old}
+    for v in new:
+        if v[:2] not in seen:
+            seen.add(v[:2])
+            out.append(v)
+            if len(out) >= MAX_VARIANTS:
+                break
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Pattern:
     """A verified-or-not piece of experience worth remembering.
@@ -105,7 +134,8 @@ class Pattern:
     ``context`` is what the situation looked like (the text that gets embedded), ``decision``
     what was decided, ``outcome`` what happened next (empty when the log shows nothing).
     ``seen``/``first_seen``/``last_seen`` are support counts kept by consolidation and by the
-    memory's idempotent upsert.
+    memory's idempotent upsert. ``variants`` keeps the first few concrete instances of a
+    pattern whose decision masks what varied (:func:`merge_variants`).
     """
 
     id: str
@@ -121,6 +151,17 @@ class Pattern:
     seen: int = 1
     first_seen: str = ""
     last_seen: str = ""
+    #: a few concrete instances when the decision is masked (``routing.instances``)
+    variants: tuple[Variant, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Pattern:
+        """A pattern from ``dataclasses.asdict`` output read back from JSON: unknown keys are
+        ignored, and the instances' lists become tuples again."""
+        known = {k: v for k, v in data.items() if k in _PATTERN_FIELD_NAMES}
+        if "variants" in known:
+            known["variants"] = tuple(tuple(v) for v in known["variants"])
+        return cls(**known)
 
     @classmethod
     def make(
@@ -143,6 +184,9 @@ class Pattern:
     def with_outcome(self, outcome: str) -> Pattern:
         """The same pattern with its outcome filled."""
         return replace(self, outcome=outcome)
+
+
+_PATTERN_FIELD_NAMES = frozenset(f.name for f in fields(Pattern))
 
 
 @dataclass(frozen=True, slots=True)

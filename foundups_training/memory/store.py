@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from foundups_training.config import Settings
-from foundups_training.records import BEFORE_MARK, Pattern, Recalled, situation_of
+from foundups_training.records import (
+    BEFORE_MARK,
+    Pattern,
+    Recalled,
+    Variant,
+    merge_variants,
+    situation_of,
+)
 
 from .lock import WriterLock
 
@@ -123,8 +130,9 @@ def merge(stored: Pattern, incoming: Pattern) -> Pattern:
 
     Support adds up; first/last seen widen; a non-empty incoming outcome (and code
     reference, timestamp) replaces the stored one; verified stays true once true; context
-    and decision are kept. Every rule is associative, so folding observations in chunks gives
-    the same pattern as folding them in one pass.
+    and decision are kept; so are the first few distinct concrete instances. Every rule is
+    associative, so folding observations in chunks gives the same pattern as folding them in
+    one pass.
     """
     return replace(
         stored,
@@ -135,6 +143,7 @@ def merge(stored: Pattern, incoming: Pattern) -> Pattern:
         code_ref=incoming.code_ref or stored.code_ref,
         timestamp=incoming.timestamp or stored.timestamp,
         verified=stored.verified or incoming.verified,
+        variants=merge_variants(stored.variants, incoming.variants),
     )
 
 
@@ -189,7 +198,22 @@ def to_record(pattern: Pattern) -> tuple[str, dict[str, str | int | float | bool
         ctx_len=len(_safe_text(pattern.context)),
         layout=LAYOUT_VERSION,
     )
+    if pattern.variants:
+        meta["variants"] = _safe_text(json.dumps([list(v) for v in pattern.variants]))
     return document_of(pattern), meta
+
+
+def _variants(raw: Any) -> tuple[Variant, ...]:
+    """Stored instances back as tuples; anything unreadable is dropped, never raised."""
+    if not raw:
+        return ()
+    try:
+        data = json.loads(str(raw))
+        return tuple(
+            (str(v[0]), str(v[1]), str(v[2])) for v in data if isinstance(v, list) and len(v) == 3
+        )
+    except (ValueError, TypeError):
+        return ()
 
 
 def from_record(pid: str, document: str | None, meta: Mapping[str, Any] | None) -> Pattern:
@@ -211,6 +235,7 @@ def from_record(pid: str, document: str | None, meta: Mapping[str, Any] | None) 
         seen=int(meta.get("seen", 1)),
         first_seen=str(meta.get("first_seen", "")),
         last_seen=str(meta.get("last_seen", "")),
+        variants=_variants(meta.get("variants")),
     )
 
 

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "pending.jsonl"
-_PATTERN_FIELDS = {f.name for f in fields(Pattern)}
 
 
 def pattern_to_json(pattern: Pattern) -> str:
@@ -46,8 +45,7 @@ def pattern_to_json(pattern: Pattern) -> str:
 
 def pattern_from_json(line: str) -> Pattern:
     """Parse a journal line written by :func:`pattern_to_json` (unknown keys ignored)."""
-    data = json.loads(line)
-    return Pattern(**{k: v for k, v in data.items() if k in _PATTERN_FIELDS})
+    return Pattern.from_dict(json.loads(line))
 
 
 class BackgroundWriter:

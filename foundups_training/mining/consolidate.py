@@ -3,7 +3,8 @@
 Patterns with the same id (same kind, module, template key and decision) are merged with
 the memory's own upsert rule, so merging here first and in the store later gives the same
 result as storing each observation: ``seen`` adds up, ``first_seen``/``last_seen`` widen, a
-later non-empty outcome replaces an earlier one, and the first context is kept.
+later non-empty outcome replaces an earlier one, the first context is kept, and so are the
+first few distinct concrete instances (``variants``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from foundups_training.records import Pattern
+from foundups_training.records import MAX_VARIANTS, Pattern, Variant, merge_variants
 
 
 def merge(old: Pattern, new: Pattern) -> Pattern:
@@ -27,23 +28,43 @@ def merge(old: Pattern, new: Pattern) -> Pattern:
         outcome=new.outcome or old.outcome,
         verified=old.verified or new.verified,
         code_ref=old.code_ref or new.code_ref,
+        variants=merge_variants(old.variants, new.variants),
     )
 
 
 class _Acc:
     """Running counts of one id (cheaper than building a merged Pattern per observation)."""
 
-    __slots__ = ("first", "last", "latest", "outcome", "seen")
+    __slots__ = ("first", "last", "latest", "outcome", "seen", "variants")
 
-    def __init__(self, seen: int, first: str, last: str, outcome: str, latest: str) -> None:
+    def __init__(
+        self,
+        seen: int,
+        first: str,
+        last: str,
+        outcome: str,
+        latest: str,
+        variants: tuple[Variant, ...] = (),
+    ) -> None:
         self.seen = seen
         self.first = first
         self.last = last
         self.outcome = outcome
         self.latest = latest  # the timestamp of the latest observation in file order
+        self.variants = variants
 
-    def add(self, seen: int, first: str, last: str, outcome: str, latest: str) -> None:
+    def add(
+        self,
+        seen: int,
+        first: str,
+        last: str,
+        outcome: str,
+        latest: str,
+        variants: tuple[Variant, ...] = (),
+    ) -> None:
         self.seen += seen
+        if variants:
+            self.variants = merge_variants(self.variants, variants)
         if latest:
             # the store keeps the incoming (newest-written) timestamp, not the maximum: a log
             # whose clock stepped back must give the same result in one pass or in chunks
@@ -74,6 +95,7 @@ class Consolidator:
                 pattern.last_seen,
                 pattern.outcome,
                 pattern.timestamp,
+                pattern.variants,
             )
         else:
             acc.add(
@@ -82,6 +104,7 @@ class Consolidator:
                 pattern.last_seen,
                 pattern.outcome,
                 pattern.timestamp,
+                pattern.variants,
             )
             base = self._base[pattern.id]
             if (pattern.verified and not base.verified) or (pattern.code_ref and not base.code_ref):
@@ -96,19 +119,28 @@ class Consolidator:
         for p in patterns:
             self.add(p)
 
-    def observe(self, pattern_id: str, timestamp: str, outcome: str = "") -> bool:
+    def observe(
+        self, pattern_id: str, timestamp: str, outcome: str = "", variant: Variant | None = None
+    ) -> bool:
         """One more observation of a known id; False when the id is not known yet."""
         acc = self._acc.get(pattern_id)
         if acc is None:
             return False
-        acc.add(1, timestamp, timestamp, outcome, timestamp)
+        acc.add(1, timestamp, timestamp, outcome, timestamp, (variant,) if variant else ())
         return True
 
-    def bump(self, pattern: Pattern, timestamp: str) -> None:
+    def takes_variants(self, pattern_id: str) -> bool:
+        """Whether an instance of ``pattern_id`` could still be kept (saves building one)."""
+        acc = self._acc.get(pattern_id)
+        return acc is None or len(acc.variants) < MAX_VARIANTS
+
+    def bump(self, pattern: Pattern, timestamp: str, variant: Variant | None = None) -> None:
         """One more observation of ``pattern`` (built once, counted many times)."""
         acc = self._acc.get(pattern.id)
         if acc is not None:  # inlined observe(): this runs for nearly every line
             acc.seen += 1
+            if variant is not None and len(acc.variants) < MAX_VARIANTS:
+                acc.variants = merge_variants(acc.variants, (variant,))
             if timestamp:
                 if not acc.first or timestamp < acc.first:
                     acc.first = timestamp
@@ -116,9 +148,15 @@ class Consolidator:
                     acc.last = timestamp
                 acc.latest = timestamp
             return
-        if not self.observe(pattern.id, timestamp):
+        if not self.observe(pattern.id, timestamp, variant=variant):
             self.add(
-                replace(pattern, first_seen=timestamp, last_seen=timestamp, timestamp=timestamp)
+                replace(
+                    pattern,
+                    first_seen=timestamp,
+                    last_seen=timestamp,
+                    timestamp=timestamp,
+                    variants=(variant,) if variant is not None else (),
+                )
             )
 
     def patterns(self) -> list[Pattern]:
@@ -134,6 +172,7 @@ class Consolidator:
                     last_seen=acc.last,
                     timestamp=acc.latest or base.timestamp,
                     outcome=acc.outcome,
+                    variants=acc.variants,
                 )
             )
         return out

@@ -21,7 +21,7 @@ from foundups_training.mining.consolidate import Consolidator
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LogRecord
 from foundups_training.mining.templates import mask
-from foundups_training.records import BEFORE_MARK, Pattern, pattern_id
+from foundups_training.records import BEFORE_MARK, MASKED, Pattern, Variant, pattern_id
 
 #: Records of context kept before an anchor (the seed's "window=10").
 CONTEXT_RECORDS = 10
@@ -102,6 +102,11 @@ def cached_pattern_id(kind: str, key: str, decision: str, module: str) -> str:
     return pid
 
 
+def plain(message: str) -> str:
+    """A message as logged, without its emoji tokens."""
+    return _EMOJI_TOKEN.sub("", message) if "[U+" in message else message
+
+
 def compact(record: LogRecord, limit: int = _LINE_IN_CONTEXT, masked: bool = False) -> str:
     """A record as one short line for a context: level, emitter and message; no time and no
     emoji tokens (they cost word pieces and carry no meaning for recall); ``masked`` gives
@@ -110,7 +115,7 @@ def compact(record: LogRecord, limit: int = _LINE_IN_CONTEXT, masked: bool = Fal
     if masked:
         body = mask(record.message)
     else:
-        body = _EMOJI_TOKEN.sub("", record.message) if "[U+" in record.message else record.message
+        body = plain(record.message)
     exc = record.exception
     if exc and exc not in body:
         body = f"{body} | {exc}"
@@ -161,6 +166,10 @@ def _related(anchor: LogRecord, record: LogRecord) -> bool:
     return short.split("_", 1)[0] in record.low
 
 
+#: A kept instance's situation and decision are cut to this many characters.
+VARIANT_CHARS = 300
+
+
 @dataclass(slots=True)
 class Episode:
     """Base of the four windowed extractors; subclasses implement ``feed`` and ``emit``."""
@@ -197,15 +206,23 @@ class Episode:
         key: str,
         hint: str,
         sink: Consolidator,
+        concrete: str = "",
     ) -> None:
         """Give this episode's pattern to ``sink``. An id already seen in this run is only
         counted: its context is not built (consolidation keeps the first one) -- most
-        episodes repeat, and building contexts was the miner's hottest path."""
+        episodes repeat, and building contexts was the miner's hottest path.
+
+        ``concrete`` is the decision as logged; when ``decision`` masks what varied, this
+        occurrence is kept as one of the pattern's instances (``Pattern.variants``)."""
         anchor = self.anchor
         module = anchor.module or _module_in_text(anchor.message)
         outcome = self.outcome.text if self.outcome is not None else ""
         pid = cached_pattern_id(self.kind, key, decision, module)
-        if sink.observe(pid, anchor.timestamp, outcome):
+        variant: Variant | None = None
+        if concrete and MASKED.search(decision):
+            situation = plain(anchor.message)[:VARIANT_CHARS]
+            variant = (situation, plain(concrete)[:VARIANT_CHARS], outcome)
+        if sink.observe(pid, anchor.timestamp, outcome, variant):
             return
         verified, code_ref = False, ""
         if verifier is not None and (anchor.module or "modules" in anchor.message):
@@ -225,6 +242,7 @@ class Episode:
                 code_ref=code_ref,
                 first_seen=anchor.timestamp,
                 last_seen=anchor.timestamp,
+                variants=(variant,) if variant is not None else (),
             )
         )
 
@@ -333,7 +351,8 @@ class StreamEpisode(Episode):
         decision = f"stream check: {template}"
         head = f"Stream detection: {compact(self.anchor, 300)}{self._then()}"
         key = f"{template}|{self.outcome_key}"
-        self._make(verifier, head, decision, key, template, sink)
+        concrete = f"stream check: {self.anchor.message}"
+        self._make(verifier, head, decision, key, template, sink, concrete)
 
 
 @dataclass(slots=True)
@@ -354,7 +373,7 @@ class WspEpisode(Episode):
         decision = template
         head = f"WSP compliance: {compact(self.anchor, 300)}{self._then()}"
         key = f"{template}|{self.outcome_key}"
-        self._make(verifier, head, decision, key, template, sink)
+        self._make(verifier, head, decision, key, template, sink, self.anchor.message)
 
 
 #: The decision of an error after which nothing was tried: what happened next (its outcome)
@@ -367,6 +386,7 @@ class ErrorEpisode(Episode):
     """An error, what was tried after it, and how it ended (recovered, gave up, repeated)."""
 
     tried: list[str] = field(default_factory=list)
+    tried_as_logged: list[str] = field(default_factory=list)
     repeated: LogRecord | None = None
     _anchor_template: str = ""
 
@@ -404,13 +424,15 @@ class ErrorEpisode(Episode):
             template = mask(message)
             if template not in self.tried:
                 self.tried.append(template)
+                self.tried_as_logged.append(message)
 
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
         error = self.error_template
         decision = ("tried: " + "; ".join(self.tried)) if self.tried else NOTHING_TRIED
         head = f"Error: {compact(self.anchor, 400)}\n{decision.capitalize()}{self._then()}"
         key = f"{error}|{self.outcome_key}"
-        self._make(verifier, head, decision, key, error, sink)
+        concrete = ("tried: " + "; ".join(self.tried_as_logged)) if self.tried else ""
+        self._make(verifier, head, decision, key, error, sink, concrete)
 
 
 def _window(before: Sequence[LogRecord]) -> tuple[LogRecord, ...]:

@@ -36,15 +36,17 @@ from foundups_training.mining.consolidate import Consolidator
 from foundups_training.mining.extractors import (
     CONTEXT_RECORDS,
     MAX_EPISODE_RECORDS,
+    VARIANT_CHARS,
     Episode,
     detect,
     line_patterns,
+    plain,
 )
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LineParser, LogRecord
 from foundups_training.mining.reader import RawLine, read_lines
 from foundups_training.mining.templates import mask
-from foundups_training.records import Pattern
+from foundups_training.records import MASKED, Pattern
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +133,7 @@ class MiningSession:
         self.lines = 0
         self.truncated = 0
         self.last_end: int | None = None
-        self._line_cache: dict[str, list[Pattern]] = {}
+        self._line_cache: dict[str, list[tuple[Pattern, bool]]] = {}
 
     def process(self, record: LogRecord) -> None:
         """Take the next record (records must come in file order)."""
@@ -165,9 +167,17 @@ class MiningSession:
         if cached is None:
             if len(self._line_cache) >= 4096:
                 self._line_cache.clear()
-            cached = self._line_cache[key] = line_patterns(record, self.verifier)
-        for p in cached:
-            self.consolidator.bump(p, record.timestamp)
+            cached = self._line_cache[key] = [
+                (p, p.kind == "log_template" and bool(MASKED.search(p.decision)))
+                for p in line_patterns(record, self.verifier)
+            ]
+        for p, masked in cached:
+            variant = None
+            if masked and self.consolidator.takes_variants(p.id):
+                # the warning as logged, so "after how many failures?" has a number
+                message = plain(record.message)
+                variant = (message[:VARIANT_CHARS], f"warning: {message[:200]}", "")
+            self.consolidator.bump(p, record.timestamp, variant)
 
     def resume_state(self) -> tuple[int, int, int, str]:
         """``(offset, episode_offset, replay_offset, replay_date)`` to checkpoint now."""
@@ -267,7 +277,7 @@ def recover_pending(memory: Any, checkpoint_path: Path) -> str:
         journal = json.loads(path.read_text(encoding="utf-8"))
         target = Checkpoint(**journal["target"])
         before: dict[str, int] = journal["before"]
-        patterns = [Pattern(**p) for p in journal["patterns"]]
+        patterns = [Pattern.from_dict(p) for p in journal["patterns"]]
     except FileNotFoundError:
         return ""
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:

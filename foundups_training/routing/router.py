@@ -52,6 +52,7 @@ from foundups_training.records import (
     normalise,
 )
 from foundups_training.routing.coverage import coverage, pattern_words, text_words
+from foundups_training.routing.instances import concrete_text
 from foundups_training.routing.priority import RuleAnswer, apply_priority_rule
 from foundups_training.routing.rules import RoutingRules
 
@@ -408,7 +409,11 @@ class Router:
             if intent == "module_location" and pat.module:
                 text = pat.module.strip("/")
             else:
-                text = pat.decision + (f" (then: {pat.outcome})" if pat.outcome else "")
+                # the instance the question names ("credential set 2"), else the template
+                ranked = sorted(recs, key=lambda r: -r.similarity)
+                text = concrete_text(query.text, [r.pattern for r in ranked]) or (
+                    pat.decision + (f" (then: {pat.outcome})" if pat.outcome else "")
+                )
             out.append(
                 Candidate(
                     key=key,

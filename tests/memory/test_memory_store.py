@@ -104,6 +104,33 @@ def test_merge_is_associative() -> None:
     b = replace(a, first_seen="", last_seen="2025-01-09", outcome="", verified=True, seen=4)
     c = replace(a, first_seen="2025-01-01", last_seen="", outcome="y", code_ref="m.py:1")
     assert merge(merge(a, b), c) == merge(a, merge(b, c))
+    # the kept instances too, the cap included
+    many = [tuple(f"{k} {i}" for k in "sdo") for i in range(12)]
+    va, vb, vc = (replace(a, variants=tuple(many[i::3])) for i in range(3))
+    left, right = merge(merge(va, vb), vc), merge(va, merge(vb, vc))
+    assert left == right and len(left.variants) == 8
+
+
+def test_instances_round_trip_and_merge_in_the_store(memory: PatternMemory) -> None:
+    """A masked pattern's concrete instances survive the store; a later upsert adds the new
+    ones after the stored ones, and one that was kept already (another time) is not added."""
+    one = ("Quota exceeded for credential set 1", "tried: Rotating to credential set 2", "ok 1")
+    two = ("Quota exceeded for credential set 2", "tried: Rotating to credential set 3", "")
+    first = replace(make(4), decision="tried: Rotating to credential set <NUM>", variants=(one,))
+    memory.upsert([first])
+    memory.upsert([replace(first, variants=(two, (*one[:2], "ok again")))])
+    stored = memory.get(first.id)
+    assert stored is not None and stored.variants == (one, two)
+
+
+def test_unreadable_stored_instances_are_dropped_not_raised() -> None:
+    from foundups_training.memory.store import from_record, to_record
+
+    p = replace(make(6), variants=(("a 1", "b 2", "c"),))
+    document, meta = to_record(p)
+    assert from_record(p.id, document, meta) == p
+    for junk in ("not json", "[1, 2]", '[["only two", "items"]]', "{}"):
+        assert from_record(p.id, document, {**meta, "variants": junk}).variants == ()
 
 
 TRICKY = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 
 from foundups_training.config import Settings
 from foundups_training.memory import BackgroundWriter, PatternMemory, open_memory
@@ -133,6 +134,8 @@ def test_journal_left_by_another_process_is_replayed(settings: Settings) -> None
 def test_journal_lines_round_trip() -> None:
     pattern = make(3, outcome="multi\nline ✅", verified=True)
     assert pattern_from_json(pattern_to_json(pattern)) == pattern
+    with_instances = replace(pattern, variants=(("set 1", "set 2", "ok"), ("set 2", "set 3", "")))
+    assert pattern_from_json(pattern_to_json(with_instances)) == with_instances
     assert "\n" not in pattern_to_json(pattern)
 
 

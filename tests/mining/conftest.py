@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from foundups_training.records import Pattern
+from foundups_training.records import Pattern, merge_variants
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def _max_set(a: str, b: str) -> str:
 class DictStore:
     """The memory's upsert contract in a dict: same id -> seen adds up, first/last seen
     widen, a non-empty incoming outcome (and code_ref, timestamp) wins, context and decision
-    are kept, verified stays true once true."""
+    are kept, verified stays true once true, the first few distinct instances are kept."""
 
     def __init__(self) -> None:
         self.items: dict[str, Pattern] = {}
@@ -52,6 +52,7 @@ class DictStore:
                 code_ref=p.code_ref or old.code_ref,
                 timestamp=p.timestamp or old.timestamp,
                 verified=old.verified or p.verified,
+                variants=merge_variants(old.variants, p.variants),
             )
         return new
 

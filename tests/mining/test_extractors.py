@@ -162,3 +162,52 @@ def test_sample_log_consolidates_and_verifies() -> None:
 )
 def test_names_and_settings_are_kept_measurements_masked(message: str, template: str) -> None:
     assert mask(message) == template
+
+
+_AUTH = "modules.platform_integration.youtube_auth.src.youtube_auth"
+
+
+def _rotation(t: str, spent: int, to: int) -> list[str]:
+    return [
+        f"2025-10-20 {t}:00,000 - {_AUTH} - ERROR - [U+274C] Quota exceeded for credential "
+        f"set {spent} (HttpError 403 quotaExceeded)",
+        f"2025-10-20 {t}:02,000 - {_AUTH} - INFO - [U+1F504] Rotating to credential set {to}",
+        f"2025-10-20 {t}:04,000 - {_AUTH} - INFO - [OK] Authenticated with credential set {to}",
+    ]
+
+
+def test_a_masked_pattern_keeps_its_concrete_instances() -> None:
+    """One pattern counts every rotation; its instances say which set followed which."""
+    lines = [
+        *_rotation("15:00", 1, 2),
+        *_rotation("15:10", 2, 3),
+        *_rotation("15:20", 1, 2),  # the same instance again: kept once
+        *_rotation("15:30", 3, 1),
+        *CALM,
+    ]
+    (err,) = [p for p in extract_patterns(lines) if p.kind == "error_fix"]
+    assert err.seen == 4 and err.decision == "tried: Rotating to credential set <NUM>"
+    assert [v[:2] for v in err.variants] == [
+        ("Quota exceeded for credential set 1 (HttpError 403 quotaExceeded)",
+         "tried: Rotating to credential set 2"),
+        ("Quota exceeded for credential set 2 (HttpError 403 quotaExceeded)",
+         "tried: Rotating to credential set 3"),
+        ("Quota exceeded for credential set 3 (HttpError 403 quotaExceeded)",
+         "tried: Rotating to credential set 1"),
+    ]  # fmt: skip
+    assert "Authenticated with credential set 2" in err.variants[0][2]  # its own outcome
+
+
+def test_only_masked_patterns_keep_instances_and_at_most_eight() -> None:
+    from foundups_training.records import MAX_VARIANTS
+
+    logger = "modules.infrastructure.database.src.db_manager"
+    lines = [
+        f"2025-10-20 15:00:{i:02d},000 - {logger} - WARNING - Slow query took {100 + i} ms"
+        for i in range(20)
+    ] + [f"2025-10-20 15:01:{i:02d},000 - {logger} - WARNING - Pool exhausted" for i in range(3)]
+    by = {p.decision: p for p in extract_patterns(lines + CALM) if p.kind == "log_template"}
+    slow = by["warning: Slow query took <NUM> ms"]
+    assert slow.seen == 20 and len(slow.variants) == MAX_VARIANTS
+    assert slow.variants[0][1] == "warning: Slow query took 100 ms"
+    assert by["warning: Pool exhausted"].variants == ()

@@ -1,0 +1,85 @@
+"""A masked answer made concrete: the recorded instance the question names by its numbers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from foundups_training.records import MAX_VARIANTS, Pattern, Query
+from foundups_training.routing import Router, RoutingRules
+from foundups_training.routing.instances import concrete_text, instance_for
+
+from .scripted import ListMemory, ScriptedModel
+
+ROTATION = Pattern.make(
+    "error_fix",
+    "Error: ERROR youtube_auth: Quota exceeded for credential set 1 (HttpError 403)",
+    "tried: Rotating to credential set <NUM>",
+    outcome="15:36:58 INFO youtube_auth: [OK] Authenticated with credential set 3",
+    variants=(
+        ("Quota exceeded for credential set 1 (HttpError 403 quotaExceeded)",
+         "tried: Rotating to credential set 2", "15:13:09 INFO youtube_auth: [OK] set 2"),
+        ("Quota exceeded for credential set 2 (HttpError 403 quotaExceeded)",
+         "tried: Rotating to credential set 3", ""),
+        ("Quota exceeded for credential set 3 (HttpError 403 quotaExceeded)",
+         "tried: Rotating to credential set 1", "15:07:52 INFO youtube_auth: [OK] set 1"),
+    ),
+)  # fmt: skip
+
+
+def test_the_instance_the_question_names_answers() -> None:
+    q = "Credential set 1 ran out of YouTube API quota. Which set did the auth module switch to?"
+    assert concrete_text(q, [ROTATION]) == (
+        "tried: Rotating to credential set 2 (then: 15:13:09 INFO youtube_auth: [OK] set 2)"
+    )
+    q = "When credential set 2 hit its YouTube quota, which set did it move on to?"
+    assert concrete_text(q, [ROTATION]) == "tried: Rotating to credential set 3"
+
+
+def test_a_number_every_instance_has_decides_nothing() -> None:
+    for q in ("YouTube answered 403 quotaExceeded. What is the recovery?", "what is the fix?"):
+        assert instance_for(q, ROTATION) is None
+        assert concrete_text(q, [ROTATION]) is None  # instances disagree: the template stays
+
+
+def test_instances_that_all_say_the_same_make_the_template_concrete() -> None:
+    one = ("Circuit breaker: 3 consecutive failures", "warning: Circuit breaker: 3 failures", "")
+    breaker = replace(ROTATION, decision="warning: Circuit breaker: <NUM> failures", outcome="",
+                      variants=(one,))  # fmt: skip
+    q = "After how many failures does the circuit breaker fire?"
+    assert concrete_text(q, [breaker]) == "warning: Circuit breaker: 3 failures"
+    # ... unless instances were left out (the cap): a later one may have said otherwise
+    full = replace(breaker, variants=tuple((f"s {i}", one[1], "") for i in range(MAX_VARIANTS)))
+    assert concrete_text(q, [full]) is None
+    assert concrete_text(q, [replace(breaker, variants=())]) is None
+
+
+def test_tied_instances_that_disagree_are_not_guessed() -> None:
+    both = replace(
+        ROTATION,
+        variants=(("set 1 failed", "tried: set 2", ""), ("set 1 failed again", "tried: set 3", "")),
+    )
+    assert concrete_text("set 1 failed: what next?", [both]) is None
+
+
+def test_the_instance_is_looked_for_in_every_pattern_of_the_option() -> None:
+    """The same rotation once ended in a login, once in giving up: two patterns, one option.
+    The best one never saw set 2 run out; the other did."""
+    gave_up = replace(
+        ROTATION,
+        outcome="19:14:13 ERROR youtube_auth: All credential sets exhausted",
+        variants=(ROTATION.variants[0], ROTATION.variants[2]),
+    )
+    q = "After credential set 2 was used up, did the login with the new set go through?"
+    assert concrete_text(q, [gave_up, ROTATION]) == "tried: Rotating to credential set 3"
+    assert concrete_text(q, [gave_up]) is None
+    assert concrete_text(q, []) is None
+
+
+def test_router_options_name_the_instance() -> None:
+    gemma = ScriptedModel("gemma-test", probs=[0.98, 0.01])
+    router = Router(ListMemory([(ROTATION, 0.7)]), gemma, None, rules=RoutingRules())
+    q = "Credential set 3 hit its YouTube quota. Which set did the auth module switch to?"
+    answer = router.answer(Query(q, tier="memory"))
+    assert answer.text.startswith("tried: Rotating to credential set 1"), answer
+    answer = router.answer(Query("YouTube answered 403. What is the recovery?", tier="memory"))
+    assert answer.text.startswith("tried: Rotating to credential set <NUM>"), answer
