@@ -37,21 +37,13 @@ class _Acc:
 
     __slots__ = ("first", "last", "latest", "outcome", "seen", "variants")
 
-    def __init__(
-        self,
-        seen: int,
-        first: str,
-        last: str,
-        outcome: str,
-        latest: str,
-        variants: tuple[Variant, ...] = (),
-    ) -> None:
-        self.seen = seen
-        self.first = first
-        self.last = last
-        self.outcome = outcome
-        self.latest = latest  # the timestamp of the latest observation in file order
-        self.variants = variants
+    def __init__(self) -> None:
+        self.seen = 0
+        self.first = ""
+        self.last = ""
+        self.outcome = ""
+        self.latest = ""  # the timestamp of the latest observation in file order
+        self.variants: tuple[Variant, ...] = ()
 
     def add(
         self,
@@ -89,30 +81,22 @@ class Consolidator:
         acc = self._acc.get(pattern.id)
         if acc is None:
             self._base[pattern.id] = pattern
-            self._acc[pattern.id] = _Acc(
-                pattern.seen,
-                pattern.first_seen,
-                pattern.last_seen,
-                pattern.outcome,
-                pattern.timestamp,
-                pattern.variants,
+            acc = self._acc[pattern.id] = _Acc()
+        acc.add(
+            pattern.seen,
+            pattern.first_seen,
+            pattern.last_seen,
+            pattern.outcome,
+            pattern.timestamp,
+            pattern.variants,
+        )
+        base = self._base[pattern.id]  # a later observation may bring what the first lacked
+        if (pattern.verified and not base.verified) or (pattern.code_ref and not base.code_ref):
+            self._base[pattern.id] = replace(
+                base,
+                verified=base.verified or pattern.verified,
+                code_ref=base.code_ref or pattern.code_ref,
             )
-        else:
-            acc.add(
-                pattern.seen,
-                pattern.first_seen,
-                pattern.last_seen,
-                pattern.outcome,
-                pattern.timestamp,
-                pattern.variants,
-            )
-            base = self._base[pattern.id]
-            if (pattern.verified and not base.verified) or (pattern.code_ref and not base.code_ref):
-                self._base[pattern.id] = replace(
-                    base,
-                    verified=base.verified or pattern.verified,
-                    code_ref=base.code_ref or pattern.code_ref,
-                )
 
     def add_all(self, patterns: Iterable[Pattern]) -> None:
         """Merge several observations."""
