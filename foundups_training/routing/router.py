@@ -46,10 +46,12 @@ from foundups_training.models.prompts import (
 from foundups_training.records import (
     PATTERN_KINDS,
     Answer,
+    Pattern,
     Query,
     Recalled,
     module_summary_id,
     normalise,
+    situation_of,
 )
 from foundups_training.routing.coverage import coverage, pattern_words, text_words
 from foundups_training.routing.instances import concrete_text
@@ -395,11 +397,13 @@ class Router:
                 key = pat.module.strip("/").lower()
             else:
                 key = normalise(pat.decision or pat.module)
-                if pat.decision == NOTHING_TRIED and pat.outcome:
+                if pat.decision == NOTHING_TRIED:
                     # "nothing was tried" answers nothing by itself; what happened next
-                    # does. Unrelated errors' endings must not merge into one option that
-                    # carries the best similarity of them all and shows one of them.
-                    key = f"{key} | {normalise(mask(pat.outcome))}"
+                    # does, or, when nothing followed, which error it was. Unrelated errors
+                    # must not merge into one option that carries the best similarity and
+                    # the words of them all and shows one of them.
+                    ending = pat.outcome or _error_line(pat)
+                    key = f"{key} | {normalise(mask(ending))}"
             if key:
                 groups.setdefault(key, []).append(rec)
         out = []
@@ -414,6 +418,8 @@ class Router:
                 text = concrete_text(query.text, [r.pattern for r in ranked]) or (
                     pat.decision + (f" (then: {pat.outcome})" if pat.outcome else "")
                 )
+                if pat.decision == NOTHING_TRIED and not pat.outcome:
+                    text = f"{NOTHING_TRIED} after: {_error_line(pat)}"
             out.append(
                 Candidate(
                     key=key,
@@ -652,6 +658,12 @@ class Router:
             patterns=tuple(patterns),
             error=errors,
         )
+
+
+def _error_line(pattern: Pattern) -> str:
+    """The error an error_fix pattern is about: its situation's first line, as logged."""
+    line = situation_of(pattern.context).strip().split("\n", 1)[0]
+    return line.removeprefix("Error: ")
 
 
 def _rule_candidate(rule: RuleAnswer) -> Candidate:

@@ -176,15 +176,20 @@ def test_errors_after_which_nothing_was_tried_are_told_apart_by_what_followed() 
         "21:02:11 ERROR orchestrator: Circuit breaker OPEN for linkedin; aborting posts",
     )
     crash = error("Error: NoneType in the chat processor", "19:20:01 INFO daemon: restarted")
-    quiet = error("Error: ping failed", "")
-    memory = ListMemory([(crash, 0.8), (breaker, 0.7), (later, 0.65), (quiet, 0.6)])
-    router = make_router(memory)
+    quiet = error("Error: ERROR net: ping failed after 3 tries\nBefore: x", "")
+    silent = error("Error: ERROR db: disk full", "")
+    memory = ListMemory([(crash, 0.8), (breaker, 0.7), (later, 0.65), (quiet, 0.6), (silent, 0.55)])
+    router = make_router(memory, max_options=8)
     router.answer(Query("LinkedIn kept timing out: what happened to the posts?"))
     options = router._local.candidates
-    assert len(options) == 3
+    assert len(options) == 4
     posts = [c for c in options if "aborting posts" in c.text]
     assert len(posts) == 1 and posts[0].pattern_ids == (breaker.id, later.id)
-    assert any(c.text == NOTHING_TRIED for c in options)  # no ending logged: its own option
+    # No ending logged: one option per error, which says which error it was (the words and
+    # the similarity of one error never lend weight to another).
+    texts = {c.text: c.pattern_ids for c in options}
+    assert texts[f"{NOTHING_TRIED} after: ERROR net: ping failed after 3 tries"] == (quiet.id,)
+    assert texts[f"{NOTHING_TRIED} after: ERROR db: disk full"] == (silent.id,)
 
 
 def test_calibration_uses_coverage_only_where_it_predicts_better() -> None:
