@@ -166,7 +166,7 @@ def _related(anchor: LogRecord, record: LogRecord) -> bool:
     return short.split("_", 1)[0] in record.low
 
 
-#: A kept instance's situation and decision are cut to this many characters.
+#: A kept instance's situation, decision and outcome are cut to this many characters.
 VARIANT_CHARS = 300
 
 
@@ -219,9 +219,9 @@ class Episode:
         outcome = self.outcome.text if self.outcome is not None else ""
         pid = cached_pattern_id(self.kind, key, decision, module)
         variant: Variant | None = None
-        if concrete and MASKED.search(decision):
+        if concrete and MASKED.search(decision) and sink.takes_variants(pid):
             situation = plain(anchor.message)[:VARIANT_CHARS]
-            variant = (situation, plain(concrete)[:VARIANT_CHARS], outcome)
+            variant = (situation, plain(concrete)[:VARIANT_CHARS], outcome[:VARIANT_CHARS])
         if sink.observe(pid, anchor.timestamp, outcome, variant):
             return
         verified, code_ref = False, ""
