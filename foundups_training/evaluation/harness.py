@@ -255,20 +255,42 @@ def _picks(results: Iterable[ItemResult]) -> Iterable[tuple[str, str, tuple[floa
         yield r.scorer, r.intent, (r.raw, r.right, r.coverage)
 
 
+def _loo_losses(
+    fit_on: Sequence[tuple[float, bool, float]],
+    test: Sequence[int],
+    fitter: Callable[[list[tuple[float, bool, float]]], Any],
+) -> list[float]:
+    """The log loss of each sample in ``test`` (indices into ``fit_on``), predicted by a
+    curve fitted on all the other samples: leave-one-out, honest on a small set."""
+    out = []
+    for i in test:
+        curve = fitter([s for j, s in enumerate(fit_on) if j != i])
+        raw, right, cov = fit_on[i]
+        p = min(max(curve(raw, cov), 1e-6), 1 - 1e-6)
+        out.append(-math.log(p if right else 1 - p))
+    return out
+
+
 def _loo_loss(
     fit_on: Sequence[tuple[float, bool, float]],
     test: Sequence[int],
     fitter: Callable[[list[tuple[float, bool, float]]], Any],
 ) -> float:
-    """Mean log loss on the samples ``test`` (indices into ``fit_on``), each predicted by a
-    curve fitted on all the other samples: leave-one-out, honest on a small set."""
-    total = 0.0
-    for i in test:
-        curve = fitter([s for j, s in enumerate(fit_on) if j != i])
-        raw, right, cov = fit_on[i]
-        p = min(max(curve(raw, cov), 1e-6), 1 - 1e-6)
-        total -= math.log(p if right else 1 - p)
-    return total / max(1, len(test))
+    """Mean leave-one-out log loss on the samples ``test`` (see :func:`_loo_losses`)."""
+    return sum(_loo_losses(fit_on, test, fitter)) / max(1, len(test))
+
+
+def _clearly_lower(new: Sequence[float], old: Sequence[float]) -> bool:
+    """Whether per-sample losses ``new`` beat ``old`` (the same samples) by more than one
+    standard error of their paired differences: the one-standard-error rule of model
+    selection, which keeps the simpler model unless the other wins by more than noise."""
+    diffs = [b - a for a, b in zip(new, old, strict=True)]
+    n = len(diffs)
+    if n < 2:
+        return False
+    mean = sum(diffs) / n
+    var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    return mean > math.sqrt(var / n)
 
 
 def fit_calibration(
@@ -281,8 +303,10 @@ def fit_calibration(
     score alone (measured on the sample log: yes for memory and Gemma, no for Qwen once
     retrieval improved). A scorer also gets a curve of its own for an intent
     (``gemma.lookup``) when that intent has ``min_samples`` questions and the separate curve
-    predicts them better, by the same test, than the scorer's pooled curve does. Curves per
-    intent of an earlier fit that no longer win are removed. The losses are in the summary
+    predicts them clearly better, by the same test, than the scorer's pooled curve does:
+    by more than one standard error of the per-question differences, since a curve fitted
+    on a subset costs parameters and wins near-ties by chance. Curves per intent of an
+    earlier fit that no longer win are removed. The losses are in the summary
     (``coverage``, ``per_intent``).
     """
     samples = calibration_samples(report.results)
@@ -313,14 +337,16 @@ def fit_calibration(
             if len(index) < min_samples:
                 continue
             group = [everything[i] for i in index]
-            alone = _loo_loss(group, range(len(group)), fitter)
-            together = _loo_loss(everything, index, fitter)
+            alone = _loo_losses(group, range(len(group)), fitter)
+            together = _loo_losses(everything, index, fitter)
+            wins = _clearly_lower(alone, together)
             key = f"{scorer}.{intent}"
             summary.setdefault("per_intent", {})[key] = {
-                "loo_loss_own_curve": round(alone, 4),
-                "loo_loss_pooled_curve": round(together, 4),
+                "loo_loss_own_curve": round(sum(alone) / len(alone), 4),
+                "loo_loss_pooled_curve": round(sum(together) / len(together), 4),
+                "kept": wins,
             }
-            if alone < together:
+            if wins:
                 calibration.tiers[key] = fitted[key] = fitter(group)
                 samples[key] = group
     for scorer, curve in fitted.items():
