@@ -107,6 +107,11 @@ def plain(message: str) -> str:
     return _EMOJI_TOKEN.sub("", message) if "[U+" in message else message
 
 
+def warning_decision(text: str) -> str:
+    """What a warning pattern decides: the warning's text (its template, or one instance)."""
+    return f"warning: {text[:200]}"
+
+
 def compact(record: LogRecord, limit: int = _LINE_IN_CONTEXT, masked: bool = False) -> str:
     """A record as one short line for a context: level, emitter and message; no time and no
     emoji tokens (they cost word pieces and carry no meaning for recall); ``masked`` gives
@@ -513,7 +518,7 @@ def line_patterns(record: LogRecord, verifier: Verifier | None) -> list[Pattern]
                 "log_template",
                 f"Warning from {record.logger or 'the log'}: {record.message[:400]}",
                 # what the warning says (its template), so an answer built from it is one
-                f"warning: {template[:200]}",
+                warning_decision(template),
                 key=template,
                 module=module,
                 timestamp=record.timestamp,

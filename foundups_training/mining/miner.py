@@ -41,6 +41,7 @@ from foundups_training.mining.extractors import (
     detect,
     line_patterns,
     plain,
+    warning_decision,
 )
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LineParser, LogRecord
@@ -176,7 +177,7 @@ class MiningSession:
             if masked and self.consolidator.takes_variants(p.id):
                 # the warning as logged, so "after how many failures?" has a number
                 message = plain(record.message)
-                variant = (message[:VARIANT_CHARS], f"warning: {message[:200]}", "")
+                variant = (message[:VARIANT_CHARS], warning_decision(message), "")
             self.consolidator.bump(p, record.timestamp, variant)
 
     def resume_state(self) -> tuple[int, int, int, str]:

@@ -37,7 +37,6 @@ class RuleAnswer:
     """The rule applied to the question's scores: the answer, and the patterns stating it."""
 
     text: str
-    ranked: tuple[tuple[str, float], ...]
     pattern_ids: tuple[str, ...]
     evidence: str
     similarity: float
@@ -103,7 +102,6 @@ def apply_priority_rule(question: str, recalled: Sequence[Recalled]) -> RuleAnsw
     listing = ", ".join(f"{label}={score:g}" for label, score in ranked)
     return RuleAnswer(
         text=text,
-        ranked=ranked,
         pattern_ids=tuple(r.pattern.id for r in stating),
         # What a model is shown for this option: the question's scores under the rule, not
         # a recorded round (whose scores are other numbers).
