@@ -8,7 +8,9 @@ anchor, so where a run starts or stops never changes the patterns (the miner re-
 records an unfinished episode needs instead of emitting it early).
 
 Line-level patterns need no window: ``module_location`` per logger (support = lines seen)
-and ``log_template`` per distinct warning.
+and ``log_template`` per distinct warning and per distinct routine (INFO or DEBUG) line of a
+module's logger: what the system keeps saying ("AutoModeratorDAE heartbeat: <NUM> streams
+monitored"), counted, not copied.
 """
 
 from __future__ import annotations
@@ -58,9 +60,12 @@ _STREAM_RESULT = re.compile(
 )
 _WSP_ANCHOR = re.compile(r"\bWSP[ _\-]?\d+|WSP[ \-]Compliance|WSP-GUARDIAN|\bWSP\b.{0,80}violat")
 _WSP_FIX = re.compile(
-    r"moved|fixed|relocated|resolved|compliant|corrected|created|updated|now in|passed|"
-    r"complete|restored|renamed|\[ok\]"
+    r"moving|relocating|renaming|moved|fixed|relocated|resolved|compliant|corrected|created|"
+    r"updated|now in|passed|complete|restored|renamed|\[ok\]"
 )
+#: A correction under way ("Moving x.py to …/tests/"): it says where to, and its result
+#: ("[OK] Moved x.py; … is WSP 49 compliant") follows.
+_WSP_UNDER_WAY = re.compile(r"moving|relocating|renaming")
 _RETRY = re.compile(
     r"retry|retrying|re-?attempt|attempt|fall ?back|falling back|backoff|back-off|reconnect|"
     r"rotat|switching to|trying|refresh|restart|recover|reload"
@@ -107,9 +112,55 @@ def plain(message: str) -> str:
     return _EMOJI_TOKEN.sub("", message) if "[U+" in message else message
 
 
+#: Levels of the lines a module logs routinely; each distinct template is one pattern.
+ROUTINE_LEVELS = frozenset({"INFO", "DEBUG"})
+
+
 def warning_decision(text: str) -> str:
     """What a warning pattern decides: the warning's text (its template, or one instance)."""
     return f"warning: {text[:200]}"
+
+
+def routine_decision(text: str) -> str:
+    """What a routine line's pattern says: the line's text (its template, or one instance)."""
+    return f"logs: {text[:200]}"
+
+
+def template_decision(level: str, text: str) -> str:
+    """A ``log_template`` pattern's decision for a line of ``level``."""
+    return warning_decision(text) if level == "WARNING" else routine_decision(text)
+
+
+def has_template(record: LogRecord) -> bool:
+    """Whether ``record`` may get a ``log_template`` pattern: a warning, or an INFO or DEBUG
+    line of a module's logger (the root logger's and the launcher's lines say nothing about a
+    module). :func:`is_routine` then decides for the INFO and DEBUG lines."""
+    return record.level == "WARNING" or (
+        record.level in ROUTINE_LEVELS and record.logger.startswith("modules.")
+    )
+
+
+_HANDLE = re.compile(r"(?<![\w.])@\w")
+
+
+def is_routine(record: LogRecord) -> bool:
+    """An INFO or DEBUG line that no episode learns from, and that names no viewer.
+
+    A line that anchors an episode (a score, a stream check, a WSP finding) or can be one of
+    its steps (a retry, a success, a giving up, a stream's result) is learned with its
+    situation by that episode; a template of it alone would compete with the episode's
+    answer and say less ("Rotating to credential set 2" without the quota error before it).
+    A line that names a chat user (``@name``) echoes what a viewer wrote: one template per
+    message, and untrusted text that the live path learns as such.
+    """
+    if _HANDLE.search(record.message) or parse_score(record) is not None:
+        return False
+    if _WSP_ANCHOR.search(record.message):
+        return False
+    low = record.low
+    return not any(
+        _find(marker, low) for marker in (_STREAM_CHECK, _STREAM_RESULT, _RETRY, _SUCCESS, _GIVE_UP)
+    )
 
 
 def compact(record: LogRecord, limit: int = _LINE_IN_CONTEXT, masked: bool = False) -> str:
@@ -221,7 +272,7 @@ class Episode:
         occurrence is kept as one of the pattern's instances (``Pattern.variants``)."""
         anchor = self.anchor
         module = anchor.module or _module_in_text(anchor.message)
-        outcome = self.outcome.text if self.outcome is not None else ""
+        outcome = "; ".join(r.text for r in self.outcomes())
         pid = cached_pattern_id(self.kind, key, decision, module)
         variant: Variant | None = None
         if concrete and MASKED.search(decision) and sink.takes_variants(pid):
@@ -251,15 +302,20 @@ class Episode:
             )
         )
 
+    def outcomes(self) -> tuple[LogRecord, ...]:
+        """The records that say what happened (none, or the outcome)."""
+        return (self.outcome,) if self.outcome is not None else ()
+
     def _then(self) -> str:
         """The outcome as a line of the context's head: the embedder reads only the first
         256 word pieces, so what happened next must come before the older lines."""
-        return f"\nThen: {compact(self.outcome, 200)}" if self.outcome is not None else ""
+        seen = self.outcomes()
+        return f"\nThen: {'; '.join(compact(r, 200) for r in seen)}" if seen else ""
 
     @property
     def outcome_key(self) -> str:
         """The outcome's template: distinct outcomes of one situation stay distinct patterns."""
-        return mask(self.outcome.message) if self.outcome is not None else ""
+        return "; ".join(mask(r.message) for r in self.outcomes())
 
 
 _MODULE_IN_TEXT = re.compile(r"\bmodules[\\/.](\w+)[\\/.](\w+)")
@@ -365,13 +421,22 @@ class WspEpisode(Episode):
     """A WSP finding (violation, compliance check) and the correction that followed."""
 
     kind = "wsp_compliance"
+    #: the correction under way, when one was logged before its result
+    under_way: LogRecord | None = None
 
     def feed(self, record: LogRecord) -> None:
         if self.age > OUTCOME_RECORDS:
             self.done = True
         elif _related(self.anchor, record) and _find(_WSP_FIX, record.low):
-            self.outcome = record
-            self.done = True
+            if self.under_way is None and _find(_WSP_UNDER_WAY, record.low):
+                self.under_way = record  # where the file goes; its result comes next
+            else:
+                self.outcome = record
+                self.done = True
+
+    def outcomes(self) -> tuple[LogRecord, ...]:
+        """The correction (where to) and its result, each when logged."""
+        return tuple(r for r in (self.under_way, self.outcome) if r is not None)
 
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
         template = mask(self.anchor.message)
@@ -507,18 +572,19 @@ def line_patterns(record: LogRecord, verifier: Verifier | None) -> list[Pattern]
                 code_ref=code_ref,
             )
         )
-    if record.level == "WARNING":
+    if has_template(record) and (record.level == "WARNING" or is_routine(record)):
         template = mask(record.message)
         verified, code_ref = False, ""
         if verifier is not None and module:
             v = verifier.verify(record.logger, record.message, template)
             verified, code_ref = v.verified, v.code_ref
+        what = "Warning" if record.level == "WARNING" else f"Routine {record.level} line"
         out.append(
             Pattern.make(
                 "log_template",
-                f"Warning from {record.logger or 'the log'}: {record.message[:400]}",
-                # what the warning says (its template), so an answer built from it is one
-                warning_decision(template),
+                f"{what} from {record.logger or 'the log'}: {record.message[:400]}",
+                # what the line says (its template), so an answer built from it is one
+                template_decision(record.level, template),
                 key=template,
                 module=module,
                 timestamp=record.timestamp,

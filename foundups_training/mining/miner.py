@@ -39,9 +39,10 @@ from foundups_training.mining.extractors import (
     VARIANT_CHARS,
     Episode,
     detect,
+    has_template,
     line_patterns,
     plain,
-    warning_decision,
+    template_decision,
 )
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LineParser, LogRecord
@@ -157,8 +158,9 @@ class MiningSession:
 
     def _line_level(self, record: LogRecord) -> None:
         logger = record.logger
-        if record.level == "WARNING":
-            # warnings repeat: build each (logger, template) pattern once, then count
+        if has_template(record):
+            # warnings and routine lines repeat: build each (logger, template) pattern
+            # once, then count
             key = f"{logger}\x1f{mask(record.message)}"
         elif logger.startswith("modules."):
             key = logger  # the same logger on most lines
@@ -175,9 +177,10 @@ class MiningSession:
         for p, masked in cached:
             variant = None
             if masked and self.consolidator.takes_variants(p.id):
-                # the warning as logged, so "after how many failures?" has a number
+                # the line as logged, so "after how many failures?" has a number
                 message = plain(record.message)
-                variant = (message[:VARIANT_CHARS], warning_decision(message), "")
+                decision = template_decision(record.level, message)
+                variant = (message[:VARIANT_CHARS], decision, "")
             self.consolidator.bump(p, record.timestamp, variant)
 
     def resume_state(self) -> tuple[int, int, int, str]:

@@ -49,6 +49,17 @@ MODULE_PATTERNS: tuple[str, ...] = (
 )
 
 
+#: Question shapes that look like module questions but ask about something the log recorded:
+#: where a file was moved, where a logged line says something is. They are lookups among the
+#: log's patterns ("Which folder did the code analyzer move test_token_refresh.py into?" is
+#: answered by the WSP correction that moved it, not by the code analyzer's own path).
+EVENT_PATTERNS: tuple[str, ...] = (
+    r"\b(where|which [\w-]+) did\b.{0,120}?\b(end(ed)? up|move[ds]?|go|went|put|land(ed)?|"
+    r"placed?|relocated?)\b",
+    r"\bwhere (does|did) the (warning|error|log|line|message|entry|finding)\b.{0,60}?\bsay\b",
+)
+
+
 #: Words of a question about what viewers wrote and what the moderators and the bot did about
 #: it: such a lookup also searches the patterns learned live from chat (``chat_response``,
 #: ``moderation``). Any other lookup searches only what the log and the host taught: at
@@ -113,12 +124,14 @@ class RoutingRules:
     doc_recall_n: int = 64
     reasoning_patterns: tuple[str, ...] = REASONING_PATTERNS
     module_patterns: tuple[str, ...] = MODULE_PATTERNS
+    event_patterns: tuple[str, ...] = EVENT_PATTERNS
     module_leads: tuple[str, ...] = MODULE_LEADS
     live_chat_patterns: tuple[str, ...] = LIVE_CHAT_PATTERNS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_reasoning", _compile(self.reasoning_patterns))
         object.__setattr__(self, "_module", _compile(self.module_patterns))
+        object.__setattr__(self, "_event", _compile(self.event_patterns))
         object.__setattr__(self, "_leads", _compile(self.module_leads))
         object.__setattr__(self, "_live", _compile(self.live_chat_patterns))
 
@@ -126,6 +139,8 @@ class RoutingRules:
         """ "reasoning", "module_location" or "lookup" for a question's text."""
         if any(p.search(text) for p in self._reasoning):  # type: ignore[attr-defined]
             return "reasoning"
+        if any(p.search(text) for p in self._event):  # type: ignore[attr-defined]
+            return "lookup"
         if any(p.search(text) for p in self._module):  # type: ignore[attr-defined]
             return "module_location"
         return "lookup"

@@ -211,3 +211,76 @@ def test_only_masked_patterns_keep_instances_and_at_most_eight() -> None:
     assert slow.seen == 20 and len(slow.variants) == MAX_VARIANTS
     assert slow.variants[0][1] == "warning: Slow query took 100 ms"
     assert by["warning: Pool exhausted"].variants == ()
+
+
+def test_routine_lines_become_counted_templates_with_instances() -> None:
+    mod = "modules.communication.livechat.src.auto_moderator_dae"
+    lines = [
+        f"2025-10-20 15:0{i}:00,000 - {mod} - INFO - [U+1F504] AutoModeratorDAE heartbeat:"
+        f" {i + 2} streams monitored"
+        for i in range(5)
+    ] + [
+        f"2025-10-20 15:06:0{i},000 - modules.infrastructure.idle_automation.src."
+        f"idle_automation_dae - DEBUG - [IDLE] Phase 2: git push skipped (no changes)"
+        for i in range(3)
+    ]
+    by = {p.decision: p for p in extract_patterns(lines + CALM) if p.kind == "log_template"}
+    beat = by["logs: AutoModeratorDAE heartbeat: <NUM> streams monitored"]
+    assert beat.seen == 5 and beat.module == "modules/communication/livechat"
+    assert beat.context.startswith(f"Routine INFO line from {mod}: ")
+    # the concrete lines are kept, so "how many streams?" has a number
+    assert beat.variants[0][1] == "logs: AutoModeratorDAE heartbeat: 2 streams monitored"
+    push = by["logs: [IDLE] Phase <NUM>: git push skipped (no changes)"]
+    assert push.seen == 3 and push.context.startswith("Routine DEBUG line from ")
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # echoes of what viewers wrote: untrusted, and one template per message
+        "[U+1F4AC] Processing message from @SakuraRin: first time here, love it",
+        "Banter response generated for @TokyoDrift (theme: maga)",
+        # lines that episodes learn with their situation
+        "[BOT][AI] [QWEN-SCORE] Move2Japan [JAPAN]: 1.00",
+        "Checking UnDaoDu [MINDFUL] for live stream",
+        "[ERROR] No stream found on UnDaoDu [MINDFUL]",
+        "Rotating to credential set 2",
+        "[OK] Authenticated with credential set 2",
+        "Reconnecting in 2s (attempt 1/3)",
+        "All credential sets exhausted; giving up",
+        "[OK] Moved test_x.py; modules/a/b is WSP 49 compliant",
+    ],
+)
+def test_no_routine_template_for_chat_echoes_or_episode_lines(message: str) -> None:
+    line = f"2025-10-20 15:00:00,000 - modules.communication.livechat.src.x - INFO - {message}"
+    got = [p for p in extract_patterns([line, *CALM]) if p.kind == "log_template"]
+    assert got == []
+
+
+def test_routine_templates_only_for_module_loggers() -> None:
+    lines = ["2025-10-20 15:00:00,000 - root - INFO - Main loop tick 3", *CALM]
+    assert [p for p in extract_patterns(lines) if p.kind == "log_template"] == []
+
+
+def test_wsp_correction_that_says_where_is_the_outcome() -> None:
+    mod = "modules.ai_intelligence.code_analyzer.src.code_analyzer"
+    lines = [
+        f"2025-10-20 15:16:16,853 - {mod} - WARNING - [WSP-GUARDIAN] WSP 49 violation: test"
+        " file test_token_refresh.py found in module root modules/platform_integration/"
+        "youtube_auth/ (tests belong in tests/)",
+        f"2025-10-20 15:16:19,084 - {mod} - INFO - Moving test_token_refresh.py to"
+        " modules/platform_integration/youtube_auth/tests/",
+        f"2025-10-20 15:16:21,621 - {mod} - INFO - [OK] Moved test_token_refresh.py;"
+        " modules/platform_integration/youtube_auth is WSP 49 compliant",
+        *CALM,
+    ]
+    (wsp,) = _kinds(extract_patterns(lines))["wsp_compliance"]
+    # where it went, and what the analyzer then reported
+    moving, done = wsp.outcome.split("; ", 1)
+    assert moving.endswith("Moving test_token_refresh.py to modules/platform_integration/"
+                           "youtube_auth/tests/")  # fmt: skip
+    assert done.endswith("youtube_auth is WSP 49 compliant")
+    assert wsp.context.splitlines()[1].startswith("Then: INFO code_analyzer: Moving ")
+    # a correction whose result was never logged still says where the file went
+    (alone,) = _kinds(extract_patterns(lines[:2] + CALM))["wsp_compliance"]
+    assert alone.outcome.endswith("youtube_auth/tests/") and alone.id != wsp.id

@@ -61,6 +61,12 @@ def memory() -> ListMemory:
         ("LinkedIn API calls keep timing out. What protects the rest of the system?", "lookup"),
         ("Which domain should a new YouTube authentication helper go into?", "lookup"),
         ("YouTube answered 403 quotaExceeded. What is the recovery?", "lookup"),
+        # where something went, or what a logged line says: the log answers, not a path
+        ("Which folder did the code analyzer move test_token_refresh.py into?", "lookup"),
+        ("Where did the resolver-cache test file end up after the finding?", "lookup"),
+        ("Where does the warning say the stray test file was found?", "lookup"),
+        ("Where did the bot post the announcement?", "module_location"),
+        ("Which module did the guardian flag?", "module_location"),
     ],
 )
 def test_intent_rules(text: str, intent: str) -> None:
