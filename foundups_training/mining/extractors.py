@@ -134,7 +134,7 @@ def template_decision(level: str, text: str) -> str:
 def has_template(record: LogRecord) -> bool:
     """Whether ``record`` may get a ``log_template`` pattern: a warning, or an INFO or DEBUG
     line of a module's logger (the root logger's and the launcher's lines say nothing about a
-    module). :func:`is_routine` then decides for the INFO and DEBUG lines."""
+    module). :func:`template_learned` then decides."""
     return record.level == "WARNING" or (
         record.level in ROUTINE_LEVELS and record.logger.startswith("modules.")
     )
@@ -143,23 +143,51 @@ def has_template(record: LogRecord) -> bool:
 _HANDLE = re.compile(r"(?<![\w.])@\w")
 
 
-def is_routine(record: LogRecord) -> bool:
-    """An INFO or DEBUG line that no episode learns from, and that names no viewer.
+def _is_stream_check(record: LogRecord) -> bool:
+    """A stream check: the anchor of a ``stream`` episode."""
+    low = record.low
+    return (
+        ("live" in low or "stream" in low or "broadcast" in low or "quota" in low)
+        and _STREAM_CHECK.search(low) is not None
+        and not _find(_STREAM_RESULT, low)  # "False positive: broadcastContent=..." is a result
+    )
 
-    A line that anchors an episode (a score, a stream check, a WSP finding) or can be one of
-    its steps (a retry, a success, a giving up, a stream's result) is learned with its
-    situation by that episode; a template of it alone would compete with the episode's
-    answer and say less ("Rotating to credential set 2" without the quota error before it).
-    A line that names a chat user (``@name``) echoes what a viewer wrote: one template per
-    message, and untrusted text that the live path learns as such.
+
+def _is_wsp_finding(record: LogRecord) -> bool:
+    """A WSP finding: the anchor of a ``wsp_compliance`` episode. An "[OK] … WSP 49
+    compliant" line is the outcome of a finding, not a new one."""
+    message = record.message
+    return "WSP" in message and "OK" not in record.tags and _WSP_ANCHOR.search(message) is not None
+
+
+def anchors_episode(record: LogRecord) -> bool:
+    """Whether ``record`` anchors a priority, stream or WSP episode (errors aside)."""
+    return parse_score(record) is not None or _is_stream_check(record) or _is_wsp_finding(record)
+
+
+def template_learned(record: LogRecord) -> bool:
+    """Whether a line that :func:`has_template` gets its ``log_template`` pattern.
+
+    Not when an episode learns the line with its situation: a line that anchors one (a
+    score, a stream check, a WSP finding) and, for INFO and DEBUG lines, one that can be
+    its step (a retry, a success, a giving up, a stream's result, a correction under way).
+    A template of it alone would compete with the episode's answer and say less ("Rotating
+    to credential set 2" without the quota error before it; a WSP finding without the
+    correction that followed). A warning that is a step keeps its template: "what does the
+    warning say?" is asked about warnings. Not when an INFO or DEBUG line names a chat user
+    (``@name``) either: it echoes what a viewer wrote, one template per message, and
+    untrusted text that the live path learns as such.
     """
-    if _HANDLE.search(record.message) or parse_score(record) is not None:
+    if anchors_episode(record):
         return False
-    if _WSP_ANCHOR.search(record.message):
+    if record.level == "WARNING":
+        return True
+    if _HANDLE.search(record.message):
         return False
     low = record.low
     return not any(
-        _find(marker, low) for marker in (_STREAM_CHECK, _STREAM_RESULT, _RETRY, _SUCCESS, _GIVE_UP)
+        _find(marker, low)
+        for marker in (_STREAM_RESULT, _RETRY, _SUCCESS, _GIVE_UP, _WSP_UNDER_WAY)
     )
 
 
@@ -513,7 +541,6 @@ def detect(
     record: LogRecord, previous: LogRecord | None, before: Sequence[LogRecord]
 ) -> Episode | None:
     """The episode ``record`` anchors, if any (at most one per record)."""
-    message = record.message
     score = parse_score(record)
     if score is not None:
         prev_same_round = (
@@ -526,15 +553,9 @@ def detect(
         ep = PriorityEpisode(anchor=record, before=_window(before))
         ep.scores.append(score)
         return ep
-    low = record.low
-    if (
-        ("live" in low or "stream" in low or "broadcast" in low or "quota" in low)
-        and _STREAM_CHECK.search(low)
-        and not _find(_STREAM_RESULT, low)  # "False positive: broadcastContent=..." is a result
-    ):
+    if _is_stream_check(record):
         return StreamEpisode(anchor=record, before=_window(before))
-    if "WSP" in message and "OK" not in record.tags and _WSP_ANCHOR.search(message):
-        # an "[OK] ... WSP 49 compliant" line is the outcome of a finding, not a new one
+    if _is_wsp_finding(record):
         return WspEpisode(anchor=record, before=_window(before))
     if record.is_error:
         return ErrorEpisode(anchor=record, before=_window(before))
@@ -572,7 +593,7 @@ def line_patterns(record: LogRecord, verifier: Verifier | None) -> list[Pattern]
                 code_ref=code_ref,
             )
         )
-    if has_template(record) and (record.level == "WARNING" or is_routine(record)):
+    if has_template(record) and template_learned(record):
         template = mask(record.message)
         verified, code_ref = False, ""
         if verifier is not None and module:

@@ -249,12 +249,27 @@ def test_routine_lines_become_counted_templates_with_instances() -> None:
         "Reconnecting in 2s (attempt 1/3)",
         "All credential sets exhausted; giving up",
         "[OK] Moved test_x.py; modules/a/b is WSP 49 compliant",
+        "Moving test_x.py to modules/a/b/tests/",
     ],
 )
 def test_no_routine_template_for_chat_echoes_or_episode_lines(message: str) -> None:
     line = f"2025-10-20 15:00:00,000 - modules.communication.livechat.src.x - INFO - {message}"
     got = [p for p in extract_patterns([line, *CALM]) if p.kind == "log_template"]
     assert got == []
+
+
+def test_a_warning_that_anchors_an_episode_is_left_to_it() -> None:
+    mod = "modules.ai_intelligence.code_analyzer.src.code_analyzer"
+    finding = (
+        f"2025-10-20 15:16:16,853 - {mod} - WARNING - [WSP-GUARDIAN] WSP 22 violation:"
+        " ModLog.md not updated for change in modules/communication/livechat/"
+    )
+    step = f"2025-10-20 15:16:17,000 - {mod} - WARNING - Reconnecting in 2s (attempt 1/3)"
+    by = _kinds(extract_patterns([finding, step, *CALM]))
+    # the finding is learned once, with what followed it; a warning that is only a step
+    # keeps its template ("what does the warning say?")
+    assert len(by["wsp_compliance"]) == 1
+    assert [p.decision for p in by["log_template"]] == ["warning: Reconnecting in 2s (attempt 1/3)"]
 
 
 def test_routine_templates_only_for_module_loggers() -> None:
