@@ -6,9 +6,11 @@ cannot answer "credential set 2 ran out: which set came next?". A pattern theref
 few concrete instances (:attr:`Pattern.variants`: the situation line, the decision and the
 outcome as logged), and an answer built from it names the instance the question is about:
 
-- the instance whose situation shares the most numbers with the question, when every
-  instance sharing that many decided the same (a number every instance has, such as the
-  403 of each quota error, decides nothing);
+- the instance whose situation shares the most with the question — its numbers, and the
+  words that tell the instances apart ("the idle automation module" names the finding in
+  ``modules/infrastructure/idle_automation/``, not the one in ``…/youtube_auth/``) — when
+  every instance sharing that much decided the same (a number or a word every instance
+  has, such as the 403 of each quota error, decides nothing);
 - otherwise, when every kept instance decided the same concrete thing and none was left
   out, that decision (the mask hid nothing that varied);
 - otherwise the masked answer stays.
@@ -20,8 +22,10 @@ import re
 from collections.abc import Sequence
 
 from foundups_training.records import MAX_VARIANTS, Pattern, Variant
+from foundups_training.routing.coverage import STOP_WORDS
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?!\w)")
+_WORD = re.compile(r"[a-z]{3,}")
 
 
 def numbers(text: str) -> frozenset[str]:
@@ -29,14 +33,26 @@ def numbers(text: str) -> frozenset[str]:
     return frozenset(_NUMBER.findall(text))
 
 
+def words(text: str) -> frozenset[str]:
+    """The words ``text`` names, lower-cased, names split at ``_``, ``/`` and ``.``
+    ("youtube_auth" → "youtube", "auth"); stop words left out."""
+    return frozenset(w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS)
+
+
 def instance_for(question: str, pattern: Pattern) -> Variant | None:
-    """The recorded instance of ``pattern`` that ``question`` names by its numbers, if one
-    stands out."""
+    """The recorded instance of ``pattern`` that ``question`` names, if one stands out."""
     variants = pattern.variants
-    asked = numbers(question)
-    if not variants or not asked:
+    if not variants:
         return None
-    shared = [len(asked & numbers(v[0])) for v in variants]
+    asked_numbers, asked_words = numbers(question), words(question)
+    said = [words(v[0]) for v in variants]
+    # a word every instance says tells none of them apart (and a single instance is told
+    # apart from nothing: only its numbers can name it)
+    common = frozenset.intersection(*said) if len(said) > 1 else said[0]
+    shared = [
+        len(asked_numbers & numbers(v[0])) + len(asked_words & (w - common))
+        for v, w in zip(variants, said, strict=True)
+    ]
     best = max(shared)
     if best == 0:
         return None

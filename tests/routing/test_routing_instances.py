@@ -1,4 +1,5 @@
-"""A masked answer made concrete: the recorded instance the question names by its numbers."""
+"""A masked answer made concrete: the recorded instance the question names by its numbers or
+by the words that tell the instances apart."""
 
 from __future__ import annotations
 
@@ -83,3 +84,33 @@ def test_router_options_name_the_instance() -> None:
     assert answer.text.startswith("tried: Rotating to credential set 1"), answer
     answer = router.answer(Query("YouTube answered 403. What is the recovery?", tier="memory"))
     assert answer.text.startswith("tried: Rotating to credential set <NUM>"), answer
+
+
+MODLOG = Pattern.make(
+    "wsp_compliance",
+    "WSP compliance: WARNING code_analyzer: [WSP-GUARDIAN] WSP 22 violation: ModLog.md not"
+    " updated for change in <PATH>/",
+    "[WSP-GUARDIAN] WSP 22 violation: ModLog.md not updated for change in <PATH>/",
+    variants=tuple(
+        (f"[WSP-GUARDIAN] WSP 22 violation: ModLog.md not updated for change in {path}/",
+         f"[WSP-GUARDIAN] WSP 22 violation: ModLog.md not updated for change in {path}/",
+         f"INFO code_analyzer: [OK] ModLog.md updated for {path}")
+        for path in ("modules/infrastructure/idle_automation",
+                     "modules/platform_integration/youtube_auth")
+    ),
+)  # fmt: skip
+
+
+def test_the_instance_the_question_names_by_its_words() -> None:
+    q = "The guardian found the idle automation module's change history out of date. The fix?"
+    assert concrete_text(q, [MODLOG]) == (
+        "[WSP-GUARDIAN] WSP 22 violation: ModLog.md not updated for change in modules/"
+        "infrastructure/idle_automation/ (then: INFO code_analyzer: [OK] ModLog.md updated for"
+        " modules/infrastructure/idle_automation)"
+    )
+    assert "youtube_auth/ (then" in (concrete_text("and for youtube_auth?", [MODLOG]) or "")
+    # words every instance says ("ModLog", "guardian", "WSP") tell none apart
+    assert instance_for("The guardian says WSP 22: ModLog.md not updated. Fix?", MODLOG) is None
+    # one instance is told apart from nothing: a word it says does not name it
+    one = replace(MODLOG, variants=MODLOG.variants[:1])
+    assert instance_for("what about idle automation?", one) is None
