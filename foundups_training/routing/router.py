@@ -415,8 +415,9 @@ class Router:
             else:
                 # the instance the question names ("credential set 2"), else the template
                 ranked = sorted(recs, key=lambda r: -r.similarity)
+                outcome = _outcome_of([r.pattern for r in ranked])
                 text = concrete_text(query.text, [r.pattern for r in ranked]) or (
-                    pat.decision + (f" (then: {pat.outcome})" if pat.outcome else "")
+                    pat.decision + (f" (then: {outcome})" if outcome else "")
                 )
                 if pat.decision == NOTHING_TRIED and not pat.outcome:
                     text = f"{NOTHING_TRIED} after: {_error_line(pat)}"
@@ -658,6 +659,15 @@ class Router:
             patterns=tuple(patterns),
             error=errors,
         )
+
+
+def _outcome_of(patterns: Sequence[Pattern]) -> str:
+    """What followed an option's decision: its best pattern's outcome, else (when nothing was
+    logged after that occurrence) the outcome most often logged after the same decision."""
+    if not patterns or patterns[0].outcome:
+        return patterns[0].outcome if patterns else ""
+    logged = [p for p in patterns if p.outcome]
+    return max(logged, key=lambda p: p.seen).outcome if logged else ""
 
 
 def _error_line(pattern: Pattern) -> str:

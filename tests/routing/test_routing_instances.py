@@ -114,3 +114,33 @@ def test_the_instance_the_question_names_by_its_words() -> None:
     # one instance is told apart from nothing: a word it says does not name it
     one = replace(MODLOG, variants=MODLOG.variants[:1])
     assert instance_for("what about idle automation?", one) is None
+
+
+def test_an_option_without_a_logged_ending_says_what_usually_followed() -> None:
+    """The nearest retry was the one after which nothing was logged in the window; what
+    followed the same decision most often is the option's ending."""
+    retry = Pattern.make(
+        "error_fix",
+        "Error: ERROR db_manager: UNIQUE constraint failed: stream_patterns.id",
+        "tried: Retrying transaction with INSERT OR REPLACE",
+    )
+    committed = replace(
+        retry,
+        id="erro-2",
+        outcome="15:43:55 INFO db_manager: [OK] Transaction committed (30 rows)",
+        seen=9,
+    )
+    rolled_back = replace(retry, id="erro-3", outcome="ERROR db_manager: rolled back", seen=2)
+    memory = ListMemory([(retry, 0.70), (rolled_back, 0.66), (committed, 0.60)])
+    router = Router(memory, None, None, rules=RoutingRules())
+    answer = router.answer(Query("A write hit a duplicate key. How did it end?", tier="memory"))
+    assert answer.text == (
+        "tried: Retrying transaction with INSERT OR REPLACE"
+        " (then: 15:43:55 INFO db_manager: [OK] Transaction committed (30 rows))"
+    )
+    # the nearest occurrence's own ending wins when it has one
+    memory = ListMemory([(rolled_back, 0.70), (committed, 0.60)])
+    answer = Router(memory, None, None, rules=RoutingRules()).answer(
+        Query("A write hit a duplicate key. How did it end?", tier="memory")
+    )
+    assert answer.text.endswith("(then: ERROR db_manager: rolled back)")
