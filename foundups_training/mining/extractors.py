@@ -131,16 +131,22 @@ def template_decision(level: str, text: str) -> str:
     return warning_decision(text) if level == "WARNING" else routine_decision(text)
 
 
+_HANDLE = re.compile(r"(?<![\w.])@\w")
+
+
 def has_template(record: LogRecord) -> bool:
     """Whether ``record`` may get a ``log_template`` pattern: a warning, or an INFO or DEBUG
     line of a module's logger (the root logger's and the launcher's lines say nothing about a
-    module). :func:`template_learned` then decides."""
-    return record.level == "WARNING" or (
-        record.level in ROUTINE_LEVELS and record.logger.startswith("modules.")
-    )
-
-
-_HANDLE = re.compile(r"(?<![\w.])@\w")
+    module) that names no chat user (``@name``: it echoes what a viewer wrote, one template
+    per message, and untrusted text that the live path learns as such).
+    :func:`template_learned` then decides. Cheap: the miner asks it for every line."""
+    level = record.level
+    if level == "WARNING":
+        return True
+    if level not in ROUTINE_LEVELS or not record.logger.startswith("modules."):
+        return False
+    message = record.message
+    return "@" not in message or _HANDLE.search(message) is None
 
 
 def _is_stream_check(record: LogRecord) -> bool:
@@ -174,16 +180,12 @@ def template_learned(record: LogRecord) -> bool:
     A template of it alone would compete with the episode's answer and say less ("Rotating
     to credential set 2" without the quota error before it; a WSP finding without the
     correction that followed). A warning that is a step keeps its template: "what does the
-    warning say?" is asked about warnings. Not when an INFO or DEBUG line names a chat user
-    (``@name``) either: it echoes what a viewer wrote, one template per message, and
-    untrusted text that the live path learns as such.
+    warning say?" is asked about warnings.
     """
     if anchors_episode(record):
         return False
     if record.level == "WARNING":
         return True
-    if _HANDLE.search(record.message):
-        return False
     low = record.low
     return not any(
         _find(marker, low)

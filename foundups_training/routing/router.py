@@ -664,8 +664,10 @@ class Router:
 def _outcome_of(patterns: Sequence[Pattern]) -> str:
     """What followed an option's decision: its best pattern's outcome, else (when nothing was
     logged after that occurrence) the outcome most often logged after the same decision."""
-    if not patterns or patterns[0].outcome:
-        return patterns[0].outcome if patterns else ""
+    if not patterns:
+        return ""
+    if patterns[0].outcome:
+        return patterns[0].outcome
     logged = [p for p in patterns if p.outcome]
     return max(logged, key=lambda p: p.seen).outcome if logged else ""
 
