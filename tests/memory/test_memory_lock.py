@@ -83,3 +83,56 @@ def test_writer_lock_object(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with WriterLock(path) as again:
         assert again.held
     assert not again.held
+
+
+class _FakeMsvcrt:
+    """``msvcrt.locking``'s contract, for running the Windows branch here: it locks
+    ``nbytes`` from the file's *current position*, refuses a range another handle holds
+    (``OSError``, as ``LK_NBLCK`` does), and unlocking a range this handle does not hold
+    fails."""
+
+    LK_UNLCK, LK_NBLCK = 0, 2
+
+    def __init__(self) -> None:
+        self.held: dict[tuple[int, int, int], int] = {}
+        self.calls: list[tuple[str, int]] = []
+
+    def locking(self, fd: int, mode: int, nbytes: int) -> None:
+        pos = os.lseek(fd, 0, os.SEEK_CUR)
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino, pos)
+        self.calls.append(("lock" if mode == self.LK_NBLCK else "unlock", pos))
+        if mode == self.LK_NBLCK:
+            if self.held.get(key, fd) != fd:
+                raise OSError(13, "Permission denied")
+            self.held[key] = fd
+        elif self.held.get(key) == fd:
+            del self.held[key]
+        else:
+            raise OSError(13, "Permission denied")
+
+
+def test_windows_branch_locks_the_first_byte_and_says_who_holds_it(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _FakeMsvcrt()
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setitem(sys.modules, "msvcrt", fake)
+    path = tmp_path / "chroma.lock"
+    path.write_bytes(b"\n" + b'{"pid": 1, "host": "old"}' + b"\n" * 50)  # a previous holder's
+
+    first = WriterLock(path).acquire()
+    # the file is opened for appending (its position is at the end): the lock must still be
+    # taken on byte 0, where every process looks for it
+    assert fake.calls == [("lock", 0)]
+    owner = read_owner(path)
+    assert owner is not None and owner["pid"] == os.getpid() and owner["host"] != "old"
+    with pytest.raises(StoreLocked) as info:
+        WriterLock(path).acquire()
+    assert info.value.owner["pid"] == os.getpid()  # read after the locked byte
+    first.release()
+    assert fake.calls[-1] == ("unlock", 0) and fake.held == {}
+    first.release()  # idempotent
+    with WriterLock(path) as again:
+        assert again.held
+    assert fake.held == {}
