@@ -15,6 +15,7 @@ monitored"), counted, not copied.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -248,8 +249,25 @@ def _related(anchor: LogRecord, record: LogRecord) -> bool:
         return not record.module and record.fmt == anchor.fmt
     if record.module == anchor.module:
         return True
-    short = anchor.module.rsplit("/", 1)[-1]
-    return short.split("_", 1)[0] in record.low
+    return any(name in record.low for name in _names_of(anchor.module))
+
+
+#: A module's first word names it in other modules' lines only when it is this long:
+#: ``linkedin`` (of linkedin_agent) does, ``code`` (of code_analyzer) does not -- "Loaded
+#: code model" is not the code analyzer's correction.
+_NAME_MIN_CHARS = 5
+
+
+@functools.lru_cache(maxsize=1024)
+def _names_of(module: str) -> tuple[str, ...]:
+    """How other modules' lines name ``module``: its folder name with ``_`` or a space, and
+    its first word when that is distinctive enough (see ``_NAME_MIN_CHARS``)."""
+    short = module.rsplit("/", 1)[-1].lower()
+    first = short.split("_", 1)[0]
+    names = {short, short.replace("_", " ")}
+    if len(first) >= _NAME_MIN_CHARS:
+        names.add(first)
+    return tuple(sorted(names))
 
 
 #: A kept instance's situation, decision and outcome are cut to this many characters.

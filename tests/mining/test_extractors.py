@@ -299,3 +299,37 @@ def test_wsp_correction_that_says_where_is_the_outcome() -> None:
     # a correction whose result was never logged still says where the file went
     (alone,) = _kinds(extract_patterns(lines[:2] + CALM))["wsp_compliance"]
     assert alone.outcome.endswith("youtube_auth/tests/") and alone.id != wsp.id
+
+
+def test_another_modules_line_is_an_outcome_only_when_it_names_the_module() -> None:
+    analyzer = "modules.ai_intelligence.code_analyzer.src.code_analyzer"
+    finding = (
+        f"2025-10-20 15:17:12,079 - {analyzer} - WARNING - [WSP-GUARDIAN] WSP 22 violation:"
+        " ModLog.md not updated for change in modules/infrastructure/idle_automation/"
+    )
+    # "code" (code_analyzer's first word) is too common a word to name the analyzer
+    unrelated = (
+        "2025-10-20 15:17:49,000 - modules.infrastructure.shared_utilities."
+        "local_model_selection - INFO - [OK] Loaded code model qwen-coder-1.5b (fallback)"
+    )
+    (wsp,) = _kinds(extract_patterns([finding, unrelated, *CALM]))["wsp_compliance"]
+    assert wsp.outcome == ""
+    # a distinctive first word does: the orchestrator's line about LinkedIn ends the
+    # LinkedIn agent's error
+    agent = "modules.platform_integration.linkedin_agent.src.linkedin_agent"
+    orchestrator = "modules.platform_integration.social_media_orchestrator.src.x"
+    lines = [
+        f"2025-10-20 15:02:01,922 - {agent} - ERROR - Connection failed to LinkedIn API:"
+        " read timeout after 10s",
+        f"2025-10-20 15:02:09,115 - {orchestrator} - ERROR - Circuit breaker OPEN for"
+        " linkedin; aborting posts for this session",
+        *CALM,
+    ]
+    (err,) = [
+        p
+        for p in _kinds(extract_patterns(lines))["error_fix"]
+        if "API" in p.context.split("\n", 1)[0]
+    ]
+    assert err.outcome.endswith(
+        "Circuit breaker OPEN for linkedin; aborting posts for this session"
+    )
