@@ -309,11 +309,15 @@ class LineParser:
 
 
 def parse_text(text: str) -> list[LogRecord]:
-    """Parse a whole string (tests, small inputs): every line, tracebacks joined."""
+    """Parse a whole string (tests, small inputs): every line, tracebacks joined. A final
+    newline ends the last line; it does not start an empty one."""
     parser = LineParser()
     out: list[LogRecord] = []
     pos = 0
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    for line in lines:
         data = line.encode("utf-8", "surrogatepass")
         raw = RawLine(pos, pos + len(data) + 1, line)
         pos = raw.end

@@ -57,7 +57,7 @@ def test_traceback_joined_to_its_line() -> None:
 
 def test_unknown_lines_kept_as_text() -> None:
     recs = parse_text("=== banner ===\nsomething odd: 42\n")
-    assert [r.fmt for r in recs] == ["plain", "plain", "plain"]
+    assert [r.fmt for r in recs] == ["plain", "plain"]
     assert recs[0].message == "=== banner ==="
 
 
