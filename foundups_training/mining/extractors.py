@@ -369,6 +369,28 @@ class Episode:
 _MODULE_IN_TEXT = re.compile(r"\bmodules[\\/.](\w+)[\\/.](\w+)")
 
 
+_MODULE_PATH = re.compile(r"\bmodules[\\/]\w+[\\/]\w+")
+
+
+def finding_template(message: str) -> str:
+    """A WSP finding's template: masked like any line, except the module it is about. A
+    finding in the stream resolver and the same finding in live chat are different
+    situations, each with its own correction; one pattern per rule and module keeps each
+    recallable by the module a question names (one masked pattern is embedded with the
+    first module it was seen in)."""
+    found = _MODULE_PATH.findall(message)
+    if not found:
+        return mask(message)
+    marks = [f"MODULEMARK{chr(65 + i % 26)}" for i in range(len(found))]
+    text = message
+    for path, mark in zip(found, marks, strict=True):
+        text = text.replace(path, mark, 1)
+    template = mask(text)
+    for path, mark in zip(found, marks, strict=True):
+        template = template.replace(mark, path.replace("\\", "/"), 1)
+    return template
+
+
 def _module_in_text(text: str) -> str:
     m = _MODULE_IN_TEXT.search(text)
     return f"modules/{m.group(1)}/{m.group(2)}" if m else ""
@@ -487,7 +509,7 @@ class WspEpisode(Episode):
         return tuple(r for r in (self.under_way, self.outcome) if r is not None)
 
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
-        template = mask(self.anchor.message)
+        template = finding_template(self.anchor.message)
         decision = template
         head = f"WSP compliance: {compact(self.anchor, 300)}{self._then()}"
         key = f"{template}|{self.outcome_key}"

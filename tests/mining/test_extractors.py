@@ -333,3 +333,32 @@ def test_another_modules_line_is_an_outcome_only_when_it_names_the_module() -> N
     assert err.outcome.endswith(
         "Circuit breaker OPEN for linkedin; aborting posts for this session"
     )
+
+
+def test_a_wsp_finding_is_learned_per_module() -> None:
+    analyzer = "modules.ai_intelligence.code_analyzer.src.code_analyzer"
+
+    def finding(t: str, module: str) -> str:
+        return (
+            f"2025-10-20 15:{t},000 - {analyzer} - WARNING - [WSP-GUARDIAN] WSP 22 violation:"
+            f" ModLog.md not updated for change in {module}/"
+        )
+
+    lines = [
+        finding("17:12", "modules/infrastructure/idle_automation"),
+        *CALM,
+        finding("24:41", "modules/platform_integration/stream_resolver"),
+        *CALM,
+        finding("43:18", "modules/platform_integration/stream_resolver"),
+        *CALM,
+    ]
+    wsp = _kinds(extract_patterns(lines))["wsp_compliance"]
+    by_decision = {p.decision: p.seen for p in wsp}
+    # the module a finding is about stays in its decision (a question names it); the
+    # timestamps and counts elsewhere in a finding are masked as in any template
+    assert by_decision == {
+        "[WSP-GUARDIAN] WSP 22 violation: ModLog.md not updated for change in"
+        " modules/infrastructure/idle_automation/": 1,
+        "[WSP-GUARDIAN] WSP 22 violation: ModLog.md not updated for change in"
+        " modules/platform_integration/stream_resolver/": 2,
+    }
