@@ -46,6 +46,8 @@ bench: setup-dev
 	$(BIN)/python benchmarks/bench_routing.py \
 	  --host-root foundups_training/samples/host --log foundups_training/samples/012_sample.txt \
 	  --dev foundups_training/evalsets/sample_qa_dev.jsonl \
+	  --dev foundups_training/evalsets/sample_qa_calibration.jsonl \
+	  --dev foundups_training/evalsets/sample_qa_moments.jsonl \
 	  --heldout foundups_training/evalsets/sample_qa_heldout.jsonl
 
 clean:

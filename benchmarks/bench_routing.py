@@ -5,10 +5,13 @@ Usage (from the repository root)::
     python benchmarks/bench_routing.py --host-root /path/to/Foundups-Agent \\
         --dev ../shared/eval/module_qa_dev.jsonl \\
         --dev foundups_training/evalsets/routing_dev_realhost.jsonl \\
+        --dev foundups_training/evalsets/routing_calibration_realhost.jsonl \\
         --heldout foundups_training/evalsets/routing_heldout_realhost.jsonl
 
 1. index the host tree into a fresh (or the given) data directory, unless already indexed;
-2. fit the calibration on the DEV files only (forced memory/Gemma/Qwen tiers);
+2. fit the calibration on the DEV files only (forced memory/Gemma/Qwen tiers): every
+   labelled question outside the held-out file (docs/models.md, "Which questions to
+   calibrate on");
 3. evaluate the HELD-OUT file on every tier in the same process, same models, same cache,
    and report each target as a ratio against the Qwen-only baseline measured in this run.
 
@@ -32,7 +35,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--host-root", type=Path, help="host tree to index (module questions)")
     p.add_argument("--log", type=Path, help="operational log to mine as well")
     p.add_argument("--data-dir", type=Path, help="re-use this data directory (else a temp one)")
-    p.add_argument("--dev", type=Path, action="append", default=[], help="calibration QA file(s)")
+    p.add_argument("--dev", type=Path, action="append", default=[], help="QA files to fit on")
     p.add_argument("--heldout", type=Path, required=True, help="held-out QA file")
     p.add_argument("--qwen", default="", help="Qwen GGUF path or qwen-0.5b / qwen-1.5b")
     p.add_argument("--threads", type=int, default=2)
