@@ -369,16 +369,13 @@ class Episode:
 _MODULE_IN_TEXT = re.compile(r"\bmodules[\\/.](\w+)[\\/.](\w+)")
 
 
-_MODULE_PATH = re.compile(r"\bmodules[\\/]\w+[\\/]\w+")
-
-
 def finding_template(message: str) -> str:
     """A WSP finding's template: masked like any line, except the module it is about. A
     finding in the stream resolver and the same finding in live chat are different
     situations, each with its own correction; one pattern per rule and module keeps each
     recallable by the module a question names (one masked pattern is embedded with the
     first module it was seen in)."""
-    found = _MODULE_PATH.findall(message)
+    found = [m.group(0) for m in _MODULE_IN_TEXT.finditer(message)]
     if not found:
         return mask(message)
     marks = [f"MODULEMARK{chr(65 + i % 26)}" for i in range(len(found))]
