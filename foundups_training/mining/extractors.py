@@ -369,13 +369,21 @@ class Episode:
 _MODULE_IN_TEXT = re.compile(r"\bmodules[\\/.](\w+)[\\/.](\w+)")
 
 
+#: A module path with the checkout it lives in, if any (``O:\Foundups-Agent\modules\x\y``):
+#: the checkout differs from machine to machine, the module does not.
+_ROOTED_MODULE = re.compile(
+    r"(?:(?:\b[A-Za-z]:)?(?:[\\/][\w.\-]+)*[\\/]|\b)modules[\\/]\w+[\\/]\w+"
+    r"(?:[\\/](?=[\s)\]'\",;]|$))?"  # a final separator, as in "…/livechat/ (tests …"
+)
+
+
 def finding_template(message: str) -> str:
     """A WSP finding's template: masked like any line, except the module it is about. A
     finding in the stream resolver and the same finding in live chat are different
     situations, each with its own correction; one pattern per rule and module keeps each
     recallable by the module a question names (one masked pattern is embedded with the
     first module it was seen in)."""
-    found = [m.group(0) for m in _MODULE_IN_TEXT.finditer(message)]
+    found = [m.group(0) for m in _ROOTED_MODULE.finditer(message)]
     if not found:
         return mask(message)
     marks = [f"MODULEMARK{chr(65 + i % 26)}" for i in range(len(found))]
@@ -384,7 +392,10 @@ def finding_template(message: str) -> str:
         text = text.replace(path, mark, 1)
     template = mask(text)
     for path, mark in zip(found, marks, strict=True):
-        template = template.replace(mark, path.replace("\\", "/"), 1)
+        module = _MODULE_IN_TEXT.search(path)  # always found: the match ends with one
+        shown = (module.group(0) if module else path).replace("\\", "/")
+        shown += "/" if path[-1] in "\\/" else ""
+        template = template.replace(mark, shown, 1)
     return template
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from foundups_training.mining import Verifier, extract_patterns
+from foundups_training.mining.extractors import finding_template
 from foundups_training.mining.templates import mask
 from foundups_training.samples import sample_host, sample_log
 
@@ -362,3 +363,25 @@ def test_a_wsp_finding_is_learned_per_module() -> None:
         "[WSP-GUARDIAN] WSP 22 violation: ModLog.md not updated for change in"
         " modules/platform_integration/stream_resolver/": 2,
     }
+
+
+@pytest.mark.parametrize(
+    ("message", "template"),
+    [
+        (  # a Windows checkout: the module stays, the machine's folder goes
+            r"[WSP-GUARDIAN] WSP 49 violation: test file test_x.py found in module root"
+            r" O:\Foundups-Agent\modules\communication\livechat\ (tests belong in tests/)",
+            "[WSP-GUARDIAN] WSP 49 violation: test file test_x.py found in module root"
+            " modules/communication/livechat/ (tests belong in tests/)",
+        ),
+        (
+            "[WSP-GUARDIAN] WSP 22 violation: 2 changes in /home/u/src/modules/infrastructure/"
+            "idle_automation/ and modules/ai_intelligence/code_analyzer",
+            "[WSP-GUARDIAN] WSP 22 violation: <NUM> changes in modules/infrastructure/"
+            "idle_automation/ and modules/ai_intelligence/code_analyzer",
+        ),
+        ("[WSP-GUARDIAN] WSP 22 check 3 passed", "[WSP-GUARDIAN] WSP 22 check <NUM> passed"),
+    ],
+)
+def test_finding_template_keeps_the_module_and_nothing_else(message: str, template: str) -> None:
+    assert finding_template(message) == template
