@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from foundups_training.records import MAX_VARIANTS, Pattern, Variant
 from foundups_training.routing.coverage import STOP_WORDS
@@ -60,8 +61,18 @@ def instance_for(question: str, pattern: Pattern) -> Variant | None:
     return top[0] if len({v[1] for v in top}) == 1 else None
 
 
-def concrete_text(question: str, patterns: Sequence[Pattern]) -> str | None:
-    """The answer text of one option made concrete, or None (the template stays).
+class Concrete(NamedTuple):
+    """An option's answer made concrete."""
+
+    #: the decision as logged, and what followed it: ``"tried: X (then: Y)"``
+    text: str
+    #: the situation of the instance the question names, as logged; "" when the answer
+    #: comes from the instances' agreement (no single one was named)
+    situation: str = ""
+
+
+def concrete_text(question: str, patterns: Sequence[Pattern]) -> Concrete | None:
+    """The answer of one option made concrete, or None (the template stays).
 
     ``patterns`` are the option's patterns, best first: they share the decision, not their
     instances (the same rotation that once ended in a login and once in giving up), so the
@@ -71,12 +82,12 @@ def concrete_text(question: str, patterns: Sequence[Pattern]) -> str | None:
     for pattern in patterns:
         inst = instance_for(question, pattern)
         if inst is not None:
-            _, decision, outcome = inst
-            return decision + (f" (then: {outcome})" if outcome else "")
+            situation, decision, outcome = inst
+            return Concrete(decision + (f" (then: {outcome})" if outcome else ""), situation)
     if not patterns:
         return None
     best = patterns[0]
     if 0 < len(best.variants) < MAX_VARIANTS and len({v[1] for v in best.variants}) == 1:
         outcome = best.outcome
-        return best.variants[0][1] + (f" (then: {outcome})" if outcome else "")
+        return Concrete(best.variants[0][1] + (f" (then: {outcome})" if outcome else ""))
     return None

@@ -416,11 +416,20 @@ class Router:
                 # the instance the question names ("credential set 2"), else the template
                 ranked = sorted(recs, key=lambda r: -r.similarity)
                 outcome = _outcome_of([r.pattern for r in ranked])
-                text = concrete_text(query.text, [r.pattern for r in ranked]) or (
-                    pat.decision + (f" (then: {outcome})" if outcome else "")
+                found = concrete_text(query.text, [r.pattern for r in ranked])
+                text = (
+                    found.text
+                    if found
+                    else pat.decision + (f" (then: {outcome})" if outcome else "")
                 )
                 if pat.decision == NOTHING_TRIED and not pat.outcome:
                     text = f"{NOTHING_TRIED} after: {_error_line(pat)}"
+                elif pat.kind == "error_fix":
+                    # What was tried answers "what did it do"; the error it was tried after
+                    # answers "which error / what was missing". The error comes last: a
+                    # model's menu shows only an option's start.
+                    error = found.situation if found and found.situation else _error_line(pat)
+                    text = f"{text}; after: {error}"
             out.append(
                 Candidate(
                     key=key,

@@ -30,10 +30,14 @@ ROTATION = Pattern.make(
 def test_the_instance_the_question_names_answers() -> None:
     q = "Credential set 1 ran out of YouTube API quota. Which set did the auth module switch to?"
     assert concrete_text(q, [ROTATION]) == (
-        "tried: Rotating to credential set 2 (then: 15:13:09 INFO youtube_auth: [OK] set 2)"
+        "tried: Rotating to credential set 2 (then: 15:13:09 INFO youtube_auth: [OK] set 2)",
+        "Quota exceeded for credential set 1 (HttpError 403 quotaExceeded)",
     )
     q = "When credential set 2 hit its YouTube quota, which set did it move on to?"
-    assert concrete_text(q, [ROTATION]) == "tried: Rotating to credential set 3"
+    assert concrete_text(q, [ROTATION]) == (
+        "tried: Rotating to credential set 3",
+        "Quota exceeded for credential set 2 (HttpError 403 quotaExceeded)",
+    )
 
 
 def test_a_number_every_instance_has_decides_nothing() -> None:
@@ -47,7 +51,8 @@ def test_instances_that_all_say_the_same_make_the_template_concrete() -> None:
     breaker = replace(ROTATION, decision="warning: Circuit breaker: <NUM> failures", outcome="",
                       variants=(one,))  # fmt: skip
     q = "After how many failures does the circuit breaker fire?"
-    assert concrete_text(q, [breaker]) == "warning: Circuit breaker: 3 failures"
+    # no single instance was named: no situation of its own
+    assert concrete_text(q, [breaker]) == ("warning: Circuit breaker: 3 failures", "")
     # ... unless instances were left out (the cap): a later one may have said otherwise
     full = replace(breaker, variants=tuple((f"s {i}", one[1], "") for i in range(MAX_VARIANTS)))
     assert concrete_text(q, [full]) is None
@@ -71,7 +76,8 @@ def test_the_instance_is_looked_for_in_every_pattern_of_the_option() -> None:
         variants=(ROTATION.variants[0], ROTATION.variants[2]),
     )
     q = "After credential set 2 was used up, did the login with the new set go through?"
-    assert concrete_text(q, [gave_up, ROTATION]) == "tried: Rotating to credential set 3"
+    found = concrete_text(q, [gave_up, ROTATION])
+    assert found is not None and found.text == "tried: Rotating to credential set 3"
     assert concrete_text(q, [gave_up]) is None
     assert concrete_text(q, []) is None
 
@@ -82,8 +88,14 @@ def test_router_options_name_the_instance() -> None:
     q = "Credential set 3 hit its YouTube quota. Which set did the auth module switch to?"
     answer = router.answer(Query(q, tier="memory"))
     assert answer.text.startswith("tried: Rotating to credential set 1"), answer
+    # ... after the error that instance logged, not the one the pattern was first seen with
+    assert answer.text.endswith("; after: Quota exceeded for credential set 3 (HttpError 403 "
+                                "quotaExceeded)"), answer  # fmt: skip
     answer = router.answer(Query("YouTube answered 403. What is the recovery?", tier="memory"))
     assert answer.text.startswith("tried: Rotating to credential set <NUM>"), answer
+    assert answer.text.endswith(
+        "; after: ERROR youtube_auth: Quota exceeded for credential set 1 (HttpError 403)"
+    ), answer
 
 
 MODLOG = Pattern.make(
@@ -103,12 +115,12 @@ MODLOG = Pattern.make(
 
 def test_the_instance_the_question_names_by_its_words() -> None:
     q = "The guardian found the idle automation module's change history out of date. The fix?"
-    assert concrete_text(q, [MODLOG]) == (
+    assert (concrete_text(q, [MODLOG]) or ("", ""))[0] == (
         "[WSP-GUARDIAN] WSP 22 violation: ModLog.md not updated for change in modules/"
         "infrastructure/idle_automation/ (then: INFO code_analyzer: [OK] ModLog.md updated for"
         " modules/infrastructure/idle_automation)"
     )
-    assert "youtube_auth/ (then" in (concrete_text("and for youtube_auth?", [MODLOG]) or "")
+    assert "youtube_auth/ (then" in (concrete_text("and for youtube_auth?", [MODLOG]) or ("",))[0]
     # words every instance says ("ModLog", "guardian", "WSP") tell none apart
     assert instance_for("The guardian says WSP 22: ModLog.md not updated. Fix?", MODLOG) is None
     # one instance is told apart from nothing: a word it says does not name it
@@ -137,10 +149,11 @@ def test_an_option_without_a_logged_ending_says_what_usually_followed() -> None:
     assert answer.text == (
         "tried: Retrying transaction with INSERT OR REPLACE"
         " (then: 15:43:55 INFO db_manager: [OK] Transaction committed (30 rows))"
+        "; after: ERROR db_manager: UNIQUE constraint failed: stream_patterns.id"
     )
     # the nearest occurrence's own ending wins when it has one
     memory = ListMemory([(rolled_back, 0.70), (committed, 0.60)])
     answer = Router(memory, None, None, rules=RoutingRules()).answer(
         Query("A write hit a duplicate key. How did it end?", tier="memory")
     )
-    assert answer.text.endswith("(then: ERROR db_manager: rolled back)")
+    assert "(then: ERROR db_manager: rolled back); after: " in answer.text

@@ -266,7 +266,8 @@ def test_lookups_recall_what_the_log_taught_not_the_code_index() -> None:
     assert memory.calls[0]["where"] == {
         "kind": {"$nin": ["module_location", "module_doc", "chat_response", "moderation"]}
     }
-    assert ans.text == "Rotating to credential set 2" and ans.patterns == (fix.id,)
+    assert ans.text == "Rotating to credential set 2; after: 403 quotaExceeded"
+    assert ans.patterns == (fix.id,)
 
 
 def _chat_and_log() -> tuple[ListMemory, Pattern, Pattern]:
@@ -292,7 +293,8 @@ def test_a_log_lookup_is_not_answered_from_chat_messages() -> None:
     assert [c["where"] for c in memory.calls][:1] == [
         {"kind": {"$nin": ["module_location", "module_doc", "chat_response", "moderation"]}}
     ]
-    assert ans.text == "Rotating to credential set 2" and ans.patterns == (fix.id,)
+    assert ans.text == "Rotating to credential set 2; after: 403 quotaExceeded"
+    assert ans.patterns == (fix.id,)
 
 
 def test_a_question_about_chat_also_reads_the_patterns_learned_live() -> None:
