@@ -11,18 +11,19 @@ outcome as logged), and an answer built from it names the instance the question 
   ``modules/infrastructure/idle_automation/``, not the one in ``…/youtube_auth/``) — when
   every instance sharing that much decided the same (a number or a word every instance
   has, such as the 403 of each quota error, decides nothing);
-- otherwise, when every kept instance decided the same concrete thing and none was left
-  out, that decision (the mask hid nothing that varied);
+- otherwise, when none was left out, the template with each placeholder that every kept
+  instance fills the same way filled in (the mask hid nothing that varied there: "Phase
+  <NUM>: pattern training: 500 lines processed");
 - otherwise the masked answer stays.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from foundups_training.records import MAX_VARIANTS, Pattern, Variant
+from foundups_training.records import MASKED, MAX_VARIANTS, Pattern, Variant
 from foundups_training.routing.coverage import STOP_WORDS
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?!\w)")
@@ -87,7 +88,35 @@ def concrete_text(question: str, patterns: Sequence[Pattern]) -> Concrete | None
     if not patterns:
         return None
     best = patterns[0]
-    if 0 < len(best.variants) < MAX_VARIANTS and len({v[1] for v in best.variants}) == 1:
-        outcome = best.outcome
-        return Concrete(best.variants[0][1] + (f" (then: {outcome})" if outcome else ""))
-    return None
+    if not 0 < len(best.variants) < MAX_VARIANTS:
+        return None
+    decisions = {v[1] for v in best.variants}
+    settled = decisions.pop() if len(decisions) == 1 else settle(best.decision, decisions)
+    if settled is None:
+        return None
+    return Concrete(settled + (f" (then: {best.outcome})" if best.outcome else ""))
+
+
+def settle(template: str, decisions: Iterable[str]) -> str | None:
+    """``template`` with each placeholder that every decision fills with the same value
+    filled in ("Phase <NUM>: <NUM> lines processed" → "Phase <NUM>: 500 lines processed"),
+    or None when nothing is settled or a decision does not read as the template."""
+    literals = MASKED.split(template)
+    slots = MASKED.findall(template)
+    if not slots:
+        return None
+    shape = re.compile("(.+?)".join(re.escape(part) for part in literals), re.DOTALL)
+    filled: list[set[str]] = [set() for _ in slots]
+    for decision in decisions:
+        match = shape.fullmatch(decision)
+        if match is None:
+            return None
+        for seen, value in zip(filled, match.groups(), strict=True):
+            seen.add(value)
+    if all(len(seen) > 1 for seen in filled):
+        return None
+    out = [literals[0]]
+    for slot, seen, literal in zip(slots, filled, literals[1:], strict=True):
+        out.append(next(iter(seen)) if len(seen) == 1 else slot)
+        out.append(literal)
+    return "".join(out)

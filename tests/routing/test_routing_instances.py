@@ -157,3 +157,32 @@ def test_an_option_without_a_logged_ending_says_what_usually_followed() -> None:
         Query("A write hit a duplicate key. How did it end?", tier="memory")
     )
     assert "(then: ERROR db_manager: rolled back); after: " in answer.text
+
+
+def test_a_placeholder_every_instance_fills_alike_is_filled_in() -> None:
+    phases = tuple(
+        (f"[IDLE] Phase {n}: pattern training: 500 lines processed",
+         f"logs: [IDLE] Phase {n}: pattern training: 500 lines processed", "")
+        for n in (0, 1, 3)
+    )  # fmt: skip
+    training = Pattern.make(
+        "log_template",
+        "idle_automation_dae: [IDLE] Phase <NUM>: pattern training: <NUM> lines processed",
+        "logs: [IDLE] Phase <NUM>: pattern training: <NUM> lines processed",
+        variants=phases,
+    )
+    q = "How many lines does each pattern-training pass report?"
+    assert concrete_text(q, [training]) == (
+        "logs: [IDLE] Phase <NUM>: pattern training: 500 lines processed",
+        "",
+    )
+    # a pass that handled another number unsettles it; a decision of another shape, all
+    mixed = (
+        *phases,
+        ("Phase 2 ...", "logs: [IDLE] Phase 2: pattern training: 20 lines processed", ""),
+    )
+    assert concrete_text(q, [replace(training, variants=mixed)]) is None
+    odd = (*phases, ("Phase 2 ...", "logs: [IDLE] Phase 2 skipped", ""))
+    assert concrete_text(q, [replace(training, variants=odd)]) is None
+    # ... and nothing is claimed once instances were left out
+    assert concrete_text(q, [replace(training, variants=phases * 3)]) is None
