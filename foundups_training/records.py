@@ -108,6 +108,33 @@ MAX_VARIANTS = 8
 MASKED = re.compile(r"<(?:NUM|ID|HEX|PATH|STR|URL)>")
 
 
+def merge_instances(
+    old: tuple[Variant, ...],
+    old_tally: tuple[int, ...],
+    new: tuple[Variant, ...],
+    new_tally: tuple[int, ...],
+) -> tuple[tuple[Variant, ...], tuple[int, ...]]:
+    """Two patterns' instances (:func:`merge_variants`) and how often each was seen.
+
+    A tally counts each kept instance (``tally[i]`` is how often ``variants[i]`` was seen)
+    and is empty when it cannot be exact: once :data:`MAX_VARIANTS` instances are kept (a
+    later one was left out, or will be), or when either side has none (a store written
+    before tallies existed). Associative, like the instances."""
+    variants = merge_variants(old, new)
+    if (
+        not variants
+        or len(variants) >= MAX_VARIANTS
+        or len(old_tally) != len(old)
+        or len(new_tally) != len(new)
+    ):
+        return variants, ()
+    counts = dict.fromkeys((v[:2] for v in variants), 0)
+    for kept, tally in ((old, old_tally), (new, new_tally)):
+        for v, n in zip(kept, tally, strict=True):
+            counts[v[:2]] += n
+    return variants, tuple(counts[v[:2]] for v in variants)
+
+
 def merge_variants(old: tuple[Variant, ...], new: tuple[Variant, ...]) -> tuple[Variant, ...]:
     """The first :data:`MAX_VARIANTS` instances of ``old`` then ``new`` that differ in their
     situation or decision (an instance keeps the outcome it was first seen with: outcomes
@@ -135,7 +162,8 @@ class Pattern:
     what was decided, ``outcome`` what happened next (empty when the log shows nothing).
     ``seen``/``first_seen``/``last_seen`` are support counts kept by consolidation and by the
     memory's idempotent upsert. ``variants`` keeps the first few concrete instances of a
-    pattern whose decision masks what varied (:func:`merge_variants`).
+    pattern whose decision masks what varied (:func:`merge_variants`), and ``tally`` how
+    often each was seen (:func:`merge_instances`).
     """
 
     id: str
@@ -153,6 +181,9 @@ class Pattern:
     last_seen: str = ""
     #: a few concrete instances when the decision is masked (``routing.instances``)
     variants: tuple[Variant, ...] = ()
+    #: how often each of ``variants`` was seen; empty when that is not known exactly
+    #: (:func:`merge_instances`)
+    tally: tuple[int, ...] = ()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Pattern:
@@ -161,6 +192,8 @@ class Pattern:
         known = {k: v for k, v in data.items() if k in _PATTERN_FIELD_NAMES}
         if "variants" in known:
             known["variants"] = tuple(tuple(v) for v in known["variants"])
+        if "tally" in known:
+            known["tally"] = tuple(int(n) for n in known["tally"])
         return cls(**known)
 
     @classmethod

@@ -31,7 +31,7 @@ from foundups_training.records import (
     Pattern,
     Recalled,
     Variant,
-    merge_variants,
+    merge_instances,
     situation_of,
 )
 
@@ -134,6 +134,9 @@ def merge(stored: Pattern, incoming: Pattern) -> Pattern:
     associative, so folding observations in chunks gives the same pattern as folding them in
     one pass.
     """
+    variants, tally = merge_instances(
+        stored.variants, stored.tally, incoming.variants, incoming.tally
+    )
     return replace(
         stored,
         seen=stored.seen + incoming.seen,
@@ -143,7 +146,8 @@ def merge(stored: Pattern, incoming: Pattern) -> Pattern:
         code_ref=incoming.code_ref or stored.code_ref,
         timestamp=incoming.timestamp or stored.timestamp,
         verified=stored.verified or incoming.verified,
-        variants=merge_variants(stored.variants, incoming.variants),
+        variants=variants,
+        tally=tally,
     )
 
 
@@ -200,6 +204,8 @@ def to_record(pattern: Pattern) -> tuple[str, dict[str, str | int | float | bool
     )
     if pattern.variants:
         meta["variants"] = _safe_text(json.dumps([list(v) for v in pattern.variants]))
+    if pattern.tally:
+        meta["tally"] = json.dumps(list(pattern.tally))
     return document_of(pattern), meta
 
 
@@ -216,11 +222,25 @@ def _variants(raw: Any) -> tuple[Variant, ...]:
         return ()
 
 
+def _tally(raw: Any, kept: int) -> tuple[int, ...]:
+    """A stored tally, or () when it is unreadable or does not count the ``kept``
+    instances one by one (never raised)."""
+    if not raw:
+        return ()
+    try:
+        data = json.loads(str(raw))
+        tally = tuple(int(n) for n in data if isinstance(n, int) and n > 0)
+    except (ValueError, TypeError):
+        return ()
+    return tally if len(tally) == kept == len(data) else ()
+
+
 def from_record(pid: str, document: str | None, meta: Mapping[str, Any] | None) -> Pattern:
     """Rebuild a pattern from a Chroma record written by :func:`to_record`."""
     meta = meta or {}
     document = document or ""
     ctx_len = int(meta.get("ctx_len", len(document)))
+    variants = _variants(meta.get("variants"))
     return Pattern(
         id=pid,
         kind=str(meta.get("kind", "")),
@@ -235,7 +255,8 @@ def from_record(pid: str, document: str | None, meta: Mapping[str, Any] | None) 
         seen=int(meta.get("seen", 1)),
         first_seen=str(meta.get("first_seen", "")),
         last_seen=str(meta.get("last_seen", "")),
-        variants=_variants(meta.get("variants")),
+        variants=variants,
+        tally=_tally(meta.get("tally"), len(variants)),
     )
 
 

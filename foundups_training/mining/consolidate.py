@@ -4,7 +4,8 @@ Patterns with the same id (same kind, module, template key and decision) are mer
 the memory's own upsert rule, so merging here first and in the store later gives the same
 result as storing each observation: ``seen`` adds up, ``first_seen``/``last_seen`` widen, a
 later non-empty outcome replaces an earlier one, the first context is kept, and so are the
-first few distinct concrete instances (``variants``).
+first few distinct concrete instances (``variants``) with how often each was seen
+(``tally``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from foundups_training.records import MAX_VARIANTS, Pattern, Variant, merge_variants
+from foundups_training.records import MAX_VARIANTS, Pattern, Variant, merge_instances
 
 
 def merge(old: Pattern, new: Pattern) -> Pattern:
     """``old`` and ``new`` (same id) as one pattern: the store's merge rule."""
     first = min((t for t in (old.first_seen, new.first_seen) if t), default="")
     last = max((t for t in (old.last_seen, new.last_seen) if t), default="")
+    variants, tally = merge_instances(old.variants, old.tally, new.variants, new.tally)
     return replace(
         old,
         seen=old.seen + new.seen,
@@ -28,14 +30,15 @@ def merge(old: Pattern, new: Pattern) -> Pattern:
         outcome=new.outcome or old.outcome,
         verified=old.verified or new.verified,
         code_ref=old.code_ref or new.code_ref,
-        variants=merge_variants(old.variants, new.variants),
+        variants=variants,
+        tally=tally,
     )
 
 
 class _Acc:
     """Running counts of one id (cheaper than building a merged Pattern per observation)."""
 
-    __slots__ = ("first", "last", "latest", "outcome", "seen", "variants")
+    __slots__ = ("first", "last", "latest", "outcome", "seen", "tally", "variants")
 
     def __init__(self) -> None:
         self.seen = 0
@@ -44,6 +47,7 @@ class _Acc:
         self.outcome = ""
         self.latest = ""  # the timestamp of the latest observation in file order
         self.variants: tuple[Variant, ...] = ()
+        self.tally: tuple[int, ...] = ()
 
     def add(
         self,
@@ -53,10 +57,11 @@ class _Acc:
         outcome: str,
         latest: str,
         variants: tuple[Variant, ...] = (),
+        tally: tuple[int, ...] = (),
     ) -> None:
         self.seen += seen
         if variants:
-            self.variants = merge_variants(self.variants, variants)
+            self.variants, self.tally = merge_instances(self.variants, self.tally, variants, tally)
         if latest:
             # the store keeps the incoming (newest-written) timestamp, not the maximum: a log
             # whose clock stepped back must give the same result in one pass or in chunks
@@ -89,6 +94,7 @@ class Consolidator:
             pattern.outcome,
             pattern.timestamp,
             pattern.variants,
+            pattern.tally,
         )
         base = self._base[pattern.id]  # a later observation may bring what the first lacked
         if (pattern.verified and not base.verified) or (pattern.code_ref and not base.code_ref):
@@ -110,7 +116,10 @@ class Consolidator:
         acc = self._acc.get(pattern_id)
         if acc is None:
             return False
-        acc.add(1, timestamp, timestamp, outcome, timestamp, (variant,) if variant else ())
+        if variant:
+            acc.add(1, timestamp, timestamp, outcome, timestamp, (variant,), (1,))
+        else:
+            acc.add(1, timestamp, timestamp, outcome, timestamp)
         return True
 
     def takes_variants(self, pattern_id: str) -> bool:
@@ -124,7 +133,7 @@ class Consolidator:
         if acc is not None:  # inlined observe(): this runs for nearly every line
             acc.seen += 1
             if variant is not None and len(acc.variants) < MAX_VARIANTS:
-                acc.variants = merge_variants(acc.variants, (variant,))
+                acc.variants, acc.tally = merge_instances(acc.variants, acc.tally, (variant,), (1,))
             if timestamp:
                 if not acc.first or timestamp < acc.first:
                     acc.first = timestamp
@@ -140,6 +149,7 @@ class Consolidator:
                     last_seen=timestamp,
                     timestamp=timestamp,
                     variants=(variant,) if variant is not None else (),
+                    tally=(1,) if variant is not None else (),
                 )
             )
 
@@ -157,6 +167,7 @@ class Consolidator:
                     timestamp=acc.latest or base.timestamp,
                     outcome=acc.outcome,
                     variants=acc.variants,
+                    tally=acc.tally,
                 )
             )
         return out

@@ -347,6 +347,7 @@ class Episode:
                 first_seen=anchor.timestamp,
                 last_seen=anchor.timestamp,
                 variants=(variant,) if variant is not None else (),
+                tally=(1,) if variant is not None else (),
             )
         )
 

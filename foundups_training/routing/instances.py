@@ -11,6 +11,9 @@ outcome as logged), and an answer built from it names the instance the question 
   ``modules/infrastructure/idle_automation/``, not the one in ``…/youtube_auth/``) — when
   every instance sharing that much decided the same (a number or a word every instance
   has, such as the 403 of each quota error, decides nothing);
+- otherwise, when the question asks what happens most often and every occurrence was
+  counted (:attr:`Pattern.tally`), the instance seen most often, with its count ("Menu
+  option 12 selected (7 of 13 times)");
 - otherwise, when none was left out, the template with each placeholder that every kept
   instance fills the same way filled in (the mask hid nothing that varied there: "Phase
   <NUM>: pattern training: 500 lines processed");
@@ -72,6 +75,31 @@ class Concrete(NamedTuple):
     situation: str = ""
 
 
+_MOST_OFTEN = re.compile(
+    r"\b(?:most (?:often|common(?:ly)?|frequent(?:ly)?|usual(?:ly)?)|usually|typically"
+    r"|more often than not)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_most_often(question: str) -> bool:
+    """Whether ``question`` asks what happens most often ("which option is chosen most
+    often?", "what does it usually do?")."""
+    return _MOST_OFTEN.search(question) is not None
+
+
+def most_often(pattern: Pattern) -> tuple[Variant, int] | None:
+    """The instance of ``pattern`` seen most often and how often, when the tally counts
+    every occurrence (it sums to ``seen``) and one instance leads; else None."""
+    tally, kept = pattern.tally, pattern.variants
+    if len(kept) < 2 or len(tally) != len(kept) or sum(tally) != pattern.seen:
+        return None
+    top = max(tally)
+    if tally.count(top) > 1:
+        return None
+    return kept[tally.index(top)], top
+
+
 def concrete_text(question: str, patterns: Sequence[Pattern]) -> Concrete | None:
     """The answer of one option made concrete, or None (the template stays).
 
@@ -87,6 +115,13 @@ def concrete_text(question: str, patterns: Sequence[Pattern]) -> Concrete | None
             return Concrete(decision + (f" (then: {outcome})" if outcome else ""), situation)
     if not patterns:
         return None
+    if asks_most_often(question):
+        for pattern in patterns:
+            top = most_often(pattern)
+            if top is not None:
+                (situation, decision, outcome), n = top
+                then = f" (then: {outcome})" if outcome else ""
+                return Concrete(f"{decision} ({n} of {pattern.seen} times){then}", situation)
     best = patterns[0]
     if not 0 < len(best.variants) < MAX_VARIANTS:
         return None

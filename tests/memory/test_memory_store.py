@@ -109,6 +109,14 @@ def test_merge_is_associative() -> None:
     va, vb, vc = (replace(a, variants=tuple(many[i::3])) for i in range(3))
     left, right = merge(merge(va, vb), vc), merge(va, merge(vb, vc))
     assert left == right and len(left.variants) == 8
+    assert left.tally == ()  # an instance was left out: no count can be exact
+    # below the cap, the tally of each instance adds up, in any grouping
+    few = [replace(a, variants=(many[i % 3],), tally=(i + 1,)) for i in range(5)]
+    left = merge(merge(merge(few[0], few[1]), merge(few[2], few[3])), few[4])
+    right = merge(few[0], merge(few[1], merge(few[2], merge(few[3], few[4]))))
+    assert left == right and left.variants == tuple(many[:3]) and left.tally == (5, 7, 3)
+    # a side without a tally (a store written before tallies) leaves the count unknown
+    assert merge(replace(few[0], tally=()), few[1]).tally == ()
 
 
 def test_instances_round_trip_and_merge_in_the_store(memory: PatternMemory) -> None:
@@ -121,6 +129,12 @@ def test_instances_round_trip_and_merge_in_the_store(memory: PatternMemory) -> N
     memory.upsert([replace(first, variants=(two, (*one[:2], "ok again")))])
     stored = memory.get(first.id)
     assert stored is not None and stored.variants == (one, two)
+    assert stored.tally == ()  # these observations carried no tally
+    counted = replace(make(5), variants=(one,), tally=(3,))
+    memory.upsert([counted])
+    memory.upsert([replace(counted, variants=(two, one), tally=(1, 2))])
+    stored = memory.get(counted.id)
+    assert stored is not None and stored.variants == (one, two) and stored.tally == (5, 1)
 
 
 def test_unreadable_stored_instances_are_dropped_not_raised() -> None:
@@ -131,6 +145,12 @@ def test_unreadable_stored_instances_are_dropped_not_raised() -> None:
     assert from_record(p.id, document, meta) == p
     for junk in ("not json", "[1, 2]", '[["only two", "items"]]', "{}"):
         assert from_record(p.id, document, {**meta, "variants": junk}).variants == ()
+    counted = replace(p, tally=(4,))
+    document, meta = to_record(counted)
+    assert from_record(p.id, document, meta) == counted
+    # a tally that does not count each kept instance once is dropped, never raised
+    for junk in ("not json", "[1, 2]", "[0]", '["4"]', "[-1]", "{}"):
+        assert from_record(p.id, document, {**meta, "tally": junk}).tally == ()
 
 
 TRICKY = [

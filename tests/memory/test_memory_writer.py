@@ -134,7 +134,9 @@ def test_journal_left_by_another_process_is_replayed(settings: Settings) -> None
 def test_journal_lines_round_trip() -> None:
     pattern = make(3, outcome="multi\nline ✅", verified=True)
     assert pattern_from_json(pattern_to_json(pattern)) == pattern
-    with_instances = replace(pattern, variants=(("set 1", "set 2", "ok"), ("set 2", "set 3", "")))
+    with_instances = replace(
+        pattern, variants=(("set 1", "set 2", "ok"), ("set 2", "set 3", "")), tally=(2, 1)
+    )
     assert pattern_from_json(pattern_to_json(with_instances)) == with_instances
     assert "\n" not in pattern_to_json(pattern)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from foundups_training.records import Pattern, merge_variants
+from foundups_training.records import Pattern, merge_instances
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,7 +24,7 @@ def _max_set(a: str, b: str) -> str:
 class DictStore:
     """The memory's upsert contract in a dict: same id -> seen adds up, first/last seen
     widen, a non-empty incoming outcome (and code_ref, timestamp) wins, context and decision
-    are kept, verified stays true once true, the first few distinct instances are kept."""
+    are kept, verified stays true once true, the first few distinct instances are kept, with their tally."""
 
     def __init__(self) -> None:
         self.items: dict[str, Pattern] = {}
@@ -43,6 +43,7 @@ class DictStore:
                 self.items[p.id] = p
                 new += 1
                 continue
+            variants, tally = merge_instances(old.variants, old.tally, p.variants, p.tally)
             self.items[p.id] = replace(
                 old,
                 seen=old.seen + p.seen,
@@ -52,7 +53,8 @@ class DictStore:
                 code_ref=p.code_ref or old.code_ref,
                 timestamp=p.timestamp or old.timestamp,
                 verified=old.verified or p.verified,
-                variants=merge_variants(old.variants, p.variants),
+                variants=variants,
+                tally=tally,
             )
         return new
 

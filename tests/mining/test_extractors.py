@@ -233,6 +233,32 @@ def test_routine_lines_become_counted_templates_with_instances() -> None:
     assert beat.variants[0][1] == "logs: AutoModeratorDAE heartbeat: 2 streams monitored"
     push = by["logs: [IDLE] Phase <NUM>: git push skipped (no changes)"]
     assert push.seen == 3 and push.context.startswith("Routine DEBUG line from ")
+    # every occurrence counted once: a line seen three times is one instance seen 3 times
+    assert beat.tally == (1, 1, 1, 1, 1) and push.tally == (3,)
+
+
+def test_a_tally_counts_each_instance_until_one_is_left_out() -> None:
+    from foundups_training.records import MAX_VARIANTS
+
+    cli = "modules.infrastructure.cli.src.main_menu"
+    picks = [12, 1, 12, 12, 11, 1, 12]
+    lines = [
+        f"2025-10-20 15:0{i}:00,000 - {cli} - INFO - Menu option {n} selected"
+        for i, n in enumerate(picks)
+    ]
+    menu = next(p for p in extract_patterns(lines + CALM) if p.kind == "log_template")
+    assert [v[1] for v in menu.variants] == [
+        "logs: Menu option 12 selected",
+        "logs: Menu option 1 selected",
+        "logs: Menu option 11 selected",
+    ]
+    assert menu.tally == (4, 2, 1) and sum(menu.tally) == menu.seen
+    more = [
+        f"2025-10-20 16:{i:02d}:00,000 - {cli} - INFO - Menu option {20 + i} selected"
+        for i in range(MAX_VARIANTS)
+    ]
+    menu = next(p for p in extract_patterns(lines + more + CALM) if p.kind == "log_template")
+    assert len(menu.variants) == MAX_VARIANTS and menu.tally == ()
 
 
 @pytest.mark.parametrize(

@@ -186,3 +186,35 @@ def test_a_placeholder_every_instance_fills_alike_is_filled_in() -> None:
     assert concrete_text(q, [replace(training, variants=odd)]) is None
     # ... and nothing is claimed once instances were left out
     assert concrete_text(q, [replace(training, variants=phases * 3)]) is None
+
+
+MENU = Pattern.make(
+    "log_template",
+    "main_menu: Menu option <NUM> selected",
+    "logs: Menu option <NUM> selected",
+    variants=tuple((f"Menu option {n} selected", f"logs: Menu option {n} selected", "")
+                   for n in (1, 12, 11)),
+    tally=(5, 7, 1),
+    seen=13,
+)  # fmt: skip
+
+
+def test_a_question_about_what_happens_most_often_gets_the_most_counted_instance() -> None:
+    for q in (
+        "Which numbered choice do operators make most often at the startup prompt?",
+        "What menu option do people usually pick?",
+        "Which menu option is the most common?",
+    ):
+        assert concrete_text(q, [MENU]) == (
+            "logs: Menu option 12 selected (7 of 13 times)",
+            "Menu option 12 selected",
+        ), q
+    # not asked: the instances disagree, so the template stays
+    assert concrete_text("Which menu option was selected?", [MENU]) is None
+    q = "Which option is picked most often?"
+    # a tie, or a count that missed occurrences (or a store from before tallies), decides
+    # nothing
+    assert concrete_text(q, [replace(MENU, tally=(7, 5, 1))]) is not None
+    assert concrete_text(q, [replace(MENU, tally=(7, 7, 1), seen=15)]) is None
+    assert concrete_text(q, [replace(MENU, seen=20)]) is None
+    assert concrete_text(q, [replace(MENU, tally=())]) is None
