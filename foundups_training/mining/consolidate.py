@@ -62,6 +62,7 @@ class _Acc:
         self.seen += seen
         if variants:
             self.variants, self.tally = merge_instances(self.variants, self.tally, variants, tally)
+
         if latest:
             # the store keeps the incoming (newest-written) timestamp, not the maximum: a log
             # whose clock stepped back must give the same result in one pass or in chunks
@@ -72,6 +73,18 @@ class _Acc:
             self.last = last
         if outcome:
             self.outcome = outcome
+
+    def count(self, variant: Variant) -> None:
+        """One more occurrence of ``variant``: :func:`merge_instances` of one instance seen
+        once, without rebuilding the instances when it is kept already (the common case)."""
+        situation, decision = variant[0], variant[1]
+        for i, kept in enumerate(self.variants):
+            if kept[0] == situation and kept[1] == decision:
+                tally = self.tally
+                if len(tally) == len(self.variants):
+                    self.tally = (*tally[:i], tally[i] + 1, *tally[i + 1 :])
+                return
+        self.variants, self.tally = merge_instances(self.variants, self.tally, (variant,), (1,))
 
 
 class Consolidator:
@@ -116,10 +129,9 @@ class Consolidator:
         acc = self._acc.get(pattern_id)
         if acc is None:
             return False
+        acc.add(1, timestamp, timestamp, outcome, timestamp)
         if variant:
-            acc.add(1, timestamp, timestamp, outcome, timestamp, (variant,), (1,))
-        else:
-            acc.add(1, timestamp, timestamp, outcome, timestamp)
+            acc.count(variant)
         return True
 
     def takes_variants(self, pattern_id: str) -> bool:
@@ -133,7 +145,7 @@ class Consolidator:
         if acc is not None:  # inlined observe(): this runs for nearly every line
             acc.seen += 1
             if variant is not None and len(acc.variants) < MAX_VARIANTS:
-                acc.variants, acc.tally = merge_instances(acc.variants, acc.tally, (variant,), (1,))
+                acc.count(variant)
             if timestamp:
                 if not acc.first or timestamp < acc.first:
                     acc.first = timestamp

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from foundups_training.records import MASKED, MAX_VARIANTS, Pattern, Variant
@@ -70,8 +71,8 @@ class Concrete(NamedTuple):
 
     #: the decision as logged, and what followed it: ``"tried: X (then: Y)"``
     text: str
-    #: the situation of the instance the question names, as logged; "" when the answer
-    #: comes from the instances' agreement (no single one was named)
+    #: the situation of the instance the answer is about, as logged; "" when the answer
+    #: comes from what all instances agree on (no single one was singled out)
     situation: str = ""
 
 
@@ -132,6 +133,12 @@ def concrete_text(question: str, patterns: Sequence[Pattern]) -> Concrete | None
     return Concrete(settled + (f" (then: {best.outcome})" if best.outcome else ""))
 
 
+@lru_cache(maxsize=512)
+def _shape(template: str) -> re.Pattern[str]:
+    """A regex that reads a concrete decision as ``template``, one group per placeholder."""
+    return re.compile("(.+?)".join(re.escape(part) for part in MASKED.split(template)), re.DOTALL)
+
+
 def settle(template: str, decisions: Iterable[str]) -> str | None:
     """``template`` with each placeholder that every decision fills with the same value
     filled in ("Phase <NUM>: <NUM> lines processed" → "Phase <NUM>: 500 lines processed"),
@@ -140,7 +147,7 @@ def settle(template: str, decisions: Iterable[str]) -> str | None:
     slots = MASKED.findall(template)
     if not slots:
         return None
-    shape = re.compile("(.+?)".join(re.escape(part) for part in literals), re.DOTALL)
+    shape = _shape(template)
     filled: list[set[str]] = [set() for _ in slots]
     for decision in decisions:
         match = shape.fullmatch(decision)
