@@ -203,6 +203,10 @@ def compact(record: LogRecord, limit: int = _LINE_IN_CONTEXT, masked: bool = Fal
         body = mask(record.message)
     else:
         body = plain(record.message)
+    # where a traceback ended answers "which line / which field?"; then what was raised
+    site = record.crash_site
+    if site:
+        body = f"{body} | {site}"
     exc = record.exception
     if exc and exc not in body:
         body = f"{body} | {exc}"

@@ -33,6 +33,8 @@ _TAG_NAME = re.compile(r"\[([^\]]+)\]")
 _EXCEPTION = re.compile(
     r"[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Failure|Fault)\b(?::|$)"
 )
+#: A traceback frame: ``  File "…/message_processor.py", line 412, in process_message``.
+_FRAME = re.compile(r'\s*File "([^"]+)", line (\d+), in (\S+)')
 _U_TOKEN = re.compile(r"\[[Uu]\+([0-9A-Fa-f]{4,6})\]")
 _U_LOWER = re.compile(r"\[U\+[0-9A-F]*[a-f]")
 _U_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
@@ -86,6 +88,26 @@ class LogRecord:
         for line in reversed(self.extra or ()):
             if _EXCEPTION.match(line):
                 return line.strip()
+        return ""
+
+    @property
+    def crash_site(self) -> str:
+        """Where a joined traceback ended: its innermost frame's file name, line and
+        function, and the code line it shows ("message_processor.py line 412, in
+        process_message: author = message['authorDetails']…"), or ""."""
+        if not self.traceback or not self.extra:
+            return ""
+        lines = self.extra
+        for i in range(len(lines) - 1, -1, -1):
+            frame = _FRAME.match(lines[i])
+            if frame is None:
+                continue
+            name = re.split(r"[\\/]", frame.group(1))[-1]
+            site = f"{name} line {frame.group(2)}, in {frame.group(3)}"
+            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if not code or _FRAME.match(code) or _EXCEPTION.match(code):
+                return site
+            return f"{site}: {code}"
         return ""
 
     @property

@@ -77,6 +77,9 @@ def test_error_handled_by_skipping_its_input() -> None:
         f"2025-10-20 15:00:14,693 - {logger} - ERROR - Unhandled exception while processing"
         " message j7FAc9QeWJK",
         "Traceback (most recent call last):",
+        '  File "O:\\Foundups-Agent\\modules\\communication\\livechat\\src\\'
+        'message_processor.py", line 412, in process_message',
+        '    author = message["authorDetails"]["displayName"]',
         "TypeError: 'NoneType' object is not subscriptable",
         f"2025-10-20 15:00:17,976 - {logger} - INFO - Skipping malformed message j7FAc9QeWJK"
         " (bot's own message has no authorDetails)",
@@ -85,6 +88,12 @@ def test_error_handled_by_skipping_its_input() -> None:
     ]
     err = next(p for p in extract_patterns(lines) if p.kind == "error_fix")
     assert "Skipping malformed message" in err.outcome and "bot's own message" in err.outcome
+    # the situation says where it crashed, then what was raised
+    assert err.context.startswith(
+        "Error: ERROR message_processor: Unhandled exception while processing message"
+        " j7FAc9QeWJK | message_processor.py line 412, in process_message: author ="
+        ' message["authorDetails"]["displayName"] | TypeError: '
+    ), err.context
 
 
 def test_outcome_window_is_bounded() -> None:

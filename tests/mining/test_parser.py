@@ -52,7 +52,30 @@ def test_traceback_joined_to_its_line() -> None:
     err = recs[0]
     assert err.lines == 11 and err.traceback and err.is_error
     assert err.exception == "TypeError: 'NoneType' object is not subscriptable"
+    assert err.crash_site == "y.py line 9, in g"  # the last frame; it shows no code line
     assert recs[1].message == "next" and recs[1].logger == "root"
+    assert recs[1].crash_site == ""
+
+
+def test_crash_site_is_the_innermost_frame_and_its_code() -> None:
+    head = (
+        "2025-10-20 15:00:14,693 - modules.communication.livechat.src.message_processor -"
+        " ERROR - Unhandled exception while processing message j7FAc9QeWJK\n"
+        "Traceback (most recent call last):\n"
+        '  File "O:\\Foundups-Agent\\modules\\communication\\livechat\\src\\main.py",'
+        " line 80, in run\n"
+        "    self.process_message(message)\n"
+        '  File "O:\\Foundups-Agent\\modules\\communication\\livechat\\src\\'
+        'message_processor.py", line 412, in process_message\n'
+        '    author = message["authorDetails"]["displayName"]\n'
+    )
+    site = 'message_processor.py line 412, in process_message: author = message["authorDetails"]'
+    full = parse_text(head + "TypeError: 'NoneType' object is not subscriptable\n")[0]
+    assert full.crash_site == site + '["displayName"]'  # the file's name, not the machine path
+    # a traceback cut off by a restart still says where it was
+    assert parse_text(head)[0].crash_site == site + '["displayName"]'
+    cut = head.rsplit("    author", 1)[0]
+    assert parse_text(cut)[0].crash_site == "message_processor.py line 412, in process_message"
 
 
 def test_unknown_lines_kept_as_text() -> None:
