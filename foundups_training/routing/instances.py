@@ -145,7 +145,8 @@ def settle(template: str, decisions: Iterable[str]) -> str | None:
     or None when nothing is settled or a decision does not read as the template."""
     literals = MASKED.split(template)
     slots = MASKED.findall(template)
-    if not slots:
+    if not slots or "" in literals[1:-1]:
+        # two placeholders side by side can be split more than one way: claim nothing
         return None
     shape = _shape(template)
     filled: list[set[str]] = [set() for _ in slots]

@@ -184,6 +184,13 @@ def test_a_placeholder_every_instance_fills_alike_is_filled_in() -> None:
     assert concrete_text(q, [replace(training, variants=mixed)]) is None
     odd = (*phases, ("Phase 2 ...", "logs: [IDLE] Phase 2 skipped", ""))
     assert concrete_text(q, [replace(training, variants=odd)]) is None
+    # two placeholders side by side split more than one way: nothing is claimed
+    from foundups_training.routing.instances import settle
+
+    assert settle("logs: id <ID><NUM> done", ["logs: id 12ab done", "logs: id 13ab done"]) is None
+    assert settle("logs: id <ID> <NUM> done", ["logs: id 1 ab done", "logs: id 1 cd done"]) == (
+        "logs: id 1 <NUM> done"
+    )
     # ... and nothing is claimed once instances were left out
     assert concrete_text(q, [replace(training, variants=phases * 3)]) is None
 
