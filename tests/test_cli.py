@@ -72,3 +72,23 @@ def test_no_verb_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
 def test_plugins_verb_lists_training(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plugins", "--json"]) == 0
     assert "training" in json.loads(capsys.readouterr().out)["plugins"]
+
+
+def test_an_error_that_names_no_cause_gets_the_write_limits(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resource
+    import shutil
+    from collections import namedtuple
+
+    from foundups_training import cli
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (resource.RLIM_INFINITY,) * 2)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 0, 10**12))
+    assert cli.write_limits(tmp_path) == ""
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 0, 8192))
+    assert cli.write_limits(tmp_path) == f" (the disk of {tmp_path} has 8 KiB free)"
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (4096, resource.RLIM_INFINITY))
+    said = cli.write_limits(None)
+    assert said == " (this process may not write files over 4096 bytes (ulimit -f))"

@@ -186,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from foundups_training.config import ConfigError
 
+    settings: Any = None
     try:
         settings = _settings_from(args)
         module = importlib.import_module(f"foundups_training.cli.{VERBS[args.verb]}")
@@ -212,8 +213,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if verbose > 1:
             raise
-        print(f"foundups-training {args.verb}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        why = write_limits(getattr(settings, "data_dir", None))
+        print(f"foundups-training {args.verb}: {type(exc).__name__}: {exc}{why}", file=sys.stderr)
         return 1
+
+
+#: Less free space than this on the data directory's disk is worth naming in an error.
+LOW_DISK_BYTES = 64 * 1024 * 1024
+
+
+def write_limits(data_dir: Any) -> str:
+    """What may have stopped a write, to add to an error that does not say (Chroma's own
+    "Error in compaction: Failed to apply logs to the metadata segment" names no cause):
+    a nearly full disk under ``data_dir``, or a limit on the size of files this process
+    may write (``ulimit -f``). Empty when neither applies or neither can be read."""
+    import shutil
+
+    said = []
+    if data_dir is not None:
+        with contextlib.suppress(OSError, ValueError):
+            free = shutil.disk_usage(data_dir).free
+            if free < LOW_DISK_BYTES:
+                said.append(f"the disk of {data_dir} has {free // 1024} KiB free")
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource  # not on Windows
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY:
+            said.append(f"this process may not write files over {soft} bytes (ulimit -f)")
+    return f" ({'; '.join(said)})" if said else ""
 
 
 @contextlib.contextmanager

@@ -149,7 +149,8 @@ def test_disk_full_midway_keeps_the_checkpoint_then_resumes_exactly(
     if done.returncode == 0:
         pytest.skip(f"headroom {headroom} was enough for the whole run")  # nothing to prove
     message = _one_line_error(done)
-    assert "too large" in message.lower() or "disk" in message.lower() or "full" in message
+    # the OS's own words, or (when Chroma's error names no cause) the limit that was hit
+    assert any(w in message.lower() for w in ("too large", "disk", "full", "ulimit -f")), message
     assert (data / "checkpoint.json").read_bytes() == before, "checkpoint advanced"
     assert not [f for f in data.iterdir() if f.name.endswith(".tmp")], "half-written temp file"
     mine_json(log, data)
