@@ -315,21 +315,29 @@ class Episode:
         hint: str,
         sink: Consolidator,
         concrete: str = "",
+        situation: str = "",
     ) -> None:
         """Give this episode's pattern to ``sink``. An id already seen in this run is only
         counted: its context is not built (consolidation keeps the first one) -- most
         episodes repeat, and building contexts was the miner's hottest path.
 
         ``concrete`` is the decision as logged; when ``decision`` masks what varied, this
-        occurrence is kept as one of the pattern's instances (``Pattern.variants``)."""
+        occurrence is kept as one of the pattern's instances (``Pattern.variants``). An
+        episode whose decision masks nothing but whose occurrences a question names by
+        their numbers gives its ``situation`` (a priority round: all of its scores), and
+        the occurrence is kept with it."""
         anchor = self.anchor
         module = anchor.module or _module_in_text(anchor.message)
         outcome = "; ".join(r.text for r in self.outcomes())
         pid = cached_pattern_id(self.kind, key, decision, module)
         variant: Variant | None = None
-        if concrete and MASKED.search(decision) and sink.takes_variants(pid):
-            situation = plain(anchor.message)[:VARIANT_CHARS]
-            variant = (situation, plain(concrete)[:VARIANT_CHARS], outcome[:VARIANT_CHARS])
+        named = situation or (concrete and MASKED.search(decision))
+        if named and sink.takes_variants(pid):
+            variant = (
+                plain(situation or anchor.message)[:VARIANT_CHARS],
+                plain(concrete or decision)[:VARIANT_CHARS],
+                outcome[:VARIANT_CHARS],
+            )
         if sink.observe(pid, anchor.timestamp, outcome, variant):
             return
         verified, code_ref = False, ""
@@ -474,7 +482,8 @@ class PriorityEpisode(Episode):
             f"{PRIORITY_RULE.capitalize()}.{self._then()}"
         )
         key = f"round:{sorted(c for c, _ in self.scores)}|{self.outcome_key}"
-        self._make(verifier, head, decision, key, self.anchor.message, sink)
+        # one round is named by its scores, all of them (the anchor line has the first)
+        self._make(verifier, head, decision, key, self.anchor.message, sink, situation=listing)
 
 
 @dataclass(slots=True)

@@ -9,6 +9,11 @@ applied to the numbers the question gives instead.
 
 Nothing is applied on a guess: at least two named channels, each with exactly one score, no
 tie, and a question about which comes *first*. Anything else is left to the models.
+
+A question whose scores are those of a round the log recorded ("In the round where FoundUps
+scored 1.26 and Move2Japan 1.28, which channel was looked at first, and was it on air?") is
+about that round: :func:`recorded_round` answers with what was decided then and what
+followed, which the rule alone cannot say.
 """
 
 from __future__ import annotations
@@ -30,11 +35,16 @@ _NOT_FIRST = re.compile(
 )
 #: At most this many words between a channel's name and its score ("X scored 2.4").
 _GAP_WORDS = 3
+#: "Move2Japan [JAPAN]=3.58" in a recorded round's score listing.
+_LISTED = re.compile(r"(?:^|, )([^,=\[]+?) \[[^\]]*\]=(\d+(?:\.\d+)?)")
+#: Two scores closer than this are the same score (the log writes two decimals).
+_SAME = 0.005
 
 
 @dataclass(frozen=True)
 class RuleAnswer:
-    """The rule applied to the question's scores: the answer, and the patterns stating it."""
+    """The rule applied to the question's scores, or the recorded round they name: the
+    answer, and the patterns it comes from."""
 
     text: str
     pattern_ids: tuple[str, ...]
@@ -107,4 +117,53 @@ def apply_priority_rule(question: str, recalled: Sequence[Recalled]) -> RuleAnsw
         # a recorded round (whose scores are other numbers).
         evidence=f"{listing} ({PRIORITY_RULE})",
         similarity=max(r.similarity for r in stating),
+    )
+
+
+def _listed(situation: str) -> dict[str, float]:
+    """A recorded round's scores: channel name (lower case) -> score."""
+    return {name.strip().lower(): float(score) for name, score in _LISTED.findall(situation)}
+
+
+def _asked(question: str, priority: Sequence[Recalled]) -> dict[str, float]:
+    """The scores ``question`` gives the channels that ``priority`` patterns name, when it
+    gives two or more; else empty."""
+    labels = _channels(priority)
+    asked = scores_in(question, list(labels)) if labels else None
+    return asked if asked and len(asked) >= 2 else {}
+
+
+def gives_scores(question: str, recalled: Sequence[Recalled]) -> bool:
+    """Whether ``question`` gives a score for two or more of the channels that the recalled
+    priority patterns name."""
+    return bool(_asked(question, [r for r in recalled if r.pattern.kind == "priority"]))
+
+
+def recorded_round(question: str, recalled: Sequence[Recalled]) -> RuleAnswer | None:
+    """The recorded round whose scores the question gives, with what followed it; None when
+    the question gives fewer than two scores, no kept round has them all, or the rounds that
+    have them differ in what they decided or what followed (or may: a kept round whose tally
+    says its scores came back keeps only the first ending)."""
+    rounds = [r for r in recalled if r.pattern.kind == "priority" and r.pattern.variants]
+    asked = _asked(question, rounds)
+    if not asked:
+        return None
+    found: dict[str, tuple[Recalled, str]] = {}
+    for rec in rounds:
+        tally = rec.pattern.tally
+        for i, (situation, decision, outcome) in enumerate(rec.pattern.variants):
+            listed = _listed(situation)
+            if all(abs(listed.get(n, -1.0) - s) < _SAME for n, s in asked.items()):
+                if i < len(tally) and tally[i] > 1:
+                    return None  # the same scores came back: only the first ending is kept
+                text = decision + (f" (then: {outcome})" if outcome else "")
+                found.setdefault(text, (rec, situation))
+    if len(found) != 1:
+        return None
+    text, (rec, situation) = next(iter(found.items()))
+    return RuleAnswer(
+        text=text,
+        pattern_ids=(rec.pattern.id,),
+        evidence=f"{situation} ({PRIORITY_RULE})",
+        similarity=rec.similarity,
     )

@@ -7,7 +7,9 @@ Flow of one question (``query.tier`` may force a tier instead):
 2. recall: the memory's nearest patterns become the candidate answers (distinct modules for
    "which module" questions, distinct decisions otherwise). A module question is searched
    for without its lead-in ("Which module …"), and each module's score also counts how
-   well its summary pattern and the best of its README passages match;
+   well its summary pattern and the best of its README passages match. A question that
+   gives channels' priority scores is answered without a model by the recorded round with
+   those scores, else by the mined rule applied to them (:mod:`.priority`);
 3. fast path: when the best neighbour is very similar and the close neighbours agree, the
    memory answers without a model;
 4. Gemma picks among the candidates with one forward pass (the next token's probability of
@@ -55,7 +57,12 @@ from foundups_training.records import (
 )
 from foundups_training.routing.coverage import coverage, pattern_words, text_words
 from foundups_training.routing.instances import concrete_text
-from foundups_training.routing.priority import RuleAnswer, apply_priority_rule
+from foundups_training.routing.priority import (
+    RuleAnswer,
+    apply_priority_rule,
+    gives_scores,
+    recorded_round,
+)
 from foundups_training.routing.rules import RoutingRules
 
 if TYPE_CHECKING:
@@ -248,7 +255,10 @@ class Router:
         recalled, recall_error = self._recall(search, intent, query.n_patterns, query.kind)
         candidates = self._candidates(query, intent, recalled, search)
         rule = (
-            apply_priority_rule(text, recalled) if intent == "lookup" and not query.labels else None
+            recorded_round(text, self._rounds(text, recalled))
+            or apply_priority_rule(text, recalled)
+            if intent == "lookup" and not query.labels
+            else None
         )
         if rule is not None:
             derived = _rule_candidate(rule)
@@ -276,7 +286,8 @@ class Router:
             )
         if rule is not None:
             # The mined rule applied to the question's own numbers: no model can do better
-            # by picking one of the recorded rounds, which answer other numbers.
+            # by picking one of the recorded rounds, which answer other numbers. Or the
+            # recorded round those numbers are: it alone says what followed.
             return self._finish(
                 self._memory(candidates[:1]), "memory", recalled, error=recall_error
             )
@@ -367,6 +378,19 @@ class Router:
         except Exception as exc:  # noqa: BLE001 - a broken memory still gets an answer
             log.warning("recall failed: %s", exc)
             return [], f"memory: {type(exc).__name__}: {exc}"
+
+    def _rounds(self, text: str, recalled: list[Recalled]) -> list[Recalled]:
+        """The priority patterns to look for the round a question's scores name in: more
+        than one question's recall holds (each keeps its first few rounds), searched only
+        when the question gives two channels' scores."""
+        n = self.rules.round_recall_n
+        if n <= 0 or not gives_scores(text, recalled):
+            return recalled
+        try:
+            return list(self.memory.recall(text, n=n, where={"kind": "priority"}))
+        except Exception as exc:  # noqa: BLE001 - the recalled patterns still serve
+            log.warning("recall of priority rounds failed: %s", exc)
+            return recalled
 
     def _candidates(
         self, query: Query, intent: str, recalled: Sequence[Recalled], search: str = ""
@@ -688,7 +712,7 @@ def _error_line(pattern: Pattern) -> str:
 
 
 def _rule_candidate(rule: RuleAnswer) -> Candidate:
-    """The option a rule application adds, first, with the patterns that state the rule."""
+    """The option a rule application or a named round adds, first, with its patterns."""
     return Candidate(
         key=normalise(rule.text),
         text=rule.text,

@@ -122,6 +122,9 @@ class RoutingRules:
     #: ``doc_recall_n`` passages nearest the question (0 = passages not counted)
     doc_weight: float = 0.5
     doc_recall_n: int = 64
+    #: priority patterns searched for the recorded round whose scores a question gives
+    #: (``routing.priority.recorded_round``; 0 = only those recalled for the question)
+    round_recall_n: int = 64
     reasoning_patterns: tuple[str, ...] = REASONING_PATTERNS
     module_patterns: tuple[str, ...] = MODULE_PATTERNS
     event_patterns: tuple[str, ...] = EVENT_PATTERNS

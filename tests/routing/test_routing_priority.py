@@ -7,7 +7,7 @@ import pytest
 from foundups_training.mining.miner import extract_patterns
 from foundups_training.records import Pattern, Query, Recalled
 from foundups_training.routing import Router, RoutingRules
-from foundups_training.routing.priority import apply_priority_rule, scores_in
+from foundups_training.routing.priority import apply_priority_rule, recorded_round, scores_in
 
 from .scripted import ListMemory, ScriptedModel
 
@@ -129,3 +129,105 @@ def test_router_answers_from_the_rule_without_a_model(mined: list[Pattern]) -> N
     # Without numbers the question is an ordinary lookup: a model picks.
     router.answer(Query("Which channel is checked first in a scoring round?"))
     assert len(gemma.calls) == 2
+
+
+def _found(t: str, scores: dict[str, float], video: str) -> list[str]:
+    """A round whose first channel was live, with the video found."""
+    *lines, _ = _round(t, scores)
+    first = min(scores, key=scores.__getitem__)
+    live = f"[OK] Live stream found on {first}: video_id={video}"
+    return [*lines, f"2025-10-20 {t}:07,000 - {_RESOLVER} - INFO - {live}"]
+
+
+_IDLE = [f"2025-10-20 16:20:{i:02d},000 - {_RESOLVER} - INFO - idle" for i in range(30)]
+
+
+@pytest.fixture(scope="module")
+def rounds() -> list[Pattern]:
+    """Three rounds with one order: two found a video (one pattern), one found nothing."""
+    lines = _found("15:00", {"Move2Japan [JAPAN]": 2.1, "UnDaoDu [MINDFUL]": 4.2}, "FL6Os4uMYXA")
+    lines += _found("15:10", {"Move2Japan [JAPAN]": 3.58, "UnDaoDu [MINDFUL]": 3.65}, "I2XQWhX1ssr")
+    lines += _round("15:20", {"Move2Japan [JAPAN]": 1.26, "UnDaoDu [MINDFUL]": 1.28})
+    patterns = [p for p in extract_patterns([*lines, *_IDLE]) if p.kind == "priority"]
+    assert len(patterns) == 2, patterns
+    return sorted(patterns, key=lambda p: -p.seen)
+
+
+def test_a_round_is_kept_with_all_its_scores(rounds: list[Pattern]) -> None:
+    found, empty = rounds
+    assert found.seen == 2 and [v[0] for v in found.variants] == [
+        "Move2Japan [JAPAN]=2.10, UnDaoDu [MINDFUL]=4.20",
+        "Move2Japan [JAPAN]=3.58, UnDaoDu [MINDFUL]=3.65",
+    ]
+    assert "video_id=I2XQWhX1ssr" in found.variants[1][2]
+    assert empty.variants[0][0] == "Move2Japan [JAPAN]=1.26, UnDaoDu [MINDFUL]=1.28"
+
+
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        (
+            "In the round where Move2Japan got 3.58 and UnDaoDu 3.65, which video was found?",
+            "I2XQWhX1ssr",
+        ),
+        (
+            "Move2Japan scored 2.10 and UnDaoDu 4.2: which broadcast did the first check find?",
+            "FL6Os4uMYXA",
+        ),
+        (
+            "When Move2Japan was at 1.26 and UnDaoDu 1.28, which channel was looked at first, "
+            "and was it on air?",
+            "No stream found on Move2Japan",
+        ),
+    ],
+)
+def test_a_question_with_a_recorded_rounds_scores_is_about_that_round(
+    rounds: list[Pattern], question: str, said: str
+) -> None:
+    answer = recorded_round(question, _recalled(rounds))
+    assert answer is not None
+    assert answer.text.startswith("check Move2Japan [JAPAN] first (lower score = checked first)")
+    assert said in answer.text
+    assert len(answer.pattern_ids) == 1
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Move2Japan scored 3.58. Which video was found?",  # one score names no round
+        "Move2Japan got 3.58 and UnDaoDu 3.66: which video was found?",  # no such round
+        "Move2Japan got 3.58 and UnDaoDu: which video was found?",
+    ],
+)
+def test_no_round_is_named_on_a_guess(rounds: list[Pattern], question: str) -> None:
+    assert recorded_round(question, _recalled(rounds)) is None
+
+
+def test_two_rounds_with_the_same_scores_and_different_endings_name_neither() -> None:
+    scores = {"Move2Japan [JAPAN]": 2.5, "UnDaoDu [MINDFUL]": 4.0}
+    lines = [*_found("15:00", scores, "FL6Os4uMYXA"), *_found("15:10", scores, "I2XQWhX1ssr")]
+    patterns = [p for p in extract_patterns([*lines, *_IDLE]) if p.kind == "priority"]
+    question = "Move2Japan got 2.5 and UnDaoDu 4.0: which video was found?"
+    assert recorded_round(question, _recalled(patterns)) is None
+
+
+def test_router_finds_the_named_round_beyond_the_questions_recall(rounds: list[Pattern]) -> None:
+    from dataclasses import replace
+
+    found, empty = rounds
+    fillers = [
+        (replace(empty, id=f"e{i}", kind="error_fix", variants=(), tally=()), 0.9)
+        for i in range(15)
+    ]
+    memory = ListMemory([*fillers, (empty, 0.8), (found, 0.5)])
+    gemma = ScriptedModel("gemma-test", probs=[0.98, 0.01, 0.01])
+    router = Router(memory, gemma, None, rules=RoutingRules())
+    question = "Move2Japan got 3.58 and UnDaoDu 3.65. Which channel was checked first?"
+    answer = router.answer(Query(question))
+    assert "video_id=I2XQWhX1ssr" in answer.text, answer
+    assert answer.tier == "memory" and answer.patterns[0] == found.id
+    assert not gemma.calls
+    assert memory.calls[-1]["where"] == {"kind": "priority"}
+    # without the search among all rounds, the rule answers: the order, not the video
+    narrow = Router(ListMemory(memory.items), gemma, None, rules=RoutingRules(round_recall_n=0))
+    assert "video_id" not in narrow.answer(Query(question)).text
