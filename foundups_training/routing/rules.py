@@ -34,7 +34,8 @@ REASONING_PATTERNS: tuple[str, ...] = (
 
 #: Question shapes that ask where something lives in the host's tree.
 MODULE_PATTERNS: tuple[str, ...] = (
-    r"\b(which|what) (module|package|component|dae|code|file|folder|part of the code)\b",
+    r"\b(which|what) (module|package|component|dae|code|file|folder)\b",
+    r"\b(which|what) (part|piece|bit)s? of the (code|codebase|system|tree|project|host|repo)\b",
     # "which educational web app", "which MCP server", "what daemon": a thing in the tree,
     # named by what kind of program it is, after at most three other words, none of them a
     # verb that makes it a question about what happened ("what did the daemon do").
@@ -83,7 +84,8 @@ LIVE_CHAT_PATTERNS: tuple[str, ...] = (
 #: patterns describe (measured on the real host's dev questions: right module first 32 → 34
 #: of 41, together with the summary weight below 32 → 37).
 MODULE_LEADS: tuple[str, ...] = (
-    r"^\s*(which|what) (module|package|component|part of the code|code|dae)"
+    r"^\s*(which|what) (module|package|component|(part|piece|bit) of the "
+    r"(code|codebase|system|tree|project|host|repo)|code|dae)"
     r"( (is|does|handles|should|would|can|lets|do))?\s+",
     r"^\s*where (is|are|does|do) (the )?(code|module|logic)? ?(that|which|for)?\s*",
 )

@@ -53,6 +53,9 @@ def memory() -> ListMemory:
         ("Which daemon watches for code changes and pushes them?", "module_location"),
         ("What MCP server hands environment variables to agents?", "module_location"),
         ("Who decides which GGUF file serves the code role?", "module_location"),
+        ("What part of the system opens the Discord sessions?", "module_location"),
+        ("Before a change runs, which piece of the codebase checks the module?", "module_location"),
+        ("What part of the message was missing?", "lookup"),
         ("Who was timed out most during the last stream?", "lookup"),
         ("Live chat polling kept failing. What did the bot do then?", "lookup"),
         ("What did the daemon do after the crash?", "lookup"),
@@ -409,6 +412,7 @@ def test_summary_weighting_failure_keeps_the_plain_ranking() -> None:
         ("Where is the code that posts to LinkedIn?", "posts to LinkedIn?"),
         ("What component is responsible for OAuth?", "responsible for OAuth?"),
         ("Where does the doc clean-up live?", "doc clean-up live?"),
+        ("What part of the system opens the sessions?", "opens the sessions?"),
         ("Which module?", "Which module?"),  # a lead-in with nothing after it stays as asked
         (
             "Who decides which GGUF file serves the code role?",
