@@ -18,6 +18,11 @@ outcome as logged), and an answer built from it names the instance the question 
   instance fills the same way filled in (the mask hid nothing that varied there: "Phase
   <NUM>: pattern training: 500 lines processed");
 - otherwise the masked answer stays.
+
+What followed a decision is named the same way: an option's patterns share the decision and
+differ in how it ended, and the ending whose words the question says ("until the retries
+ran out" → "Max retries reached; giving up on live chat") is the one shown
+(:func:`outcome_of`).
 """
 
 from __future__ import annotations
@@ -51,12 +56,9 @@ def instance_for(question: str, pattern: Pattern) -> Variant | None:
     if not variants:
         return None
     asked_numbers, asked_words = numbers(question), words(question)
-    said = [words(v[0]) for v in variants]
-    # a word every instance says tells none of them apart (and a single instance is told
-    # apart from nothing: only its numbers can name it)
-    common = frozenset.intersection(*said) if len(said) > 1 else said[0]
+    said = _apart([words(v[0]) for v in variants])
     shared = [
-        len(asked_numbers & numbers(v[0])) + len(asked_words & (w - common))
+        len(asked_numbers & numbers(v[0])) + len(asked_words & w)
         for v, w in zip(variants, said, strict=True)
     ]
     best = max(shared)
@@ -64,6 +66,47 @@ def instance_for(question: str, pattern: Pattern) -> Variant | None:
         return None
     top = [v for v, n in zip(variants, shared, strict=True) if n == best]
     return top[0] if len({v[1] for v in top}) == 1 else None
+
+
+def _apart(said: Sequence[frozenset[str]]) -> list[frozenset[str]]:
+    """Each text's words less those every text says: a word they all say tells none of them
+    apart (and a single text is told apart from nothing)."""
+    common = frozenset.intersection(*said) if said else frozenset()
+    return [w - common for w in said]
+
+
+#: The time, level and logger an outcome starts with as logged ("19:02:34 ERROR x: ...").
+_LOGGED_BY = re.compile(r"^\d\d:\d\d:\d\d \w+ [\w.]+: ")
+
+
+def named_outcome(question: str, outcomes: Sequence[str]) -> str:
+    """The one of ``outcomes`` (the endings logged after one decision) that ``question``
+    names by the words that tell the endings apart ("until the retries ran out" → "Max
+    retries reached; giving up …"); "" when none or more than one shares the most."""
+    if len(set(outcomes)) < 2:
+        return ""
+    asked = words(question)
+    said = _apart([words(_LOGGED_BY.sub("", o)) for o in outcomes])
+    shared = [len(asked & w) for w in said]
+    best = max(shared)
+    top = {o for o, n in zip(outcomes, shared, strict=True) if n == best}
+    return outcomes[shared.index(best)] if best and len(top) == 1 else ""
+
+
+def outcome_of(question: str, patterns: Sequence[Pattern]) -> str:
+    """What followed an option's decision: the outcome the question names among its
+    patterns' (:func:`named_outcome`), else its best pattern's outcome, else (when nothing
+    was logged after that occurrence) the outcome most often logged after the same
+    decision."""
+    if not patterns:
+        return ""
+    named = named_outcome(question, [p.outcome for p in patterns if p.outcome])
+    if named:
+        return named
+    if patterns[0].outcome:
+        return patterns[0].outcome
+    logged = [p for p in patterns if p.outcome]
+    return max(logged, key=lambda p: p.seen).outcome if logged else ""
 
 
 class Concrete(NamedTuple):
@@ -130,7 +173,8 @@ def concrete_text(question: str, patterns: Sequence[Pattern]) -> Concrete | None
     settled = decisions.pop() if len(decisions) == 1 else settle(best.decision, decisions)
     if settled is None:
         return None
-    return Concrete(settled + (f" (then: {best.outcome})" if best.outcome else ""))
+    outcome = outcome_of(question, patterns)
+    return Concrete(settled + (f" (then: {outcome})" if outcome else ""))
 
 
 @lru_cache(maxsize=512)

@@ -56,7 +56,7 @@ from foundups_training.records import (
     situation_of,
 )
 from foundups_training.routing.coverage import coverage, pattern_words, text_words
-from foundups_training.routing.instances import concrete_text
+from foundups_training.routing.instances import concrete_text, outcome_of
 from foundups_training.routing.priority import (
     RuleAnswer,
     apply_priority_rule,
@@ -439,7 +439,7 @@ class Router:
             else:
                 # the instance the question names ("credential set 2"), else the template
                 ranked = sorted(recs, key=lambda r: -r.similarity)
-                outcome = _outcome_of([r.pattern for r in ranked])
+                outcome = outcome_of(query.text, [r.pattern for r in ranked])
                 found = concrete_text(query.text, [r.pattern for r in ranked])
                 text = (
                     found.text
@@ -692,17 +692,6 @@ class Router:
             patterns=tuple(patterns),
             error=errors,
         )
-
-
-def _outcome_of(patterns: Sequence[Pattern]) -> str:
-    """What followed an option's decision: its best pattern's outcome, else (when nothing was
-    logged after that occurrence) the outcome most often logged after the same decision."""
-    if not patterns:
-        return ""
-    if patterns[0].outcome:
-        return patterns[0].outcome
-    logged = [p for p in patterns if p.outcome]
-    return max(logged, key=lambda p: p.seen).outcome if logged else ""
 
 
 def _error_line(pattern: Pattern) -> str:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from foundups_training.records import MAX_VARIANTS, Pattern, Query
 from foundups_training.routing import Router, RoutingRules
-from foundups_training.routing.instances import concrete_text, instance_for
+from foundups_training.routing.instances import concrete_text, instance_for, named_outcome
 
 from .scripted import ListMemory, ScriptedModel
 
@@ -157,6 +157,26 @@ def test_an_option_without_a_logged_ending_says_what_usually_followed() -> None:
         Query("A write hit a duplicate key. How did it end?", tier="memory")
     )
     assert "(then: ERROR db_manager: rolled back); after: " in answer.text
+    # ... unless the question names another ending by the words that tell them apart
+    answer = Router(memory, None, None, rules=RoutingRules()).answer(
+        Query("A write hit a duplicate key. Was the transaction committed?", tier="memory")
+    )
+    assert "(then: 15:43:55 INFO db_manager: [OK] Transaction committed (30 rows))" in answer.text
+
+
+def test_the_ending_the_question_names() -> None:
+    gave_up = "19:02:34 ERROR livechat_core: Max retries reached; giving up on live chat"
+    back = "23:55:10 INFO livechat_core: [OK] Reconnected to live chat Cg0KCaYX"
+    endings = [back, gave_up]
+    assert named_outcome("Polling kept failing until the retries ran out. Then?", endings) == (
+        gave_up
+    )
+    assert named_outcome("Did the bot get reconnected?", endings) == back
+    # a word both endings say, or the level and logger they were logged with, names neither
+    assert named_outcome("What happened to the live chat?", endings) == ""
+    assert named_outcome("Which error did livechat_core log?", endings) == ""
+    assert named_outcome("The retries: was it reconnected?", endings) == ""  # a tie
+    assert named_outcome("Did the retries run out?", [gave_up, gave_up]) == ""  # one ending
 
 
 def test_a_placeholder_every_instance_fills_alike_is_filled_in() -> None:
