@@ -801,6 +801,17 @@ class PatternMemory:
         sims = (m @ q) / np.maximum(norms, 1e-12)
         return {pid: float(s) for pid, s in zip(found["ids"], sims, strict=True)}
 
+    def pattern_similarity(self, query: str, patterns: Sequence[Pattern]) -> list[float]:
+        """Cosine similarity of ``query`` to each of ``patterns`` (stored or not), embedded as
+        recall embeds a stored one."""
+        if not patterns:
+            return []
+        import numpy as np
+
+        q = np.asarray(self.encoder.encode_query(query), dtype=np.float32)
+        m = self.encoder.encode([embedded_text(p) for p in patterns])
+        return [float(s) for s in m @ q]
+
     def get(self, pattern_id: str) -> Pattern | None:
         """The stored pattern with this id, or None."""
         col = self._col(create=False)

@@ -57,6 +57,7 @@ from foundups_training.records import (
 )
 from foundups_training.routing.coverage import coverage, pattern_words, text_words
 from foundups_training.routing.instances import concrete_text, outcome_of
+from foundups_training.routing.moments import LogMoments, mined_log, named_moment, nearest
 from foundups_training.routing.priority import (
     RuleAnswer,
     apply_priority_rule,
@@ -89,7 +90,9 @@ class Memory(Protocol):
         self, query: str, n: int = 5, where: Any = None, min_similarity: float = 0.0
     ) -> list[Recalled]: ...
 
-    # Optional: ``similarity(query, ids) -> {id: cosine}``, used to weigh module summaries.
+    # Optional: ``similarity(query, ids) -> {id: cosine}``, used to weigh module summaries;
+    # ``pattern_similarity(query, patterns) -> [cosine]`` for patterns not stored (a moment
+    # of the log, :mod:`.moments`).
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,11 @@ class Router:
         *,
         rules: RoutingRules | None = None,
         calibration: Calibration | None = None,
+        moments: Callable[[str], Sequence[Pattern]] | None = None,
     ) -> None:
         self.memory = memory
+        #: the patterns of the log at the moment a question names (:mod:`.moments`)
+        self.moments = moments
         self._backends: dict[str, LazyBackend | None] = {
             "gemma": _lazy("gemma", gemma),
             "qwen": _lazy("qwen", qwen),
@@ -207,6 +213,7 @@ class Router:
             LazyBackend("qwen", backend_factory("qwen", settings)),
             rules=RoutingRules.from_settings(settings),
             calibration=Calibration.load_or_shipped(settings.calibration_path),
+            moments=LogMoments(lambda: mined_log(settings)),
         )
 
     def close(self) -> None:
@@ -253,6 +260,8 @@ class Router:
         self._local.question = text
         search = self.rules.module_search_text(text) if intent == "module_location" else text
         recalled, recall_error = self._recall(search, intent, query.n_patterns, query.kind)
+        if intent == "lookup" and not query.kind and not query.labels:
+            recalled = self._with_moment(text, recalled)
         candidates = self._candidates(query, intent, recalled, search)
         rule = (
             recorded_round(text, self._rounds(text, recalled))
@@ -379,6 +388,37 @@ class Router:
             log.warning("recall failed: %s", exc)
             return [], f"memory: {type(exc).__name__}: {exc}"
 
+    def _with_moment(self, text: str, recalled: list[Recalled]) -> list[Recalled]:
+        """The patterns of the log at the moment the question names, nearest first, in
+        place of ``recalled`` (the store's patterns are other moments: the retry it keeps
+        wrote 30 rows, the one at 15:34 wrote 40). ``recalled`` itself when the question
+        names no moment, the log says nothing then, or the moment's patterns cannot be
+        scored."""
+        score = getattr(self.memory, "pattern_similarity", None)
+        moment = named_moment(text)
+        if self.moments is None or score is None or moment is None:
+            return recalled
+        try:
+            found = [p for p in self.moments(text) if p.kind not in CODE_KINDS]
+            found = nearest(found, moment, option_key)
+            # Embedding costs ~6 ms a pattern on two cores, and a stretch has dozens. A
+            # pattern the store holds is first scored by its stored vector (another
+            # occurrence of the same situation and decision: nearly the same text); the
+            # best few, and those the store lacks, are then embedded as they read now.
+            stored = getattr(self.memory, "similarity", None)
+            sims = stored(text, [p.id for p in found]) if stored and found else {}
+            best = sorted((p for p in found if p.id in sims), key=lambda p: -sims[p.id])
+            fresh = [p for p in found if p.id not in sims] + best[: self.rules.max_options]
+            if fresh:
+                sims.update(zip((p.id for p in fresh), score(text, fresh), strict=True))
+        except Exception as exc:  # noqa: BLE001 - the store's recall still answers
+            log.warning("reading the log's moment failed: %s", exc)
+            return recalled
+        if not found:
+            return recalled
+        ranked = sorted(((p, sims[p.id]) for p in found), key=lambda ps: -ps[1])
+        return [Recalled(p, float(s)) for p, s in ranked[: max(len(recalled), self.rules.recall_n)]]
+
     def _rounds(self, text: str, recalled: list[Recalled]) -> list[Recalled]:
         """The priority patterns to look for the round a question's scores name in: more
         than one question's recall holds (each keeps its first few rounds), searched only
@@ -420,14 +460,7 @@ class Router:
             if intent == "module_location" and pat.module:
                 key = pat.module.strip("/").lower()
             else:
-                key = normalise(pat.decision or pat.module)
-                if pat.decision == NOTHING_TRIED:
-                    # "nothing was tried" answers nothing by itself; what happened next
-                    # does, or, when nothing followed, which error it was. Unrelated errors
-                    # must not merge into one option that carries the best similarity and
-                    # the words of them all and shows one of them.
-                    ending = pat.outcome or _error_line(pat)
-                    key = f"{key} | {normalise(mask(ending))}"
+                key = option_key(pat)
             if key:
                 groups.setdefault(key, []).append(rec)
         out = []
@@ -692,6 +725,18 @@ class Router:
             patterns=tuple(patterns),
             error=errors,
         )
+
+
+def option_key(pattern: Pattern) -> str:
+    """What makes two recalled patterns one option of a lookup: the decision."""
+    key = normalise(pattern.decision or pattern.module)
+    if pattern.decision == NOTHING_TRIED:
+        # "nothing was tried" answers nothing by itself; what happened next does, or, when
+        # nothing followed, which error it was. Unrelated errors must not merge into one
+        # option that carries the best similarity and the words of them all and shows one.
+        ending = pattern.outcome or _error_line(pattern)
+        key = f"{key} | {normalise(mask(ending))}"
+    return key
 
 
 def _error_line(pattern: Pattern) -> str:

@@ -202,6 +202,12 @@ def test_similarity_to_chosen_patterns_equals_recalls(memory: PatternMemory) -> 
     assert sims[hits[0].pattern.id] == pytest.approx(hits[0].similarity, abs=1e-5)
     assert sims[hits[7].pattern.id] == pytest.approx(hits[7].similarity, abs=1e-5)
     assert memory.similarity(query, []) == {} and memory.similarity("", chosen) == {}
+    # a pattern that is not stored (a moment of the log) is embedded as a stored one is
+    fresh = [hits[0].pattern, hits[7].pattern]
+    assert memory.pattern_similarity(query, fresh) == pytest.approx(
+        [hits[0].similarity, hits[7].similarity], abs=2e-3
+    )
+    assert memory.pattern_similarity(query, []) == []
 
 
 def test_recall_filters_and_threshold(memory: PatternMemory) -> None:

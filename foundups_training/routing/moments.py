@@ -1,0 +1,193 @@
+"""A question that names a moment of the log is answered from the log around that moment.
+
+Mining keeps one pattern per recurring situation, with its first few instances. "At 15:34 on
+20 October the database hit another duplicate-key conflict: how many rows did the retry
+write?" asks about one occurrence that the store may not keep (the pattern says how one
+retry ended, not that one). Such a question names its moment: a clock time, often a day. The log is
+read at that moment instead: its lines from that minute (that second, when the question gives
+one) to :data:`WINDOW_MINUTES` later are mined as they are, and the patterns of that stretch
+are what the question's answer is picked from, each saying what followed it *then*.
+
+Nothing here raises: a question without a clock time, a log that is missing, unreadable or
+silent at that moment gives no patterns, and the question is answered from the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from foundups_training.records import Pattern
+
+if TYPE_CHECKING:
+    from foundups_training.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: Minutes of log read from the moment a question names.
+WINDOW_MINUTES = 3
+#: Lines read at most from one stretch (a flood of chat lines must not make a question slow).
+MAX_WINDOW_LINES = 2000
+
+_CLOCK = re.compile(r"(?<![\d:.])([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?![\d:])")
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        ("jan january", "feb february", "mar march", "apr april", "may", "jun june",
+         "jul july", "aug august", "sep sept september", "oct october", "nov november",
+         "dec december")
+    )
+    for m in names.split()
+}  # fmt: skip
+_MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH})\b\.?", re.I)
+_MONTH_DAY = re.compile(rf"\b({_MONTH})\.? (\d{{1,2}})(?:st|nd|rd|th)?\b", re.I)
+_ISO_DAY = re.compile(r"\b\d{4}-(\d\d)-(\d\d)\b")
+#: The timestamp a host log line starts with.
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)")
+
+
+#: Words before a clock time that make it approximate: the stretch read starts a minute early.
+_ABOUT = re.compile(r"\b(?:about|around|approximately|roughly|circa|near|nearly)\s*$|~\s*$", re.I)
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A moment a question names: a clock time, and the day when it says one."""
+
+    time: str  # "15:34:00"
+    day: str = ""  # "10-20" (month-day), "" when the question names none
+    #: "around 15:35": the stretch read starts a minute before ``time``
+    approximate: bool = False
+
+    @property
+    def start(self) -> str:
+        """Where the stretch read starts."""
+        if not self.approximate:
+            return self.time
+        at = datetime.strptime(self.time, "%H:%M:%S")
+        early = at - timedelta(minutes=1)
+        return early.strftime("%H:%M:%S") if early.date() == at.date() else "00:00:00"
+
+
+def named_moment(question: str) -> Moment | None:
+    """The moment ``question`` names ("at 15:34 on 20 October", "around 19:01"), if any."""
+    clock = _CLOCK.search(question)
+    if clock is None:
+        return None
+    hh, mm, ss = clock.group(1), clock.group(2), clock.group(3) or "00"
+    approximate = _ABOUT.search(question[max(0, clock.start() - 20) : clock.start()]) is not None
+    day = ""
+    if m := _ISO_DAY.search(question):
+        day = f"{m.group(1)}-{m.group(2)}"
+    elif m := _DAY_MONTH.search(question):
+        day = _day(_MONTHS[m.group(2).lower()], int(m.group(1)))
+    elif m := _MONTH_DAY.search(question):
+        day = _day(_MONTHS[m.group(1).lower()], int(m.group(2)))
+    return Moment(f"{int(hh):02d}:{mm}:{ss}", day, approximate)
+
+
+def _day(month: int, day: int) -> str:
+    return f"{month:02d}-{day:02d}" if 1 <= day <= 31 else ""
+
+
+def _end(time: str) -> str:
+    """``time`` plus :data:`WINDOW_MINUTES`, at most the day's last second."""
+    start = datetime.strptime(time, "%H:%M:%S")
+    end = start + timedelta(minutes=WINDOW_MINUTES)
+    return end.strftime("%H:%M:%S") if end.date() == start.date() else "23:59:60"
+
+
+def window_lines(path: Path, moment: Moment) -> Iterator[list[str]]:
+    """The log's lines from ``moment`` to :data:`WINDOW_MINUTES` later, one list per day
+    that has any (every day of the log when the moment names none). A line without a
+    timestamp (a traceback's) belongs to the line before it."""
+    start, end = moment.start, _end(moment.time)
+    current: list[str] = []
+    current_day = ""
+    inside = False
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            stamp = _STAMP.match(line)
+            if stamp is not None:
+                day, time = stamp.group(1), stamp.group(2)
+                inside = start <= time < end and (not moment.day or day.endswith(moment.day))
+                if inside and day != current_day:
+                    if current:
+                        yield current
+                    current, current_day = [], day
+            if inside and len(current) < MAX_WINDOW_LINES:
+                current.append(line.rstrip("\n"))
+    if current:
+        yield current
+
+
+def mined_log(settings: Settings) -> Path:
+    """The log a question's moment is read from: the one mining last read (its checkpoint
+    says which), else the configured ``log_path``."""
+    from foundups_training.mining.checkpoint import load_checkpoint
+
+    with contextlib.suppress(Exception):
+        checkpoint, _ = load_checkpoint(settings.checkpoint_path)
+        if checkpoint is not None and checkpoint.path:
+            return Path(checkpoint.path)
+    return Path(settings.log_path)
+
+
+def _seconds(timestamp: str) -> int:
+    """Seconds into the day of an ISO timestamp ("2025-10-20T15:34:31"), -1 if none."""
+    clock = timestamp[11:19]
+    try:
+        h, m, sec = (int(x) for x in clock.split(":"))
+    except ValueError:
+        return -1
+    return h * 3600 + m * 60 + sec
+
+
+def nearest(
+    patterns: Sequence[Pattern], moment: Moment, key: Callable[[Pattern], str]
+) -> list[Pattern]:
+    """Of the patterns that are one answer (the same ``key``: what they decided), the one
+    first seen nearest ``moment``: two reconnects after two errors a minute apart are two
+    patterns with one decision, and the question means the one at the time it names."""
+    at = _seconds(f"0000-00-00T{moment.time}")
+    best: dict[str, Pattern] = {}
+    for p in patterns:
+        k = key(p)
+        held = best.get(k)
+        if held is None or abs(_seconds(p.first_seen) - at) < abs(_seconds(held.first_seen) - at):
+            best[k] = p
+    return list(best.values())
+
+
+class LogMoments:
+    """The patterns of the log at the moment a question names (see the module docstring)."""
+
+    def __init__(self, log_path: Path | Callable[[], Path]) -> None:
+        #: the log, or how to find it when asked (mining may start after the router)
+        self.log_path = log_path
+
+    def __call__(self, question: str) -> list[Pattern]:
+        moment = named_moment(question)
+        if moment is None:
+            return []
+        from foundups_training.mining.miner import extract_patterns
+
+        path = self.log_path if isinstance(self.log_path, Path) else self.log_path()
+        try:
+            found: list[Pattern] = []
+            for lines in window_lines(path, moment):
+                found.extend(extract_patterns(lines))
+            return found
+        except OSError as exc:
+            log.info("the log at %s cannot be read for %s: %s", path, moment, exc)
+            return []
+        except Exception:  # a question is still answered from the store
+            log.exception("reading the log at %s for %s failed", path, moment)
+            return []
