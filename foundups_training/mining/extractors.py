@@ -24,7 +24,7 @@ from foundups_training.mining.consolidate import Consolidator
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LogRecord
 from foundups_training.mining.templates import mask
-from foundups_training.records import BEFORE_MARK, MASKED, Pattern, Variant, pattern_id
+from foundups_training.records import BEFORE_MARK, Pattern, Variant, pattern_id
 
 #: Records of context kept before an anchor (the seed's "window=10").
 CONTEXT_RECORDS = 10
@@ -321,18 +321,18 @@ class Episode:
         counted: its context is not built (consolidation keeps the first one) -- most
         episodes repeat, and building contexts was the miner's hottest path.
 
-        ``concrete`` is the decision as logged; when ``decision`` masks what varied, this
-        occurrence is kept as one of the pattern's instances (``Pattern.variants``). An
-        episode whose decision masks nothing but whose occurrences a question names by
-        their numbers gives its ``situation`` (a priority round: all of its scores), and
-        the occurrence is kept with it."""
+        This occurrence is kept as one of the pattern's instances (``Pattern.variants``):
+        its ``situation`` (default: the anchor line; a priority round gives all of its
+        scores), ``concrete`` (the decision as logged; default: ``decision``) and the
+        outcome as logged. A masked decision needs them to say what it decided
+        ("credential set 3"); any decision needs them to say what followed the occurrence
+        a question names ("the HttpError 500 one", "the round scored 3.58 / 3.65")."""
         anchor = self.anchor
         module = anchor.module or _module_in_text(anchor.message)
         outcome = "; ".join(r.text for r in self.outcomes())
         pid = cached_pattern_id(self.kind, key, decision, module)
         variant: Variant | None = None
-        named = situation or (concrete and MASKED.search(decision))
-        if named and sink.takes_variants(pid):
+        if sink.takes_variants(pid):
             variant = (
                 plain(situation or anchor.message)[:VARIANT_CHARS],
                 plain(concrete or decision)[:VARIANT_CHARS],

@@ -157,7 +157,9 @@ def concrete_text(question: str, patterns: Sequence[Pattern]) -> Concrete | None
         if inst is not None:
             situation, decision, outcome = inst
             return Concrete(decision + (f" (then: {outcome})" if outcome else ""), situation)
-    if not patterns:
+    if not patterns or not MASKED.search(patterns[0].decision):
+        # a decision that masks nothing says itself what was decided: only a named
+        # instance (above) adds something, what followed that one occurrence
         return None
     if asks_most_often(question):
         for pattern in patterns:

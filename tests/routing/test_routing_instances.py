@@ -245,3 +245,33 @@ def test_a_question_about_what_happens_most_often_gets_the_most_counted_instance
     assert concrete_text(q, [replace(MENU, tally=(7, 7, 1), seen=15)]) is None
     assert concrete_text(q, [replace(MENU, seen=20)]) is None
     assert concrete_text(q, [replace(MENU, tally=())]) is None
+
+
+def test_an_unmasked_decision_names_the_occurrence_the_question_does() -> None:
+    """Every episode keeps its instances: "tried: Reconnecting in 2s" masks nothing, but
+    the HttpError 500 occurrence and the 503 one ended differently."""
+    from foundups_training.mining.miner import extract_patterns
+
+    chat = "modules.communication.livechat.src.livechat_core"
+
+    def episode(t: str, code: int, ending: str) -> list[str]:
+        return [
+            f"2025-10-20 15:{t}:01,000 - {chat} - ERROR - Failed to poll chat messages: "
+            f"HttpError {code}",
+            f"2025-10-20 15:{t}:02,000 - {chat} - WARNING - Reconnecting in 2s (attempt 1/3)",
+            f"2025-10-20 15:{t}:04,000 - {chat} - INFO - [OK] Reconnected to live chat {ending}",
+        ]
+
+    idle = [f"2025-10-20 16:00:{i:02d},000 - {chat} - DEBUG - Polling chat" for i in range(30)]
+    lines = [*episode("10", 500, "Cg0KCaaaa1111"), *episode("20", 503, "Cg0KCbbbb2222"), *idle]
+    (retry,) = [p for p in extract_patterns(lines) if p.kind == "error_fix"]
+    assert retry.decision == "tried: Reconnecting in 2s (attempt 1/3)"
+    assert [v[0] for v in retry.variants] == [
+        "Failed to poll chat messages: HttpError 500",
+        "Failed to poll chat messages: HttpError 503",
+    ]
+    named = concrete_text("Polling failed with HttpError 500. How did it end?", [retry])
+    assert named is not None and "Cg0KCaaaa1111" in named.text
+    assert named.situation.endswith("HttpError 500")
+    # nothing named: the decision says itself what was decided (no count, no template)
+    assert concrete_text("Polling failed. What did the bot do most often?", [retry]) is None
