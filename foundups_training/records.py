@@ -98,7 +98,7 @@ class Decision:
         object.__setattr__(self, "context", _frozen_mapping(self.context))
 
 
-#: One recorded instance of a masked pattern: (situation line, decision, outcome) as logged.
+#: One recorded instance of a pattern: (situation line, decision, outcome) as logged.
 Variant = tuple[str, str, str]
 
 #: At most this many distinct instances are kept per pattern (the first seen).
@@ -161,9 +161,9 @@ class Pattern:
     ``context`` is what the situation looked like (the text that gets embedded), ``decision``
     what was decided, ``outcome`` what happened next (empty when the log shows nothing).
     ``seen``/``first_seen``/``last_seen`` are support counts kept by consolidation and by the
-    memory's idempotent upsert. ``variants`` keeps the first few concrete instances of a
-    pattern whose decision masks what varied (:func:`merge_variants`), and ``tally`` how
-    often each was seen (:func:`merge_instances`).
+    memory's idempotent upsert. ``variants`` keeps the first few concrete instances of an
+    episode, or of a routine line whose decision masks what varied (:func:`merge_variants`),
+    and ``tally`` how often each was seen (:func:`merge_instances`).
     """
 
     id: str

@@ -4,7 +4,9 @@ Mining masks what varies between occurrences ("Quota exceeded for credential set
 "Rotating to credential set <NUM>"), so that one pattern counts them all. The masked text
 cannot answer "credential set 2 ran out: which set came next?". A pattern therefore keeps a
 few concrete instances (:attr:`Pattern.variants`: the situation line, the decision and the
-outcome as logged), and an answer built from it names the instance the question is about:
+outcome as logged; every episode keeps them, masked or not, since an unmasked decision's
+occurrences still end differently), and an answer built from it names the instance the
+question is about:
 
 - the instance whose situation shares the most with the question — its numbers, and the
   words that tell the instances apart ("the idle automation module" names the finding in
