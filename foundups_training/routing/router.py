@@ -537,12 +537,68 @@ class Router:
         except Exception as exc:  # noqa: BLE001 - the unmixed ranking still answers
             log.warning("module_doc recall failed: %s", exc)
             return candidates
-        best: dict[str, float] = {}
+        best: dict[str, Recalled] = {}
         for rec in passages:
             key = rec.pattern.module.strip("/").lower()
             if rec.pattern.kind == "module_doc" and key:
-                best[key] = max(best.get(key, -1.0), rec.similarity)
-        return [c if c.key not in best else _mixed(c, best[c.key], v) for c in candidates]
+                if key not in best or rec.similarity > best[key].similarity:
+                    best[key] = rec
+        mixed = [
+            c if c.key not in best else _mixed(c, best[c.key].similarity, v) for c in candidates
+        ]
+        return mixed + self._doc_only(search, candidates, best, v)
+
+    def _doc_only(
+        self,
+        search: str,
+        candidates: Sequence[Candidate],
+        passages: dict[str, Recalled],
+        v: float,
+    ) -> list[Candidate]:
+        """Modules that only their own documents bring: those among the ``max_options``
+        best passages none of whose code patterns was recalled ("the paywall that meters
+        paid build compute" is said by agent_market's README, not by its classes). Each is
+        scored like any other module: its best pattern mixed with its summary, then with
+        the passage. A module without a summary pattern is not indexed code: left out."""
+        have = {c.key for c in candidates}
+        extra = [k for k in list(passages)[: self.rules.max_options] if k not in have]
+        similarity = getattr(self.memory, "similarity", None)
+        if not extra or similarity is None:
+            return []
+        w = self.rules.summary_weight
+        out = []
+        try:
+            # Their best patterns, from one wider recall of the code patterns (a filtered
+            # search per module costs ~60 ms at 6K patterns; this one ~3 ms).
+            nearest: dict[str, float] = {}
+            wide = self.memory.recall(
+                search, n=self.rules.doc_recall_n, where={"kind": "module_location"}
+            )
+            for r in wide:
+                key = r.pattern.module.strip("/").lower()
+                nearest[key] = max(nearest.get(key, -1.0), r.similarity)
+            ids = {k: module_summary_id(passages[k].pattern.module.strip("/")) for k in extra}
+            found = similarity(search, list(ids.values()))
+            for key in extra:
+                summary = found.get(ids[key])
+                if summary is None:
+                    continue  # no summary pattern: not a module of the indexed tree
+                rec = passages[key]
+                score = (1 - w) * max(nearest.get(key, summary), summary) + w * summary
+                out.append(
+                    Candidate(
+                        key=key,
+                        text=rec.pattern.module.strip("/"),
+                        evidence=rec.pattern.context,
+                        similarity=(1 - v) * score + v * rec.similarity,
+                        pattern_ids=(rec.pattern.id,),
+                        words=pattern_words([rec.pattern]),
+                    )
+                )
+        except Exception as exc:  # noqa: BLE001 - the recalled modules still answer
+            log.warning("scoring modules found by their documents failed: %s", exc)
+            return []
+        return out
 
     def _prior(self, candidates: Sequence[Candidate]) -> list[float]:
         """Retrieval's own belief over the candidates: softmax(similarity / T)."""

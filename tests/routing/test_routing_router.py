@@ -399,6 +399,48 @@ def test_module_passages_weigh_in_the_ranking() -> None:
     assert make_router(memory, doc_weight=0.0).answer(question).text == "modules/d/alpha"
 
 
+def _doc_only_memory(**kw) -> SummaryMemory:  # type: ignore[no-untyped-def]
+    from foundups_training.records import module_summary_id
+
+    # Seventeen classes of one module fill the question's recall; the asked-for module's
+    # own code patterns rank below them, its README passage says what the question asks.
+    crowd = [(module_pattern("modules/d/alpha", f"class Alpha{i}: meters"), 0.5) for i in range(17)]
+    beta = module_pattern("modules/d/beta", "beta: compute access")
+    passage = Pattern.make(
+        "module_doc",
+        "beta README, Paywall: meters paid build compute",
+        "modules/d/beta/",
+        module="modules/d/beta",
+    )
+    # a passage of a folder that is no indexed module (no summary pattern)
+    stray = Pattern.make(
+        "module_doc", "docs README: meters", "modules/d/docs/", module="modules/d/docs"
+    )
+    return SummaryMemory(
+        [*crowd, (beta, 0.3), (passage, 0.9), (stray, 0.95)],
+        {module_summary_id("modules/d/beta"): 0.3},
+        **kw,
+    )
+
+
+def test_a_module_its_passage_brings_is_an_option() -> None:
+    """A module none of whose code patterns was recalled is still an option when its own
+    README passage is among the nearest, scored like any other module."""
+    question = Query("Where is the paywall that meters paid build compute?", tier="memory")
+    router = make_router(_doc_only_memory(), doc_weight=0.5)
+    ans = router.answer(question)
+    # beta: (0.5 × 0.3 + 0.5 × 0.3) mixed half and half with 0.9 = 0.6 > alpha's 0.5
+    assert ans.text == "modules/d/beta"
+    options = [c.text for c in router._local.candidates]
+    assert options == ["modules/d/beta", "modules/d/alpha"]  # never the stray folder
+    assert make_router(_doc_only_memory(), doc_weight=0.0).answer(question).text == (
+        "modules/d/alpha"
+    )
+    broken = make_router(_doc_only_memory(fail_similarity=True), doc_weight=0.5)
+    ans = broken.answer(question)
+    assert ans.text == "modules/d/alpha" and not ans.error
+
+
 def test_summary_weighting_failure_keeps_the_plain_ranking() -> None:
     memory = _daemon_memory(fail_similarity=True)
     ans = make_router(memory).answer(Query("Which module shows every DAE's state?", tier="memory"))
