@@ -687,7 +687,7 @@ class Router:
             return Scored(None, "", 0.0, 0.0, "", error="no qwen model configured")
         evidence = [
             Evidence(r.pattern.context, r.pattern.decision or r.pattern.module, r.pattern.outcome)
-            for r in recalled[:OPEN_EVIDENCE]
+            for r in open_evidence(recalled)
         ]
         try:
             backend = lazy.get()
@@ -763,8 +763,8 @@ class Router:
                 pid for c in shown for pid in c.pattern_ids if pid not in set(chosen)
             ]
         else:
-            # An open answer used the first recalled patterns as its evidence records.
-            patterns = [r.pattern.id for r in recalled[:OPEN_EVIDENCE]]
+            # An open answer's patterns are the records it was shown.
+            patterns = [r.pattern.id for r in open_evidence(recalled)]
         self._local.detail = replace(
             getattr(self._local, "detail", Detail()),
             scorer=scored.scorer,
@@ -781,6 +781,17 @@ class Router:
             patterns=tuple(patterns),
             error=errors,
         )
+
+
+def open_evidence(recalled: Sequence[Recalled]) -> list[Recalled]:
+    """The records Qwen reads for an open answer: the nearest ``OPEN_EVIDENCE`` recalled
+    patterns, the code index's own records (``module_location``: a class, a file, a
+    module's summary) after every other kind. A "why" is explained by prose — a README or
+    INTERFACE passage, a WSP, what the log recorded — rarely by a class's one-line
+    description (otherwise one of the 4 places or more for 18 of the real host's 28
+    development reasoning questions)."""
+    ranked = sorted(recalled, key=lambda r: r.pattern.kind == "module_location")
+    return ranked[:OPEN_EVIDENCE]
 
 
 def option_key(pattern: Pattern) -> str:

@@ -149,6 +149,29 @@ def test_reasoning_questions_go_to_qwen_open_answer(memory) -> None:
     assert question == "<data>Why does the bot check the lowest score first?</data>"
 
 
+def test_open_answers_read_prose_before_the_code_index() -> None:
+    """A README passage or a log record explains a "why"; the code index's class and
+    summary records are read only after them, whatever their similarity."""
+    classes = [
+        module_pattern("modules/infrastructure/cli", f"class Menu{i}: the menu") for i in range(4)
+    ]
+    passage = Pattern.make(
+        "module_doc",
+        "cli README, Why: moved out of main.py per WSP 62 (file size)",
+        "modules/infrastructure/cli/",
+        module="modules/infrastructure/cli",
+    )
+    logged = Pattern.make("log_template", "Menu option 12 selected", "logs: menu option")
+    memory = ListMemory([*((c, 0.8) for c in classes), (passage, 0.6), (logged, 0.5)])
+    qwen = ScriptedModel("qwen-test", text="Because of WSP 62.")
+    ans = make_router(memory, qwen=qwen).answer(Query("Why was the menu moved out of main.py?"))
+    records = qwen.calls[0][1].messages[1]["content"].split("\n\nQuestion: ")[0]
+    lines = records.splitlines()[1:]
+    assert "WSP 62" in lines[0] and "Menu option 12" in lines[1]
+    assert sum("class Menu" in line for line in lines) == 2  # then the nearest classes
+    assert ans.patterns == (passage.id, logged.id, classes[0].id, classes[1].id)
+
+
 def test_fast_path_answers_from_memory_without_a_model() -> None:
     memory = ListMemory([(LIVECHAT, 0.97), (LINKEDIN, 0.50)])
     gemma = ScriptedModel("gemma-test")
