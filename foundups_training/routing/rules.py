@@ -29,7 +29,8 @@ REASONING_PATTERNS: tuple[str, ...] = (
     r"\b(explain|justify|compare|trade-?offs?|pros and cons)\b",
     r"\bshould (i|we)\b",
     r"\bwhat do you (think|recommend|suggest)\b",
-    r"\bwhat (went wrong|caused)\b",
+    r"\bwhat (went|was going|had gone|has gone) wrong\b",
+    r"\bwhat caused\b",
 )
 
 #: Question shapes that ask where something lives in the host's tree.
