@@ -455,7 +455,7 @@ def test_a_module_its_passage_brings_is_an_option() -> None:
     question = Query("Where is the paywall that meters paid build compute?", tier="memory")
     router = make_router(_doc_only_memory(), doc_weight=0.5)
     ans = router.answer(question)
-    # beta: (0.5 × 0.3 + 0.5 × 0.3) mixed half and half with 0.9 = 0.6 > alpha's 0.5
+    # beta: its summary's 0.3 mixed half and half with its passage's 0.9 = 0.6 > alpha's 0.5
     assert ans.text == "modules/d/beta"
     options = [c.text for c in router._local.candidates]
     assert options == ["modules/d/beta", "modules/d/alpha"]  # never the stray folder
