@@ -80,3 +80,9 @@ def _matches(kind: str, wanted: object) -> bool:
 def module_pattern(module: str, context: str) -> Pattern:
     """A module_location pattern as the code index would write it."""
     return Pattern.make("module_location", context, module, module=module, source="code")
+
+
+def module_passage(module: str, context: str) -> Pattern:
+    """A passage of a module's README or INTERFACE (``module_doc``) as the code index
+    would write it."""
+    return Pattern.make("module_doc", context, f"{module}/", module=module, source="code")

@@ -10,7 +10,7 @@ from foundups_training.models.calibration import Calibration, CurveMap
 from foundups_training.records import Pattern, Query
 from foundups_training.routing import Router, RoutingRules
 
-from .scripted import ListMemory, ScriptedModel, module_pattern
+from .scripted import ListMemory, ScriptedModel, module_passage, module_pattern
 
 LIVECHAT = module_pattern("modules/communication/livechat", "reads and answers YouTube live chat")
 LINKEDIN = module_pattern("modules/platform_integration/linkedin_agent", "posts to LinkedIn")
@@ -158,11 +158,8 @@ def test_open_answers_read_prose_before_the_code_index() -> None:
     classes = [
         module_pattern("modules/infrastructure/cli", f"class Menu{i}: the menu") for i in range(4)
     ]
-    passage = Pattern.make(
-        "module_doc",
-        "cli README, Why: moved out of main.py per WSP 62 (file size)",
-        "modules/infrastructure/cli/",
-        module="modules/infrastructure/cli",
+    passage = module_passage(
+        "modules/infrastructure/cli", "cli README, Why: moved out of main.py per WSP 62 (file size)"
     )
     logged = Pattern.make("log_template", "Menu option 12 selected", "logs: menu option")
     memory = ListMemory([*((c, 0.8) for c in classes), (passage, 0.6), (logged, 0.5)])
@@ -412,11 +409,8 @@ def test_module_passages_weigh_in_the_ranking() -> None:
     question asks wins. Passages never become options themselves."""
     a = module_pattern("modules/d/alpha", "alpha: handles things")
     b = module_pattern("modules/d/beta", "beta: handles things")
-    passage = Pattern.make(
-        "module_doc",
-        "beta README, Purpose: writes the recap after a call",
-        "modules/d/beta/",
-        module="modules/d/beta",
+    passage = module_passage(
+        "modules/d/beta", "beta README, Purpose: writes the recap after a call"
     )
     memory = ListMemory([(a, 0.60), (b, 0.59), (passage, 0.80)])
     question = Query("Which module writes the recap after a call?", tier="memory")
@@ -432,16 +426,9 @@ def _doc_only_memory(**kw) -> SummaryMemory:  # type: ignore[no-untyped-def]
     # own code patterns rank below them, its README passage says what the question asks.
     crowd = [(module_pattern("modules/d/alpha", f"class Alpha{i}: meters"), 0.5) for i in range(17)]
     beta = module_pattern("modules/d/beta", "beta: compute access")
-    passage = Pattern.make(
-        "module_doc",
-        "beta README, Paywall: meters paid build compute",
-        "modules/d/beta/",
-        module="modules/d/beta",
-    )
+    passage = module_passage("modules/d/beta", "beta README, Paywall: meters paid build compute")
     # a passage of a folder that is no indexed module (no summary pattern)
-    stray = Pattern.make(
-        "module_doc", "docs README: meters", "modules/d/docs/", module="modules/d/docs"
-    )
+    stray = module_passage("modules/d/docs", "docs README: meters")
     return SummaryMemory(
         [*crowd, (beta, 0.3), (passage, 0.9), (stray, 0.95)],
         {module_summary_id("modules/d/beta"): 0.3},
