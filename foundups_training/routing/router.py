@@ -526,7 +526,7 @@ class Router:
         """Each module candidate's score mixed with its best-matching passage of its own
         README or INTERFACE (``module_doc``) among the nearest ones: ``(1 - v) × score + v ×
         passage`` (``v`` = ``rules.doc_weight``). A module none of whose passages is near
-        keeps its score."""
+        keeps its score; modules that only their passages bring are added (:meth:`_doc_only`)."""
         v = self.rules.doc_weight
         if v <= 0 or not candidates:
             return candidates
@@ -555,9 +555,10 @@ class Router:
         passages: dict[str, Recalled],
         v: float,
     ) -> list[Candidate]:
-        """Modules that only their own documents bring: those among the ``max_options``
-        best passages none of whose code patterns was recalled ("the paywall that meters
-        paid build compute" is said by agent_market's README, not by its classes). Each is
+        """Modules that only their own documents bring: those of the first ``max_options``
+        modules in the ranking of the passages none of whose code patterns was recalled
+        ("the paywall that meters paid build compute" is said by agent_market's README, not
+        by its classes). Each is
         scored like any other module, its summary pattern's similarity standing for its
         best pattern's (a lower bound: the summary is one of its patterns; the best one
         lies beyond the recall, and a wider search for it took a memory-tier answer from 12
@@ -780,8 +781,8 @@ def open_evidence(recalled: Sequence[Recalled]) -> list[Recalled]:
     patterns, the code index's own records (``module_location``: a class, a file, a
     module's summary) after every other kind. A "why" is explained by prose — a README or
     INTERFACE passage, a WSP, what the log recorded — rarely by a class's one-line
-    description (otherwise one of the 4 places or more for 18 of the real host's 28
-    development reasoning questions)."""
+    description (in similarity order such records held one of the 4 places or more for 18
+    of the real host's 28 development reasoning questions)."""
     ranked = sorted(recalled, key=lambda r: r.pattern.kind == "module_location")
     return ranked[:OPEN_EVIDENCE]
 
