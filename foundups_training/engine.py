@@ -95,8 +95,10 @@ class Trainer:
         max_lines: int | None = None,
         max_seconds: float | None = None,
         progress: ProgressFn | None = None,
+        remine: bool = False,
     ) -> MineReport:
-        """Mine the next chunk of the log (resuming from the checkpoint) into memory."""
+        """Mine the next chunk of the log (resuming from the checkpoint) into memory;
+        ``remine``: forget the patterns mined from a log and mine this one from the start."""
         from foundups_training.mining import mine_log
 
         with self._lock:
@@ -108,6 +110,7 @@ class Trainer:
                 max_lines=max_lines,
                 max_seconds=max_seconds,
                 progress=progress,
+                remine=remine,
             )
             self.mine_commands()
             return report

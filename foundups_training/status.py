@@ -96,6 +96,14 @@ def collect_status(trainer: Trainer) -> dict[str, Any]:
     status["lines_processed"] = int(checkpoint.get("lines_processed", 0) or 0)
     status["last_training"] = checkpoint.get("updated_at")
     status["log"] = checkpoint.get("path", str(settings.log_path))
+    if checkpoint and "checkpoint_error" not in checkpoint:
+        from foundups_training.mining.checkpoint import MINER_VERSION
+
+        made_by = checkpoint.get("miner", 0)
+        # which miner made the log's patterns, and this package's: an older one's are
+        # replaced by the next `mine` (or `mine --remine`, see its warning)
+        status["log_miner"] = made_by if isinstance(made_by, int) else 0
+        status["miner"] = MINER_VERSION
     status["lines_total"] = count_lines(Path(status["log"]))
     _metrics_summary(trainer, status)
     return status

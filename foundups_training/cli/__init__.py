@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host-root", default=None, help="verify modules against this host tree")
     p.add_argument("--max-lines", type=int, default=None, help="stop after N lines")
     p.add_argument("--max-seconds", type=float, default=None, help="stop after S seconds")
+    p.add_argument(
+        "--remine",
+        action="store_true",
+        help="forget the patterns mined from a log (code and live chat ones stay) and mine "
+        "LOG again from its first line",
+    )
 
     p = sub.add_parser("ask", parents=[common], help="ask a question (routed Gemma/Qwen)")
     p.add_argument("query", metavar="QUERY")

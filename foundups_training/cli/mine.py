@@ -1,7 +1,8 @@
 """``foundups-training mine LOG``: mine the next chunk of an operational log into memory.
 
 Resumes from the checkpoint in the data directory; ``--max-lines`` / ``--max-seconds``
-bound one run; ``--host-root`` verifies module references against the host's tree.
+bound one run; ``--host-root`` verifies module references against the host's tree;
+``--remine`` replaces the patterns mined from a log by what the log holds now.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             max_lines=args.max_lines,
             max_seconds=args.max_seconds,
             progress=bar,
+            remine=args.remine,
         )
     data = report.as_dict()
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(report.by_kind.items())) or "none"

@@ -18,6 +18,12 @@ def _text(status: dict) -> str:
         lines.append(f"  {kind:<16} {n}")
     lines.append(f"lines processed: {status['lines_processed']} of {status.get('log', '?')}")
     lines.append(f"last training  : {status['last_training'] or 'never'}")
+    made_by, current = status.get("log_miner"), status.get("miner")
+    if made_by is not None and current is not None and made_by < current:
+        lines.append(
+            f"log patterns   : made by miner version {made_by}, this package's is {current}: "
+            "the next `mine` replaces them, or says how"
+        )
     for key in ("memory_error", "checkpoint_error"):
         if key in status:
             lines.append(f"problem        : {status[key]}")

@@ -10,6 +10,12 @@ The checkpoint says three things about the log:
 
 The fingerprint (sha256 of the file's first bytes, plus a hash of the bytes just before
 ``offset``, size and inode) tells a grown file from a rotated, truncated or replaced one.
+
+It also says which miner made the log's patterns (``miner``, :data:`MINER_VERSION` when it
+was written; 0 for a checkpoint from before versions were recorded) and how many of the
+lines counted came from files before this one (``earlier_lines``; None when unknown). A
+newer miner re-reads the log from the start when the file still holds everything that was
+mined (``earlier_lines == 0``), and otherwise says how to (see ``mine_log``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ HEAD_BYTES = 4096
 #: Bytes hashed just before the offset: catches a file rewritten with the same beginning.
 TAIL_BYTES = 256
 VERSION = 2
+#: What the miner makes of a log. Raise it with every change that makes the same lines give
+#: other patterns (other ids, texts, outcomes or instances): a log mined by an older miner
+#: is then mined again from the start (``mine_log``), instead of keeping the old patterns
+#: beside the new ones.
+MINER_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,11 @@ class Checkpoint:
     tail: str = ""
     version: int = VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the miner that made this log's patterns (0: written before versions were recorded)
+    miner: int = 0
+    #: lines counted in ``lines_processed`` that came from earlier files (a log rotated
+    #: away, another path); None when unknown
+    earlier_lines: int | None = None
 
     @property
     def head_hash(self) -> str:
@@ -118,8 +134,11 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str]:
         cp = Checkpoint(**known)
         if not isinstance(cp.offset, int) or cp.offset < 0:
             raise ValueError("bad offset")
-        for name in ("lines_processed", "episode_offset", "replay_offset", "size", "inode"):
+        numbers = ("lines_processed", "episode_offset", "replay_offset", "size", "inode", "miner")
+        for name in (*numbers, "earlier_lines"):
             value = getattr(cp, name)
+            if value is None and name == "earlier_lines":
+                continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"bad {name}")
         for name in ("path", "fingerprint", "updated_at", "replay_date", "tail"):
@@ -163,6 +182,8 @@ class ResumePoint:
     lines_processed: int = 0
     replay_date: str = ""
     warning: str = ""
+    #: lines of ``lines_processed`` that came from earlier files; None when unknown
+    earlier_lines: int | None = 0
 
 
 def resume_point(log_path: Path, cp: Checkpoint | None) -> ResumePoint:
@@ -172,13 +193,15 @@ def resume_point(log_path: Path, cp: Checkpoint | None) -> ResumePoint:
     resolved = str(log_path.resolve())
     if cp.path and cp.path != resolved:
         return ResumePoint(
-            warning=f"checkpoint was for {cp.path}; mining {resolved} from the beginning"
+            warning=f"checkpoint was for {cp.path}; mining {resolved} from the beginning",
+            earlier_lines=cp.lines_processed,
         )
     fp = fingerprint(log_path, head_len=cp.head_len or None)
     if fp.size < cp.offset:
         return ResumePoint(
             lines_processed=cp.lines_processed,
             warning="log was truncated (smaller than the checkpoint); restarted from the beginning",
+            earlier_lines=cp.lines_processed,
         )
     replaced = (cp.head_hash and fp.head != cp.head_hash) or (
         cp.tail and tail_hash(log_path, cp.offset) != cp.tail
@@ -188,6 +211,7 @@ def resume_point(log_path: Path, cp: Checkpoint | None) -> ResumePoint:
         return ResumePoint(
             lines_processed=cp.lines_processed,
             warning=f"log was {why} (fingerprint changed); restarted from the beginning",
+            earlier_lines=cp.lines_processed,
         )
     return ResumePoint(
         replay_offset=min(cp.replay_offset, cp.episode_offset, cp.offset),
@@ -195,4 +219,5 @@ def resume_point(log_path: Path, cp: Checkpoint | None) -> ResumePoint:
         offset=cp.offset,
         lines_processed=cp.lines_processed,
         replay_date=cp.replay_date,
+        earlier_lines=cp.earlier_lines,
     )

@@ -19,12 +19,14 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from foundups_training.mining.checkpoint import (
+    MINER_VERSION,
     Checkpoint,
+    ResumePoint,
     fingerprint,
     load_checkpoint,
     now_iso,
@@ -60,6 +62,8 @@ TICK = 1024
 _RING = CONTEXT_RECORDS + MAX_EPISODE_RECORDS + 16
 
 ProgressFn = Callable[[int, int], None]
+#: Warnings about an older miner's patterns already logged by this process.
+_TOLD: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class MineReport:
     episodes_pending: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    #: patterns mined from a log before, removed because this run mined it again
+    patterns_removed: int = 0
 
     @property
     def verified_rate(self) -> float:
@@ -108,6 +114,7 @@ class MineReport:
             "episodes_pending": self.episodes_pending,
             "by_kind": dict(self.by_kind),
             "warnings": list(self.warnings),
+            "patterns_removed": self.patterns_removed,
         }
 
 
@@ -309,6 +316,51 @@ def _store(memory: Any, patterns: list[Pattern]) -> int:
     return int(new or 0)
 
 
+def _forget_log(memory: Any) -> int:
+    """Remove every pattern mined from a log; returns how many there were."""
+    ids = memory.ids(where={"source": "log"})
+    return int(memory.delete(ids)) if ids else 0
+
+
+def _start_again(
+    log_path: Path, cp: Checkpoint | None, point: ResumePoint, remine: bool
+) -> tuple[bool, str]:
+    """Whether this run forgets the log's patterns and mines it from the start, and what to
+    tell the operator either way.
+
+    Asked for (``remine``), it always does. A checkpoint from an older miner means the
+    store holds patterns the installed miner would not make; they are replaced on their
+    own only when the file still holds every line they came from. When lines came from
+    files that are gone (a rotated log), replacing them would lose those: the operator is
+    told how to ask for it instead.
+    """
+    if remine:
+        return True, f"mining {log_path} again from the beginning, as asked"
+    if cp is None or cp.miner >= MINER_VERSION:
+        if cp is not None and cp.miner > MINER_VERSION:
+            return False, (
+                f"this log was mined by a newer miner (version {cp.miner}; this package's "
+                f"is {MINER_VERSION}): its patterns are kept and mining goes on"
+            )
+        return False, ""
+    made_by = f"miner version {cp.miner}" if cp.miner else "a miner from before version 1"
+    if point.earlier_lines == 0 and not point.warning:
+        return True, (
+            f"this log's patterns were made by {made_by}; this package's is "
+            f"{MINER_VERSION}: mining {log_path} again from the beginning"
+        )
+    gone = (
+        f"{point.earlier_lines} of the lines mined came from log files that are gone"
+        if point.earlier_lines
+        else "The store may hold patterns of log files that are gone (rotated)"
+    )
+    return False, (
+        f"this log's patterns were made by {made_by}; this package's is {MINER_VERSION}. "
+        f"{gone}, so they are kept: to replace them with what {log_path} holds now, run "
+        f"`foundups-training mine --remine {log_path}`"
+    )
+
+
 def mine_log(
     log_path: Path,
     memory: Any,
@@ -318,13 +370,18 @@ def mine_log(
     max_lines: int | None = None,
     max_seconds: float | None = None,
     progress: ProgressFn | None = None,
+    remine: bool = False,
 ) -> MineReport:
     """Mine the next chunk of ``log_path`` into ``memory``, resuming from the checkpoint.
 
-    ``memory`` needs ``upsert(patterns) -> int`` and ``count() -> int``. ``progress`` is
-    called with ``(bytes done, file size)``. Raises ``FileNotFoundError`` /
-    ``PermissionError`` / ``IsADirectoryError`` for a log that cannot be read, and whatever
-    ``memory.upsert`` raises (the checkpoint is then left where it was).
+    ``memory`` needs ``upsert(patterns) -> int`` and ``count() -> int``, and ``ids`` and
+    ``delete`` to mine a log again. ``progress`` is called with ``(bytes done, file
+    size)``. ``remine`` forgets every pattern mined from a log (the code index's and live
+    chat's stay) and mines ``log_path`` from its first line; a log whose checkpoint says an
+    older miner made its patterns is mined again the same way when nothing would be lost
+    (see :func:`_start_again`). Raises ``FileNotFoundError`` / ``PermissionError`` /
+    ``IsADirectoryError`` for a log that cannot be read, and whatever ``memory.upsert`` or
+    ``memory.delete`` raises (the checkpoint is then left where it was).
     """
     started = time.perf_counter()
     log_path = Path(log_path)
@@ -342,9 +399,28 @@ def mine_log(
     if warn:
         warnings.append(warn)
     point = resume_point(log_path, cp)
-    if point.warning:
+    again, why = _start_again(log_path, cp, point, remine)
+    removed = 0
+    if again:
+        if cp is not None:
+            # Until this run's first checkpoint lands, the old one says "made by no miner,
+            # nothing from earlier files": a run after a kill starts again too, instead of
+            # resuming at an offset whose patterns are gone.
+            save_checkpoint(checkpoint_path, replace(cp, miner=0, earlier_lines=0))
+        removed = _forget_log(memory)
+        point = ResumePoint()
+        why += f" ({removed} patterns mined from a log before were removed)"
+    elif point.warning:
         warnings.append(point.warning)
         log.warning("%s: %s", log_path, point.warning)
+    # the oldest miner whose patterns the store holds: a warned run does not make the
+    # older patterns it kept look current
+    store_miner = MINER_VERSION if again or cp is None else min(cp.miner, MINER_VERSION)
+    if why:
+        warnings.append(why)
+        if again or why not in _TOLD:
+            _TOLD.add(why)  # an idle task mines every few minutes: say it once a process
+            log.warning("%s", why)
     verifier = None
     if host_root is not None:
         if Path(host_root).is_dir():
@@ -391,6 +467,8 @@ def mine_log(
             size=fp.size,
             inode=fp.inode,
             tail=tail_hash(log_path, offset),
+            miner=store_miner,
+            earlier_lines=point.earlier_lines,
         )
         journal = pending_path(checkpoint_path)
         journaled = bool(patterns) and _write_pending(journal, memory, patterns, target)
@@ -455,4 +533,5 @@ def mine_log(
         episodes_pending=len(session.open),
         by_kind=by_kind,
         warnings=tuple(warnings),
+        patterns_removed=removed,
     )

@@ -102,8 +102,27 @@ def test_cli_index_then_mine_json(tmp_path: Path, capsys) -> None:  # type: igno
         code = [p.module for p in memory.all_patterns(where={"source": "code"})]
         assert code and "modules/infrastructure/database" not in code
         assert any(p.source == "log" for p in memory.all_patterns())
+        mined = {p.id: (p.seen, p.decision) for p in memory.all_patterns(where={"source": "log"})}
+        code_ids = set(memory.ids(where={"source": "code"}))
     finally:
         memory.close()
+    # Mined again from the start: the log's patterns are replaced, not counted twice; the
+    # code index's stay. Chroma's own filter on `source` finds what to remove.
+    assert main(["mine", str(log), "--remine", "--json", *data]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["patterns_removed"] == len(mined) and again["lines_processed"] == 300
+    assert any("as asked" in w for w in again["warnings"])
+    memory = open_memory(settings, read_only=True)
+    try:
+        assert {
+            p.id: (p.seen, p.decision) for p in memory.all_patterns(where={"source": "log"})
+        } == mined
+        assert set(memory.ids(where={"source": "code"})) == code_ids
+    finally:
+        memory.close()
+    assert main(["status", "--json", *data]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["log_miner"] == status["miner"] >= 1
     assert main(["mine", str(tmp_path / "missing.txt"), *data]) == 2
     assert "log file not found" in capsys.readouterr().err
     assert main(["index", str(tmp_path / "nohost"), *data]) == 2
