@@ -15,10 +15,14 @@ silent at that moment gives no patterns, and the question is answered from the s
 from __future__ import annotations
 
 import contextlib
+import io
+import itertools
 import logging
+import os
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,7 +54,11 @@ _DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH})\b\.?
 _MONTH_DAY = re.compile(rf"\b({_MONTH})\.? (\d{{1,2}})(?:st|nd|rd|th)?\b", re.I)
 _ISO_DAY = re.compile(r"\b\d{4}-(\d\d)-(\d\d)\b")
 #: The timestamp a host log line starts with.
-_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)")
+_STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)", re.ASCII)
+#: The same, for the index: the day and the minute.
+_STAMP_BYTES = re.compile(rb"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d):\d\d")
+#: Bytes at the head of the log that tell one file from another (as the checkpoint does).
+_HEAD_BYTES = 4096
 
 
 #: Words before a clock time that make it approximate: the stretch read starts a minute early.
@@ -104,28 +112,146 @@ def _end(time: str) -> str:
     return end.strftime("%H:%M:%S") if end.date() == start.date() else "23:59:60"
 
 
-def window_lines(path: Path, moment: Moment) -> Iterator[list[str]]:
-    """The log's lines from ``moment`` to :data:`WINDOW_MINUTES` later, one list per day
-    that has any (every day of the log when the moment names none). A line without a
-    timestamp (a traceback's) belongs to the line before it."""
+def _window(lines: Iterable[str], moment: Moment) -> Iterator[list[str]]:
+    """Of ``lines`` (in file order), those from ``moment`` to :data:`WINDOW_MINUTES` later,
+    one list per day as :func:`window_lines` gives them."""
     start, end = moment.start, _end(moment.time)
     current: list[str] = []
     current_day = ""
     inside = False
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            stamp = _STAMP.match(line)
-            if stamp is not None:
-                day, time = stamp.group(1), stamp.group(2)
-                inside = start <= time < end and (not moment.day or day.endswith(moment.day))
-                if inside and day != current_day:
-                    if current:
-                        yield current
-                    current, current_day = [], day
-            if inside and len(current) < MAX_WINDOW_LINES:
-                current.append(line.rstrip("\n"))
+    for line in lines:
+        stamp = _STAMP.match(line)
+        if stamp is not None:
+            day, time = stamp.group(1), stamp.group(2)
+            inside = start <= time < end and (not moment.day or day.endswith(moment.day))
+            if inside and day != current_day:
+                if current:
+                    yield current
+                current, current_day = [], day
+        if inside and len(current) < MAX_WINDOW_LINES:
+            current.append(line.rstrip("\n"))
     if current:
         yield current
+
+
+def window_lines(path: Path, moment: Moment) -> Iterator[list[str]]:
+    """The log's lines from ``moment`` to :data:`WINDOW_MINUTES` later, one list per day
+    that has any (every day of the log when the moment names none). A line without a
+    timestamp (a traceback's) belongs to the line before it. Reads the whole file: see
+    :class:`MinuteIndex` for the reading a growing log gets."""
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        yield from _window(fh, moment)
+
+
+def _minutes(moment: Moment) -> tuple[str, str]:
+    """The first and last "HH:MM" a moment's stretch touches."""
+    return moment.start[:5], _end(moment.time)[:5]
+
+
+@dataclass
+class _Indexed:
+    """One file's index: where each minute's lines are (see :class:`MinuteIndex`)."""
+
+    inode: int
+    head: bytes
+    size: int = 0  # bytes indexed: whole lines only
+    #: "YYYY-MM-DD HH:MM" -> (start, end) byte ranges of the runs of lines stamped then
+    runs: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    open_key: str = ""  # the run still open at ``size`` (the log may go on with it)
+    open_start: int = 0
+
+
+class MinuteIndex:
+    """Where in a log each minute's lines are, so that a question's moment reads only them.
+
+    One pass over the file records, for every minute a timestamp names, the byte ranges of
+    its runs: consecutive lines stamped in that minute, with the unstamped lines (a
+    traceback's) that follow them. ``012.txt`` is not in time order (sessions pasted one
+    after another), so a minute may have many runs. The index grows with the file (only the
+    new bytes are read) and is made again when the file is rotated, truncated or replaced
+    (another inode, a smaller size, other first bytes). Reading the runs of a stretch's
+    minutes in file order gives exactly what :func:`window_lines` gives (a test holds the
+    two equal on generated logs), at a cost that does not grow with the log.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, _Indexed] = {}
+        self._lock = threading.Lock()
+
+    def window(self, path: Path, moment: Moment) -> list[list[str]]:
+        """What :func:`window_lines` gives for ``path`` and ``moment``."""
+        with self._lock:
+            idx = self._update(path)
+            first, last = _minutes(moment)
+            ranges = [
+                r
+                for key, found in idx.runs.items()
+                if first <= key[11:] <= last and (not moment.day or key[:10].endswith(moment.day))
+                for r in found
+            ]
+            read_open = bool(idx.open_key) and first <= idx.open_key[11:] <= last
+            if read_open:
+                ranges.append((idx.open_start, -1))  # to the end, a last partial line too
+            tail = idx.size if not read_open and idx.size < _size(path) else -1
+        lines: Iterator[str] = _read_ranges(path, sorted(ranges))
+        if tail >= 0:
+            # what was written after the index: lines that go on with the open run (not
+            # read, so outside the stretch) until the first one with a timestamp
+            lines = itertools.chain(lines, _stamped_from(_read_ranges(path, [(tail, -1)])))
+        return list(_window(lines, moment))
+
+    def _update(self, path: Path) -> _Indexed:
+        with path.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            head = fh.read(_HEAD_BYTES)
+            idx = self._files.get(str(path))
+            if (
+                idx is None
+                or idx.inode != st.st_ino
+                or st.st_size < idx.size
+                or head[: len(idx.head)] != idx.head
+            ):
+                idx = self._files[str(path)] = _Indexed(inode=st.st_ino, head=head)
+            elif len(idx.head) < _HEAD_BYTES:
+                idx.head = head
+            fh.seek(idx.size)
+            offset = idx.size
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break  # being written: indexed once it is whole
+                stamp = _STAMP_BYTES.match(line)
+                if stamp is not None:
+                    key = (stamp.group(1) + b" " + stamp.group(2)).decode("ascii")
+                    if key != idx.open_key:
+                        if idx.open_key:
+                            idx.runs.setdefault(idx.open_key, []).append((idx.open_start, offset))
+                        idx.open_key, idx.open_start = key, offset
+                offset += len(line)
+            idx.size = offset
+        return idx
+
+
+def _stamped_from(lines: Iterator[str]) -> Iterator[str]:
+    """``lines`` from the first one with a timestamp on."""
+    return itertools.dropwhile(lambda line: _STAMP.match(line) is None, lines)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _read_ranges(path: Path, ranges: Sequence[tuple[int, int]]) -> Iterator[str]:
+    """The lines of ``ranges`` (start, end; end -1: to the end of the file), in order,
+    decoded as :func:`window_lines` decodes the file."""
+    with path.open("rb") as fh:
+        for start, end in ranges:
+            fh.seek(start)
+            data = fh.read() if end < 0 else fh.read(end - start)
+            text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace")
+            yield from text
 
 
 def mined_log(settings: Settings) -> Path:
@@ -172,6 +298,7 @@ class LogMoments:
     def __init__(self, log_path: Path | Callable[[], Path]) -> None:
         #: the log, or how to find it when asked (mining may start after the router)
         self.log_path = log_path
+        self.index = MinuteIndex()
 
     def __call__(self, question: str) -> list[Pattern]:
         moment = named_moment(question)
@@ -182,7 +309,7 @@ class LogMoments:
         path = self.log_path if isinstance(self.log_path, Path) else self.log_path()
         try:
             found: list[Pattern] = []
-            for lines in window_lines(path, moment):
+            for lines in self.index.window(path, moment):
                 found.extend(extract_patterns(lines))
             return found
         except OSError as exc:

@@ -6,11 +6,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from foundups_training.mining.miner import extract_patterns
 from foundups_training.records import Pattern, Query
 from foundups_training.routing import Router, RoutingRules
-from foundups_training.routing.moments import LogMoments, Moment, named_moment, window_lines
+from foundups_training.routing.moments import (
+    LogMoments,
+    MinuteIndex,
+    Moment,
+    named_moment,
+    window_lines,
+)
 
 from .scripted import ListMemory
 
@@ -169,3 +177,97 @@ def test_a_failing_moment_reader_never_stops_an_answer(log: Path) -> None:
     router = Router(memory, None, None, rules=RoutingRules(), moments=broken)
     answer = router.answer(Query("At 15:34 on 20 October a write failed. Rows?", tier="memory"))
     assert "(50 rows)" in answer.text and not answer.error
+
+
+_DAYS = ("2025-10-20", "2025-10-21", "2025-09-30")
+_piece = st.one_of(
+    st.tuples(
+        st.sampled_from(_DAYS),
+        st.integers(min_value=58, max_value=66),  # minutes around 15:00-16:06, wrapping an hour
+        st.integers(min_value=0, max_value=59),
+        st.sampled_from(["\n", "\r\n"]),
+    ).map(
+        lambda t: (
+            f"{t[0]} {15 + t[1] // 60:02d}:{t[1] % 60:02d}:{t[2]:02d},000 - m - INFO - x{t[2]}"
+            + t[3]
+        )
+    ),
+    st.sampled_from(["Traceback (most recent call last):\n", "  caf\u00e9 \u2603\n", "\n"]),
+)
+_moment = st.builds(
+    Moment,
+    st.sampled_from(["15:59:00", "16:01:30", "16:03:00", "15:58:59", "03:00:00"]),
+    st.sampled_from(["", "10-20", "10-21", "09-30"]),
+    st.booleans(),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(_piece, max_size=60),
+    st.lists(_piece, max_size=30),
+    st.sampled_from(["", "2025-10-21 16:0", "  at line"]),  # a last line still being written
+    st.lists(_moment, min_size=1, max_size=3),
+)
+def test_the_minute_index_reads_what_a_whole_scan_reads(
+    tmp_path_factory: pytest.TempPathFactory,
+    first: list[str],
+    more: list[str],
+    partial: str,
+    moments: list[Moment],
+) -> None:
+    """The log is not in time order (pasted sessions); it grows, a partial last line gets
+    finished, then it is rotated: the index always gives what reading the whole file gives."""
+    path = tmp_path_factory.mktemp("minutes") / "012.txt"
+    index = MinuteIndex()
+
+    def same() -> None:
+        for moment in moments:
+            assert index.window(path, moment) == list(window_lines(path, moment)), moment
+
+    path.write_text("".join(first) + partial, encoding="utf-8", newline="")
+    same()
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        fh.write("".join(more) + ("\n" if partial else ""))
+    same()
+    path.write_text("".join(reversed(more)) + "".join(first), encoding="utf-8", newline="")
+    same()  # rotated: other content under the same name
+    rotated = path.with_name("new.txt")
+    rotated.write_text("".join(more), encoding="utf-8", newline="")
+    rotated.replace(path)
+    same()
+
+
+def test_the_index_grows_with_the_log_instead_of_reading_it_again(log: Path) -> None:
+    index = MinuteIndex()
+    moment = Moment("15:34:00", "10-20")
+    first = index.window(log, moment)
+    held = index._files[str(log)]
+    indexed = held.size
+    assert indexed == log.stat().st_size
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(_line("20", "15:35:00", _CHAT, "INFO", "[OK] Reconnected") + "\n")
+    second = index.window(log, moment)
+    assert second[0][: len(first[0])] == first[0] and second[0][-1].endswith("[OK] Reconnected")
+    assert index._files[str(log)] is held and held.size == log.stat().st_size > indexed
+    log.write_text(log.read_text()[:100], encoding="utf-8")  # truncated: made again
+    assert index.window(log, moment) == list(window_lines(log, moment))
+    assert index._files[str(log)] is not held
+
+
+def test_the_index_edge_cases_a_whole_scan_decides(tmp_path: Path) -> None:
+    path = tmp_path / "012.txt"
+    index = MinuteIndex()
+    at_four = Moment("16:00:00", "10-20")
+    inside = _line("20", "16:00:05", _CHAT, "INFO", "inside")
+    later = _line("20", "16:30:00", _CHAT, "INFO", "later")
+    # a last line being written that goes on with a run outside the stretch
+    path.write_text(f"{inside}\n{later}\n  File being written", encoding="utf-8")
+    assert index.window(path, at_four) == [[inside]] == list(window_lines(path, at_four))
+    # the same file rewritten in place (same inode), longer, other first bytes
+    other = _line("20", "16:01:00", _CHAT, "INFO", "rewritten")
+    with path.open("r+", encoding="utf-8") as fh:
+        fh.write(f"{other}\n{later}\n{later}\n")
+    assert index.window(path, at_four) == [[other]] == list(window_lines(path, at_four))
