@@ -256,10 +256,15 @@ class Router:
             intent = "lookup"  # any other pattern kind is a lookup among its patterns
         else:
             intent = self.rules.intent(text)
-        self._local.detail = Detail(intent=intent)
         self._local.question = text
-        search = self.rules.module_search_text(text) if intent == "module_location" else text
+        if intent == "module_location":
+            search = self.rules.module_search_text(text)
+        else:
+            search = self.rules.lookup_search_text(text)
         recalled, recall_error = self._recall(search, intent, query.n_patterns, query.kind)
+        if intent == "lookup" and not query.kind and self.rules.module_or_log(text):
+            intent, search, recalled = self._either(text, query.n_patterns, recalled)
+        self._local.detail = Detail(intent=intent)
         if intent == "lookup" and not query.kind and not query.labels:
             recalled = self._with_moment(text, recalled)
         candidates = self._candidates(query, intent, recalled, search)
@@ -387,6 +392,19 @@ class Router:
         except Exception as exc:  # noqa: BLE001 - a broken memory still gets an answer
             log.warning("recall failed: %s", exc)
             return [], f"memory: {type(exc).__name__}: {exc}"
+
+    def _either(
+        self, text: str, n: int, recalled: list[Recalled]
+    ) -> tuple[str, str, list[Recalled]]:
+        """``(intent, search text, recalled)`` for a lookup that may ask for a module
+        (``RoutingRules.module_or_log``): a module question when a module pattern is nearer
+        the question than the nearest of ``recalled`` (what the log taught)."""
+        search = self.rules.module_search_text(text)
+        modules, error = self._recall(search, "module_location", n)
+        best_log = max((r.similarity for r in recalled), default=0.0)
+        if not error and modules and modules[0].similarity > best_log:
+            return "module_location", search, modules
+        return "lookup", text, recalled
 
     def _with_moment(self, text: str, recalled: list[Recalled]) -> list[Recalled]:
         """The patterns of the log at the moment the question names, nearest first, in

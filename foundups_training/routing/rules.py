@@ -59,6 +59,21 @@ EVENT_PATTERNS: tuple[str, ...] = (
     r"\b(where|which [\w-]+) did\b.{0,120}?\b(end(ed)? up|move[ds]?|go|went|put|land(ed)?|"
     r"placed?|relocated?)\b",
     r"\bwhere (does|did) the (warning|error|log|line|message|entry|finding)\b.{0,60}?\bsay\b",
+    # "Which file path did the model selector say …", "Which module … did the guardian
+    # flag?": what a logged line named, not where something lives
+    r"\b(which|what) (module|package|component|dae|code|file|folder|directory|path)s?\b"
+    r"( [\w-]+){0,5}? did\b",
+)
+
+
+#: Question shapes that may ask for a module or for something the log recorded: "What grants
+#: an AI agent permission to edit files …?" is answered by a module, "What shows up in the
+#: log right after every moderator timeout?" by a logged line. Such a lookup is a module
+#: question when a module pattern is nearer the question than anything the log taught
+#: (``Router._either``).
+EITHER_PATTERNS: tuple[str, ...] = (
+    # "What <verb>s …": the question's subject is the thing sought
+    r"^\s*what (?!(is|was|has|does|happens|seems|goes|comes)\b)[a-z]+s\b",
 )
 
 
@@ -89,6 +104,14 @@ MODULE_LEADS: tuple[str, ...] = (
     r"(code|codebase|system|tree|project|host|repo)|code|dae)"
     r"( (is|does|handles|should|would|can|lets|do))?\s+",
     r"^\s*where (is|are|does|do) (the )?(code|module|logic)? ?(that|which|for)?\s*",
+)
+
+
+#: Lead-ins that name what a question does *not* ask about ("Besides test files in the wrong
+#: folder, what other problem …"). A lookup is searched for without them: their words would
+#: steer the search to the very thing excluded.
+EXCLUSION_LEADS: tuple[str, ...] = (
+    r"^\s*(besides|apart from|aside from|other than|except for)\b[^,?]{1,120},\s*",
 )
 
 
@@ -131,14 +154,18 @@ class RoutingRules:
     reasoning_patterns: tuple[str, ...] = REASONING_PATTERNS
     module_patterns: tuple[str, ...] = MODULE_PATTERNS
     event_patterns: tuple[str, ...] = EVENT_PATTERNS
+    either_patterns: tuple[str, ...] = EITHER_PATTERNS
     module_leads: tuple[str, ...] = MODULE_LEADS
+    exclusion_leads: tuple[str, ...] = EXCLUSION_LEADS
     live_chat_patterns: tuple[str, ...] = LIVE_CHAT_PATTERNS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_reasoning", _compile(self.reasoning_patterns))
         object.__setattr__(self, "_module", _compile(self.module_patterns))
         object.__setattr__(self, "_event", _compile(self.event_patterns))
+        object.__setattr__(self, "_either", _compile(self.either_patterns))
         object.__setattr__(self, "_leads", _compile(self.module_leads))
+        object.__setattr__(self, "_exclusions", _compile(self.exclusion_leads))
         object.__setattr__(self, "_live", _compile(self.live_chat_patterns))
 
     def intent(self, text: str) -> str:
@@ -151,6 +178,10 @@ class RoutingRules:
             return "module_location"
         return "lookup"
 
+    def module_or_log(self, text: str) -> bool:
+        """Whether a lookup may as well ask for a module (see ``EITHER_PATTERNS``)."""
+        return any(p.search(text) for p in self._either)  # type: ignore[attr-defined]
+
     def about_live_chat(self, text: str) -> bool:
         """Whether a lookup asks about what happened in a live chat (viewers' messages,
         moderation), so that the patterns learned live are searched as well."""
@@ -161,6 +192,15 @@ class RoutingRules:
         the question itself when nothing would be left."""
         stripped = text
         for lead in self._leads:  # type: ignore[attr-defined]
+            stripped = lead.sub("", stripped, count=1)
+        return stripped.strip() or text
+
+    def lookup_search_text(self, text: str) -> str:
+        """A lookup without the lead-in that names what it does not ask about ("Besides
+        test files in the wrong folder, what other problem …" → "what other problem …");
+        the question itself when nothing would be left."""
+        stripped = text
+        for lead in self._exclusions:  # type: ignore[attr-defined]
             stripped = lead.sub("", stripped, count=1)
         return stripped.strip() or text
 

@@ -72,11 +72,70 @@ def memory() -> ListMemory:
         ("Where did the resolver-cache test file end up after the finding?", "lookup"),
         ("Where does the warning say the stray test file was found?", "lookup"),
         ("Where did the bot post the announcement?", "module_location"),
-        ("Which module did the guardian flag?", "module_location"),
+        # which module or file a logged line named: the log says, not the tree
+        ("Which module did the guardian flag?", "lookup"),
+        ("Which module in the infrastructure domain did the guardian flag?", "lookup"),
+        ("Which file path did the model selector say it could not find?", "lookup"),
+        ("Which module does the guardian flag most?", "module_location"),
+        # "What <verb>s …": a lookup first; the nearest patterns decide (Router._either)
+        ("What grants an agent permission to edit files?", "lookup"),
     ],
 )
 def test_intent_rules(text: str, intent: str) -> None:
     assert RoutingRules().intent(text) == intent
+
+
+@pytest.mark.parametrize(
+    ("text", "either"),
+    [
+        ("What grants an agent permission to edit files?", True),
+        ("What keeps the bot's chat answers from sounding the same?", True),
+        ("What shows up in the log right after every timeout?", True),
+        ("What happens when the retries run out?", False),
+        ("What is the recovery?", False),
+        ("What does the warning say?", False),
+        ("Which module grants permissions?", False),
+    ],
+)
+def test_questions_that_may_ask_for_a_module_or_a_logged_line(text: str, either: bool) -> None:
+    assert RoutingRules().module_or_log(text) is either
+
+
+def test_a_what_verbs_question_is_answered_by_the_nearer_pool() -> None:
+    agent = module_pattern("modules/ai_intelligence/agent_permissions", "PermissionManager")
+    check = Pattern.make(
+        "log_template", "Permission check line", "logs: Permission check: agent qwen-1 may edit"
+    )
+    question = "What grants an AI agent permission to edit files once it has proven itself?"
+    for module_sim, log_sim, intent in ((0.75, 0.69, "module_location"), (0.45, 0.46, "lookup")):
+        router = make_router(ListMemory([(agent, module_sim), (check, log_sim)]))
+        answer, detail = router.answer_detailed(Query(question, tier="memory"))
+        assert detail.intent == intent
+        expected = agent.module if intent == "module_location" else "Permission check"
+        assert expected in answer.text
+    # a question of another shape is never a module question by similarity alone
+    router = make_router(ListMemory([(agent, 0.9), (check, 0.3)]))
+    _, detail = router.answer_detailed(Query("What happened to the agent?", tier="memory"))
+    assert detail.intent == "lookup"
+
+
+@pytest.mark.parametrize(
+    ("text", "search"),
+    [
+        ("Besides test files in the wrong folder, what other problem was flagged?",
+         "what other problem was flagged?"),
+        ("Apart from the quota-free page scrape, what else triggers the API check?",
+         "what else triggers the API check?"),
+        ("Other than that, what failed?", "what failed?"),
+        ("What failed besides the upload, and when?", "What failed besides the upload, and when?"),
+        ("Besides that?", "Besides that?"),  # no clause before a comma: nothing excluded
+    ],
+)  # fmt: skip
+def test_a_lookup_is_searched_without_what_it_excludes(text: str, search: str) -> None:
+    assert RoutingRules().lookup_search_text(text) == search
+    memory = ListMemory([])
+    make_router(memory).answer(Query(text, tier="memory"))
+    assert memory.calls[0]["query"] == search
 
 
 def test_rules_are_configurable_from_the_settings_table(settings) -> None:
