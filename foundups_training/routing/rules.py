@@ -73,7 +73,7 @@ EVENT_PATTERNS: tuple[str, ...] = (
 #: (``Router._either``).
 EITHER_PATTERNS: tuple[str, ...] = (
     # "What <verb>s …": the question's subject is the thing sought
-    r"^\s*what (?!(is|was|has|does|happens|seems|goes|comes)\b)[a-z]+s\b",
+    r"^\s*what (?!(is|was|has|does|happens|seems|goes|comes|kinds|types|sorts)\b)[a-z]+s\b",
 )
 
 
@@ -190,19 +190,13 @@ class RoutingRules:
     def module_search_text(self, text: str) -> str:
         """A module question without its lead-in ("Which module writes …" → "writes …");
         the question itself when nothing would be left."""
-        stripped = text
-        for lead in self._leads:  # type: ignore[attr-defined]
-            stripped = lead.sub("", stripped, count=1)
-        return stripped.strip() or text
+        return _without(text, self._leads)  # type: ignore[attr-defined]
 
     def lookup_search_text(self, text: str) -> str:
         """A lookup without the lead-in that names what it does not ask about ("Besides
         test files in the wrong folder, what other problem …" → "what other problem …");
         the question itself when nothing would be left."""
-        stripped = text
-        for lead in self._exclusions:  # type: ignore[attr-defined]
-            stripped = lead.sub("", stripped, count=1)
-        return stripped.strip() or text
+        return _without(text, self._exclusions)  # type: ignore[attr-defined]
 
     @classmethod
     def from_settings(cls, settings: Any) -> RoutingRules:
@@ -231,6 +225,14 @@ class RoutingRules:
             else:
                 changes[key] = type(current)(value)
         return replace(self, **changes)
+
+
+def _without(text: str, leads: tuple[re.Pattern[str], ...]) -> str:
+    """``text`` with the first match of each lead-in removed; ``text`` when nothing is left."""
+    stripped = text
+    for lead in leads:
+        stripped = lead.sub("", stripped, count=1)
+    return stripped.strip() or text
 
 
 def _compile(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:

@@ -93,6 +93,7 @@ def test_intent_rules(text: str, intent: str) -> None:
         ("What shows up in the log right after every timeout?", True),
         ("What happens when the retries run out?", False),
         ("What is the recovery?", False),
+        ("What kinds of errors did the bot hit?", False),
         ("What does the warning say?", False),
         ("Which module grants permissions?", False),
     ],
