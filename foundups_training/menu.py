@@ -80,8 +80,10 @@ def batch_train(
     max_lines: int | None = None,
     max_seconds: float | None = None,
     progress: ProgressFn | None = None,
+    remine: bool = False,
 ) -> Any:
-    """Mine ``log_path`` from its checkpoint as a ``training.batch`` command; return the report."""
+    """Mine ``log_path`` from its checkpoint as a ``training.batch`` command; return the report.
+    ``remine``: replace the patterns mined from a log by what ``log_path`` holds now."""
     with telemetry.command("training.batch", {"source": str(log_path)}) as result:
         report = trainer.mine(
             log_path,
@@ -89,6 +91,7 @@ def batch_train(
             max_lines=max_lines,
             max_seconds=max_seconds,
             progress=progress,
+            remine=remine,
         )
         result.update(_as_dict(report))
         result.update(_memory_totals(trainer))
@@ -160,6 +163,12 @@ def format_progress(status: dict[str, Any]) -> list[str]:
     for kind, n in sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"  {kind:<18} {n:,}")
     lines.append(f"Last training  : {_when(status.get('last_training'))}")
+    made_by, current = status.get("log_miner"), status.get("miner")
+    if made_by is not None and current is not None and made_by < current:
+        lines.append(
+            f"Log patterns   : made by an older version (miner {made_by}; this one's is "
+            f"{current}): option 1 mines the log again"
+        )
     for key in ("memory_error", "checkpoint_error", "metrics_error"):
         if status.get(key):
             lines.append(f"Problem        : {status[key]}")
@@ -318,15 +327,33 @@ class TrainingMenu:
             self.io.say(f"No such log file: {path}")
             return
         self.io.say(f"[BATCH-TRAINING] Mining {path} (resumes from the checkpoint; Ctrl-C stops)")
+        data = self._mine(path, remine=False)
+        if not data or not data.get("older_patterns_kept"):
+            return
+        answer = self.io.ask(
+            f"Mine {path} again from its first line, replacing the log's patterns that an "
+            "older version made (patterns from the code and from live chat stay)? "
+            "Type 'yes' to confirm: "
+        )
+        if (answer or "").lower() == "yes":
+            self.io.say(f"[BATCH-TRAINING] Mining {path} again from its first line")
+            self._mine(path, remine=True)
+
+    def _mine(self, path: Path, *, remine: bool) -> dict[str, Any] | None:
+        """One batch run with a progress bar, then its report; None when stopped."""
         bar = Progress("mining", stream=self.io.stdout)
         try:
             report = batch_train(
-                self.trainer, path, host_root=default_host_root(self.trainer), progress=bar
+                self.trainer,
+                path,
+                host_root=default_host_root(self.trainer),
+                progress=bar,
+                remine=remine,
             )
         except KeyboardInterrupt:
             bar.close()
             self.io.say("[BATCH-TRAINING] Stopped; the next run resumes where this one ended.")
-            return
+            return None
         bar.close()
         data = _as_dict(report)
         self.io.say(
@@ -335,6 +362,9 @@ class TrainingMenu:
             f"{data.get('patterns_total', 0):,}, {data.get('verified', 0):,} verified) in "
             f"{float(data.get('duration_s', 0.0)):.1f} s"
         )
+        for warning in data.get("warnings") or ():
+            self.io.say(f"[BATCH-TRAINING] Warning: {warning}")
+        return data
 
     def view_progress(self) -> None:
         with telemetry.command("training.status") as result:

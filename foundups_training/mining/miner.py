@@ -88,6 +88,9 @@ class MineReport:
     warnings: tuple[str, ...] = ()
     #: patterns mined from a log before, removed because this run mined it again
     patterns_removed: int = 0
+    #: patterns an older miner made were kept (lines of files that are gone): ``remine``
+    #: would replace them
+    older_patterns_kept: bool = False
 
     @property
     def verified_rate(self) -> float:
@@ -115,6 +118,7 @@ class MineReport:
             "by_kind": dict(self.by_kind),
             "warnings": list(self.warnings),
             "patterns_removed": self.patterns_removed,
+            "older_patterns_kept": self.older_patterns_kept,
         }
 
 
@@ -534,4 +538,5 @@ def mine_log(
         by_kind=by_kind,
         warnings=tuple(warnings),
         patterns_removed=removed,
+        older_patterns_kept=store_miner < MINER_VERSION,
     )

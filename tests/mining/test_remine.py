@@ -65,6 +65,7 @@ def test_an_older_miners_patterns_are_replaced_when_the_log_still_holds_their_li
     r = mine_log(log, store, checkpoint_path=cp)
 
     assert r.patterns_removed == mined_before + 1 and r.lines_processed == 600
+    assert not r.older_patterns_kept
     assert any("again from the beginning" in w for w in r.warnings), r.warnings
     assert "erro-old" not in store.items
     assert {"modu-code", "chat-live"} <= set(store.items)  # the code's and chat's stay
@@ -97,7 +98,7 @@ def test_patterns_of_a_rotated_log_are_kept_until_the_operator_asks(
     _upgrade(monkeypatch, old + 1)
     r = mine_log(log, store, checkpoint_path=cp)
     warning = " ".join(r.warnings)
-    assert r.patterns_removed == 0 and store.items == kept
+    assert r.patterns_removed == 0 and store.items == kept and r.older_patterns_kept
     assert "600 of the lines mined came from log files that are gone" in warning
     assert f"mine --remine {log}" in warning
     # the kept patterns are still the older miner's: the checkpoint does not say otherwise
@@ -105,7 +106,7 @@ def test_patterns_of_a_rotated_log_are_kept_until_the_operator_asks(
 
     asked = mine_log(log, store, checkpoint_path=cp, remine=True)
     assert asked.patterns_removed == len(_log_items(kept)) and asked.lines_processed == 300
-    assert "as asked" in " ".join(asked.warnings)
+    assert "as asked" in " ".join(asked.warnings) and not asked.older_patterns_kept
     assert {"modu-code", "chat-live"} <= set(store.items)
     assert _log_items(store.items) == _log_items(_one_pass(log, tmp_path, make_store).items)
     saved = json.loads(cp.read_text())

@@ -50,6 +50,33 @@ def test_batch_training_mines_and_records_a_run(fake_trainer, tmp_path) -> None:
     assert fake_trainer.metrics.snapshots()[-1].total == 3
 
 
+def test_batch_training_offers_to_replace_an_older_versions_patterns(
+    fake_trainer, tmp_path, monkeypatch
+) -> None:
+    """The log's patterns were made by an older miner and some lines are gone (rotated):
+    mining keeps them and says so; the menu shows the warning and asks before replacing."""
+    log = tmp_path / "012.txt"
+    log.write_text("2025-10-20 15:07:04,541 - root - INFO - hello\n", encoding="utf-8")
+    asked: list[bool] = []
+    mine = fake_trainer.mine
+
+    def older(log_path, *, remine=False, **kw):  # type: ignore[no-untyped-def]
+        asked.append(remine)
+        report = mine(log_path, **kw)
+        report.older_patterns_kept = not remine
+        report.warnings = [] if remine else ["made by miner version 0 … run mine --remine"]
+        return report
+
+    monkeypatch.setattr(fake_trainer, "mine", older)
+    _, out = drive(fake_trainer, "1", str(log), "no", "0")
+    assert asked == [False] and "Warning: made by miner version 0" in out
+    assert "Type 'yes' to confirm" in out and "again from its first line" in out
+    asked.clear()
+    _, out = drive(fake_trainer, "1", str(log), "yes", "0")
+    assert asked == [False, True]
+    assert f"[BATCH-TRAINING] Mining {log} again from its first line" in out
+
+
 def test_batch_training_refuses_a_missing_log(fake_trainer, tmp_path) -> None:
     _, out = drive(fake_trainer, "1", str(tmp_path / "nope.txt"), "0")
     assert "No such log file" in out
@@ -117,5 +144,8 @@ def test_formatters() -> None:
         {"lines_processed": 50, "lines_total": 200, "by_kind": {"a": 1}, "log": "x"}
     )
     assert "Lines processed: 50 of 200 (25.0%)" in lines
+    assert not any(line.startswith("Log patterns") for line in lines)
+    older = format_progress({"lines_processed": 5, "log_miner": 0, "miner": 1})
+    assert any("made by an older version (miner 0" in line for line in older)
     answer = Answer("why", "qwen", confidence=0.4, escalated=True, escalation_reason="why-question")
     assert "Escalated  : yes - why-question" in format_answer(answer)
