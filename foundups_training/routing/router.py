@@ -264,6 +264,10 @@ class Router:
         recalled, recall_error = self._recall(search, intent, query.n_patterns, query.kind)
         if intent == "lookup" and not query.kind and self.rules.module_or_log(text):
             intent, search, recalled = self._either(text, query.n_patterns, recalled)
+        if intent == "lookup" and not query.kind and self.rules.log_or_design(text):
+            if self._design(search, recalled):
+                intent = "reasoning"
+                recalled, recall_error = self._recall(search, intent, query.n_patterns)
         self._local.detail = Detail(intent=intent)
         if intent == "lookup" and not query.kind and not query.labels:
             recalled = self._with_moment(text, recalled)
@@ -405,6 +409,18 @@ class Router:
         if not error and modules and modules[0].similarity > best_log:
             return "module_location", search, modules
         return "lookup", text, recalled
+
+    def _design(self, search: str, recalled: list[Recalled]) -> bool:
+        """Whether a lookup that may ask how the code behaves (``RoutingRules.log_or_design``)
+        does: a passage of a module's README or INTERFACE is nearer it than the nearest of
+        ``recalled`` (what the log taught)."""
+        try:
+            passages = self.memory.recall(search, n=1, where={"kind": "module_doc"})
+        except Exception as exc:  # noqa: BLE001 - the lookup still answers
+            log.warning("module_doc recall failed: %s", exc)
+            return False
+        best_log = max((r.similarity for r in recalled), default=0.0)
+        return bool(passages) and passages[0].similarity > best_log
 
     def _with_moment(self, text: str, recalled: list[Recalled]) -> list[Recalled]:
         """The patterns of the log at the moment the question names, nearest first, in

@@ -107,6 +107,18 @@ MODULE_LEADS: tuple[str, ...] = (
 )
 
 
+#: Question shapes that may ask what the log showed or how the code behaves: "The circuit
+#: breaker opened. What happens to the posts?" is answered by the log, "What happens when
+#: the git pusher runs against a repository whose main branch only takes pull requests?" by
+#: the design the module's README describes. Such a lookup is a reasoning question when a
+#: README or INTERFACE passage is nearer the question than anything the log taught
+#: (``Router._open_or_lookup``).
+BEHAVIOUR_PATTERNS: tuple[str, ...] = (
+    r"\bwhat happens\b",
+    r"\bwhat does .{1,80}? do (with|when|if|after|about)\b",
+)
+
+
 #: Lead-ins that name what a question does *not* ask about ("Besides test files in the wrong
 #: folder, what other problem …"). A lookup is searched for without them: their words would
 #: steer the search to the very thing excluded.
@@ -155,6 +167,7 @@ class RoutingRules:
     module_patterns: tuple[str, ...] = MODULE_PATTERNS
     event_patterns: tuple[str, ...] = EVENT_PATTERNS
     either_patterns: tuple[str, ...] = EITHER_PATTERNS
+    behaviour_patterns: tuple[str, ...] = BEHAVIOUR_PATTERNS
     module_leads: tuple[str, ...] = MODULE_LEADS
     exclusion_leads: tuple[str, ...] = EXCLUSION_LEADS
     live_chat_patterns: tuple[str, ...] = LIVE_CHAT_PATTERNS
@@ -164,6 +177,7 @@ class RoutingRules:
         object.__setattr__(self, "_module", _compile(self.module_patterns))
         object.__setattr__(self, "_event", _compile(self.event_patterns))
         object.__setattr__(self, "_either", _compile(self.either_patterns))
+        object.__setattr__(self, "_behaviour", _compile(self.behaviour_patterns))
         object.__setattr__(self, "_leads", _compile(self.module_leads))
         object.__setattr__(self, "_exclusions", _compile(self.exclusion_leads))
         object.__setattr__(self, "_live", _compile(self.live_chat_patterns))
@@ -181,6 +195,11 @@ class RoutingRules:
     def module_or_log(self, text: str) -> bool:
         """Whether a lookup may as well ask for a module (see ``EITHER_PATTERNS``)."""
         return any(p.search(text) for p in self._either)  # type: ignore[attr-defined]
+
+    def log_or_design(self, text: str) -> bool:
+        """Whether a lookup may as well ask how the code behaves (see
+        ``BEHAVIOUR_PATTERNS``)."""
+        return any(p.search(text) for p in self._behaviour)  # type: ignore[attr-defined]
 
     def about_live_chat(self, text: str) -> bool:
         """Whether a lookup asks about what happened in a live chat (viewers' messages,

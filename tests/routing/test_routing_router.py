@@ -212,6 +212,40 @@ def test_reasoning_questions_go_to_qwen_open_answer(memory) -> None:
     assert question == "<data>Why does the bot check the lowest score first?</data>"
 
 
+@pytest.mark.parametrize(
+    ("text", "maybe"),
+    [
+        ("The circuit breaker opened. What happens to the posts?", True),
+        ("What happens when the git pusher meets a protected branch?", True),
+        ("What does OpenClaw do with a request when the permission manager is down?", True),
+        ("What did the bot do after the crash?", False),
+        ("What happened after the first channel was checked?", False),
+    ],
+)
+def test_questions_that_may_ask_how_the_code_behaves(text: str, maybe: bool) -> None:
+    assert RoutingRules().log_or_design(text) is maybe
+    assert RoutingRules().intent(text) == "lookup"
+
+
+def test_a_behaviour_question_nearer_a_readme_than_the_log_is_answered_openly() -> None:
+    passage = module_passage(
+        "modules/infrastructure/git_push_dae", "A protected branch gets an auto-PR instead."
+    )
+    breaker = Pattern.make(
+        "error_fix", "Circuit breaker OPEN for linkedin", "aborting posts for this session"
+    )
+    question = "What happens when the git pusher meets a protected branch?"
+    for doc_sim, log_sim, tier in ((0.6, 0.4, "qwen"), (0.3, 0.7, "gemma")):
+        qwen = ScriptedModel("qwen-test", text="It opens a pull request (auto-PR).")
+        router = make_router(ListMemory([(passage, doc_sim), (breaker, log_sim)]), qwen=qwen)
+        answer, detail = router.answer_detailed(Query(question))
+        assert answer.tier == tier, (doc_sim, log_sim)
+        assert detail.intent == ("reasoning" if tier == "qwen" else "lookup")
+        if tier == "qwen":  # an open answer, from the passage
+            assert qwen.calls[0][0] == "complete" and answer.text.startswith("It opens")
+            assert "auto-PR" in qwen.calls[0][1].messages[1]["content"]
+
+
 def test_open_answers_read_prose_before_the_code_index() -> None:
     """A README passage or a log record explains a "why"; the code index's class and
     summary records are read only after them, whatever their similarity."""
