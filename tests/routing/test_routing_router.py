@@ -86,20 +86,32 @@ def test_intent_rules(text: str, intent: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "either"),
+    ("text", "other_pool"),
     [
-        ("What grants an agent permission to edit files?", True),
-        ("What keeps the bot's chat answers from sounding the same?", True),
-        ("What shows up in the log right after every timeout?", True),
-        ("What happens when the retries run out?", False),
-        ("What is the recovery?", False),
-        ("What kinds of errors did the bot hit?", False),
-        ("What does the warning say?", False),
-        ("Which module grants permissions?", False),
+        # "What <verb>s …": the module patterns, when nearer (Router._either)
+        ("What grants an agent permission to edit files?", "module"),
+        ("What keeps the bot's chat answers from sounding the same?", "module"),
+        ("What shows up in the log right after every timeout?", "module"),
+        # what happens, what a part does: a README passage, when nearer (Router._design)
+        ("What happens when the retries run out?", "design"),
+        ("The circuit breaker opened. What happens to the posts?", "design"),
+        ("What happens when the git pusher meets a protected branch?", "design"),
+        ("What does OpenClaw do with a request when the permission manager is down?", "design"),
+        # the log's pool alone
+        ("What is the recovery?", ""),
+        ("What kinds of errors did the bot hit?", ""),
+        ("What does the warning say?", ""),
+        ("What did the bot do after the crash?", ""),
+        ("What happened after the first channel was checked?", ""),
+        ("Which module grants permissions?", ""),  # a module question from the start
     ],
 )
-def test_questions_that_may_ask_for_a_module_or_a_logged_line(text: str, either: bool) -> None:
-    assert RoutingRules().module_or_log(text) is either
+def test_lookups_that_may_belong_to_another_pool(text: str, other_pool: str) -> None:
+    rules = RoutingRules()
+    assert rules.module_or_log(text) is (other_pool == "module")
+    assert rules.log_or_design(text) is (other_pool == "design")
+    if other_pool:
+        assert rules.intent(text) == "lookup"
 
 
 def test_a_what_verbs_question_is_answered_by_the_nearer_pool() -> None:
@@ -210,21 +222,6 @@ def test_reasoning_questions_go_to_qwen_open_answer(memory) -> None:
     records, question = messages[1]["content"].split("\n\nQuestion: ")
     assert records.startswith("Records:\n1. <data>") and records.count("<data>") == 3
     assert question == "<data>Why does the bot check the lowest score first?</data>"
-
-
-@pytest.mark.parametrize(
-    ("text", "maybe"),
-    [
-        ("The circuit breaker opened. What happens to the posts?", True),
-        ("What happens when the git pusher meets a protected branch?", True),
-        ("What does OpenClaw do with a request when the permission manager is down?", True),
-        ("What did the bot do after the crash?", False),
-        ("What happened after the first channel was checked?", False),
-    ],
-)
-def test_questions_that_may_ask_how_the_code_behaves(text: str, maybe: bool) -> None:
-    assert RoutingRules().log_or_design(text) is maybe
-    assert RoutingRules().intent(text) == "lookup"
 
 
 def test_a_behaviour_question_nearer_a_readme_than_the_log_is_answered_openly() -> None:
