@@ -12,8 +12,8 @@ The fingerprint (sha256 of the file's first bytes, plus a hash of the bytes just
 ``offset``, size and inode) tells a grown file from a rotated, truncated or replaced one.
 
 It also says which miner made the log's patterns (``miner``, :data:`MINER_VERSION` when it
-was written; 0 for a checkpoint from before versions were recorded) and how many of the
-lines counted came from files before this one (``earlier_lines``; None when unknown). A
+was written; 0 for a checkpoint from before versions were recorded) and how many lines
+were mined from files before this one (``earlier_lines``; None when unknown). A
 newer miner re-reads the log from the start when the file still holds everything that was
 mined (``earlier_lines == 0``), and otherwise says how to (see ``mine_log``).
 """
@@ -95,8 +95,8 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
     #: the miner that made this log's patterns (0: written before versions were recorded)
     miner: int = 0
-    #: lines counted in ``lines_processed`` that came from earlier files (a log rotated
-    #: away, another path); None when unknown
+    #: lines mined from files before this one (a log rotated away, another path), whose
+    #: patterns the store holds too; None when unknown
     earlier_lines: int | None = None
 
     @property
@@ -182,7 +182,7 @@ class ResumePoint:
     lines_processed: int = 0
     replay_date: str = ""
     warning: str = ""
-    #: lines of ``lines_processed`` that came from earlier files; None when unknown
+    #: lines mined from files before this one; None when unknown
     earlier_lines: int | None = 0
 
 
