@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from foundups_training.memory import PatternMemory
     from foundups_training.metrics import MetricsStore
     from foundups_training.mining import IndexReport, MineReport
+    from foundups_training.mining.commands import CommandMiningReport
     from foundups_training.routing import Router
 
 log = logging.getLogger(__name__)
@@ -97,8 +99,9 @@ class Trainer:
         progress: ProgressFn | None = None,
         remine: bool = False,
     ) -> MineReport:
-        """Mine the next chunk of the log (resuming from the checkpoint) into memory;
-        ``remine``: forget the patterns mined from a log and mine this one from the start."""
+        """Mine the next chunk of the log (resuming from the checkpoint) into memory, then the
+        telemetry's new events; ``remine``: forget the patterns mined from a log and from the
+        telemetry and mine this log and every telemetry day file from the start."""
         from foundups_training.mining import mine_log
 
         with self._lock:
@@ -112,25 +115,29 @@ class Trainer:
                 progress=progress,
                 remine=remine,
             )
-            self.mine_commands()
+            commands = self.mine_commands(remine=remine)
+            if commands is not None and commands.warning:
+                report = replace(report, warnings=(*report.warnings, commands.warning))
             return report
 
-    def mine_commands(self) -> int:
+    def mine_commands(self, *, remine: bool = False) -> CommandMiningReport | None:
         """Mine this data directory's telemetry into ``command`` patterns; never raises.
 
-        Returns the number of patterns stored. A failure is logged: the log's patterns are
-        already safe, and the telemetry offsets only move after a successful store.
+        ``None`` when it failed: the failure is logged, the log's patterns are already safe,
+        and the telemetry offsets only move after a successful store.
         """
         from foundups_training.mining.commands import mine_commands
 
         try:
-            report = mine_commands(
-                self.settings.telemetry_dir, self.memory, self.settings.commands_checkpoint_path
+            return mine_commands(
+                self.settings.telemetry_dir,
+                self.memory,
+                self.settings.commands_checkpoint_path,
+                remine=remine,
             )
         except Exception:
             log.exception("mining the telemetry failed")
-            return 0
-        return report.patterns_stored
+            return None
 
     def idle(self, budget: IdleBudget) -> IdleReport:
         """One idle-training cycle within ``budget``; never raises.

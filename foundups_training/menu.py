@@ -169,6 +169,12 @@ def format_progress(status: dict[str, Any]) -> list[str]:
             f"Log patterns   : made by an older version (miner {made_by}; this one's is "
             f"{current}): option 1 mines the log again"
         )
+    made_by, current = status.get("telemetry_miner"), status.get("telemetry_miner_current")
+    if made_by is not None and current is not None and made_by < current:
+        lines.append(
+            f"Command patterns: made by an older version (telemetry miner {made_by}; this "
+            f"one's is {current}): option 1 replaces them, or says how"
+        )
     for key in ("memory_error", "checkpoint_error", "metrics_error"):
         if status.get(key):
             lines.append(f"Problem        : {status[key]}")

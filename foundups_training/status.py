@@ -104,6 +104,12 @@ def collect_status(trainer: Trainer) -> dict[str, Any]:
         # replaced by the next `mine` (or `mine --remine`, see its warning)
         status["log_miner"] = made_by if isinstance(made_by, int) else 0
         status["miner"] = MINER_VERSION
+    from foundups_training.mining.commands import COMMAND_MINER_VERSION, checkpoint_miner
+
+    made_by = checkpoint_miner(settings.commands_checkpoint_path)
+    if made_by is not None:  # the same for the command patterns of the telemetry
+        status["telemetry_miner"] = made_by
+        status["telemetry_miner_current"] = COMMAND_MINER_VERSION
     status["lines_total"] = count_lines(Path(status["log"]))
     _metrics_summary(trainer, status)
     return status

@@ -24,6 +24,12 @@ def _text(status: dict) -> str:
             f"log patterns   : made by miner version {made_by}, this package's is {current}: "
             "the next `mine` replaces them, or says how"
         )
+    made_by, current = status.get("telemetry_miner"), status.get("telemetry_miner_current")
+    if made_by is not None and current is not None and made_by < current:
+        lines.append(
+            f"command patterns: made by telemetry miner version {made_by}, this package's is "
+            f"{current}: the next `mine` replaces them, or says how"
+        )
     for key in ("memory_error", "checkpoint_error"):
         if key in status:
             lines.append(f"problem        : {status[key]}")

@@ -7,12 +7,17 @@ each step of the chain (``training.batch`` followed by ``training.route``) anoth
 model asked "what usually happens after a batch run?" has examples to look at.
 
 Files are append-only day files; a small JSON checkpoint keeps a byte offset per file name,
+the last finished command (so a chain goes on across runs) and the version of this miner,
 written atomically after the patterns are stored, so a rerun never counts an event twice.
+Patterns made by an older version are replaced, as the log's are
+(:func:`foundups_training.mining.miner.mine_log`): on their own when every day file they
+came from is still there, on ``remine`` otherwise.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +27,12 @@ from typing import Any
 from foundups_training.mining.redact import redact
 from foundups_training.mining.templates import mask
 from foundups_training.records import Pattern
+
+log = logging.getLogger(__name__)
+
+#: Raise whenever the same events would give other patterns. 1: the chain goes on across
+#: runs (before, each run's first command had no link to the last one of the run before).
+COMMAND_MINER_VERSION = 1
 
 #: Telemetry payload keys worth showing a model (the rest are bulky or volatile).
 SUMMARY_KEYS = (
@@ -47,6 +58,17 @@ class CommandMiningReport:
     events: int
     patterns_stored: int
     bad_lines: int
+    #: command patterns removed because this pass mined every day file again
+    patterns_removed: int = 0
+    #: what the operator should know (an older miner's patterns kept or replaced)
+    warning: str = ""
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    offsets: dict[str, int]
+    previous: str = ""  # the last finished command mined: the next one's chain link
+    miner: int = COMMAND_MINER_VERSION
 
 
 def _summary(payload: Any) -> str:
@@ -56,20 +78,43 @@ def _summary(payload: Any) -> str:
     return redact(", ".join(parts))[:400]
 
 
-def _load_offsets(path: Path) -> dict[str, int]:
+def _load(path: Path) -> _Checkpoint | None:
+    """The checkpoint, ``None`` when there is none or it cannot be read (start over:
+    patterns merge, counts may repeat once). The first format, offsets alone, is version 0."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {}  # absent or corrupt: start over (patterns merge, counts may repeat once)
+        return None
+    if not isinstance(data, dict):
+        return None
+    if "offsets" not in data:
+        return _Checkpoint(_offsets(data), miner=0)
+    miner, previous = data.get("miner"), data.get("previous")
+    return _Checkpoint(
+        _offsets(data["offsets"]),
+        previous[:80] if isinstance(previous, str) else "",
+        miner if isinstance(miner, int) and miner >= 0 else 0,
+    )
+
+
+def checkpoint_miner(path: Path) -> int | None:
+    """The version of the miner that made the command patterns (0: from before versions),
+    ``None`` when the telemetry was never mined or its checkpoint cannot be read."""
+    cp = _load(path)
+    return None if cp is None else cp.miner
+
+
+def _offsets(data: Any) -> dict[str, int]:
     if not isinstance(data, dict):
         return {}
-    return {str(k): int(v) for k, v in data.items() if isinstance(v, int) and v >= 0}
+    return {str(k): v for k, v in data.items() if isinstance(v, int) and v >= 0}
 
 
-def _save_offsets(path: Path, offsets: dict[str, int]) -> None:
+def _save(path: Path, cp: _Checkpoint) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(offsets, fh)
+        json.dump({"miner": cp.miner, "offsets": cp.offsets, "previous": cp.previous}, fh)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -93,10 +138,10 @@ def _events(path: Path, offset: int) -> Iterator[tuple[dict[str, Any] | None, in
             yield (event if ok else None), offset
 
 
-def command_patterns(events: Iterable[dict[str, Any]]) -> list[Pattern]:
-    """Patterns for finished commands and for each step of the command chain."""
+def command_patterns(events: Iterable[dict[str, Any]], previous: str = "") -> list[Pattern]:
+    """Patterns for finished commands and for each step of the command chain; ``previous``
+    is the command that finished before the first of ``events``."""
     patterns: list[Pattern] = []
-    previous = ""
     for event in events:
         name, kind = str(event.get("command", ""))[:80], str(event.get("event", ""))[:40]
         if kind not in _FINAL_EVENTS:
@@ -131,12 +176,75 @@ def command_patterns(events: Iterable[dict[str, Any]]) -> list[Pattern]:
     return patterns
 
 
-def mine_commands(directory: Path, memory: Any, checkpoint_path: Path) -> CommandMiningReport:
-    """Store the command patterns of telemetry events not mined before."""
+def _last_command(events: Iterable[dict[str, Any]], previous: str) -> str:
+    for event in events:
+        if str(event.get("event", ""))[:40] in _FINAL_EVENTS:
+            previous = str(event.get("command", ""))[:80]
+    return previous
+
+
+_TOLD: set[str] = set()
+
+
+def _start_again(directory: Path, cp: _Checkpoint | None, remine: bool) -> tuple[bool, str]:
+    """Whether this pass forgets the command patterns and mines every day file from its
+    start, and what to tell the operator either way (the rule of the log's miner)."""
+    if remine:
+        return True, "mining the telemetry again from the beginning, as asked"
+    if cp is None or cp.miner >= COMMAND_MINER_VERSION:
+        return False, ""
+    gone = [
+        name
+        for name, offset in cp.offsets.items()
+        if not (directory / name).is_file() or (directory / name).stat().st_size < offset
+    ]
+    made_by = (
+        f"version {cp.miner} of the telemetry miner"
+        if cp.miner
+        else "the telemetry miner from before versions"
+    )
+    if not gone:
+        return True, (
+            f"the command patterns were made by {made_by}; this package's is version "
+            f"{COMMAND_MINER_VERSION}: mining the telemetry again"
+        )
+    return False, (
+        f"the command patterns were made by {made_by}; this package's is version "
+        f"{COMMAND_MINER_VERSION}. {len(gone)} of the day files they came from "
+        "are gone or shorter, so they are kept: to replace them with what the telemetry "
+        "holds now, run `foundups-training mine --remine LOG`"
+    )
+
+
+def mine_commands(
+    directory: Path, memory: Any, checkpoint_path: Path, *, remine: bool = False
+) -> CommandMiningReport:
+    """Store the command patterns of telemetry events not mined before.
+
+    ``remine`` (or a checkpoint of an older miner whose day files are all still there)
+    removes the command patterns and mines every day file again; ``memory`` then needs
+    ``ids`` and ``delete`` as well as ``upsert``.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         return CommandMiningReport(0, 0, 0)
-    offsets = _load_offsets(checkpoint_path)
+    cp = _load(checkpoint_path)
+    again, why = _start_again(directory, cp, remine)
+    removed = 0
+    if again:
+        # Marked first: a pass killed after the delete starts again from every file.
+        _save(checkpoint_path, _Checkpoint({}, miner=0))
+        ids = memory.ids(where={"source": "telemetry"})
+        removed = int(memory.delete(ids)) if ids else 0
+        cp = None
+        why += f" ({removed} command patterns removed)"
+    if why and (again or why not in _TOLD):
+        _TOLD.add(why)  # an idle task mines every few minutes: say it once a process
+        log.warning("%s", why)
+    offsets = cp.offsets if cp else {}
+    previous = cp.previous if cp else ""
+    # the oldest miner whose patterns the store holds, as for the log
+    miner = COMMAND_MINER_VERSION if cp is None else min(cp.miner, COMMAND_MINER_VERSION)
     events: list[dict[str, Any]] = []
     bad = 0
     new_offsets = dict(offsets)
@@ -150,10 +258,10 @@ def mine_commands(directory: Path, memory: Any, checkpoint_path: Path) -> Comman
             else:
                 events.append(event)
             new_offsets[path.name] = end
-    patterns = command_patterns(events)
+    patterns = command_patterns(events, previous)
     if patterns:
         memory.upsert(patterns)
-    if new_offsets != offsets:
-        checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-        _save_offsets(checkpoint_path, new_offsets)
-    return CommandMiningReport(len(events), len(patterns), bad)
+    done = _Checkpoint(new_offsets, _last_command(events, previous), miner)
+    if done != cp:
+        _save(checkpoint_path, done)
+    return CommandMiningReport(len(events), len(patterns), bad, removed, why)

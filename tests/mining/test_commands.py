@@ -7,7 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from foundups_training.mining.commands import command_patterns, mine_commands
+from foundups_training.mining.commands import (
+    COMMAND_MINER_VERSION,
+    command_patterns,
+    mine_commands,
+)
 from foundups_training.records import Pattern
 
 
@@ -27,6 +31,16 @@ class DictStore:
             else:
                 self.patterns[p.id] = replace(old, seen=old.seen + p.seen)
         return new
+
+    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
+        return [
+            i
+            for i, p in self.patterns.items()
+            if not where or all(getattr(p, k) == v for k, v in where.items())
+        ]
+
+    def delete(self, ids: list[str]) -> int:
+        return sum(self.patterns.pop(i, None) is not None for i in ids)
 
 
 def _event(command: str, event: str, **payload: Any) -> str:
@@ -94,7 +108,9 @@ def test_missing_folder_and_corrupt_checkpoint(tmp_path: Path) -> None:
     cp.write_text("\x00garbage")
     assert mine_commands(folder, store, cp).events == 1
     size = (folder / "telemetry-20261126.jsonl").stat().st_size
-    assert json.loads(cp.read_text()) == {"telemetry-20261126.jsonl": size}
+    saved = json.loads(cp.read_text())
+    assert saved["offsets"] == {"telemetry-20261126.jsonl": size}
+    assert (saved["miner"], saved["previous"]) == (COMMAND_MINER_VERSION, "training.clear")
 
 
 def test_clear_forgets_where_the_telemetry_was_read_up_to(settings) -> None:  # type: ignore[no-untyped-def]
@@ -106,9 +122,156 @@ def test_clear_forgets_where_the_telemetry_was_read_up_to(settings) -> None:  # 
         _event("training.status", "completed", exit_code=0) + "\n", encoding="utf-8"
     )
     with Trainer(settings) as trainer:
-        assert trainer.mine_commands() >= 1
+        assert _stored(trainer.mine_commands()) >= 1
         learned = trainer.memory.count()
         trainer.clear()
         assert trainer.memory.count() == 0
-        assert trainer.mine_commands() >= 1
+        assert _stored(trainer.mine_commands()) >= 1
         assert trainer.memory.count() == learned
+
+
+def _stored(report: Any) -> int:
+    assert report is not None, "mining the telemetry failed"
+    return int(report.patterns_stored)
+
+
+def _day(folder: Path, name: str, *commands: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / f"telemetry-{name}.jsonl"
+    with path.open("a", encoding="utf-8") as fh:
+        for command in commands:
+            fh.write(_event(command, "completed") + "\n")
+    return path
+
+
+def _chains(store: DictStore) -> dict[str, int]:
+    return {p.decision: p.seen for p in store.patterns.values() if "->" in p.decision}
+
+
+def test_the_chain_goes_on_across_runs(tmp_path: Path) -> None:
+    """The first command of a run follows the last one of the run before: mined in two
+    runs or in one, the telemetry gives the same patterns."""
+    folder, cp, store = tmp_path / "t", tmp_path / "cp.json", DictStore()
+    _day(folder, "20261126", "training.batch", "training.route")
+    mine_commands(folder, store, cp)
+    _day(folder, "20261126", "training.status")
+    _day(folder, "20261127", "training.batch")
+    assert mine_commands(folder, store, cp).events == 2
+    whole = DictStore()
+    mine_commands(folder, whole, tmp_path / "whole.json")
+    assert (
+        _chains(store)
+        == _chains(whole)
+        == {
+            "training.batch -> training.route": 1,
+            "training.route -> training.status": 1,
+            "training.status -> training.batch": 1,
+        }
+    )
+    assert {i: p.seen for i, p in store.patterns.items()} == {
+        i: p.seen for i, p in whole.patterns.items()
+    }
+
+
+def _older_store(tmp_path: Path) -> tuple[Path, Path, DictStore]:
+    """A store mined by the miner before versions: its checkpoint holds offsets alone, and
+    its chain lacks the link between its two runs."""
+    folder, cp, store = tmp_path / "t", tmp_path / "cp.json", DictStore()
+    first = _day(folder, "20261126", "training.batch", "training.route")
+    store.upsert(command_patterns([json.loads(line) for line in first.read_text().splitlines()]))
+    second = _day(folder, "20261127", "training.status")
+    store.upsert(command_patterns([json.loads(second.read_text())]))
+    cp.write_text(
+        json.dumps({first.name: first.stat().st_size, second.name: second.stat().st_size})
+    )
+    # a live-chat pattern and a log pattern share the store: a re-mine leaves them alone
+    for source in ("log", "live"):
+        store.upsert([Pattern.make("error_fix", f"{source} situation", "fix", source=source)])
+    return folder, cp, store
+
+
+def test_an_older_miners_patterns_are_replaced_when_every_day_file_is_there(
+    tmp_path: Path, caplog: Any
+) -> None:
+    folder, cp, store = _older_store(tmp_path)
+    before = {i: p.seen for i, p in store.patterns.items()}
+    report = mine_commands(folder, store, cp)
+    assert report.patterns_removed == 4  # 3 commands + 1 link
+    assert "mining the telemetry again" in report.warning and report.warning in caplog.text
+    assert _chains(store) == {
+        "training.batch -> training.route": 1,
+        "training.route -> training.status": 1,  # the link the older runs lacked
+    }
+    # counted once: every other pattern is as it was, none doubled
+    assert all(store.patterns[i].seen == seen for i, seen in before.items() if i in store.patterns)
+    assert {p.source for p in store.patterns.values()} == {"telemetry", "log", "live"}
+    assert json.loads(cp.read_text())["miner"] == COMMAND_MINER_VERSION
+    again = mine_commands(folder, store, cp)
+    assert (again.events, again.patterns_removed, again.warning) == (0, 0, "")
+
+
+def test_an_older_miners_patterns_stay_when_a_day_file_is_gone(tmp_path: Path) -> None:
+    folder, cp, store = _older_store(tmp_path)
+    (folder / "telemetry-20261126.jsonl").unlink()  # the operator deleted an old day
+    _day(folder, "20261127", "training.clear")
+    count = len(store.patterns)
+    report = mine_commands(folder, store, cp)
+    assert report.patterns_removed == 0 and "--remine" in report.warning
+    assert "1 of the day files" in report.warning
+    assert report.events == 1 and len(store.patterns) == count + 1  # the new day's command
+    assert json.loads(cp.read_text())["miner"] == 0  # still older patterns in the store
+    forced = mine_commands(folder, store, cp, remine=True)
+    assert forced.patterns_removed == 5 and forced.events == 2
+    assert _chains(store) == {"training.status -> training.clear": 1}
+    assert json.loads(cp.read_text())["miner"] == COMMAND_MINER_VERSION
+
+
+def test_a_remine_killed_after_the_delete_starts_again(tmp_path: Path) -> None:
+    folder, cp, store = _older_store(tmp_path)
+
+    class Killed(Exception):
+        pass
+
+    def killed(patterns: list[Pattern]) -> int:
+        raise Killed
+
+    store.upsert, upsert = killed, store.upsert  # type: ignore[method-assign]
+    try:
+        mine_commands(folder, store, cp)
+    except Killed:
+        pass
+    store.upsert = upsert  # type: ignore[method-assign]
+    assert not [p for p in store.patterns.values() if p.source == "telemetry"]
+    # Before the next run the operator deletes the older day: the day that is left is
+    # mined again all the same, as nothing of it is in the store any more.
+    (folder / "telemetry-20261126.jsonl").unlink()
+    report = mine_commands(folder, store, cp)
+    assert (report.events, report.patterns_stored) == (1, 1)
+    assert "mining the telemetry again" in report.warning
+
+
+def test_mine_passes_remine_to_the_telemetry_and_reports_its_warning(settings: Any) -> None:
+    from foundups_training.engine import Trainer
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log = settings.data_dir / "012.txt"
+    log.write_text("2026-11-26 10:00:00 INFO main: started\n", encoding="utf-8")
+    _day(settings.telemetry_dir, "20261126", "training.batch", "training.route")
+    with Trainer(settings) as trainer:
+        trainer.mine(log)
+        chains = trainer.memory.ids(where={"source": "telemetry"})
+        assert len(chains) == 3  # two commands and their link
+        assert trainer.status()["telemetry_miner"] == COMMAND_MINER_VERSION
+        # as an older miner left it: offsets alone
+        offsets = json.loads(settings.commands_checkpoint_path.read_text())["offsets"]
+        settings.commands_checkpoint_path.write_text(json.dumps(offsets))
+        status = trainer.status()
+        assert (status["telemetry_miner"], status["telemetry_miner_current"]) == (0, 1)
+        from foundups_training.cli.status import _text
+        from foundups_training.menu import format_progress
+
+        assert "made by telemetry miner version 0" in _text(status)
+        assert any("telemetry miner 0" in line for line in format_progress(status))
+        report = trainer.mine(log, remine=True)
+        assert any("telemetry again" in w for w in report.warnings)
+        assert sorted(trainer.memory.ids(where={"source": "telemetry"})) == sorted(chains)
