@@ -26,7 +26,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 #: Bytes hashed at the head of the file: enough to tell two logs apart (first lines carry
 #: timestamps), small enough to be free.
@@ -56,24 +56,39 @@ class Fingerprint:
 
 
 def _hash_range(fh: Any, start: int, length: int) -> str:
-    fh.seek(start)
-    return hashlib.sha256(fh.read(length)).hexdigest()
+    """sha256 of ``length`` bytes from ``start``; the file's position is kept (a reader may
+    be iterating over the same open file)."""
+    here = fh.tell()
+    try:
+        fh.seek(start)
+        return hashlib.sha256(fh.read(length)).hexdigest()
+    finally:
+        fh.seek(here)
 
 
 def fingerprint(path: Path, head_len: int | None = None) -> Fingerprint:
     """Fingerprint ``path``; ``head_len`` hashes exactly that many bytes (to compare)."""
-    st = path.stat()
-    n = min(HEAD_BYTES if head_len is None else head_len, st.st_size)
     with path.open("rb") as fh:
-        head = _hash_range(fh, 0, n)
-    return Fingerprint(head=head, head_len=n, size=st.st_size, inode=st.st_ino)
+        return fingerprint_of(fh, head_len)
+
+
+def fingerprint_of(fh: BinaryIO, head_len: int | None = None) -> Fingerprint:
+    """Fingerprint an open file: the file itself, wherever its path now leads."""
+    st = os.fstat(fh.fileno())
+    n = min(HEAD_BYTES if head_len is None else head_len, st.st_size)
+    return Fingerprint(head=_hash_range(fh, 0, n), head_len=n, size=st.st_size, inode=st.st_ino)
 
 
 def tail_hash(path: Path, offset: int) -> str:
     """sha256 of up to :data:`TAIL_BYTES` bytes ending at ``offset``."""
-    start = max(0, offset - TAIL_BYTES)
     with path.open("rb") as fh:
-        return _hash_range(fh, start, offset - start)
+        return tail_hash_of(fh, offset)
+
+
+def tail_hash_of(fh: BinaryIO, offset: int) -> str:
+    """:func:`tail_hash` of an open file."""
+    start = max(0, offset - TAIL_BYTES)
+    return _hash_range(fh, start, offset - start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +162,8 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str]:
         if not isinstance(cp.extra, dict):
             raise ValueError("bad extra")
         return cp, ""
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        # RecursionError: thousands of nested brackets (json.loads recurses into them)
         return None, f"checkpoint {path} is corrupt ({exc}); starting from the beginning"
 
 
@@ -172,6 +188,16 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
             os.close(fd)
 
 
+def same_content(file: Path | BinaryIO, fp: Fingerprint, cp: Checkpoint) -> bool:
+    """Whether ``file`` (fingerprinted as ``fp`` with the checkpoint's ``head_len``) holds
+    what the checkpoint's file held up to its offset: the same first bytes and the same
+    bytes just before the offset. Without both hashes nothing can be told: False."""
+    if not (cp.head_hash and cp.tail) or fp.size < cp.offset or fp.head != cp.head_hash:
+        return False
+    tail = tail_hash(file, cp.offset) if isinstance(file, Path) else tail_hash_of(file, cp.offset)
+    return tail == cp.tail
+
+
 @dataclass(frozen=True, slots=True)
 class ResumePoint:
     """Where to read from and what has already been done, decided from a checkpoint."""
@@ -186,25 +212,40 @@ class ResumePoint:
     earlier_lines: int | None = 0
 
 
-def resume_point(log_path: Path, cp: Checkpoint | None) -> ResumePoint:
-    """Decide where to resume ``log_path`` given its checkpoint; detect rotation and the like."""
+def resume_point(log_path: Path, cp: Checkpoint | None, fh: BinaryIO | None = None) -> ResumePoint:
+    """Decide where to resume ``log_path`` given its checkpoint; detect rotation and the like.
+
+    ``fh``: the file the run will read, open: it is what is compared (the path may lead
+    elsewhere a moment later)."""
     if cp is None:
         return ResumePoint()
+    if fh is None:
+        with log_path.open("rb") as opened:
+            return resume_point(log_path, cp, opened)
     resolved = str(log_path.resolve())
+    fp = fingerprint_of(fh, head_len=cp.head_len or None)
     if cp.path and cp.path != resolved:
-        return ResumePoint(
-            warning=f"checkpoint was for {cp.path}; mining {resolved} from the beginning",
-            earlier_lines=cp.lines_processed,
-        )
-    fp = fingerprint(log_path, head_len=cp.head_len or None)
+        if not same_content(fh, fp, cp):
+            return ResumePoint(
+                warning=f"checkpoint was for {cp.path}; mining {resolved} from the beginning",
+                earlier_lines=cp.lines_processed,
+            )
+        # The file the checkpoint describes, reached by another path (moved, a link, a
+        # mapped drive): what it held up to the offset was mined; mining it again from its
+        # first line would count every line twice.
     if fp.size < cp.offset:
+        why = (
+            "rotated (a new file, shorter than what was mined)"
+            if cp.inode and fp.inode != cp.inode
+            else "truncated (smaller than the checkpoint)"
+        )
         return ResumePoint(
             lines_processed=cp.lines_processed,
-            warning="log was truncated (smaller than the checkpoint); restarted from the beginning",
+            warning=f"log was {why}; restarted from the beginning",
             earlier_lines=cp.lines_processed,
         )
     replaced = (cp.head_hash and fp.head != cp.head_hash) or (
-        cp.tail and tail_hash(log_path, cp.offset) != cp.tail
+        cp.tail and tail_hash_of(fh, cp.offset) != cp.tail
     )
     if replaced:
         why = "rotated" if cp.inode and fp.inode != cp.inode else "replaced"

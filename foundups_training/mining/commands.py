@@ -83,7 +83,7 @@ def _load(path: Path) -> _Checkpoint | None:
     patterns merge, counts may repeat once). The first format, offsets alone, is version 0."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None

@@ -20,19 +20,22 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from glob import escape as glob_escape
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from foundups_training.mining.checkpoint import (
     MINER_VERSION,
     Checkpoint,
     ResumePoint,
     fingerprint,
+    fingerprint_of,
     load_checkpoint,
     now_iso,
     resume_point,
+    same_content,
     save_checkpoint,
-    tail_hash,
+    tail_hash_of,
 )
 from foundups_training.mining.consolidate import Consolidator
 from foundups_training.mining.extractors import (
@@ -48,7 +51,7 @@ from foundups_training.mining.extractors import (
 )
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LineParser, LogRecord
-from foundups_training.mining.reader import RawLine, read_lines
+from foundups_training.mining.reader import RawLine, read_open
 from foundups_training.mining.templates import mask
 from foundups_training.records import MASKED, Pattern
 
@@ -57,8 +60,15 @@ log = logging.getLogger(__name__)
 #: Consolidated patterns held before an intermediate upsert + checkpoint (bounds memory on
 #: a huge log mined without a budget).
 FLUSH_PATTERNS = 5000
+#: Seconds between intermediate upserts + checkpoints: a killed or interrupted run (Ctrl-C)
+#: loses at most this much reading, whatever the log's size.
+FLUSH_SECONDS = 10.0
 #: Records between progress callbacks and clock checks.
 TICK = 1024
+#: Files beside the log looked at for a rotated one (``012.txt.1``, ``012.txt.2025-11-26``).
+ROTATED_CANDIDATES = 64
+#: Rotated logs that cannot be read as they are.
+COMPRESSED = frozenset({".gz", ".bz2", ".xz", ".zip", ".zst", ".7z"})
 _RING = CONTEXT_RECORDS + MAX_EPISODE_RECORDS + 16
 
 ProgressFn = Callable[[int, int], None]
@@ -165,6 +175,11 @@ class MiningSession:
         self.ring.append((record.start, record.date_in))
         self.last_end = record.end
         while self.open and self.open[0].done:
+            self.open.popleft().emit(self.verifier, self.consolidator)
+
+    def finish(self) -> None:
+        """Emit every open episode with what it has: the file will not grow (rotated)."""
+        while self.open:
             self.open.popleft().emit(self.verifier, self.consolidator)
 
     def _line_level(self, record: LogRecord) -> None:
@@ -295,7 +310,7 @@ def recover_pending(memory: Any, checkpoint_path: Path) -> str:
         patterns = [Pattern.from_dict(p) for p in journal["patterns"]]
     except FileNotFoundError:
         return ""
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         path.unlink(missing_ok=True)
         return f"unreadable pending write journal {path} dropped ({exc})"
     current, _ = load_checkpoint(checkpoint_path)
@@ -365,6 +380,84 @@ def _start_again(
     )
 
 
+def _unfinished(log_path: Path, cp: Checkpoint | None) -> Path | None:
+    """The file the checkpoint was written for when it is no longer at ``log_path`` (a
+    rotated log: renamed to ``012.txt.1``, moved away) and still has lines or episodes to
+    mine: found at the checkpoint's own path or beside the log, by its content."""
+    if cp is None or not cp.path:
+        return None
+    here = log_path.resolve()
+    try:
+        if same_content(log_path, fingerprint(log_path, head_len=cp.head_len or None), cp):
+            return None  # the log is still the checkpoint's file (the usual case)
+    except OSError:
+        pass
+    candidates = [Path(cp.path)]
+    try:
+        beside = sorted(log_path.parent.glob(f"{glob_escape(log_path.name)}?*"))
+        beside += sorted(log_path.parent.glob(f"{glob_escape(log_path.stem)}?*{log_path.suffix}"))
+    except OSError:
+        beside = []
+    candidates += [c for c in beside[:ROTATED_CANDIDATES] if c.suffix not in COMPRESSED]
+    for path in dict.fromkeys(candidates):
+        try:
+            if path.resolve() == here or not path.is_file():
+                continue
+            fp = fingerprint(path, head_len=cp.head_len or None)
+            if not same_content(path, fp, cp):
+                continue
+        except OSError:
+            continue
+        if fp.size > cp.offset or cp.episode_offset < cp.offset:
+            return path
+        return None  # found, and nothing of it is left to mine
+    return None
+
+
+def _store_lost(memory: Any, cp: Checkpoint | None, point: ResumePoint) -> str:
+    """Why the checkpoint cannot be resumed from although the file is the same: the store
+    holds none of the patterns mined from logs that the checkpoint counts (a new store, a
+    Chroma server, an emptied ``chroma`` folder). '' when it can."""
+    if cp is None or point.offset == 0 or _log_patterns(cp) <= 0:
+        return ""
+    ids = getattr(memory, "ids", None)
+    if ids is None or ids(where={"source": "log"}):
+        return ""
+    gone = (
+        f"; the patterns of {point.earlier_lines} lines of earlier log files are lost with it"
+        if point.earlier_lines
+        else ""
+    )
+    return (
+        f"the store holds none of the {_log_patterns(cp)} patterns mined from this log "
+        f"(a new or emptied store?): mining it again from the beginning{gone}"
+    )
+
+
+def _log_patterns(cp: Checkpoint | None) -> int:
+    """Patterns the checkpoint's chain of log files stored (``extra["log_patterns"]``)."""
+    value = cp.extra.get("log_patterns", 0) if cp is not None else 0
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass
+class _Totals:
+    """What the runs over one or two files (a rotated log, then the log) added up to."""
+
+    lines: int = 0
+    truncated: int = 0
+    stored: int = 0
+    new: int = 0
+    verified: int = 0
+    with_module: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    offset: int = 0  # of the last file read
+    size: int = 0
+    lines_total: int = 0  # lines_processed of the checkpoint chain
+    pending: int = 0  # episodes still waiting for an outcome
+    finished: int = 0  # episodes of a rotated log emitted without waiting any longer
+
+
 def mine_log(
     log_path: Path,
     memory: Any,
@@ -383,9 +476,12 @@ def mine_log(
     size)``. ``remine`` forgets every pattern mined from a log (the code index's and live
     chat's stay) and mines ``log_path`` from its first line; a log whose checkpoint says an
     older miner made its patterns is mined again the same way when nothing would be lost
-    (see :func:`_start_again`). Raises ``FileNotFoundError`` / ``PermissionError`` /
-    ``IsADirectoryError`` for a log that cannot be read, and whatever ``memory.upsert`` or
-    ``memory.delete`` raises (the checkpoint is then left where it was).
+    (see :func:`_start_again`). A log rotated since the last run (the checkpoint's file
+    renamed beside it or moved) is first mined to its end, its last line and its open
+    episodes included, when it can be found. Raises ``FileNotFoundError`` /
+    ``PermissionError`` / ``IsADirectoryError`` for a log that cannot be read, and whatever
+    ``memory.upsert`` or ``memory.delete`` raises (the checkpoint is then left where it
+    was).
     """
     started = time.perf_counter()
     log_path = Path(log_path)
@@ -402,37 +498,121 @@ def mine_log(
     cp, warn = load_checkpoint(checkpoint_path)
     if warn:
         warnings.append(warn)
-    point = resume_point(log_path, cp)
-    again, why = _start_again(log_path, cp, point, remine)
-    removed = 0
-    if again:
-        if cp is not None:
-            # Until this run's first checkpoint lands, the old one says "made by no miner,
-            # nothing from earlier files": a run after a kill starts again too, instead of
-            # resuming at an offset whose patterns are gone.
-            save_checkpoint(checkpoint_path, replace(cp, miner=0, earlier_lines=0))
-        removed = _forget_log(memory)
-        point = ResumePoint()
-        why += f" ({removed} patterns mined from a log before were removed)"
-    elif point.warning:
-        warnings.append(point.warning)
-        log.warning("%s: %s", log_path, point.warning)
-    # the oldest miner whose patterns the store holds: a warned run does not make the
-    # older patterns it kept look current
-    store_miner = MINER_VERSION if again or cp is None else min(cp.miner, MINER_VERSION)
-    if why:
-        warnings.append(why)
-        if again or why not in _TOLD:
-            _TOLD.add(why)  # an idle task mines every few minutes: say it once a process
-            log.warning("%s", why)
     verifier = None
     if host_root is not None:
         if Path(host_root).is_dir():
             verifier = Verifier(Path(host_root))
         else:
             warnings.append(f"host root {host_root} is not a directory; nothing verified")
-    size = log_path.stat().st_size
-    read_fp = fingerprint(log_path)  # the file this run reads (the path may move on)
+    deadline = None if max_seconds is None else started + max(0.0, max_seconds)
+    totals = _Totals()
+    rotated = None if remine else _unfinished(log_path, cp)
+    if rotated is not None:
+        # Finish the rotated file first: its last lines and the episodes that waited for
+        # an outcome were never mined, and nothing will be appended to it any more.
+        with rotated.open("rb") as fh:
+            point = resume_point(rotated, cp, fh)
+            done = _mine_file(
+                rotated,
+                fh,
+                memory,
+                point,
+                _log_patterns(cp),
+                checkpoint_path,
+                verifier,
+                totals,
+                budget=max_lines,
+                deadline=deadline,
+                progress=None,
+                final=True,
+                store_miner=min(cp.miner, MINER_VERSION) if cp is not None else MINER_VERSION,
+            )
+        note = (
+            f"finished the rotated log {rotated} before {log_path}: {totals.lines} more lines, "
+            f"{totals.finished} episodes that waited for an outcome"
+        )
+        warnings.append(note if done else note.replace("finished the", "began finishing the"))
+        log.warning("%s", warnings[-1])
+        if not done:
+            older = min(cp.miner, MINER_VERSION) if cp is not None else MINER_VERSION
+            return _report(rotated, memory, totals, started, warnings, 0, older)
+        cp, _ = load_checkpoint(checkpoint_path)
+        if max_lines is not None:
+            max_lines = max(0, max_lines - totals.lines)
+    with log_path.open("rb") as fh:
+        point = resume_point(log_path, cp, fh)
+        if rotated is not None and cp is not None and point.offset == 0:
+            # the log that took the rotated one's place: its lines follow the rotated ones
+            point = ResumePoint(
+                lines_processed=cp.lines_processed, earlier_lines=cp.lines_processed
+            )
+        again, why = _start_again(log_path, cp, point, remine)
+        removed = 0
+        lost = ""
+        if again:
+            if cp is not None:
+                # Until this run's first checkpoint lands, the old one says "made by no
+                # miner, nothing from earlier files": a run after a kill starts again too,
+                # instead of resuming at an offset whose patterns are gone.
+                save_checkpoint(checkpoint_path, replace(cp, miner=0, earlier_lines=0))
+            removed = _forget_log(memory)
+            point = ResumePoint()
+            why += f" ({removed} patterns mined from a log before were removed)"
+        elif point.warning:
+            warnings.append(point.warning)
+            log.warning("%s: %s", log_path, point.warning)
+        elif lost := _store_lost(memory, cp, point):
+            warnings.append(lost)
+            log.warning("%s: %s", log_path, lost)
+            point = ResumePoint()
+        # the oldest miner whose patterns the store holds: a warned run does not make the
+        # older patterns it kept look current
+        store_miner = MINER_VERSION if again or cp is None else min(cp.miner, MINER_VERSION)
+        if why:
+            warnings.append(why)
+            if again or why not in _TOLD:
+                _TOLD.add(why)  # an idle task mines every few minutes: say it once a process
+                log.warning("%s", why)
+        # patterns mined from logs into this store (``_store_lost``): none left after a
+        # re-mine's delete or in a lost store; the rotated files' otherwise
+        before = 0 if again or lost else _log_patterns(cp)
+        _mine_file(
+            log_path,
+            fh,
+            memory,
+            point,
+            before,
+            checkpoint_path,
+            verifier,
+            totals,
+            budget=max_lines,
+            deadline=deadline,
+            progress=progress,
+            store_miner=store_miner,
+        )
+    return _report(log_path, memory, totals, started, warnings, removed, store_miner)
+
+
+def _mine_file(
+    path: Path,
+    fh: BinaryIO,
+    memory: Any,
+    point: ResumePoint,
+    mined_before: int,
+    checkpoint_path: Path,
+    verifier: Verifier | None,
+    totals: _Totals,
+    *,
+    budget: int | None,
+    deadline: float | None,
+    progress: ProgressFn | None,
+    final: bool = False,
+    store_miner: int = MINER_VERSION,
+) -> bool:
+    """Mine the open file ``fh`` (named ``path``) from ``point``, checkpointing as it goes;
+    True when it reached the file's end. ``final``: the file will not grow (a rotated log):
+    its last line is read without its newline and its open episodes are emitted."""
+    size = os.fstat(fh.fileno()).st_size
     session = MiningSession(
         verifier,
         done_offset=point.offset,
@@ -441,58 +621,57 @@ def mine_log(
         replay_date=point.replay_date,
     )
     parser = LineParser(date=point.replay_date)
-    lines_total = point.lines_processed
-    stored = new = verified = with_module = 0
-    by_kind: dict[str, int] = {}
-    deadline = None if max_seconds is None else started + max(0.0, max_seconds)
-    budget = None if max_lines is None else max(0, max_lines)
+    resolved = str(path.resolve())
+    read_fp = fingerprint_of(fh)  # what this run starts reading
+    budget = None if budget is None else max(0, budget)
+    last_flush = time.perf_counter()
 
     def flush() -> None:
-        nonlocal stored, new, verified, with_module, lines_total
+        nonlocal last_flush
         patterns = session.consolidator.patterns()
         offset, ep_off, replay, date = session.resume_state()
-        fp = fingerprint(log_path)
-        if fp.inode != read_fp.inode or (
-            fingerprint(log_path, head_len=read_fp.head_len).head != read_fp.head
-        ):
-            # Rotated or rewritten mid-run: the path names other bytes than the ones
-            # read. Checkpoint the file that was read, so the next run sees the change
-            # and starts the new file from its first line instead of at this offset.
+        # The file that was read, through the open handle wherever its path now leads
+        # (rotated, or renamed away with no new file yet); emptied and rewritten in place
+        # (copytruncate), the bytes it started with. Either way the next run sees the change
+        # and starts the new content from its first line instead of at this offset.
+        fp = fingerprint_of(fh)
+        if fingerprint_of(fh, head_len=read_fp.head_len).head != read_fp.head:
             fp = read_fp
         target = Checkpoint(
-            path=str(log_path.resolve()),
+            path=resolved,
             offset=offset,
             fingerprint=fp.render(),
-            lines_processed=lines_total + session.lines,
+            lines_processed=point.lines_processed + session.lines,
             updated_at=now_iso(),
             episode_offset=ep_off,
             replay_offset=replay,
             replay_date=date,
             size=fp.size,
             inode=fp.inode,
-            tail=tail_hash(log_path, offset),
+            tail=tail_hash_of(fh, offset),
             miner=store_miner,
             earlier_lines=point.earlier_lines,
+            extra={"log_patterns": mined_before + totals.stored + len(patterns)},
         )
         journal = pending_path(checkpoint_path)
         journaled = bool(patterns) and _write_pending(journal, memory, patterns, target)
-        new += _store(memory, patterns)  # raises: checkpoint untouched, journal kept
+        totals.new += _store(memory, patterns)  # raises: checkpoint untouched, journal kept
         session.consolidator.clear()
-        stored += len(patterns)
+        totals.stored += len(patterns)
         for p in patterns:
-            by_kind[p.kind] = by_kind.get(p.kind, 0) + 1
+            totals.by_kind[p.kind] = totals.by_kind.get(p.kind, 0) + 1
             if p.module:
-                with_module += 1
-                verified += int(p.verified)
+                totals.with_module += 1
+                totals.verified += int(p.verified)
         save_checkpoint(checkpoint_path, target)
         if journaled:
             journal.unlink(missing_ok=True)
+        last_flush = time.perf_counter()
 
     n = 0
-    if budget != 0:
-        reader = read_lines(log_path, point.replay_offset)
-        stopped = False
-        for raw in reader:
+    stopped = budget == 0
+    if not stopped:
+        for raw in read_open(fh, point.replay_offset, to_end=final):
             rec = parser.feed(raw)
             if rec is None:
                 continue
@@ -504,38 +683,56 @@ def mine_log(
             if n % TICK == 0:
                 if progress is not None:
                     progress(rec.end, size)
-                if deadline is not None and time.perf_counter() >= deadline:
+                now = time.perf_counter()
+                if deadline is not None and now >= deadline:
                     stopped = True
                     break
-                if len(session.consolidator) >= FLUSH_PATTERNS:
+                if len(session.consolidator) >= FLUSH_PATTERNS or now - last_flush > FLUSH_SECONDS:
                     flush()
         if not stopped:
             last = parser.flush()  # end of file: the held record is complete
             if last is not None:
                 session.process(last)
-        close = getattr(reader, "close", None)
-        if close is not None:
-            close()
+            if final:
+                totals.finished += len(session.open)
+                session.finish()
     flush()
+    totals.lines += session.lines
+    totals.truncated += session.truncated
     offset = session.resume_state()[0]
     if progress is not None:
         progress(offset, size)
+    totals.offset, totals.size = offset, size
+    totals.lines_total = point.lines_processed + session.lines
+    totals.pending = len(session.open)
+    return not stopped
+
+
+def _report(
+    path: Path,
+    memory: Any,
+    totals: _Totals,
+    started: float,
+    warnings: list[str],
+    removed: int,
+    store_miner: int,
+) -> MineReport:
     return MineReport(
-        log_path=str(log_path),
-        lines_processed=session.lines,
-        patterns_stored=stored,
-        patterns_new=new,
+        log_path=str(path),
+        lines_processed=totals.lines,
+        patterns_stored=totals.stored,
+        patterns_new=totals.new,
         patterns_total=int(memory.count()),
-        verified=verified,
-        with_module=with_module,
+        verified=totals.verified,
+        with_module=totals.with_module,
         duration_s=time.perf_counter() - started,
-        progress=(offset / size) if size else 1.0,
-        truncated_lines=session.truncated,
-        lines_total=lines_total + session.lines,
-        offset=offset,
-        size=size,
-        episodes_pending=len(session.open),
-        by_kind=by_kind,
+        progress=(totals.offset / totals.size) if totals.size else 1.0,
+        truncated_lines=totals.truncated,
+        lines_total=totals.lines_total,
+        offset=totals.offset,
+        size=totals.size,
+        episodes_pending=totals.pending,
+        by_kind=totals.by_kind,
         warnings=tuple(warnings),
         patterns_removed=removed,
         older_patterns_kept=store_miner < MINER_VERSION,

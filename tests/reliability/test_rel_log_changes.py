@@ -124,7 +124,7 @@ def test_truncated_and_rewritten_during_a_run(
     (it would read the new lines from the middle, and the next run again from the first),
     and the next run starts the rewritten file from line 1."""
     # Small reads, so the run is still reading the file when it is rewritten.
-    monkeypatch.setattr(miner, "read_lines", functools.partial(reader.read_lines, block=2048))
+    monkeypatch.setattr(miner, "read_open", functools.partial(reader.read_open, block=2048))
     log = write_log(tmp_path / "012.txt", 300)
     rewritten_from = sample_lines(1, start=1200)[0][:19].replace(" ", "T")  # its first time
 
