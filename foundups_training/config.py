@@ -29,12 +29,15 @@ The host's own model variables (``LOCAL_MODEL_TRIAGE_PATH``, ``LOCAL_MODEL_CODE_
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 APP_NAME = "foundups-training"
 
@@ -156,24 +159,84 @@ _ENV_FIELDS = {
 }
 
 
+#: Settings the TOML file cannot hold: the data directory is chosen before the file is read
+#: (the file itself usually lives in it), and the file cannot name another file.
+_NOT_IN_FILE = {
+    "data_dir": "use --data-dir or FOUNDUPS_TRAINING_HOME",
+    "config_file": "use --config or FOUNDUPS_TRAINING_CONFIG",
+    "extra": "",
+}
+#: Tables of the TOML file read by other parts of the package (``Settings.extra``).
+_TABLES = ("routing",)
+
+
 def _coerce(name: str, value: Any) -> Any:
-    """Convert a raw value (string from env, TOML value) to the field's type."""
+    """Convert a raw value (string from env, TOML value, CLI flag) to the field's type.
+
+    Strict where a lenient conversion would hide a mistake: ``true`` is not a number, 1.5
+    lines is not a whole number, ``nan`` is not a threshold, and a TOML list is not a path.
+    """
     types = {f.name: f.type for f in fields(Settings)}
     kind = str(types[name])
     try:
         if name in _PATH_FIELDS:
-            return Path(str(value)).expanduser()
+            if not isinstance(value, str | os.PathLike):
+                raise TypeError("a path (a string) is expected")
+            return Path(value).expanduser()
         if kind == "float":
-            return float(value)
+            number = _number(value, float)
+            if math.isnan(number):
+                raise ValueError("not a number")
+            return number
         if kind == "int":
-            return int(value)
+            return _number(value, int)
         if kind.startswith("tuple"):
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
-            return tuple(str(v) for v in value)
-        return str(value)
+            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+                raise TypeError("a list of names is expected")
+            return tuple(value)
+        if not isinstance(value, str | os.PathLike):
+            raise TypeError("a string is expected")
+        text = os.fspath(value)
+        if name == "chroma_url" and text:
+            _check_chroma_url(text)
+        return text
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: cannot use {value!r} ({exc})") from None
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    """``value`` as an int or a float: a number, or a string holding one (the environment's
+    values are strings). A bool is refused, and so is a fraction where lines are counted."""
+    if isinstance(value, bool):
+        raise TypeError("a number is expected, not true/false")
+    if isinstance(value, str):
+        return kind(value.strip())
+    if kind is int and isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("a whole number is expected")
+        return int(value)
+    if not isinstance(value, int | float):
+        raise TypeError("a number is expected")
+    return kind(value)
+
+
+def _check_chroma_url(url: str) -> None:
+    """Refuse a Chroma URL the client cannot use, when the settings are read rather than
+    when the store is first opened: the client takes a scheme, a host and a port, nothing
+    else, so a path or a password in the URL would be dropped without a word."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected http(s)://host[:port]")
+    try:
+        parts.port  # noqa: B018 - parsing the port raises for one that is not a number
+    except ValueError as exc:
+        raise ValueError(f"expected http(s)://host[:port]: {exc}") from None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("a Chroma server is named by http(s)://host[:port] alone, no path")
+    if parts.username or parts.password:
+        raise ValueError("no credentials in the URL: set FOUNDUPS_TRAINING_CHROMA_TOKEN")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -184,11 +247,62 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config file {path}: {exc.strerror}") from None
-    # Accept either top-level keys or a [foundups_training] table.
-    table = data.get("foundups_training", data)
+    # Accept top-level keys, a [foundups_training] table, or both: keys written above the
+    # first table header (``threshold = 0.5`` then ``[foundups_training.routing]``) are
+    # top-level keys too, and must not be dropped because the table exists.
+    table = data.pop("foundups_training", {})
     if not isinstance(table, dict):
         raise ConfigError(f"config file {path}: [foundups_training] must be a table")
-    return table
+    both = sorted(set(data) & set(table))
+    if both:
+        raise ConfigError(
+            f"config file {path}: {both[0]!r} is set both at the top level and under "
+            "[foundups_training]; keep one"
+        )
+    return {**data, **table}
+
+
+def _file_settings(path: Path, known: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings and the extra tables of the TOML file at ``path``.
+
+    Every key must be a setting or a known table: a typo (``treshold = 0.5``) would
+    otherwise leave the default in force without a word.
+    """
+    from_file: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in _read_toml(path).items():
+        if key in _NOT_IN_FILE:
+            how = _NOT_IN_FILE[key]
+            raise ConfigError(
+                f"config file {path}: {key!r} cannot be set in the config file"
+                + (f" ({how})" if how else "")
+            )
+        if key in _TABLES:
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"config file {path}: {key!r} must be a table ([foundups_training.{key}])"
+                )
+            extra[key] = value
+        elif key in known:
+            try:
+                from_file[key] = _coerce(key, value)
+            except ConfigError as exc:
+                raise ConfigError(f"config file {path}: {exc}") from None
+        else:
+            names = sorted((known - set(_NOT_IN_FILE)) | set(_TABLES))
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(names)
+            raise ConfigError(f"config file {path}: unknown setting {key!r} ({hint})")
+    if "routing" in extra:
+        # Checked here, so a bad routing table stops every command with one line, not the
+        # first question with a traceback.
+        from foundups_training.routing.rules import RoutingRules
+
+        try:
+            RoutingRules().updated(extra["routing"])
+        except ConfigError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+    return from_file, extra
 
 
 def load_settings(
@@ -217,11 +331,7 @@ def load_settings(
     from_file: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     if config_file or config_path.is_file():
-        for key, value in _read_toml(config_path).items():
-            if key in known and key not in ("extra", "config_file"):
-                from_file[key] = _coerce(key, value)
-            else:
-                extra[key] = value
+        from_file, extra = _file_settings(config_path, known)
 
     merged: dict[str, Any] = {**from_file, **from_env}
     for key, value in overrides.items():

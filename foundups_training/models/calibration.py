@@ -21,20 +21,30 @@ Stored as JSON at ``Settings.calibration_path``::
 A data directory without that file uses the curves shipped with the package
 (``default_calibration.json``, fitted on the real host's development questions), so the
 escalation threshold means something before anyone has calibrated; ``eval --calibrate``
-on questions of one's own replaces them.
+on questions of one's own replaces them. So does a data directory whose file cannot be
+used (cut short, hand-edited into an invalid curve): identity maps would silently change
+every confidence, and so every escalation, so the file is checked when it is read and a
+warning names it and says the shipped curves are used.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import math
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 VERSION = 1
+#: What a curve's ``method`` may be.
+METHODS = ("identity", "platt", "isotonic")
 #: The curves shipped with the package (see the module docstring).
 SHIPPED = Path(__file__).with_name("default_calibration.json")
 _EPS = 1e-6
@@ -64,6 +74,31 @@ class CurveMap:
     ys: tuple[float, ...] = ()
     n: int = 0
 
+    def __post_init__(self) -> None:
+        # Checked when the curve is made (read from a file, or fitted), so a curve that
+        # cannot map a score never reaches an answer.
+        problem = self._problem()
+        if problem:
+            raise ValueError(problem)
+
+    def _problem(self) -> str:
+        """Why this curve cannot be used; empty when it can."""
+        if self.method not in METHODS:
+            return f"unknown method {self.method!r} (expected one of {', '.join(METHODS)})"
+        if not all(math.isfinite(v) for v in (self.a, self.b, self.c)):
+            return "a, b and c must be finite numbers"
+        if self.method != "isotonic":
+            return ""
+        if len(self.xs) != len(self.ys):
+            return f"{len(self.xs)} xs but {len(self.ys)} ys (each x needs its y)"
+        if not all(math.isfinite(v) for v in (*self.xs, *self.ys)):
+            return "xs and ys must be finite numbers"
+        if any(b < a for a, b in itertools.pairwise(self.xs)):
+            return "xs must be in increasing order"
+        if any(not 0.0 <= y <= 1.0 for y in self.ys):
+            return "ys are probabilities: each must be between 0 and 1"
+        return ""
+
     def __call__(self, raw: float, coverage: float = 0.0) -> float:
         """The calibrated probability for a raw score (and word coverage) in [0, 1]."""
         raw = min(max(float(raw), 0.0), 1.0)
@@ -86,20 +121,34 @@ class CurveMap:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CurveMap:
-        """Inverse of :meth:`to_json`; unknown methods read as identity."""
-        method = str(data.get("method", "identity"))
-        if method not in ("identity", "platt", "isotonic"):
-            method = "identity"
-        return cls(
-            method=method,
-            a=float(data.get("a", 1.0)),
-            b=float(data.get("b", 0.0)),
-            c=float(data.get("c", 0.0)),
-            xs=tuple(float(x) for x in data.get("xs", ())),
-            ys=tuple(float(y) for y in data.get("ys", ())),
-            n=int(data.get("n", 0)),
-        )
+    def from_json(cls, data: Any) -> CurveMap:
+        """Inverse of :meth:`to_json`. Raises ValueError saying what is wrong for anything
+        that is not a usable curve (an unknown method, a missing or non-numeric field,
+        isotonic ``xs`` and ``ys`` of different lengths)."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a curve is a JSON object, not {type(data).__name__}")
+        try:
+            xs, ys = data.get("xs", ()), data.get("ys", ())
+            if not isinstance(xs, list | tuple) or not isinstance(ys, list | tuple):
+                raise ValueError("xs and ys must be lists of numbers")
+            return cls(
+                method=str(data.get("method", "identity")),
+                a=_real(data.get("a", 1.0)),
+                b=_real(data.get("b", 0.0)),
+                c=_real(data.get("c", 0.0)),
+                xs=tuple(_real(x) for x in xs),
+                ys=tuple(_real(y) for y in ys),
+                n=int(data.get("n", 0)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(str(exc)) from None
+
+
+def _real(value: Any) -> float:
+    """A JSON number as a float; a string, a bool or null is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a number")
+    return float(value)
 
 
 def _interp(x: float, xs: Sequence[float], ys: Sequence[float]) -> float:
@@ -279,23 +328,100 @@ class Calibration:
 
     @classmethod
     def shipped(cls) -> Calibration:
-        """The curves shipped with the package (identity maps if the file is unreadable)."""
+        """The curves shipped with the package (identity maps, with a warning, if the file
+        is unusable: a broken install)."""
         return cls.load(SHIPPED)
 
     @classmethod
     def load_or_shipped(cls, path: Path) -> Calibration:
-        """The calibration saved at ``path``; the shipped curves when there is none yet
-        (they are saved to ``path`` only when a new fit is)."""
-        if Path(path).exists():
-            return cls.load(path)
+        """The calibration saved at ``path``; the shipped curves when there is none yet, or
+        when the file cannot be used (one warning names it and says why). Either way the
+        result keeps ``path``, so the next ``eval --calibrate`` saves a good file there."""
+        try:
+            return cls.read(path)
+        except FileNotFoundError:
+            pass
+        except CalibrationError as exc:
+            _warn_once(
+                f"{exc}; using the curves shipped with the package instead. "
+                "`foundups-training eval DEV.jsonl --calibrate` writes a new one; "
+                "deleting the file keeps the shipped curves"
+            )
         return cls(tiers=dict(cls.shipped().tiers), path=Path(path))
 
     @classmethod
     def load(cls, path: Path) -> Calibration:
-        """Read a saved calibration; a missing or unreadable file gives identity maps."""
+        """Read a saved calibration; identity maps when the file is missing, or when it
+        cannot be used (with a warning naming it)."""
         try:
-            data = json.loads(Path(path).read_text())
-            tiers = {k: CurveMap.from_json(v) for k, v in dict(data.get("tiers", {})).items()}
-        except (OSError, ValueError, TypeError, AttributeError):
-            return cls(path=Path(path))
-        return cls(tiers=tiers, path=Path(path))
+            return cls.read(path)
+        except FileNotFoundError:
+            pass
+        except CalibrationError as exc:
+            _warn_once(f"{exc}; using identity maps (raw scores as confidences)")
+        return cls(path=Path(path))
+
+    @classmethod
+    def read(cls, path: Path) -> Calibration:
+        """Read and check a saved calibration. Raises FileNotFoundError when there is no
+        file, and :class:`CalibrationError`, naming the file and what is wrong, when it
+        cannot be used (unreadable, not JSON, another version, an invalid curve)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CalibrationError(path, getattr(exc, "strerror", None) or str(exc)) from None
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise CalibrationError(path, f"not valid JSON ({exc})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("tiers"), dict):
+            raise CalibrationError(path, 'no "tiers" object')
+        if data.get("version", VERSION) != VERSION:
+            raise CalibrationError(
+                path, f"version {data['version']!r}; this package reads version {VERSION}"
+            )
+        tiers: dict[str, CurveMap] = {}
+        for key, value in data["tiers"].items():
+            try:
+                tiers[str(key)] = CurveMap.from_json(value)
+            except ValueError as exc:
+                raise CalibrationError(path, f"curve {key!r}: {exc}") from None
+        return cls(tiers=tiers, path=path)
+
+    @classmethod
+    def problem(cls, path: Path) -> str:
+        """Why the calibration file at ``path`` is not used (for ``status``); empty when
+        it is used or when there is none."""
+        try:
+            cls.read(path)
+        except FileNotFoundError:
+            return ""
+        except CalibrationError as exc:
+            return str(exc)
+        return ""
+
+
+class CalibrationError(ValueError):
+    """A calibration file that cannot be used; the message names it and says why."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        self.path = Path(path)
+        self.why = why
+        super().__init__(f"calibration file {path} cannot be used: {why}")
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message`` as a warning the first time in this process: the calibration is read
+    each time a router is built, and one broken file is one problem."""
+    with _warned_lock:
+        if message in _warned:
+            return
+        _warned.add(message)
+    log.warning("%s", message)

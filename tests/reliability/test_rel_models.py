@@ -17,7 +17,7 @@ import pytest
 from rel_helpers import child_env, mine_json, run_cli, write_log
 
 from foundups_training.config import load_settings
-from foundups_training.models.locator import QWEN_05B, ModelNotFound, assemble_parts, locate
+from foundups_training.models.locator import QWEN_05B, assemble_parts, locate
 
 QUESTION = "which module handles youtube authentication"
 
@@ -98,36 +98,44 @@ def test_missing_model_everywhere_says_where_it_looked(mined: Path, tmp_path: Pa
     assert "simulated broken install" in error
 
 
-def test_cached_model_with_the_wrong_hash_is_refused(tmp_path: Path) -> None:
-    """Same name, same size, other bytes (a sparse file): the pin catches it."""
+def test_cached_model_with_the_wrong_hash_is_joined_again(tmp_path: Path) -> None:
+    """Same name, same size, other bytes (a sparse file): the pin catches it, and the file
+    is joined again from the installed parts; a stale "verified" stamp is not trusted."""
     cache = tmp_path / "models"
     cache.mkdir()
     fake = cache / QWEN_05B.name
     with fake.open("wb") as fh:
         fh.truncate(QWEN_05B.size)
-    with pytest.raises(ModelNotFound, match="sha256 does not match the pin"):
-        assemble_parts(QWEN_05B, cache)
-    # a stale "verified" stamp (other mtime) is not trusted either
     stamp = fake.with_suffix(fake.suffix + ".verified")
     stamp.write_text(json.dumps({"sha256": QWEN_05B.sha256, "size": QWEN_05B.size,
                                  "mtime_ns": 1}))  # fmt: skip
-    with pytest.raises(ModelNotFound, match="sha256"):
-        locate("qwen", load_settings({"data_dir": tmp_path / "data", "qwen_model": "qwen-0.5b",
-                                      "models_dir": cache}, env={}), env={})  # fmt: skip
+    found = locate("qwen", load_settings({"data_dir": tmp_path / "data", "qwen_model": "qwen-0.5b",
+                                          "models_dir": cache}, env={}), env={})  # fmt: skip
+    assert found == fake and json.loads(stamp.read_text())["mtime_ns"] == fake.stat().st_mtime_ns
+    assert assemble_parts(QWEN_05B, cache) == fake  # the fresh stamp holds: no re-join
 
 
-def test_hash_mismatched_model_falls_back_to_memory(mined: Path, tmp_path: Path) -> None:
+def test_hash_mismatched_model_without_its_parts_falls_back_to_memory(
+    mined: Path, tmp_path: Path
+) -> None:
+    """A bad cached file that cannot be joined again (its part packages are not usable, as
+    in a broken install): the error names the file to delete, and the memory tier answers."""
     cache = tmp_path / "models"
     cache.mkdir()
     (cache / QWEN_05B.name).write_bytes(os.urandom(1000))
+    shadow = tmp_path / "shadow" / QWEN_05B.packages[0]
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("")  # a package without its data/part01.bin
     answer = _ask(
         mined,
+        PYTHONPATH=str(shadow.parent),
         FOUNDUPS_TRAINING_QWEN_MODEL="qwen-0.5b",
         FOUNDUPS_TRAINING_MODELS_DIR=str(cache),
         FOUNDUPS_TRAINING_GEMMA_URL=f"http://127.0.0.1:{_closed_port()}/v1",
     )
     assert answer["tier"] == "memory" and answer["answer"], answer
     assert "sha256 does not match the pin" in answer["error"]
+    assert f"Delete {cache / QWEN_05B.name}" in answer["error"]
 
 
 def test_shipped_gemma_matches_its_pin() -> None:

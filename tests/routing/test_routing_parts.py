@@ -252,12 +252,12 @@ def test_parts_with_the_wrong_hash_are_refused(tmp_path: Path, monkeypatch) -> N
     assert not (tmp_path / "cache" / "bad.gguf").exists()
 
 
-def test_tampered_cached_file_is_refused(tmp_path: Path, monkeypatch) -> None:
+def test_tampered_cached_file_is_joined_again(tmp_path: Path, monkeypatch) -> None:
     spec = _fake_parts(tmp_path, monkeypatch, [b"hello", b"world"], "tamper")
     path = assemble_parts(spec, tmp_path / "cache")
     path.write_bytes(b"HELLOWORLD")
-    with pytest.raises(ModelNotFound, match="sha256 does not match"):
-        assemble_parts(spec, tmp_path / "cache")
+    assert assemble_parts(spec, tmp_path / "cache") == path
+    assert path.read_bytes() == b"helloworld"
 
 
 def test_data_directories_share_one_assembled_model(tmp_path: Path, monkeypatch) -> None:
