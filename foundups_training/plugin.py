@@ -3,12 +3,18 @@
 Registered through the ``foundups_training`` entry-point group, so ``pip install`` is all it
 takes. It builds its Trainer lazily from the settings (env / config file), hands live
 decisions to a background learner, mines during idle time, and answers queries.
+
+The first ``on_decision`` of a process comes from the host's hot path (a chat message), so
+the Trainer and the live learner (about 30 modules to import) are built in a background
+thread (:meth:`TrainingPlugin.warm`); decisions arriving before the learner is ready wait in
+a bounded queue and are handed to it, in order, once it is.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from typing import TYPE_CHECKING
 
 from foundups_training.hookspecs import hookimpl
@@ -20,6 +26,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Decisions kept while the live learner is being built (as many as its own queue holds).
+EARLY_QUEUE = 10_000
+
+
+def _warn(message: str, *args: object, exc: BaseException | None = None) -> None:
+    """One clear warning line; the traceback only when logging at DEBUG (``-vv``)."""
+    debug = exc is not None and log.isEnabledFor(logging.DEBUG)
+    log.warning(message, *args, exc_info=exc if debug else None)
+
 
 class TrainingPlugin:
     """Hook implementations backed by one lazily-built Trainer."""
@@ -27,7 +42,17 @@ class TrainingPlugin:
     def __init__(self, trainer: Trainer | None = None) -> None:
         self._trainer = trainer
         self._live: LiveLearner | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # builds the trainer
+        self._live_lock = threading.Lock()  # builds the live learner (never inside _lock)
+        # Decisions that came before the live learner was ready; guarded by _early_lock,
+        # which is only ever held for a few appends (the host's thread takes it).
+        self._early: deque[Decision] = deque()
+        self._early_lock = threading.Lock()
+        self._early_dropped = 0
+        self._warm_thread: threading.Thread | None = None
+        self._warm_error = ""
+        # A read-only Trainer for queries while another process holds the store for writing.
+        self._reader: Trainer | None = None
 
     @property
     def trainer(self) -> Trainer:
@@ -38,8 +63,7 @@ class TrainingPlugin:
                 from foundups_training.engine import Trainer
 
                 self._trainer = Trainer(load_settings())
-                # Opening the metrics store is file I/O: keep it off the DAE's thread (the
-                # first caller may be a chat message on the host's hot path).
+                # Opening the metrics store is file I/O: keep it off the caller's thread.
                 threading.Thread(
                     target=_observe, args=(self._trainer,), name="foundups-metrics", daemon=True
                 ).start()
@@ -47,22 +71,102 @@ class TrainingPlugin:
 
     @property
     def live(self) -> LiveLearner:
-        """The background learner that turns decisions into live patterns."""
+        """The background learner that turns decisions into live patterns.
+
+        Built on first use (this may import for a while: the hot path never calls it, see
+        :meth:`on_decision`); decisions queued before it existed are handed to it first.
+        """
+        live = self._live
+        if live is not None:
+            return live
         trainer = self.trainer
-        with self._lock:
+        with self._live_lock:
             if self._live is None:
                 from foundups_training.live import LiveLearner
 
-                self._live = LiveLearner(trainer)
+                learner = LiveLearner(trainer)
+                with self._early_lock:
+                    while self._early:
+                        learner.submit(self._early.popleft())
+                    self._live = learner
             return self._live
+
+    @property
+    def ready(self) -> bool:
+        """Whether the live learner is built (decisions go straight to it)."""
+        return self._live is not None
+
+    def warm(self) -> threading.Thread | None:
+        """Build the Trainer and the live learner in a background thread (idempotent).
+
+        Returns the thread (None when the learner is already built). Called by the first
+        ``on_decision``; an activation can call it earlier.
+        """
+        with self._early_lock:
+            if self._live is not None:
+                return None
+            return self._start_warming()
+
+    def _start_warming(self) -> threading.Thread:
+        """The warm-up thread, started once (under _early_lock)."""
+        if self._warm_thread is None:
+            self._warm_thread = threading.Thread(
+                target=self._warm, name="foundups-training-warm", daemon=True
+            )
+            self._warm_thread.start()
+        return self._warm_thread
+
+    def _warm(self) -> None:
+        try:
+            self.live  # noqa: B018 - building it is the point
+        except Exception as exc:  # noqa: BLE001 - a thread of ours: report, never raise
+            with self._early_lock:
+                self._warm_error = f"{type(exc).__name__}: {exc}"
+                lost = len(self._early)
+                self._early_dropped += lost
+                self._early.clear()
+            _warn(
+                "live learning is off for this process: %s (%d queued decisions dropped)",
+                self._warm_error,
+                lost,
+                exc=exc,
+            )
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait for a warm-up in progress; True when the live learner is built."""
+        thread = self._warm_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        return self._live is not None
 
     @hookimpl
     def on_decision(self, decision: Decision) -> None:
         """Queue the decision for the background learner (never blocks, never raises)."""
         try:
-            self.live.submit(decision)
-        except Exception:
-            log.exception("could not queue decision %s", decision.id)
+            live = self._live
+            if live is None:
+                with self._early_lock:
+                    live = self._live
+                    if live is None:
+                        self._queue_early(decision)
+                        return
+            live.submit(decision)
+        except Exception as exc:  # noqa: BLE001 - the host's hot path
+            _warn("could not queue decision %s: %s", decision.id, exc, exc=exc)
+
+    def _queue_early(self, decision: Decision) -> None:
+        """Keep a decision until the learner is built, and have it built (under _early_lock)."""
+        if self._warm_error:
+            self._early_dropped += 1
+            return
+        if len(self._early) < EARLY_QUEUE:
+            self._early.append(decision)
+        else:
+            self._early_dropped += 1
+            dropped = self._early_dropped
+            if dropped in (1, 10, 100) or dropped % 1000 == 0:
+                log.warning("live learner not ready: %d decisions dropped (queue full)", dropped)
+        self._start_warming()
 
     @hookimpl
     def on_idle(self, budget: IdleBudget) -> IdleReport | None:
@@ -72,12 +176,47 @@ class TrainingPlugin:
     @hookimpl
     def on_query(self, query: Query) -> Answer | None:
         """Route the query to memory, Gemma or Qwen."""
-        return self.trainer.ask(query)
+        return self._answering_trainer().ask(query)
+
+    def _answering_trainer(self) -> Trainer:
+        """The Trainer that answers: this plugin's, or a read-only one while another process
+        holds the embedded store for writing (as ``status`` and ``eval`` read it)."""
+        trainer = self.trainer
+        if trainer.read_only or trainer.has_part("memory"):
+            return trainer
+        from foundups_training.memory import StoreLocked
+
+        try:
+            trainer.memory  # noqa: B018 - opening it (and its writer lock) is the point
+        except StoreLocked as exc:
+            return self._read_only(trainer, exc)
+        except Exception:  # noqa: BLE001 - ask() meets it again and reports it in the answer
+            return trainer
+        # The store is ours now; a reader opened earlier (perhaps answering on another
+        # thread at this moment) is closed with the plugin.
+        return trainer
+
+    def _read_only(self, trainer: Trainer, locked: Exception) -> Trainer:
+        with self._lock:
+            if self._reader is None:
+                from foundups_training.engine import Trainer
+
+                owner = getattr(locked, "owner", {}) or {}
+                log.info(
+                    "the pattern store is open for writing by %s: answering from it read-only",
+                    f"process {owner['pid']}" if owner.get("pid") else "another process",
+                )
+                self._reader = Trainer(trainer.settings, read_only=True)
+            return self._reader
 
     def close(self) -> None:
         """Flush the live learner and release the trainer's resources."""
+        self.wait_ready(10.0)
         if self._live is not None:
             self._live.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         if self._trainer is not None:
             self._trainer.close()
 
@@ -88,8 +227,8 @@ def _observe(trainer: Trainer) -> None:
         from foundups_training.metrics import attach_observers
 
         attach_observers(trainer)
-    except Exception:  # metrics are optional; learning goes on without them
-        log.exception("metrics observers could not be attached")
+    except Exception as exc:  # noqa: BLE001 - metrics are optional; learning goes on
+        _warn("metrics observers could not be attached: %s: %s", type(exc).__name__, exc, exc=exc)
 
 
 #: The object the entry point names.

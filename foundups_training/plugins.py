@@ -49,46 +49,99 @@ def _selected(names: Iterable[EntryPoint], allow: set[str], deny: set[str]) -> l
 class IsolatingPluginManager(pluggy.PluginManager):
     """A PluginManager whose hook calls survive a plugin that raises.
 
-    A raising implementation is logged, unregistered for the rest of the process, and the
-    call is retried without it, so the caller (a host DAE) sees the other plugins' results.
+    :meth:`call_safely` calls the implementations one at a time, in pluggy's order
+    (``tryfirst`` first, then the last registered first). One that raises is logged, counted
+    in :attr:`failures` and unregistered for the rest of the process; the call goes on with
+    the implementations not called yet, so every healthy one runs exactly once per call and the
+    caller (a host DAE) gets the others' results.
     """
 
     def __init__(self) -> None:
         super().__init__(PROJECT)
         self.add_hookspecs(hookspecs)
         self.failures: list[tuple[str, str, str]] = []  # (plugin, hook, error)
+        # Dropping a plugin and recording it: several host threads may fail in one plugin at
+        # the same moment, and only the first of them may unregister it.
+        self._drop_lock = threading.Lock()
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register ``plugin``; hook wrappers are not part of the contract and never called."""
+        registered = super().register(plugin, name)
+        wrappers = sorted(
+            {
+                caller.name
+                for caller in self.get_hookcallers(plugin) or []
+                for impl in caller.get_hookimpls()
+                if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper)
+            }
+        )
+        if wrappers:
+            log.warning(
+                "plugin %s: hook wrappers are not supported and will not be called (%s)",
+                registered,
+                ", ".join(wrappers),
+            )
+        return registered
 
     def call_safely(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call a hook; a plugin that raises is reported and dropped, never propagated."""
-        hook = getattr(self.hook, hook_name)
-        for _ in range(len(self.get_plugins()) + 1):
+        """Call a hook; a plugin that raises is reported and dropped, never propagated.
+
+        Returns what pluggy would: the first non-None result of a ``firstresult`` hook (or
+        None), else the list of non-None results.
+        """
+        try:
+            hook = getattr(self.hook, hook_name)
+            firstresult = bool(hook.spec and hook.spec.opts.get("firstresult", False))
+            impls = hook.get_hookimpls()
+        except Exception as exc:  # noqa: BLE001 - a caller's mistake must not reach the host
+            log.error("cannot call hook %s: %s: %s", hook_name, type(exc).__name__, exc)
+            return None
+        results: list[Any] = []
+        # get_hookimpls() is in registration order with tryfirst last; pluggy calls it from
+        # the end. Each implementation is called here once, so one that raises never makes
+        # the others run again.
+        for impl in reversed(impls):
+            if impl.wrapper or impl.hookwrapper:
+                continue
             try:
-                return hook(**kwargs)
+                args = [kwargs[name] for name in impl.argnames]
+            except KeyError as missing:
+                log.error("hook %s called without argument %s", hook_name, missing)
+                return None if firstresult else results
+            try:
+                result = impl.function(*args)
             except Exception as exc:  # noqa: BLE001 - isolation is the point
-                culprit = _culprit(self, hook_name, exc)
-                name = self.get_name(culprit) if culprit is not None else "?"
-                self.failures.append((str(name), hook_name, f"{type(exc).__name__}: {exc}"))
-                log.error("plugin %s raised in %s: %s; it is disabled", name, hook_name, exc)
-                if culprit is None:
-                    return None
-                self.unregister(culprit)
-        return None
+                self._drop(impl.plugin, impl.plugin_name, hook_name, exc)
+                continue
+            if result is not None:
+                if firstresult:
+                    return result
+                results.append(result)
+        return None if firstresult else results
 
-
-def _culprit(pm: pluggy.PluginManager, hook_name: str, exc: BaseException) -> object | None:
-    """Find which plugin's implementation raised, from the traceback's frames."""
-    impls = getattr(pm.hook, hook_name).get_hookimpls()
-    codes = {
-        impl.function.__code__: impl.plugin for impl in impls if hasattr(impl.function, "__code__")
-    }
-    tb = exc.__traceback__
-    found = None
-    while tb is not None:
-        plugin = codes.get(tb.tb_frame.f_code)
-        if plugin is not None:
-            found = plugin
-        tb = tb.tb_next
-    return found
+    def _drop(self, plugin: object, name: str, hook_name: str, exc: Exception) -> None:
+        """Record that ``plugin`` raised in ``hook_name`` and unregister it (never raises)."""
+        error = f"{type(exc).__name__}: {exc}"
+        with self._drop_lock:
+            self.failures.append((name, hook_name, error))
+            registered = self.is_registered(plugin)
+            if registered:
+                try:
+                    self.unregister(plugin)
+                except Exception as unregister_error:  # noqa: BLE001
+                    log.debug("unregistering plugin %s failed: %s", name, unregister_error)
+        # One clear line; the traceback only when debugging (-vv).
+        debug = log.isEnabledFor(logging.DEBUG)
+        if registered:
+            log.error(
+                "plugin %s raised in %s: %s; it is disabled for the rest of this process",
+                name,
+                hook_name,
+                error,
+                exc_info=exc if debug else None,
+            )
+        else:  # another thread met the same failure first and already dropped it
+            log.debug("plugin %s (already disabled) raised in %s: %s", name, hook_name, error)
 
 
 def load_entry_points(
@@ -143,3 +196,25 @@ def plugin_names() -> list[str]:
     """Names of the registered plugins."""
     pm = get_plugin_manager()
     return sorted(str(pm.get_name(p)) for p in pm.get_plugins())
+
+
+def warm_up() -> threading.Thread:
+    """Load the plugins and warm the training plugin in a daemon thread; returns the thread.
+
+    For activation (``import foundups_training.auto``): the host's first hook call then finds
+    the plugin manager loaded and the live learner being built, and pays for neither.
+    """
+
+    def run() -> None:
+        try:
+            from foundups_training.plugin import TrainingPlugin
+
+            for plugin in get_plugin_manager().get_plugins():
+                if isinstance(plugin, TrainingPlugin):
+                    plugin.warm()
+        except Exception as exc:  # noqa: BLE001 - warming is an optimisation, never a failure
+            log.warning("warming the plugins failed: %s: %s", type(exc).__name__, exc)
+
+    thread = threading.Thread(target=run, name="foundups-training-warm-up", daemon=True)
+    thread.start()
+    return thread
