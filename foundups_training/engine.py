@@ -29,6 +29,18 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
 
 
+def _warn(what: str, exc: BaseException) -> None:
+    """Log a failure the caller survives as one line an operator can read; the traceback
+    only when debugging (``-vv``), where it is wanted, not on every terminal."""
+    log.warning(
+        "%s: %s: %s",
+        what,
+        type(exc).__name__,
+        exc,
+        exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+    )
+
+
 class Trainer:
     """Owns the parts of one data directory; safe to share between threads."""
 
@@ -118,6 +130,12 @@ class Trainer:
             commands = self.mine_commands(remine=remine)
             if commands is not None and commands.warning:
                 report = replace(report, warnings=(*report.warnings, commands.warning))
+            # The log's count was taken before the telemetry's command patterns were added
+            # (or, with ``remine``, removed): what the memory holds is counted now.
+            try:
+                report = replace(report, patterns_total=self.memory.count())
+            except Exception as exc:  # noqa: BLE001 - the patterns are stored; keep the count
+                _warn("counting the patterns failed", exc)
             return report
 
     def mine_commands(self, *, remine: bool = False) -> CommandMiningReport | None:
@@ -135,8 +153,8 @@ class Trainer:
                 self.settings.commands_checkpoint_path,
                 remine=remine,
             )
-        except Exception:
-            log.exception("mining the telemetry failed")
+        except Exception as exc:  # noqa: BLE001 - the log's patterns are already safe
+            _warn("mining the telemetry failed", exc)
             return None
 
     def idle(self, budget: IdleBudget) -> IdleReport:
@@ -166,8 +184,8 @@ class Trainer:
             payload = {**report.as_dict(), "source": budget.reason}
             telemetry.emit("training.idle", "completed", payload)
             return idle
-        except Exception as exc:  # an idle cycle reports, never raises
-            log.exception("idle training failed")
+        except Exception as exc:  # noqa: BLE001 - an idle cycle reports, never raises
+            _warn("idle training failed", exc)
             error = f"{type(exc).__name__}: {exc}"
             telemetry.emit("training.idle", "failed", {"error": error, "source": budget.reason})
             return IdleReport(success=False, duration_s=time.perf_counter() - start, error=error)
@@ -176,8 +194,8 @@ class Trainer:
         """Answer a query through the router; never raises."""
         try:
             return self.router.answer(query)
-        except Exception as exc:
-            log.exception("answering failed")
+        except Exception as exc:  # noqa: BLE001 - the answer carries the error
+            _warn("answering failed", exc)
             return Answer(text="", tier="none", error=f"{type(exc).__name__}: {exc}")
 
     def status(self) -> dict[str, Any]:
@@ -203,8 +221,8 @@ class Trainer:
             if closer is not None:
                 try:
                     closer()
-                except Exception:
-                    log.exception("closing %s failed", name)
+                except Exception as exc:  # noqa: BLE001 - close the other parts too
+                    _warn(f"closing {name} failed", exc)
 
     def __enter__(self) -> Trainer:
         return self

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from foundups_training import signals, telemetry
+from foundups_training.cli import readable
 from foundups_training.progress import Progress
 from foundups_training.records import Answer, Query
 
@@ -124,14 +125,32 @@ def routed_answer(trainer: Trainer, query: Query) -> Answer:
         )
     try:
         signals.answer_given.send(query.asked_by or "menu", query=query, answer=answer)
-    except Exception:  # an observer must never cost the caller its answer
-        log.exception("answer_given receiver failed")
+    except Exception as exc:  # noqa: BLE001 - an observer never costs the caller its answer
+        _warn("answer_given receiver failed", exc)
     return answer
+
+
+def _warn(what: str, exc: BaseException) -> None:
+    """One readable warning line; the traceback only when debugging (``-vv``)."""
+    log.warning(
+        "%s: %s: %s",
+        what,
+        type(exc).__name__,
+        exc,
+        exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+    )
 
 
 def default_host_root(trainer: Trainer) -> Path | None:
     """The configured host tree, when it looks like a Foundups-Agent checkout."""
-    root = trainer.settings.host_root
+    return configured_host_root(trainer.settings)
+
+
+def configured_host_root(settings: Any) -> Path | None:
+    """``host_root`` of the settings (``FOUNDUPS_TRAINING_HOST_ROOT``, the TOML file, else
+    the working directory) when it holds ``modules/``, as a Foundups-Agent checkout does;
+    else None. The menu and ``mine`` verify module names against it."""
+    root = Path(settings.host_root).expanduser()
     return root if (root / "modules").is_dir() else None
 
 
@@ -146,6 +165,14 @@ def _when(value: Any) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _failed(run: dict[str, Any], limit: int = 160) -> str:
+    """A failed training run in one line: when, what, and why (cut to ``limit``)."""
+    error = str(run.get("error") or "no reason recorded")
+    if len(error) > limit:
+        error = error[: limit - 1] + "\N{HORIZONTAL ELLIPSIS}"
+    return f"{_when(run.get('ts'))} - {run.get('kind', '?')} FAILED: {error}"
 
 
 def format_progress(status: dict[str, Any]) -> list[str]:
@@ -163,6 +190,9 @@ def format_progress(status: dict[str, Any]) -> list[str]:
     for kind, n in sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"  {kind:<18} {n:,}")
     lines.append(f"Last training  : {_when(status.get('last_training'))}")
+    failure = status.get("last_failure")
+    if failure:
+        lines.append(f"Last attempt   : {_failed(failure)}")
     made_by, current = status.get("log_miner"), status.get("miner")
     if made_by is not None and current is not None and made_by < current:
         lines.append(
@@ -175,7 +205,7 @@ def format_progress(status: dict[str, Any]) -> list[str]:
             f"Command patterns: made by an older version (telemetry miner {made_by}; this "
             f"one's is {current}): option 1 replaces them, or says how"
         )
-    for key in ("memory_error", "checkpoint_error", "metrics_error"):
+    for key in ("data_dir_error", "memory_error", "checkpoint_error", "metrics_error"):
         if status.get(key):
             lines.append(f"Problem        : {status[key]}")
     return lines
@@ -200,9 +230,15 @@ def format_metrics(summary: dict[str, Any]) -> list[str]:
     """The metrics view for :meth:`MetricsStore.summary`."""
     lines = []
     runs = summary.get("training_runs") or {}
+    failed = summary.get("failed_runs") or {}
     lines.append(
         "Training runs  : "
         + (", ".join(f"{k} {v}" for k, v in sorted(runs.items())) if runs else "none yet")
+        + (
+            f" (failed, not counted: {', '.join(f'{k} {v}' for k, v in sorted(failed.items()))})"
+            if failed
+            else ""
+        )
     )
     lines.append(f"Lines processed: {summary.get('lines_processed', 0):,} (all runs)")
     last = summary.get("last_training")
@@ -211,6 +247,11 @@ def format_metrics(summary: dict[str, Any]) -> list[str]:
             f"Last training  : {_when(last['ts'])} - {last['kind']}, "
             f"{last['lines_processed']:,} lines, {last['patterns_stored']:,} patterns stored"
         )
+    else:
+        lines.append("Last training  : never")
+    failure = summary.get("last_failure")
+    if failure:
+        lines.append(f"Last attempt   : {_failed(failure)}")
     answers = summary.get("answers") or {}
     by_tier = answers.get("by_tier") or {}
     total = answers.get("answers", 0)
@@ -265,7 +306,9 @@ class _Console:
         if not line:
             self.stdout.write("\n")
             return None
-        return line.rstrip("\r\n").strip()
+        # Bytes that are not UTF-8 (a paste from a latin-1 file) are replaced, not passed on
+        # as lone surrogates that the tokenizer and the telemetry file refuse.
+        return readable(line.rstrip("\r\n").strip())
 
 
 class TrainingMenu:
@@ -304,14 +347,22 @@ class TrainingMenu:
             if total
             else f"{done:,} lines (log not found: {status.get('log', '?')})"
         )
+        if status.get("store_locked_by"):  # not "0": the store holds patterns we cannot see
+            patterns = f"unknown - the store is locked by {status['store_locked_by']}"
+        elif status.get("memory_error"):
+            patterns = "unknown - the store cannot be read (option 2 says why)"
+        else:
+            patterns = f"{status.get('patterns_total', 0):,}"
+        failure = status.get("last_failure")
         self.io.say(
             "",
             "=" * 60,
             "[BOT] QWEN/GEMMA TRAINING SYSTEM  (foundups-training)",
             "=" * 60,
-            f"Patterns stored : {status.get('patterns_total', 0):,}",
+            f"Patterns stored : {patterns}",
             f"Log progress    : {progress}",
             f"Last training   : {_when(status.get('last_training'))}",
+            *([f"Last attempt    : {_failed(failure, 60)}"] if failure else []),
             f"Gemma accuracy  : {_pct(gemma_acc)}",
             f"Qwen escalations: {escalations:,}",
             _RULE,
@@ -496,7 +547,7 @@ def run_menu(trainer: Trainer, stdin: TextIO | None = None, stdout: TextIO | Non
 
         # Idempotent: the menu's answers and runs reach the metrics and telemetry files.
         attach_observers(trainer)
-    except Exception:  # the menu still works without metrics
-        log.exception("metrics observers unavailable")
+    except Exception as exc:  # noqa: BLE001 - the menu still works without metrics
+        _warn("metrics observers unavailable", exc)
     console = _Console(stdin or sys.stdin, stdout or sys.stdout)
     return TrainingMenu(trainer, console).run()

@@ -39,7 +39,14 @@ def emit_telemetry(command: str, event: str, payload: dict[str, Any] | None = No
     """Send a telemetry event (shape of the host's Holo Command Interface draft)."""
     try:
         telemetry.send("foundups_training", command=command, event=event, payload=payload or {})
-    except Exception:
+    except Exception as exc:
         import logging
 
-        logging.getLogger(__name__).exception("telemetry receiver failed")
+        # One line for the operator; the traceback only when debugging (-vv).
+        log = logging.getLogger(__name__)
+        log.warning(
+            "telemetry receiver failed: %s: %s",
+            type(exc).__name__,
+            exc,
+            exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+        )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from foundups_training.engine import Trainer
+    from foundups_training.metrics import MetricsStore
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +50,26 @@ def _iso(ts: float) -> str:
 
 
 def _metrics_summary(trainer: Trainer, status: dict[str, Any]) -> None:
-    """Add the metrics store's view: the last training run (newest of store and checkpoint)."""
+    """Add the metrics store's view: the last training run (newest of store and checkpoint),
+    and the attempt after it when that one failed."""
     if not trainer.settings.metrics_path.is_file():
         return  # status never creates files: no store yet means no history yet
     try:
-        last = trainer.metrics.last_training()
-        stats = trainer.metrics.answer_stats()
+        # Its own read-only connection (committed rows are what any reader sees): status
+        # must work on a data directory it cannot write, and reading must not migrate or
+        # create anything behind the operator's back.
+        from foundups_training.metrics import MetricsStore
+
+        with MetricsStore(trainer.settings.metrics_path, read_only=True) as store:
+            summary = _read_metrics(store)
     except Exception as exc:  # noqa: BLE001 - status reports problems, it does not fail
         status["metrics_error"] = f"{type(exc).__name__}: {exc}"
         return
+    last, failed, stats = summary
     status["answers"] = stats["answers"]
     status["escalation_rate"] = stats["escalation_rate"]
+    if failed is not None:
+        status["last_failure"] = {**failed.as_dict(), "when": _iso(failed.ts)}
     if last is None:
         return
     status["last_training_run"] = last.as_dict()
@@ -67,6 +77,30 @@ def _metrics_summary(trainer: Trainer, status: dict[str, Any]) -> None:
     # ISO strings in UTC compare correctly as text; keep whichever is newer.
     if not status["last_training"] or str(status["last_training"]) < when:
         status["last_training"] = when
+
+
+def _read_metrics(store: MetricsStore) -> tuple[Any, Any, dict[str, Any]]:
+    """The last successful run, the failed attempt after it (or None), the answer stats."""
+    return store.last_successful_training(), store.last_failed_training(), store.answer_stats()
+
+
+def _lines_processed(checkpoint: dict[str, Any], path: Path, status: dict[str, Any]) -> int:
+    """The checkpoint's line count. A value that is not one (a hand-edited or foreign file,
+    which ``mine`` treats as corrupt and restarts from the first line) is reported in
+    ``checkpoint_error``, never raised: status is what an operator runs to diagnose."""
+    value = checkpoint.get("lines_processed", 0) or 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    status.setdefault(
+        "checkpoint_error",
+        f"the checkpoint {path} says lines_processed = {value!r}, which is not a line "
+        "count: the next `mine` starts the log from its first line",
+    )
+    return 0
 
 
 def collect_status(trainer: Trainer) -> dict[str, Any]:
@@ -90,12 +124,28 @@ def collect_status(trainer: Trainer) -> dict[str, Any]:
         status["verified"] = stats.get("verified", 0)
     except Exception as exc:  # noqa: BLE001 - status reports problems, it does not fail
         status["memory_error"] = f"{type(exc).__name__}: {exc}"
+        from foundups_training.memory.lock import StoreLocked
+
+        if isinstance(exc, StoreLocked):
+            # what the menu header says instead of "0 patterns": the store is not empty
+            owner = exc.owner
+            who = f"process {owner['pid']}" if owner.get("pid") else "another process"
+            status["store_locked_by"] = who + (f" on {owner['host']}" if owner.get("host") else "")
+    if not settings.data_dir.is_dir():
+        status["data_dir_error"] = (
+            f"{settings.data_dir} is a file, not a data directory"
+            if settings.data_dir.exists()
+            else f"there is no data directory at {settings.data_dir}: nothing was learned "
+            "there (check --data-dir or FOUNDUPS_TRAINING_HOME)"
+        )
     checkpoint = _checkpoint_summary(trainer)
     if "checkpoint_error" in checkpoint:
         status["checkpoint_error"] = checkpoint["checkpoint_error"]
-    status["lines_processed"] = int(checkpoint.get("lines_processed", 0) or 0)
-    status["last_training"] = checkpoint.get("updated_at")
-    status["log"] = checkpoint.get("path", str(settings.log_path))
+    status["lines_processed"] = _lines_processed(checkpoint, settings.checkpoint_path, status)
+    updated = checkpoint.get("updated_at")
+    status["last_training"] = updated if isinstance(updated, str) else None
+    log_path = checkpoint.get("path")
+    status["log"] = log_path if isinstance(log_path, str) else str(settings.log_path)
     if checkpoint and "checkpoint_error" not in checkpoint:
         from foundups_training.mining.checkpoint import MINER_VERSION
 

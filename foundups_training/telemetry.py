@@ -99,10 +99,17 @@ class TelemetryWriter:
         return self.directory / f"telemetry-{when:%Y%m%d}.jsonl"
 
     def write(self, command: str, event: str, payload: dict[str, Any] | None = None) -> None:
-        """Append one event (a single short write with O_APPEND: safe across processes)."""
-        record = make_event(command, event, payload, daemon=self.daemon)
-        data = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        """Append one event (a single short write with O_APPEND: safe across processes).
+
+        Never raises: a payload that cannot be encoded (text holding lone surrogates, such as
+        a question typed in a non-UTF-8 terminal) is written with those characters escaped,
+        and anything else that goes wrong is counted and logged once.
+        """
         try:
+            record = make_event(command, event, payload, daemon=self.daemon)
+            data = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode(
+                "utf-8", "backslashreplace"
+            )
             with self._lock:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 with self.path_for().open("a+b") as fh:
@@ -114,11 +121,18 @@ class TelemetryWriter:
                             data = b"\n" + data
                     fh.write(data)
                 self.written += 1
-        except OSError:
-            # A full disk or a read-only data dir must not stop training: count and log once.
+        except Exception as exc:  # telemetry never stops the sender
+            # A full disk or a read-only data dir must not stop training: count and log once,
+            # one line (the traceback only when debugging).
             self.errors += 1
             if self.errors == 1:
-                log.exception("cannot write telemetry to %s", self.directory)
+                log.warning(
+                    "cannot write telemetry to %s: %s: %s",
+                    self.directory,
+                    type(exc).__name__,
+                    exc,
+                    exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+                )
 
     def receive(
         self,

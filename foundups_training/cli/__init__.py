@@ -12,8 +12,10 @@ import contextlib
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from foundups_training import __version__
@@ -33,6 +35,10 @@ VERBS: dict[str, str] = {
     "plugins": "plugins",
 }
 
+
+#: Verbs that only read the data directory: their telemetry never creates it, and is left
+#: out where it cannot be written (another account's data directory, a backup).
+READ_ONLY_VERBS = frozenset({"status"})
 
 #: verb -> telemetry command (Holo Command Interface names); verbs not listed report their own
 TELEMETRY_COMMANDS: dict[str, str] = {
@@ -111,7 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", parents=[common], help="ask a question (routed Gemma/Qwen)")
     p.add_argument("query", metavar="QUERY")
     p.add_argument("--tier", choices=["auto", "memory", "gemma", "qwen"], default="auto")
-    p.add_argument("-n", "--patterns", type=int, default=5, help="patterns to retrieve")
+    p.add_argument(
+        "-n",
+        "--patterns",
+        type=int,
+        default=None,
+        metavar="N",
+        help="list at most N of the patterns behind the answer (default: 5, all with --json)",
+    )
 
     p = sub.add_parser("eval", parents=[common], help="evaluate answers on a QA JSONL file")
     p.add_argument("qa", metavar="QA.jsonl")
@@ -195,11 +208,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: Any = None
     try:
         settings = _settings_from(args)
+        if settings.data_dir.exists() and not settings.data_dir.is_dir():
+            raise CliError(f"the data directory {settings.data_dir} is a file, not a directory")
         module = importlib.import_module(f"foundups_training.cli.{VERBS[args.verb]}")
         command = TELEMETRY_COMMANDS.get(args.verb)
         if command is None:
             return int(module.run(args, settings) or 0)
-        with _observed(settings):
+        with _observed(settings, read_only=args.verb in READ_ONLY_VERBS):
             from foundups_training import telemetry
 
             with telemetry.command(command) as result:
@@ -250,14 +265,25 @@ def write_limits(data_dir: Any) -> str:
     return f" ({'; '.join(said)})" if said else ""
 
 
+def can_write(directory: Path) -> bool:
+    """Whether this process may create files in ``directory`` (an existing folder)."""
+    return directory.is_dir() and os.access(directory, os.W_OK | os.X_OK)
+
+
 @contextlib.contextmanager
-def _observed(settings: Any) -> Iterator[None]:
+def _observed(settings: Any, *, read_only: bool = False) -> Iterator[None]:
     """Record the verb's signals in the metrics store and its telemetry as JSONL.
 
     Observability must never stop a verb: a metrics store that cannot be opened (read-only
-    data directory, say) is logged and the verb runs without it.
+    data directory, say) is logged and the verb runs without it. A ``read_only`` verb
+    (status, report) records only into a data directory that exists and that it may write:
+    it never creates one (a mistyped ``--data-dir`` stays a mistake, not a new folder), and
+    reading another account's data directory is no reason for a warning.
     """
     store = None
+    if read_only and not can_write(settings.data_dir):
+        yield
+        return
     try:
         from foundups_training import telemetry
         from foundups_training.metrics import MetricsStore, attach_observers
@@ -274,11 +300,43 @@ def _observed(settings: Any) -> Iterator[None]:
         if store is not None:
             try:
                 store.close()  # flushes and detaches the observer
-            except Exception:
-                logging.getLogger(__name__).exception("closing the metrics store failed")
+            except Exception as exc:  # noqa: BLE001 - the verb's result is already out
+                _log_failure("closing the metrics store failed", exc)
         try:
             from foundups_training import telemetry
 
             telemetry.detach_writer(settings.telemetry_dir)
-        except Exception:
-            logging.getLogger(__name__).exception("detaching telemetry failed")
+        except Exception as exc:  # noqa: BLE001 - the verb's result is already out
+            _log_failure("detaching telemetry failed", exc)
+
+
+def _log_failure(what: str, exc: BaseException) -> None:
+    """One warning line; the traceback only with ``-vv`` (DEBUG)."""
+    log = logging.getLogger(__name__)
+    log.warning(
+        "%s: %s: %s",
+        what,
+        type(exc).__name__,
+        exc,
+        exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+    )
+
+
+def readable(text: str) -> str:
+    """``text`` with what cannot be encoded as UTF-8 made readable.
+
+    Bytes that are not UTF-8 on the command line or a piped stdin (a paste from a latin-1
+    file) reach Python as lone surrogates, which the tokenizer, the JSON files and SQLite
+    all refuse. The original bytes are recovered and decoded again, each invalid one
+    becoming U+FFFD, so the rest of the text is still asked.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # the bytes as they were typed
+    except UnicodeEncodeError:  # surrogates that did not come from undecodable bytes
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")

@@ -2,22 +2,28 @@
 
 The question goes through the plugin manager exactly as a host DAE's would, so whichever
 plugin answers ``on_query`` (by default this distribution's training plugin: Trainer.ask →
-Router) answers here too.
+Router) answers here too. A question with bytes that are not UTF-8 is asked with those
+bytes replaced (see :func:`foundups_training.cli.readable`), and says so on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from typing import Any
 
-from foundups_training.cli import CliError, emit
+from foundups_training.cli import CliError, emit, readable
 from foundups_training.config import Settings
 from foundups_training.records import Answer, Query
 
+#: Pattern ids the text answer lists when ``-n`` is not given (``--json`` lists them all).
+DEFAULT_PATTERNS_SHOWN = 5
 
-def answer_dict(answer: Answer) -> dict[str, Any]:
-    """The JSON shape of an answer (stable keys for scripts)."""
+
+def answer_dict(answer: Answer, max_patterns: int | None = None) -> dict[str, Any]:
+    """The JSON shape of an answer (stable keys for scripts); ``patterns`` lists the ids of
+    the patterns behind it, chosen answer's first (at most ``max_patterns``)."""
     return {
         "answer": answer.text,
         "tier": answer.tier,
@@ -26,12 +32,12 @@ def answer_dict(answer: Answer) -> dict[str, Any]:
         "escalated": answer.escalated,
         "escalation_reason": answer.escalation_reason,
         "latency_ms": answer.latency_ms,
-        "patterns": list(answer.patterns),
+        "patterns": list(answer.patterns[:max_patterns]),
         "error": answer.error,
     }
 
 
-def _text(answer: Answer) -> str:
+def _text(answer: Answer, max_patterns: int = DEFAULT_PATTERNS_SHOWN) -> str:
     lines = [answer.text or "(no answer)"]
     how = f"{answer.tier}" + (
         f" ({answer.model})" if answer.model and answer.model != answer.tier else ""
@@ -41,7 +47,7 @@ def _text(answer: Answer) -> str:
         meta += f", escalated: {answer.escalation_reason}"
     lines.append(meta)
     if answer.patterns:
-        lines.append(f"-- patterns: {', '.join(answer.patterns[:5])}")
+        lines.append(f"-- patterns: {', '.join(answer.patterns[:max_patterns])}")
     if answer.error:
         lines.append(f"-- problem: {answer.error}")
     return "\n".join(lines)
@@ -49,6 +55,16 @@ def _text(answer: Answer) -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Ask one question; exit 0 with an answer, 1 when nothing could answer."""
+    shown = args.patterns
+    if shown is not None and shown < 1:
+        raise CliError("-n/--patterns must be at least 1")
+    text = readable(args.query)
+    if text != args.query:
+        print(
+            "note: the question holds bytes that are not UTF-8; each was replaced by "
+            f"\N{REPLACEMENT CHARACTER}: {text}",
+            file=sys.stderr,
+        )
     from foundups_training.plugins import get_plugin_manager
 
     # The training plugin builds its Trainer from the environment: hand it this
@@ -56,9 +72,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     os.environ["FOUNDUPS_TRAINING_HOME"] = str(settings.data_dir)
     if settings.config_file is not None:
         os.environ["FOUNDUPS_TRAINING_CONFIG"] = str(settings.config_file)
-    query = Query(text=args.query, tier=args.tier, n_patterns=args.patterns, asked_by="cli")
+    query = Query(
+        text=text, tier=args.tier, n_patterns=shown or DEFAULT_PATTERNS_SHOWN, asked_by="cli"
+    )
     answer = get_plugin_manager().call_safely("on_query", query=query)
     if answer is None:
         raise CliError("no plugin answered (is the training plugin disabled?)", code=1)
-    emit(args, answer_dict(answer), _text(answer))
+    emit(args, answer_dict(answer, shown), _text(answer, shown or DEFAULT_PATTERNS_SHOWN))
     return 0 if answer.text else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     unknown = [t for t in tiers if t not in ("routed", "memory", "gemma", "qwen")]
     if unknown or not tiers:
         raise CliError(f"--tiers: unknown tier(s) {', '.join(unknown) or '(none)'}")
+    out = Path(args.out).expanduser() if args.out else None
+    if out is not None:
+        # An evaluation takes seconds a question: find out now, not after it, that the
+        # per-item file cannot be written.
+        problem = _unwritable(out)
+        if problem:
+            raise CliError(f"--out {out}: {problem}")
 
     from foundups_training.progress import progress_for
 
@@ -50,7 +58,35 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             trainer.metrics.record_eval_report(report, Path(args.qa).name)
         except Exception as exc:  # noqa: BLE001
             print(f"note: evaluation not recorded in the metrics store: {exc}", file=sys.stderr)
-    if args.out:
-        report.write_items(args.out)
+    # The report first: a failure to write the per-item file must not lose it.
     emit(args, report.to_json(), format_report(report))
+    if out is not None:
+        try:
+            report.write_items(out)
+        except OSError as exc:
+            raise CliError(
+                f"--out {out}: cannot write the per-item results ({exc.strerror or exc}); "
+                "the report above is complete",
+                code=1,
+            ) from None
     return 0
+
+
+def _unwritable(out: Path) -> str:
+    """Why ``out`` cannot be written as a file, or "" when it looks writable.
+
+    Nothing is created: the folders ``write_items`` would make are judged by the nearest
+    one that exists.
+    """
+    if out.is_dir():
+        return "is a directory; name a file in it, e.g. " + str(out / "items.jsonl")
+    if out.exists():
+        return "" if os.access(out, os.W_OK) else "the file cannot be written (permission)"
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create files in {parent} (permission)"
+    return ""

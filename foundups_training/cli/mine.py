@@ -1,7 +1,8 @@
 """``foundups-training mine LOG``: mine the next chunk of an operational log into memory.
 
 Resumes from the checkpoint in the data directory; ``--max-lines`` / ``--max-seconds``
-bound one run; ``--host-root`` verifies module references against the host's tree;
+bound one run; ``--host-root`` verifies module references against the host's tree (default:
+the configured ``host_root`` when it is a Foundups-Agent checkout, as the menu does);
 ``--remine`` replaces the patterns mined from a log by what the log holds now.
 """
 
@@ -28,9 +29,17 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             pass
     except OSError as exc:
         raise CliError(f"cannot read log file {log_path}: {exc.strerror or exc}") from None
-    host_root = Path(args.host_root).expanduser() if args.host_root else None
-    if host_root is not None and not host_root.is_dir():
-        raise CliError(f"--host-root is not a directory: {host_root}")
+    host_root: Path | None
+    if args.host_root:
+        host_root = Path(args.host_root).expanduser()
+        if not host_root.is_dir():
+            raise CliError(f"--host-root is not a directory: {host_root}")
+    else:
+        # As the menu and the idle task do: the configured host tree (the docs' advice for
+        # "few patterns verified" is to set FOUNDUPS_TRAINING_HOST_ROOT, then mine).
+        from foundups_training.menu import configured_host_root
+
+        host_root = configured_host_root(settings)
     if args.max_lines is not None and args.max_lines < 0:
         raise CliError("--max-lines must be 0 or more")
     if args.max_seconds is not None and args.max_seconds < 0:
@@ -48,7 +57,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             progress=bar,
             remine=args.remine,
         )
-    data = report.as_dict()
+    data = {**report.as_dict(), "host_root": str(host_root) if host_root else None}
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(report.by_kind.items())) or "none"
     lines = [
         f"mined {report.lines_processed} lines of {log_path} in {report.duration_s:.2f}s "
@@ -56,7 +65,12 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         f"patterns stored: {report.patterns_stored} ({report.patterns_new} new; {kinds})",
         f"patterns in memory: {report.patterns_total}",
         f"verified: {report.verified} of {report.with_module} naming a module"
-        + ("" if host_root else " (no --host-root given)"),
+        + (
+            f" (against {host_root})"
+            if host_root
+            else " (no host tree: give --host-root, or set FOUNDUPS_TRAINING_HOST_ROOT or "
+            "host_root to a Foundups-Agent checkout)"
+        ),
     ]
     if report.truncated_lines:
         lines.append(f"over-long lines cut: {report.truncated_lines}")

@@ -1,11 +1,18 @@
-"""``foundups-training report --out DIR``: write the HTML metrics dashboard."""
+"""``foundups-training report --out DIR``: write the HTML metrics dashboard.
+
+It only reads the metrics: it works on a data directory this process cannot write (another
+account's, a backup); its own ``training.report`` telemetry is written only where it can be.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from foundups_training.cli import emit
+from foundups_training.cli import CliError, can_write, emit
 from foundups_training.config import Settings
 
 
@@ -16,16 +23,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from foundups_training.report import write_report
 
     out = Path(args.out).expanduser()
-    settings.ensure_data_dir()
-    telemetry.attach_writer(settings.telemetry_dir)
-    # The store alone, not a Trainer: the dashboard must not need (or lock) the Chroma store.
-    with telemetry.command("training.report", {"out": str(out)}) as result:
-        with MetricsStore(settings.metrics_path) as store:
-            path = write_report(store, out)
-        result["path"] = str(path)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out} is a file: the dashboard is a folder (index.html inside)")
+    with _telemetry_where_writable(settings):
+        # The store alone, not a Trainer: the dashboard must not need (or lock) the Chroma
+        # store; read-only, so that reading creates, migrates or writes nothing.
+        with telemetry.command("training.report", {"out": str(out)}) as result:
+            with MetricsStore(settings.metrics_path, read_only=True) as store:
+                path = write_report(store, out)
+            result["path"] = str(path)
     emit(
         args,
         {"report": str(path)},
         f"dashboard written: {path}\nopen it in a browser: {path.resolve().as_uri()}",
     )
     return 0
+
+
+@contextlib.contextmanager
+def _telemetry_where_writable(settings: Settings) -> Iterator[Any]:
+    """The telemetry writer on the data directory while the report is made, when this
+    process may write there; else no telemetry, and no warning: reading is allowed."""
+    from foundups_training import telemetry
+
+    with contextlib.suppress(OSError):
+        settings.ensure_data_dir()
+    if not can_write(settings.data_dir):
+        yield None
+        return
+    writer = telemetry.attach_writer(settings.telemetry_dir)
+    try:
+        yield writer
+    finally:
+        telemetry.detach_writer(settings.telemetry_dir)

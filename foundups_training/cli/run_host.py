@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from foundups_training.cli import CliError
@@ -22,6 +23,11 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         os.environ["FOUNDUPS_TRAINING_HOME"] = str(args.data_dir)
     if getattr(args, "config_file", None):
         os.environ["FOUNDUPS_TRAINING_CONFIG"] = str(args.config_file)
+    main_py = Path(args.main_py).expanduser()
+    if main_py.is_dir():  # the launcher would say "no such file": say what it is instead
+        raise CliError(
+            f"{main_py} is a directory; give the host's main.py (e.g. {main_py / 'main.py'})"
+        )
     host_args = list(args.host_args or [])
     if host_args[:1] == ["--"]:
         host_args = host_args[1:]

@@ -18,6 +18,12 @@ def _text(status: dict) -> str:
         lines.append(f"  {kind:<16} {n}")
     lines.append(f"lines processed: {status['lines_processed']} of {status.get('log', '?')}")
     lines.append(f"last training  : {status['last_training'] or 'never'}")
+    failure = status.get("last_failure")
+    if failure:  # a run after the last training failed: it trained nothing
+        lines.append(
+            f"last attempt   : {failure['when']} ({failure['kind']}) failed: "
+            f"{failure.get('error') or 'no reason recorded'}"
+        )
     made_by, current = status.get("log_miner"), status.get("miner")
     if made_by is not None and current is not None and made_by < current:
         lines.append(
@@ -30,7 +36,7 @@ def _text(status: dict) -> str:
             f"command patterns: made by telemetry miner version {made_by}, this package's is "
             f"{current}: the next `mine` replaces them, or says how"
         )
-    for key in ("memory_error", "checkpoint_error"):
+    for key in ("data_dir_error", "memory_error", "checkpoint_error", "metrics_error"):
         if key in status:
             lines.append(f"problem        : {status[key]}")
     return "\n".join(lines)

@@ -138,28 +138,73 @@ class MetricsStore:
     processes at once (WAL, a busy timeout).
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        #: True when opened with ``read_only``: nothing is created, migrated or written.
+        self.read_only = read_only
         self._lock = threading.RLock()
         self._closed = False
-        # Observers write from their own thread: the connection is shared under our lock.
-        self._conn = sqlite3.connect(
-            str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False
-        )
+        if read_only:
+            self._conn = self._connect_read_only()
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Observers write from their own thread: the connection is shared under our lock.
+            self._conn = sqlite3.connect(
+                str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False
+            )
         self._conn.row_factory = sqlite3.Row
         try:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL is durable across app crashes in WAL mode; only an OS crash can lose the
-            # last commits, which is fine for metrics and keeps each write cheap.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
+            if not read_only:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                # NORMAL is durable across app crashes in WAL mode; only an OS crash can lose
+                # the last commits, which is fine for metrics and keeps each write cheap.
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+                self._conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise MetricsError(f"{self.path}: not a usable metrics database ({exc})") from exc
         #: Set by :func:`foundups_training.metrics.attach_observers`; detached on close.
         self.observer: Any = None
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """A connection that never writes: for ``status`` and ``report``, which must work on
+        a data directory this process cannot write (another account's, a backup).
+
+        ``mode=ro`` still wants to create the WAL index (``-shm``) next to the file, which a
+        read-only folder refuses; ``immutable=1`` reads the file as it is, without locks,
+        which is right for a folder nobody can be writing either. A missing or empty file is
+        an empty history, held in memory, so that reading creates nothing.
+        """
+
+        def connect(target: str) -> sqlite3.Connection:
+            return sqlite3.connect(
+                target, uri=True, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+
+        def empty() -> sqlite3.Connection:
+            conn = connect("file::memory:")
+            conn.executescript(_SCHEMA_V1)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            return conn
+
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return empty()
+        uri = self.path.resolve().as_uri()
+        try:
+            conn = connect(f"{uri}?mode=ro")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.OperationalError:
+                conn.close()
+                conn = connect(f"{uri}?mode=ro&immutable=1")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise MetricsError(f"{self.path}: not a usable metrics database ({exc})") from exc
+        if int(version) == 0:  # created but never given its tables: nothing recorded yet
+            conn.close()
+            return empty()
+        return conn
 
     # -- lifecycle --------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -169,7 +214,7 @@ class MetricsStore:
                 f"{self.path} has schema {version}, this version understands up to "
                 f"{SCHEMA_VERSION}: upgrade foundups-training"
             )
-        if version < 1:
+        if version < 1 and not self.read_only:
             self._conn.executescript(_SCHEMA_V1)
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -383,9 +428,29 @@ class MetricsStore:
         return [_record(TrainingRun, r) for r in rows]
 
     def last_training(self) -> TrainingRun | None:
-        """The most recent training run of any kind, or None."""
+        """The most recent training run of any kind, whether it succeeded or not, or None.
+
+        What to show as "last training" is :meth:`last_successful_training`: a failed run
+        (the store locked by another process, Ctrl-C) trained nothing.
+        """
         runs = self.training_runs(limit=1)
         return runs[0] if runs else None
+
+    def last_successful_training(self) -> TrainingRun | None:
+        """The most recent training run of any kind that succeeded, or None."""
+        rows = self._rows(
+            "SELECT * FROM training_runs WHERE success != 0 ORDER BY ts DESC, id DESC LIMIT 1"
+        )
+        return _record(TrainingRun, rows[0]) if rows else None
+
+    def last_failed_training(self) -> TrainingRun | None:
+        """The most recent run when it failed (no run has succeeded since), else None.
+
+        What an operator needs to see next to "last training": the attempt after it did not
+        work, and why (``error``).
+        """
+        last = self.last_training()
+        return last if last is not None and not last.success else None
 
     def lines_processed_total(self) -> int:
         """Log lines processed by all recorded runs together."""
@@ -474,16 +539,22 @@ class MetricsStore:
 
     def summary(self) -> dict[str, Any]:
         """Everything the metrics view shows, as plain data (``--json``)."""
-        last = self.last_training()
+        last = self.last_successful_training()
+        failed = self.last_failed_training()
         snaps = self.snapshots(limit=1)
         evals = self.eval_runs(limit=1)
-        runs = self._rows("SELECT kind, COUNT(*) AS n FROM training_runs GROUP BY kind")
+        runs = self._rows(
+            "SELECT kind, success != 0 AS ok, COUNT(*) AS n FROM training_runs GROUP BY kind, ok"
+        )
         return {
             "metrics_path": str(self.path),
             "schema_version": SCHEMA_VERSION,
-            "training_runs": {r["kind"]: int(r["n"]) for r in runs},
+            # runs that trained something; the ones that failed are counted apart
+            "training_runs": {r["kind"]: int(r["n"]) for r in runs if r["ok"]},
+            "failed_runs": {r["kind"]: int(r["n"]) for r in runs if not r["ok"]},
             "lines_processed": self.lines_processed_total(),
             "last_training": last.as_dict() if last else None,
+            "last_failure": failed.as_dict() if failed else None,
             "patterns": (
                 {"total": snaps[0].total, "by_kind": dict(snaps[0].by_kind), "ts": snaps[0].ts}
                 if snaps

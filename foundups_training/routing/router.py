@@ -238,7 +238,13 @@ class Router:
         try:
             answer = self._answer(query)
         except Exception as exc:  # the router's promise: an Answer, always
-            log.exception("routing failed")
+            # one line (the answer carries the error too); the traceback only with -vv
+            log.warning(
+                "routing failed: %s: %s",
+                type(exc).__name__,
+                exc,
+                exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+            )
             answer = Answer(text="", tier="none", error=f"{type(exc).__name__}: {exc}")
         elapsed = round((time.perf_counter() - start) * 1000, 2)
         return replace(answer, latency_ms=elapsed), self._local.detail

@@ -84,7 +84,14 @@ def test_cli_index_then_mine_json(tmp_path: Path, capsys) -> None:  # type: igno
     for key in ("lines_processed", "patterns_stored", "patterns_total", "verified", "duration_s"):
         assert key in out
     assert out["lines_processed"] == 200
-    assert out["patterns_total"] == indexed["patterns_total"] + out["patterns_new"]
+    # counted after the telemetry's command patterns (the index's own command) were added
+    memory = open_memory(
+        load_settings({"data_dir": str(tmp_path / "data")}, env={}), read_only=True
+    )
+    commands = len(memory.ids(where={"source": "telemetry"}))
+    memory.close()
+    assert commands > 0
+    assert out["patterns_total"] == indexed["patterns_total"] + out["patterns_new"] + commands
     assert main(["mine", str(log), *data]) == 0
     assert "mined 100 lines" in capsys.readouterr().out
     # The host drops a module: indexing again removes its code patterns, keeps the mined ones.
