@@ -408,8 +408,13 @@ class TrainingMenu:
                 remine=remine,
             )
         except KeyboardInterrupt:
+            from foundups_training.mining.miner import FLUSH_SECONDS
+
             bar.close()
-            self.io.say("[BATCH-TRAINING] Stopped; the next run resumes where this one ended.")
+            self.io.say(
+                "[BATCH-TRAINING] Stopped; what was read up to the last checkpoint (at most "
+                f"{FLUSH_SECONDS:.0f} s ago) is kept, and the next run resumes there."
+            )
             return None
         bar.close()
         data = _as_dict(report)
