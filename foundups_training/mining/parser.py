@@ -20,7 +20,13 @@ import re
 from dataclasses import dataclass
 
 from foundups_training.mining.reader import RawLine
-from foundups_training.mining.redact import redact
+from foundups_training.mining.redact import (
+    REDACTED,
+    closes_key_block,
+    in_key_block,
+    opens_key_block,
+    redact,
+)
 
 _DOTTED = re.compile(
     r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)? - (\S+) - ([A-Z]+) - ?(.*)"
@@ -197,6 +203,9 @@ class LineParser:
     def __init__(self, date: str = "") -> None:
         self.date = date  # the last date seen ("[HH:MM:SS]" lines carry none)
         self._current: LogRecord | None = None
+        # A PEM private key was opened and not closed: its body lines follow, one per line,
+        # and none of them is a secret by its shape alone (see _key_line).
+        self._key_open = False
 
     def feed(self, raw: RawLine) -> LogRecord | None:
         """Take one line; return the record it completed, if any."""
@@ -219,7 +228,17 @@ class LineParser:
     # -- internals ----------------------------------------------------------------------
     def _feed(self, raw: RawLine) -> LogRecord | None:
         text = raw.text
+        if text[:1] == "\0":
+            # A power loss on NTFS leaves a run of NULs where the last block was; the host's
+            # next line is written right after it, and is a whole line once they are gone.
+            text = text.lstrip("\0")
         cur = self._current
+        if self._key_open:
+            if in_key_block(text):
+                return self._key_line(raw, text)
+            self._key_open = False  # the block was cut: this line is the log again
+        if "PRIVATE KEY" in text:
+            self._key_open = opens_key_block(text)
         # fast path: most lines start with a digit and are never continuations
         if (
             cur is not None
@@ -239,6 +258,24 @@ class LineParser:
         self._current = record
         return cur
 
+    def _key_line(self, raw: RawLine, text: str) -> LogRecord | None:
+        """A body line of an open PEM private key: joined to the record that opened it as one
+        ``[REDACTED]`` line (a block of any length), never parsed or kept."""
+        if closes_key_block(text):
+            self._key_open = False
+        cur = self._current
+        if cur is None or cur.lines > MAX_CONTINUATION:
+            done, self._current = cur, self._plain(raw, REDACTED)
+            return done
+        if cur.extra is None:
+            cur.extra = []
+        if not cur.extra or not cur.extra[-1].endswith(REDACTED):
+            cur.extra.append(REDACTED)
+        cur.end = raw.end
+        cur.lines += 1
+        cur.truncated += raw.truncated
+        return None
+
     def _continues(self, cur: LogRecord, text: str) -> bool:
         if cur.lines > MAX_CONTINUATION:
             return False
@@ -257,8 +294,8 @@ class LineParser:
         return False
 
     def _parse_header(self, raw: RawLine, text: str) -> LogRecord:
-        if text.startswith("\ufeff"):
-            text = text[1:]
+        if text[:1] in ("\ufeff", "\0"):
+            text = text.lstrip("\ufeff\0")  # a BOM, NULs left by a power loss, or both
         first = text[:1]
         if first.isdigit():
             m = _DOTTED.match(text)

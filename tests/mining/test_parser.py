@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,6 +104,82 @@ def test_messages_are_redacted_by_the_parser() -> None:
         " - DEBUG - Token refreshed: ya29.a0AfH6SMBx1234567890abcdef"
     )
     assert "ya29." not in recs[0].message and "[REDACTED]" in recs[0].message
+
+
+LC = "modules.communication.livechat.src.livechat_core"
+YT = "modules.platform_integration.youtube_auth.src.youtube_auth"
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    ["\0" * 3000, "\0", "\ufeff", "\ufeff\0\0", "\0\0\ufeff"],
+    ids=["nul run", "one nul", "bom", "bom then nuls", "nuls then bom"],
+)
+def test_line_after_a_power_loss_is_parsed(prefix: str) -> None:
+    """NTFS leaves NULs where the last block was; the host's next line follows them."""
+    text = (
+        f"2025-10-20 15:00:00,000 - {LC} - INFO - before the crash\n"
+        f"{prefix}2025-10-20 16:00:00,000 - {LC} - ERROR - Chat connection lost after restart\n"
+        f"2025-10-20 16:00:01,000 - {LC} - INFO - Reconnecting in 2s (attempt 1/3)\n"
+    )
+    recs = parse_text(text)
+    assert [r.fmt for r in recs] == ["dotted"] * 3
+    crash = recs[1]
+    assert crash.is_error and crash.level == "ERROR"
+    assert crash.message == "Chat connection lost after restart"  # no NUL kept
+    assert crash.timestamp == "2025-10-20T16:00:00"
+
+
+BODY = ["MIIEpAIBAAKCAQEAPEMBODYSECRETLINEONEabcdefghijklmnopqrstuvwxyz0123", "q83kPEMTWO+/=="]
+
+
+@pytest.mark.parametrize(
+    ("opening", "indent"),
+    [
+        ("-----BEGIN RSA PRIVATE KEY-----", ""),  # printed whole: every line a plain line
+        (f"2025-10-20 15:00:00,000 - {YT} - DEBUG - key: -----BEGIN PRIVATE KEY-----", ""),
+        (f"2025-10-20 15:00:00,000 - {YT} - DEBUG - loaded key", "    "),  # indented dump
+        ("2025-10-20 15:00:00,000 [INFO] [AUTH] -----BEGIN OPENSSH PRIVATE KEY-----", ""),
+    ],
+    ids=["plain", "in a message", "indented", "tagged"],
+)
+def test_a_private_key_over_several_lines_is_removed_whole(opening: str, indent: str) -> None:
+    """Each body line alone looks like nothing; the block is known from its BEGIN line."""
+    lines = [opening]
+    if indent:
+        lines.append(indent + "-----BEGIN EC PRIVATE KEY-----")
+    lines += [indent + b for b in BODY] + [indent + "-----END RSA PRIVATE KEY-----"]
+    lines.append(f"2025-10-20 15:00:01,000 - {YT} - ERROR - Failed to load credential set 2")
+    recs = parse_text("\n".join(lines))
+    blob = " ".join(r.message + " ".join(r.extra or ()) for r in recs)
+    assert "PEMBODYSECRET" not in blob and "q83kPEMTWO" not in blob, blob
+    assert "BEGIN" not in blob and "END RSA" not in blob
+    assert len(recs) == 2  # the block is one record: the next error's context holds no key
+    assert recs[0].lines == len(lines) - 1
+    assert [x.strip() for x in recs[0].extra or ()] == ["[REDACTED]"]  # one line for a block
+    assert recs[1].is_error and recs[1].message == "Failed to load credential set 2"
+
+
+def test_a_cut_private_key_ends_at_the_next_log_line() -> None:
+    text = (
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjPRIVKEYSECRET\n"
+        f"2025-10-20 15:00:01,000 - {YT} - INFO - [OK] authenticated with credential set 3\n"
+        "q83kNotAKeyAnyMore\n"
+    )
+    recs = parse_text(text)
+    assert [r.message for r in recs] == [
+        "[REDACTED]",
+        "[OK] authenticated with credential set 3",
+        "q83kNotAKeyAnyMore",  # the block was over: a plain line again
+    ]
+
+
+def test_a_key_block_ended_on_its_line_leaves_the_next_lines_alone() -> None:
+    line = '{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQ\\n-----END PRIVATE KEY-----\\n"}'
+    recs = parse_text(f"{line}\nABCDEF0123\n")
+    assert recs[0].message == '{"private_key": "[REDACTED]\\n"}'
+    assert recs[1].message == "ABCDEF0123"
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -63,7 +63,24 @@ SECRETS = {
     "github token": "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
     "slack token": "xoxb-123456789012-abcdefghijkl",
     "generic token": "tkn_7f3a9c2e8b1d4f60",
+    # surviving redaction before the review's bug 1 was fixed
+    "service-account private key": "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjPRIVKEYSECRET",
+    "password with spaces": "correct horse battery staple",
+    "password with ;": "p4ss;w0rd!x",
+    "github fine-grained token": "github_pat_11ABCDEFG0GHPATSECRETabcdefghijklmnopqrstuvwxyz0123456789ABCDEF",
+    "basic auth": "dXNlcjpCQVNJQ1NFQ1JFVA==",
+    "redis password": "REDISSECRETpw99",
+    "aws key id": "AKIAIOSFODNN7EXAMPLE",
+    "slack webhook": "XXXXXXXXSLACKHOOKSECRETXX",
+    "discord webhook": "abcDEFghiJKLmnoPQRstuVWXyz0123456789",
+    "discord bot token": "MTA0NjY1NjQ4MzI0NjQ4OTYwMA.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB",
+    "camelCase token": "opaque0123456789abcdef",
+    "escaped json password": "hunter2hunter2",
+    "cookie": "COOKIESECRET0123456789",
 }
+#: A private key logged over several lines: only the miner sees its lines together (a body
+#: line pasted alone into chat is a bare word, no detectable secret).
+PEM_BODY = "q83kPEMBODYSECRETLINETWOabcdefghijklmnopqrstuvwxyz0123456789+/AB"
 S = SECRETS
 YT = "modules.platform_integration.youtube_auth.src.youtube_auth"
 DB = "modules.infrastructure.database.src.db_manager"
@@ -85,6 +102,25 @@ SECRET_LINES = [
     f'  File "youtube_auth.py", line 88, in refresh: creds = Credentials(token="{S["oauth access token"]}")',
     f"google.auth.exceptions.RefreshError: ('invalid_grant: Bad Request', {{'error': 'invalid_grant', 'api_key': '{S['google api key']}'}})",
     f"2025-10-20 15:07:41,000 - {YT} - INFO - [OK] Authenticated with credential set 3",
+    f'2025-10-20 15:07:42,000 - {YT} - INFO - Loaded service account {{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\\n{S["service-account private key"]}\\n-----END PRIVATE KEY-----\\n", "client_email": "x@y.iam.gserviceaccount.com"}}',
+    f'2025-10-20 15:07:43,000 - {DB} - INFO - DB login password="{S["password with spaces"]}" accepted, replica password="{S["password with ;"]}"',
+    f"2025-10-20 15:07:44,000 - modules.infrastructure.git_push_dae.src.git_push_dae - INFO - Pushing with {S['github fine-grained token']}",
+    f"2025-10-20 15:07:45,000 - root - DEBUG - Request headers: Authorization: Basic {S['basic auth']}",
+    f"2025-10-20 15:07:46,000 - {DB} - INFO - Cache at redis://:{S['redis password']}@localhost:6379/0, s3 via {S['aws key id']}",
+    f"2025-10-20 15:07:47,000 - root - INFO - posting to https://hooks.slack.com/services/T00000000/B00000000/{S['slack webhook']} and https://discord.com/api/webhooks/1234567890/{S['discord webhook']}",
+    f"2025-10-20 15:07:48,000 - root - INFO - discord login {S['discord bot token']}",
+    f'2025-10-20 15:07:49,000 - {YT} - DEBUG - token response {{"accessToken": "{S["camelCase token"]}"}} body={{\\"password\\": \\"{S["escaped json password"]}\\"}}',
+    f"2025-10-20 15:07:50,000 - root - DEBUG - Cookie: SID={S['cookie']}; HSID=abc",
+    f"2025-10-20 15:07:51,000 - {YT} - ERROR - Failed to load credential set 2: invalid key file",
+]
+#: Mined only (see PEM_BODY): the block, then an error whose context would hold it.
+PEM_LINES = [
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "MIIEpAIBAAKCAQEAPEMBODYSECRETLINEONEabcdefghijklmnopqrstuvwxyz01",
+    PEM_BODY,
+    "-----END RSA PRIVATE KEY-----",
+    f"2025-10-20 15:07:52,000 - {YT} - ERROR - Failed to load credential set 3: invalid key file",
+    f"2025-10-20 15:07:53,000 - {YT} - INFO - Rotating to credential set 1",
 ]
 
 
@@ -94,6 +130,7 @@ def _scan_store(memory: Any) -> list[str]:
         text = json.dumps([p.id, p.kind, p.context, p.decision, p.outcome, p.module,
                            p.timestamp, p.source, p.code_ref, p.first_seen, p.last_seen])  # fmt: skip
         found += [f"{name} in pattern {p.id}" for name, v in SECRETS.items() if v in text]
+        found += [f"PEM body in pattern {p.id}"] if PEM_BODY in text else []
     return found
 
 
@@ -103,13 +140,15 @@ def _scan_files(data_dir: Path) -> list[str]:
         if f.is_file():
             blob = f.read_bytes()
             found += [f"{name} in {f}" for name, v in SECRETS.items() if v.encode() in blob]
+            found += [f"PEM body in {f}"] if PEM_BODY.encode() in blob else []
     return found
 
 
 @pytest.mark.slow
 def test_no_secret_reaches_the_store_or_the_disk(tmp_path: Path) -> None:
     log = tmp_path / "012.txt"
-    lines = sample_lines(40) + [ln + "\n" for ln in SECRET_LINES] + sample_lines(40, start=40)
+    secret_lines = [ln + "\n" for ln in SECRET_LINES + PEM_LINES]
+    lines = sample_lines(40) + secret_lines + sample_lines(40, start=40)
     log.write_text("".join(lines), encoding="utf-8")
     data = tmp_path / "data"
     with Trainer(settings_for(data)) as trainer:
