@@ -68,22 +68,84 @@ def activate(eps: Sequence[EntryPoint] | None = None) -> dict[str, Any]:
                 continue
             ACTIVE[ep.name] = instrumentor
         if ACTIVE and not _exit_hook:
-            atexit.register(flush_live)
+            atexit.register(close_live)
             _exit_hook.append(True)
         return dict(ACTIVE)
 
 
-def flush_live(timeout: float = 5.0) -> None:
-    """Write what the live learner still holds (at exit: the writer thread is a daemon)."""
-    try:
-        from foundups_training.plugins import get_plugin_manager
+def _training_plugin() -> Any:
+    from foundups_training.plugins import get_plugin_manager
 
-        plugin = get_plugin_manager().get_plugin("training")
-        live = getattr(plugin, "_live", None)
-        if live is not None:
-            live.flush(timeout)
-    except Exception:  # noqa: BLE001 - shutting down: nothing left to protect
-        pass
+    return get_plugin_manager().get_plugin("training")
+
+
+def _live_learner(plugin: Any, timeout: float) -> Any:
+    """The plugin's live learner, or None if no decision ever built one.
+
+    A learner still being built in the background (the plugin builds it off the host's
+    thread) is waited for, up to ``timeout``: the decisions it was sent meanwhile are handed
+    to it once it exists.
+    """
+    wait_ready = getattr(plugin, "wait_ready", None)
+    if callable(wait_ready):
+        wait_ready(timeout)
+    return getattr(plugin, "_live", None)
+
+
+def flush_live(timeout: float = 5.0) -> bool:
+    """Wait up to ``timeout`` until the live learner has stored what it holds.
+
+    ``run-host`` calls this when the host's main.py returns. The learner keeps running: the
+    host's own threads may send decisions until the process exits, when :func:`close_live`
+    stores or journals whatever is left. False (and a warning with the count) if decisions
+    are still queued.
+    """
+    try:
+        live = _live_learner(_training_plugin(), timeout)
+        if live is None or live.flush(timeout):
+            return True
+        stats = live.stats()
+        log.warning(
+            "foundups-training: %d live decisions not yet stored after %.1f s; they are "
+            "stored or journaled when the process exits",
+            stats["submitted"] - stats["processed"],
+            timeout,
+        )
+    except Exception:  # the host is ending: report, never raise
+        log.exception("foundups-training: flushing the live learner failed")
+    return False
+
+
+def close_live(timeout: float = 5.0) -> None:
+    """At exit: store what the live learner holds, journal what cannot be stored in time.
+
+    Registered with ``atexit``. The live learner's and the memory writer's threads are
+    daemons: whatever they held only in memory would die with the process, silently. The
+    learner stores for up to ``timeout`` and appends the rest to the journal on disk
+    (replayed when the store next opens for writing), logging counts; the memory's
+    background writer is then drained the same way. The store stays open (the OS releases
+    its lock with the process).
+    """
+    try:
+        plugin = _training_plugin()
+    except Exception:  # noqa: BLE001 - no plugin manager: nothing was learned
+        return
+    try:
+        live = _live_learner(plugin, timeout)
+    except Exception:  # the host is ending: report, never raise
+        log.exception("foundups-training: the live learner could not be reached")
+        live = None
+    if live is not None:
+        try:
+            live.close(timeout)
+        except Exception:  # the host is ending: report, never raise
+            log.exception("foundups-training: closing the live learner failed")
+    trainer = getattr(plugin, "_trainer", None)
+    try:
+        if trainer is not None and trainer.has_part("memory"):
+            trainer.memory.stop_writer(timeout)
+    except Exception:  # the host is ending: report, never raise
+        log.exception("foundups-training: stopping the memory's background writer failed")
 
 
 def deactivate() -> None:

@@ -17,6 +17,12 @@ already stored are updated in the same ``memory.upsert`` call, as outcome-only o
 (``seen=0``: the memory's merge replaces the outcome and adds no support). One round trip per
 batch, where one ``update_outcome`` per pattern cost a Chroma get + update each (measured:
 about 50 ms apiece on a loaded machine, which backed the live path up by minutes).
+
+Nothing is lost silently. Patterns the store refuses are appended to the memory's journal on
+disk before they are counted as journaled (replayed when the store next opens for writing);
+:meth:`LiveLearner.close` -- run at the host's exit -- stores what it can in its time and
+journals the rest; a decision that cannot become a pattern (a malformed field from some
+adapter) is skipped alone, counted as ``invalid`` and logged.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import re
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -54,6 +60,8 @@ MAX_TRACKED = 5_000
 MODULE = "modules/communication/livechat/"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Lone UTF-16 surrogates (half an emoji from a JSON ``\\ud83d`` escape): not encodable.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _WS = re.compile(r"\s+")
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_.:\-]")
 
@@ -82,9 +90,10 @@ def _load_redactor() -> Callable[[str], str]:
 def clean(text: Any, limit: int = MAX_TEXT) -> str:
     """Chat text made safe to store: no control characters, one line, truncated, redacted.
 
-    Chat is untrusted input: it is stored as data and quoted, never as instructions.
+    Chat is untrusted input: it is stored as data and quoted, never as instructions. A lone
+    surrogate becomes U+FFFD: no UTF-8 file or store can hold it as it is.
     """
-    value = _WS.sub(" ", _CONTROL.sub(" ", str(text or ""))).strip()
+    value = _WS.sub(" ", _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", str(text or "")))).strip()
     value = _REDACT(value)
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"
@@ -100,6 +109,20 @@ def _iso(ts: float) -> str:
 
 def _pid(prefix: str, raw: str) -> str:
     return f"{prefix}-{_ID_SAFE.sub('_', raw)[:120]}"
+
+
+def _check(decision: Decision) -> None:
+    """Raise if a pattern cannot be built from the decision's fields.
+
+    Run before a decision changes anything, so a malformed one (a timestamp in
+    milliseconds, an id that is not a string, a confidence that is not a number: ``Decision``
+    validates nothing, and any adapter may send one) is skipped whole, not half-absorbed.
+    """
+    _iso(decision.timestamp)
+    _pid("chat", decision.id)
+    _decision_text(decision)
+    if not isinstance(decision.context, Mapping):
+        raise TypeError(f"context is a {type(decision.context).__name__}, not a mapping")
 
 
 def _decision_text(decision: Decision) -> str:
@@ -150,20 +173,25 @@ class LiveLearner:
         self._wake = threading.Event()  # set by flush/close, never by submit
         self._done = threading.Condition()
         self._count_lock = threading.Lock()
+        # Held while decisions become patterns: close() may have to do that on its own thread
+        # when the writer thread is stuck in a write.
+        self._state_lock = threading.Lock()
         self._closed = False
         self._stopping = False
+        self._journal_only = False  # closing: what is left goes to the journal, not the store
         self._counts = {
             "submitted": 0,
             "processed": 0,
             "patterns_written": 0,
             "outcomes_updated": 0,
             "dropped": 0,
+            "invalid": 0,
             "failed": 0,
             "journaled": 0,
         }
         self.last_error = ""
         self.last_write_ms = 0.0
-        # Writer-thread state (only the writer thread touches these).
+        # Writer-thread state (touched under _state_lock only).
         self._known: _LRU = _LRU()  # pattern id -> the pattern as last written
         self._by_author: _LRU = _LRU()  # author id -> deque of recent pattern ids
         self._history: _LRU = _LRU()  # stream -> deque of (author, text)
@@ -200,17 +228,45 @@ class LiveLearner:
         return True
 
     def close(self, timeout: float = 5.0) -> None:
-        """Write what is queued, then stop the writer thread (idempotent)."""
+        """Store what is queued for up to ``timeout``, journal the rest, stop (idempotent).
+
+        This runs at the host's exit, where the writer thread (a daemon) dies with the
+        process: nothing may be left only in memory. Decisions not stored within ``timeout``
+        become patterns appended to the journal on disk (replayed when the store next opens
+        for writing). Only a batch still inside a store write after a second ``timeout`` can
+        be lost if the process then exits; that count is logged as an error.
+        """
         if self._closed:
             return
-        self.flush(timeout)
+        stored = self.flush(timeout)
         with self._count_lock:
-            self._closed = True
+            self._closed = True  # later submits are dropped, and counted
+        journaled_before = self._counts["journaled"]
+        self._journal_only = True
         self._stopping = True
         self._wake.set()
         thread = self._thread
         if thread is not None and thread.is_alive():
-            thread.join(timeout)
+            thread.join(timeout)  # journaling the rest is quick; a write in flight may not be
+        # The thread never ran, or is stuck in a write: journal what it did not take, here.
+        while batch := self._take():
+            self._process(batch)
+        with self._done:
+            left = self._counts["submitted"] - self._counts["processed"]
+        if not stored:
+            log.warning(
+                "live learner: the store did not take every decision within %.1f s; "
+                "%d patterns journaled to %s (stored when the store next opens for writing)",
+                timeout,
+                self._counts["journaled"] - journaled_before,
+                self._journal_dir(),
+            )
+        if left:
+            log.error(
+                "live learner closed with %d decisions still inside a store write: "
+                "they are lost if the process exits now",
+                left,
+            )
 
     def stats(self) -> dict[str, Any]:
         """Counters of the live path (submitted, written, outcome updates, drops, errors)."""
@@ -246,55 +302,125 @@ class LiveLearner:
                 self._wake.wait(POLL_S)
                 self._wake.clear()
                 continue
-            try:
-                self.write(batch)
-            except Exception as exc:  # the writer thread must survive anything
-                self._counts["failed"] += len(batch)
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("live learner failed to write %d decisions", len(batch))
-            with self._done:
-                self._counts["processed"] += len(batch)
-                self._done.notify_all()
+            self._process(batch)
+
+    def _process(self, batch: list[Decision]) -> None:
+        try:
+            self.write(batch)
+        except Exception as exc:  # the writer thread must survive anything
+            self._add("failed", len(batch))
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("live learner failed to write %d decisions", len(batch))
+        with self._done:
+            self._counts["processed"] += len(batch)
+            self._done.notify_all()
+
+    def _add(self, counter: str, n: int) -> None:
+        # The writer thread and close() may both count (close, when the thread is stuck).
+        with self._count_lock:
+            self._counts[counter] += n
 
     def write(self, decisions: Iterable[Decision]) -> None:
         """Turn decisions into patterns and outcomes, and store them (writer thread)."""
-        pending: dict[str, Pattern] = {}
-        updates: dict[str, str] = {}
-        for decision in decisions:
-            self._absorb(decision, pending, updates)
-        # Outcome-only observations of stored patterns: merged, never counted as seen again.
-        outcome_only = [
-            replace(
-                self._known[pid], outcome=outcome, seen=0, first_seen="", last_seen="", timestamp=""
-            )
-            for pid, outcome in updates.items()
-            if pid in self._known
-        ]
+        with self._state_lock:
+            pending: dict[str, Pattern] = {}
+            updates: dict[str, str] = {}
+            for decision in decisions:
+                try:
+                    _check(decision)
+                    self._absorb(decision, pending, updates)
+                except Exception as exc:  # noqa: BLE001 - skip this one, keep the batch
+                    self._invalid(decision, exc)
+            # Outcome-only observations of stored patterns: merged, never counted as seen again.
+            outcome_only = [
+                replace(
+                    self._known[pid],
+                    outcome=outcome,
+                    seen=0,
+                    first_seen="",
+                    last_seen="",
+                    timestamp="",
+                )
+                for pid, outcome in updates.items()
+                if pid in self._known
+            ]
         patterns = list(pending.values()) + outcome_only
         if not patterns:
             return
+        if self._journal_only:
+            self._spill(None, patterns)
+            return
         started = time.perf_counter()
-        memory = self.trainer.memory
+        memory = None
         try:
+            memory = self.trainer.memory  # opening it can fail too (locked, unreachable)
             memory.upsert(patterns)
-            self._counts["patterns_written"] += len(pending)
-            self._counts["outcomes_updated"] += len(outcome_only)
+            self._add("patterns_written", len(pending))
+            self._add("outcomes_updated", len(outcome_only))
         except Exception as exc:  # noqa: BLE001 - fall back to the durable journal
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            self._spill(memory, patterns)
+            error = f"{type(exc).__name__}: {exc}"
+            if error != self.last_error:  # once per distinct error: a down store fails often
+                log.warning("live learner: the store refused %d patterns (%s); journaling them",
+                            len(patterns), error)  # fmt: skip
+            self.last_error = error
+            # A write that failed part-way (PartialWrite) names what it stored: journaled
+            # again, those would count their observation twice when replayed.
+            stored = getattr(exc, "stored", None) or frozenset()
+            self._add("patterns_written", sum(1 for pid in pending if pid in stored))
+            self._spill(memory, [p for p in patterns if p.id not in stored])
         self.last_write_ms = (time.perf_counter() - started) * 1000
+
+    def _invalid(self, decision: Decision, exc: Exception) -> None:
+        """Count and log a decision no pattern can be built from (the rest of its batch goes on)."""
+        self._add("invalid", 1)
+        n = self._counts["invalid"]
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        if n <= 10 or n % 1000 == 0:  # each of the first ones, then a count now and then
+            log.warning(
+                "live learner: decision %r from %r skipped, no pattern can be built from it "
+                "(%s: %s); %d skipped so far",
+                getattr(decision, "id", "?"),
+                getattr(decision, "source", "?"),
+                type(exc).__name__,
+                exc,
+                n,
+                exc_info=n == 1,
+            )
 
     def _outcome_of(self, pid: str) -> str:
         known = self._known.get(pid)
         return known.outcome if known is not None else ""
 
-    def _spill(self, memory: Any, patterns: list[Pattern]) -> None:
+    def _journal_dir(self) -> Any:
+        return self.trainer.settings.journal_dir
+
+    def _spill(self, memory: Any, patterns: Sequence[Pattern]) -> None:
+        """Append patterns the store did not take to the journal on disk, on this thread.
+
+        Counted as journaled only once they are in the file: a queue in memory would die
+        with the process. The memory's background writer is started (when the memory is
+        open and the learner not closing) so that it replays the journal as soon as the
+        store takes writes again.
+        """
         try:
-            memory.writer().submit(patterns)
-            self._counts["journaled"] += len(patterns)
-        except Exception:
-            self._counts["failed"] += len(patterns)
-            log.exception("live patterns lost: neither the store nor its journal took them")
+            from foundups_training.memory.writer import append_journal
+
+            journaled = append_journal(self._journal_dir(), patterns)  # logs what it lost
+        except Exception:  # counted and logged below
+            journaled = 0
+            log.exception("live learner: could not reach the journal")
+        self._add("journaled", journaled)
+        if journaled < len(patterns):
+            self._add("failed", len(patterns) - journaled)
+            log.error(
+                "live learner: %d patterns lost: neither the store nor its journal took them",
+                len(patterns) - journaled,
+            )
+        if memory is not None and journaled and not self._journal_only:
+            try:
+                memory.writer()
+            except Exception:  # the journal is replayed on the next open
+                log.warning("live learner: the journal's replay could not start", exc_info=True)
 
     # -- decision -> pattern ------------------------------------------------------------------
     def _absorb(

@@ -311,12 +311,8 @@ class MiniLMEncoder:
         out = np.empty((n, DIMENSIONS), dtype=np.float32)
         if n == 0:
             return out
-        if self.batch_size == 1 and self._workers > 1 and n > 1:
-            # onnxruntime releases the GIL while it runs: one text per worker thread.
-            with ThreadPoolExecutor(min(self._workers, n)) as pool:
-                for i, vector in enumerate(pool.map(lambda t: self._encode_batch([t])[0], texts)):
-                    out[i] = vector
-        else:
+        parallel = self.batch_size == 1 and self._workers > 1 and n > 1
+        if not (parallel and self._encode_parallel(texts, out)):
             # Sorting by length keeps padding (wasted attention work) small in each batch.
             order = sorted(range(n), key=lambda i: len(texts[i]))
             for start in range(0, n, self.batch_size):
@@ -325,6 +321,30 @@ class MiniLMEncoder:
         if n > 1:
             release_freed_memory()
         return out
+
+    def _encode_parallel(self, texts: Sequence[str], out: FloatMatrix) -> bool:
+        """Embed one text per worker thread into ``out``; False if no thread would take one.
+
+        onnxruntime releases the GIL while it runs, so the threads overlap. Once the
+        interpreter has begun to exit, ``concurrent.futures`` refuses new work -- and that is
+        exactly when the live learner writes the host's last decisions (its ``atexit``
+        flush): the caller then embeds them one by one on its own thread instead. An error
+        of the model itself is raised as it is, never retried.
+        """
+        pool = ThreadPoolExecutor(min(self._workers, len(texts)))
+        try:
+            try:
+                futures = [pool.submit(self._encode_one, text) for text in texts]
+            except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+                return False
+            for i, future in enumerate(futures):
+                out[i] = future.result()
+            return True
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _encode_one(self, text: str) -> FloatMatrix:
+        return self._encode_batch([text])[0]
 
     def encode_query(self, text: str) -> FloatMatrix:
         """Embed one query (a ``(384,)`` vector); recent queries are answered from a cache."""

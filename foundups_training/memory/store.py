@@ -622,6 +622,9 @@ class PatternMemory:
         """The process's background writer for this memory (started on first call)."""
         if self.read_only:
             raise ReadOnlyMemory("a read-only pattern memory has no writer")
+        if self._closed:
+            # A new writer here would be a thread writing to a closed store, never stopped.
+            raise RuntimeError("the pattern memory is closed")
         with self._write_lock:
             if self._writer is None:
                 from .writer import BackgroundWriter
@@ -629,6 +632,31 @@ class PatternMemory:
                 self._writer = BackgroundWriter(self, self.settings.journal_dir)
                 self._writer.start()
             return self._writer
+
+    def replay_journal(self) -> bool:
+        """Start the background writer if the journal holds patterns; True if it does.
+
+        Its thread replays them (a live batch the store refused, or what could not be stored
+        before the last exit), so they are stored soon after the store opens, and never on
+        the caller's thread: the caller may be a host DAE's.
+        """
+        from .writer import journal_pending
+
+        if self.read_only or self._closed or not journal_pending(self.settings.journal_dir):
+            return False
+        self.writer()
+        return True
+
+    def stop_writer(self, timeout: float = 10.0) -> None:
+        """Store what the background writer holds (up to ``timeout``), journal the rest, and
+        stop its thread; the memory stays open.
+
+        For the process's exit: the thread is a daemon, so whatever it still held would die
+        with the process. A later :meth:`writer` starts a new one.
+        """
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close(timeout)
 
     # -- reading ------------------------------------------------------------------------
     def recall(
@@ -934,7 +962,8 @@ def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
     ``settings.chroma_url`` names a Chroma server (``HttpClient``, with
     ``settings.chroma_token`` sent as a bearer token). Opening the embedded store for writing
     takes the one-writer lock (:class:`StoreLocked` if another process has it);
-    ``read_only=True`` takes no lock.
+    ``read_only=True`` takes no lock. A store opened for writing replays, in the background,
+    what an earlier run left in the journal (:meth:`PatternMemory.replay_journal`).
     """
     import chromadb
 
@@ -961,7 +990,8 @@ def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
             settings=_chroma_settings(),
         )
         safe_url = f"{url.scheme}://{url.hostname}:{url.port or (443 if ssl else 8000)}"
-        return PatternMemory(client, settings=settings, read_only=read_only, location=safe_url)
+        memory = PatternMemory(client, settings=settings, read_only=read_only, location=safe_url)
+        return _replaying(memory)
 
     path = Path(settings.chroma_dir)
     if read_only:
@@ -982,4 +1012,19 @@ def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
     except BaseException:
         lock.release()
         raise
-    return PatternMemory(client, settings=settings, lock=lock, location=str(path))
+    return _replaying(PatternMemory(client, settings=settings, lock=lock, location=str(path)))
+
+
+def _replaying(memory: PatternMemory) -> PatternMemory:
+    """A memory opened for writing, its journal (if any) being replayed in the background.
+
+    Without this a journal waited for the next *failed* write to start the writer, which on
+    a healthy store never came: spilled patterns stayed on disk, unstored, indefinitely.
+    """
+    if not memory.read_only:
+        try:
+            memory.replay_journal()
+        except Exception as exc:  # noqa: BLE001 - the journal stays; opening must not fail
+            log.warning("could not start replaying the journal in %s: %s: %s",
+                        memory.settings.journal_dir, type(exc).__name__, exc)  # fmt: skip
+    return memory

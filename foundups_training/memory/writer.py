@@ -6,9 +6,14 @@ queue and returns. One thread drains the queue in batches into
 busy), the pattern is appended to a JSONL journal under ``settings.journal_dir`` instead; a
 batch that fails to store is journaled too (when it failed halfway, only the patterns it did
 not store: see :class:`~foundups_training.memory.store.PartialWrite`). The journal is
-replayed when the writer next starts, so nothing is dropped silently: every pattern is
-counted as written, spilled or, if even the journal cannot be written, lost (logged as an
-error).
+replayed when the writer starts -- :func:`~foundups_training.memory.store.open_memory` starts
+it when it finds one, so a journal never waits for the next failed write -- so nothing is
+dropped silently: every pattern is counted as written, spilled or, if even the journal
+cannot be written, lost (logged as an error).
+
+A crash or a full disk may land in the middle of a journal line, so each
+append starts on a fresh line, a failed append is cut back to its last complete line, and
+the replay reads every line on its own, so one torn line costs that pattern alone.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,16 +41,119 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOURNAL_NAME = "pending.jsonl"
+#: Journal files a replay renamed aside; one left behind (replay cut short) is replayed again.
+REPLAY_GLOB = "replay-*.jsonl"
+
+# One lock for every journal append and every rename-aside in this process: the live learner
+# and the memory's writer append to the same file, and two appends must never interleave.
+_journal_lock = threading.Lock()
 
 
 def pattern_to_json(pattern: Pattern) -> str:
-    """One journal line (no newline)."""
-    return json.dumps(asdict(pattern), ensure_ascii=False, separators=(",", ":"))
+    """One journal line (no newline), always encodable as UTF-8.
+
+    Chat text can hold a lone UTF-16 surrogate (half an emoji from a JSON ``\\ud83d``
+    escape), which UTF-8 cannot encode: such a line is written with ASCII escapes instead,
+    so it still round-trips exactly (the store replaces the surrogate when it writes).
+    """
+    data = asdict(pattern)
+    line = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, ensure_ascii=True, separators=(",", ":"))
+    return line
 
 
 def pattern_from_json(line: str) -> Pattern:
     """Parse a journal line written by :func:`pattern_to_json` (unknown keys ignored)."""
     return Pattern.from_dict(json.loads(line))
+
+
+def journal_pending(journal_dir: Path) -> bool:
+    """Whether ``journal_dir`` holds journaled patterns not yet replayed."""
+    journal_dir = Path(journal_dir)
+    try:
+        return (journal_dir / JOURNAL_NAME).exists() or any(journal_dir.glob(REPLAY_GLOB))
+    except OSError:
+        return False
+
+
+def append_journal(journal_dir: Path, patterns: Sequence[Pattern]) -> int:
+    """Append patterns to the journal on disk, now; returns how many were journaled.
+
+    Never raises: what cannot be journaled (the disk is full, a pattern cannot be encoded) is
+    logged as an error with its count, and the caller counts it lost. Written with plain
+    ``write`` calls, so a failure part-way is known to the byte: complete lines are kept and
+    counted, the torn rest is cut off. A file that does not end in a newline (a crash in the
+    middle of an earlier append) gets one first, so this append never glues onto it.
+    """
+    path = Path(journal_dir) / JOURNAL_NAME
+    lines: list[bytes] = []
+    for pattern in patterns:
+        try:
+            lines.append((pattern_to_json(pattern) + "\n").encode("utf-8"))
+        except Exception:  # one unencodable pattern must not cost the others
+            log.error("could not encode pattern %r for the journal: it is lost",
+                      getattr(pattern, "id", "?"), exc_info=True)  # fmt: skip
+    if not lines:
+        return 0
+    with _journal_lock:
+        kept, error = _append_lines(path, lines)
+    if error is not None:
+        log.error(
+            "could not journal %d of %d patterns to %s (%s): they are lost",
+            len(patterns) - kept,
+            len(patterns),
+            path,
+            error,
+            exc_info=error,
+        )
+    return kept
+
+
+def _append_lines(path: Path, lines: list[bytes]) -> tuple[int, Exception | None]:
+    """(complete lines appended, the error that stopped the rest); under the journal lock."""
+    payload = b"".join(lines)
+    written = start = 0
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Unbuffered: each write is one system call, so ``written`` is exact.
+        with open(path, "a+b", buffering=0) as fh:
+            try:
+                start = fh.seek(0, os.SEEK_END)
+                if start:
+                    fh.seek(start - 1)
+                    if fh.read(1) != b"\n":
+                        fh.write(b"\n")  # append mode: always at the end
+                        start += 1
+                while written < len(payload):
+                    written += fh.write(payload[written:]) or 0
+            except Exception:
+                complete = _complete_bytes(lines, written)
+                if written > complete:
+                    with contextlib.suppress(OSError):  # else the replay skips the torn line
+                        fh.truncate(start + complete)
+                raise
+    except Exception as exc:  # noqa: BLE001 - counted and logged by the caller
+        complete = _complete_bytes(lines, written)
+        return sum(1 for _ in _prefix_lines(lines, complete)), exc
+    return len(lines), None
+
+
+def _prefix_lines(lines: list[bytes], nbytes: int) -> Iterable[bytes]:
+    """The lines that fit whole in the first ``nbytes`` bytes of their concatenation."""
+    used = 0
+    for line in lines:
+        used += len(line)
+        if used > nbytes:
+            return
+        yield line
+
+
+def _complete_bytes(lines: list[bytes], written: int) -> int:
+    """How many of the ``written`` bytes belong to complete lines."""
+    return sum(len(line) for line in _prefix_lines(lines, written))
 
 
 class BackgroundWriter:
@@ -71,12 +179,12 @@ class BackgroundWriter:
         self.linger_s = linger_s
         self.replay_every_s = replay_every_s
         self._queue: queue.Queue[Pattern] = queue.Queue(maxsize=max(1, maxsize))
-        self._journal_lock = threading.Lock()
         self._counts_lock = threading.Lock()
         self._idle = threading.Condition()
         self._busy = 0  # patterns taken off the queue and not yet stored or spilled
         self._replaying = False
         self._stop = threading.Event()
+        self._closing = threading.Event()  # a replay in progress stops at its next batch
         self._thread: threading.Thread | None = None
         self.submitted = 0
         self.written = 0
@@ -141,7 +249,12 @@ class BackgroundWriter:
         return self
 
     def close(self, timeout: float = 10.0) -> None:
-        """Store what is queued (up to ``timeout``), journal the rest, stop the thread."""
+        """Store what is queued (up to ``timeout``), journal the rest, stop the thread.
+
+        A replay in progress stops at its next batch: what it has not stored is still on disk
+        (with its progress file) for the next start, so closing never waits for a long one.
+        """
+        self._closing.set()
         self.flush(timeout)
         self._stop.set()
         if self._thread is not None:
@@ -157,6 +270,8 @@ class BackgroundWriter:
 
     # -- thread side --------------------------------------------------------------------
     def _run(self) -> None:
+        # Nothing may end this thread but close(): a pattern taken off the queue by a dead
+        # thread would be neither stored, journaled nor counted, and the queue would fill.
         try:
             self.replay()
         except Exception:  # the journal stays on disk for the next start
@@ -174,7 +289,7 @@ class BackgroundWriter:
                 # waiting for the next start.
                 if time.monotonic() - last_replay > self.replay_every_s:
                     last_replay = time.monotonic()
-                    if self.journal_path.exists():
+                    if journal_pending(self.journal_dir):  # new spills, or a failed replay's
                         try:
                             self.replay()
                         except Exception as exc:  # noqa: BLE001 - retried later
@@ -198,7 +313,10 @@ class BackgroundWriter:
                 with self._idle:
                     self._busy += 1
                 batch.append(item)
-            self._store(batch)
+            try:
+                self._store(batch)
+            except Exception:  # _store accounts for the batch; keep serving
+                log.exception("the background writer failed on a batch of %d", len(batch))
 
     def _store(self, batch: list[Pattern]) -> None:
         try:
@@ -235,26 +353,19 @@ class BackgroundWriter:
         """Where spilled patterns are appended."""
         return self.journal_dir / JOURNAL_NAME
 
-    def _spill(self, patterns: list[Pattern]) -> None:
-        lines = "".join(pattern_to_json(p) + "\n" for p in patterns)
-        try:
-            with self._journal_lock:
-                self.journal_dir.mkdir(parents=True, exist_ok=True)
-                with self.journal_path.open("a", encoding="utf-8", newline="\n") as fh:
-                    fh.write(lines)
-                    fh.flush()
-        except OSError:
-            log.error(
-                "could not journal %d patterns to %s: they are lost",
-                len(patterns),
-                self.journal_path,
-                exc_info=True,
-            )
-            with self._counts_lock:
-                self.lost += len(patterns)
-            return
+    def spill(self, patterns: Sequence[Pattern]) -> int:
+        """Append patterns to the journal now (no queue); returns how many were journaled.
+
+        Counted as spilled, and the rest (the journal refused them: logged) as lost.
+        """
+        journaled = append_journal(self.journal_dir, patterns)
         with self._counts_lock:
-            self.spilled += len(patterns)
+            self.spilled += journaled
+            self.lost += len(patterns) - journaled
+        return journaled
+
+    def _spill(self, patterns: list[Pattern]) -> None:
+        self.spill(patterns)
 
     def replay(self) -> int:
         """Store every journaled pattern, then delete the journal; returns how many.
@@ -264,26 +375,31 @@ class BackgroundWriter:
         """
         if not self.journal_dir.is_dir():
             return 0
-        with self._journal_lock:
+        with _journal_lock:
             if self.journal_path.exists():
                 aside = self.journal_dir / f"replay-{int(time.time())}-{uuid.uuid4().hex[:8]}.jsonl"
                 os.replace(self.journal_path, aside)
         total = 0
-        for path in sorted(self.journal_dir.glob("replay-*.jsonl")):
+        for path in sorted(self.journal_dir.glob(REPLAY_GLOB)):
+            if self._closing.is_set():
+                break
             total += self._replay_file(path)
         return total
 
     def _replay_file(self, path: Path) -> int:
         patterns: list[Pattern] = []
         bad = 0
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if not line.strip():
+        # Bytes, each line decoded on its own: a line torn inside a multi-byte character (a
+        # crash or a full disk mid-append) must cost that line only, not the whole file --
+        # decoding the file as text raised before any line was stored, at every start.
+        with path.open("rb") as fh:
+            for raw in fh:
+                if not raw.strip():
                     continue
                 try:
-                    patterns.append(pattern_from_json(line))
-                except (ValueError, TypeError):
-                    bad += 1  # a line torn by a crash mid-write; the rest is still good
+                    patterns.append(pattern_from_json(raw.decode("utf-8")))
+                except Exception:  # noqa: BLE001 - torn or foreign; the rest is still good
+                    bad += 1
         if bad:
             log.warning("%s: skipped %d unreadable journal lines", path, bad)
         # Upserts add ``seen`` up, so a replay cut short must not store its first batches
@@ -293,6 +409,13 @@ class BackgroundWriter:
         done, before = self._replay_progress(progress)
         seen_counts = getattr(self.memory, "seen_counts", None)
         for start in range(done, len(patterns), 512):
+            if self._closing.is_set():
+                # Closing: the file and its progress stay for the next start.
+                log.info("journal replay of %s paused at %d of %d patterns (closing)",
+                         path, start, len(patterns))  # fmt: skip
+                with self._counts_lock:
+                    self.replayed += start - done
+                return start - done
             batch = patterns[start : start + 512]
             if before is not None and seen_counts is not None:
                 now = seen_counts([p.id for p in batch])

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
+from foundups_training.config import load_settings
 from foundups_training.live import LiveLearner, clean
 from foundups_training.memory.store import merge
+from foundups_training.memory.writer import JOURNAL_NAME, pattern_from_json
 from foundups_training.records import Decision, Pattern
 
 
@@ -135,13 +138,16 @@ def test_submit_never_blocks_and_counts_drops() -> None:
     live.close()  # idempotent
 
 
-def test_a_failing_store_spills_to_the_journal() -> None:
+def test_a_failing_store_spills_to_the_journal(tmp_path: Path) -> None:
+    """Counted as journaled only once on disk (a queue in memory dies with the process)."""
     trainer = FakeTrainer()
+    trainer.settings = load_settings({"data_dir": tmp_path}, env={})  # type: ignore[attr-defined]
     trainer.memory.fail = True
     live = LiveLearner(trainer)  # type: ignore[arg-type]
     live.submit(_msg("j1", "jo", "hi"))
     assert live.flush(5)
-    assert [p.id for p in trainer.memory.journal] == ["chat-j1"]
+    journal = (tmp_path / "journal" / JOURNAL_NAME).read_text(encoding="utf-8").splitlines()
+    assert [pattern_from_json(line).id for line in journal] == ["chat-j1"]
     assert live.stats()["journaled"] == 1 and "disk full" in live.stats()["last_error"]
     live.close()
 

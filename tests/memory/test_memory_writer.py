@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from dataclasses import replace
 
+import pytest
+
+from foundups_training import signals
 from foundups_training.config import Settings
 from foundups_training.memory import BackgroundWriter, PatternMemory, open_memory
 from foundups_training.memory.writer import pattern_from_json, pattern_to_json
 
 from .helpers import make
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
 
 
 def test_submitted_patterns_are_written(memory: PatternMemory) -> None:
@@ -161,3 +172,164 @@ def test_submit_accepts_a_list(memory: PatternMemory) -> None:
     assert writer.submit([make(1), make(2)]) is True
     assert writer.flush(timeout=60)
     assert memory.count() == 2 and writer.stats()["submitted"] == 2
+
+
+# -- the journal under faults: torn lines, a full disk, lone surrogates, replay at open ------
+
+
+def _journal_bytes(patterns: list) -> bytes:  # type: ignore[type-arg]
+    return "".join(pattern_to_json(p) + "\n" for p in patterns).encode("utf-8")
+
+
+def test_a_line_torn_inside_a_character_costs_that_line_only(
+    memory: PatternMemory, settings: Settings
+) -> None:
+    """A crash or a full disk cut a journal line inside "…" (3 bytes in UTF-8). Decoding the
+    file as text raised before any line was stored, at every start, for ever."""
+    good = [make(i, outcome="ok … done") for i in range(5)]
+    torn = pattern_to_json(make(99, outcome="cut … here")).encode("utf-8")
+    cut = torn.index("…".encode()) + 1
+    settings.journal_dir.mkdir(parents=True)
+    # An earlier replay's leftover (torn), then the current journal: both must be replayed.
+    (settings.journal_dir / "replay-1-aaaaaaaa.jsonl").write_bytes(
+        _journal_bytes(good[:3]) + torn[:cut]
+    )
+    (settings.journal_dir / "pending.jsonl").write_bytes(_journal_bytes(good[3:]))
+    writer = BackgroundWriter(memory, settings.journal_dir).start()
+    assert writer.flush(timeout=120)
+    writer.close()
+    assert sorted(p.id for p in memory.all_patterns()) == sorted(p.id for p in good)
+    assert writer.stats()["replayed"] == 5
+    assert not list(settings.journal_dir.glob("*.jsonl")), "a torn journal stayed on disk"
+
+
+def test_an_append_after_a_torn_last_line_starts_on_a_new_line(
+    memory: PatternMemory, settings: Settings
+) -> None:
+    """A kill in the middle of an append leaves a last line with no newline: the next
+    append must not be glued onto it (the good pattern would be an "unreadable line")."""
+    settings.journal_dir.mkdir(parents=True)
+    torn = pattern_to_json(make(99))[:40].encode("utf-8")
+    (settings.journal_dir / "pending.jsonl").write_bytes(_journal_bytes([make(0)]) + torn)
+    writer = BackgroundWriter(memory, settings.journal_dir)
+    writer._spill([make(1), make(2)])  # what _store and a full queue do
+    assert writer.stats()["spilled"] == 2
+    writer.start()
+    assert writer.flush(timeout=120)
+    writer.close()
+    assert sorted(p.id for p in memory.all_patterns()) == sorted(make(i).id for i in range(3))
+
+
+@pytest.mark.skipif(resource is None, reason="RLIMIT_FSIZE is POSIX")
+def test_a_spill_cut_by_a_full_disk_keeps_and_counts_its_complete_lines(
+    memory: PatternMemory, settings: Settings
+) -> None:
+    """The disk fills (the kernel's file-size limit) in the middle of the 4th of 4 lines:
+    the 3 complete ones are journaled and counted so, the torn rest is cut off, and the
+    4th is counted lost (before: all 4 counted lost, and the torn line blocked the replay)."""
+    assert resource is not None
+    batch = [make(i, outcome="ça va … " * 30) for i in range(4)]
+    data = _journal_bytes(batch)
+    writer = BackgroundWriter(memory, settings.journal_dir)
+    settings.journal_dir.mkdir(parents=True)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (data.rindex("…".encode()) + 1, hard))
+    try:
+        writer._spill(batch)  # what _store and a full queue do
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    stats = writer.stats()
+    assert (stats["spilled"], stats["lost"]) == (3, 1)
+    assert writer.journal_path.read_bytes() == _journal_bytes(batch[:3])
+    writer.start()
+    assert writer.flush(timeout=120)
+    writer.close()
+    assert sorted(p.id for p in memory.all_patterns()) == sorted(p.id for p in batch[:3])
+
+
+def test_a_lone_surrogate_is_journaled_and_the_thread_lives_on(
+    memory: PatternMemory, settings: Settings
+) -> None:
+    """Chat text json-decoded from "\\ud83d" cannot be encoded as UTF-8. When the store
+    refuses the batch, journaling it raised UnicodeEncodeError and killed the thread: the
+    batch was neither journaled nor counted, later submits piled up in its queue."""
+    half_emoji = json.loads('"gg \\ud83d"')
+    reader = open_memory(settings, read_only=True)  # its upsert raises: a refusing store
+    try:
+        failing = BackgroundWriter(reader, settings.journal_dir).start()
+        failing.submit([make(i) for i in range(10)] + [make(10, outcome=half_emoji)])
+        assert failing.flush(timeout=60)
+        failing.submit([make(i) for i in range(11, 20)])
+        assert failing.flush(timeout=60)
+        assert failing.running, "the writer thread died"
+        stats = failing.stats()
+        failing.close()
+    finally:
+        reader.close()
+    assert (stats["spilled"], stats["lost"], stats["queued"]) == (20, 0, 0)
+    lines = failing.journal_path.read_bytes().decode("utf-8").splitlines()
+    journaled = {p.id: p for p in map(pattern_from_json, lines)}
+    assert journaled[make(10).id].outcome == half_emoji  # round-trips exactly
+    writer = memory.writer()
+    assert writer.flush(timeout=120)
+    assert memory.count() == 20
+    assert memory.get(make(10).id) is not None
+
+
+def test_a_journal_is_replayed_in_the_background_when_the_store_opens(
+    settings: Settings,
+) -> None:
+    """What an earlier run journaled is stored soon after the store opens for writing, by
+    the writer's thread -- before, only the next *failed* write started the replay."""
+    patterns = [make(i) for i in range(12)]
+    settings.journal_dir.mkdir(parents=True)
+    (settings.journal_dir / "pending.jsonl").write_bytes(_journal_bytes(patterns))
+    threads: set[str] = set()
+
+    def on_stored(_sender: object, **_kw: object) -> None:
+        threads.add(threading.current_thread().name)
+
+    signals.pattern_stored.connect(on_stored)
+    mem = open_memory(settings)  # nothing else is called on it but reads
+    try:
+        deadline = time.monotonic() + 120
+        while mem.count() < len(patterns) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert mem.count() == len(patterns)
+        assert mem.writer().flush(timeout=60)  # the writer open started: its replay is done
+        assert threads == {"foundups-training-writer"}  # never the opener's thread
+        assert not list(settings.journal_dir.glob("*.jsonl"))
+    finally:
+        signals.pattern_stored.disconnect(on_stored)
+        mem.close()
+
+
+def test_close_pauses_a_replay_and_the_next_open_finishes_it(settings: Settings) -> None:
+    """Closing the store (the host exits) does not wait for a long replay: it stops at the
+    next batch, and the next open stores the rest, each pattern once."""
+    patterns = [make(i) for i in range(1100)]  # three replay batches of 512
+    mem = open_memory(settings)
+    settings.journal_dir.mkdir(parents=True)
+    (settings.journal_dir / "pending.jsonl").write_bytes(_journal_bytes(patterns))
+    writer = BackgroundWriter(mem, settings.journal_dir)
+
+    def closing(_sender: object, **_kw: object) -> None:
+        writer._closing.set()  # what close() sets, right after the first batch landed
+
+    signals.pattern_stored.connect(closing)
+    try:
+        writer.start()
+        assert writer.flush(timeout=300)
+    finally:
+        signals.pattern_stored.disconnect(closing)
+    writer.close()
+    assert mem.count() == 512 and writer.stats()["replayed"] == 512
+    mem.close()
+    mem = open_memory(settings)  # replays the rest in the background
+    try:
+        assert mem.writer().flush(timeout=300)
+        seen = {p.id: p.seen for p in mem.all_patterns()}
+    finally:
+        mem.close()
+    assert len(seen) == len(patterns) and set(seen.values()) == {1}
+    assert not list(settings.journal_dir.glob("*"))

@@ -25,8 +25,10 @@ DAY = "2026-01-01T00:00:00"
 REPLAY = """
 import os, signal, sys
 from foundups_training.config import load_settings
-from foundups_training.memory import open_memory
+from foundups_training.memory import PatternMemory, open_memory
 from foundups_training.memory.writer import BackgroundWriter
+# the replay under test is the one below, not the background one opening the store starts
+PatternMemory.replay_journal = lambda self: False
 settings = load_settings({"data_dir": sys.argv[1]}, env={})
 memory = open_memory(settings)
 kill_after = int(sys.argv[2])
