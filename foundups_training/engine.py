@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from foundups_training.config import Settings
+from foundups_training.logs import warn_failure
 from foundups_training.records import Answer, IdleBudget, IdleReport, Query
 
 if TYPE_CHECKING:
@@ -27,18 +28,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
-
-
-def _warn(what: str, exc: BaseException) -> None:
-    """Log a failure the caller survives as one line an operator can read; the traceback
-    only when debugging (``-vv``), where it is wanted, not on every terminal."""
-    log.warning(
-        "%s: %s: %s",
-        what,
-        type(exc).__name__,
-        exc,
-        exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
-    )
 
 
 class Trainer:
@@ -135,7 +124,7 @@ class Trainer:
             try:
                 report = replace(report, patterns_total=self.memory.count())
             except Exception as exc:  # noqa: BLE001 - the patterns are stored; keep the count
-                _warn("counting the patterns failed", exc)
+                warn_failure(log, "counting the patterns failed", exc)
             return report
 
     def mine_commands(self, *, remine: bool = False) -> CommandMiningReport | None:
@@ -154,7 +143,7 @@ class Trainer:
                 remine=remine,
             )
         except Exception as exc:  # noqa: BLE001 - the log's patterns are already safe
-            _warn("mining the telemetry failed", exc)
+            warn_failure(log, "mining the telemetry failed", exc)
             return None
 
     def idle(self, budget: IdleBudget) -> IdleReport:
@@ -185,7 +174,7 @@ class Trainer:
             telemetry.emit("training.idle", "completed", payload)
             return idle
         except Exception as exc:  # noqa: BLE001 - an idle cycle reports, never raises
-            _warn("idle training failed", exc)
+            warn_failure(log, "idle training failed", exc)
             error = f"{type(exc).__name__}: {exc}"
             telemetry.emit("training.idle", "failed", {"error": error, "source": budget.reason})
             return IdleReport(success=False, duration_s=time.perf_counter() - start, error=error)
@@ -195,7 +184,7 @@ class Trainer:
         try:
             return self.router.answer(query)
         except Exception as exc:  # noqa: BLE001 - the answer carries the error
-            _warn("answering failed", exc)
+            warn_failure(log, "answering failed", exc)
             return Answer(text="", tier="none", error=f"{type(exc).__name__}: {exc}")
 
     def status(self) -> dict[str, Any]:
@@ -222,7 +211,7 @@ class Trainer:
                 try:
                     closer()
                 except Exception as exc:  # noqa: BLE001 - close the other parts too
-                    _warn(f"closing {name} failed", exc)
+                    warn_failure(log, f"closing {name} failed", exc)
 
     def __enter__(self) -> Trainer:
         return self

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from foundups_training import signals, telemetry
 from foundups_training.cli import readable
+from foundups_training.logs import warn_failure
 from foundups_training.progress import Progress
 from foundups_training.records import Answer, Query
 
@@ -126,19 +127,8 @@ def routed_answer(trainer: Trainer, query: Query) -> Answer:
     try:
         signals.answer_given.send(query.asked_by or "menu", query=query, answer=answer)
     except Exception as exc:  # noqa: BLE001 - an observer never costs the caller its answer
-        _warn("answer_given receiver failed", exc)
+        warn_failure(log, "answer_given receiver failed", exc)
     return answer
-
-
-def _warn(what: str, exc: BaseException) -> None:
-    """One readable warning line; the traceback only when debugging (``-vv``)."""
-    log.warning(
-        "%s: %s: %s",
-        what,
-        type(exc).__name__,
-        exc,
-        exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
-    )
 
 
 def default_host_root(trainer: Trainer) -> Path | None:
@@ -553,6 +543,6 @@ def run_menu(trainer: Trainer, stdin: TextIO | None = None, stdout: TextIO | Non
         # Idempotent: the menu's answers and runs reach the metrics and telemetry files.
         attach_observers(trainer)
     except Exception as exc:  # noqa: BLE001 - the menu still works without metrics
-        _warn("metrics observers unavailable", exc)
+        warn_failure(log, "metrics observers unavailable", exc)
     console = _Console(stdin or sys.stdin, stdout or sys.stdout)
     return TrainingMenu(trainer, console).run()

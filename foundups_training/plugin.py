@@ -18,6 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from foundups_training.hookspecs import hookimpl
+from foundups_training.logs import trace
 from foundups_training.records import Answer, Decision, IdleBudget, IdleReport, Query
 
 if TYPE_CHECKING:
@@ -32,8 +33,7 @@ EARLY_QUEUE = 10_000
 
 def _warn(message: str, *args: object, exc: BaseException | None = None) -> None:
     """One clear warning line; the traceback only when logging at DEBUG (``-vv``)."""
-    debug = exc is not None and log.isEnabledFor(logging.DEBUG)
-    log.warning(message, *args, exc_info=exc if debug else None)
+    log.warning(message, *args, exc_info=trace(log, exc))
 
 
 class TrainingPlugin:

@@ -19,6 +19,7 @@ import pluggy
 
 from foundups_training import hookspecs
 from foundups_training.hookspecs import PROJECT
+from foundups_training.logs import trace
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +131,13 @@ class IsolatingPluginManager(pluggy.PluginManager):
                     self.unregister(plugin)
                 except Exception as unregister_error:  # noqa: BLE001
                     log.debug("unregistering plugin %s failed: %s", name, unregister_error)
-        # One clear line; the traceback only when debugging (-vv).
-        debug = log.isEnabledFor(logging.DEBUG)
         if registered:
             log.error(
                 "plugin %s raised in %s: %s; it is disabled for the rest of this process",
                 name,
                 hook_name,
                 error,
-                exc_info=exc if debug else None,
+                exc_info=trace(log, exc),
             )
         else:  # another thread met the same failure first and already dropped it
             log.debug("plugin %s (already disabled) raised in %s: %s", name, hook_name, error)

@@ -39,14 +39,9 @@ def emit_telemetry(command: str, event: str, payload: dict[str, Any] | None = No
     """Send a telemetry event (shape of the host's Holo Command Interface draft)."""
     try:
         telemetry.send("foundups_training", command=command, event=event, payload=payload or {})
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a receiver never fails the sender
         import logging
 
-        # One line for the operator; the traceback only when debugging (-vv).
-        log = logging.getLogger(__name__)
-        log.warning(
-            "telemetry receiver failed: %s: %s",
-            type(exc).__name__,
-            exc,
-            exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
-        )
+        from foundups_training.logs import warn_failure
+
+        warn_failure(logging.getLogger(__name__), "telemetry receiver failed", exc)

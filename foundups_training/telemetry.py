@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from foundups_training import signals
+from foundups_training.logs import warn_failure
 
 log = logging.getLogger(__name__)
 
@@ -121,18 +122,12 @@ class TelemetryWriter:
                             data = b"\n" + data
                     fh.write(data)
                 self.written += 1
-        except Exception as exc:  # telemetry never stops the sender
+        except Exception as exc:  # noqa: BLE001 - telemetry never stops the sender
             # A full disk or a read-only data dir must not stop training: count and log once,
             # one line (the traceback only when debugging).
             self.errors += 1
             if self.errors == 1:
-                log.warning(
-                    "cannot write telemetry to %s: %s: %s",
-                    self.directory,
-                    type(exc).__name__,
-                    exc,
-                    exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
-                )
+                warn_failure(log, f"cannot write telemetry to {self.directory}", exc)
 
     def receive(
         self,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from foundups_training import __version__
+from foundups_training.logs import warn_failure
 
 #: verb -> module under foundups_training.cli implementing it
 VERBS: dict[str, str] = {
@@ -301,25 +302,13 @@ def _observed(settings: Any, *, read_only: bool = False) -> Iterator[None]:
             try:
                 store.close()  # flushes and detaches the observer
             except Exception as exc:  # noqa: BLE001 - the verb's result is already out
-                _log_failure("closing the metrics store failed", exc)
+                warn_failure(logging.getLogger(__name__), "closing the metrics store failed", exc)
         try:
             from foundups_training import telemetry
 
             telemetry.detach_writer(settings.telemetry_dir)
         except Exception as exc:  # noqa: BLE001 - the verb's result is already out
-            _log_failure("detaching telemetry failed", exc)
-
-
-def _log_failure(what: str, exc: BaseException) -> None:
-    """One warning line; the traceback only with ``-vv`` (DEBUG)."""
-    log = logging.getLogger(__name__)
-    log.warning(
-        "%s: %s: %s",
-        what,
-        type(exc).__name__,
-        exc,
-        exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
-    )
+            warn_failure(logging.getLogger(__name__), "detaching telemetry failed", exc)
 
 
 def readable(text: str) -> str:

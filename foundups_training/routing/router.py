@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from foundups_training.logs import warn_failure
 from foundups_training.mining.extractors import NOTHING_TRIED
 from foundups_training.mining.templates import mask
 from foundups_training.models.base import Backend, ModelError
@@ -237,14 +238,9 @@ class Router:
         self._local.candidates = ()
         try:
             answer = self._answer(query)
-        except Exception as exc:  # the router's promise: an Answer, always
+        except Exception as exc:  # noqa: BLE001 - the router's promise: an Answer, always
             # one line (the answer carries the error too); the traceback only with -vv
-            log.warning(
-                "routing failed: %s: %s",
-                type(exc).__name__,
-                exc,
-                exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
-            )
+            warn_failure(log, "routing failed", exc)
             answer = Answer(text="", tier="none", error=f"{type(exc).__name__}: {exc}")
         elapsed = round((time.perf_counter() - start) * 1000, 2)
         return replace(answer, latency_ms=elapsed), self._local.detail

@@ -1,0 +1,18 @@
+"""How a failure the plugin survives is logged: one line an operator can read, the traceback
+only when debugging (``-vv``, DEBUG), where it is wanted, never on every terminal."""
+
+from __future__ import annotations
+
+import logging
+
+
+def trace(log: logging.Logger, exc: BaseException | None) -> BaseException | None:
+    """``exc_info`` for a log call: ``exc`` when ``log`` logs at DEBUG, else None."""
+    return exc if exc is not None and log.isEnabledFor(logging.DEBUG) else None
+
+
+def warn_failure(
+    log: logging.Logger, what: str, exc: BaseException, level: int = logging.WARNING
+) -> None:
+    """``what: Type: message`` at ``level``, with the traceback only at DEBUG."""
+    log.log(level, "%s: %s: %s", what, type(exc).__name__, exc, exc_info=trace(log, exc))
