@@ -34,6 +34,7 @@ from foundups_training.cli import readable
 from foundups_training.logs import warn_failure
 from foundups_training.progress import Progress
 from foundups_training.records import Answer, Query
+from foundups_training.status import older_miners
 
 if TYPE_CHECKING:
     from foundups_training.engine import Trainer
@@ -183,17 +184,10 @@ def format_progress(status: dict[str, Any]) -> list[str]:
     failure = status.get("last_failure")
     if failure:
         lines.append(f"Last attempt   : {_failed(failure)}")
-    made_by, current = status.get("log_miner"), status.get("miner")
-    if made_by is not None and current is not None and made_by < current:
+    for what, miner, made_by, current in older_miners(status):
         lines.append(
-            f"Log patterns   : made by an older version (miner {made_by}; this one's is "
-            f"{current}): option 1 mines the log again"
-        )
-    made_by, current = status.get("telemetry_miner"), status.get("telemetry_miner_current")
-    if made_by is not None and current is not None and made_by < current:
-        lines.append(
-            f"Command patterns: made by an older version (telemetry miner {made_by}; this "
-            f"one's is {current}): option 1 replaces them, or says how"
+            f"{what.capitalize() + ' patterns':<15}: made by an older version ({miner} "
+            f"{made_by}; this one's is {current}): option 1 mines them again, or says how"
         )
     for key in ("data_dir_error", "memory_error", "checkpoint_error", "metrics_error"):
         if status.get(key):

@@ -103,6 +103,20 @@ def _lines_processed(checkpoint: dict[str, Any], path: Path, status: dict[str, A
     return 0
 
 
+def older_miners(status: dict[str, Any]) -> list[tuple[str, str, int, int]]:
+    """``(what, miner, made by, this package's)`` for each kind of mined pattern that an older
+    version of its miner made (the log's, the telemetry's command patterns)."""
+    out = []
+    for what, miner, made, current in (
+        ("log", "miner", "log_miner", "miner"),
+        ("command", "telemetry miner", "telemetry_miner", "telemetry_miner_current"),
+    ):
+        made_by, now = status.get(made), status.get(current)
+        if isinstance(made_by, int) and isinstance(now, int) and made_by < now:
+            out.append((what, miner, made_by, now))
+    return out
+
+
 def collect_status(trainer: Trainer) -> dict[str, Any]:
     """Patterns by kind/source, lines processed (of total), last training; never raises."""
     settings = trainer.settings

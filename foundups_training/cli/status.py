@@ -6,6 +6,7 @@ import argparse
 
 from foundups_training.cli import emit
 from foundups_training.config import Settings
+from foundups_training.status import older_miners
 
 
 def _text(status: dict) -> str:
@@ -24,16 +25,9 @@ def _text(status: dict) -> str:
             f"last attempt   : {failure['when']} ({failure['kind']}) failed: "
             f"{failure.get('error') or 'no reason recorded'}"
         )
-    made_by, current = status.get("log_miner"), status.get("miner")
-    if made_by is not None and current is not None and made_by < current:
+    for what, miner, made_by, current in older_miners(status):
         lines.append(
-            f"log patterns   : made by miner version {made_by}, this package's is {current}: "
-            "the next `mine` replaces them, or says how"
-        )
-    made_by, current = status.get("telemetry_miner"), status.get("telemetry_miner_current")
-    if made_by is not None and current is not None and made_by < current:
-        lines.append(
-            f"command patterns: made by telemetry miner version {made_by}, this package's is "
+            f"{what + ' patterns':<15}: made by {miner} version {made_by}, this package's is "
             f"{current}: the next `mine` replaces them, or says how"
         )
     for key in ("data_dir_error", "memory_error", "checkpoint_error", "metrics_error"):

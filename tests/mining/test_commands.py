@@ -271,7 +271,7 @@ def test_mine_passes_remine_to_the_telemetry_and_reports_its_warning(settings: A
         from foundups_training.menu import format_progress
 
         assert "made by telemetry miner version 0" in _text(status)
-        assert any("telemetry miner 0" in line for line in format_progress(status))
+        assert any("(telemetry miner 0;" in line for line in format_progress(status))
         report = trainer.mine(log, remine=True)
         assert any("telemetry again" in w for w in report.warnings)
         assert sorted(trainer.memory.ids(where={"source": "telemetry"})) == sorted(chains)
