@@ -84,6 +84,20 @@ def make_event(
     }
 
 
+def _redacted(value: Any) -> Any:
+    """``value`` with the secrets of every string in it redacted, as the miner redacts a log
+    line: an operator pastes log lines, keys included, into the questions it records."""
+    from foundups_training.mining.redact import redact
+
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
+
+
 class TelemetryWriter:
     """Appends telemetry events to a day file; thread-safe, never raises into the sender."""
 
@@ -107,7 +121,7 @@ class TelemetryWriter:
         and anything else that goes wrong is counted and logged once.
         """
         try:
-            record = make_event(command, event, payload, daemon=self.daemon)
+            record = make_event(command, event, _redacted(payload), daemon=self.daemon)
             data = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode(
                 "utf-8", "backslashreplace"
             )

@@ -306,7 +306,11 @@ class MetricsStore:
 
     def record_answer(self, query: Query | str, answer: Answer, ts: float | None = None) -> None:
         """Remember one answer: tier, model, confidence, latency, escalation."""
+        from foundups_training.mining.redact import redact
+
         text = query if isinstance(query, str) else query.text
+        # a question may quote a log line, secrets included: redacted as the miner redacts
+        text = redact(text[: _MAX_QUERY_CHARS * 4])
         asked_by = "" if isinstance(query, str) else query.asked_by
         self._execute(
             "INSERT INTO answers(ts, query, tier, model, confidence, latency_ms, escalated, "
@@ -322,7 +326,7 @@ class MetricsStore:
                 answer.escalation_reason,
                 len(answer.patterns),
                 asked_by,
-                answer.error,
+                redact(answer.error),
             ),
         )
 
