@@ -27,7 +27,7 @@ from foundups_training.records import Recalled
 
 #: "order: UnDaoDu [MINDFUL] -> FoundUps [FOUNDUPS] -> Move2Japan [JAPAN]" in a decision.
 _ORDER = re.compile(r"order: (.+?)(?:\. |$)")
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.]*\d)")
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
 #: The question asks which channel comes first (not last, not after one came up empty).
 _FIRST = re.compile(r"\b(?:first|before|earlier|sooner)\b", re.I)
 _NOT_FIRST = re.compile(
@@ -68,12 +68,27 @@ def _channels(recalled: Sequence[Recalled]) -> dict[str, str]:
 
 
 def _score_after(question: str, end: int, stop: int) -> float | None:
-    """The first number within a few words after ``end`` (before ``stop``), if any."""
-    span = question[end:stop]
-    m = _NUMBER.search(span)
-    if not m or len(span[: m.start()].split()) > _GAP_WORDS:
-        return None
-    return float(m.group(0))
+    """The first number within a few words after ``end`` (before ``stop``), if any.
+
+    Linear in the question's length: a 50 KB run of digits is read once (a look-ahead over
+    it from each of its digits took 20 s, holding the interpreter lock the host's threads
+    need)."""
+    for m in _NUMBER.finditer(question, end, stop):
+        if len(question[end : m.start()].split()) > _GAP_WORDS:
+            return None
+        if not _joined(question, m.end(), stop):
+            return float(m.group(0))
+    return None
+
+
+def _joined(text: str, at: int, stop: int) -> bool:
+    """Whether more digits are joined on at ``at`` ("5x2", "1.2.3"): not a score of its own."""
+    for ch in text[at:stop]:
+        if ch.isdigit():
+            return True
+        if not (ch.isalnum() or ch in "._"):
+            return False
+    return False
 
 
 def scores_in(question: str, channels: Sequence[str]) -> dict[str, float] | None:

@@ -111,6 +111,21 @@ def test_a_score_must_follow_its_channel_closely() -> None:
     assert scores_in("Move2Japan2 3.0", ["move2japan"]) == {}  # a longer name is not the channel
 
 
+@pytest.mark.parametrize(
+    ("question", "scores"),
+    [
+        ("Move2Japan -1.5 and UnDaoDu 0.5: which first?", {"move2japan": -1.5, "undaodu": 0.5}),
+        ("Move2Japan 5x2 and UnDaoDu 0.5: which first?", None),  # not a score of its own
+        ("Move2Japan 1.2.3 and UnDaoDu 0.5", None),
+        ("Move2Japan 1.00. UnDaoDu 5.38.", {"move2japan": 1.0, "undaodu": 5.38}),
+        # 50,000 digits with more joined on (read once: this took 20 s before)
+        ("Move2Japan " + "1" * 50_000 + "x1 or UnDaoDu 3", None),
+    ],
+)
+def test_what_counts_as_a_channels_score(question: str, scores: dict[str, float] | None) -> None:
+    assert scores_in(question, ["move2japan", "undaodu"]) == scores
+
+
 def test_router_answers_from_the_rule_without_a_model(mined: list[Pattern]) -> None:
     gemma = ScriptedModel("gemma-test", probs=[0.01, 0.98, 0.01])
     qwen = ScriptedModel("qwen-test", probs=[0.01, 0.98, 0.01])
