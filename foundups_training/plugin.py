@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 
 #: Decisions kept while the live learner is being built (as many as its own queue holds).
 EARLY_QUEUE = 10_000
+#: Seconds after a failed build of the live learner before a decision tries again.
+RETRY_BUILD_S = 60.0
 
 
 def _warn(message: str, *args: object, exc: BaseException | None = None) -> None:
@@ -51,8 +54,10 @@ class TrainingPlugin:
         self._early_dropped = 0
         self._warm_thread: threading.Thread | None = None
         self._warm_error = ""
+        self._warm_failed_at = 0.0  # monotonic time of the last failed build
         # A read-only Trainer for queries while another process holds the store for writing.
         self._reader: Trainer | None = None
+        self._told: set[str] = set()  # build failures already logged
 
     @property
     def trainer(self) -> Trainer:
@@ -122,6 +127,7 @@ class TrainingPlugin:
         except Exception as exc:  # noqa: BLE001 - a thread of ours: report, never raise
             with self._early_lock:
                 self._warm_error = f"{type(exc).__name__}: {exc}"
+                self._warm_failed_at = time.monotonic()
                 lost = len(self._early)
                 self._early_dropped += lost
                 self._early.clear()
@@ -157,8 +163,11 @@ class TrainingPlugin:
     def _queue_early(self, decision: Decision) -> None:
         """Keep a decision until the learner is built, and have it built (under _early_lock)."""
         if self._warm_error:
-            self._early_dropped += 1
-            return
+            if time.monotonic() - self._warm_failed_at < RETRY_BUILD_S:
+                self._early_dropped += 1
+                return
+            # Try again now and then: the cause (a setting, a locked store) may be fixed.
+            self._warm_error, self._warm_thread = "", None
         if len(self._early) < EARLY_QUEUE:
             self._early.append(decision)
         else:
@@ -170,13 +179,33 @@ class TrainingPlugin:
 
     @hookimpl
     def on_idle(self, budget: IdleBudget) -> IdleReport | None:
-        """Mine the next chunk of the configured log within the budget."""
-        return self.trainer.idle(budget)
+        """Mine the next chunk of the configured log within the budget.
+
+        Never raises: a Trainer that cannot be built (a bad setting, say) is a failed report,
+        and the next call tries again. Raising would get the plugin unregistered for the
+        rest of the host's process, fixed setting or not."""
+        try:
+            trainer = self.trainer
+        except Exception as exc:  # noqa: BLE001 - reported in the IdleReport
+            return IdleReport(success=False, error=self._unbuilt(exc))
+        return trainer.idle(budget)
 
     @hookimpl
     def on_query(self, query: Query) -> Answer | None:
-        """Route the query to memory, Gemma or Qwen."""
-        return self._answering_trainer().ask(query)
+        """Route the query to memory, Gemma or Qwen (never raises, like :meth:`on_idle`)."""
+        try:
+            trainer = self._answering_trainer()
+        except Exception as exc:  # noqa: BLE001 - reported in the Answer
+            return Answer(text="", tier="none", error=self._unbuilt(exc))
+        return trainer.ask(query)
+
+    def _unbuilt(self, exc: Exception) -> str:
+        """Why the Trainer could not be built, logged once per distinct reason."""
+        error = f"training plugin unavailable: {type(exc).__name__}: {exc}"
+        if error not in self._told:
+            self._told.add(error)
+            _warn("%s", error, exc=exc)
+        return error
 
     def _answering_trainer(self) -> Trainer:
         """The Trainer that answers: this plugin's, or a read-only one while another process
