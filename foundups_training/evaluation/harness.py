@@ -162,7 +162,8 @@ class EvalReport:
         """The per-item JSONL file."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("w", encoding="utf-8") as fh:
+        # errors="replace": a question holding a lone surrogate must not cut the file short
+        with target.open("w", encoding="utf-8", errors="replace") as fh:
             for r in self.results:
                 fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
         return target
@@ -184,8 +185,9 @@ def evaluate(
             raise ValueError(f"unknown tier {t!r} (choose from {', '.join(TIER_QUERY)})")
     if warmup and items:
         # Load the embedder and each model once before timing: p50/p95 measure answering,
-        # not the one-off load on the first question.
-        for tier in {"memory"} | {t for t in tiers if t in ("gemma", "qwen")}:
+        # not the one-off load on the first question (the routed tier may use both models).
+        models = {"gemma", "qwen"} if "routed" in tiers else set()
+        for tier in sorted({"memory"} | models | {t for t in tiers if t in ("gemma", "qwen")}):
             router.answer_detailed(Query(text=items[0].query, tier=tier, asked_by="eval"))
     results: list[ItemResult] = []
     total, done = len(items) * len(tiers), 0

@@ -114,12 +114,14 @@ def load_qa(path: Path | str) -> list[QAItem]:
     """Read a QA JSONL file (:class:`QAFileError` for a missing file or bad lines)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a BOM, as Windows Notepad writes one
     except OSError as exc:
         raise QAFileError(f"{p}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise QAFileError(f"{p}: not UTF-8 text ({exc.reason})") from None
-    items = parse_lines(text.splitlines(), str(p))
+    # JSONL lines end at "\n" only: str.splitlines() would also split inside a JSON string
+    # at U+2028, U+2029 or NEL (legal there), and shift every later line number
+    items = parse_lines(text.replace("\r\n", "\n").split("\n"), str(p))
     if not items:
         raise QAFileError(f"{p}: no questions in the file")
     return items

@@ -29,6 +29,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -53,6 +54,7 @@ TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f41157
 #: sentence-transformers truncates this model's input at 256 word pieces.
 MAX_TOKENS = 256
 DEFAULT_BATCH_SIZE = 64
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 # Where tokenizer.json may live: (top-level package, path inside it). All carry the same file.
 _TOKENIZER_SOURCES: tuple[tuple[str, str], ...] = (
@@ -369,6 +371,9 @@ class MiniLMEncoder:
             self._cache.clear()
 
     def _encode_batch(self, texts: list[str]) -> FloatMatrix:
+        # A lone surrogate (half an emoji, from a JSON "\\ud83d" escape) is not text the
+        # tokenizer takes: it would fail the whole recall.
+        texts = [t if t.isascii() else _SURROGATES.sub("\ufffd", t) for t in texts]
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)

@@ -55,6 +55,13 @@ def test_long_input_is_truncated_not_rejected(encoder: emb.MiniLMEncoder) -> Non
     assert encoder.encode(["word " * 5000]).shape == (1, emb.DIMENSIONS)
 
 
+def test_a_lone_surrogate_is_text_not_an_error(encoder: emb.MiniLMEncoder) -> None:
+    """Half an emoji (a JSON "\\ud83d" escape decoded alone) in a question or a chat line."""
+    half, whole = encoder.encode(["stream \ud83d down", "stream \ufffd down"])
+    assert float(half @ whole) == pytest.approx(1.0, abs=1e-6)
+    assert encoder.encode_query("why \udc00?").shape == (emb.DIMENSIONS,)
+
+
 def test_registered_with_chromadb_and_config_has_no_paths() -> None:
     from chromadb.utils.embedding_functions import known_embedding_functions
 

@@ -86,6 +86,27 @@ def test_bad_lines_are_reported_with_numbers(tmp_path: Path) -> None:
         load_qa(tmp_path / "missing.jsonl")
 
 
+def test_line_numbers_count_newlines_only_and_a_bom_is_read(tmp_path: Path) -> None:
+    """U+2028, U+2029 and NEL are legal inside a JSON string: they end no JSONL line. A BOM
+    (Windows Notepad's UTF-8) is not part of the first line."""
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        "\ufeff"
+        + json.dumps({"id": "a", "query": "one\u2028two", "expected": ["x"]}, ensure_ascii=False)
+        + "\n"
+        + json.dumps(
+            {"id": "b", "query": "three\x85four\u2029", "expected": ["y"]}, ensure_ascii=False
+        )
+        + "\r\nnot json\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(QAFileError) as err:
+        load_qa(qa)
+    assert "1 bad line(s)" in str(err.value) and "line 3: not JSON" in str(err.value)
+    qa.write_text(qa.read_text(encoding="utf-8").replace("not json\n", ""), encoding="utf-8")
+    assert [item.id for item in load_qa(qa)] == ["a", "b"]
+
+
 def test_measures() -> None:
     assert percentile([5, 1, 3, 2, 4], 50) == 3
     assert percentile([1] * 19 + [100], 95) == 1
