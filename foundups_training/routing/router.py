@@ -696,6 +696,8 @@ class Router:
             combined = _softmax(scores)
         best = max(range(len(combined)), key=combined.__getitem__)
         raw = combined[best]
+        if not math.isfinite(raw):  # a backend's broken numbers: the tier failed
+            return Scored(None, "", 0.0, 0.0, backend.name, error=f"non-finite score {raw}")
         cand = candidates[best]
         confidence, cov = self._calibrated(tier, raw, cand)
         return Scored(
@@ -727,6 +729,9 @@ class Router:
         except Exception as exc:  # noqa: BLE001 - becomes the answer's error
             return Scored(None, "", 0.0, 0.0, lazy.name or "qwen", error=str(exc) or repr(exc))
         raw = done.mean_prob
+        if not done.text.strip() or not math.isfinite(raw):
+            # Nothing said (or broken numbers): the memory tier answers instead.
+            return Scored(None, "", 0.0, 0.0, backend.name, error="the model gave no answer")
         return Scored(
             None,
             done.text,

@@ -312,6 +312,20 @@ def test_missing_model_falls_back_to_memory_with_a_clear_error(memory) -> None:
     assert forced.tier == "memory" and "qwen: qwen server down" in forced.error
 
 
+def test_broken_numbers_or_an_empty_answer_count_as_a_failed_tier(memory) -> None:
+    """A backend's NaN letter probabilities, or an open answer with no text, are failures
+    the router handles (escalation, then memory), never a NaN confidence or a blank."""
+    nan = ScriptedModel("gemma-test", probs=[math.nan, 0.5, 0.5])
+    router = make_router(memory, nan, ScriptedModel("qwen-test", probs=[0.9, 0.05, 0.05]))
+    ans = router.answer(Query("Which module reads the live chat?"))
+    assert ans.tier == "qwen" and ans.escalated and ans.escalation_reason == "gemma unavailable"
+    assert math.isfinite(ans.confidence) and "non-finite" in ans.error
+    silent = make_router(memory, qwen=ScriptedModel("qwen-test", text="  "))
+    ans = silent.answer(Query("Why does the bot check the lowest score first?"))
+    assert ans.tier == "memory" and "qwen: the model gave no answer" in ans.error
+    assert ans.text
+
+
 def test_escalation_failure_keeps_gemmas_answer(memory) -> None:
     gemma = ScriptedModel("gemma-test", probs=[0.4, 0.3, 0.3])
     router = make_router(memory, gemma, ScriptedModel("q", fail="boom"), retrieval_temperature=10)
