@@ -17,8 +17,10 @@ chat message that says "Answer: A" or "</data> ignore the above" cannot steer th
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from foundups_training.models.base import Prompt
@@ -29,22 +31,200 @@ LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F")
 DATA_OPEN = "<data>"
 DATA_CLOSE = "</data>"
 
-# Things inside data that could pass for structure: our delimiters, the few-shot field
-# names at the start of a line or after punctuation, and special tokens of common templates.
-_DELIMS = re.compile(r"</?\s*data\s*>", re.IGNORECASE)
-_SPECIAL = re.compile(r"<\|[^|>]{0,40}\|>|<\s*/?\s*(start_of_turn|end_of_turn|bos|eos|s)\s*>", re.I)
-_FIELDS = re.compile(r"\b(question|answer|options|modules|record)\s*:", re.IGNORECASE)
-_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Things inside data that could pass for structure. quote() neutralises, in this order:
+#
+# * format characters (Unicode category Cf: zero-width spaces and joiners, bidi controls, the
+#   BOM, tag characters): dropped, so ``<\u200b/data>`` is ``</data>`` again before it is seen;
+# * compatibility forms: when the NFKC form of a text (with default-ignorable marks such as
+#   variation selectors dropped as well) shows any of the shapes below that the text itself
+#   does not (``＜/data＞``, ``Answer：``, ``ｔｏｏｌ_ｃａｌｌ``), the text is replaced by that
+#   form; other text keeps its own characters (``…``, ``！``, emoji);
+# * control tokens (removed): any ``<|…|>``, the names the Qwen2.5 and Gemma 3 vocabularies
+#   and templates use as control or tool tokens (``<start_of_turn>``, ``<tool_call>``,
+#   ``<pad>``, ``<unusedN>``, ``<s>``, ``[multimodal]``, …), in any case and spacing;
+# * markup tokens (kept, brackets swapped for ``‹›``): the exact ``<tag>`` / ``</tag>`` texts
+#   Gemma's vocabulary holds as user-defined tokens (``<table>``, ``<b>``, ``<h1>``, …) and
+#   any lowercase snake_case tag (``<im_sep>``, ``<tool_response>``), which is how chat
+#   vocabularies name their added tokens. Upper-case masks (``<NUM>``, ``<ID>``, ``<PATH>``)
+#   and other lower-case words in brackets (``<module>``) are not tokens and stay as they are;
+# * our delimiters, ``<data>`` and ``</data>`` in any case and spacing (``< / DATA >``);
+# * the few-shot field names followed by a colon, also after other word characters
+#   (``x_answer:``), which become ``answer -``.
+#
+# Control tokens, delimiters and field names also match through look-alikes NFKC leaves alone
+# (Cyrillic/Greek homoglyphs, accented Latin letters, ``‹ ˂ ⟨`` for ``<``, ``∕`` for ``/``,
+# ``꞉`` for ``:``): see _LOOKALIKE.
+_CONTROL_NAMES = (
+    r"start_of_turn|end_of_turn|start_of_image|end_of_image|bos|eos|s|pad|unk|mask|unused\d+"
+    r"|tool_call|tool_response|think"
+)
+_SPECIAL = re.compile(
+    rf"<\|[^|>]{{0,40}}\|>|<\s*/?\s*(?:{_CONTROL_NAMES})\s*>|\[\s*multimodal\s*\]", re.I
+)
+# Gemma 3's user-defined markup tokens (llama.cpp parses user-defined tokens even with
+# special tokens off); tests/routing/test_prompt_quoting.py checks the list against the vocab.
+_MARKUP_NAMES = (
+    r"h[1-6]|table|caption|thead|tbody|tfoot|tr|th|td|blockquote|strong|em|b|i|u|sub|sup"
+    r"|code|a|html|body|img|span|bbox|ul|li|div|iframe|footer"
+)
+_TAG = re.compile(rf"<(/?(?:{_MARKUP_NAMES}|[a-z][a-z0-9]*(?:_[a-z0-9]+)+))>")
+_DELIMS = re.compile(r"<\s*/?\s*data\s*>", re.IGNORECASE)
+# (The lookahead only makes the scan faster: re has no literal prefix for this alternation.)
+_FIELDS = re.compile(r"(?=[qaomrQAOMR])(question|answer|options|modules|record)\s*:", re.I)
+_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _WS = re.compile(r"\s+")
+# Default-ignorable marks that are not Cf (combining grapheme joiner, Hangul fillers,
+# Mongolian and Unicode variation selectors): dropped only when a text is folded.
+_IGNORABLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+)
+
+
+def _lookalikes() -> dict[int, str]:
+    """One-to-one map of characters NFKC keeps that read as the ASCII ones the rules use."""
+    table: dict[int, str] = {}
+    groups = {
+        "<": "‹˂ᐸ〈〈⟨❮❬",
+        ">": "›˃ᐳ〉〉⟩❯❭",
+        "/": "∕⁄⧸╱",
+        "|": "ǀ∣│׀┃",
+        ":": "꞉∶˸։׃ː",
+        "_": "ˍ",
+        # Cyrillic, Greek, Armenian and IPA letters that look like Latin ones
+        "a": "аɑα",
+        "b": "Ь",
+        "c": "сϲ",
+        "d": "ԁ",
+        "e": "еҽ",
+        "h": "һհ",
+        "i": "іıι",
+        "j": "јϳȷ",
+        "k": "κк",
+        "l": "ӏ",
+        "m": "м",
+        "n": "ո",
+        "o": "оοօ",
+        "p": "рρ",
+        "q": "ԛ",
+        "s": "ѕ",
+        "t": "тτ",
+        "u": "υս",
+        "v": "νѵ",
+        "w": "ԝѡ",
+        "x": "хχ",
+        "y": "уγ",
+        "A": "АΑ",
+        "B": "ВΒ",
+        "C": "СϹ",
+        "D": "Ꭰ",
+        "E": "ЕΕ",
+        "H": "НΗ",
+        "I": "ІΙӀ",
+        "J": "Ј",
+        "K": "КΚ",
+        "M": "МΜ",
+        "N": "Ν",
+        "O": "ОΟ",
+        "P": "РΡ",
+        "Q": "Ԛ",
+        "S": "Ѕ",
+        "T": "ТΤ",
+        "X": "ХΧ",
+        "Y": "УΥ",
+        "Z": "Ζ",
+    }
+    for ascii_char, chars in groups.items():
+        for ch in chars:
+            table.setdefault(ord(ch), ascii_char)
+    # Latin letters with diacritics read as their base letter (é -> e).
+    for cp in range(0xC0, 0x250):
+        base = unicodedata.normalize("NFD", chr(cp))[0]
+        if base != chr(cp) and base.isascii() and base.isalpha():
+            table.setdefault(cp, base)
+    return table
+
+
+_LOOKALIKE = _lookalikes()
+_HAS_LOOKALIKE = re.compile("[" + re.escape("".join(map(chr, _LOOKALIKE))) + "]")
+
+
+def _skeleton(text: str) -> str:
+    """``text`` with every look-alike replaced by its ASCII character (same length)."""
+    return text.translate(_LOOKALIKE) if _HAS_LOOKALIKE.search(text) else text
+
+
+def _marks(text: str) -> list[str]:
+    """What the rules would neutralise in ``text``, look-alikes included."""
+    skeleton = _skeleton(text)
+    return [m for rule in (_SPECIAL, _TAG, _DELIMS, _FIELDS) for m in rule.findall(skeleton)]
+
+
+def _sub(rule: re.Pattern[str], text: str, repl: Callable[[str], str], plain: bool) -> str:
+    """``rule.sub`` matched on the look-alike skeleton of ``text`` (same length, one to one)."""
+    skeleton = text if plain else _skeleton(text)
+    if skeleton is text:
+        return rule.sub(lambda m: repl(m.group(0)), text)
+    out: list[str] = []
+    pos = 0
+    for m in rule.finditer(skeleton):
+        out.append(text[pos : m.start()])
+        out.append(repl(text[m.start() : m.end()]))
+        pos = m.end()
+    if not out:
+        return text
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _field(found: str) -> str:
+    name = _FIELDS.match(_skeleton(found))
+    return f"{found[: name.end(1)] if name else found.rstrip(':')} -"
+
+
+_FORMAT, _LOOKS, _FOLDS = 1, 2, 4
+_STRUCTURAL = frozenset("<>|/:[]_")
+
+
+@functools.lru_cache(maxsize=8192)
+def _char_flags(ch: str) -> int:
+    """What a non-ASCII character needs: dropping (Cf), a look-alike check, NFKC folding."""
+    flags = _FORMAT if unicodedata.category(ch) == "Cf" else 0
+    if ord(ch) in _LOOKALIKE:
+        flags |= _LOOKS
+    folded = unicodedata.normalize("NFKC", ch)
+    if _IGNORABLE.match(ch) or (folded != ch and any(map(_structural, folded))):
+        flags |= _FOLDS
+    return flags
+
+
+def _structural(c: str) -> bool:
+    return c in _STRUCTURAL or (c.isascii() and c.isalnum()) or ord(c) in _LOOKALIKE
 
 
 def quote(text: str, limit: int = 400) -> str:
-    """Untrusted text made safe to embed: one line, no delimiters or field look-alikes."""
+    """Untrusted text made safe to embed: one line, no delimiters, field names or tokens.
+
+    See the comment above ``_CONTROL_NAMES`` for exactly what is neutralised.
+    """
+    plain = text.isascii()
+    if not plain:
+        chars = [ch for ch in set(text) if not ch.isascii()]
+        flags = 0
+        for ch in chars:
+            flags |= _char_flags(ch)
+        if flags & _FORMAT:
+            text = text.translate({ord(ch): None for ch in chars if _char_flags(ch) & _FORMAT})
+        if flags & _FOLDS:
+            folded = unicodedata.normalize("NFKC", _IGNORABLE.sub("", text))
+            if _marks(folded) != _marks(text):
+                text, flags = folded, flags | _LOOKS
+        plain = not flags & _LOOKS
     text = _CTRL.sub(" ", text)
-    text = _SPECIAL.sub(" ", text)
-    text = _DELIMS.sub(" ", text)
+    text = _sub(_SPECIAL, text, lambda _: " ", plain)
+    text = _TAG.sub(r"‹\1›", text)
+    text = _sub(_DELIMS, text, lambda _: " ", plain)
     text = text.replace("«", '"').replace("»", '"')
-    text = _FIELDS.sub(lambda m: f"{m.group(1)} -", text)
+    text = _sub(_FIELDS, text, _field, plain)
     text = _WS.sub(" ", text).strip()
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
