@@ -119,12 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     plugin = TrainingPlugin(Trainer(load_settings()))
 
-    def factory() -> plugins.IsolatingPluginManager:
-        pm = plugins.IsolatingPluginManager()
-        pm.register(plugin, name="training")
-        return pm
-
-    plugins.reset_plugin_manager(factory)
+    plugins.use_only(plugin)
     bridge.connect()
     LiveChatInstrumentor().instrument()
 

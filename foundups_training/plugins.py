@@ -191,6 +191,16 @@ def reset_plugin_manager(factory: Callable[[], IsolatingPluginManager] | None = 
         load_errors.clear()
 
 
+def use_only(plugin: object, name: str = "training") -> IsolatingPluginManager:
+    """Make ``plugin`` the process's only plugin (no entry point is loaded) and return the
+    manager: for an application, a benchmark or a test that builds its own TrainingPlugin
+    (on a Trainer of its own settings) instead of the one the entry point names."""
+    pm = IsolatingPluginManager()
+    pm.register(plugin, name=name)
+    reset_plugin_manager(lambda: pm)
+    return pm
+
+
 def plugin_names() -> list[str]:
     """Names of the registered plugins."""
     pm = get_plugin_manager()
@@ -200,8 +210,9 @@ def plugin_names() -> list[str]:
 def warm_up() -> threading.Thread:
     """Load the plugins and warm the training plugin in a daemon thread; returns the thread.
 
-    For activation (``import foundups_training.auto``): the host's first hook call then finds
-    the plugin manager loaded and the live learner being built, and pays for neither.
+    For a host that wants this done before its first message: its first hook call then finds
+    the plugin manager loaded and the live learner being built, and pays for neither. It
+    opens the store, so activation (``import foundups_training.auto``) does not call it.
     """
 
     def run() -> None:

@@ -9,7 +9,6 @@ shipped 0.5B parts.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -18,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from fake_parts import fake_parts
 
 from foundups_training.config import load_settings
 from foundups_training.models.locator import (
@@ -34,20 +34,7 @@ LOGGER = "foundups_training.models.locator"
 def _parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blobs: list[bytes], tag: str
 ) -> tuple[PartsSpec, bytes]:
-    """Part packages ``<tag>_partN/data/partNN.bin`` on sys.path, and their spec."""
-    names = []
-    for i, blob in enumerate(blobs, start=1):
-        name = f"cacheparts_{tag}_part{i}"
-        data = tmp_path / "site" / name / "data"
-        data.mkdir(parents=True)
-        (data.parent / "__init__.py").write_text("")
-        (data / f"part{i:02d}.bin").write_bytes(blob)
-        names.append(name)
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    importlib.invalidate_caches()
-    whole = b"".join(blobs)
-    spec = PartsSpec(f"{tag}.gguf", tuple(names), hashlib.sha256(whole).hexdigest(), len(whole))
-    return spec, whole
+    return fake_parts(tmp_path, monkeypatch, blobs, tag, "cacheparts")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ packages on a real ``sys.path``, found by the locator's own ``find_spec`` (as in
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import logging
@@ -18,6 +17,7 @@ import os
 from pathlib import Path
 
 import pytest
+from fake_parts import fake_parts
 
 import foundups_training.models.locator as loc
 from foundups_training.config import load_settings
@@ -29,20 +29,7 @@ LOGGER = "foundups_training.models.locator"
 def _parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blobs: list[bytes], tag: str
 ) -> tuple[PartsSpec, bytes]:
-    """Part packages ``stampparts_<tag>_partN/data/partNN.bin`` on sys.path, and their spec."""
-    names = []
-    for i, blob in enumerate(blobs, start=1):
-        name = f"stampparts_{tag}_part{i}"
-        data = tmp_path / "site" / name / "data"
-        data.mkdir(parents=True)
-        (data.parent / "__init__.py").write_text("")
-        (data / f"part{i:02d}.bin").write_bytes(blob)
-        names.append(name)
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    importlib.invalidate_caches()
-    whole = b"".join(blobs)
-    spec = PartsSpec(f"{tag}.gguf", tuple(names), hashlib.sha256(whole).hexdigest(), len(whole))
-    return spec, whole
+    return fake_parts(tmp_path, monkeypatch, blobs, tag, "stampparts")
 
 
 @pytest.fixture

@@ -85,12 +85,7 @@ def training(host_settings: Settings) -> Iterator[Any]:
 
     plugin = TrainingPlugin(Trainer(host_settings))
 
-    def factory() -> plugins.IsolatingPluginManager:
-        pm = plugins.IsolatingPluginManager()
-        pm.register(plugin, name="training")
-        return pm
-
-    plugins.reset_plugin_manager(factory)
+    plugins.use_only(plugin)
     bridge.connect()
     yield plugin
     plugin.close()

@@ -52,12 +52,7 @@ def fresh_plugin(host_settings: Settings) -> Iterator[TrainingPlugin]:
     the only plugin, the bridge connected."""
     plugin = TrainingPlugin()
 
-    def factory() -> plugins.IsolatingPluginManager:
-        pm = plugins.IsolatingPluginManager()
-        pm.register(plugin, name="training")
-        return pm
-
-    plugins.reset_plugin_manager(factory)
+    plugins.use_only(plugin)
     bridge.connect()
     yield plugin
     plugin.close()

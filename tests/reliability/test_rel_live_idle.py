@@ -37,12 +37,7 @@ def plugin(tmp_path: Path, rel_log: Path) -> Iterator[TrainingPlugin]:
     )
     plugin = TrainingPlugin(Trainer(settings))
 
-    def factory() -> plugins.IsolatingPluginManager:
-        pm = plugins.IsolatingPluginManager()
-        pm.register(plugin, name="training")
-        return pm
-
-    plugins.reset_plugin_manager(factory)
+    plugins.use_only(plugin)
     bridge.connect()
     yield plugin
     bridge.disconnect()

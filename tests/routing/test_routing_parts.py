@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from fake_parts import fake_parts
 
 from foundups_training.models import prompts as P
 from foundups_training.models.base import ModelError, Prompt
@@ -220,17 +220,7 @@ def test_missing_everywhere_lists_every_place(settings, monkeypatch, tmp_path: P
 
 
 def _fake_parts(tmp_path: Path, monkeypatch, blobs: list[bytes], tag: str) -> PartsSpec:
-    names = []
-    for i, blob in enumerate(blobs, start=1):
-        name = f"fakeparts_{tag}_part{i}"
-        data = tmp_path / "site" / name / "data"
-        data.mkdir(parents=True)
-        (data.parent / "__init__.py").write_text("")
-        (data / f"part{i:02d}.bin").write_bytes(blob)
-        names.append(name)
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    whole = b"".join(blobs)
-    return PartsSpec(f"{tag}.gguf", tuple(names), hashlib.sha256(whole).hexdigest(), len(whole))
+    return fake_parts(tmp_path, monkeypatch, blobs, tag, "fakeparts")[0]
 
 
 def test_parts_are_joined_once_and_checked(tmp_path: Path, monkeypatch) -> None:
