@@ -128,6 +128,26 @@ def _router() -> Router:
     )
 
 
+def test_the_routed_tier_is_timed_with_both_models_loaded(tmp_path: Path) -> None:
+    """Gemma and Qwen are each asked once before the timed questions, even when no routed
+    answer escalates: a model's load is not an answer's latency. The per-item file keeps a
+    question holding a lone surrogate (half an emoji)."""
+    gemma = ScriptedModel("gemma-test", probs=[0.99, 0.01])
+    qwen = ScriptedModel("qwen-test", probs=[0.5, 0.5])
+    memory = ListMemory([(module_pattern("modules/infrastructure/database", "sqlite rows"), 0.9)])
+    router = Router(memory, gemma, qwen)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        json.dumps({"id": "a", "query": "Which module keeps the rows? \ud83d", "expected": ["x"]})
+    )
+    report = evaluate(router, load_qa(qa), ("routed",))
+    (result,) = report.results
+    assert not result.escalated and result.answered_by != "qwen"
+    assert qwen.calls, "qwen was not loaded before timing the routed tier"
+    lines = report.write_items(tmp_path / "items.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["id"] == "a"
+
+
 def test_harness_reports_every_tier_and_fits_calibration(tmp_path: Path) -> None:
     qa = tmp_path / "qa.jsonl"
     lines = [
