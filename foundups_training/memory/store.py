@@ -600,10 +600,22 @@ class PatternMemory:
         return removed
 
     def clear(self, confirm: bool = False) -> None:
-        """Delete every pattern. Refuses (ValueError) unless ``confirm=True``."""
+        """Delete every pattern, those waiting in the journal to be stored included. Refuses
+        (ValueError) unless ``confirm=True``.
+
+        The background writer is stopped first (a replay of the journal, started when the
+        store opened, would otherwise put journaled patterns back after the clear, or race
+        it); the next write starts a new one.
+        """
         if not confirm:
             raise ValueError("clear() deletes every pattern: call clear(confirm=True)")
         self._check_writable()
+        self.stop_writer()
+        from .writer import discard_journal
+
+        discarded = discard_journal(self.settings.journal_dir)
+        if discarded:
+            log.info("clear: %d journaled patterns discarded", discarded)
         with self._write_lock:
             from chromadb.errors import NotFoundError
 

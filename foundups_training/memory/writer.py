@@ -79,6 +79,28 @@ def journal_pending(journal_dir: Path) -> bool:
         return False
 
 
+def discard_journal(journal_dir: Path) -> int:
+    """Delete the journal (and any replay in progress with its progress file); returns how
+    many journaled patterns (lines) were in it. For ``clear``: every pattern goes, those
+    waiting on disk to be stored included."""
+    journal_dir = Path(journal_dir)
+    try:
+        files = [journal_dir / JOURNAL_NAME, *journal_dir.glob(REPLAY_GLOB)]
+    except OSError:
+        return 0
+    lines = 0
+    with _journal_lock:  # no append lands in a file being deleted
+        for path in files:
+            try:
+                with path.open("rb") as fh:
+                    lines += sum(1 for line in fh if line.strip())
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            Path(f"{path}.progress").unlink(missing_ok=True)
+    return lines
+
+
 def append_journal(journal_dir: Path, patterns: Sequence[Pattern]) -> int:
     """Append patterns to the journal on disk, now; returns how many were journaled.
 

@@ -142,6 +142,28 @@ def test_journal_left_by_another_process_is_replayed(settings: Settings) -> None
         mem.close()
 
 
+def test_clear_deletes_what_the_journal_holds_too(settings: Settings) -> None:
+    """A store opened with a journal replays it in the background; clearing it then must
+    not let that replay put the journaled patterns back, now or at the next open."""
+    settings.journal_dir.mkdir(parents=True, exist_ok=True)
+    lines = [pattern_to_json(make(i)) for i in range(1200)]
+    (settings.journal_dir / "pending.jsonl").write_text("\n".join(lines) + "\n")
+    mem = open_memory(settings)  # starts replaying (in 512-pattern batches)
+    try:
+        mem.clear(confirm=True)
+        assert mem.count() == 0
+        time.sleep(0.5)  # a replay still running would store a batch meanwhile
+        assert mem.count() == 0
+    finally:
+        mem.close()
+    assert not list(settings.journal_dir.glob("*.jsonl*"))
+    mem = open_memory(settings)
+    try:
+        assert mem.count() == 0
+    finally:
+        mem.close()
+
+
 def test_journal_lines_round_trip() -> None:
     pattern = make(3, outcome="multi\nline ✅", verified=True)
     assert pattern_from_json(pattern_to_json(pattern)) == pattern
