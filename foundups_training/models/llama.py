@@ -108,6 +108,9 @@ class LlamaModel:
         self._formatter: Any = None
         self._label_ids: dict[str, tuple[int, ...]] = {}
         self.load_seconds = 0.0
+        # A file that failed to load, and why: not loaded again until the file changes (a
+        # load of 250 MB to 1.1 GB is not retried on every question).
+        self._failed: tuple[tuple[int, int], str] | None = None
 
     # -- loading ------------------------------------------------------------------------
     def _ensure(self) -> Any:
@@ -121,6 +124,10 @@ class LlamaModel:
             ) from exc
         if not self.path.is_file():
             raise ModelError(f"model file {self.path} does not exist")
+        st = self.path.stat()
+        signature = (st.st_size, st.st_mtime_ns)
+        if self._failed is not None and self._failed[0] == signature:
+            raise ModelError(self._failed[1])
         start = time.perf_counter()
         try:
             with model_params(extra_bufts_allowed()):
@@ -133,7 +140,10 @@ class LlamaModel:
                     verbose=False,
                 )
         except Exception as exc:
-            raise ModelError(f"cannot load {self.path}: {exc}") from exc
+            error = f"cannot load {self.path}: {exc}"
+            self._failed = (signature, error)
+            raise ModelError(error) from exc
+        self._failed = None
         self.load_seconds = time.perf_counter() - start
         log.info("loaded %s in %.2fs", self.path.name, self.load_seconds)
         return self._llm

@@ -89,3 +89,34 @@ def test_router_end_to_end_with_real_models(gemma_model, qwen_small) -> None:
     assert why.tier == "qwen" and why.model == "qwen2.5-coder-0.5b" and why.text
     forced = router.answer(Query("Which module posts to LinkedIn?", tier="qwen"))
     assert forced.tier == "qwen" and forced.text in {p.module for p, _ in memory.items}
+
+
+def test_a_file_that_fails_to_load_is_not_loaded_again_until_it_changes(
+    tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A cut-short GGUF fails once per change of the file, not once per question."""
+    pytest.importorskip("llama_cpp")
+    import llama_cpp
+
+    from foundups_training.models.base import ModelError
+    from foundups_training.models.llama import LlamaModel
+
+    loads = []
+    real = llama_cpp.Llama
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(kwargs.get("model_path"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(llama_cpp, "Llama", counting)
+    broken = tmp_path / "cut.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 4000)
+    model = LlamaModel(broken)
+    for _ in range(3):
+        with pytest.raises(ModelError, match="cannot load"):
+            model.complete(Prompt(text="hi"), max_tokens=1)
+    assert len(loads) == 1
+    broken.write_bytes(b"GGUF" + b"\1" * 5000)  # replaced: tried again
+    with pytest.raises(ModelError, match="cannot load"):
+        model.complete(Prompt(text="hi"), max_tokens=1)
+    assert len(loads) == 2
