@@ -160,9 +160,9 @@ def normalise_message(text: str) -> str:
     if "[U+FE0" in text:
         for sel in _SELECTORS[2:]:
             text = text.replace(sel, "")
-    if len(text) > MAX_MESSAGE:
-        text = text[:MAX_MESSAGE]
-    return redact(text)
+    # Redacted before it is cut: a secret across the cut would keep its first characters.
+    text = redact(text[: MAX_MESSAGE * 4])
+    return text[:MAX_MESSAGE] if len(text) > MAX_MESSAGE else text
 
 
 def _escape_to_token(m: re.Match[str]) -> str:
@@ -228,6 +228,10 @@ class LineParser:
     # -- internals ----------------------------------------------------------------------
     def _feed(self, raw: RawLine) -> LogRecord | None:
         text = raw.text
+        if raw.truncated:
+            # The reader cut this line at its byte limit: the word it cut may be the first
+            # part of a secret, which no redaction rule would know by its shape any more.
+            text = text.rsplit(" ", 1)[0] if " " in text else ""
         if text[:1] == "\0":
             # A power loss on NTFS leaves a run of NULs where the last block was; the host's
             # next line is written right after it, and is a whole line once they are gone.

@@ -214,3 +214,20 @@ def test_reader_and_parser_never_raise_on_bytes(tmp_path_factory, data: bytes) -
         n += 1
     parser.flush()
     assert n == data.count(b"\n")
+
+
+def test_a_secret_across_a_cut_keeps_none_of_its_characters() -> None:
+    """Messages are cut at MAX_MESSAGE and lines at the reader's byte limit: a key across
+    either cut would keep its first characters, which no rule knows by their shape."""
+    from foundups_training.mining.parser import MAX_MESSAGE, LineParser, normalise_message
+    from foundups_training.mining.reader import RawLine
+
+    key = "AIzaSyD3adBeefC0ffee1234567890abcdefgh"
+    message = "x" * (MAX_MESSAGE - 12) + " key=" + key + " tail"
+    assert "AIzaSy" not in normalise_message(message)
+    line = "2025-10-20 15:07:04,541 - modules.a.b - INFO - calling with " + key[:9]
+    parser = LineParser()
+    parser.feed(RawLine(0, 20_000, line, truncated=True))  # the reader cut it after 9 chars
+    record = parser.flush()
+    assert record is not None and "AIzaSyD3a" not in record.message
+    assert record.message.endswith("calling with")
