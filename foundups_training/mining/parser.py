@@ -160,8 +160,9 @@ def normalise_message(text: str) -> str:
     if "[U+FE0" in text:
         for sel in _SELECTORS[2:]:
             text = text.replace(sel, "")
-    # Redacted before it is cut: a secret across the cut would keep its first characters.
-    text = redact(text[: MAX_MESSAGE * 4])
+    # Redacted before it is cut (with a margin longer than any key, a PEM block aside): a
+    # secret across the cut would keep its first characters.
+    text = redact(text[: MAX_MESSAGE + 512])
     return text[:MAX_MESSAGE] if len(text) > MAX_MESSAGE else text
 
 
