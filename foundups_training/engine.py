@@ -197,9 +197,16 @@ class Trainer:
         """Delete every pattern and the checkpoints of the log and of the telemetry, so that
         training again learns everything again (the metrics history is kept)."""
         with self._lock:
+            from foundups_training.mining.writeahead import pending_path
+
             self.memory.clear(confirm=True)
-            self.settings.checkpoint_path.unlink(missing_ok=True)
-            self.settings.commands_checkpoint_path.unlink(missing_ok=True)
+            for checkpoint in (
+                self.settings.checkpoint_path,
+                self.settings.commands_checkpoint_path,
+            ):
+                # an interrupted flush's record would put its checkpoint back
+                pending_path(checkpoint).unlink(missing_ok=True)
+                checkpoint.unlink(missing_ok=True)
 
     def close(self) -> None:
         """Release the store's lock and any loaded model."""

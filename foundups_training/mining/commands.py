@@ -26,6 +26,7 @@ from typing import Any
 
 from foundups_training.mining.redact import redact
 from foundups_training.mining.templates import mask
+from foundups_training.mining.writeahead import finish_write, pending_path, write_ahead
 from foundups_training.records import Pattern
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,10 @@ def _load(path: Path) -> _Checkpoint | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
+    return _parse(data)
+
+
+def _parse(data: Any) -> _Checkpoint | None:
     if not isinstance(data, dict):
         return None
     if "offsets" not in data:
@@ -95,6 +100,18 @@ def _load(path: Path) -> _Checkpoint | None:
         previous[:80] if isinstance(previous, str) else "",
         miner if isinstance(miner, int) and miner >= 0 else 0,
     )
+
+
+def _recorded(data: Any) -> _Checkpoint:
+    """A checkpoint recorded by :func:`.writeahead.write_ahead` (ValueError if unusable)."""
+    cp = _parse(data)
+    if cp is None:
+        raise ValueError("not a telemetry checkpoint")
+    return cp
+
+
+def _fields(cp: _Checkpoint) -> dict[str, Any]:
+    return {"miner": cp.miner, "offsets": cp.offsets, "previous": cp.previous}
 
 
 def checkpoint_miner(path: Path) -> int | None:
@@ -114,7 +131,7 @@ def _save(path: Path, cp: _Checkpoint) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
-        json.dump({"miner": cp.miner, "offsets": cp.offsets, "previous": cp.previous}, fh)
+        json.dump(_fields(cp), fh)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -228,6 +245,16 @@ def mine_commands(
     directory = Path(directory)
     if not directory.is_dir():
         return CommandMiningReport(0, 0, 0)
+    journal = pending_path(checkpoint_path)
+    recovered = finish_write(
+        journal,
+        memory,
+        target_of=_recorded,
+        current=_load(checkpoint_path),
+        save=lambda target: _save(checkpoint_path, target),
+    )
+    if recovered:
+        log.warning("telemetry: %s", recovered)
     cp = _load(checkpoint_path)
     again, why = _start_again(directory, cp, remine)
     removed = 0
@@ -259,9 +286,14 @@ def mine_commands(
                 events.append(event)
             new_offsets[path.name] = end
     patterns = command_patterns(events, previous)
+    done = _Checkpoint(new_offsets, _last_command(events, previous), miner)
+    # recorded first: a kill between the write and the checkpoint counts nothing twice
+    recorded = bool(patterns) and write_ahead(journal, memory, patterns, _fields(done))
     if patterns:
         memory.upsert(patterns)
-    done = _Checkpoint(new_offsets, _last_command(events, previous), miner)
     if done != cp:
         _save(checkpoint_path, done)
-    return CommandMiningReport(len(events), len(patterns), bad, removed, why)
+    if recorded:
+        journal.unlink(missing_ok=True)
+    warning = "; ".join(w for w in (recovered, why) if w)
+    return CommandMiningReport(len(events), len(patterns), bad, removed, warning)

@@ -13,7 +13,6 @@ finishes it. Mining a log in any number of runs gives the same patterns and coun
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -53,6 +52,7 @@ from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LineParser, LogRecord
 from foundups_training.mining.reader import RawLine, read_open
 from foundups_training.mining.templates import mask
+from foundups_training.mining.writeahead import finish_write, pending_path, write_ahead
 from foundups_training.records import MASKED, Pattern
 
 log = logging.getLogger(__name__)
@@ -261,70 +261,16 @@ def extract_patterns(lines: Iterable[str], verifier: Verifier | None = None) -> 
     return session.consolidator.patterns()
 
 
-def pending_path(checkpoint_path: Path) -> Path:
-    """The write-ahead journal of a flush in progress (next to the checkpoint)."""
-    return checkpoint_path.with_name(checkpoint_path.name + ".pending")
-
-
-def _write_pending(path: Path, memory: Any, patterns: list[Pattern], target: Checkpoint) -> bool:
-    """Journal a flush before its write: the patterns, the checkpoint it ends with, and the
-    ``seen`` the store held for each beforehand. False when ``memory`` cannot say (then the
-    write is not journaled, as before)."""
-    seen_counts = getattr(memory, "seen_counts", None)
-    if seen_counts is None:
-        return False
-    before = seen_counts([p.id for p in patterns])
-    data = json.dumps(
-        {
-            "target": asdict(target),
-            "before": before,
-            "patterns": [asdict(p) for p in patterns],
-        }
-    )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk must not leave half a journal behind
-        raise
-    return True
-
-
 def recover_pending(memory: Any, checkpoint_path: Path) -> str:
-    """Finish a flush that a kill or a write error interrupted; returns a warning or ''.
-
-    The store's upsert adds ``seen`` up, so re-reading the same lines after a write that
-    partly landed would count them twice. The journal says what the store held before the
-    write: a pattern whose ``seen`` moved already got its share and is skipped, the others
-    are written, then the journaled checkpoint is saved -- exactly one count per line.
-    """
-    path = pending_path(checkpoint_path)
-    try:
-        journal = json.loads(path.read_text(encoding="utf-8"))
-        target = Checkpoint(**journal["target"])
-        before: dict[str, int] = journal["before"]
-        patterns = [Pattern.from_dict(p) for p in journal["patterns"]]
-    except FileNotFoundError:
-        return ""
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-        path.unlink(missing_ok=True)
-        return f"unreadable pending write journal {path} dropped ({exc})"
+    """Finish a flush that a kill or a write error interrupted (:mod:`.writeahead`);
+    returns a warning or ''."""
     current, _ = load_checkpoint(checkpoint_path)
-    if current is not None and asdict(current) == asdict(target):
-        path.unlink(missing_ok=True)  # the write and the checkpoint both landed
-        return ""
-    now = memory.seen_counts([p.id for p in patterns])
-    todo = [p for p in patterns if now.get(p.id, 0) == before.get(p.id, 0)]
-    _store(memory, todo)  # raises: the journal stays for the next run
-    save_checkpoint(checkpoint_path, target)
-    path.unlink(missing_ok=True)
-    return (
-        f"finished an interrupted write ({len(patterns) - len(todo)} of {len(patterns)} "
-        "patterns had landed)"
+    return finish_write(
+        pending_path(checkpoint_path),
+        memory,
+        target_of=lambda fields: Checkpoint(**fields),
+        current=current,
+        save=lambda target: save_checkpoint(checkpoint_path, target),
     )
 
 
@@ -654,7 +600,7 @@ def _mine_file(
             extra={"log_patterns": mined_before + totals.stored + len(patterns)},
         )
         journal = pending_path(checkpoint_path)
-        journaled = bool(patterns) and _write_pending(journal, memory, patterns, target)
+        journaled = bool(patterns) and write_ahead(journal, memory, patterns, asdict(target))
         totals.new += _store(memory, patterns)  # raises: checkpoint untouched, journal kept
         session.consolidator.clear()
         totals.stored += len(patterns)

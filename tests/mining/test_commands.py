@@ -42,6 +42,9 @@ class DictStore:
     def delete(self, ids: list[str]) -> int:
         return sum(self.patterns.pop(i, None) is not None for i in ids)
 
+    def seen_counts(self, ids: list[str]) -> dict[str, int]:
+        return {i: self.patterns[i].seen for i in ids if i in self.patterns}
+
 
 def _event(command: str, event: str, **payload: Any) -> str:
     return json.dumps(
@@ -242,12 +245,18 @@ def test_a_remine_killed_after_the_delete_starts_again(tmp_path: Path) -> None:
         pass
     store.upsert = upsert  # type: ignore[method-assign]
     assert not [p for p in store.patterns.values() if p.source == "telemetry"]
-    # Before the next run the operator deletes the older day: the day that is left is
-    # mined again all the same, as nothing of it is in the store any more.
+    # Before the next run the operator deletes the older day. The interrupted write was
+    # recorded before it was tried (patterns and checkpoint): the next run finishes it, so
+    # even the deleted day's commands are back, each counted once.
     (folder / "telemetry-20261126.jsonl").unlink()
     report = mine_commands(folder, store, cp)
-    assert (report.events, report.patterns_stored) == (1, 1)
-    assert "mining the telemetry again" in report.warning
+    assert "finished an interrupted write" in report.warning
+    assert report.events == 0
+    assert _chains(store) == {
+        "training.batch -> training.route": 1,
+        "training.route -> training.status": 1,
+    }
+    assert json.loads(cp.read_text())["miner"] == COMMAND_MINER_VERSION
 
 
 def test_mine_passes_remine_to_the_telemetry_and_reports_its_warning(settings: Any) -> None:
@@ -275,3 +284,31 @@ def test_mine_passes_remine_to_the_telemetry_and_reports_its_warning(settings: A
         report = trainer.mine(log, remine=True)
         assert any("telemetry again" in w for w in report.warnings)
         assert sorted(trainer.memory.ids(where={"source": "telemetry"})) == sorted(chains)
+
+
+def test_a_kill_between_the_write_and_the_checkpoint_counts_nothing_twice(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from foundups_training.mining import commands
+
+    folder, cp, store = tmp_path / "t", tmp_path / "cp.json", DictStore()
+    _day(folder, "20261126", "training.batch", "training.route", "training.status")
+    real_save = commands._save
+
+    class Killed(Exception):
+        pass
+
+    def killed(path: Path, checkpoint: Any) -> None:
+        raise Killed  # the patterns landed; the checkpoint did not move
+
+    monkeypatch.setattr(commands, "_save", killed)
+    try:
+        mine_commands(folder, store, cp)
+    except Killed:
+        pass
+    monkeypatch.setattr(commands, "_save", real_save)
+    once = {i: p.seen for i, p in store.patterns.items()}
+    report = mine_commands(folder, store, cp)
+    assert "finished an interrupted write" in report.warning
+    assert {i: p.seen for i, p in store.patterns.items()} == once
+    assert mine_commands(folder, store, cp).events == 0
