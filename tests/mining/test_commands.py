@@ -312,3 +312,20 @@ def test_a_kill_between_the_write_and_the_checkpoint_counts_nothing_twice(
     assert "finished an interrupted write" in report.warning
     assert {i: p.seen for i, p in store.patterns.items()} == once
     assert mine_commands(folder, store, cp).events == 0
+
+
+def test_clear_deletes_an_interrupted_writes_record(settings: Any) -> None:
+    """Left behind, it would put its checkpoint back on the next training."""
+    from foundups_training.engine import Trainer
+    from foundups_training.mining.writeahead import pending_path
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    records = [
+        pending_path(settings.checkpoint_path),
+        pending_path(settings.commands_checkpoint_path),
+    ]
+    for record in records:
+        record.write_text("{}")
+    with Trainer(settings) as trainer:
+        trainer.clear()
+    assert not [r for r in records if r.exists()]
