@@ -4,6 +4,7 @@ only when debugging (``-vv``, DEBUG), where it is wanted, never on every termina
 from __future__ import annotations
 
 import logging
+import threading
 
 
 def trace(log: logging.Logger, exc: BaseException | None) -> BaseException | None:
@@ -16,3 +17,19 @@ def warn_failure(
 ) -> None:
     """``what: Type: message`` at ``level``, with the traceback only at DEBUG."""
     log.log(level, "%s: %s: %s", what, type(exc).__name__, exc, exc_info=trace(log, exc))
+
+
+#: Warnings already logged by this process (:func:`warn_once`).
+_TOLD: set[str] = set()
+_TOLD_LOCK = threading.Lock()
+
+
+def warn_once(log: logging.Logger, message: str, *, again: bool = False) -> None:
+    """Log ``message`` as a warning the first time this process says it (an idle task runs
+    every few minutes, a router is built per question, and one problem is said once), or
+    every time with ``again``."""
+    with _TOLD_LOCK:
+        if message in _TOLD and not again:
+            return
+        _TOLD.add(message)
+    log.warning("%s", message)

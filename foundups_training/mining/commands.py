@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from foundups_training.logs import warn_once
 from foundups_training.mining.redact import redact
 from foundups_training.mining.templates import mask
 from foundups_training.mining.writeahead import finish_write, pending_path, write_ahead
@@ -200,9 +201,6 @@ def _last_command(events: Iterable[dict[str, Any]], previous: str) -> str:
     return previous
 
 
-_TOLD: set[str] = set()
-
-
 def _start_again(directory: Path, cp: _Checkpoint | None, remine: bool) -> tuple[bool, str]:
     """Whether this pass forgets the command patterns and mines every day file from its
     start, and what to tell the operator either way (the rule of the log's miner)."""
@@ -265,9 +263,8 @@ def mine_commands(
         removed = int(memory.delete(ids)) if ids else 0
         cp = None
         why += f" ({removed} command patterns removed)"
-    if why and (again or why not in _TOLD):
-        _TOLD.add(why)  # an idle task mines every few minutes: say it once a process
-        log.warning("%s", why)
+    if why:
+        warn_once(log, why, again=again)
     offsets = cp.offsets if cp else {}
     previous = cp.previous if cp else ""
     # the oldest miner whose patterns the store holds, as for the log

@@ -13,18 +13,27 @@ finishes it. Mining a log in any number of runs gives the same patterns and coun
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import hashlib
 import logging
+import lzma
 import os
+import tempfile
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
+from foundups_training.logs import warn_once
 from foundups_training.mining.checkpoint import (
+    HEAD_BYTES,
     MINER_VERSION,
+    TAIL_BYTES,
     Checkpoint,
     ResumePoint,
     fingerprint,
@@ -50,7 +59,7 @@ from foundups_training.mining.extractors import (
 )
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LineParser, LogRecord
-from foundups_training.mining.reader import RawLine, read_open
+from foundups_training.mining.reader import BLOCK, HEAD_CHECK, RawLine, read_open
 from foundups_training.mining.templates import mask
 from foundups_training.mining.writeahead import finish_write, pending_path, write_ahead
 from foundups_training.records import MASKED, Pattern
@@ -67,13 +76,21 @@ FLUSH_SECONDS = 10.0
 TICK = 1024
 #: Files beside the log looked at for a rotated one (``012.txt.1``, ``012.txt.2025-11-26``).
 ROTATED_CANDIDATES = 64
+#: Rotated logs compressed by logrotate (``compress``) and how to open them: read through a
+#: temporary copy of the parts the checkpoint needs (:func:`_decompressed`).
+DECOMPRESS: dict[str, Callable[[Path], IO[bytes]]] = {
+    ".gz": lambda p: cast(IO[bytes], gzip.GzipFile(p, "rb")),
+    ".bz2": lambda p: cast(IO[bytes], bz2.BZ2File(p, "rb")),
+    ".xz": lambda p: cast(IO[bytes], lzma.LZMAFile(p, "rb")),
+}
 #: Rotated logs that cannot be read as they are.
 COMPRESSED = frozenset({".gz", ".bz2", ".xz", ".zip", ".zst", ".7z"})
+#: A compressed rotated log is not read past this many bytes after the checkpoint's offset
+#: (a file that decompresses to more is not a rotated ``012.txt``).
+MAX_DECOMPRESSED_TAIL = 1 << 30
 _RING = CONTEXT_RECORDS + MAX_EPISODE_RECORDS + 16
 
 ProgressFn = Callable[[int, int], None]
-#: Warnings about an older miner's patterns already logged by this process.
-_TOLD: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -326,10 +343,14 @@ def _start_again(
     )
 
 
-def _unfinished(log_path: Path, cp: Checkpoint | None) -> Path | None:
+def _unfinished(
+    log_path: Path, cp: Checkpoint | None, scratch: Path
+) -> tuple[Path, BinaryIO] | None:
     """The file the checkpoint was written for when it is no longer at ``log_path`` (a
-    rotated log: renamed to ``012.txt.1``, moved away) and still has lines or episodes to
-    mine: found at the checkpoint's own path or beside the log, by its content."""
+    rotated log: renamed to ``012.txt.1``, compressed to ``012.txt.1.gz``, moved away) and
+    still has lines or episodes to mine: found at the checkpoint's own path or beside the
+    log, by its content. Returned open, to be closed by the caller: the file itself, or for
+    a compressed one a temporary copy in ``scratch`` (:func:`_decompressed`)."""
     if cp is None or not cp.path:
         return None
     here = log_path.resolve()
@@ -344,20 +365,69 @@ def _unfinished(log_path: Path, cp: Checkpoint | None) -> Path | None:
         beside += sorted(log_path.parent.glob(f"{glob_escape(log_path.stem)}?*{log_path.suffix}"))
     except OSError:
         beside = []
-    candidates += [c for c in beside[:ROTATED_CANDIDATES] if c.suffix not in COMPRESSED]
+    readable = [c for c in beside if c.suffix not in COMPRESSED or c.suffix in DECOMPRESS]
+    candidates += readable[:ROTATED_CANDIDATES]
     for path in dict.fromkeys(candidates):
         try:
             if path.resolve() == here or not path.is_file():
                 continue
-            fp = fingerprint(path, head_len=cp.head_len or None)
-            if not same_content(path, fp, cp):
+            opened = _decompressed(path, cp, scratch) if path.suffix in DECOMPRESS else None
+            fh = opened if opened is not None else path.open("rb")
+        except _UNREADABLE as exc:
+            log.warning("rotated log %s could not be read: %s", path, exc)
+            continue
+        try:
+            fp = fingerprint_of(fh, head_len=cp.head_len or None)
+            if not same_content(fh, fp, cp):
+                fh.close()
                 continue
         except OSError:
+            fh.close()
             continue
         if fp.size > cp.offset or cp.episode_offset < cp.offset:
-            return path
+            return path, fh
+        fh.close()
         return None  # found, and nothing of it is left to mine
     return None
+
+
+#: What reading a compressed file can raise: a damaged or cut-short archive included.
+_UNREADABLE = (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError)
+
+
+def _decompressed(path: Path, cp: Checkpoint, scratch: Path) -> BinaryIO:
+    """A temporary, sparse copy of the compressed log ``path``, at the same offsets: its first
+    bytes (what the fingerprint and the reader compare) and everything from just before the
+    checkpoint's earliest offset (what is read again) to its end; the bytes between are a
+    hole, never written. A file whose first bytes are not the checkpoint's file's is not
+    decompressed further: the copy then holds just those bytes, and does not match."""
+    head_len = max(cp.head_len, HEAD_BYTES, HEAD_CHECK)
+    keep_from = max(0, min(cp.replay_offset, cp.episode_offset, cp.offset) - TAIL_BYTES)
+    out = cast(BinaryIO, tempfile.TemporaryFile(dir=scratch, prefix="rotated-"))
+    try:
+        with DECOMPRESS[path.suffix](path) as src:
+            head = src.read(head_len)
+            out.write(head)
+            pos = len(head)
+            if hashlib.sha256(head[: cp.head_len]).hexdigest() != cp.head_hash:
+                return out  # another file: same_content tells so from these bytes
+            while pos < keep_from and (chunk := src.read(min(BLOCK, keep_from - pos))):
+                pos += len(chunk)
+            out.seek(pos)
+            limit = max(pos, cp.offset) + MAX_DECOMPRESSED_TAIL
+            while chunk := src.read(BLOCK):
+                out.write(chunk)
+                pos += len(chunk)
+                if pos > limit:
+                    raise ValueError(
+                        f"more than {MAX_DECOMPRESSED_TAIL >> 20} MiB after the checkpoint"
+                    )
+            out.truncate(pos)  # a file that ended inside the hole keeps its size
+        out.flush()
+        return out
+    except BaseException:
+        out.close()
+        raise
 
 
 def _store_lost(memory: Any, cp: Checkpoint | None, point: ResumePoint) -> str:
@@ -423,11 +493,11 @@ def mine_log(
     chat's stay) and mines ``log_path`` from its first line; a log whose checkpoint says an
     older miner made its patterns is mined again the same way when nothing would be lost
     (see :func:`_start_again`). A log rotated since the last run (the checkpoint's file
-    renamed beside it or moved) is first mined to its end, its last line and its open
-    episodes included, when it can be found. Raises ``FileNotFoundError`` /
-    ``PermissionError`` / ``IsADirectoryError`` for a log that cannot be read, and whatever
-    ``memory.upsert`` or ``memory.delete`` raises (the checkpoint is then left where it
-    was).
+    renamed beside it, compressed there by ``.gz``, ``.bz2`` or ``.xz``, or moved) is first
+    mined to its end, its last line and its open episodes included, when it can be found.
+    Raises ``FileNotFoundError`` / ``PermissionError`` / ``IsADirectoryError`` for a log
+    that cannot be read, and whatever ``memory.upsert`` or ``memory.delete`` raises (the
+    checkpoint is then left where it was).
     """
     started = time.perf_counter()
     log_path = Path(log_path)
@@ -452,11 +522,13 @@ def mine_log(
             warnings.append(f"host root {host_root} is not a directory; nothing verified")
     deadline = None if max_seconds is None else started + max(0.0, max_seconds)
     totals = _Totals()
-    rotated = None if remine else _unfinished(log_path, cp)
-    if rotated is not None:
+    found = None if remine else _unfinished(log_path, cp, checkpoint_path.parent)
+    rotated = None if found is None else found[0]
+    if found is not None:
         # Finish the rotated file first: its last lines and the episodes that waited for
         # an outcome were never mined, and nothing will be appended to it any more.
-        with rotated.open("rb") as fh:
+        rotated, fh = found
+        with fh:
             point = resume_point(rotated, cp, fh)
             done = _mine_file(
                 rotated,
@@ -516,9 +588,7 @@ def mine_log(
         store_miner = MINER_VERSION if again or cp is None else min(cp.miner, MINER_VERSION)
         if why:
             warnings.append(why)
-            if again or why not in _TOLD:
-                _TOLD.add(why)  # an idle task mines every few minutes: say it once a process
-                log.warning("%s", why)
+            warn_once(log, why, again=again)
         # patterns mined from logs into this store (``_store_lost``): none left after a
         # re-mine's delete or in a lost store; the rotated files' otherwise
         before = 0 if again or lost else _log_patterns(cp)

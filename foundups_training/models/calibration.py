@@ -34,11 +34,12 @@ import json
 import logging
 import math
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from foundups_training.logs import warn_once
 
 log = logging.getLogger(__name__)
 
@@ -342,10 +343,11 @@ class Calibration:
         except FileNotFoundError:
             pass
         except CalibrationError as exc:
-            _warn_once(
+            warn_once(
+                log,
                 f"{exc}; using the curves shipped with the package instead. "
                 "`foundups-training eval DEV.jsonl --calibrate` writes a new one; "
-                "deleting the file keeps the shipped curves"
+                "deleting the file keeps the shipped curves",
             )
         return cls(tiers=dict(cls.shipped().tiers), path=Path(path))
 
@@ -358,7 +360,7 @@ class Calibration:
         except FileNotFoundError:
             pass
         except CalibrationError as exc:
-            _warn_once(f"{exc}; using identity maps (raw scores as confidences)")
+            warn_once(log, f"{exc}; using identity maps (raw scores as confidences)")
         return cls(path=Path(path))
 
     @classmethod
@@ -411,17 +413,3 @@ class CalibrationError(ValueError):
         self.path = Path(path)
         self.why = why
         super().__init__(f"calibration file {path} cannot be used: {why}")
-
-
-_warned: set[str] = set()
-_warned_lock = threading.Lock()
-
-
-def _warn_once(message: str) -> None:
-    """Log ``message`` as a warning the first time in this process: the calibration is read
-    each time a router is built, and one broken file is one problem."""
-    with _warned_lock:
-        if message in _warned:
-            return
-        _warned.add(message)
-    log.warning("%s", message)

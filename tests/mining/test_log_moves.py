@@ -3,7 +3,10 @@ every line is counted once, and what a rotated file still held is mined."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import os
 from pathlib import Path
 from typing import Any
@@ -117,6 +120,64 @@ def test_a_rotated_logs_waiting_episode_is_stored(tmp_path: Path, store: Any) ->
     report = mine_log(log, store, checkpoint_path=cp)
     assert "episodes that waited" in " ".join(report.warnings)
     assert sum(p.kind == "error_fix" for p in store.items.values()) > fixes_before
+
+
+COMPRESSORS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
+
+
+def _compress_away(log: Path, suffix: str) -> Path:
+    """logrotate with ``compress`` and no ``delaycompress``: the log becomes ``012.txt.1.gz``."""
+    rotated = log.with_name(f"{log.name}.1{suffix}")
+    rotated.write_bytes(COMPRESSORS[suffix](log.read_bytes()))
+    log.unlink()
+    return rotated
+
+
+@pytest.mark.parametrize("suffix", sorted(COMPRESSORS))
+def test_a_compressed_rotated_log_is_finished_before_the_new_one(
+    tmp_path: Path, store: Any, make_store: Any, suffix: str
+) -> None:
+    old = "".join(SAMPLE_LINES[:700]).rstrip("\n")
+    log, cp = tmp_path / "012.txt", tmp_path / "data" / "cp.json"
+    log.write_text(old, encoding="utf-8")
+    assert mine_log(log, store, checkpoint_path=cp, max_lines=400).lines_processed == 400
+    rotated = _compress_away(log, suffix)
+    new = "".join(SAMPLE_LINES[700:800])
+    log.write_text(new, encoding="utf-8")
+    # a budget that ends inside the compressed file: the next run resumes it, from the archive
+    first = mine_log(log, store, checkpoint_path=cp, max_lines=100)
+    assert first.lines_processed == 100 and first.log_path == str(rotated)
+    assert any("began finishing the rotated log" in w for w in first.warnings), first.warnings
+    report = mine_log(log, store, checkpoint_path=cp)
+    assert report.lines_processed == 200 + 100 and report.lines_total == 800
+    assert any(f"finished the rotated log {rotated}" in w for w in report.warnings)
+    assert mine_log(log, store, checkpoint_path=cp).lines_processed == 0  # nothing twice
+    assert sorted(p.name for p in cp.parent.iterdir()) == ["cp.json"]  # no copy left behind
+    # every line of both files once (as the uncompressed rotation's test)
+    whole = make_store()
+    for text, name in ((old + "\n", "a.txt"), (new, "b.txt")):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        mine_log(path, whole, checkpoint_path=tmp_path / f"{name}.cp")
+    lines = {pid: p.seen for pid, p in store.items.items() if p.kind == "log_template"}
+    assert lines == {pid: p.seen for pid, p in whole.items.items() if p.kind == "log_template"}
+
+
+def test_a_damaged_compressed_rotation_is_reported_and_the_new_log_mined(
+    tmp_path: Path, store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    log, cp = tmp_path / "012.txt", tmp_path / "cp.json"
+    log.write_text("".join(SAMPLE_LINES[:700]), encoding="utf-8")
+    mine_log(log, store, checkpoint_path=cp, max_lines=400)
+    rotated = _compress_away(log, ".gz")
+    rotated.write_bytes(rotated.read_bytes()[: len(rotated.read_bytes()) // 2])  # cut short
+    (tmp_path / "012.txt.2.gz").write_bytes(gzip.compress(b"another log\n" * 10))
+    log.write_text("".join(SAMPLE_LINES[700:750]), encoding="utf-8")
+    report = mine_log(log, store, checkpoint_path=cp)
+    assert report.lines_processed == 50 and report.log_path == str(log)
+    assert any("rotated" in w and "restarted" in w for w in report.warnings), report.warnings
+    assert f"rotated log {rotated} could not be read" in caplog.text
+    assert "012.txt.2.gz" not in caplog.text  # another file: told apart by its first bytes
 
 
 @pytest.mark.parametrize("codec", ["utf-16", "utf-16-be"])
