@@ -8,6 +8,12 @@ read at that moment instead: its lines from that minute (that second, when the q
 one) to :data:`WINDOW_MINUTES` later are mined as they are, and the patterns of that stretch
 are what the question's answer is picked from, each saying what followed it *then*.
 
+The log is read in the encoding mining reads it in (the reader's :func:`encoding_of`): UTF-8,
+or UTF-16 when it starts with a byte order mark (Windows PowerShell 5.1's ``>`` writes
+UTF-16 LE with a BOM and CRLF line ends), and UTF-8 with a byte order mark. A UTF-16 log
+gives exactly the lines its text gives in UTF-8. A byte order mark is not text, so the
+first line does not start with it (it would hide that line's timestamp).
+
 Nothing here raises: a question without a clock time, a log that is missing, unreadable or
 silent at that moment gives no patterns, and the question is answered from the store.
 """
@@ -25,8 +31,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
+from foundups_training.mining.reader import encoding_of, read_open
 from foundups_training.records import Pattern
 
 if TYPE_CHECKING:
@@ -55,10 +62,20 @@ _MONTH_DAY = re.compile(rf"\b({_MONTH})\.? (\d{{1,2}})(?:st|nd|rd|th)?\b", re.I)
 _ISO_DAY = re.compile(r"\b\d{4}-(\d\d)-(\d\d)\b")
 #: The timestamp a host log line starts with.
 _STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)", re.ASCII)
-#: The same, for the index: the day and the minute.
+#: The same, for the index of a UTF-8 log: the day and the minute.
 _STAMP_BYTES = re.compile(rb"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d):\d\d")
 #: Bytes at the head of the log that tell one file from another (as the checkpoint does).
 _HEAD_BYTES = 4096
+#: The byte order mark a log in each encoding starts with (:func:`_encoding_of` tells the
+#: encoding by it), skipped as it is not text.
+_BOMS = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff", "utf-8-sig": b"\xef\xbb\xbf"}
+
+
+def _encoding_of(head: bytes) -> str:
+    """The reader's :func:`encoding_of`, and ``utf-8-sig`` for UTF-8 that starts with a byte
+    order mark (PowerShell 5.1's ``-Encoding UTF8``, Notepad): mining strips that mark from
+    the first line, and so must the reading here, or it hides that line's timestamp."""
+    return "utf-8-sig" if head.startswith(_BOMS["utf-8-sig"]) else encoding_of(head)
 
 
 #: Words before a clock time that make it approximate: the stretch read starts a minute early.
@@ -138,9 +155,19 @@ def window_lines(path: Path, moment: Moment) -> Iterator[list[str]]:
     """The log's lines from ``moment`` to :data:`WINDOW_MINUTES` later, one list per day
     that has any (every day of the log when the moment names none). A line without a
     timestamp (a traceback's) belongs to the line before it. Reads the whole file: see
-    :class:`MinuteIndex` for the reading a growing log gets."""
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        yield from _window(fh, moment)
+    :class:`MinuteIndex` for the reading a growing log gets. The file is decoded in the
+    encoding its head says, past its byte order mark (see the module docstring)."""
+    with path.open("rb") as fh:
+        encoding = _encoding_of(fh.read(_HEAD_BYTES))
+        fh.seek(len(_BOMS.get(encoding, b"")))
+        yield from _window(_text(fh, encoding), moment)
+
+
+def _text(fh: BinaryIO, encoding: str) -> io.TextIOWrapper:
+    """The text of ``fh`` from where it is, as every reading here decodes it: bad bytes
+    replaced, and a line ended by LF, CRLF or a lone CR (as a text file is read), whatever
+    the encoding, so that a UTF-16 log's lines are its UTF-8 twin's."""
+    return io.TextIOWrapper(fh, encoding=encoding, errors="replace")
 
 
 def _minutes(moment: Moment) -> tuple[str, str]:
@@ -171,7 +198,9 @@ class MinuteIndex:
     new bytes are read) and is made again when the file is rotated, truncated or replaced
     (another inode, a smaller size, other first bytes). Reading the runs of a stretch's
     minutes in file order gives exactly what :func:`window_lines` gives (a test holds the
-    two equal on generated logs), at a cost that does not grow with the log.
+    two equal on generated logs), at a cost that does not grow with the log. The log's
+    head says its encoding (as it does for mining, and for :func:`window_lines`); a UTF-16
+    log's lines end where mining's reader ends them (:func:`_runs_from`).
     """
 
     def __init__(self) -> None:
@@ -189,15 +218,17 @@ class MinuteIndex:
                 if first <= key[11:] <= last and (not moment.day or key[:10].endswith(moment.day))
                 for r in found
             ]
-            read_open = bool(idx.open_key) and first <= idx.open_key[11:] <= last
-            if read_open:
+            open_run = bool(idx.open_key) and first <= idx.open_key[11:] <= last
+            if open_run:
                 ranges.append((idx.open_start, -1))  # to the end, a last partial line too
-            tail = idx.size if not read_open and idx.size < _size(path) else -1
-        lines: Iterator[str] = _read_ranges(path, sorted(ranges))
+            tail = idx.size if not open_run and idx.size < _size(path) else -1
+            encoding = _encoding_of(idx.head)
+        lines: Iterator[str] = _read_ranges(path, sorted(ranges), encoding)
         if tail >= 0:
             # what was written after the index: lines that go on with the open run (not
             # read, so outside the stretch) until the first one with a timestamp
-            lines = itertools.chain(lines, _stamped_from(_read_ranges(path, [(tail, -1)])))
+            after = _read_ranges(path, [(tail, -1)], encoding)
+            lines = itertools.chain(lines, _stamped_from(after))
         return list(_window(lines, moment))
 
     def _update(self, path: Path) -> _Indexed:
@@ -214,21 +245,69 @@ class MinuteIndex:
                 idx = self._files[str(path)] = _Indexed(inode=st.st_ino, head=head)
             elif len(idx.head) < _HEAD_BYTES:
                 idx.head = head
-            fh.seek(idx.size)
-            offset = idx.size
-            for line in fh:
-                if not line.endswith(b"\n"):
-                    break  # being written: indexed once it is whole
-                stamp = _STAMP_BYTES.match(line)
-                if stamp is not None:
-                    key = (stamp.group(1) + b" " + stamp.group(2)).decode("ascii")
-                    if key != idx.open_key:
-                        if idx.open_key:
-                            idx.runs.setdefault(idx.open_key, []).append((idx.open_start, offset))
-                        idx.open_key, idx.open_start = key, offset
-                offset += len(line)
-            idx.size = offset
+            starts, idx.size = _runs_from(fh, idx.size, _encoding_of(head), idx.open_key)
+            for start, key in starts:
+                if idx.open_key:
+                    idx.runs.setdefault(idx.open_key, []).append((idx.open_start, start))
+                idx.open_key, idx.open_start = key, start
         return idx
+
+
+#: Where each run of a log's new lines starts and the minute it is stamped with, and where
+#: its whole lines end (see :func:`_runs_from`).
+_Runs = tuple[list[tuple[int, str]], int]
+
+
+def _runs_from(fh: BinaryIO, start: int, encoding: str, minute: str) -> _Runs:
+    """The runs that start in the whole lines of the open log from byte ``start`` (a line
+    boundary, inside a run stamped ``minute``, "" when none): where each starts and its
+    "YYYY-MM-DD HH:MM"; and where those lines end. A last line still being written is left
+    out: it is indexed once it is whole.
+
+    A UTF-16 log is read by mining's reader (:func:`_read_runs_from`). A UTF-8 one, the
+    log the host writes, is read as bytes and not decoded (:func:`_utf8_runs_from`): its
+    lines end at each newline byte, where that reader ends them (a test holds the two
+    equal), and reading it takes a third of the time.
+    """
+    if encoding == "utf-8":
+        return _utf8_runs_from(fh, start, minute)
+    return _read_runs_from(fh, start, encoding, minute)
+
+
+def _utf8_runs_from(fh: BinaryIO, start: int, minute: str) -> _Runs:
+    """:func:`_runs_from` of a UTF-8 log (its timestamps matched as bytes)."""
+    runs: list[tuple[int, str]] = []
+    fh.seek(start)
+    for line in fh:
+        if not line.endswith(b"\n"):
+            break  # being written
+        stamp = _STAMP_BYTES.match(line)
+        if stamp is not None:
+            key = (stamp.group(1) + b" " + stamp.group(2)).decode("ascii")
+            if key != minute:
+                runs.append((start, key))
+                minute = key
+        start += len(line)
+    return runs, start
+
+
+def _read_runs_from(fh: BinaryIO, start: int, encoding: str, minute: str) -> _Runs:
+    """:func:`_runs_from` by mining's reader (:func:`read_open`), which knows where a
+    UTF-16 log's lines end: at a newline code unit, not at a newline byte inside another
+    one, nor lost when one is split between two reads. The first line's byte order mark
+    is skipped, as :func:`window_lines` skips it."""
+    runs: list[tuple[int, str]] = []
+    bom = len(_BOMS.get(encoding, b""))
+    for raw in read_open(fh, start):
+        text = raw.text[1:] if raw.start < bom else raw.text
+        stamp = _STAMP.match(text)
+        if stamp is not None:
+            key = f"{stamp.group(1)} {stamp.group(2)[:5]}"
+            if key != minute:
+                runs.append((raw.start, key))
+                minute = key
+        start = raw.end
+    return runs, start
 
 
 def _stamped_from(lines: Iterator[str]) -> Iterator[str]:
@@ -243,15 +322,19 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _read_ranges(path: Path, ranges: Sequence[tuple[int, int]]) -> Iterator[str]:
+def _read_ranges(
+    path: Path, ranges: Sequence[tuple[int, int]], encoding: str = "utf-8"
+) -> Iterator[str]:
     """The lines of ``ranges`` (start, end; end -1: to the end of the file), in order,
-    decoded as :func:`window_lines` decodes the file."""
+    decoded as :func:`window_lines` decodes the file (in ``encoding``, past its byte order
+    mark: ranges start and end at line boundaries, so a UTF-16 one is whole code units)."""
+    skip = len(_BOMS.get(encoding, b""))
     with path.open("rb") as fh:
         for start, end in ranges:
+            start = max(start, skip)
             fh.seek(start)
             data = fh.read() if end < 0 else fh.read(end - start)
-            text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace")
-            yield from text
+            yield from _text(io.BytesIO(data), encoding)
 
 
 def mined_log(settings: Settings) -> Path:
