@@ -376,6 +376,7 @@ class Router:
         # search among 94K chat patterns did not reach the nearest log pattern at all).
         # A reasoning question reads every kind but the chat ones (unless it asks about chat).
         pools: list[dict[str, Any]] = []
+        about_chat = self.rules.about_live_chat(text)
         if kind in PATTERN_KINDS and intent == "lookup":
             pools = [{"kind": kind}]  # the caller named the kind of pattern that answers
         elif intent == "module_location":
@@ -383,7 +384,7 @@ class Router:
         else:
             skip = [*CODE_KINDS, *LIVE_KINDS] if intent == "lookup" else [*LIVE_KINDS]
             pools = [{"kind": {"$nin": skip}}]
-            if self.rules.about_live_chat(text):
+            if about_chat:
                 # one search per kind: the few moderation patterns must not hide behind
                 # the thousands of chat messages in an approximate graph search either
                 pools.extend({"kind": k} for k in LIVE_KINDS)
@@ -394,7 +395,11 @@ class Router:
             if found:
                 found.sort(key=lambda r: -r.similarity)
                 return found[:n], ""
-            return list(self.memory.recall(text, n=n)), ""
+            # Nothing in the question's own pools (a store of code patterns only, say): the
+            # nearest of the rest, but never chat messages for a question not about chat (a
+            # store that has learned only from chat would answer "which module …" with one).
+            rest = None if about_chat else {"kind": {"$nin": [*LIVE_KINDS]}}
+            return list(self.memory.recall(text, n=n, where=rest)), ""
         except Exception as exc:  # noqa: BLE001 - a broken memory still gets an answer
             log.warning("recall failed: %s", exc)
             return [], f"memory: {type(exc).__name__}: {exc}"

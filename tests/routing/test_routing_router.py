@@ -428,6 +428,25 @@ def test_a_log_lookup_is_not_answered_from_chat_messages() -> None:
     assert ans.patterns == (fix.id,)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Which module handles stream detection?", "YouTube answered 403. What is the recovery?"],
+)
+def test_a_store_that_learned_only_from_chat_does_not_answer_other_questions_with_it(
+    text: str,
+) -> None:
+    """A host that streamed before anything was mined: its store holds only chat. A
+    question about the system gets an open answer that says nothing was recalled, not a
+    chat message as "the module" or "the recovery"."""
+    memory, _, _ = _chat_and_log()
+    memory.items = [(p, s) for p, s in memory.items if p.source == "live_chat"]
+    ans = make_router(memory).answer(Query(text))
+    assert ans.patterns == () and ans.model == "qwen-test"
+    assert ans.escalation_reason == "no patterns recalled"
+    chat = make_router(memory).answer(Query("What did the moderators do about MAGA 2024?"))
+    assert chat.patterns  # a question about chat still reads them
+
+
 def test_a_question_about_chat_also_reads_the_patterns_learned_live() -> None:
     memory, _, ban = _chat_and_log()
     router = make_router(memory, ScriptedModel("g", probs=[0.01, 0.98, 0.01]))
