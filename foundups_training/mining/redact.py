@@ -146,6 +146,14 @@ _VALUE_ESCAPED = re.compile(r'\\(["\'])([^\\]*(?:\\(?!\1)[^\\]*)*)')
 #: A bare value runs to a space, a quote or ``&`` (a URL's next parameter), 256 at most: a
 #: kept value is scanned again for the keys inside it, so its length must be bounded.
 _VALUE_BARE = re.compile(r"[^\s'\"&]{1,256}")
+#: The further words of an unquoted passphrase after a strong key and a colon ("password:
+#: correct horse battery staple"): up to 8 words, each ended by a space, closing
+#: punctuation or the end; never another key ("user=bob"), the host's " - " separator, or
+#: a bracketed aside.
+_MORE_WORDS = re.compile(
+    r"(?:[ \t]+(?![^\s=:]{1,40}[=:])(?!-(?:\s|$))[^\s'\"&,;|()\[\]{}<>=:]{1,64}"
+    r"(?=[\s,;|)\]}>]|$)){1,8}"
+)
 #: Cut from the end of a bare value: punctuation that closes the surrounding text
 #: ("(token: expired)", "{'token': None}", "password=x, user=y").
 _BARE_TRAILER = ".,;:)]}>\\"
@@ -325,6 +333,12 @@ def _redact_pairs(text: str) -> str:
                 continue  # "<hidden>," is looked at before its ">" is cut
             start = pos
             end = start + len(raw.rstrip(_BARE_TRAILER))
+            if kind == "strong" and end == start + len(raw) and m.group(0).rstrip().endswith(":"):
+                # "password: …" as prose writes it (a "password=" value has no spaces
+                # unquoted), not closed by punctuation: a passphrase may go on, word by word
+                more = _MORE_WORDS.match(text, end)
+                if more is not None:
+                    end = more.start() + len(more.group(0).rstrip(_BARE_TRAILER))
             if kind == "auth":  # "Authorization: Basic <b64>": the scheme and what follows
                 scheme = _AUTH_SCHEME.match(text, pos)
                 cred = _VALUE_BARE.match(text, scheme.end()) if scheme else None

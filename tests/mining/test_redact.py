@@ -58,6 +58,7 @@ SHAPES = [
     ("authorization token", "Authorization: token 9f8e7d6c5b4a39281706", "9f8e7d6c5b4a39281706"),
     ("redis url no user", "Redis at redis://:S3cretPassw0rd@localhost:6379/0", "S3cretPassw0rd"),
     ("password with spaces", 'login password="correct horse battery staple" ok', "horse battery"),
+    ("unquoted passphrase", "login passphrase: correct horse battery staple", "battery staple"),
     ("password with ;", 'db password="p4ss;w0rd!x" ok', "w0rd!x"),
     ("password with ,", "password=hunter2,extra ok", "extra"),
     ("password with &", '{"password": "abc&defgh"}', "defgh"),
@@ -194,6 +195,13 @@ def test_what_only_names_a_secret_is_kept(text: str) -> None:
         ("(token: opaque0123456789abcdef), next", f"(token: {REDACTED}), next"),
         ("{'password': 'a b', 'user': 'bob'}", f"{{'password': '{REDACTED}', 'user': 'bob'}}"),
         ("password=hunter2, user=bob", f"password={REDACTED}, user=bob"),
+        # an unquoted passphrase after a colon: every word, up to another key, a " - " or
+        # punctuation (after "=", a value ends at a space, as in a shell or a query)
+        ("password: correct horse staple user=bob", f"password: {REDACTED} user=bob"),
+        ("db password: hunter 2 - connecting", f"db password: {REDACTED} - connecting"),
+        ("passphrase: my own words, retrying", f"passphrase: {REDACTED}, retrying"),
+        ("password: hunter2 (from env)", f"password: {REDACTED} (from env)"),
+        ("Password: letmein. Retrying", f"Password: {REDACTED}. Retrying"),
         ("?key=abcd1234efgh5678&part=id", f"?key={REDACTED}&part=id"),
         ("Authorization: Basic dXNlcjpwYXNz ok", f"Authorization: Basic {REDACTED} ok"),
         ("Cookie: SID=abc; HSID=def", f"Cookie: SID={REDACTED}; HSID={REDACTED}"),
