@@ -171,10 +171,13 @@ def format_progress(status: dict[str, Any]) -> list[str]:
     done = int(status.get("lines_processed") or 0)
     total = status.get("lines_total")
     of = f" of {total:,} ({done / total * 100:.1f}%)" if total else ""
+    unknown = status.get("patterns_unknown")
     lines = [
         f"Log            : {status.get('log', '?')}",
         f"Lines processed: {done:,}{of}",
-        f"Patterns       : {status.get('patterns_total', 0):,} "
+        f"Patterns       : unknown ({unknown})"
+        if unknown
+        else f"Patterns       : {status.get('patterns_total', 0):,} "
         f"({status.get('verified', 0):,} verified)",
     ]
     by_kind = status.get("by_kind") or {}

@@ -118,7 +118,11 @@ def older_miners(status: dict[str, Any]) -> list[tuple[str, str, int, int]]:
 
 
 def collect_status(trainer: Trainer) -> dict[str, Any]:
-    """Patterns by kind/source, lines processed (of total), last training; never raises."""
+    """Patterns by kind/source, lines processed (of total), last training; never raises.
+
+    When the store cannot be counted, ``patterns_unknown`` says why: ``patterns_total`` is
+    then 0 only because it stays a number for older readers, and is no count.
+    """
     settings = trainer.settings
     status: dict[str, Any] = {
         "data_dir": str(settings.data_dir),
@@ -136,8 +140,12 @@ def collect_status(trainer: Trainer) -> dict[str, Any]:
         status["by_kind"] = stats.get("by_kind", {})
         status["by_source"] = stats.get("by_source", {})
         status["verified"] = stats.get("verified", 0)
+        if stats.get("read_from_copy"):
+            # chromadb cannot open a store it cannot write: it was read from a temporary copy
+            status["store_read_from_copy"] = True
     except Exception as exc:  # noqa: BLE001 - status reports problems, it does not fail
         status["memory_error"] = f"{type(exc).__name__}: {exc}"
+        status["patterns_unknown"] = status["memory_error"]  # never "0 patterns"
         from foundups_training.memory.lock import StoreLocked
 
         if isinstance(exc, StoreLocked):
@@ -145,6 +153,7 @@ def collect_status(trainer: Trainer) -> dict[str, Any]:
             owner = exc.owner
             who = f"process {owner['pid']}" if owner.get("pid") else "another process"
             status["store_locked_by"] = who + (f" on {owner['host']}" if owner.get("host") else "")
+            status["patterns_unknown"] = f"the store is locked by {status['store_locked_by']}"
     if not settings.data_dir.is_dir():
         status["data_dir_error"] = (
             f"{settings.data_dir} is a file, not a data directory"

@@ -92,3 +92,35 @@ def test_an_error_that_names_no_cause_gets_the_write_limits(
     monkeypatch.setattr(resource, "getrlimit", lambda _: (4096, resource.RLIM_INFINITY))
     said = cli.write_limits(None)
     assert said == " (this process may not write files over 4096 bytes (ulimit -f))"
+
+
+def _status(**extra: object) -> dict:
+    status: dict = {
+        "data_dir": "/d", "store": "/d/chroma", "patterns_total": 0, "by_kind": {},
+        "by_source": {}, "verified": 0, "lines_processed": 0, "last_training": None,
+    }  # fmt: skip
+    status.update(extra)
+    return status
+
+
+def test_status_text_never_shows_a_store_it_could_not_count_as_empty() -> None:
+    from foundups_training.cli.status import _text
+
+    error = "StoreNotCopied: the store /d/chroma cannot be written by this process and is too big"
+    text = _text(_status(memory_error=error, patterns_unknown=error))
+    assert f"patterns       : unknown ({error})" in text.splitlines()
+    assert "patterns       : 0" not in text
+    assert error not in text.replace(f"unknown ({error})", ""), "said twice"
+    locked = _text(
+        _status(
+            memory_error="StoreLocked: held",
+            store_locked_by="process 42",
+            patterns_unknown="the store is locked by process 42",
+        )
+    )
+    assert "patterns       : unknown (the store is locked by process 42)" in locked
+    assert "problem        : StoreLocked: held" in locked  # the details still follow
+    assert "patterns       : 0 (0 verified)" in _text(_status())  # an empty store is 0
+    copied = _text(_status(patterns_total=3, verified=1, store_read_from_copy=True))
+    assert "store          : /d/chroma (not writable here: read from a temporary copy)" in copied
+    assert "patterns       : 3 (1 verified)" in copied

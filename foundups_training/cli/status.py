@@ -10,10 +10,16 @@ from foundups_training.status import older_miners
 
 
 def _text(status: dict) -> str:
+    store = status["store"]
+    if status.get("store_read_from_copy"):
+        store += " (not writable here: read from a temporary copy)"
+    unknown = status.get("patterns_unknown")
     lines = [
         f"data directory : {status['data_dir']}",
-        f"store          : {status['store']}",
-        f"patterns       : {status['patterns_total']} ({status['verified']} verified)",
+        f"store          : {store}",
+        f"patterns       : unknown ({unknown})"
+        if unknown
+        else f"patterns       : {status['patterns_total']} ({status['verified']} verified)",
     ]
     for kind, n in sorted(status["by_kind"].items(), key=lambda kv: -kv[1]):
         lines.append(f"  {kind:<16} {n}")
@@ -31,7 +37,7 @@ def _text(status: dict) -> str:
             f"{current}: the next `mine` replaces them, or says how"
         )
     for key in ("data_dir_error", "memory_error", "checkpoint_error", "metrics_error"):
-        if key in status:
+        if key in status and not (key == "memory_error" and status[key] == unknown):
             lines.append(f"problem        : {status[key]}")
     return "\n".join(lines)
 

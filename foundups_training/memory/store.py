@@ -36,6 +36,7 @@ from foundups_training.records import (
 )
 
 from .lock import WriterLock
+from .readcopy import SQLITE_FILE, StoreCopy, refused_write, writable_store
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -364,6 +365,7 @@ class PatternMemory:
         lock: WriterLock | None = None,
         location: str = "",
         encoder: MiniLMEncoder | None = None,
+        store_copy: StoreCopy | None = None,
     ) -> None:
         self.settings = settings
         self.read_only = read_only
@@ -372,6 +374,8 @@ class PatternMemory:
         # A reader of a store that does not exist yet connects once it does (never creates).
         self._connect = connect
         self._lock = lock
+        # Where a reader of a store it cannot write reads it from (removed on close).
+        self._store_copy = store_copy
         self._encoder = encoder
         self._write_lock = threading.RLock()
         self._collection: Collection | None = None
@@ -909,8 +913,14 @@ class PatternMemory:
                 return
             offset += len(ids)
 
+    @property
+    def read_from_copy(self) -> bool:
+        """Whether this reader reads a temporary copy of the store (see :class:`StoreCopy`)."""
+        return self._store_copy is not None and self._store_copy.path is not None
+
     def stats(self) -> dict[str, Any]:
-        """Totals: ``total``, ``by_kind``, ``by_source``, ``verified`` (count of verified)."""
+        """Totals: ``total``, ``by_kind``, ``by_source``, ``verified`` (count of verified);
+        ``read_from_copy`` (True) only when the store was read from a temporary copy."""
         by_kind: dict[str, int] = {}
         by_source: dict[str, int] = {}
         verified = 0
@@ -922,13 +932,16 @@ class PatternMemory:
             by_kind[kind] = by_kind.get(kind, 0) + 1
             by_source[source] = by_source.get(source, 0) + 1
             verified += bool(meta.get("verified", False))
-        return {
+        out: dict[str, Any] = {
             "total": total,
             "by_kind": dict(sorted(by_kind.items())),
             "by_source": dict(sorted(by_source.items())),
             "verified": verified,
             "location": self.location,
         }
+        if self.read_from_copy:
+            out["read_from_copy"] = True
+        return out
 
     # -- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
@@ -946,6 +959,8 @@ class PatternMemory:
                 closer()
             except Exception:  # closing must always release the lock
                 log.exception("closing the chroma client failed")
+        if self._store_copy is not None:
+            self._store_copy.remove()
         if self._lock is not None:
             self._lock.release()
 
@@ -974,8 +989,10 @@ def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
     ``settings.chroma_url`` names a Chroma server (``HttpClient``, with
     ``settings.chroma_token`` sent as a bearer token). Opening the embedded store for writing
     takes the one-writer lock (:class:`StoreLocked` if another process has it);
-    ``read_only=True`` takes no lock. A store opened for writing replays, in the background,
-    what an earlier run left in the journal (:meth:`PatternMemory.replay_journal`).
+    ``read_only=True`` takes no lock, and reads a store this process cannot write from a
+    temporary copy (:class:`StoreCopy`: chromadb cannot open a store without writing to it).
+    A store opened for writing replays, in the background, what an earlier run left in the
+    journal (:meth:`PatternMemory.replay_journal`).
     """
     import chromadb
 
@@ -1007,15 +1024,30 @@ def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
 
     path = Path(settings.chroma_dir)
     if read_only:
+        store_copy = StoreCopy(path)
 
         def connect() -> ClientAPI | None:
             # Reading never creates the store (``status`` on a fresh machine writes nothing).
-            if not (path / "chroma.sqlite3").is_file():
+            if not (path / SQLITE_FILE).is_file():
                 return None
-            return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+            if writable_store(path):
+                try:
+                    return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+                except Exception as exc:
+                    if not refused_write(exc):
+                        raise
+            # chromadb cannot open what it cannot write: read a private copy instead
+            return chromadb.PersistentClient(
+                path=str(store_copy.make()), settings=_chroma_settings()
+            )
 
         return PatternMemory(
-            connect(), connect=connect, settings=settings, read_only=True, location=str(path)
+            connect(),
+            connect=connect,
+            settings=settings,
+            read_only=True,
+            location=str(path),
+            store_copy=store_copy,
         )
     lock = WriterLock(path.with_name(path.name + ".lock")).acquire()
     try:

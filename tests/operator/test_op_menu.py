@@ -147,5 +147,7 @@ def test_formatters() -> None:
     assert not any(line.startswith("Log patterns") for line in lines)
     older = format_progress({"lines_processed": 5, "log_miner": 0, "miner": 1})
     assert any("made by an older version (miner 0" in line for line in older)
+    unknown = format_progress({"patterns_total": 0, "patterns_unknown": "StoreNotCopied: big"})
+    assert "Patterns       : unknown (StoreNotCopied: big)" in unknown  # never "0"
     answer = Answer("why", "qwen", confidence=0.4, escalated=True, escalation_reason="why-question")
     assert "Escalated  : yes - why-question" in format_answer(answer)
