@@ -16,8 +16,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,21 @@ def _chown_tree(path: Path, uid: int) -> None:
             os.chown(os.path.join(root, name), uid, uid)
 
 
+@pytest.fixture
+def reachable() -> Iterator[Path]:
+    """A folder ``nobody`` can reach: pytest's own (``/tmp/pytest-of-root``, mode 700) would
+    refuse it before the fault a test sets up, and the test would pass for that reason."""
+    root = Path(tempfile.mkdtemp(prefix="foundups-training-rel-"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        for f in [root, *root.rglob("*")]:
+            if not f.is_symlink():
+                f.chmod(0o755 if f.is_dir() else 0o644)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _half_log(tmp_path: Path) -> Path:
     """A world-readable copy of the first 200 lines (the rest is appended later)."""
     tmp_path.chmod(0o755)
@@ -96,23 +112,23 @@ def _append_rest(log: Path) -> None:
 
 
 @needs_root
-def test_read_only_data_dir_is_a_clear_error(tmp_path: Path) -> None:
-    log = _half_log(tmp_path)
-    data = tmp_path / "data"
+def test_read_only_data_dir_is_a_clear_error(reachable: Path) -> None:
+    log = _half_log(reachable)
+    data = reachable / "data"
     data.mkdir(mode=0o555)
     done = _as_nobody("mine", log, "--data-dir", data)
     message = _one_line_error(done)
-    assert "Permission denied" in message and str(data) in message
+    assert "Permission denied" in message and str(data / "chroma.lock") in message
     assert list(data.iterdir()) == []  # nothing written, not even a half checkpoint
 
 
 @pytest.mark.slow
 @needs_root
 def test_read_only_store_midway_keeps_the_checkpoint_then_resumes_exactly(
-    tmp_path: Path, baseline: Snapshot
+    reachable: Path, baseline: Snapshot
 ) -> None:
-    log = _half_log(tmp_path)
-    data = tmp_path / "data"
+    log = _half_log(reachable)
+    data = reachable / "data"
     data.mkdir()
     mine_json(log, data)
     _append_rest(log)
