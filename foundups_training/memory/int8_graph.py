@@ -16,6 +16,13 @@ weight:
   read the GELU output: its outliers make one quantisation scale per call too coarse
   (measured on 232 log lines and questions: mean cosine to the float graph 0.9915 with
   them quantised, 0.9976 without, for 10 MB more);
+* the weight is given to that operator as uint8 with zero point 128 (``W + 128``: the same
+  numbers), not as int8. onnxruntime's int8 kernels for x86 CPUs without VNNI (AVX2,
+  AVX-512 without VNNI) multiply uint8 activations by int8 weights in pairs summed in 16
+  bits, which saturate; uint8 by uint8 is widened first and never does. So the vectors are
+  the same on every CPU, not a little worse on some (measured on an AVX-512 CPU without
+  VNNI, 300 sample log lines: mean / min cosine to the float graph 0.9942 / 0.9885 with
+  int8 weights, 0.9967 / 0.9931 with uint8; questions 7% slower);
 * ``Gather(Mul(Cast(E), s), ids)`` (the embedding tables) becomes
   ``Mul(Cast(Gather(E, ids)), Gather(s, ids))``: only the looked-up rows are dequantised.
 
@@ -34,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 #: Bump when the rewrite changes: the cached file's name carries it.
-REWRITE_VERSION = 2
+REWRITE_VERSION = 3
 #: Agreement required between the rewritten and the original graph, sentence by sentence.
 #: A correct rewrite scores above 0.99 (the activations are quantised per call; mean 0.997
 #: on 300 log lines); a wrong one scores far lower.
@@ -98,11 +105,15 @@ def rewrite(model: Any) -> int:
                     added.append(
                         numpy_helper.from_array(scales.reshape(shape).astype(np.float32), flat)
                     )
-                    added.append(numpy_helper.from_array(np.zeros(shape, np.int8), zero))
+                    # uint8 with zero point 128: the same numbers (see the module docstring)
+                    unsigned = f"{weight}__u8"
+                    signed = numpy_helper.to_array(inits[weight]).astype(np.int16)
+                    added.append(numpy_helper.from_array((signed + 128).astype(np.uint8), unsigned))
+                    added.append(numpy_helper.from_array(np.full(shape, 128, np.uint8), zero))
                     nodes.append(
                         helper.make_node(
                             "DynamicQuantizeMatMul",
-                            [node.input[0], weight, flat, zero],
+                            [node.input[0], unsigned, flat, zero],
                             list(node.output),
                             name=f"{node.name or node.output[0]}__int8",
                             domain="com.microsoft",

@@ -46,7 +46,7 @@ def test_the_rewrite_keeps_the_weights_int8(cache: Path) -> None:
     int8_bytes = sum(
         numpy_helper.to_array(i).nbytes
         for i in model.graph.initializer
-        if i.data_type == onnx.TensorProto.INT8
+        if i.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
     )
     # The weights stay int8 in the file (22.5 MB); only scales, biases and layer norms are
     # float. At run time the down-projections are folded to float (14 MB): see int8_graph.
@@ -58,6 +58,15 @@ def test_the_rewrite_keeps_the_weights_int8(cache: Path) -> None:
     dims = {i.name: list(i.dims) for i in model.graph.initializer}
     whole = [n.input[0] for n in model.graph.node if n.op_type == "Cast" and n.input[0] in dims]
     assert len(whole) == 6 and all(dims[w][0] > dims[w][1] for w in whole), whole
+    # Each product's weight is the source's int8 weight as uint8 with zero point 128: the
+    # same numbers, which no CPU's integer kernel saturates (see int8_graph).
+    source = {i.name: i for i in onnx.load(str(emb.locate_model())).graph.initializer}
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in (n for n in model.graph.node if n.op_type == "DynamicQuantizeMatMul"):
+        weight, zero = inits[node.input[1]], numpy_helper.to_array(inits[node.input[3]])
+        assert weight.data_type == onnx.TensorProto.UINT8 and set(zero.ravel()) == {128}
+        original = numpy_helper.to_array(source[node.input[1].removesuffix("__u8")])
+        assert np.array_equal(numpy_helper.to_array(weight).astype(np.int16) - 128, original)
     _, stamp = _made(cache)
     assert stamp["source_sha256"] == emb.MODEL_SHA256
     assert float(stamp["min_cosine"]) >= int8_graph.MIN_COSINE  # type: ignore[arg-type]
