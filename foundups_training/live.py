@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from foundups_training.records import Decision, Pattern
+from foundups_training.text import encodable
 
 if TYPE_CHECKING:
     from foundups_training.engine import Trainer
@@ -60,8 +61,6 @@ MAX_TRACKED = 5_000
 MODULE = "modules/communication/livechat/"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-#: Lone UTF-16 surrogates (half an emoji from a JSON ``\\ud83d`` escape): not encodable.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _WS = re.compile(r"\s+")
 _ID_SAFE = re.compile(r"[^A-Za-z0-9_.:\-]")
 
@@ -93,7 +92,7 @@ def clean(text: Any, limit: int = MAX_TEXT) -> str:
     Chat is untrusted input: it is stored as data and quoted, never as instructions. A lone
     surrogate becomes U+FFFD: no UTF-8 file or store can hold it as it is.
     """
-    value = _WS.sub(" ", _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", str(text or "")))).strip()
+    value = _WS.sub(" ", _CONTROL.sub(" ", encodable(str(text or "")))).strip()
     value = _REDACT(value)
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"

@@ -29,7 +29,6 @@ import importlib.util
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -45,6 +44,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from foundups_training.digest import sha256_file
+from foundups_training.text import encodable
 
 #: Model identity recorded in the collection's configuration (no paths: see get_config).
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
@@ -54,7 +54,6 @@ TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f41157
 #: sentence-transformers truncates this model's input at 256 word pieces.
 MAX_TOKENS = 256
 DEFAULT_BATCH_SIZE = 64
-_SURROGATES = re.compile("[\ud800-\udfff]")
 
 # Where tokenizer.json may live: (top-level package, path inside it). All carry the same file.
 _TOKENIZER_SOURCES: tuple[tuple[str, str], ...] = (
@@ -373,7 +372,7 @@ class MiniLMEncoder:
     def _encode_batch(self, texts: list[str]) -> FloatMatrix:
         # A lone surrogate (half an emoji, from a JSON "\\ud83d" escape) is not text the
         # tokenizer takes: it would fail the whole recall.
-        texts = [t if t.isascii() else _SURROGATES.sub("\ufffd", t) for t in texts]
+        texts = [encodable(t) for t in texts]
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)

@@ -34,6 +34,7 @@ from foundups_training.records import (
     merge_instances,
     situation_of,
 )
+from foundups_training.text import encodable
 
 from .lock import WriterLock
 from .readcopy import SQLITE_FILE, StoreCopy, refused_write, writable_store
@@ -161,19 +162,10 @@ def _max_set(a: str, b: str) -> str:
     return max(a, b) if a and b else a or b
 
 
-def _safe_text(text: str) -> str:
-    """Text Chroma can store: lone surrogates (undecodable log bytes) become U+FFFD."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
 def document_of(pattern: Pattern) -> str:
     """The stored text: the whole context, then what was decided."""
-    context = _safe_text(pattern.context)
-    decision = _safe_text(pattern.decision)
+    context = encodable(pattern.context)
+    decision = encodable(pattern.decision)
     return f"{context}\n{decision}" if decision else context
 
 
@@ -185,26 +177,26 @@ def embedded_text(pattern: Pattern) -> str:
     of the vector. Measured on the 32 sample development lookups, exact search: right answer
     first 17 → 19, among the first three 22 → 25.
     """
-    context = situation_of(_safe_text(pattern.context))
-    decision = _safe_text(pattern.decision)
+    context = situation_of(encodable(pattern.context))
+    decision = encodable(pattern.decision)
     return f"{context}\n{decision}" if decision else context
 
 
 def to_record(pattern: Pattern) -> tuple[str, dict[str, str | int | float | bool]]:
     """(document, flat metadata) for a pattern."""
     meta: dict[str, str | int | float | bool] = {
-        name: _safe_text(getattr(pattern, name)) for name in _STR_FIELDS
+        name: encodable(getattr(pattern, name)) for name in _STR_FIELDS
     }
     meta.update(
         verified=bool(pattern.verified),
         seen=int(pattern.seen),
-        first_seen=_safe_text(pattern.first_seen),
-        last_seen=_safe_text(pattern.last_seen),
-        ctx_len=len(_safe_text(pattern.context)),
+        first_seen=encodable(pattern.first_seen),
+        last_seen=encodable(pattern.last_seen),
+        ctx_len=len(encodable(pattern.context)),
         layout=LAYOUT_VERSION,
     )
     if pattern.variants:
-        meta["variants"] = _safe_text(json.dumps([list(v) for v in pattern.variants]))
+        meta["variants"] = encodable(json.dumps([list(v) for v in pattern.variants]))
     if pattern.tally:
         meta["tally"] = json.dumps(list(pattern.tally))
     return document_of(pattern), meta
@@ -583,7 +575,7 @@ class PatternMemory:
             found = col.get(ids=[pattern_id], include=[])
             if not found["ids"]:
                 return False
-            col.update(ids=[pattern_id], metadatas=[{"outcome": _safe_text(outcome)}])
+            col.update(ids=[pattern_id], metadatas=[{"outcome": encodable(outcome)}])
         return True
 
     def delete(self, ids: Iterable[str]) -> int:
