@@ -209,7 +209,7 @@ def command(name: str, payload: dict[str, Any] | None = None) -> Iterator[dict[s
                 **base,
                 **result,
                 "duration_ms": round((time.perf_counter() - start) * 1000, 1),
-                "error": f"{type(exc).__name__}: {exc}",
+                "error": _failure(exc),
             },
         )
         raise
@@ -218,6 +218,15 @@ def command(name: str, payload: dict[str, Any] | None = None) -> Iterator[dict[s
         "completed",
         {**base, **result, "duration_ms": round((time.perf_counter() - start) * 1000, 1)},
     )
+
+
+def _failure(exc: BaseException) -> str:
+    """How a verb ended early, for an operator: ``Type: message``, the type alone when there
+    is no message, and what a Ctrl-C (or the host stopping the thread with one) means."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "stopped (Ctrl-C): what it had done before is kept"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def telemetry_files(directory: Path | str) -> list[Path]:

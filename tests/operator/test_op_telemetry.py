@@ -51,6 +51,19 @@ def test_a_failing_verb_emits_failed_and_still_raises(folder) -> None:
     assert last["event"] == "failed" and "ValueError: no model" in last["payload"]["error"]
 
 
+@pytest.mark.parametrize(
+    ("exc", "error"),
+    [
+        (KeyboardInterrupt(), "stopped (Ctrl-C): what it had done before is kept"),
+        (TimeoutError(), "TimeoutError"),  # no message: the type alone, not "TimeoutError: "
+    ],
+)
+def test_a_verb_stopped_early_says_how(folder, exc: BaseException, error: str) -> None:
+    with pytest.raises(type(exc)), telemetry.command("training.mine"):
+        raise exc
+    assert list(telemetry.read_events(folder))[-1]["payload"]["error"] == error
+
+
 def test_attaching_twice_writes_once(folder) -> None:
     telemetry.attach_writer(folder)
     telemetry.emit("training.status", "completed")
