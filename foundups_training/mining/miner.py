@@ -523,7 +523,7 @@ def mine_log(
     deadline = None if max_seconds is None else started + max(0.0, max_seconds)
     totals = _Totals()
     found = None if remine else _unfinished(log_path, cp, checkpoint_path.parent)
-    rotated = None if found is None else found[0]
+    rotated = None
     if found is not None:
         # Finish the rotated file first: its last lines and the episodes that waited for
         # an outcome were never mined, and nothing will be appended to it any more.
