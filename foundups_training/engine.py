@@ -170,14 +170,32 @@ class Trainer:
                 duration_s=time.perf_counter() - start,
                 progress=report.progress,
             )
-            payload = {**report.as_dict(), "source": budget.reason}
+            payload = {**report.as_dict(), **self.memory_totals(), "source": budget.reason}
             telemetry.emit("training.idle", "completed", payload)
             return idle
         except Exception as exc:  # noqa: BLE001 - an idle cycle reports, never raises
             warn_failure(log, "idle training failed", exc)
             error = f"{type(exc).__name__}: {exc}"
-            telemetry.emit("training.idle", "failed", {"error": error, "source": budget.reason})
+            payload = {
+                "error": error,
+                "source": budget.reason,
+                "log_path": str(self.settings.log_path),
+            }
+            telemetry.emit("training.idle", "failed", payload)
             return IdleReport(success=False, duration_s=time.perf_counter() - start, error=error)
+
+    def memory_totals(self) -> dict[str, Any]:
+        """The memory's totals for a training verb's telemetry (the metrics' "patterns over
+        time" draws its kinds from them, see
+        :func:`~foundups_training.metrics.observers.memory_totals`); empty when they cannot
+        be counted: the patterns are stored, the snapshot then has no kinds."""
+        from foundups_training.metrics.observers import memory_totals
+
+        try:
+            return memory_totals(self.memory)
+        except Exception as exc:  # noqa: BLE001 - the run happened; only its kinds are lost
+            warn_failure(log, "counting the patterns by kind failed", exc)
+            return {}
 
     def ask(self, query: Query) -> Answer:
         """Answer a query through the router; never raises."""
@@ -195,7 +213,8 @@ class Trainer:
 
     def clear(self) -> None:
         """Delete every pattern and the checkpoints of the log and of the telemetry, so that
-        training again learns everything again (the metrics history is kept)."""
+        training again learns everything again (the metrics history is kept, and ends with
+        a snapshot of 0 patterns)."""
         with self._lock:
             from foundups_training.mining.writeahead import pending_path
 
@@ -207,6 +226,26 @@ class Trainer:
                 # an interrupted flush's record would put its checkpoint back
                 pending_path(checkpoint).unlink(missing_ok=True)
                 checkpoint.unlink(missing_ok=True)
+            self._record_cleared()
+
+    def _record_cleared(self) -> None:
+        """Record a snapshot of 0 patterns: the dashboard's "patterns" card and plot take
+        the last snapshot, and without one they kept the total from before the clear.
+
+        Rows the observers still hold for this store are written first, so that the 0 is the
+        last point. Never raises: the patterns are gone whatever the metrics say.
+        """
+        from foundups_training.metrics.observers import WRITE_BUSY_S
+
+        try:
+            store = self.metrics
+            observer = store.observer
+            if observer is not None:
+                observer.flush()
+            with store.busy_timeout(WRITE_BUSY_S):
+                store.record_snapshot(0, {}, "clear")
+        except Exception as exc:  # noqa: BLE001 - the clear itself succeeded
+            warn_failure(log, "recording the clear in the metrics failed", exc)
 
     def close(self) -> None:
         """Release the store's lock and any loaded model."""

@@ -65,16 +65,6 @@ def _as_dict(report: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(report).items() if not k.startswith("_")}
 
 
-def _memory_totals(trainer: Trainer) -> dict[str, Any]:
-    """``patterns_total`` and ``by_kind`` for telemetry (so metrics get a snapshot)."""
-    try:
-        stats = trainer.memory.stats()
-    except Exception as exc:  # noqa: BLE001 - totals are a nicety, the run already happened
-        log.warning("memory stats unavailable: %s", exc)
-        return {}
-    return {"patterns_total": stats.get("total", 0), "by_kind": stats.get("by_kind", {})}
-
-
 def batch_train(
     trainer: Trainer,
     log_path: Path | str,
@@ -97,7 +87,7 @@ def batch_train(
             remine=remine,
         )
         result.update(_as_dict(report))
-        result.update(_memory_totals(trainer))
+        result.update(trainer.memory_totals())
     return report
 
 
@@ -108,7 +98,7 @@ def index_tree(
     with telemetry.command("training.index", {"source": str(host_root)}) as result:
         report = trainer.index(host_root, progress=progress)
         result.update(_as_dict(report))
-        result.update(_memory_totals(trainer))
+        result.update(trainer.memory_totals())
     return report
 
 
@@ -166,11 +156,60 @@ def _failed(run: dict[str, Any], limit: int = 160) -> str:
     return f"{_when(run.get('ts'))} - {run.get('kind', '?')} FAILED: {error}"
 
 
-def format_progress(status: dict[str, Any]) -> list[str]:
-    """The "view progress" lines for a :func:`Trainer.status` dict."""
+def log_position(checkpoint_path: Path) -> dict[str, Any]:
+    """What :func:`Trainer.status` does not say of the log the checkpoint names, as the next
+    run will judge it (:func:`~foundups_training.mining.checkpoint.resume_point`):
+    ``log_replaced`` (why) when the file is no longer the one mined (rotated, truncated,
+    replaced), else ``earlier_lines``, the lines of the checkpoint's count that came from
+    logs rotated away before it. Empty when there is no checkpoint or no log to compare."""
+    from foundups_training.mining.checkpoint import load_checkpoint, resume_point
+
+    checkpoint, _ = load_checkpoint(checkpoint_path)
+    if checkpoint is None or not checkpoint.path:
+        return {}
+    try:
+        point = resume_point(Path(checkpoint.path), checkpoint)
+    except OSError:  # no log there: status says "log not found"
+        return {}
+    if point.warning:
+        return {"log_replaced": point.warning}
+    return {"earlier_lines": point.earlier_lines or 0}
+
+
+def _log_lines(status: dict[str, Any]) -> tuple[int, int | None, bool]:
+    """``(lines mined of the log itself, its lines now, whether it changed under them)``.
+
+    The checkpoint's count includes the lines of logs rotated away before this one
+    (``earlier_lines``), which this file never held. A file that now holds fewer lines (or
+    bytes, or other first lines) than were mined of it is not the file that was mined: a
+    percentage over 100 would mean nothing, so the callers say what happened instead.
+    """
     done = int(status.get("lines_processed") or 0)
+    done = max(0, done - int(status.get("earlier_lines") or 0))
     total = status.get("lines_total")
-    of = f" of {total:,} ({done / total * 100:.1f}%)" if total else ""
+    changed = total is not None and (bool(status.get("log_replaced")) or done > total)
+    return done, total, changed
+
+
+#: What the header and option 2 say of a log that is no longer the file that was mined.
+LOG_CHANGED = (
+    "rotated or truncated since the last run (now {total:,} lines): the next run starts it again"
+)
+
+
+def format_progress(status: dict[str, Any]) -> list[str]:
+    """The "view progress" lines for a :func:`Trainer.status` dict (with
+    :func:`log_position`'s keys, when the menu has them)."""
+    done, total, changed = _log_lines(status)
+    if changed:
+        of = f", but the log was {LOG_CHANGED.format(total=total)}"
+    elif total:
+        of = f" of {total:,} ({done / total * 100:.1f}%)"
+    else:
+        of = ""
+    earlier = int(status.get("earlier_lines") or 0)
+    if earlier and not changed:
+        of += f", and {earlier:,} of logs rotated away before it"
     unknown = status.get("patterns_unknown")
     lines = [
         f"Log            : {status.get('log', '?')}",
@@ -273,12 +312,38 @@ def format_metrics(summary: dict[str, Any]) -> list[str]:
 
 
 # -- the menu ----------------------------------------------------------------------------------
+#: Undecodable lines in a row after which :meth:`_Console.ask` takes the input as ended.
+_UNREADABLE_LINES = 3
+#: At most this much of an unknown choice is echoed back (a paste can be megabytes).
+_ECHO_CHARS = 40
+
+
+def _escape_undecodable(stream: TextIO) -> None:
+    """Have a strict text ``stream`` pass on bytes that are not UTF-8 as lone surrogates,
+    which :func:`readable` turns into U+FFFD, instead of raising.
+
+    Python's stdin is strict under a UTF-8 locale such as en_US.UTF-8 (only C.UTF-8 and
+    POSIX get ``surrogateescape``), and a strict ``readline`` raises UnicodeDecodeError for
+    the whole chunk it decoded, good lines included: one latin-1 paste ended the menu. A
+    stream can only be changed before its first read (not after a host's menu read its
+    choice from it); :meth:`_Console.ask` then catches the error for the line.
+    """
+    reconfigure = getattr(stream, "reconfigure", None)
+    if not callable(reconfigure) or getattr(stream, "errors", None) != "strict":
+        return
+    try:
+        reconfigure(errors="surrogateescape")
+    except Exception as exc:  # noqa: BLE001 - a stream that cannot change is read as it is
+        log.debug("stdin keeps strict decoding: %s", exc)
+
+
 class _Console:
     """Line-based I/O on any pair of text streams."""
 
     def __init__(self, stdin: TextIO, stdout: TextIO) -> None:
         self.stdin = stdin
         self.stdout = stdout
+        _escape_undecodable(stdin)
 
     def say(self, *lines: str) -> None:
         for line in lines:
@@ -286,10 +351,21 @@ class _Console:
         self.stdout.flush()
 
     def ask(self, prompt: str) -> str | None:
-        """One line of input without its newline; None at end of input."""
-        self.stdout.write(prompt)
-        self.stdout.flush()
-        line = self.stdin.readline()
+        """One line of input without its newline; None at end of input.
+
+        A strict stream's undecodable input is lost with whatever it read along with it: the
+        prompt is asked again, and after :data:`_UNREADABLE_LINES` such lines in a row the
+        input counts as ended (nothing left that can be read)."""
+        for _ in range(_UNREADABLE_LINES):
+            self.stdout.write(prompt)
+            self.stdout.flush()
+            try:
+                line = self.stdin.readline()
+                break
+            except UnicodeDecodeError:  # a strict stream _escape_undecodable could not change
+                self.say("", "That input was not UTF-8 text and could not be read: type it again.")
+        else:
+            line = ""
         if not line:
             self.stdout.write("\n")
             return None
@@ -312,28 +388,49 @@ class TrainingMenu:
             observer.flush(timeout=2.0)
 
     # header -----------------------------------------------------------------------------
-    def header(self) -> None:
-        self._settle_metrics()
+    def _status(self) -> dict[str, Any]:
+        """The trainer's status with :func:`log_position`'s view of the log."""
         status = self.trainer.status()
-        done = int(status.get("lines_processed") or 0)
-        total = status.get("lines_total")
-        gemma_acc: float | None = None
-        escalations = 0
         try:
-            summary = self.trainer.metrics.summary()
-            escalations = summary["answers"]["escalated"]
-            ev = summary.get("last_eval")
-            if ev:
-                tiers = {t["tier"]: t for t in ev["tiers"]}
-                if "gemma" in tiers:
-                    gemma_acc = tiers["gemma"]["accuracy"]
-        except Exception as exc:  # noqa: BLE001 - a header must not stop the menu
-            log.warning("metrics unavailable: %s", exc)
-        progress = (
-            f"{done:,}/{total:,} lines ({done / total * 100:.1f}%)"
-            if total
-            else f"{done:,} lines (log not found: {status.get('log', '?')})"
-        )
+            position = log_position(self.trainer.settings.checkpoint_path)
+        except Exception as exc:  # noqa: BLE001 - the status alone is still worth showing
+            log.debug("log position unavailable: %s", exc)
+            position = {}
+        for key, value in position.items():
+            status.setdefault(key, value)
+        return status
+
+    def header(self) -> None:
+        # Settling opens the metrics store: one that cannot be opened (a newer schema, a
+        # corrupt file) costs the header its metrics lines, not the patterns and progress.
+        metrics_problem = ""
+        try:
+            self._settle_metrics()
+        except Exception as exc:  # noqa: BLE001 - said below, once
+            metrics_problem = f"{type(exc).__name__}: {exc}"
+        status = self._status()
+        done, total, changed = _log_lines(status)
+        gemma_acc: float | None = None
+        escalations: int | None = None  # "-" when unknown: never a made-up 0
+        if not metrics_problem:
+            try:
+                summary = self.trainer.metrics.summary()
+                escalations = summary["answers"]["escalated"]
+                ev = summary.get("last_eval")
+                if ev:
+                    tiers = {t["tier"]: t for t in ev["tiers"]}
+                    if "gemma" in tiers:
+                        gemma_acc = tiers["gemma"]["accuracy"]
+            except Exception as exc:  # noqa: BLE001 - a header must not stop the menu
+                metrics_problem = f"{type(exc).__name__}: {exc}"
+        if total is None:
+            progress = f"{done:,} lines (log not found: {status.get('log', '?')})"
+        elif changed:
+            progress = f"log {LOG_CHANGED.format(total=total)}"
+        elif total:
+            progress = f"{done:,}/{total:,} lines ({done / total * 100:.1f}%)"
+        else:
+            progress = f"{done:,} lines (the log is empty)"
         if status.get("store_locked_by"):  # not "0": the store holds patterns we cannot see
             patterns = f"unknown - the store is locked by {status['store_locked_by']}"
         elif status.get("memory_error"):
@@ -351,7 +448,8 @@ class TrainingMenu:
             f"Last training   : {_when(status.get('last_training'))}",
             *([f"Last attempt    : {_failed(failure, 60)}"] if failure else []),
             f"Gemma accuracy  : {_pct(gemma_acc)}",
-            f"Qwen escalations: {escalations:,}",
+            f"Qwen escalations: {'-' if escalations is None else f'{escalations:,}'}",
+            *([f"Metrics         : unavailable - {metrics_problem}"] if metrics_problem else []),
             _RULE,
         )
         for key, label in OPTIONS:
@@ -385,7 +483,8 @@ class TrainingMenu:
 
     def _mine(self, path: Path, *, remine: bool) -> dict[str, Any] | None:
         """One batch run with a progress bar, then its report; None when stopped."""
-        bar = Progress("mining", stream=self.io.stdout)
+        # The miner reports (bytes done, file size): shown as sizes, not as lines.
+        bar = Progress("mining", stream=self.io.stdout, unit="bytes")
         try:
             report = batch_train(
                 self.trainer,
@@ -417,7 +516,7 @@ class TrainingMenu:
 
     def view_progress(self) -> None:
         with telemetry.command("training.status") as result:
-            status = self.trainer.status()
+            status = self._status()
             result.update(
                 patterns_total=status.get("patterns_total"),
                 lines_processed=status.get("lines_processed"),
@@ -502,7 +601,10 @@ class TrainingMenu:
                     continue
                 action = actions.get(choice)
                 if action is None:
-                    self.io.say(f"Unknown option {choice!r}: choose 0-6 (Enter shows the menu).")
+                    shown = choice
+                    if len(shown) > _ECHO_CHARS:
+                        shown = shown[:_ECHO_CHARS] + "\N{HORIZONTAL ELLIPSIS}"
+                    self.io.say(f"Unknown option {shown!r}: choose 0-6 (Enter shows the menu).")
                     full = False
                     continue
                 full = choice in {"1", "6"}

@@ -28,6 +28,21 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
+def _fmt_bytes(done: int, total: int) -> str:
+    """``done/total`` as sizes in the unit ``total`` needs (``0.9/14.4 MB``); ``total <= 0``:
+    ``done`` alone (``1.2 MB``)."""
+    scale = max(total, done)
+    factor, name = next(
+        ((f, n) for f, n in ((10**9, "GB"), (10**6, "MB"), (10**3, "kB")) if scale >= f),
+        (1, "B"),
+    )
+
+    def size(n: int) -> str:
+        return f"{n:,}" if factor == 1 else f"{n / factor:.1f}"
+
+    return f"{size(done)}/{size(total)} {name}" if total > 0 else f"{size(done)} {name}"
+
+
 def _fmt_seconds(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds >= 3600:
@@ -38,7 +53,10 @@ def _fmt_seconds(seconds: float) -> str:
 class Progress:
     """A callable progress bar: ``bar(done, total)``; ``total <= 0`` means unknown.
 
-    ``enabled=None`` decides from the stream: live only when it is a terminal.
+    ``enabled=None`` decides from the stream: live only when it is a terminal. ``unit``
+    names what is counted, so that a count of bytes is not read as one of lines: ``"bytes"``
+    shows sizes (``0.9/14.4 MB``, as mining reports ``(bytes done, file size)``), any other
+    word follows the counts (``12/40 files``), none shows bare counts.
     """
 
     def __init__(
@@ -48,8 +66,10 @@ class Progress:
         stream: TextIO | None = None,
         enabled: bool | None = None,
         width: int = _WIDTH,
+        unit: str = "",
     ) -> None:
         self.label = label
+        self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = _is_tty(self.stream) if enabled is None else enabled
         self.width = width
@@ -84,11 +104,17 @@ class Progress:
             if 0 < frac < 1 and elapsed > 0.5:
                 eta = f" eta {_fmt_seconds(elapsed * (1 - frac) / frac)}"
             return (
-                f"{label}[{bar}] {frac * 100:5.1f}% {self.done:,}/{self.total:,}"
-                f" {_fmt_seconds(elapsed)}{eta}"
+                f"{label}[{bar}] {frac * 100:5.1f}% {self._counts()} {_fmt_seconds(elapsed)}{eta}"
             )
         # Unknown total: a counter is honest, a fake percentage is not.
-        return f"{label}{self.done:,} done {_fmt_seconds(elapsed)}"
+        return f"{label}{self._counts()} done {_fmt_seconds(elapsed)}"
+
+    def _counts(self) -> str:
+        """``done/total`` (``done`` alone when the total is unknown), in :attr:`unit`."""
+        if self.unit == "bytes":
+            return _fmt_bytes(self.done, self.total)
+        counts = f"{self.done:,}/{self.total:,}" if self.total > 0 else f"{self.done:,}"
+        return f"{counts} {self.unit}" if self.unit else counts
 
     def _draw(self, now: float) -> None:
         text = self.render(now)
@@ -128,10 +154,13 @@ def quiet_requested(args: argparse.Namespace | None) -> bool:
 
 
 def progress_for(
-    args: argparse.Namespace | None, label: str, *, stream: TextIO | None = None
+    args: argparse.Namespace | None, label: str, *, stream: TextIO | None = None, unit: str = ""
 ) -> Progress:
-    """The progress bar a CLI verb should use: off with ``--json``/``--quiet`` or off a TTY."""
-    return Progress(label, stream=stream, enabled=False if quiet_requested(args) else None)
+    """The progress bar a CLI verb should use: off with ``--json``/``--quiet`` or off a TTY;
+    ``unit`` as for :class:`Progress` (``"bytes"`` for mining)."""
+    return Progress(
+        label, stream=stream, enabled=False if quiet_requested(args) else None, unit=unit
+    )
 
 
 def no_progress(done: int, total: int) -> None:

@@ -117,6 +117,15 @@ def older_miners(status: dict[str, Any]) -> list[tuple[str, str, int, int]]:
     return out
 
 
+def no_data_dir(data_dir: Path) -> str:
+    """What ``status`` and ``report`` say of a data directory that does not exist: a typo
+    in ``--data-dir`` or ``FOUNDUPS_TRAINING_HOME`` most often, which they must not create."""
+    return (
+        f"there is no data directory at {data_dir}: nothing was learned there "
+        "(check --data-dir or FOUNDUPS_TRAINING_HOME)"
+    )
+
+
 def collect_status(trainer: Trainer) -> dict[str, Any]:
     """Patterns by kind/source, lines processed (of total), last training; never raises.
 
@@ -158,8 +167,7 @@ def collect_status(trainer: Trainer) -> dict[str, Any]:
         status["data_dir_error"] = (
             f"{settings.data_dir} is a file, not a data directory"
             if settings.data_dir.exists()
-            else f"there is no data directory at {settings.data_dir}: nothing was learned "
-            "there (check --data-dir or FOUNDUPS_TRAINING_HOME)"
+            else no_data_dir(settings.data_dir)
         )
     checkpoint = _checkpoint_summary(trainer)
     if "checkpoint_error" in checkpoint:

@@ -2,20 +2,31 @@
 
 The question goes through the plugin manager exactly as a host DAE's would, so whichever
 plugin answers ``on_query`` (by default this distribution's training plugin: Trainer.ask →
-Router) answers here too. A question with bytes that are not UTF-8 is asked with those
-bytes replaced (see :func:`foundups_training.cli.readable`), and says so on stderr.
+Router) answers here too, and the answer is sent to the ``answer_given`` observers (the
+metrics count it) as the bridge sends a host's. A question with bytes that are not UTF-8 is
+asked with those bytes replaced (see :func:`foundups_training.cli.readable`), and says so on
+stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
+from foundups_training import signals
 from foundups_training.cli import CliError, emit, readable
 from foundups_training.config import Settings
+from foundups_training.logs import warn_failure
 from foundups_training.records import Answer, Query
+
+log = logging.getLogger(__name__)
+
+#: The sender of this verb's ``answer_given`` (the bridge's is "bridge", the menu's "menu").
+SENDER = "cli"
 
 #: Pattern ids the text answer lists when ``-n`` is not given (``--json`` lists them all).
 DEFAULT_PATTERNS_SHOWN = 5
@@ -53,6 +64,37 @@ def _text(answer: Answer, max_patterns: int = DEFAULT_PATTERNS_SHOWN) -> str:
     return "\n".join(lines)
 
 
+def tell_observers(query: Query, answer: Answer) -> None:
+    """Send ``answer_given`` for ``answer``, recorded once per metrics file; never raises.
+
+    ``on_query`` itself tells no observer (the bridge and the menu send the signal for the
+    host's and the menu's questions), so without this no ``ask`` reached the metrics. Two
+    observers may listen on this data directory's metrics file here: this verb's own
+    (:func:`foundups_training.cli._observed`) and the training plugin's Trainer's, which a
+    thread of the plugin attaches while it answers. A plain ``send`` would record the answer
+    twice, or once or twice depending on that thread. So each receiver is called as ``send``
+    calls it, except a second metrics observer of a file already told; each observer told
+    is flushed, since nothing closes the plugin's before this process exits.
+    """
+    from foundups_training.metrics import MetricsObserver
+
+    told: set[Path] = set()
+    for receiver in list(signals.answer_given.receivers_for(SENDER)):
+        observer = getattr(receiver, "__self__", None)
+        if not isinstance(observer, MetricsObserver):
+            observer = None
+        elif (file := observer.store.path.resolve()) in told:
+            continue
+        else:
+            told.add(file)
+        try:
+            receiver(SENDER, query=query, answer=answer)
+            if observer is not None:
+                observer.flush()
+        except Exception as exc:  # noqa: BLE001 - an observer never costs the caller its answer
+            warn_failure(log, "answer_given receiver failed", exc)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Ask one question; exit 0 with an answer, 1 when nothing could answer."""
     shown = args.patterns
@@ -78,5 +120,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     answer = get_plugin_manager().call_safely("on_query", query=query)
     if answer is None:
         raise CliError("no plugin answered (is the training plugin disabled?)", code=1)
+    tell_observers(query, answer)
     emit(args, answer_dict(answer, shown), _text(answer, shown or DEFAULT_PATTERNS_SHOWN))
     return 0 if answer.text else 1

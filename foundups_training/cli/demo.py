@@ -198,7 +198,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             _say(args, "  " + _describe(out["index"]))
 
             _say(args, "\n[2/4] Mining the sample log")
-            with progress_for(args, "  mining  ") as bar:
+            with progress_for(args, "  mining  ", unit="bytes") as bar:
                 mined = batch_train(trainer, log_file, host_root=host, progress=bar)
             out["mine"] = _summary_line(mined)
             _say(args, "  " + _describe(out["mine"]))

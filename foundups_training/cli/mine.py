@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
     settings.ensure_data_dir()
     # the bar counts bytes of the log (mine_log reports (bytes done, file size))
-    with Trainer(settings) as trainer, progress_for(args, "mining") as bar:
+    with Trainer(settings) as trainer, progress_for(args, "mining", unit="bytes") as bar:
         report = trainer.mine(
             log_path,
             host_root=host_root,
@@ -57,7 +57,9 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             progress=bar,
             remine=args.remine,
         )
-    data = {**report.as_dict(), "host_root": str(host_root) if host_root else None}
+        # what the memory holds by kind, for the metrics' snapshot (``by_kind`` is this run's)
+        totals = trainer.memory_totals()
+    data = {**report.as_dict(), **totals, "host_root": str(host_root) if host_root else None}
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(report.by_kind.items())) or "none"
     lines = [
         f"mined {report.lines_processed} lines of {log_path} in {report.duration_s:.2f}s "

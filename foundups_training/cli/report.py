@@ -2,6 +2,7 @@
 
 It only reads the metrics: it works on a data directory this process cannot write (another
 account's, a backup); its own ``training.report`` telemetry is written only where it can be.
+It never creates the data directory: a missing one is a typo, refused as ``status`` words it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from foundups_training.cli import CliError, can_write, emit
 from foundups_training.config import Settings
+from foundups_training.status import no_data_dir
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -22,6 +24,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from foundups_training.metrics import MetricsStore
     from foundups_training.report import write_report
 
+    if not settings.data_dir.is_dir():  # main() has refused a file already
+        # Not an empty "no data yet" page, exit 0: that reads as "nothing was learned".
+        raise CliError(no_data_dir(settings.data_dir))
     out = Path(args.out).expanduser()
     if out.exists() and not out.is_dir():
         raise CliError(f"--out {out} is a file: the dashboard is a folder (index.html inside)")
@@ -46,8 +51,6 @@ def _telemetry_where_writable(settings: Settings) -> Iterator[Any]:
     process may write there; else no telemetry, and no warning: reading is allowed."""
     from foundups_training import telemetry
 
-    with contextlib.suppress(OSError):
-        settings.ensure_data_dir()
     if not can_write(settings.data_dir):
         yield None
         return

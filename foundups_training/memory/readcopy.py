@@ -54,7 +54,7 @@ def _stamps(paths: Iterable[Path]) -> list[tuple[int, int] | None]:
     return stamps
 
 
-def _copy_sqlite(source: Path, target: Path) -> None:
+def copy_sqlite(source: Path, target: Path) -> None:
     """Copy the store's SQLite file without writing to it or beside it.
 
     SQLite's backup API on a ``mode=ro`` connection: a consistent snapshot even while the
@@ -93,7 +93,7 @@ class StoreCopy:
     read-only mount) opening fails with "(code: 8) attempt to write a readonly database",
     and chromadb has no read-only mode. A reader copies the store to a temporary folder and
     opens the copy instead, so the store itself is only ever read: the SQLite file through
-    :func:`_copy_sqlite` first, then the segment folders (the vector index) file by file.
+    :func:`copy_sqlite` first, then the segment folders (the vector index) file by file.
     Bounded by :data:`COPY_LIMIT` and the temporary folder's free space; removed on
     :meth:`remove` (the memory's close), else when the process exits.
     """
@@ -128,7 +128,7 @@ class StoreCopy:
         folder = Path(tempfile.mkdtemp(prefix="foundups-training-store-"))
         self._remover = weakref.finalize(self, shutil.rmtree, folder, True)
         try:
-            _copy_sqlite(self.source / SQLITE_FILE, folder / SQLITE_FILE)
+            copy_sqlite(self.source / SQLITE_FILE, folder / SQLITE_FILE)
             for root, _, files in os.walk(self.source):
                 here = Path(root)
                 rel = here.relative_to(self.source)

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from foundups_training.config import Settings
 from foundups_training.records import (
     BEFORE_MARK,
+    PATTERN_KINDS,
     Pattern,
     Recalled,
     Variant,
@@ -864,6 +865,24 @@ class PatternMemory:
         """How many patterns are stored."""
         col = self._col(create=False)
         return 0 if col is None else int(col.count())
+
+    def kind_counts(self) -> dict[str, int]:
+        """How many patterns of each kind are stored (kinds with none left out), from one
+        id-only filtered read per kind: no metadata is read, unlike :meth:`stats` (measured
+        on the 6,110 patterns of the real host's index: 1.7 s for ``stats``). Patterns of a
+        kind this version does not know are counted under ``""``."""
+        col = self._col(create=False)
+        if col is None:
+            return {}
+        counts: dict[str, int] = {}
+        for kind in PATTERN_KINDS:
+            n = len(col.get(where={"kind": kind}, include=[])["ids"])
+            if n:
+                counts[kind] = n
+        rest = int(col.count()) - sum(counts.values())
+        if rest > 0:
+            counts[""] = rest
+        return counts
 
     def all_patterns(self, where: Mapping[str, Any] | None = None) -> Iterator[Pattern]:
         """Every stored pattern (optionally filtered), page by page."""

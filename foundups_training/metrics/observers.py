@@ -15,8 +15,15 @@ What is recorded from which signal:
 ``telemetry``        ``completed`` / ``failed`` events of ``training.batch``, ``training.index``,
                      ``training.idle``, ``training.live`` become training runs (payload keys
                      ``lines_processed, lines_total, patterns_stored, patterns_total,
-                     verified, duration_s | duration_ms, source, by_kind``)
+                     verified, duration_s | duration_ms, log_path | source``), and a
+                     pattern snapshot when ``patterns_total`` is given (its kinds from
+                     ``memory_by_kind``: see :func:`memory_totals`)
 ===================  =====================================================================
+
+A write that finds the file held by another process (a SQLite GUI with pending edits) waits
+at most :data:`WRITE_BUSY_S`; what is queued then, and for :data:`_LOCKED_PAUSE_S` after,
+is not recorded but counted in ``failed``, with one warning: a command finishes promptly
+instead of waiting the store's busy timeout once per row.
 """
 
 from __future__ import annotations
@@ -31,10 +38,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from foundups_training import signals
+from foundups_training.logs import warn_failure
 from foundups_training.metrics.records import TrainingRun
+from foundups_training.metrics.store import is_locked
 
 if TYPE_CHECKING:
     from foundups_training.engine import Trainer
+    from foundups_training.memory import PatternMemory
     from foundups_training.metrics.store import MetricsStore
 
 log = logging.getLogger(__name__)
@@ -50,6 +60,14 @@ TRAINING_COMMANDS: dict[str, str] = {
 _QUEUE_SIZE = 10_000
 #: Progress snapshots closer together than this are not worth a row.
 _SNAPSHOT_INTERVAL_S = 5.0
+#: How long one of the writer's rows waits for a file another process holds.
+WRITE_BUSY_S = 1.0
+#: After a write found the file held, queued rows are not tried for this long.
+_LOCKED_PAUSE_S = 30.0
+#: The payload key with what the memory holds by kind after a training verb: the kinds of
+#: its pattern snapshot. Not ``by_kind``, which a mining report uses for what that run
+#: stored.
+MEMORY_BY_KIND = "memory_by_kind"
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -59,15 +77,55 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+def memory_totals(memory: PatternMemory) -> dict[str, Any]:
+    """``patterns_total`` and :data:`MEMORY_BY_KIND` for a training verb's telemetry.
+
+    What "patterns over time" draws, per kind, is what the memory holds: a mining report's
+    ``by_kind`` counts only what that run stored (21 ``module_location`` when the memory
+    held 92). Every producer of a training run's payload sets these from the memory.
+    """
+    kinds = memory.kind_counts()  # no metadata read: an idle cycle pays this every time
+    return {"patterns_total": sum(kinds.values()), MEMORY_BY_KIND: dict(sorted(kinds.items()))}
+
+
+def snapshot_kinds(payload: Mapping[str, Any], total: int) -> dict[str, int] | None:
+    """The kinds of the snapshot a training verb's payload describes, or None.
+
+    :data:`MEMORY_BY_KIND` when given; else ``by_kind`` only when its counts add up to the
+    total, as when a producer put the memory's totals there (the menu's batch does): a
+    mining report's own ``by_kind`` covers only that run.
+    """
+    kinds = payload.get(MEMORY_BY_KIND)
+    if isinstance(kinds, Mapping):
+        return dict(kinds)
+    kinds = payload.get("by_kind")
+    if isinstance(kinds, Mapping) and sum(_int_or_none(n) or 0 for n in kinds.values()) == total:
+        return dict(kinds)
+    return None
+
+
 def run_from_payload(command: str, event: str, payload: Mapping[str, Any]) -> TrainingRun:
-    """The training run a ``completed`` / ``failed`` telemetry event describes."""
+    """The training run a ``completed`` / ``failed`` telemetry event describes.
+
+    Its ``source`` is the log it mined (``log_path``, a mining report's name for it) before
+    any ``source`` the payload names, then ``host_root`` (an index): a ``mine`` with a host
+    tree was recorded as mining the tree.
+    """
     duration = payload.get("duration_s")
     if duration is None and payload.get("duration_ms") is not None:
         duration = float(payload["duration_ms"]) / 1000.0
+    source = next(
+        (
+            payload[key]
+            for key in ("log_path", "source", "log", "host_root")
+            if payload.get(key) not in (None, "")
+        ),
+        "",
+    )
     return TrainingRun(
         ts=time.time(),
         kind=TRAINING_COMMANDS.get(command, command.rsplit(".", 1)[-1]),
-        source=str(payload.get("source", payload.get("log", payload.get("host_root", ""))) or ""),
+        source=str(source),
         lines_processed=_int_or_none(payload.get("lines_processed")) or 0,
         lines_total=_int_or_none(payload.get("lines_total")),
         patterns_stored=_int_or_none(payload.get("patterns_stored")) or 0,
@@ -84,8 +142,14 @@ class MetricsObserver:
 
     def __init__(self, store: MetricsStore) -> None:
         self.store = store
+        #: Rows dropped because the queue was full.
         self.dropped = 0
+        #: Rows that could not be written (an error, or the file held by another process).
         self.failed = 0
+        #: Until this ``time.monotonic()``, queued rows are not tried: the file was held.
+        self._paused_until = 0.0
+        #: Which failures were logged already (True: the file held), each said once.
+        self._told: set[bool] = set()
         self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]] | None] = queue.Queue(
             maxsize=_QUEUE_SIZE
         )
@@ -106,14 +170,36 @@ class MetricsObserver:
                 if item is None:
                     return
                 fn, args = item
-                if not self.store.closed:
-                    fn(*args)
-            except Exception:  # one bad row must not stop the writer
-                self.failed += 1
-                if self.failed == 1:
-                    log.exception("metrics write failed (%s)", self.store.path)
+                if time.monotonic() < self._paused_until:
+                    self.failed += 1  # the file is held: waiting for each row is no use
+                elif not self.store.closed:
+                    with self.store.busy_timeout(WRITE_BUSY_S):
+                        fn(*args)
+            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the writer
+                self._failed(exc)
             finally:
                 self._queue.task_done()
+
+    def _failed(self, exc: Exception) -> None:
+        """Count a row that was not written; say so once for a file held by another
+        process and once for any other error (the traceback only at DEBUG).
+
+        When another process holds the file, the rows queued for the next
+        :data:`_LOCKED_PAUSE_S` are not tried either: each would wait :data:`WRITE_BUSY_S`
+        for nothing, and a command's exit waits for the queue.
+        """
+        self.failed += 1
+        locked = is_locked(exc)
+        if locked:
+            self._paused_until = time.monotonic() + _LOCKED_PAUSE_S
+        if locked not in self._told:
+            self._told.add(locked)
+            why = (
+                f"another process holds the file; rows are not recorded for {_LOCKED_PAUSE_S:.0f} s"
+                if locked
+                else "this row is not recorded"
+            )
+            warn_failure(log, f"metrics write failed ({self.store.path}: {why})", exc)
 
     def _put(self, fn: Callable[..., Any], *args: Any) -> None:
         try:
@@ -177,11 +263,10 @@ class MetricsObserver:
         self._put(self.store.record_training, run_from_payload(command, event, payload))
         total = _int_or_none(payload.get("patterns_total"))
         if total is not None:
-            by_kind = payload.get("by_kind")
             self._put(
                 self.store.record_snapshot,
                 total,
-                by_kind if isinstance(by_kind, Mapping) else None,
+                snapshot_kinds(payload, total),
                 TRAINING_COMMANDS[command],
                 time.time(),
             )

@@ -8,16 +8,22 @@ milliseconds and never pulls chromadb or a model in.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from foundups_training.logs import warn_failure
 from foundups_training.metrics.records import (
     AnswerRow,
     EvalRun,
@@ -28,6 +34,8 @@ from foundups_training.metrics.records import (
 
 if TYPE_CHECKING:
     from foundups_training.records import Answer, Query
+
+log = logging.getLogger(__name__)
 
 #: Bumped whenever the tables change; :meth:`MetricsStore._migrate` upgrades older files.
 SCHEMA_VERSION = 1
@@ -102,6 +110,11 @@ CREATE TABLE IF NOT EXISTS eval_tiers (
 
 #: Stored query text is cut here: the history is for counting, not for re-reading chats.
 _MAX_QUERY_CHARS = 300
+#: How long a statement waits for another process's lock (SQLite's busy handler).
+BUSY_TIMEOUT_S = 10.0
+#: How long opening a file retries its switch to WAL, which SQLite refuses at once (without
+#: the busy handler) while another process holds the file.
+_WAL_RETRY_S = 5.0
 
 
 class MetricsError(RuntimeError):
@@ -118,6 +131,18 @@ def percentile(values: Iterable[float], q: float) -> float | None:
     pos = (len(data) - 1) * q / 100.0
     lo, hi = math.floor(pos), math.ceil(pos)
     return float(data[lo] + (data[hi] - data[lo]) * (pos - lo))
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether a SQLite error is another connection holding the file (SQLITE_BUSY/LOCKED)."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
+
+
+def _connect(target: str) -> sqlite3.Connection:
+    """A read-only store's connection to a ``file:`` URI."""
+    return sqlite3.connect(
+        target, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
 
 
 def _json(value: Any) -> str:
@@ -142,20 +167,28 @@ class MetricsStore:
         self.path = Path(path)
         #: True when opened with ``read_only``: nothing is created, migrated or written.
         self.read_only = read_only
+        #: True when a read-only store could read neither the file's WAL nor a copy of it:
+        #: the figures may miss the last rows written (a warning said so).
+        self.may_be_stale = False
         self._lock = threading.RLock()
         self._closed = False
+        #: Deletes the private copy a read-only store reads (see :meth:`_read_copy`).
+        self._copy_remover: weakref.finalize[Any, MetricsStore] | None = None
         if read_only:
             self._conn = self._connect_read_only()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # Observers write from their own thread: the connection is shared under our lock.
             self._conn = sqlite3.connect(
-                str(self.path), timeout=10.0, isolation_level=None, check_same_thread=False
+                str(self.path),
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
             )
         self._conn.row_factory = sqlite3.Row
         try:
             if not read_only:
-                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._use_wal()
                 # NORMAL is durable across app crashes in WAL mode; only an OS crash can lose
                 # the last commits, which is fine for metrics and keeps each write cheap.
                 self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -167,44 +200,129 @@ class MetricsStore:
         #: Set by :func:`foundups_training.metrics.attach_observers`; detached on close.
         self.observer: Any = None
 
+    def _use_wal(self) -> None:
+        """Put the file in WAL mode, unless it is already.
+
+        SQLite refuses the switch with "database is locked" at once, without waiting in the
+        busy handler, while another connection holds the file: several processes opening a
+        brand-new file together failed 1 time in 180, and that process then ran without
+        metrics for its life. So the switch is tried again for :data:`_WAL_RETRY_S`; a file
+        already in WAL mode (every open after the first) is not switched at all.
+        """
+        deadline = time.monotonic() + _WAL_RETRY_S
+        while True:
+            mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.02)
+
     def _connect_read_only(self) -> sqlite3.Connection:
         """A connection that never writes: for ``status`` and ``report``, which must work on
         a data directory this process cannot write (another account's, a backup).
 
         ``mode=ro`` still wants to create the WAL index (``-shm``) next to the file, which a
-        read-only folder refuses; ``immutable=1`` reads the file as it is, without locks,
-        which is right for a folder nobody can be writing either. A missing or empty file is
-        an empty history, held in memory, so that reading creates nothing.
+        read-only folder refuses: :meth:`_read_without_index` then reads it another way. A
+        missing or empty file is an empty history, held in memory, so that reading creates
+        nothing.
         """
 
-        def connect(target: str) -> sqlite3.Connection:
-            return sqlite3.connect(
-                target, uri=True, timeout=10.0, isolation_level=None, check_same_thread=False
-            )
-
         def empty() -> sqlite3.Connection:
-            conn = connect("file::memory:")
+            conn = _connect("file::memory:")
             conn.executescript(_SCHEMA_V1)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             return conn
 
         if not self.path.is_file() or self.path.stat().st_size == 0:
             return empty()
-        uri = self.path.resolve().as_uri()
+        conn: sqlite3.Connection | None = None
         try:
-            conn = connect(f"{uri}?mode=ro")
             try:
+                conn = _connect(f"{self.path.resolve().as_uri()}?mode=ro")
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
             except sqlite3.OperationalError:
-                conn.close()
-                conn = connect(f"{uri}?mode=ro&immutable=1")
+                if conn is not None:
+                    conn.close()
+                conn = self._read_without_index()
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
+            self._remove_copy()
             raise MetricsError(f"{self.path}: not a usable metrics database ({exc})") from exc
         if int(version) == 0:  # created but never given its tables: nothing recorded yet
             conn.close()
+            self._remove_copy()
             return empty()
         return conn
+
+    def _read_without_index(self) -> sqlite3.Connection:
+        """A connection to a file that cannot be opened read-only in place (its folder
+        refuses the ``-shm`` that ``mode=ro`` creates).
+
+        ``immutable=1`` reads the file as it is, without locks, which is right for a folder
+        nobody can be writing either, but it ignores the WAL: what a writer committed and
+        never checkpointed (a process killed, a copy made without its ``-shm``) is left out
+        without a word (``answers: 0`` for 50 recorded). So when a non-empty WAL sits beside
+        the file, the file and its WAL are read from a private copy (:meth:`_read_copy`);
+        only when that fails are the file's own pages read, with a warning that the figures
+        may be stale.
+        """
+        immutable = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            pending = wal.stat().st_size > 0
+        except OSError:
+            pending = False
+        if not pending:
+            return _connect(immutable)
+        try:
+            return self._read_copy()
+        except Exception as exc:  # noqa: BLE001 - read what the file holds, and say so
+            self.may_be_stale = True
+            warn_failure(
+                log,
+                f"the metrics in {self.path} may be stale (the last rows written are in "
+                f"{wal.name}, which this process can neither read in place nor copy)",
+                exc,
+            )
+            return _connect(immutable)
+
+    def _read_copy(self) -> sqlite3.Connection:
+        """A read-only connection to a private copy of the file and its WAL, in a temporary
+        folder deleted on :meth:`close` (else at exit).
+
+        Copied as the pattern store's reader copies its SQLite file
+        (:func:`foundups_training.memory.readcopy.copy_sqlite`: SQLite's backup API when it
+        can read the file, else the files as they are, again if they changed meanwhile);
+        in a folder it may write, SQLite builds the copy's WAL index and reads the WAL.
+        """
+        from foundups_training.memory.readcopy import copy_sqlite
+
+        folder = Path(tempfile.mkdtemp(prefix="foundups-training-metrics-"))
+        self._copy_remover = weakref.finalize(self, shutil.rmtree, folder, True)
+        try:
+            copy = folder / self.path.name
+            copy_sqlite(self.path, copy)
+            conn = _connect(f"{copy.resolve().as_uri()}?mode=ro")
+            try:
+                conn.execute("PRAGMA user_version").fetchone()
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            self._remove_copy()
+            raise
+        log.info("%s cannot be read in place: reading a copy in %s", self.path, folder)
+        return conn
+
+    def _remove_copy(self) -> None:
+        remover, self._copy_remover = self._copy_remover, None
+        if remover is not None:
+            remover()
 
     # -- lifecycle --------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -238,12 +356,29 @@ class MetricsStore:
             if not self._closed:
                 self._closed = True
                 self._conn.close()
+                self._remove_copy()
 
     def __enter__(self) -> MetricsStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def busy_timeout(self, seconds: float) -> Iterator[None]:
+        """Let the writes inside wait at most ``seconds`` for another process's lock.
+
+        The observers' writer uses a short one: a file held for minutes (a SQLite GUI with
+        pending edits) must not hold each queued row for the full :data:`BUSY_TIMEOUT_S`.
+        The store's lock is held throughout, so no other thread's query runs meanwhile.
+        """
+        with self._lock:
+            self._execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+            try:
+                yield
+            finally:
+                if not self._closed:
+                    self._conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
 
     def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -414,8 +549,12 @@ class MetricsStore:
 
     # -- queries ----------------------------------------------------------------------------
     def snapshots(self, limit: int | None = None) -> list[Snapshot]:
-        """Pattern counts over time, oldest first (the last ``limit`` if given)."""
-        sql = "SELECT ts, total, by_kind, reason FROM pattern_snapshots ORDER BY ts DESC, id DESC"
+        """Pattern counts over time, oldest first (the last ``limit`` if given).
+
+        In the order they were recorded (here and in every "latest" below), not by ``ts``: a
+        clock that was ahead for a while must not make an older row the last one.
+        """
+        sql = "SELECT ts, total, by_kind, reason FROM pattern_snapshots ORDER BY id DESC"
         rows = self._rows(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
         return [
             Snapshot(r["ts"], r["total"], _loads(r["by_kind"], {}), r["reason"])
@@ -426,9 +565,7 @@ class MetricsStore:
         """The latest training runs, newest first."""
         where = "WHERE kind = ?" if kind else ""
         params: tuple[Any, ...] = (kind, limit) if kind else (limit,)
-        rows = self._rows(
-            f"SELECT * FROM training_runs {where} ORDER BY ts DESC, id DESC LIMIT ?", params
-        )
+        rows = self._rows(f"SELECT * FROM training_runs {where} ORDER BY id DESC LIMIT ?", params)
         return [_record(TrainingRun, r) for r in rows]
 
     def last_training(self) -> TrainingRun | None:
@@ -442,9 +579,7 @@ class MetricsStore:
 
     def last_successful_training(self) -> TrainingRun | None:
         """The most recent training run of any kind that succeeded, or None."""
-        rows = self._rows(
-            "SELECT * FROM training_runs WHERE success != 0 ORDER BY ts DESC, id DESC LIMIT 1"
-        )
+        rows = self._rows("SELECT * FROM training_runs WHERE success != 0 ORDER BY id DESC LIMIT 1")
         return _record(TrainingRun, rows[0]) if rows else None
 
     def last_failed_training(self) -> TrainingRun | None:
@@ -465,9 +600,7 @@ class MetricsStore:
         """The latest answers, newest first."""
         where = "WHERE tier = ?" if tier else ""
         params: tuple[Any, ...] = (tier, limit) if tier else (limit,)
-        rows = self._rows(
-            f"SELECT * FROM answers {where} ORDER BY ts DESC, id DESC LIMIT ?", params
-        )
+        rows = self._rows(f"SELECT * FROM answers {where} ORDER BY id DESC LIMIT ?", params)
         return [_record(AnswerRow, r) for r in rows]
 
     def latencies_by_tier(self, limit_per_tier: int = 2000) -> dict[str, list[float]]:
@@ -475,7 +608,7 @@ class MetricsStore:
         out: dict[str, list[float]] = {}
         for r in self._rows("SELECT DISTINCT tier FROM answers ORDER BY tier"):
             rows = self._rows(
-                "SELECT latency_ms FROM answers WHERE tier = ? ORDER BY ts DESC LIMIT ?",
+                "SELECT latency_ms FROM answers WHERE tier = ? ORDER BY id DESC LIMIT ?",
                 (r["tier"], limit_per_tier),
             )
             out[r["tier"]] = [float(x["latency_ms"]) for x in rows]
@@ -513,9 +646,7 @@ class MetricsStore:
         """The latest evaluation runs, oldest first (the order a plot wants)."""
         where = "WHERE dataset = ?" if dataset else ""
         params: tuple[Any, ...] = (dataset, limit) if dataset else (limit,)
-        runs = self._rows(
-            f"SELECT * FROM eval_runs {where} ORDER BY ts DESC, id DESC LIMIT ?", params
-        )
+        runs = self._rows(f"SELECT * FROM eval_runs {where} ORDER BY id DESC LIMIT ?", params)
         out: list[EvalRun] = []
         for run in reversed(runs):
             tiers = tuple(

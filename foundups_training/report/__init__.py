@@ -8,6 +8,7 @@ file can be mailed, archived or opened offline.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from html import escape
@@ -61,7 +62,9 @@ def patterns_plot(store: MetricsStore) -> str:
         for kind, n in s.by_kind.items():
             kinds[kind] = max(kinds.get(kind, 0), int(n))
     for kind in sorted(kinds, key=lambda k: -kinds[k])[:5]:
-        points = [(s.ts, float(s.by_kind.get(kind, 0))) for s in snaps if s.by_kind]
+        # a snapshot without kinds says nothing of them, but one of 0 patterns (a clear)
+        # brings every kind to 0
+        points = [(s.ts, float(s.by_kind.get(kind, 0))) for s in snaps if s.by_kind or not s.total]
         series.append(Series(kind, points, dashed=True))
     ticks = None
     fmt: Callable[[float], str] = _when
@@ -273,7 +276,14 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT_NAME
     tmp = path.with_suffix(".html.tmp")
-    # Write then rename, so a browser refreshing the page never sees half a file.
-    tmp.write_text(render_report(store, status), encoding="utf-8")
-    tmp.replace(path)
+    html = render_report(store, status)
+    # Write then rename, so a browser refreshing the page never sees half a file; a write
+    # or rename that fails (a full disk, a folder named index.html) leaves no temp file.
+    try:
+        tmp.write_text(html, encoding="utf-8")
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
     return path

@@ -466,3 +466,19 @@ def test_a_small_pool_is_searched_by_chromas_own_filter(memory: PatternMemory, m
     assert memory._pool_shares
     memory.clear(confirm=True)
     assert not memory._pool_shares
+
+
+def test_kind_counts_agree_with_the_full_stats(memory) -> None:  # type: ignore[no-untyped-def]
+    """The cheap per-kind count (ids only) that idle cycles record gives what ``stats``
+    gives by reading every pattern's metadata; a kind this version does not know is ""."""
+    assert memory.kind_counts() == {}
+    memory.upsert([make(i, kind) for i, kind in enumerate(["error_fix"] * 3 + ["priority"] * 2)])
+    memory.upsert([replace(make(9, "error_fix"), kind="from_a_newer_version")])
+    counts = memory.kind_counts()
+    assert counts == {"error_fix": 3, "priority": 2, "": 1}
+    stats = memory.stats()
+    assert sum(counts.values()) == stats["total"]
+    assert {k: n for k, n in stats["by_kind"].items() if k in counts} == {
+        "error_fix": 3,
+        "priority": 2,
+    }

@@ -35,6 +35,9 @@ class FakeMemory:
             "verified": sum(p.verified for p in self.patterns),
         }
 
+    def kind_counts(self) -> dict[str, int]:
+        return dict(self.stats()["by_kind"])
+
     def count(self) -> int:
         return len(self.patterns)
 
@@ -102,6 +105,11 @@ class FakeTrainer:
             confidence=0.82,
             latency_ms=123.0,
         )
+
+    def memory_totals(self) -> dict[str, Any]:
+        from foundups_training.metrics.observers import memory_totals
+
+        return memory_totals(self.memory)  # type: ignore[arg-type]
 
     def status(self) -> dict[str, Any]:
         from foundups_training.status import collect_status

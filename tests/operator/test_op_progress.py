@@ -81,3 +81,19 @@ def test_a_closed_stream_stops_drawing_without_raising() -> None:
 
 def test_no_progress_is_a_callable_that_does_nothing() -> None:
     assert no_progress(1, 2) is None
+
+
+def test_a_count_of_bytes_is_shown_as_sizes() -> None:
+    """Mining reports ``(bytes done, file size)``: ``943,589/14,401,774`` read as lines
+    under a menu header that counts lines (review #13)."""
+    bar = Progress("mining", stream=io.StringIO(), enabled=True, unit="bytes")
+    bar(943_589, 14_401_774)
+    assert "  6.6% 0.9/14.4 MB 0:" in bar.render()
+    bar(512, 900)
+    assert "512/900 B" in bar.render()
+    bar(1_234_567, 0)
+    assert bar.render().startswith("mining 1.2 MB done")
+    files = Progress("indexing", stream=io.StringIO(), enabled=True, unit="files")
+    files(3, 40)
+    assert "3/40 files" in files.render()
+    assert progress_for(None, "mining", stream=_Tty(), unit="bytes").unit == "bytes"

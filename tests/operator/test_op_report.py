@@ -113,6 +113,7 @@ def test_untrusted_text_is_escaped(tmp_path) -> None:
 
 def test_report_verb_writes_index_html(settings, tmp_path, capsys) -> None:
     out = tmp_path / "dash"
+    settings.data_dir.mkdir()  # report never creates one (test_op_review_fixes, #9)
     assert main(["--data-dir", str(settings.data_dir), "report", "--out", str(out)]) == 0
     assert (out / REPORT_NAME).is_file()
     assert str(out / REPORT_NAME) in capsys.readouterr().out

@@ -108,6 +108,7 @@ def test_an_unwritable_folder_never_raises_into_the_sender(tmp_path) -> None:
 
 def test_the_report_verb_emits_training_report(settings, tmp_path) -> None:
     out = tmp_path / "dash"
+    settings.data_dir.mkdir()  # report never creates it (a missing one is a typo)
     assert main(["--data-dir", str(settings.data_dir), "report", "--out", str(out)]) == 0
     events = list(telemetry.read_events(settings.telemetry_dir))
     assert ("training.report", "completed") in {(e["command"], e["event"]) for e in events}
