@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,12 @@ def _isolated_home(
 def settings(tmp_path: Path) -> Settings:
     """Settings with a private data directory and no environment influence."""
     return load_settings({"data_dir": tmp_path / "data"}, env={})
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary folder copies go to, so a test can see what is left there."""
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder

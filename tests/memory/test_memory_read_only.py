@@ -59,15 +59,6 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The temporary folder copies go to, so a test can see what is left there."""
-    folder = tmp_path / "scratch"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
-@pytest.fixture
 def filled(settings: Settings) -> Settings:
     _fill(settings)
     return settings

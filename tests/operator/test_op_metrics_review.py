@@ -153,15 +153,6 @@ def _without_index(source: Path, folder: Path) -> Path:
     return folder / source.name
 
 
-@pytest.fixture
-def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The temporary folder copies go to, so a test can see what is left there."""
-    folder = tmp_path / "scratch"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
-
-
 def _refuse_in_place(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
     """Make ``mode=ro`` on ``path`` fail as it does in a read-only folder (its ``-shm``
     cannot be created there); other files open as usual."""
