@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from foundups_training.config import Settings
@@ -108,6 +108,14 @@ LAYOUT_VERSION = 2
 #: migration to layout 2 skips them (measured: 94K chat patterns scanned for nothing took
 #: 9 s of a 9.7 s open).
 _NEVER_BEFORE = ("module_location", "module_doc", "chat_response", "moderation")
+
+#: HTTP timeouts (seconds) against a Chroma server. chromadb builds its session with none at
+#: all, so a server that accepts but never answers (stopped, swapping, a dead proxy) held
+#: ``open_memory`` and every read forever, on a host DAE's thread no try/except can free.
+#: Connecting and waiting for a pooled connection are quick or hopeless; a read or write
+#: may be a large batch on a busy server.
+SERVER_CONNECT_TIMEOUT = 3.0
+SERVER_IO_TIMEOUT = 30.0
 
 _STR_FIELDS = ("kind", "decision", "outcome", "module", "timestamp", "source", "code_ref")
 
@@ -258,6 +266,7 @@ def chroma_where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Accept ``{"kind": "x", "source": "y"}`` as well as Chroma's own ``$and`` form."""
     if not where:
         return None
+    _refuse_unindexed(where)
     if len(where) > 1 and not any(key.startswith("$") for key in where):
         return {"$and": [{key: value} for key, value in where.items()]}
     return dict(where)
@@ -335,10 +344,72 @@ def _matches(
     meta = meta or {}
     for key, wanted, values in clauses:
         found = key in meta and any(_same(meta[key], v) for v in values)
-        # Chroma's $ne / $nin match only where the key exists.
-        if found != wanted or key not in meta:
+        # As Chroma 1.5.9: $ne / $nin match a record that lacks the key (it was refused
+        # here, so a recall answered from the unfiltered neighbours disagreed with one
+        # Chroma filtered).
+        if found != wanted:
             return False
     return True
+
+
+def _filter_keys(where: Any) -> Iterator[str]:
+    """Every metadata key a Chroma filter names, through ``$and`` / ``$or``."""
+    if isinstance(where, Mapping):
+        for key, value in where.items():
+            if key in ("$and", "$or") and isinstance(value, list):
+                for clause in value:
+                    yield from _filter_keys(clause)
+            elif not key.startswith("$"):
+                yield key
+
+
+def _refuse_unindexed(where: Mapping[str, Any] | None) -> None:
+    """ValueError for a filter on a key of :data:`UNINDEXED_KEYS`, before any search.
+
+    Chroma refuses such a filter, but a recall answered from the unfiltered neighbours
+    never asked it: the same filter worked at ``n=1`` and raised at ``n=5``.
+    """
+    named = sorted(set(_filter_keys(where)) & set(UNINDEXED_KEYS))
+    if named:
+        raise ValueError(f"cannot filter on {', '.join(named)}: not indexed in the store")
+
+
+class _Reresolving:
+    """A collection that, when Chroma says it no longer exists, is looked up again and the
+    call retried once.
+
+    Another process's ``clear`` on a shared server deletes the collection and creates a new
+    one (a new id) under the same name; the cached collection then raised ``NotFoundError``
+    on every call until this process restarted (the background writer journaled
+    everything). In one place here rather than at every call site. A call that failed so
+    changed nothing, so retrying it (a write included) is safe.
+    """
+
+    def __init__(self, memory: PatternMemory, col: Collection, create: bool) -> None:
+        self._memory = memory
+        self._current = col
+        self._create = create
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._current, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from chromadb.errors import NotFoundError
+
+            stale = self._current
+            try:
+                return getattr(stale, name)(*args, **kwargs)
+            except NotFoundError:
+                fresh = self._memory._reresolved(self._create)
+                if fresh is None:
+                    raise
+                self._current = fresh
+                log.info("collection %r was recreated elsewhere; using the new one", fresh.name)
+                return getattr(fresh, name)(*args, **kwargs)
+
+        return call
 
 
 class PatternMemory:
@@ -392,11 +463,25 @@ class PatternMemory:
         return self._encoder
 
     def _col(self, create: bool = True) -> Collection | None:
-        """The collection; None when reading a store that has none yet."""
+        """The collection; None when reading a store that has none yet.
+
+        It comes wrapped (:class:`_Reresolving`) so that a collection another process deleted
+        and recreated (its ``clear`` against a shared server) is looked up again rather than
+        failing every call until this process restarts.
+        """
         if self._closed:
             raise RuntimeError("the pattern memory is closed")
         if self._collection is not None:
             return self._collection
+        col = self._resolve(create)
+        if col is None:
+            return None
+        self._collection = cast("Collection", _Reresolving(self, col, create))
+        return self._collection
+
+    def _resolve(self, create: bool) -> Collection | None:
+        """Look the collection up (create it if ``create`` and writable); None if a reader
+        finds none. An existing one is checked to be this plugin's (:meth:`_check_ours`)."""
         from .embedding import MiniLMEmbeddingFunction
 
         if self._client is None:
@@ -420,8 +505,45 @@ class PatternMemory:
                 schema=collection_schema(),
                 metadata={"foundups_training_layout": LAYOUT_VERSION},
             )
-        self._collection = col
+        self._check_ours(col)
         return col
+
+    def _check_ours(self, col: Collection) -> None:
+        """Refuse a collection this plugin did not make (ValueError).
+
+        ``get_or_create`` silently adopts whatever already has the name: a collection in
+        another space made every similarity wrong (1 - l2 distance), and another tool's
+        records came back as patterns of kind '' and were re-embedded by the layout
+        migration. Ours is in cosine space and carries this plugin's embedding function
+        (every layout) or its layout marker.
+        """
+        from .embedding import MiniLMEmbeddingFunction
+
+        config: Mapping[str, Any] = dict(col.configuration or {})
+        index = config.get("hnsw") or config.get("spann") or {}
+        space = index.get("space", "l2") if isinstance(index, Mapping) else None
+        function = config.get("embedding_function")
+        named = getattr(function, "name", None)
+        ours = (callable(named) and named() == MiniLMEmbeddingFunction.name()) or (
+            "foundups_training_layout" in (col.metadata or {})
+        )
+        if space == HNSW_CONFIG["space"] and ours:
+            return
+        why = f"its space is {space!r}, not cosine" if ours else "it was not made by this plugin"
+        raise ValueError(
+            f"the Chroma collection {col.name!r} at {self.location} is not a pattern memory "
+            f"({why}); set another `collection` name in the settings (or remove that "
+            "collection if nothing else needs it)"
+        )
+
+    def _reresolved(self, create: bool) -> Collection | None:
+        """The collection looked up again after the cached one was found deleted (another
+        process's ``clear``); None if there is none now. What was cached about the old one
+        (kinds, pool shares) goes with it."""
+        with self._kind_lock:
+            self._kind_cache.clear()
+            self._pool_shares.clear()
+        return self._resolve(create)
 
     def _migrate(self, col: Collection) -> None:
         """Bring a store written by an earlier layout up to :data:`LAYOUT_VERSION`.
@@ -680,6 +802,7 @@ class PatternMemory:
         ``where`` filters on metadata (``{"kind": "error_fix", "verified": True}`` or any
         Chroma filter); results below ``min_similarity`` are dropped.
         """
+        _refuse_unindexed(where)
         col = self._col(create=False)
         if col is None or n <= 0 or not query:
             return []
@@ -728,7 +851,7 @@ class PatternMemory:
             matching = [
                 (pid, dist)
                 for pid, dist in zip(ids, dists, strict=True)
-                if pid in kinds and _matches({"kind": kinds[pid]} if kinds[pid] else {}, clauses)
+                if pid in kinds and _matches({"kind": kinds[pid]}, clauses)
             ]
             exhausted = len(ids) < k or bool(dists and 1.0 - dists[-1] < min_similarity)
             if len(matching) >= n or exhausted:
@@ -993,6 +1116,52 @@ def _chroma_settings() -> Any:
     return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
 
 
+def _server_timeout() -> Any:
+    """The httpx timeouts every request to a Chroma server runs under (see
+    :data:`SERVER_CONNECT_TIMEOUT`)."""
+    import httpx
+
+    return httpx.Timeout(
+        SERVER_IO_TIMEOUT, connect=SERVER_CONNECT_TIMEOUT, pool=SERVER_CONNECT_TIMEOUT
+    )
+
+
+def _check_answering(url: str) -> None:
+    """Raise TimeoutError if the server at ``url`` does not answer its heartbeat in time.
+
+    ``chromadb.HttpClient`` already talks to the server while it is built, with no
+    timeout, before :func:`_bound_waits` can set one: this bounds that wait. Any other
+    failure is left to the client, which reports it as it always has.
+    """
+    import httpx
+
+    try:
+        httpx.get(f"{url}/api/v2/heartbeat", timeout=_server_timeout())
+    except httpx.TimeoutException as exc:
+        raise TimeoutError(
+            f"the Chroma server at {url} did not answer in time (connect "
+            f"{SERVER_CONNECT_TIMEOUT:g} s, read {SERVER_IO_TIMEOUT:g} s): {type(exc).__name__}"
+        ) from exc
+    except httpx.HTTPError:
+        pass
+
+
+def _bound_waits(client: ClientAPI, url: str) -> None:
+    """Give the client's HTTP session finite timeouts (:func:`_server_timeout`).
+
+    chromadb 1.5.9 keeps it in a private attribute, ``client._server._session`` (an
+    ``httpx.Client(timeout=None)``); tests pin that, so a chromadb that moves it fails
+    there. Here it only warns: the store still works, without the bound.
+    """
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = _server_timeout()
+    else:
+        log.warning("cannot bound the HTTP timeouts of the chroma client for %s", url)
+
+
 def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
     """Open the pattern memory the settings describe.
 
@@ -1022,6 +1191,8 @@ def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
             # Both common transports: a bearer token, and Chroma's own token header.
             headers["Authorization"] = f"Bearer {settings.chroma_token}"
             headers["X-Chroma-Token"] = settings.chroma_token
+        safe_url = f"{url.scheme}://{url.hostname}:{url.port or (443 if ssl else 8000)}"
+        _check_answering(safe_url)
         client = chromadb.HttpClient(
             host=url.hostname,
             port=url.port or (443 if ssl else 8000),
@@ -1029,7 +1200,7 @@ def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
             headers=headers or None,
             settings=_chroma_settings(),
         )
-        safe_url = f"{url.scheme}://{url.hostname}:{url.port or (443 if ssl else 8000)}"
+        _bound_waits(client, safe_url)
         memory = PatternMemory(client, settings=settings, read_only=read_only, location=safe_url)
         return _replaying(memory)
 
