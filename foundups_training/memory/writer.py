@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from foundups_training.records import Pattern
 
+from .lock import StoreLocked, WriterLock
 from .store import PartialWrite
 
 if TYPE_CHECKING:
@@ -43,6 +44,14 @@ log = logging.getLogger(__name__)
 JOURNAL_NAME = "pending.jsonl"
 #: Journal files a replay renamed aside; one left behind (replay cut short) is replayed again.
 REPLAY_GLOB = "replay-*.jsonl"
+#: Held (an OS file lock) for a whole replay: every process of one user shares the journal in
+#: server mode, and two replays of one file counted ``seen`` twice or aborted on the other's
+#: progress file. The file stays (deleting a lock file races the next process to open it).
+REPLAY_LOCK_NAME = "replay.lock"
+
+#: Messages of chromadb's own storage failures, matched in lower case (for an error that was
+#: re-raised as another type): a full disk, an I/O error, a failed compaction.
+STORE_FAILURE_MESSAGES = ("database or disk is full", "disk i/o error", "compaction")
 
 # One lock for every journal append and every rename-aside in this process: the live learner
 # and the memory's writer append to the same file, and two appends must never interleave.
@@ -68,6 +77,25 @@ def pattern_to_json(pattern: Pattern) -> str:
 def pattern_from_json(line: str) -> Pattern:
     """Parse a journal line written by :func:`pattern_to_json` (unknown keys ignored)."""
     return Pattern.from_dict(json.loads(line))
+
+
+def is_store_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is chromadb failing its own storage.
+
+    After such an error a later chromadb call froze the whole process with the GIL held
+    (chromadb's bug, 2 of 6 runs after a full disk), so the writer must not call it again.
+    """
+    from chromadb.errors import InternalError  # chromadb is imported when the store opens
+
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        text = str(error).lower()
+        if isinstance(error, InternalError) or any(m in text for m in STORE_FAILURE_MESSAGES):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def journal_pending(journal_dir: Path) -> bool:
@@ -207,6 +235,9 @@ class BackgroundWriter:
         self._replaying = False
         self._stop = threading.Event()
         self._closing = threading.Event()  # a replay in progress stops at its next batch
+        # Set by a store failure (see is_store_failure): everything is journaled from then
+        # on, and nothing replayed, until the process restarts.
+        self._store_failed = threading.Event()
         self._thread: threading.Thread | None = None
         self.submitted = 0
         self.written = 0
@@ -296,8 +327,9 @@ class BackgroundWriter:
         # thread would be neither stored, journaled nor counted, and the queue would fill.
         try:
             self.replay()
-        except Exception:  # the journal stays on disk for the next start
+        except Exception as exc:  # the journal stays on disk for the next start
             log.exception("journal replay failed; it will be retried on the next start")
+            self._note_store_failure(exc)
         finally:
             with self._idle:
                 self._replaying = False
@@ -316,6 +348,7 @@ class BackgroundWriter:
                             self.replay()
                         except Exception as exc:  # noqa: BLE001 - retried later
                             log.warning("journal replay failed (%s); will retry", exc)
+                            self._note_store_failure(exc)
                 continue
             with self._idle:
                 self._busy += 1
@@ -342,6 +375,9 @@ class BackgroundWriter:
 
     def _store(self, batch: list[Pattern]) -> None:
         try:
+            if self._store_failed.is_set():  # the store failed: never call it again
+                self._spill(batch)
+                return
             self.memory.upsert(batch)
         except PartialWrite as exc:  # journal only what was not stored: counted once
             rest = [p for p in batch if p.id not in exc.stored]
@@ -349,9 +385,11 @@ class BackgroundWriter:
             self._spill(rest)
             with self._counts_lock:
                 self.written += len(batch) - len(rest)
-        except Exception:  # a failed batch is journaled, never dropped
+            self._note_store_failure(exc)
+        except Exception as exc:  # a failed batch is journaled, never dropped
             log.exception("storing %d live patterns failed; journaling them", len(batch))
             self._spill(batch)
+            self._note_store_failure(exc)
         else:
             with self._counts_lock:
                 self.written += len(batch)
@@ -359,6 +397,20 @@ class BackgroundWriter:
             with self._idle:
                 self._busy -= len(batch)
                 self._idle.notify_all()
+
+    def _note_store_failure(self, exc: BaseException) -> None:
+        """Stop writing to the store for good after it failed its own storage (see
+        :func:`is_store_failure`): later batches go to the journal, which the next process
+        start replays; said once, in one line."""
+        if self._store_failed.is_set() or not is_store_failure(exc):
+            return
+        self._store_failed.set()
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.error(
+            "the pattern store failed (%s): this process journals live patterns from now on "
+            "and stops writing to the store until it restarts",
+            first_line,
+        )
 
     def _drain_nowait(self, limit: int) -> list[Pattern]:
         out: list[Pattern] = []
@@ -394,9 +446,30 @@ class BackgroundWriter:
 
         The journal is first renamed aside, so new spills during the replay start a fresh
         file; a replay cut short (crash, kill) leaves the renamed file for the next start.
+        0 without reading the journal while another writer (of any process) replays it, or
+        after the store failed (see :func:`is_store_failure`).
         """
-        if not self.journal_dir.is_dir():
+        if not self.journal_dir.is_dir() or self._store_failed.is_set():
             return 0
+        # One replay at a time across processes (and writers of one process: each takes its
+        # own handle, and flock locks handles). Never waits: whoever holds the lock stores
+        # the journal, and what is spilled meanwhile waits for the next idle replay.
+        lock = WriterLock(self.journal_dir / REPLAY_LOCK_NAME)
+        try:
+            lock.acquire()
+        except StoreLocked:
+            log.debug("journal replay skipped: another writer is replaying %s", self.journal_dir)
+            return 0
+        except OSError as exc:
+            log.warning("journal replay skipped: cannot lock %s (%s)", lock.path, exc)
+            return 0
+        try:
+            return self._replay_locked()
+        finally:
+            lock.release()
+
+    def _replay_locked(self) -> int:
+        """:meth:`replay`'s work, under the replay lock."""
         with _journal_lock:
             if self.journal_path.exists():
                 aside = self.journal_dir / f"replay-{int(time.time())}-{uuid.uuid4().hex[:8]}.jsonl"
@@ -470,7 +543,9 @@ class BackgroundWriter:
 
     @staticmethod
     def _save_progress(path: Path, data: dict[str, Any]) -> None:
-        tmp = path.with_name(path.name + ".tmp")
+        """Write the progress file atomically, through a temp file of this process and thread:
+        with one shared name, a second writer's rename found the file already moved away."""
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         with tmp.open("w", encoding="utf-8") as fh:
             json.dump(data, fh)
             fh.flush()
