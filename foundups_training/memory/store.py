@@ -1126,7 +1126,7 @@ def _server_timeout() -> Any:
     )
 
 
-def _check_answering(url: str) -> None:
+def _check_answering(url: str, headers: Mapping[str, str]) -> None:
     """Raise TimeoutError if the server at ``url`` does not answer its heartbeat in time.
 
     ``chromadb.HttpClient`` already talks to the server while it is built, with no
@@ -1136,7 +1136,8 @@ def _check_answering(url: str) -> None:
     import httpx
 
     try:
-        httpx.get(f"{url}/api/v2/heartbeat", timeout=_server_timeout())
+        # with the client's headers: a server that wants the token wants it on every request
+        httpx.get(f"{url}/api/v2/heartbeat", headers=dict(headers), timeout=_server_timeout())
     except httpx.TimeoutException as exc:
         raise TimeoutError(
             f"the Chroma server at {url} did not answer in time (connect "
@@ -1192,7 +1193,7 @@ def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
             headers["Authorization"] = f"Bearer {settings.chroma_token}"
             headers["X-Chroma-Token"] = settings.chroma_token
         safe_url = f"{url.scheme}://{url.hostname}:{url.port or (443 if ssl else 8000)}"
-        _check_answering(safe_url)
+        _check_answering(safe_url, headers)
         client = chromadb.HttpClient(
             host=url.hostname,
             port=url.port or (443 if ssl else 8000),
