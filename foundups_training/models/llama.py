@@ -128,17 +128,25 @@ class LlamaModel:
         signature = (st.st_size, st.st_mtime_ns)
         if self._failed is not None and self._failed[0] == signature:
             raise ModelError(self._failed[1])
+        from foundups_training.models.locator import ModelChanged, checked_open
+
         start = time.perf_counter()
         try:
-            with model_params(extra_bufts_allowed()):
+            # The bytes loaded are the bytes the locator checked against the pin, even if the
+            # file at this path is replaced between the check and this (first) load.
+            with checked_open(self.path) as opened, model_params(extra_bufts_allowed()):
                 self._llm = Llama(
-                    model_path=str(self.path),
+                    model_path=opened,
                     n_ctx=self.n_ctx,
                     n_threads=self.n_threads,
                     n_threads_batch=self.n_threads,
                     logits_all=False,
                     verbose=False,
                 )
+        except ModelChanged as exc:
+            self._llm = None  # (replaced while loading: what was loaded is not kept)
+            self._failed = (signature, str(exc))
+            raise
         except Exception as exc:
             error = f"cannot load {self.path}: {exc}"
             self._failed = (signature, error)

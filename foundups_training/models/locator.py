@@ -31,13 +31,15 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from foundups_training.config import Settings
-from foundups_training.digest import sha256_file
+from foundups_training.digest import sha256_file, sha256_stream
+from foundups_training.models.base import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +194,23 @@ def _part_files(spec: PartsSpec) -> tuple[list[Path], list[str]]:
 # - a stamp is trusted only in the models cache folder; a copy an earlier build left in
 #   ``<data dir>/models/`` (a data directory may come from a backup or another account) is
 #   hashed once per process, whatever stamp lies beside it;
-# - a file this process hashed is not hashed again while its identity holds.
+# - a file this process hashed is not hashed again while its identity holds;
+# - the file llama.cpp loads is the one that was checked (:func:`checked_open`), not whatever
+#   lies at the path by the time the model is loaded, which may be much later.
 _STAMP_VERSION = 2
 _hashed_here: dict[str, tuple[int, ...]] = {}  # path -> identity of the file hashed here
+# path -> (sha256, size) of the pin a file there was checked against, for :func:`checked_open`
+_pins: dict[str, tuple[str, int]] = {}
+
+
+def _key(path: Path) -> str:
+    return os.path.abspath(path)
+
+
+def _remember(target: Path, identity: tuple[int, ...], sha256: str, size: int) -> None:
+    """This process checked ``target`` (as it is now: ``identity``) against a pin."""
+    _hashed_here[_key(target)] = identity
+    _pins[_key(target)] = (sha256, size)
 
 
 def _identity(st: os.stat_result) -> tuple[int, ...]:
@@ -230,7 +246,7 @@ def _write_stamp(target: Path, spec: PartsSpec) -> None:
     """Record that ``target`` (hashed just now, matching the pin) is the pinned file."""
     st = target.stat()
     size, mtime_ns, ctime_ns, ino, dev = _identity(st)
-    _hashed_here[str(target)] = _identity(st)
+    _remember(target, _identity(st), spec.sha256, spec.size)
     stamp = {
         "version": _STAMP_VERSION,
         "sha256": spec.sha256,
@@ -259,10 +275,13 @@ def _verified(target: Path, spec: PartsSpec, *, trust_stamp: bool) -> bool:
         return False
     if st.st_size != spec.size:
         return False
-    if _hashed_here.get(str(target)) == _identity(st):
+    if _hashed_here.get(_key(target)) == _identity(st) and _pins.get(_key(target)) == (
+        spec.sha256,
+        spec.size,
+    ):
         return True
     if trust_stamp and _stamp_ok(target, spec, st):
-        _hashed_here[str(target)] = _identity(st)
+        _remember(target, _identity(st), spec.sha256, spec.size)
         return True
     try:
         if sha256_file(target) != spec.sha256:
@@ -275,8 +294,61 @@ def _verified(target: Path, spec: PartsSpec, *, trust_stamp: bool) -> bool:
     if trust_stamp:
         _write_stamp(target, spec)
     else:
-        _hashed_here[str(target)] = _identity(after)
+        _remember(target, _identity(after), spec.sha256, spec.size)
     return True
+
+
+class ModelChanged(ModelError):
+    """A pinned model file changed after it was checked, into something that fails the pin."""
+
+
+def _fd_name(fd: int) -> str | None:
+    """A path that opens the file behind ``fd`` itself (Linux), else None."""
+    name = f"/proc/self/fd/{fd}"
+    return name if os.path.exists(name) else None
+
+
+@contextmanager
+def checked_open(path: Path) -> Iterator[str]:
+    """Open ``path`` once and yield a name for exactly the bytes opened, checked.
+
+    The locator checks a pinned file when it finds it; llama.cpp opens it by name later (on
+    the first question, maybe hours after). A file replaced in between would be loaded
+    unchecked. So the file is opened here, and when this process checked the file at that
+    path against a pin, the opened file must be the one checked (same size, mtime, ctime,
+    inode, device), or else it is hashed through the open descriptor and must match the pin
+    (another process may have joined an identical copy in its place); otherwise
+    :class:`ModelChanged`. On Linux the name yielded is ``/proc/self/fd/N``: llama.cpp
+    then reads the inode that was checked even if the path is replaced meanwhile. Elsewhere
+    it is the path itself, held open while the model loads (Windows refuses to replace an
+    open file), and compared with the open file once more when the caller is done. A file
+    no pin covers (the operator's own, configured path) is opened and used as it is.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        identity = _identity(os.fstat(fd))
+        pin = _pins.get(_key(path))
+        if pin is not None and _hashed_here.get(_key(path)) != identity:
+            sha256, size = pin
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                ok = identity[0] == size and sha256_stream(fh) == sha256
+            if not ok:
+                raise ModelChanged(
+                    f"{path} changed after its sha256 was checked and is no longer the pinned "
+                    f"model ({sha256[:12]}…): not loaded. Delete it and start again, or point "
+                    "the setting at the right file."
+                )
+            log.warning("%s was replaced by an identical copy since it was checked", path)
+            _hashed_here[_key(path)] = identity
+        by_fd = _fd_name(fd)
+        if by_fd is not None:
+            yield by_fd
+            return
+        yield str(path)
+        if _identity(os.stat(path)) != identity:
+            raise ModelChanged(f"{path} was replaced while the model was being loaded")
+    finally:
+        os.close(fd)
 
 
 def assemble_parts(
@@ -406,6 +478,11 @@ def _shipped_gemma(tried: list[str]) -> Path | None:
         return None
     if size != GEMMA_SIZE:  # the package checks the hash; the size costs nothing to check
         tried.append(f"{path} ({size} bytes, not the pinned {GEMMA_SIZE})")
+        return None
+    try:  # what the package just hashed: checked_open() holds the file to it
+        _remember(path, _identity(path.stat()), GEMMA_SHA256, GEMMA_SIZE)
+    except OSError as exc:
+        tried.append(f"{path} ({exc.strerror or exc})")
         return None
     return path
 
