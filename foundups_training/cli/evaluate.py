@@ -6,21 +6,20 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from foundups_training.cli import CliError, emit
 from foundups_training.config import Settings
+
+if TYPE_CHECKING:
+    from foundups_training.evaluation import EvalReport
+    from foundups_training.models.calibration import Calibration
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Evaluate the QA file on the chosen tiers; ``--calibrate`` fits and saves calibration."""
     from foundups_training.engine import Trainer
-    from foundups_training.evaluation import (
-        QAFileError,
-        evaluate,
-        fit_calibration,
-        format_report,
-        load_qa,
-    )
+    from foundups_training.evaluation import QAFileError, evaluate, format_report, load_qa
 
     try:
         items = load_qa(args.qa)
@@ -38,7 +37,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if out is not None:
         # An evaluation takes seconds a question: find out now, not after it, that the
         # per-item file cannot be written.
-        problem = _unwritable(out)
+        problem = _unwritable(out) or _same_file(out, Path(args.qa))
         if problem:
             raise CliError(f"--out {out}: {problem}")
 
@@ -49,11 +48,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with progress_for(args, "evaluating") as bar:
             report = evaluate(router, items, tiers, progress=bar)
         if args.calibrate:
-            report.calibration = fit_calibration(report, router.calibration)
-            if report.calibration:
-                router.calibration.save(settings.calibration_path)
-            else:
-                report.calibration = {"note": "nothing fitted: run the forced tiers too"}
+            report.calibration = calibrate(report, router.calibration, settings.calibration_path)
         try:  # the dashboard plots every evaluation run; a metrics failure loses no result
             trainer.metrics.record_eval_report(report, Path(args.qa).name)
         except Exception as exc:  # noqa: BLE001
@@ -70,6 +65,33 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 code=1,
             ) from None
     return 0
+
+
+def calibrate(report: EvalReport, calibration: Calibration, path: Path) -> dict[str, Any]:
+    """Fit ``calibration`` on the report and save it at ``path`` when a curve was fitted;
+    the summary for the report.
+
+    Only a fitted curve is worth a file: the summary also holds entries that are no curve
+    (``skipped (too few samples)``), and saving on those wrote the curves in use, the
+    shipped ones, into the data directory, where they then hid every later shipped fit.
+    """
+    from foundups_training.evaluation import fit_calibration
+
+    summary = fit_calibration(report, calibration)
+    if not any(isinstance(v, dict) and "method" in v for v in summary.values()):
+        return {**summary, "note": "nothing fitted: run the forced tiers on more questions"}
+    calibration.save(path)
+    return summary
+
+
+def _same_file(out: Path, qa: Path) -> str:
+    """Why ``out`` must not be written: it is the question file, which writing the per-item
+    results over would destroy (empty when it is not)."""
+    try:
+        same = out.exists() and out.samefile(qa)
+    except OSError:
+        return ""
+    return "is the question file itself; name another file" if same else ""
 
 
 def _unwritable(out: Path) -> str:

@@ -85,11 +85,23 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(ordered[rank - 1])
 
 
+def _probability(confidence: float) -> float:
+    """A confidence as a probability: clipped to [0, 1], and 0 for NaN (no belief).
+
+    Without this an answer whose confidence lies outside [0, 1] or is NaN fell in no ECE
+    bin (a single such answer gave an ECE of 0) and gave a Brier score above 1; the
+    dashboard's reliability bins (``metrics.calibration``) read such values the same way.
+    """
+    c = float(confidence)
+    return 0.0 if math.isnan(c) else min(max(c, 0.0), 1.0)
+
+
 def ece(confidences: Sequence[float], rights: Sequence[bool], bins: int = 10) -> float:
-    """Expected calibration error with equal-width bins."""
+    """Expected calibration error with equal-width bins (1.0 falls in the last one)."""
     n = len(confidences)
     if n == 0:
         return 0.0
+    confidences = [_probability(c) for c in confidences]
     total = 0.0
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
@@ -108,9 +120,9 @@ def brier(confidences: Sequence[float], rights: Sequence[bool]) -> float:
     """Mean squared difference between confidence and being right."""
     if not confidences:
         return 0.0
-    return sum((c - float(r)) ** 2 for c, r in zip(confidences, rights, strict=True)) / len(
-        confidences
-    )
+    return sum(
+        (_probability(c) - float(r)) ** 2 for c, r in zip(confidences, rights, strict=True)
+    ) / len(confidences)
 
 
 def summarise(tier: str, results: Sequence[ItemResult]) -> TierReport:
@@ -178,8 +190,12 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     warmup: bool = True,
 ) -> EvalReport:
-    """Ask every item of every tier; the kind is NOT given to the router (it must infer)."""
-    tiers = [t for t in tiers]
+    """Ask every item of every tier; the kind is NOT given to the router (it must infer).
+
+    A tier named twice is asked once: asked twice, its report counted every question twice
+    (``n`` doubled, the per-item file with every row twice).
+    """
+    tiers = list(dict.fromkeys(tiers))
     for t in tiers:
         if t not in TIER_QUERY:
             raise ValueError(f"unknown tier {t!r} (choose from {', '.join(TIER_QUERY)})")
@@ -252,6 +268,8 @@ def _picks(results: Iterable[ItemResult]) -> Iterable[tuple[str, str, tuple[floa
     for r in results:
         if r.tier == "routed" or not r.scorer or r.error:
             continue
+        if not (math.isfinite(r.raw) and math.isfinite(r.coverage)):
+            continue  # no curve can be fitted through it (the fit would end in ValueError)
         if r.intent == "reasoning" and r.scorer != "qwen_open":
             continue
         yield r.scorer, r.intent, (r.raw, r.right, r.coverage)

@@ -102,9 +102,9 @@ class CurveMap:
 
     def __call__(self, raw: float, coverage: float = 0.0) -> float:
         """The calibrated probability for a raw score (and word coverage) in [0, 1]."""
-        raw = min(max(float(raw), 0.0), 1.0)
+        raw = _unit(raw)
         if self.method == "platt":
-            cov = min(max(float(coverage), 0.0), 1.0)
+            cov = _unit(coverage)
             return _sigmoid(self.a * _logit(raw) + self.c * cov + self.b)
         if self.method == "isotonic" and self.xs:
             return _interp(raw, self.xs, self.ys)
@@ -141,8 +141,17 @@ class CurveMap:
                 ys=tuple(_real(y) for y in ys),
                 n=int(data.get("n", 0)),
             )
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
+            # OverflowError: ``"n": 1e999`` reads as infinity, which int() refuses with it
             raise ValueError(str(exc)) from None
+
+
+def _unit(value: float) -> float:
+    """``value`` clipped to [0, 1], NaN read as 0: ``min``/``max`` pass a NaN through, and
+    a NaN score became a NaN confidence (which no threshold catches), or the isotonic
+    curve's highest probability."""
+    v = float(value)
+    return 0.0 if math.isnan(v) else min(max(v, 0.0), 1.0)
 
 
 def _real(value: Any) -> float:
@@ -250,11 +259,24 @@ def _solve(matrix: list[list[float]], vector: list[float]) -> list[float] | None
 
 
 def fit_isotonic(raw: Sequence[float], right: Sequence[bool]) -> CurveMap:
-    """Pool-adjacent-violators: a non-decreasing step map from raw score to accuracy."""
+    """Pool-adjacent-violators: a non-decreasing step map from raw score to accuracy.
+
+    Equal raw scores are pooled before PAV: one score has one accuracy. Sorted by (score,
+    right), the wrong answers of a tied score came before its right ones, never violated
+    the order, and left two steps at the same x: the curve gave that score the accuracy
+    of its wrong answers alone (0.25 for one right and one wrong at 0.2, not 0.5).
+    """
     pairs = sorted(zip(raw, (1.0 if r else 0.0 for r in right), strict=True))
-    blocks: list[list[float]] = []  # [sum_y, count, x_min, x_max]
+    tied: list[list[float]] = []  # [sum_y, count, x, x] per distinct raw score
     for x, y in pairs:
-        blocks.append([y, 1.0, x, x])
+        if tied and tied[-1][2] == x:
+            tied[-1][0] += y
+            tied[-1][1] += 1.0
+        else:
+            tied.append([y, 1.0, x, x])
+    blocks: list[list[float]] = []  # [sum_y, count, x_min, x_max]
+    for block in tied:
+        blocks.append(block)
         while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
             s, c, _, hi = blocks.pop()
             blocks[-1][0] += s
@@ -377,8 +399,9 @@ class Calibration:
             raise CalibrationError(path, getattr(exc, "strerror", None) or str(exc)) from None
         try:
             data = json.loads(text)
-        except ValueError as exc:
-            raise CalibrationError(path, f"not valid JSON ({exc})") from None
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: brackets nested thousands deep, as garbage can be
+            raise CalibrationError(path, f"not valid JSON ({str(exc)[:200]})") from None
         if not isinstance(data, dict) or not isinstance(data.get("tiers"), dict):
             raise CalibrationError(path, 'no "tiers" object')
         if data.get("version", VERSION) != VERSION:
