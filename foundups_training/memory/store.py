@@ -13,6 +13,8 @@ this package installed can open it and query it by text.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import sys
@@ -724,30 +726,33 @@ class PatternMemory:
 
         The background writer is stopped first (a replay of the journal, started when the
         store opened, would otherwise put journaled patterns back after the clear, or race
-        it); the next write starts a new one.
+        it); the next write starts a new one. A replay in another process (server mode) is
+        waited for, within bounds, through the replay lock, which is held until the store is
+        emptied: :class:`~foundups_training.memory.writer.JournalBusy` if it does not end in
+        time, and then nothing is deleted.
         """
         if not confirm:
             raise ValueError("clear() deletes every pattern: call clear(confirm=True)")
         self._check_writable()
         self.stop_writer()
-        from .writer import discard_journal
+        from .writer import journal_discarded
 
-        discarded = discard_journal(self.settings.journal_dir)
-        if discarded:
-            log.info("clear: %d journaled patterns discarded", discarded)
-        with self._write_lock:
-            from chromadb.errors import NotFoundError
+        with journal_discarded(self.settings.journal_dir) as discarded:
+            if discarded:
+                log.info("clear: %d journaled patterns discarded", discarded)
+            with self._write_lock:
+                from chromadb.errors import NotFoundError
 
-            assert self._client is not None
-            try:
-                self._client.delete_collection(self.settings.collection)
-            except (NotFoundError, ValueError):
-                pass
-            self._collection = None
-            with self._kind_lock:
-                self._kind_cache.clear()
-                self._pool_shares.clear()
-            self._col()
+                assert self._client is not None
+                try:
+                    self._client.delete_collection(self.settings.collection)
+                except (NotFoundError, ValueError):
+                    pass
+                self._collection = None
+                with self._kind_lock:
+                    self._kind_cache.clear()
+                    self._pool_shares.clear()
+                self._col()
 
     def writer(self) -> BackgroundWriter:
         """The process's background writer for this memory (started on first call)."""
@@ -1126,12 +1131,35 @@ def _server_timeout() -> Any:
     )
 
 
+def _not_answering(url: str, exc: BaseException) -> TimeoutError:
+    """The error for a server that did not answer within :func:`_server_timeout`."""
+    return TimeoutError(
+        f"the Chroma server at {url} did not answer in time (connect "
+        f"{SERVER_CONNECT_TIMEOUT:g} s, read {SERVER_IO_TIMEOUT:g} s): {type(exc).__name__}"
+    )
+
+
+def _timeout_in(exc: BaseException) -> BaseException | None:
+    """The ``httpx.TimeoutException`` that ``exc`` is or was raised from, if any: chromadb
+    re-raises one as a ``ValueError`` while it builds its client."""
+    import httpx
+
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        if isinstance(error, httpx.TimeoutException):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def _check_answering(url: str, headers: Mapping[str, str]) -> None:
     """Raise TimeoutError if the server at ``url`` does not answer its heartbeat in time.
 
-    ``chromadb.HttpClient`` already talks to the server while it is built, with no
-    timeout, before :func:`_bound_waits` can set one: this bounds that wait. Any other
-    failure is left to the client, which reports it as it always has.
+    A quick, clear first check: a server that is not there at all fails here, before
+    chromadb builds anything. Any other failure is left to the client, which reports it as
+    it always has. (The client's own requests are bounded too: :func:`_bounded_sessions`.)
     """
     import httpx
 
@@ -1139,12 +1167,69 @@ def _check_answering(url: str, headers: Mapping[str, str]) -> None:
         # with the client's headers: a server that wants the token wants it on every request
         httpx.get(f"{url}/api/v2/heartbeat", headers=dict(headers), timeout=_server_timeout())
     except httpx.TimeoutException as exc:
-        raise TimeoutError(
-            f"the Chroma server at {url} did not answer in time (connect "
-            f"{SERVER_CONNECT_TIMEOUT:g} s, read {SERVER_IO_TIMEOUT:g} s): {type(exc).__name__}"
-        ) from exc
+        raise _not_answering(url, exc) from exc
     except httpx.HTTPError:
         pass
+
+
+#: Set on the thread that builds a chromadb ``HttpClient`` in :func:`open_memory`, for as
+#: long as it builds it: the timeouts its HTTP sessions get from birth.
+_session_scope = threading.local()
+_wrap_lock = threading.Lock()
+
+
+def _wrap_session_birth() -> None:
+    """Wrap chromadb's ``FastAPI.__init__`` (once per process) so that a session it makes
+    inside :func:`_bounded_sessions` is bounded before its first request.
+
+    ``chromadb.HttpClient`` talks to the server while it is built, with ``timeout=None``:
+    chromadb 1.5.9 sends ``GET /api/v2/auth/identity``, then ``/api/v2/tenants/<tenant>``
+    and ``/api/v2/tenants/<tenant>/databases/<database>`` through an internal admin client
+    that has a session of its own -- all before :func:`_bound_waits` can reach the client's
+    session, and the admin's never. A server that answered the heartbeat and then hung held
+    ``open_memory`` forever. chromadb has no timeout setting and no hook between making a
+    session and using it, hence the wrapper; outside the scope (any other thread, the
+    host's own clients) it changes nothing.
+    """
+    from chromadb.api.fastapi import FastAPI
+
+    with _wrap_lock:
+        original = FastAPI.__init__
+        if getattr(original, "_foundups_bounded", False):
+            return
+
+        @functools.wraps(original)
+        def init(self: Any, system: Any) -> None:
+            original(self, system)
+            timeout = getattr(_session_scope, "timeout", None)
+            if timeout is not None:
+                _set_timeout(getattr(self, "_session", None), timeout)
+
+        setattr(init, "_foundups_bounded", True)  # noqa: B010 - a function attribute
+        setattr(FastAPI, "__init__", init)  # noqa: B010 - mypy refuses a method assignment
+
+
+def _set_timeout(session: Any, timeout: Any) -> bool:
+    """Bound an httpx session chromadb made; False (logged) if it is not one."""
+    import httpx
+
+    if isinstance(session, httpx.Client):
+        session.timeout = timeout
+        return True
+    log.warning("cannot bound the HTTP timeouts of a chroma client (its session moved)")
+    return False
+
+
+@contextlib.contextmanager
+def _bounded_sessions() -> Iterator[None]:
+    """Within: every chromadb HTTP session this thread makes runs under
+    :func:`_server_timeout` from its first request (see :func:`_wrap_session_birth`)."""
+    _wrap_session_birth()
+    _session_scope.timeout = _server_timeout()
+    try:
+        yield
+    finally:
+        _session_scope.timeout = None
 
 
 def _bound_waits(client: ClientAPI, url: str) -> None:
@@ -1194,13 +1279,20 @@ def open_memory(settings: Settings, read_only: bool = False) -> PatternMemory:
             headers["X-Chroma-Token"] = settings.chroma_token
         safe_url = f"{url.scheme}://{url.hostname}:{url.port or (443 if ssl else 8000)}"
         _check_answering(safe_url, headers)
-        client = chromadb.HttpClient(
-            host=url.hostname,
-            port=url.port or (443 if ssl else 8000),
-            ssl=ssl,
-            headers=headers or None,
-            settings=_chroma_settings(),
-        )
+        try:
+            with _bounded_sessions():
+                client = chromadb.HttpClient(
+                    host=url.hostname,
+                    port=url.port or (443 if ssl else 8000),
+                    ssl=ssl,
+                    headers=headers or None,
+                    settings=_chroma_settings(),
+                )
+        except Exception as exc:
+            timeout = _timeout_in(exc)
+            if timeout is None:
+                raise
+            raise _not_answering(safe_url, timeout) from exc
         _bound_waits(client, safe_url)
         memory = PatternMemory(client, settings=settings, read_only=read_only, location=safe_url)
         return _replaying(memory)

@@ -26,7 +26,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,11 @@ REPLAY_GLOB = "replay-*.jsonl"
 #: server mode, and two replays of one file counted ``seen`` twice or aborted on the other's
 #: progress file. The file stays (deleting a lock file races the next process to open it).
 REPLAY_LOCK_NAME = "replay.lock"
+#: How long :func:`discard_journal` (``clear``) waits for another process's replay to let go
+#: of the replay lock. A replay stores 512 patterns a round trip, so one of a normal journal
+#: ends within seconds; a longer one means a huge journal or a stuck store.
+REPLAY_WAIT_S = 30.0
+_LOCK_POLL_S = 0.1
 
 #: Messages of chromadb's own storage failures, matched in lower case (for an error that was
 #: re-raised as another type): a full disk, an I/O error, a failed compaction.
@@ -107,11 +112,78 @@ def journal_pending(journal_dir: Path) -> bool:
         return False
 
 
-def discard_journal(journal_dir: Path) -> int:
-    """Delete the journal (and any replay in progress with its progress file); returns how
-    many journaled patterns (lines) were in it. For ``clear``: every pattern goes, those
-    waiting on disk to be stored included."""
+class JournalBusy(TimeoutError):
+    """Another process held the replay lock (its replay of the journal was running) for
+    longer than :func:`discard_journal` waits: nothing was deleted."""
+
+    def __init__(self, journal_dir: Path, owner: dict[str, Any], waited_s: float) -> None:
+        self.journal_dir = journal_dir
+        self.owner = owner
+        who = f"process {owner['pid']}" if owner.get("pid") else "another process"
+        if owner.get("host"):
+            who += f" on {owner['host']}"
+        super().__init__(
+            f"the journal in {journal_dir} is being replayed by {who}, still after "
+            f"{waited_s:g} s; nothing was deleted. Try again when that replay has finished, "
+            "or stop that process."
+        )
+
+
+@contextlib.contextmanager
+def journal_discarded(journal_dir: Path, wait_s: float | None = None) -> Iterator[int]:
+    """Delete the journal (and any replay in progress with its progress file) under the
+    replay lock, and keep holding it until the ``with`` block ends; yields how many
+    journaled patterns (lines) were deleted. For ``clear``: every pattern goes, those
+    waiting on disk to be stored included.
+
+    Without the lock a replay in another process (server mode: every process of a user
+    shares the journal) raced the deletion: it stored patterns the clear meant to delete, or
+    failed on files that vanished under it. A replay holds the lock for its whole run, so
+    this waits for it to end -- up to ``wait_s`` (default :data:`REPLAY_WAIT_S`), then raises
+    :class:`JournalBusy` having deleted nothing: never an unbounded wait on a stuck process.
+    Holding the lock through the ``with`` block lets the caller delete the stored patterns
+    before any replay can run again.
+    """
     journal_dir = Path(journal_dir)
+    if not journal_dir.is_dir():  # nothing journaled; and locking would create the folder
+        yield 0
+        return
+    lock = _take_replay_lock(journal_dir, REPLAY_WAIT_S if wait_s is None else wait_s)
+    try:
+        yield _discard_files(journal_dir)
+    finally:
+        lock.release()
+
+
+def discard_journal(journal_dir: Path, wait_s: float | None = None) -> int:
+    """:func:`journal_discarded` without holding the lock afterwards; returns how many
+    journaled patterns (lines) were deleted. Raises :class:`JournalBusy` when another
+    process's replay holds the lock for longer than ``wait_s``."""
+    with journal_discarded(journal_dir, wait_s) as lines:
+        return lines
+
+
+def _take_replay_lock(journal_dir: Path, wait_s: float) -> WriterLock:
+    """The replay lock, taken within ``wait_s`` seconds (it never blocks: polled), else
+    :class:`JournalBusy` naming its holder."""
+    lock = WriterLock(journal_dir / REPLAY_LOCK_NAME)
+    deadline = time.monotonic() + max(wait_s, 0.0)
+    said = False
+    while True:
+        try:
+            return lock.acquire()
+        except StoreLocked as exc:
+            if time.monotonic() >= deadline:
+                raise JournalBusy(journal_dir, exc.owner, wait_s) from None
+            if not said:
+                log.info("waiting up to %g s for the journal replay of %s to finish",
+                         wait_s, exc.owner.get("pid") or "another process")  # fmt: skip
+                said = True
+        time.sleep(min(_LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
+
+
+def _discard_files(journal_dir: Path) -> int:
+    """Delete the journal files; the caller holds the replay lock."""
     try:
         files = [journal_dir / JOURNAL_NAME, *journal_dir.glob(REPLAY_GLOB)]
     except OSError:
