@@ -14,7 +14,6 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from foundups_training import signals
@@ -65,34 +64,19 @@ def _text(answer: Answer, max_patterns: int = DEFAULT_PATTERNS_SHOWN) -> str:
 
 
 def tell_observers(query: Query, answer: Answer) -> None:
-    """Send ``answer_given`` for ``answer``, recorded once per metrics file; never raises.
+    """Send ``answer_given`` for ``answer``; never raises.
 
     ``on_query`` itself tells no observer (the bridge and the menu send the signal for the
-    host's and the menu's questions), so without this no ``ask`` reached the metrics. Two
-    observers may listen on this data directory's metrics file here: this verb's own
-    (:func:`foundups_training.cli._observed`) and the training plugin's Trainer's, which a
-    thread of the plugin attaches while it answers. A plain ``send`` would record the answer
-    twice, or once or twice depending on that thread. So each receiver is called as ``send``
-    calls it, except a second metrics observer of a file already told; each observer told
-    is flushed, since nothing closes the plugin's before this process exits.
+    host's and the menu's questions), so without this no ``ask`` reached the metrics. The
+    verb's store and the training plugin's Trainer's both open this data directory's
+    metrics file here, but a process has one observer per file
+    (:func:`~foundups_training.metrics.attach_observers`), so a plain ``send`` records the
+    answer once; closing the verb's store writes it before the process exits.
     """
-    from foundups_training.metrics import MetricsObserver
-
-    told: set[Path] = set()
-    for receiver in list(signals.answer_given.receivers_for(SENDER)):
-        observer = getattr(receiver, "__self__", None)
-        if not isinstance(observer, MetricsObserver):
-            observer = None
-        elif (file := observer.store.path.resolve()) in told:
-            continue
-        else:
-            told.add(file)
-        try:
-            receiver(SENDER, query=query, answer=answer)
-            if observer is not None:
-                observer.flush()
-        except Exception as exc:  # noqa: BLE001 - an observer never costs the caller its answer
-            warn_failure(log, "answer_given receiver failed", exc)
+    try:
+        signals.answer_given.send(SENDER, query=query, answer=answer)
+    except Exception as exc:  # noqa: BLE001 - an observer never costs the caller its answer
+        warn_failure(log, "answer_given receiver failed", exc)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

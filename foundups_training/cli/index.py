@@ -27,6 +27,9 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     settings.ensure_data_dir()
     with Trainer(settings) as trainer, progress_for(args, "indexing") as bar:
         report = trainer.index(root, progress=bar, prune=not args.keep_stale)
+        # What the memory holds by kind, as ``mine`` records it: the metrics' snapshot of
+        # this run ("patterns over time", the run history) takes its kinds from these.
+        totals = trainer.memory_totals()
     text = "\n".join(
         [
             f"indexed {report.modules} modules ({report.files} Python files, "
@@ -43,5 +46,5 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         )
         + [f"warning: {w}" for w in report.warnings]
     )
-    emit(args, report.as_dict(), text)
+    emit(args, {**report.as_dict(), **totals}, text)
     return 0

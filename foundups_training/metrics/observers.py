@@ -24,6 +24,12 @@ A write that finds the file held by another process (a SQLite GUI with pending e
 at most :data:`WRITE_BUSY_S`; what is queued then, and for :data:`_LOCKED_PAUSE_S` after,
 is not recorded but counted in ``failed``, with one warning: a command finishes promptly
 instead of waiting the store's busy timeout once per row.
+
+A process has one observer per metrics file, however many :class:`MetricsStore` objects
+open it: ``ask`` opens the file for the verb and the training plugin's Trainer opens it
+again, and an observer each recorded one answer twice. The observer writes through one of
+its stores and outlives each of them until the last one closes (see
+:func:`attach_observers`).
 """
 
 from __future__ import annotations
@@ -40,12 +46,11 @@ from typing import TYPE_CHECKING, Any
 from foundups_training import signals
 from foundups_training.logs import warn_failure
 from foundups_training.metrics.records import TrainingRun
-from foundups_training.metrics.store import is_locked
+from foundups_training.metrics.store import MetricsStore, is_locked
 
 if TYPE_CHECKING:
     from foundups_training.engine import Trainer
     from foundups_training.memory import PatternMemory
-    from foundups_training.metrics.store import MetricsStore
 
 log = logging.getLogger(__name__)
 
@@ -137,11 +142,29 @@ def run_from_payload(command: str, event: str, payload: Mapping[str, Any]) -> Tr
     )
 
 
+def _file_key(path: Path) -> Path:
+    """The metrics file ``path`` names, as one key whatever the spelling (relative, ``~``,
+    a link)."""
+    return Path(path).expanduser().resolve()
+
+
 class MetricsObserver:
-    """Receivers for the four observer signals, writing to one store through a queue."""
+    """Receivers for the four observer signals, writing one metrics file through a queue.
+
+    Shared by every store of that file in the process that :func:`attach_observers` was
+    given (its *users*); rows are written through :attr:`store`, one of them that is open.
+    """
 
     def __init__(self, store: MetricsStore) -> None:
+        #: The store the rows are written through; another user's when this one closes.
         self.store = store
+        #: The metrics file, resolved: the key of this observer in the process.
+        self.path = _file_key(store.path)
+        #: The stores using this observer, each with the telemetry folder whose writer was
+        #: attached for it (a Trainer's) or None; the observer stops with the last one.
+        self._users: list[tuple[MetricsStore, Path | None]] = []
+        #: Held while one row is written, so that the store is not switched under it.
+        self._writer_lock = threading.Lock()
         #: Rows dropped because the queue was full.
         self.dropped = 0
         #: Rows that could not be written (an error, or the file held by another process).
@@ -154,8 +177,6 @@ class MetricsObserver:
             maxsize=_QUEUE_SIZE
         )
         self._last_snapshot = 0.0
-        #: The telemetry folder whose writer this observer attached (detached with it).
-        self.telemetry_dir: Path | None = None
         self._connected: list[tuple[Any, Callable[..., Any]]] = []
         self._thread = threading.Thread(
             target=self._drain, name=f"metrics-writer:{store.path.name}", daemon=True
@@ -170,11 +191,13 @@ class MetricsObserver:
                 if item is None:
                     return
                 fn, args = item
-                if time.monotonic() < self._paused_until:
-                    self.failed += 1  # the file is held: waiting for each row is no use
-                elif not self.store.closed:
-                    with self.store.busy_timeout(WRITE_BUSY_S):
-                        fn(*args)
+                with self._writer_lock:
+                    store = self.store
+                    if time.monotonic() < self._paused_until:
+                        self.failed += 1  # the file is held: waiting for each row is no use
+                    elif not store.closed:
+                        with store.busy_timeout(WRITE_BUSY_S):
+                            fn(store, *args)
             except Exception as exc:  # noqa: BLE001 - one bad row must not stop the writer
                 self._failed(exc)
             finally:
@@ -202,6 +225,8 @@ class MetricsObserver:
             warn_failure(log, f"metrics write failed ({self.store.path}: {why})", exc)
 
     def _put(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Queue ``fn(store, *args)``: the store is the one writing when the row's turn
+        comes, since the store that was writing when it was queued may have closed."""
         try:
             self._queue.put_nowait((fn, args))
         except queue.Full:
@@ -221,7 +246,11 @@ class MetricsObserver:
         patterns = tuple(patterns or ())
         kinds = Counter(getattr(p, "kind", "unknown") for p in patterns)
         self._put(
-            self.store.record_pattern_event, len(patterns), int(new or 0), dict(kinds), time.time()
+            MetricsStore.record_pattern_event,
+            len(patterns),
+            int(new or 0),
+            dict(kinds),
+            time.time(),
         )
 
     def on_answer_given(
@@ -230,7 +259,7 @@ class MetricsObserver:
         """Queue one answer row."""
         del sender
         if answer is not None and query is not None:
-            self._put(self.store.record_answer, query, answer, time.time())
+            self._put(MetricsStore.record_answer, query, answer, time.time())
 
     def on_training_progress(
         self, sender: object, done: int = 0, total: int = 0, patterns: Any = None, **_: Any
@@ -245,7 +274,7 @@ class MetricsObserver:
         if not finished and now - self._last_snapshot < _SNAPSHOT_INTERVAL_S:
             return
         self._last_snapshot = now
-        self._put(self.store.record_snapshot, total_patterns, None, "progress", time.time())
+        self._put(MetricsStore.record_snapshot, total_patterns, None, "progress", time.time())
 
     def on_telemetry(
         self,
@@ -260,11 +289,11 @@ class MetricsObserver:
         if command not in TRAINING_COMMANDS or event not in ("completed", "failed"):
             return
         payload = dict(payload or {})
-        self._put(self.store.record_training, run_from_payload(command, event, payload))
+        self._put(MetricsStore.record_training, run_from_payload(command, event, payload))
         total = _int_or_none(payload.get("patterns_total"))
         if total is not None:
             self._put(
-                self.store.record_snapshot,
+                MetricsStore.record_snapshot,
                 total,
                 snapshot_kinds(payload, total),
                 TRAINING_COMMANDS[command],
@@ -283,46 +312,118 @@ class MetricsObserver:
             signal.connect(receiver, weak=False)
             self._connected.append((signal, receiver))
 
-    def detach(self) -> None:
-        """Unsubscribe, write what is queued, stop the writer thread (idempotent)."""
+    def _disconnect(self) -> None:
         for signal, receiver in self._connected:
             signal.disconnect(receiver)
         self._connected.clear()
+
+    @property
+    def stores(self) -> tuple[MetricsStore, ...]:
+        """The open stores using this observer (empty once detached)."""
+        return tuple(store for store, _ in self._users)
+
+    def _add(self, store: MetricsStore, telemetry_dir: Path | None) -> None:
+        """Make ``store`` a user (under ``_attach_lock``)."""
+        self._users.append((store, telemetry_dir))
+        if self.store.closed or (self.store.read_only and not store.read_only):
+            with self._writer_lock:
+                self.store = store
+
+    def release(self, store: MetricsStore) -> None:
+        """``store`` closes: write what is queued (through it, while it is still open), and
+        go on writing through another user; with the last user gone, :meth:`detach`.
+
+        The queue is written before the store goes, whoever else uses the observer: a
+        command's exit waits on closing its own store, and nothing closes the training
+        plugin's Trainer's before the process ends.
+        """
+        with _attach_lock:
+            mine = [(s, d) for s, d in self._users if s is store]
+            if not mine:
+                return
+            self._users = [(s, d) for s, d in self._users if s is not store]
+            last = not self._users
+            if last and _observers.get(self.path) is self:
+                del _observers[self.path]
+                self._disconnect()  # now, so that no second observer of the file overlaps
+        if last:
+            self.detach()
+            for _, directory in mine:
+                _detach_telemetry(directory)
+            return
+        self.flush()
+        with self._writer_lock:
+            if self.store is store:
+                self.store = next((s for s, _ in self._users if not s.read_only), self._users[0][0])
+        still = {d for _, d in self._users}
+        for _, directory in mine:
+            if directory not in still:
+                _detach_telemetry(directory)
+
+    def detach(self) -> None:
+        """Unsubscribe, write what is queued, stop the writer thread (idempotent).
+
+        The telemetry writers attached for its users are detached when each user closes.
+        """
+        with _attach_lock:
+            if _observers.get(self.path) is self:
+                del _observers[self.path]
+            self._disconnect()
+            users, self._users = self._users, []
         if self._thread.is_alive():
             self.flush()
             self._queue.put(None)
             self._thread.join(timeout=5.0)
-        directory = self.telemetry_dir
-        if directory is not None:
-            from foundups_training import telemetry
-
-            telemetry.detach_writer(directory)
-            self.telemetry_dir = None
+        for store, directory in users:
+            if store.observer is self:
+                store.observer = None
+            _detach_telemetry(directory)
 
 
-_attach_lock = threading.Lock()
+def _detach_telemetry(directory: Path | None) -> None:
+    if directory is not None:
+        from foundups_training import telemetry
+
+        telemetry.detach_writer(directory)
+
+
+_attach_lock = threading.RLock()
+#: The observer of each metrics file (resolved path) in this process.
+_observers: dict[Path, MetricsObserver] = {}
+
+
+def observer_for(path: Path | str) -> MetricsObserver | None:
+    """The observer recording into the metrics file ``path`` in this process, if any."""
+    with _attach_lock:
+        return _observers.get(_file_key(Path(path)))
 
 
 def attach_observers(target: Trainer | MetricsStore, *, telemetry: bool = True) -> MetricsObserver:
     """Subscribe metrics observers (and, for a Trainer, the telemetry JSONL writer).
 
     ``target`` is a :class:`~foundups_training.engine.Trainer` (its ``metrics`` store and its
-    data directory's telemetry folder are used) or a bare :class:`MetricsStore`. Idempotent:
-    a store gets one observer however often this is called. Closing the store detaches it.
+    data directory's telemetry folder are used) or a bare :class:`MetricsStore`. One
+    observer per metrics file in the process: a second store of a file already observed
+    (the CLI verb's and the training plugin's Trainer's in ``ask``) shares its observer,
+    so each signal is one row. Idempotent per store. Closing a store writes what is queued;
+    closing the last store of the file detaches the observer.
     """
-    from foundups_training.metrics.store import MetricsStore
-
     store = target if isinstance(target, MetricsStore) else target.metrics
     with _attach_lock:
         if store.observer is not None:
-            return store.observer
-        observer = MetricsObserver(store)
-        observer.connect()
+            return store.observer  # type: ignore[no-any-return]
+        key = _file_key(store.path)
+        observer = _observers.get(key)
+        if observer is None:
+            observer = MetricsObserver(store)
+            observer.connect()
+            _observers[key] = observer
+        directory: Path | None = None
         if telemetry and not isinstance(target, MetricsStore):
             from foundups_training import telemetry as telemetry_mod
 
             directory = target.settings.telemetry_dir
             telemetry_mod.attach_writer(directory)
-            observer.telemetry_dir = directory
+        observer._add(store, directory)
         store.observer = observer
         return observer

@@ -197,7 +197,8 @@ class MetricsStore:
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise MetricsError(f"{self.path}: not a usable metrics database ({exc})") from exc
-        #: Set by :func:`foundups_training.metrics.attach_observers`; detached on close.
+        #: Set by :func:`foundups_training.metrics.attach_observers` (the file's observer in
+        #: this process, shared with its other stores); left on close.
         self.observer: Any = None
 
     def _use_wal(self) -> None:
@@ -348,10 +349,12 @@ class MetricsStore:
         return self._closed
 
     def close(self) -> None:
-        """Flush and detach any observer, then close the file (idempotent)."""
+        """Write what the observer holds, leave it (it stops with the file's last store in
+        the process: see :func:`~foundups_training.metrics.attach_observers`), then close
+        the file (idempotent)."""
         observer, self.observer = self.observer, None
         if observer is not None:
-            observer.detach()
+            observer.release(self)
         with self._lock:
             if not self._closed:
                 self._closed = True
