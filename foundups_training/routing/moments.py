@@ -12,7 +12,9 @@ The log is read in the encoding mining reads it in (the reader's :func:`encoding
 or UTF-16 when it starts with a byte order mark (Windows PowerShell 5.1's ``>`` writes
 UTF-16 LE with a BOM and CRLF line ends), and UTF-8 with a byte order mark. A UTF-16 log
 gives exactly the lines its text gives in UTF-8. A byte order mark is not text, so the
-first line does not start with it (it would hide that line's timestamp).
+first line does not start with it (it would hide that line's timestamp). A line ends where
+mining's reader ends it, at a newline (less a CR before it): a lone CR, as a progress bar
+writes, is part of the line, so a stretch holds the lines mining sees (see :func:`_text`).
 
 Nothing here raises: a question without a clock time, a log that is missing, unreadable or
 silent at that moment gives no patterns, and the question is answered from the store.
@@ -130,8 +132,9 @@ def _end(time: str) -> str:
 
 
 def _window(lines: Iterable[str], moment: Moment) -> Iterator[list[str]]:
-    """Of ``lines`` (in file order), those from ``moment`` to :data:`WINDOW_MINUTES` later,
-    one list per day as :func:`window_lines` gives them."""
+    """Of ``lines`` (in file order, as :func:`_text` ends them), those from ``moment`` to
+    :data:`WINDOW_MINUTES` later, one list per day as :func:`window_lines` gives them:
+    without their line ends, as mining's reader gives them (LF, and one CR before it)."""
     start, end = moment.start, _end(moment.time)
     current: list[str] = []
     current_day = ""
@@ -146,7 +149,7 @@ def _window(lines: Iterable[str], moment: Moment) -> Iterator[list[str]]:
                     yield current
                 current, current_day = [], day
         if inside and len(current) < MAX_WINDOW_LINES:
-            current.append(line.rstrip("\n"))
+            current.append(line.removesuffix("\n").removesuffix("\r"))
     if current:
         yield current
 
@@ -165,9 +168,15 @@ def window_lines(path: Path, moment: Moment) -> Iterator[list[str]]:
 
 def _text(fh: BinaryIO, encoding: str) -> io.TextIOWrapper:
     """The text of ``fh`` from where it is, as every reading here decodes it: bad bytes
-    replaced, and a line ended by LF, CRLF or a lone CR (as a text file is read), whatever
-    the encoding, so that a UTF-16 log's lines are its UTF-8 twin's."""
-    return io.TextIOWrapper(fh, encoding=encoding, errors="replace")
+    replaced, and a line ended where mining's reader ends it
+    (:func:`~foundups_training.mining.reader.read_open`): at a newline only, whatever the
+    encoding, so that a UTF-16 log's lines are its UTF-8 twin's. A lone CR (a progress bar
+    redrawing its line, an old Mac's line end) is text: ending a line there, as a text
+    file is read by default, would make lines, and timestamps, that mining never sees, and
+    the minute index (whose lines end where the reader's do) disagree with a whole read.
+    Each line keeps its line end; :func:`_window` takes it off (and one CR before it, as the
+    reader does) from the lines it keeps only."""
+    return io.TextIOWrapper(fh, encoding=encoding, errors="replace", newline="\n")
 
 
 def _minutes(moment: Moment) -> tuple[str, str]:
