@@ -13,6 +13,15 @@ import weakref
 from typing import Any
 
 
+def _running(session: Any) -> bool:
+    """The host's own ``is_running`` flag of a session; False when reading it fails (a
+    property that raises must not fail the idle check, which then falls back to the host)."""
+    try:
+        return bool(getattr(session, "is_running", False))
+    except Exception:  # noqa: BLE001 - a host object's attribute
+        return False
+
+
 class Activity:
     """Last chat activity and the live-chat sessions currently running."""
 
@@ -49,7 +58,8 @@ class Activity:
         with self._lock:
             if self._listening > 0:
                 return True
-            return any(bool(getattr(s, "is_running", False)) for s in list(self._sessions))
+            sessions = list(self._sessions)
+        return any(_running(s) for s in sessions)
 
     def idle_seconds(self, now: float | None = None) -> float | None:
         """Seconds since the last chat activity; None when none was seen in this process."""

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import wrapt
 
 from foundups_training import signals
+from foundups_training.logs import describe
 from foundups_training.records import Decision
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ class Instrumentor:
         #: Errors swallowed inside wrappers, by wrapper name (shown by ``status``/tests).
         self.errors: dict[str, int] = {}
         self.last_error: str = ""
+        # Guards ``errors`` only (several host threads may fail at once); never held for work.
+        self._errors_lock = threading.Lock()
 
     # -- public surface ---------------------------------------------------------------------
     def instrumentation_dependencies(self) -> tuple[str, ...]:
@@ -172,11 +175,35 @@ class Instrumentor:
         """Run plugin-side work for a wrapper; its errors are logged and counted, never raised."""
         try:
             return fn(*args, **kwargs)
-        except Exception as exc:  # the host must never see our failures
-            self.errors[what] = self.errors.get(what, 0) + 1
-            self.last_error = f"{what}: {type(exc).__name__}: {exc}"
-            log.debug("%s: %s failed", self.name, what, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - the host must never see our failures
+            self.record_error(what, exc)
             return None
+
+    def record_error(self, what: str, exc: BaseException) -> None:
+        """Count a swallowed error; the first of each kind is a warning (never raises).
+
+        A failure here usually means a decision was lost (the host changed a shape, a
+        receiver is broken): counted only, or logged at DEBUG only, it would be lost silently.
+        Later ones of the same kind go to DEBUG, so a broken path cannot flood the host's log.
+        """
+        try:
+            message = describe(exc)
+            with self._errors_lock:
+                n = self.errors.get(what, 0) + 1
+                self.errors[what] = n
+                self.last_error = f"{what}: {message}"
+            if n == 1:
+                log.warning(
+                    "%s adapter: %s failed (%s); the host is unaffected, further failures "
+                    "are counted in errors[%r]",
+                    self.name,
+                    what,
+                    message,
+                    what,
+                )
+            log.debug("%s: %s failed (%d so far)", self.name, what, n, exc_info=True)
+        except Exception:  # noqa: BLE001 - reporting must never raise into the host
+            pass
 
     def emit(self, decision: Decision) -> None:
         """Hand a decision to every ``decision_made`` receiver (the bridge, observers).
@@ -191,8 +218,7 @@ class Instrumentor:
             try:
                 receiver(self.name, decision=decision)
             except Exception as exc:  # noqa: BLE001 - one receiver's bug, not the host's
-                self.errors["receiver"] = self.errors.get("receiver", 0) + 1
-                self.last_error = f"receiver: {type(exc).__name__}: {exc}"
+                self.record_error("receiver", exc)
 
 
 def instrumentors_in_place() -> list[Instrumentor]:

@@ -22,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from foundups_training.adapters.activity import ACTIVITY
 from foundups_training.adapters.base import Instrumentor, Target
@@ -37,15 +38,17 @@ IDLE_DAE = "modules.infrastructure.idle_automation.src.idle_automation_dae"
 
 _FALSE = {"0", "false", "no", "off"}
 
+_T = TypeVar("_T")
+
 
 def _proc_stat_busy() -> tuple[int, int] | None:
     try:
         with open("/proc/stat", encoding="ascii") as fh:
             fields = fh.readline().split()[1:]
-    except OSError:
+        values = [int(v) for v in fields]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    except (OSError, ValueError, IndexError):  # absent or not the Linux format: unmeasurable
         return None
-    values = [int(v) for v in fields]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     total = sum(values)
     return total - idle, total
 
@@ -145,6 +148,40 @@ def run_idle_cycle(
     return bridge.idle(budget_from(settings, reason), sender="idle")
 
 
+async def in_daemon_thread(fn: Callable[[], _T]) -> _T:
+    """``await fn()`` run in a daemon thread, off the host's event loop.
+
+    Not ``asyncio.to_thread``: the loop's default executor runs non-daemon threads, which
+    ``asyncio.run`` (``shutdown_default_executor``) and the interpreter's exit both join. A
+    host stopped (Ctrl+C, its task cancelled) in the middle of an idle cycle would then wait
+    for the whole cycle -- up to ``idle_max_seconds``, or forever when that is 0. A daemon
+    thread lets the host exit; the cycle's checkpoint survives being cut off.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:  # on the loop's thread
+        if future.done():  # the awaiting task was cancelled: nobody wants the result
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def run() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            outcome = (False, exc)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the host's loop is closed: nobody waits any more
+            pass
+
+    threading.Thread(target=run, name="foundups-training-idle", daemon=True).start()
+    return await future
+
+
 class IdleInstrumentor(Instrumentor):
     """Serves the host's pattern-training phase with this plugin's idle training."""
 
@@ -166,12 +203,11 @@ class IdleInstrumentor(Instrumentor):
             # The host's own off switch, answered the host's way.
             return await wrapped(*args, **kwargs)
         try:
-            # Mining takes seconds: run it off the host's event loop.
-            report = await asyncio.to_thread(run_idle_cycle, cpu=self.cpu)
+            # Mining takes seconds: run it off the host's event loop, in a daemon thread.
+            cpu = self.cpu
+            report = await in_daemon_thread(lambda: run_idle_cycle(cpu=cpu))
         except Exception as exc:  # noqa: BLE001 - our failure: the host gets its own method
-            self.errors["idle"] = self.errors.get("idle", 0) + 1
-            self.last_error = f"idle: {type(exc).__name__}: {exc}"
-            log.warning("idle training adapter failed (%s); running the host's own", exc)
+            self.record_error("idle", exc)
             report = None
         if report is None:
             return await wrapped(*args, **kwargs)

@@ -15,7 +15,8 @@ Each wrapper calls the original first and returns its result untouched; building
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+import inspect
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from foundups_training.adapters.activity import ACTIVITY
@@ -47,6 +48,25 @@ _EVENT_TYPES = frozenset({"timeout_event", "ban_event"})
 
 def _arg(args: tuple[Any, ...], kwargs: Mapping[str, Any], name: str) -> Any:
     return args[0] if args else kwargs.get(name)
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A host field meant to be a list: a lone string or number is one item, not its
+    characters or a TypeError that would lose the whole decision."""
+    if not value:
+        return []
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def _awaitable(value: Any) -> bool:
+    """Whether the host's method returned something to await (True when it cannot be told:
+    the async wrapper is what an async host method needs)."""
+    try:
+        return inspect.isawaitable(value)
+    except Exception:  # noqa: BLE001 - a host object whose type checks raise
+        return True
 
 
 def _stream_of(instance: Any, fallback: str = "") -> str:
@@ -102,7 +122,7 @@ def message_decision(processed: Mapping[str, Any], stream: str) -> Decision | No
         return None
     message_id, stream, context = found
     action, flags = classify(processed)
-    signals = list(processed.get("troll_signals") or ())
+    signals = _as_list(processed.get("troll_signals"))
     reasoning = ", ".join(flags + [f"troll_signal:{s}" for s in signals]) or "no trigger"
     return Decision(
         id=message_id,
@@ -224,6 +244,11 @@ class LiveChatInstrumentor(Instrumentor):
         # Call now (argument errors surface exactly as unwrapped); observe after the await.
         coro = wrapped(*args, **kwargs)
         processed = _arg(args, kwargs, "processed_message")
+        if not _awaitable(coro):
+            # A plain value (the method became sync, or a stand-in returns one): wrapping it
+            # in a coroutine would hand the host something else than the original returned.
+            self.observe("generate_response", self._emit_response, instance, processed, coro)
+            return coro
         return self._after_response(coro, instance, processed)
 
     async def _after_response(
@@ -265,6 +290,8 @@ class LiveChatInstrumentor(Instrumentor):
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict
     ) -> Any:
         coro = wrapped(*args, **kwargs)
+        if not _awaitable(coro):
+            return coro  # not a coroutine: nothing runs "while" it listens; returned as it is
         return self._listening(coro, instance)
 
     async def _listening(self, coro: Coroutine[Any, Any, Any], instance: Any) -> Any:

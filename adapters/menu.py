@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from foundups_training.adapters.base import Instrumentor, Target
+from foundups_training.adapters.base import Instrumentor, Target, describe
 
 log = logging.getLogger(__name__)
 
@@ -151,35 +151,39 @@ class MenuInstrumentor(Instrumentor):
         try:
             run_menu(trainer)
         except Exception as exc:  # noqa: BLE001 - back to the host's menu, with one line
-            self.errors["menu"] = self.errors.get("menu", 0) + 1
-            self.last_error = f"menu: {type(exc).__name__}: {exc}"
-            print(f"[ERROR] training menu failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            self.record_error("menu", exc)
+            print(f"[ERROR] training menu failed: {describe(exc)}", file=sys.stderr)
         return None  # the host's run_training_system returns None
 
     def _wrap_command(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict
     ) -> Any:
-        command, targets, json_output = _command_args(args, kwargs)
-        if command not in PLUGIN_COMMANDS:
+        # Reading the host's arguments runs its objects' __str__/__bool__: under observe, so
+        # one that raises sends the call to the host's own function, not the error to the host.
+        parsed = self.observe("command_args", _command_args, args, kwargs)
+        if parsed is None or parsed[0] not in PLUGIN_COMMANDS:
             return wrapped(*args, **kwargs)
+        command, targets, json_output = parsed
         out = sys.stdout
         if command == "batch":
             response = self.observe("batch", run_batch, json_output, out)
         elif command == "status":
             response = self.observe("status", _run_status, json_output, out)
         else:
-            response = self.observe("ask", _run_ask, targets or "", json_output, out)
+            response = self.observe("ask", _run_ask, targets, json_output, out)
         if response is None:
             return wrapped(*args, **kwargs)
         return None  # the host's execute_training_command prints and returns None
 
 
-def _command_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str | None, bool]:
+def _command_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str, bool]:
+    """(command, targets, json_output) as plain values; may raise on the host's objects."""
     names = ("command", "targets", "json_output")
     values = dict(zip(names, args, strict=False))
     values.update({k: v for k, v in kwargs.items() if k in names})
+    targets = values.get("targets")
     return (
         str(values.get("command") or ""),
-        values.get("targets"),
+        "" if targets is None else str(targets),
         bool(values.get("json_output", False)),
     )

@@ -23,7 +23,14 @@ def _pm(manager: IsolatingPluginManager | None) -> IsolatingPluginManager:
 
 
 def connect(manager: IsolatingPluginManager | None = None) -> None:
-    """Connect the bridge (idempotent). ``manager`` defaults to the process-wide one."""
+    """Connect the bridge (idempotent). ``manager`` defaults to the process-wide one.
+
+    The process-wide manager is loaded here, at activation: loaded lazily, the first chat
+    message would pay for the entry-point scan and the plugins' imports (tens of ms) on the
+    host's thread, in the middle of a stream.
+    """
+    if manager is None:
+        get_plugin_manager()  # never raises: a plugin that fails to load is logged, skipped
     with _lock:
         if _connected:
             return

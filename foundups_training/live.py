@@ -37,6 +37,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from foundups_training.logs import describe
 from foundups_training.records import Decision, Pattern
 from foundups_training.text import encodable
 
@@ -55,6 +56,8 @@ POLL_S = 0.05
 HISTORY = 3
 #: Characters kept of a chat message (and of each history line).
 MAX_TEXT = 300
+#: Characters of any text scanned at all (sanitising and redaction cost grows with length).
+MAX_SCAN = 4_096
 #: Authors / patterns remembered for outcome linking (least recently used are forgotten).
 MAX_TRACKED = 5_000
 #: The host module live patterns come from (slash form, like the miner's module paths).
@@ -86,13 +89,29 @@ def _load_redactor() -> Callable[[str], str]:
         return fallback
 
 
+def _head(text: str) -> str:
+    """At most :data:`MAX_SCAN` characters of ``text``, cut where a word ends.
+
+    The regexes below (and the redactor's) hold the GIL for as long as they scan: on a 10 MB
+    chat message that is seconds during which the host's threads cannot run. Only the head
+    can reach a stored pattern, so only the head is scanned. The word the cut would split is
+    dropped whole: half a secret no longer matches the redactor's rules, and would be kept.
+    """
+    if len(text) <= MAX_SCAN:
+        return text
+    head = text[:MAX_SCAN]
+    space = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"), head.rfind("\r"))
+    return (head[:space] if space > 0 else "") + " …"
+
+
 def clean(text: Any, limit: int = MAX_TEXT) -> str:
     """Chat text made safe to store: no control characters, one line, truncated, redacted.
 
     Chat is untrusted input: it is stored as data and quoted, never as instructions. A lone
-    surrogate becomes U+FFFD: no UTF-8 file or store can hold it as it is.
+    surrogate becomes U+FFFD: no UTF-8 file or store can hold it as it is. Whatever its
+    length, only a bounded head is scanned (:func:`_head`).
     """
-    value = _WS.sub(" ", _CONTROL.sub(" ", encodable(str(text or "")))).strip()
+    value = _WS.sub(" ", _CONTROL.sub(" ", encodable(_head(str(text or ""))))).strip()
     value = _REDACT(value)
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"
@@ -100,6 +119,15 @@ def clean(text: Any, limit: int = MAX_TEXT) -> str:
 
 
 _REDACT = _load_redactor()
+
+
+def _describe_value(value: Any) -> str:
+    """``repr(value)`` for a log line, never raising and never long."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a malformed field: say what it is
+        text = f"<unprintable {type(value).__name__}>"
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def _iso(ts: float) -> str:
@@ -138,8 +166,10 @@ def _moderation_text(decision: Decision) -> str:
     if decision.action == "ban" or ctx.get("is_permanent"):
         what = "ban (permanent)"
     else:
-        seconds = ctx.get("duration_seconds")
-        what = f"timeout {seconds}s" if seconds not in (None, "") else "timeout"
+        # The host's value, whatever it is: sanitised like any chat field before storage.
+        raw = ctx.get("duration_seconds")
+        seconds = "" if raw is None else clean(str(raw), 20)
+        what = f"timeout {seconds}s" if seconds else "timeout"
     moderator = clean(ctx.get("moderator", ""), 60)
     return f"{what} by {moderator}" if moderator else what
 
@@ -308,7 +338,7 @@ class LiveLearner:
             self.write(batch)
         except Exception as exc:  # the writer thread must survive anything
             self._add("failed", len(batch))
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = describe(exc)
             log.exception("live learner failed to write %d decisions", len(batch))
         with self._done:
             self._counts["processed"] += len(batch)
@@ -357,7 +387,7 @@ class LiveLearner:
             self._add("patterns_written", len(pending))
             self._add("outcomes_updated", len(outcome_only))
         except Exception as exc:  # noqa: BLE001 - fall back to the durable journal
-            error = f"{type(exc).__name__}: {exc}"
+            error = describe(exc)
             if error != self.last_error:  # once per distinct error: a down store fails often
                 log.warning("live learner: the store refused %d patterns (%s); journaling them",
                             len(patterns), error)  # fmt: skip
@@ -373,15 +403,14 @@ class LiveLearner:
         """Count and log a decision no pattern can be built from (the rest of its batch goes on)."""
         self._add("invalid", 1)
         n = self._counts["invalid"]
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error = describe(exc)
         if n <= 10 or n % 1000 == 0:  # each of the first ones, then a count now and then
             log.warning(
-                "live learner: decision %r from %r skipped, no pattern can be built from it "
-                "(%s: %s); %d skipped so far",
-                getattr(decision, "id", "?"),
-                getattr(decision, "source", "?"),
-                type(exc).__name__,
-                exc,
+                "live learner: decision %s from %s skipped, no pattern can be built from it "
+                "(%s); %d skipped so far",
+                _describe_value(getattr(decision, "id", "?")),
+                _describe_value(getattr(decision, "source", "?")),
+                self.last_error,
                 n,
                 exc_info=n == 1,
             )

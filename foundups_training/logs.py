@@ -12,6 +12,19 @@ def trace(log: logging.Logger, exc: BaseException | None) -> BaseException | Non
     return exc if exc is not None and log.isEnabledFor(logging.DEBUG) else None
 
 
+def describe(exc: BaseException) -> str:
+    """``"Type: message"`` of an exception; never raises.
+
+    The exception may come from a host object or a malformed field (a ``__str__`` that
+    raises), and its own ``__str__`` may be just as broken: formatting it inside an
+    ``except`` block would raise out of the handler, into the host's call or a batch.
+    """
+    try:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - an unprintable exception is still reported
+        return f"{type(exc).__name__}: <unprintable>"
+
+
 def warn_failure(
     log: logging.Logger, what: str, exc: BaseException, level: int = logging.WARNING
 ) -> None:
