@@ -159,11 +159,19 @@ class TelemetryWriter:
 
 
 _writers: dict[Path, TelemetryWriter] = {}
+#: How many attachments each writer has: it stops with the last :func:`detach_writer`.
+_attached: dict[Path, int] = {}
 _writers_lock = threading.Lock()
 
 
 def attach_writer(directory: Path | str) -> TelemetryWriter:
-    """Subscribe a writer for ``directory`` to the telemetry signal (idempotent per folder)."""
+    """Subscribe a writer for ``directory`` to the telemetry signal: one per folder in the
+    process, however often it is attached (each event is written once).
+
+    Each call is one attachment, undone by one :func:`detach_writer`: a CLI verb and the
+    training plugin's Trainer in the same process both attach the data directory's folder,
+    and the verb's detach must not stop what the Trainer records.
+    """
     key = Path(directory).expanduser().resolve()
     with _writers_lock:
         writer = _writers.get(key)
@@ -172,13 +180,20 @@ def attach_writer(directory: Path | str) -> TelemetryWriter:
             # weak=False: a bound method would otherwise be collected and telemetry stop.
             signals.telemetry.connect(writer.receive, weak=False)
             _writers[key] = writer
+        _attached[key] = _attached.get(key, 0) + 1
         return writer
 
 
 def detach_writer(directory: Path | str) -> None:
-    """Undo :func:`attach_writer` for ``directory`` (no error if it was not attached)."""
+    """Undo one :func:`attach_writer` for ``directory``; the writer stops with the last
+    (no error if it was not attached)."""
     key = Path(directory).expanduser().resolve()
     with _writers_lock:
+        left = _attached.get(key, 0) - 1
+        if left > 0:
+            _attached[key] = left
+            return
+        _attached.pop(key, None)
         writer = _writers.pop(key, None)
         if writer is not None:
             signals.telemetry.disconnect(writer.receive)

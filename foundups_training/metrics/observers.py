@@ -355,10 +355,8 @@ class MetricsObserver:
         with self._writer_lock:
             if self.store is store:
                 self.store = next((s for s, _ in self._users if not s.read_only), self._users[0][0])
-        still = {d for _, d in self._users}
-        for _, directory in mine:
-            if directory not in still:
-                _detach_telemetry(directory)
+        for _, directory in mine:  # its own attachment: the writer counts them
+            _detach_telemetry(directory)
 
     def detach(self) -> None:
         """Unsubscribe, write what is queued, stop the writer thread (idempotent).

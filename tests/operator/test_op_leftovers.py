@@ -197,3 +197,23 @@ def test_index_records_the_memorys_kinds(settings: Settings) -> None:
     kinds = _memory_kinds(settings)
     assert kinds and snapshot.by_kind == kinds and snapshot.total == sum(kinds.values())
     assert run is not None and run.kind == "index" and run.patterns_total == snapshot.total
+
+
+def test_a_telemetry_writer_attached_twice_outlives_one_detach(tmp_path: Path) -> None:
+    """The CLI verb and the training plugin's Trainer both attach the data directory's
+    telemetry folder in one process: the verb's detach must not stop the Trainer's."""
+    from foundups_training import telemetry
+
+    folder = tmp_path / "telemetry"
+    telemetry.attach_writer(folder)  # the Trainer's
+    telemetry.attach_writer(folder)  # the verb's
+    signals.emit_telemetry("training.status", "completed")
+    telemetry.detach_writer(folder)  # the verb ends
+    signals.emit_telemetry("training.mine", "completed")
+    assert [e["command"] for e in telemetry.read_events(folder)] == [
+        "training.status",
+        "training.mine",
+    ]
+    telemetry.detach_writer(folder)  # the Trainer closes
+    signals.emit_telemetry("training.index", "completed")
+    assert len(list(telemetry.read_events(folder))) == 2
