@@ -36,6 +36,7 @@ def test_a_bad_setting_is_an_answer_not_a_dropped_plugin(
         answer = pm.call_safely("on_query", query=query)
         # the router answers now (from an empty store: nothing recalled, no model needed)
         assert answer is not None and "unavailable" not in answer.error
-        assert answer.model == "memory" and answer.error == "no patterns recalled"
+        assert answer.tier == "none" and answer.model == ""  # nothing answered it
+        assert answer.error == "no patterns recalled"
     finally:
         plugin.close()

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from foundups_training.logs import warn_failure
 from foundups_training.mining.extractors import NOTHING_TRIED
@@ -71,6 +72,8 @@ if TYPE_CHECKING:
     from foundups_training.config import Settings
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 TIERS = ("memory", "gemma", "qwen")
 
@@ -145,6 +148,10 @@ class LazyBackend:
         self._backend: Backend | None = None
         self._error: str = ""
         self._lock = threading.Lock()
+        #: calls that ran past their deadline and have not returned yet (see :meth:`call`);
+        #: a lock of its own, since ``_lock`` is held for a whole (perhaps hung) load
+        self._overdue = 0
+        self._overdue_lock = threading.Lock()
 
     def get(self) -> Backend:
         """The backend, or :class:`ModelError` with the reason it is unavailable."""
@@ -157,6 +164,52 @@ class LazyBackend:
             if self._backend is None:
                 raise ModelError(self._error)
             return self._backend
+
+    def call(self, work: Callable[[Backend], _T], timeout: float) -> tuple[Backend, _T]:
+        """``work(backend)`` (loading the backend first if need be) and the backend, within
+        ``timeout`` seconds (0: no bound); :class:`ModelError` saying so past it.
+
+        The work runs on a daemon thread the caller stops waiting for at the deadline: a
+        hung model (a stuck server, llama.cpp spinning) cannot hold a host DAE's thread,
+        and cannot keep the process from exiting. While such a call has not returned, the
+        tier fails at once instead of starting another that would queue behind it (an
+        in-process model serves one call at a time): one stuck thread, not one per
+        question."""
+        if timeout <= 0:
+            backend = self.get()
+            return backend, work(backend)
+        with self._overdue_lock:
+            if self._overdue:
+                raise ModelError(
+                    f"{self.tier} is still busy with a call that took over {timeout:g} s "
+                    "(model_timeout_s)"
+                )
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                backend = self.get()
+                box["value"] = (backend, work(backend))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                box["error"] = exc
+            finally:
+                with self._overdue_lock:
+                    done.set()
+                    if box.get("late"):
+                        self._overdue -= 1
+
+        threading.Thread(target=run, name=f"foundups-{self.tier}", daemon=True).start()
+        if not done.wait(timeout):
+            with self._overdue_lock:
+                if not done.is_set():
+                    box["late"] = True
+                    self._overdue += 1
+                    raise ModelError(f"no answer within {timeout:g} s (model_timeout_s)")
+        if "error" in box:
+            raise box["error"]
+        result: tuple[Backend, _T] = box["value"]
+        return result
 
     @property
     def name(self) -> str:
@@ -246,9 +299,19 @@ class Router:
         return replace(answer, latency_ms=elapsed), self._local.detail
 
     def _answer(self, query: Query) -> Answer:
-        text = query.text.strip()
+        malformed = _malformed(query)
+        if malformed:
+            return Answer(text="", tier="none", error=malformed)
+        text = _encodable(query.text).strip()
         if not text:
             return Answer(text="", tier="none", error="empty question")
+        if len(text) > self.rules.max_question_chars:
+            return Answer(
+                text="",
+                tier="none",
+                error=f"question too long: {len(text):,} characters (at most "
+                f"{self.rules.max_question_chars:,}: max_question_chars)",
+            )
         tier = (query.tier or "auto").lower()
         if tier not in ("auto", *TIERS):
             return Answer(text="", tier="none", error=f"unknown tier {query.tier!r}")
@@ -681,22 +744,24 @@ class Router:
         options = [Option(c.text, c.evidence) for c in candidates]
         labels = LETTERS[: len(options)]
         try:
-            backend = lazy.get()
             if tier == "gemma":
                 prompt = gemma_choice(text, options, describe=self.rules.gemma_evidence_chars)
             else:
                 prompt = qwen_choice(text, options, describe=self.rules.qwen_evidence_chars)
-            choice = backend.choose(prompt, labels)
+            backend, choice = lazy.call(
+                lambda b: b.choose(prompt, labels), self.rules.model_timeout_s
+            )
+            probs = _label_probs(choice, len(labels))
         except Exception as exc:  # noqa: BLE001 - becomes the answer's error
             return Scored(None, "", 0.0, 0.0, lazy.name or tier, error=str(exc) or repr(exc))
         prior = self._prior(candidates) if any(c.similarity for c in candidates) else None
         w = self.rules.model_weight
         if prior is None:
-            combined = list(choice.probs)
+            combined = list(probs)
         else:
             scores = [
                 w * math.log(max(p, 1e-9)) + math.log(max(q, 1e-12))
-                for p, q in zip(choice.probs, prior, strict=True)
+                for p, q in zip(probs, prior, strict=True)
             ]
             combined = _softmax(scores)
         best = max(range(len(combined)), key=combined.__getitem__)
@@ -711,7 +776,7 @@ class Router:
             raw,
             confidence,
             backend.name,
-            extra={"model_probs": list(choice.probs), "label_mass": choice.label_mass},
+            extra={"model_probs": list(probs), "label_mass": getattr(choice, "label_mass", 0.0)},
             scorer=tier,
             coverage=cov,
         )
@@ -726,20 +791,20 @@ class Router:
             for r in open_evidence(recalled)
         ]
         try:
-            backend = lazy.get()
-            done = backend.complete(
-                qwen_open(text, evidence, limit=self.rules.qwen_open_evidence_chars),
-                max_tokens=self.rules.qwen_max_tokens,
+            prompt = qwen_open(text, evidence, limit=self.rules.qwen_open_evidence_chars)
+            backend, done = lazy.call(
+                lambda b: b.complete(prompt, max_tokens=self.rules.qwen_max_tokens),
+                self.rules.model_timeout_s,
             )
+            said, raw = _completion(done)
         except Exception as exc:  # noqa: BLE001 - becomes the answer's error
             return Scored(None, "", 0.0, 0.0, lazy.name or "qwen", error=str(exc) or repr(exc))
-        raw = done.mean_prob
-        if not done.text.strip() or not math.isfinite(raw):
+        if not said.strip() or not math.isfinite(raw):
             # Nothing said (or broken numbers): the memory tier answers instead.
             return Scored(None, "", 0.0, 0.0, backend.name, error="the model gave no answer")
         return Scored(
             None,
-            done.text,
+            said,
             raw,
             self.calibration("qwen_open", raw),
             backend.name,
@@ -810,16 +875,57 @@ class Router:
             raw=float(scored.raw),
             coverage=float(scored.coverage),
         )
+        answered = tier if (scored.text or tier != "memory") else ("memory" if recalled else "none")
         return Answer(
             text=scored.text,
-            tier=tier if (scored.text or tier != "memory") else ("memory" if recalled else "none"),
-            model=scored.model if tier != "memory" else "memory",
-            confidence=round(float(scored.confidence), 4),
+            tier=answered,
+            # nothing answered: no model to name (it read "memory" beside tier "none")
+            model="" if answered == "none" else scored.model if tier != "memory" else "memory",
+            confidence=_probability(scored.confidence),
             escalated=escalated,
             escalation_reason=escalation_reason,
             patterns=tuple(patterns),
             error=errors,
         )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD. The CLI and the menu do this
+    (``cli.readable``), but a host DAE calls the hook directly: such a question failed
+    every model tier ("'utf-8' codec can't encode character '\\ud800'": llama.cpp's
+    tokenizer and a server's JSON take UTF-8) and was answered by the memory alone."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _malformed(query: Any) -> str:
+    """Why ``query`` cannot be read as a :class:`Query`, or "". A host DAE may hand the
+    ``on_query`` hook bytes, None or a number where text belongs; each used to fail deep in
+    the router with a bare "AttributeError: 'NoneType' object has no attribute 'strip'"
+    (and a logged "routing failed"), never saying which field was wrong."""
+    if not isinstance(query, Query):
+        return f"not a question: a Query is expected, not {type(query).__name__}"
+    if not isinstance(query.text, str):
+        return f"the question must be text (str), not {type(query.text).__name__}"
+    if query.tier is not None and not isinstance(query.tier, str):
+        return f"unknown tier {query.tier!r}"
+    if not isinstance(query.kind, str):
+        return f"the question's kind must be text (str), not {type(query.kind).__name__}"
+    if isinstance(query.n_patterns, bool) or not isinstance(query.n_patterns, int):
+        return f"n_patterns must be a whole number, not {query.n_patterns!r}"
+    labels = query.labels
+    if isinstance(labels, str) or not isinstance(labels, Sequence):
+        # a string would be read as one label per character
+        return f"labels must be a list of strings, not {type(labels).__name__}"
+    if not all(isinstance(label, str) for label in labels):
+        return "labels must be a list of strings"
+    return ""
 
 
 def open_evidence(recalled: Sequence[Recalled]) -> list[Recalled]:
@@ -873,3 +979,50 @@ def _lazy(tier: str, backend: Backend | LazyBackend | None) -> LazyBackend | Non
     if backend is None or isinstance(backend, LazyBackend):
         return backend
     return LazyBackend(tier, lambda: backend)
+
+
+def _label_probs(choice: Any, n: int) -> tuple[float, ...]:
+    """The ``n`` label probabilities of a backend's :class:`Choice`, checked: a backend of
+    this process's or a server's that returns something else (no Choice, too few or too
+    many numbers, something that is not a number, a probability outside 0–1) has failed,
+    as one that raised has (:class:`ModelError`, so the router escalates or falls back).
+    Before, a wrong count failed the whole answer ("zip() argument 2 is longer than
+    argument 1", no tier answering). NaN and infinity pass here and are reported as a
+    non-finite score after the product with the prior, as before."""
+    try:
+        probs = tuple(float(p) for p in choice.probs)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ModelError(f"malformed choice from the model: {exc}") from None
+    if len(probs) != n:
+        raise ModelError(f"the model gave {len(probs)} probabilities for {n} options")
+    if any(p < 0 or p > 1 + 1e-6 for p in probs if math.isfinite(p)):
+        raise ModelError(f"probabilities outside 0-1 from the model: {list(probs)}")
+    return probs
+
+
+def _completion(done: Any) -> tuple[str, float]:
+    """The text and mean token probability of a backend's :class:`Completion`, checked like
+    :func:`_label_probs`: no Completion, text that is not a string or a mean probability
+    outside 0–1 is the model's failure (:class:`ModelError`), not the whole answer's."""
+    try:
+        text, raw = done.text, float(done.mean_prob)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ModelError(f"malformed completion from the model: {exc}") from None
+    if not isinstance(text, str):
+        raise ModelError(f"malformed completion from the model: text is {type(text).__name__}")
+    if math.isfinite(raw) and not 0 <= raw <= 1 + 1e-6:
+        raise ModelError(f"a mean token probability outside 0-1 from the model: {raw}")
+    return text, raw
+
+
+def _probability(value: float) -> float:
+    """A confidence as the answer promises it: finite, in 0–1, to 4 places. A calibration
+    of the caller's own (``Router(calibration=...)``) or a scorer's broken numbers must not
+    hand the host a NaN (which no threshold catches) or a 1.3."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if not math.isfinite(number):
+        return 0.0
+    return round(min(max(number, 0.0), 1.0), 4)

@@ -167,6 +167,15 @@ class RoutingRules:
     #: priority patterns searched for the recorded round whose scores a question gives
     #: (``routing.priority.recorded_round``; 0 = only those recalled for the question)
     round_recall_n: int = 64
+    #: seconds a model tier may take to load and answer one question; past that the
+    #: router answers without it (escalation, then the memory tier) and says so. A hung
+    #: backend cannot hold a host DAE's thread (0 = no bound). Well above the slowest
+    #: measured answer (Qwen 1.5B under full load: p95 164 s, docs/models.md).
+    model_timeout_s: float = 300.0
+    #: characters of the longest question answered; a longer one is refused with an error
+    #: saying so. Each recalled pattern reads the whole question (its numbers and words):
+    #: a 1 MB question held the interpreter lock, which every host thread needs, 5–12 s.
+    max_question_chars: int = 20_000
     reasoning_patterns: tuple[str, ...] = REASONING_PATTERNS
     module_patterns: tuple[str, ...] = MODULE_PATTERNS
     event_patterns: tuple[str, ...] = EVENT_PATTERNS
@@ -177,6 +186,16 @@ class RoutingRules:
     live_chat_patterns: tuple[str, ...] = LIVE_CHAT_PATTERNS
 
     def __post_init__(self) -> None:
+        # Rules built in code are held to what the TOML table is held to (``updated``): a
+        # NaN threshold escalated every answer as "gemma confidence 0.95 < nan", -1 none,
+        # and a pattern that does not compile failed here with a bare re.error.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(f.default, tuple):
+                checked = _patterns(f.name, value)
+            else:
+                checked = _number(f.name, f.default, value)
+            object.__setattr__(self, f.name, checked)
         object.__setattr__(self, "_reasoning", _compile(self.reasoning_patterns))
         object.__setattr__(self, "_module", _compile(self.module_patterns))
         object.__setattr__(self, "_event", _compile(self.event_patterns))
@@ -262,29 +281,57 @@ def _routing_value(key: str, current: Any, value: Any) -> Any:
         return ConfigError(f"routing setting {key!r}: cannot use {value!r} ({why})")
 
     if isinstance(current, tuple):
-        if isinstance(value, str):
-            raise refuse(f"a list of regular expressions is expected: {key} = [{value!r}]")
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise refuse("a list of regular expressions (strings) is expected")
-        for pattern in value:
-            try:
-                re.compile(pattern, re.IGNORECASE)
-            except re.error as exc:
-                raise ConfigError(
-                    f"routing setting {key!r}: {pattern!r} is not a valid regular expression "
-                    f"({exc})"
-                ) from None
-        return tuple(value)
+        return _patterns(key, value)
+    return _number(key, current, value)
+
+
+#: Settings that are probabilities: a number from 0 to 1, as the top-level ``threshold`` is
+#: (the routing table's took 2, which escalated every answer). ``fast_path_similarity`` above
+#: 1 stays allowed: it is how the fast path is turned off.
+UNIT_SETTINGS = frozenset({"threshold"})
+
+
+def _patterns(key: str, value: Any) -> tuple[str, ...]:
+    """``value`` as a tuple of regular expressions that compile; :class:`ConfigError`
+    naming ``key`` otherwise."""
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(f"routing setting {key!r}: cannot use {value!r} ({why})")
+
+    if isinstance(value, str):
+        raise refuse(f"a list of regular expressions is expected: {key} = [{value!r}]")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise refuse("a list of regular expressions (strings) is expected")
+    for pattern in value:
+        try:
+            re.compile(pattern, re.IGNORECASE)
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise ConfigError(
+                f"routing setting {key!r}: {pattern!r} is not a valid regular expression ({exc})"
+            ) from None
+    return tuple(value)
+
+
+def _number(key: str, current: Any, value: Any) -> Any:
+    """``value`` as a number of the type of the default ``current``: finite, at least 0
+    (at most 1 for :data:`UNIT_SETTINGS`); :class:`ConfigError` naming ``key`` otherwise."""
+
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(f"routing setting {key!r}: cannot use {value!r} ({why})")
+
     # Every other routing setting is a count, a weight, a temperature or a similarity: a
     # number, never below 0. A string holding one is read, as it is at the top level.
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise refuse("a number is expected")
     try:
         number = float(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise refuse("a number is expected") from None
-    if math.isnan(number) or number < 0:
-        raise refuse("a number of at least 0 is expected")
+    if not math.isfinite(number) or number < 0:
+        # inf passed "at least 0" before: a model_weight of inf made every model's score NaN
+        raise refuse("a finite number of at least 0 is expected")
+    if key in UNIT_SETTINGS and number > 1:
+        raise refuse("a number from 0 to 1 is expected")
     if isinstance(current, int):
         if not number.is_integer():
             raise refuse("a whole number is expected")

@@ -9,6 +9,7 @@ import json
 import logging
 import sqlite3
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -61,9 +62,15 @@ def test_a_failing_telemetry_receiver_is_one_line(caplog: pytest.LogCaptureFixtu
 def test_routing_failure_is_one_line(caplog: pytest.LogCaptureFixture) -> None:
     from foundups_training.routing import Router
 
+    class Odd:
+        """A memory whose recall gives something that is not a recalled pattern."""
+
+        def recall(self, *args: object, **kwargs: object) -> list[object]:
+            return [types.SimpleNamespace(similarity=0.5)]
+
     caplog.set_level(logging.WARNING, logger="foundups_training.routing.router")
-    answer = Router(memory=None, gemma=None, qwen=None).answer(  # type: ignore[arg-type]
-        Query(text=None)  # type: ignore[arg-type]  # anything the router did not expect
+    answer = Router(memory=Odd(), gemma=None, qwen=None).answer(  # type: ignore[arg-type]
+        Query(text="which module polls the chat?", tier="memory")
     )
     assert answer.error.startswith("AttributeError")
     (record,) = _records(caplog, "foundups_training.routing.router")
