@@ -169,6 +169,20 @@ _NOT_IN_FILE = {
 #: Tables of the TOML file read by other parts of the package (``Settings.extra``).
 _TABLES = ("routing",)
 
+#: The values each number may take (both ends included), and why. Without them a negative
+#: budget, an infinite wait or a thread count that overflows llama.cpp's C int was accepted
+#: and failed far away (or never: ``idle_minutes = inf`` just never trained). 0 keeps the
+#: meaning the adapters give it (no limit on lines or seconds, no wait, no CPU gate at 100).
+_RANGES: dict[str, tuple[float, float]] = {
+    "threshold": (0.0, 1.0),
+    "fast_path_similarity": (0.0, math.inf),  # above 1: the fast path is off
+    "n_threads": (0, 1024),
+    "idle_minutes": (0.0, 525_600.0),  # a year
+    "idle_max_cpu": (0.0, 100.0),
+    "idle_max_lines": (0, 10**12),
+    "idle_max_seconds": (0.0, 31_536_000.0),  # a year
+}
+
 
 def _coerce(name: str, value: Any) -> Any:
     """Convert a raw value (string from env, TOML value, CLI flag) to the field's type.
@@ -180,16 +194,16 @@ def _coerce(name: str, value: Any) -> Any:
     kind = str(types[name])
     try:
         if name in _PATH_FIELDS:
-            if not isinstance(value, str | os.PathLike):
-                raise TypeError("a path (a string) is expected")
-            return Path(value).expanduser()
+            return _path(value)
         if kind == "float":
             number = _number(value, float)
             if math.isnan(number):
                 raise ValueError("not a number")
-            return number
+            if math.isinf(number):
+                raise ValueError("not a finite number")
+            return _in_range(name, number)
         if kind == "int":
-            return _number(value, int)
+            return _in_range(name, _number(value, int))
         if kind.startswith("tuple"):
             if isinstance(value, str):
                 return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -204,6 +218,35 @@ def _coerce(name: str, value: Any) -> Any:
         return text
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: cannot use {value!r} ({exc})") from None
+
+
+def _path(value: Any) -> Path:
+    """A path setting: ``~`` and environment variables (``$HOME``, ``%LOCALAPPDATA%`` on
+    Windows) expanded, as a shell would have done for a value typed there; the TOML file
+    and a service's environment get no shell. An empty path (which named the working
+    directory) and a NUL character (refused by every open later) are mistakes."""
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError("a path (a string) is expected")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise TypeError("a path (a string) is expected")
+    if not text.strip():
+        raise ValueError("a path cannot be empty")
+    if "\0" in text:
+        raise ValueError("a path cannot hold a NUL character")
+    return Path(os.path.expandvars(text)).expanduser()
+
+
+def _in_range(name: str, number: Any) -> Any:
+    """``number`` when it is in the setting's range (see ``_RANGES``)."""
+    low, high = _RANGES.get(name, (-math.inf, math.inf))
+    if not low <= number <= high:
+        if low == 0 and high == 1:
+            raise ValueError("must be between 0 and 1")
+        if high == math.inf:
+            raise ValueError(f"must be at least {low:g}")
+        raise ValueError(f"must be from {low:g} to {high:g}")
+    return number
 
 
 def _number(value: Any, kind: type[int] | type[float]) -> Any:
@@ -245,8 +288,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
+    except UnicodeDecodeError as exc:  # tomllib decodes the whole file as UTF-8 first
+        raise ConfigError(
+            f"config file {path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); save it as UTF-8"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+        raise ConfigError(f"config file {path}: {exc.strerror or exc}") from None
     # Accept top-level keys, a [foundups_training] table, or both: keys written above the
     # first table header (``threshold = 0.5`` then ``[foundups_training.routing]``) are
     # top-level keys too, and must not be dropped because the table exists.
@@ -321,13 +369,20 @@ def load_settings(
     for suffix, name in _ENV_FIELDS.items():
         raw = env.get(ENV_PREFIX + suffix)
         if raw not in (None, ""):
-            from_env[name] = _coerce(name, raw)
+            try:
+                from_env[name] = _coerce(name, raw)
+            except ConfigError as exc:  # name where it came from, as the file's errors do
+                raise ConfigError(f"{exc}, from {ENV_PREFIX}{suffix}") from None
 
     data_dir = overrides.get("data_dir") or from_env.get("data_dir") or default_data_dir()
     data_dir = Path(data_dir).expanduser()
 
     config_file = overrides.get("config_file") or env.get(ENV_PREFIX + "CONFIG")
-    config_path = Path(config_file).expanduser() if config_file else data_dir / "config.toml"
+    config_path = (
+        Path(os.path.expandvars(os.fspath(config_file))).expanduser()
+        if config_file
+        else data_dir / "config.toml"
+    )
     from_file: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     if config_file or config_path.is_file():
@@ -344,6 +399,29 @@ def load_settings(
     if not 0.0 <= settings.threshold <= 1.0:
         raise ConfigError(f"threshold must be between 0 and 1, got {settings.threshold}")
     return settings
+
+
+def usable_data_dir(settings: Settings) -> Path:
+    """The data directory, created if needed, or a ConfigError saying why it cannot be used.
+
+    For a long-lived writer (the training plugin in the host): a data directory that is a
+    file, or that this process cannot create or write, otherwise surfaced later as a bare
+    ``FileExistsError`` from whichever part opened first, a traceback from the journal, and
+    the same again on every idle cycle and question.
+    """
+    path = settings.data_dir
+    how = "set FOUNDUPS_TRAINING_HOME or --data-dir to a folder this process can write"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"the data directory {path} is a file, not a directory ({how})")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"the data directory {path} cannot be created: {exc.strerror or exc} ({how})"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"the data directory {path} is not writable by this process ({how})")
+    return path
 
 
 def with_overrides(settings: Settings, **changes: Any) -> Settings:

@@ -13,8 +13,10 @@ a bounded queue and are handed to it, in order, once it is.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -23,6 +25,7 @@ from foundups_training.logs import trace
 from foundups_training.records import Answer, Decision, IdleBudget, IdleReport, Query
 
 if TYPE_CHECKING:
+    from foundups_training.config import Settings
     from foundups_training.engine import Trainer
     from foundups_training.live import LiveLearner
 
@@ -43,6 +46,14 @@ class TrainingPlugin:
     """Hook implementations backed by one lazily-built Trainer."""
 
     def __init__(self, trainer: Trainer | None = None) -> None:
+        # The settings a Trainer given here was built with: a forked child builds its own
+        # Trainer from them (None: from the environment's settings, on first use).
+        self._settings: Settings | None = trainer.settings if trainer is not None else None
+        self._reset(trainer)
+        _plugins.add(self)
+
+    def _reset(self, trainer: Trainer | None) -> None:
+        """The state of a plugin that has built nothing yet (``trainer`` aside)."""
         self._trainer = trainer
         self._live: LiveLearner | None = None
         self._lock = threading.Lock()  # builds the trainer
@@ -64,10 +75,13 @@ class TrainingPlugin:
         """The Trainer, built from the environment's settings on first use."""
         with self._lock:
             if self._trainer is None:
-                from foundups_training.config import load_settings
+                from foundups_training.config import load_settings, usable_data_dir
                 from foundups_training.engine import Trainer
 
-                self._trainer = Trainer(load_settings())
+                settings = self._settings if self._settings is not None else load_settings()
+                # One clear reason, logged once, instead of each part failing on its own.
+                usable_data_dir(settings)
+                self._trainer = Trainer(settings)
                 # Opening the metrics store is file I/O: keep it off the caller's thread.
                 threading.Thread(
                     target=_observe, args=(self._trainer,), name="foundups-metrics", daemon=True
@@ -238,6 +252,19 @@ class TrainingPlugin:
                 self._reader = Trainer(trainer.settings, read_only=True)
             return self._reader
 
+    def _after_fork_in_child(self) -> None:
+        """Start over in a forked child (``multiprocessing`` with ``fork``, ``os.fork``).
+
+        What the parent built is the parent's: the threads of its learner and warm-up do not
+        exist in the child (decisions queued there would never be written), a lock one of
+        them held at the fork would be held forever (the child's next hook call would hang),
+        and the store's open handles belong to the parent's writer. The child forgets all of
+        it without closing anything (closing would release the parent's store lock, or
+        journal the parent's queue a second time at the child's exit) and builds its own on
+        first use, as a new process would.
+        """
+        self._reset(None)
+
     def close(self) -> None:
         """Flush the live learner and release the trainer's resources."""
         self.wait_ready(10.0)
@@ -258,6 +285,19 @@ def _observe(trainer: Trainer) -> None:
         attach_observers(trainer)
     except Exception as exc:  # noqa: BLE001 - metrics are optional; learning goes on
         _warn("metrics observers could not be attached: %s: %s", type(exc).__name__, exc, exc=exc)
+
+
+#: Every TrainingPlugin of this process, for the fork handler below.
+_plugins: weakref.WeakSet[TrainingPlugin] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for each in list(_plugins):
+        each._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 #: The object the entry point names.

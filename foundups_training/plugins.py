@@ -8,11 +8,13 @@ fails to import, or raises from a hook, is logged and skipped: it never takes th
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, distributions
 from typing import Any
 
 import pluggy
@@ -31,9 +33,86 @@ _manager: pluggy.PluginManager | None = None
 #: Problems met while loading plugins: (name, message). Shown by ``status``.
 load_errors: list[tuple[str, str]] = []
 
+#: What a plugin may raise that is still the plugin's failure, not the host's: SystemExit
+#: too (a module that calls ``sys.exit()`` when a dependency is missing would otherwise end
+#: the host at ``import foundups_training.auto``). KeyboardInterrupt is the operator's, and
+#: goes through.
+PLUGIN_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
+
+#: Every IsolatingPluginManager, for the fork handler below.
+_managers: weakref.WeakSet[IsolatingPluginManager] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """Give a forked child fresh locks: one held by another thread of the parent at the
+    moment of the fork would stay held forever in the child (that thread does not exist
+    there), and the child's first hook call or plugin load would hang on it."""
+    global _lock
+    _lock = threading.Lock()
+    for manager in list(_managers):
+        manager._drop_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def _split(value: str | None) -> set[str]:
     return {v.strip() for v in (value or "").split(",") if v.strip()}
+
+
+def selection_lists() -> tuple[set[str], set[str]]:
+    """The allow-list and deny-list of entry-point names, from the settings.
+
+    The settings hold them from ``FOUNDUPS_TRAINING_PLUGINS`` / ``..._DISABLE`` and from the
+    TOML file's ``plugins_allow`` / ``plugins_deny`` (the environment wins): reading the
+    environment alone left those keys of the file accepted and without effect. A file that
+    cannot be read falls back to the environment (the error is the Trainer's to report,
+    when it is built).
+    """
+    try:
+        from foundups_training.config import load_settings
+
+        settings = load_settings()
+        return set(settings.plugins_allow), set(settings.plugins_deny)
+    except Exception as exc:  # noqa: BLE001 - loading plugins never fails on a setting
+        log.warning(
+            "plugin allow/deny lists: %s; using FOUNDUPS_TRAINING_PLUGINS and "
+            "FOUNDUPS_TRAINING_DISABLE alone",
+            exc,
+        )
+        env = os.environ
+        return _split(env.get("FOUNDUPS_TRAINING_PLUGINS")), _split(
+            env.get("FOUNDUPS_TRAINING_DISABLE")
+        )
+
+
+def group_entry_points(group: str) -> tuple[list[EntryPoint], list[tuple[str, str]]]:
+    """The entry points of ``group``, read one distribution at a time; and the
+    distributions whose entry points could not be read, as (name, error).
+
+    ``importlib.metadata.entry_points()`` reads every installed distribution's
+    ``entry_points.txt`` at once, so one malformed file anywhere in the environment (a
+    package of the host's, unrelated to this plugin) made it raise, and no plugin or adapter
+    at all was loaded. As there, a distribution found twice on ``sys.path`` counts once
+    (the first found wins).
+    """
+    found: list[EntryPoint] = []
+    errors: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for dist in distributions():
+        label = str(getattr(dist, "_path", "") or "a distribution")
+        try:
+            key = getattr(dist, "_normalized_name", None) or dist.metadata["Name"] or ""
+            if key:
+                if key in seen:
+                    continue
+                seen.add(key)
+                label = str(dist.metadata["Name"] or label)
+            found.extend(dist.entry_points.select(group=group))
+        except Exception as exc:  # noqa: BLE001 - one broken distribution, not all of them
+            errors.append((label, f"{type(exc).__name__}: {exc}"))
+    return found, errors
 
 
 def _selected(names: Iterable[EntryPoint], allow: set[str], deny: set[str]) -> list[EntryPoint]:
@@ -64,6 +143,7 @@ class IsolatingPluginManager(pluggy.PluginManager):
         # Dropping a plugin and recording it: several host threads may fail in one plugin at
         # the same moment, and only the first of them may unregister it.
         self._drop_lock = threading.Lock()
+        _managers.add(self)
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register ``plugin``; hook wrappers are not part of the contract and never called."""
@@ -82,6 +162,20 @@ class IsolatingPluginManager(pluggy.PluginManager):
                 registered,
                 ", ".join(wrappers),
             )
+        # pluggy accepts an implementation of a hook it has no spec for (``on_decison``), and
+        # never calls it: without a word, a typo would leave the plugin deaf to that hook.
+        unknown = sorted(
+            caller.name for caller in self.get_hookcallers(plugin) or [] if not caller.has_spec()
+        )
+        if unknown:
+            log.warning(
+                "plugin %s: %s %s not a hook of %s (the hooks: on_decision, on_idle, "
+                "on_query) and will never be called",
+                registered,
+                ", ".join(unknown),
+                "is" if len(unknown) == 1 else "are",
+                PROJECT,
+            )
         return registered
 
     def call_safely(self, hook_name: str, **kwargs: Any) -> Any:
@@ -98,6 +192,7 @@ class IsolatingPluginManager(pluggy.PluginManager):
             log.error("cannot call hook %s: %s: %s", hook_name, type(exc).__name__, exc)
             return None
         results: list[Any] = []
+        expected = hookspecs.RESULT_TYPES.get(hook_name)
         # get_hookimpls() is in registration order with tryfirst last; pluggy calls it from
         # the end. Each implementation is called here once, so one that raises never makes
         # the others run again.
@@ -111,8 +206,12 @@ class IsolatingPluginManager(pluggy.PluginManager):
                 return None if firstresult else results
             try:
                 result = impl.function(*args)
-            except Exception as exc:  # noqa: BLE001 - isolation is the point
+            except PLUGIN_ERRORS as exc:  # isolation is the point
                 self._drop(impl.plugin, impl.plugin_name, hook_name, exc)
+                continue
+            wrong = _wrong_result(result, expected)
+            if wrong:
+                self._drop(impl.plugin, impl.plugin_name, hook_name, TypeError(wrong), "returned")
                 continue
             if result is not None:
                 if firstresult:
@@ -120,9 +219,12 @@ class IsolatingPluginManager(pluggy.PluginManager):
                 results.append(result)
         return None if firstresult else results
 
-    def _drop(self, plugin: object, name: str, hook_name: str, exc: Exception) -> None:
-        """Record that ``plugin`` raised in ``hook_name`` and unregister it (never raises)."""
-        error = f"{type(exc).__name__}: {exc}"
+    def _drop(
+        self, plugin: object, name: str, hook_name: str, exc: BaseException, how: str = "raised"
+    ) -> None:
+        """Record that ``plugin`` raised in ``hook_name`` (``how="raised"``), or returned what
+        the host cannot use (``"returned"``), and unregister it (never raises)."""
+        error = f"{type(exc).__name__}: {exc}" if how == "raised" else str(exc)
         with self._drop_lock:
             self.failures.append((name, hook_name, error))
             registered = self.is_registered(plugin)
@@ -133,11 +235,12 @@ class IsolatingPluginManager(pluggy.PluginManager):
                     log.debug("unregistering plugin %s failed: %s", name, unregister_error)
         if registered:
             log.error(
-                "plugin %s raised in %s: %s; it is disabled for the rest of this process",
+                "plugin %s %s in %s: %s; it is disabled for the rest of this process",
                 name,
+                "raised" if how == "raised" else "broke the hook's contract",
                 hook_name,
                 error,
-                exc_info=trace(log, exc),
+                exc_info=trace(log, exc) if how == "raised" else None,
             )
         else:  # another thread met the same failure first and already dropped it
             log.debug("plugin %s (already disabled) raised in %s: %s", name, hook_name, error)
@@ -149,11 +252,21 @@ def load_entry_points(
     deny: set[str] | None = None,
     eps: Sequence[EntryPoint] | None = None,
 ) -> list[str]:
-    """Register every selected entry point of the group; returns the names registered."""
-    allow = _split(os.environ.get("FOUNDUPS_TRAINING_PLUGINS")) if allow is None else allow
-    deny = _split(os.environ.get("FOUNDUPS_TRAINING_DISABLE")) if deny is None else deny
+    """Register every selected entry point of the group; returns the names registered.
+
+    ``allow`` / ``deny`` default to :func:`selection_lists`. Never raises: an entry point that
+    cannot be imported, instantiated or registered, or names None, is logged once and listed
+    in :data:`load_errors`.
+    """
+    if allow is None or deny is None:
+        allow_set, deny_set = selection_lists()
+        allow = allow_set if allow is None else allow
+        deny = deny_set if deny is None else deny
     if eps is None:
-        eps = list(entry_points(group=ENTRY_POINT_GROUP))
+        eps, broken = group_entry_points(ENTRY_POINT_GROUP)
+        for dist, message in broken:
+            load_errors.append((dist, message))
+            log.error("distribution %s: entry points cannot be read: %s; skipped", dist, message)
     registered = []
     for ep in _selected(eps, allow, deny):
         if pm.has_plugin(ep.name):
@@ -162,14 +275,32 @@ def load_entry_points(
             plugin = ep.load()
             if isinstance(plugin, type):
                 plugin = plugin()
-            pm.register(plugin, name=ep.name)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the host
-            message = f"{type(exc).__name__}: {exc}"
+            if plugin is None:
+                raise TypeError("the entry point names None, not a plugin")
+            if pm.register(plugin, name=ep.name) is None:
+                raise ValueError("the plugin manager refused it (a blocked name)")
+        except PLUGIN_ERRORS as exc:  # a broken plugin must not break the host
+            # One line, as every failure is logged (pluggy's validation errors span several).
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())
             load_errors.append((ep.name, message))
             log.error("plugin %s (%s) failed to load: %s; skipped", ep.name, ep.value, message)
             continue
         registered.append(ep.name)
     return registered
+
+
+def _wrong_result(result: Any, expected: type | None) -> str:
+    """Why a hook's result cannot be handed to the host ("" when it can).
+
+    A coroutine is refused for every hook: an ``async def`` implementation is never awaited,
+    so it would never run at all.
+    """
+    if inspect.iscoroutine(result):
+        result.close()  # no "never awaited" warning later, far from the plugin
+        return "returned a coroutine: async hook implementations are not supported"
+    if result is None or expected is None or isinstance(result, expected):
+        return ""
+    return f"returned {type(result).__name__}, not {expected.__name__} or None"
 
 
 def get_plugin_manager() -> IsolatingPluginManager:

@@ -20,6 +20,12 @@ PROJECT = "foundups_training"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
+#: What each hook may return besides None. The plugin manager checks every result against
+#: it: a plugin returning anything else (a dict, a string, a coroutine) would otherwise hand
+#: the host a value it cannot use, and fail there, far from the plugin that caused it.
+#: ``on_decision``'s return value is ignored, so it has no entry.
+RESULT_TYPES: dict[str, type] = {"on_idle": IdleReport, "on_query": Answer}
+
 
 @hookspec
 def on_decision(decision: Decision) -> None:
