@@ -16,8 +16,10 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint
 from typing import Any
+
+from foundups_training.logs import warn_failure
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +51,24 @@ def activate(eps: Sequence[EntryPoint] | None = None) -> dict[str, Any]:
             ERRORS.append(("bridge", f"{type(exc).__name__}: {exc}"))
             log.error("foundups-training: bridge not connected: %s", exc)
             return dict(ACTIVE)
-        deny = _names(os.environ.get("FOUNDUPS_TRAINING_DISABLE"))
         try:
-            found = list(eps) if eps is not None else list(entry_points(group=ADAPTER_GROUP))
+            # The same deny-list as the plugins': FOUNDUPS_TRAINING_DISABLE or the TOML
+            # file's plugins_deny.
+            from foundups_training.plugins import group_entry_points, selection_lists
+
+            deny = selection_lists()[1]
+            if eps is not None:
+                found = list(eps)
+            else:
+                # One distribution at a time: a malformed entry_points.txt of an unrelated
+                # package costs its own entries, not every adapter.
+                found, broken = group_entry_points(ADAPTER_GROUP)
+                for dist, message in broken:
+                    ERRORS.append((dist, message))
+                    log.error("foundups-training: distribution %s skipped: %s", dist, message)
         except Exception as exc:  # noqa: BLE001
             ERRORS.append(("entry-points", f"{type(exc).__name__}: {exc}"))
-            found = []
+            deny, found = _names(os.environ.get("FOUNDUPS_TRAINING_DISABLE")), []
         for ep in found:
             if ep.name in deny or ep.name in ACTIVE:
                 continue
@@ -62,7 +76,9 @@ def activate(eps: Sequence[EntryPoint] | None = None) -> dict[str, Any]:
                 factory = ep.load()
                 instrumentor = factory() if callable(factory) else factory
                 instrumentor.instrument()
-            except Exception as exc:  # noqa: BLE001 - skip one adapter, keep the others
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - skip one adapter only
+                # (SystemExit too: an adapter's module that exits on a missing dependency
+                # must not end the host at ``import foundups_training.auto``)
                 ERRORS.append((ep.name, f"{type(exc).__name__}: {exc}"))
                 log.error("foundups-training: adapter %s (%s) skipped: %s", ep.name, ep.value, exc)
                 continue
@@ -111,8 +127,9 @@ def flush_live(timeout: float = 5.0) -> bool:
             stats["submitted"] - stats["processed"],
             timeout,
         )
-    except Exception:  # the host is ending: report, never raise
-        log.exception("foundups-training: flushing the live learner failed")
+    except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
+        warn_failure(log, "foundups-training: flushing the live learner failed", exc,
+                     logging.ERROR)  # fmt: skip
     return False
 
 
@@ -132,8 +149,9 @@ def close_live(timeout: float = 5.0) -> None:
         return
     try:
         live = _live_learner(plugin, timeout)
-    except Exception:  # the host is ending: report, never raise
-        log.exception("foundups-training: the live learner could not be reached")
+    except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
+        warn_failure(log, "foundups-training: the live learner could not be reached", exc,
+                     logging.ERROR)  # fmt: skip
         live = None
     if live is not None:
         try:
@@ -167,5 +185,5 @@ def deactivate() -> None:
 
 try:
     activate()
-except Exception:  # importing this module must never raise into the host
+except (Exception, SystemExit):  # importing this module must never raise into the host
     log.exception("foundups-training activation failed")

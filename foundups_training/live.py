@@ -37,7 +37,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from foundups_training.logs import describe
+from foundups_training.logs import describe, warn_failure
 from foundups_training.records import Decision, Pattern
 from foundups_training.text import encodable
 
@@ -336,10 +336,11 @@ class LiveLearner:
     def _process(self, batch: list[Decision]) -> None:
         try:
             self.write(batch)
-        except Exception as exc:  # the writer thread must survive anything
+        except Exception as exc:  # noqa: BLE001 - the writer thread must survive anything
             self._add("failed", len(batch))
             self.last_error = describe(exc)
-            log.exception("live learner failed to write %d decisions", len(batch))
+            warn_failure(log, f"live learner failed to write {len(batch)} decisions", exc,
+                         logging.ERROR)  # fmt: skip
         with self._done:
             self._counts["processed"] += len(batch)
             self._done.notify_all()
@@ -434,9 +435,9 @@ class LiveLearner:
             from foundups_training.memory.writer import append_journal
 
             journaled = append_journal(self._journal_dir(), patterns)  # logs what it lost
-        except Exception:  # counted and logged below
+        except Exception as exc:  # noqa: BLE001 - counted and logged below
             journaled = 0
-            log.exception("live learner: could not reach the journal")
+            warn_failure(log, "live learner: could not reach the journal", exc, logging.ERROR)
         self._add("journaled", journaled)
         if journaled < len(patterns):
             self._add("failed", len(patterns) - journaled)
@@ -447,8 +448,8 @@ class LiveLearner:
         if memory is not None and journaled and not self._journal_only:
             try:
                 memory.writer()
-            except Exception:  # the journal is replayed on the next open
-                log.warning("live learner: the journal's replay could not start", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - the journal is replayed on the next open
+                warn_failure(log, "live learner: the journal's replay could not start", exc)
 
     # -- decision -> pattern ------------------------------------------------------------------
     def _absorb(

@@ -31,6 +31,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from foundups_training.logs import warn_failure
 from foundups_training.records import Pattern
 
 from .lock import StoreLocked, WriterLock
@@ -215,9 +216,9 @@ def append_journal(journal_dir: Path, patterns: Sequence[Pattern]) -> int:
     for pattern in patterns:
         try:
             lines.append((pattern_to_json(pattern) + "\n").encode("utf-8"))
-        except Exception:  # one unencodable pattern must not cost the others
-            log.error("could not encode pattern %r for the journal: it is lost",
-                      getattr(pattern, "id", "?"), exc_info=True)  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - one unencodable pattern must not cost the others
+            warn_failure(log, f"could not encode pattern {getattr(pattern, 'id', '?')!r} for "
+                         "the journal: it is lost", exc, logging.ERROR)  # fmt: skip
     if not lines:
         return 0
     with _journal_lock:
@@ -399,8 +400,9 @@ class BackgroundWriter:
         # thread would be neither stored, journaled nor counted, and the queue would fill.
         try:
             self.replay()
-        except Exception as exc:  # the journal stays on disk for the next start
-            log.exception("journal replay failed; it will be retried on the next start")
+        except Exception as exc:  # noqa: BLE001 - the journal stays on disk for the next start
+            warn_failure(log, "journal replay failed; it will be retried on the next start",
+                         exc, logging.ERROR)  # fmt: skip
             self._note_store_failure(exc)
         finally:
             with self._idle:
@@ -442,8 +444,9 @@ class BackgroundWriter:
                 batch.append(item)
             try:
                 self._store(batch)
-            except Exception:  # _store accounts for the batch; keep serving
-                log.exception("the background writer failed on a batch of %d", len(batch))
+            except Exception as exc:  # noqa: BLE001 - _store accounts for the batch; keep serving
+                warn_failure(log, f"the background writer failed on a batch of {len(batch)}",
+                             exc, logging.ERROR)  # fmt: skip
 
     def _store(self, batch: list[Pattern]) -> None:
         try:
@@ -453,13 +456,15 @@ class BackgroundWriter:
             self.memory.upsert(batch)
         except PartialWrite as exc:  # journal only what was not stored: counted once
             rest = [p for p in batch if p.id not in exc.stored]
-            log.exception("storing %d live patterns failed; journaling them", len(rest))
+            warn_failure(log, f"storing {len(rest)} live patterns failed; journaling them",
+                         exc, logging.ERROR)  # fmt: skip
             self._spill(rest)
             with self._counts_lock:
                 self.written += len(batch) - len(rest)
             self._note_store_failure(exc)
-        except Exception as exc:  # a failed batch is journaled, never dropped
-            log.exception("storing %d live patterns failed; journaling them", len(batch))
+        except Exception as exc:  # noqa: BLE001 - a failed batch is journaled, never dropped
+            warn_failure(log, f"storing {len(batch)} live patterns failed; journaling them",
+                         exc, logging.ERROR)  # fmt: skip
             self._spill(batch)
             self._note_store_failure(exc)
         else:

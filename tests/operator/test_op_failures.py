@@ -78,6 +78,38 @@ def test_routing_failure_is_one_line(caplog: pytest.LogCaptureFixture) -> None:
     assert record.exc_info is None
 
 
+@pytest.mark.parametrize("level", [logging.WARNING, logging.DEBUG])
+def test_a_store_that_refuses_live_patterns_is_one_line_unless_debugging(
+    level: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The background writer meets a store failure (a full disk) and journals the batch: the
+    host's log gets one line saying so, not a traceback, unless debugging."""
+    from foundups_training.memory.writer import JOURNAL_NAME, BackgroundWriter
+    from foundups_training.records import Pattern
+
+    class Refusing:
+        def upsert(self, patterns: object) -> None:
+            raise RuntimeError("disk on fire")
+
+    caplog.set_level(level, logger="foundups_training.memory.writer")
+    writer = BackgroundWriter(Refusing(), tmp_path / "journal").start()  # type: ignore[arg-type]
+    try:
+        writer.submit(Pattern.make("error_fix", "quota exceeded", "switched credentials"))
+        assert writer.flush(30.0)
+    finally:
+        writer.close()
+    (record,) = [
+        r for r in _records(caplog, "foundups_training.memory.writer") if "storing" in r.message
+    ]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == (
+        "storing 1 live patterns failed; journaling them: RuntimeError: disk on fire"
+    )
+    assert (record.exc_info is not None) == (level == logging.DEBUG)
+    journal = (tmp_path / "journal" / JOURNAL_NAME).read_text(encoding="utf-8")
+    assert len(journal.splitlines()) == 1  # nothing lost
+
+
 # -- the telemetry writer never raises ----------------------------------------------------------
 
 
