@@ -156,14 +156,16 @@ def close_live(timeout: float = 5.0) -> None:
     if live is not None:
         try:
             live.close(timeout)
-        except Exception:  # the host is ending: report, never raise
-            log.exception("foundups-training: closing the live learner failed")
+        except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
+            warn_failure(log, "foundups-training: closing the live learner failed", exc,
+                         logging.ERROR)  # fmt: skip
     trainer = getattr(plugin, "_trainer", None)
     try:
         if trainer is not None and trainer.has_part("memory"):
             trainer.memory.stop_writer(timeout)
-    except Exception:  # the host is ending: report, never raise
-        log.exception("foundups-training: stopping the memory's background writer failed")
+    except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
+        warn_failure(log, "foundups-training: stopping the memory's background writer failed",
+                     exc, logging.ERROR)  # fmt: skip
 
 
 def deactivate() -> None:
