@@ -388,6 +388,7 @@ def load_settings(
     if config_file or config_path.is_file():
         from_file, extra = _file_settings(config_path, known)
 
+    extra = _env_wins_over_routing_table(extra, {*from_env, *overrides})
     merged: dict[str, Any] = {**from_file, **from_env}
     for key, value in overrides.items():
         if key not in known:
@@ -399,6 +400,27 @@ def load_settings(
     if not 0.0 <= settings.threshold <= 1.0:
         raise ConfigError(f"threshold must be between 0 and 1, got {settings.threshold}")
     return settings
+
+
+#: Settings of the top level that the TOML file's ``[routing]`` table may hold as well.
+_ROUTING_TOP_LEVEL = ("threshold", "fast_path_similarity")
+
+
+def _env_wins_over_routing_table(extra: dict[str, Any], given: set[str]) -> dict[str, Any]:
+    """``extra`` without the routing table's keys that an environment variable or an
+    override gives too (``given``).
+
+    The routing rules apply the ``[routing]`` table over the top-level settings, so a
+    ``threshold`` written there outweighed ``FOUNDUPS_TRAINING_THRESHOLD``: the environment
+    wins over the file, wherever in the file the key is written.
+    """
+    routing = extra.get("routing")
+    if not isinstance(routing, dict):
+        return extra
+    drop = {key for key in _ROUTING_TOP_LEVEL if key in routing and key in given}
+    if not drop:
+        return extra
+    return {**extra, "routing": {k: v for k, v in routing.items() if k not in drop}}
 
 
 def usable_data_dir(settings: Settings) -> Path:

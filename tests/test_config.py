@@ -46,3 +46,20 @@ def test_plugin_lists_are_parsed(tmp_path: Path) -> None:
         env={"FOUNDUPS_TRAINING_PLUGINS": "a, b", "FOUNDUPS_TRAINING_HOME": str(tmp_path)}
     )
     assert s.plugins_allow == ("a", "b")
+
+
+@pytest.mark.parametrize("key", ["threshold", "fast_path_similarity"])
+def test_the_environment_wins_over_the_routing_table_too(tmp_path: Path, key: str) -> None:
+    """The ``[routing]`` table may hold the two top-level routing settings; the environment
+    still wins over the file there, as everywhere (before, the table outweighed it)."""
+    from foundups_training.routing.rules import RoutingRules
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[foundups_training.routing]\n{key} = 0.9\n")
+    env = {"FOUNDUPS_TRAINING_CONFIG": str(cfg), f"FOUNDUPS_TRAINING_{key.upper()}": "0.5"}
+    rules = RoutingRules.from_settings(load_settings({"data_dir": tmp_path}, env=env))
+    assert getattr(rules, key) == 0.5
+    alone = RoutingRules.from_settings(
+        load_settings({"data_dir": tmp_path}, env={"FOUNDUPS_TRAINING_CONFIG": str(cfg)})
+    )
+    assert getattr(alone, key) == 0.9  # the table still counts when nothing else says

@@ -305,7 +305,7 @@ class Router:
         text = _encodable(query.text).strip()
         if not text:
             return Answer(text="", tier="none", error="empty question")
-        if len(text) > self.rules.max_question_chars:
+        if 0 < self.rules.max_question_chars < len(text):
             return Answer(
                 text="",
                 tier="none",

@@ -175,6 +175,7 @@ class RoutingRules:
     #: characters of the longest question answered; a longer one is refused with an error
     #: saying so. Each recalled pattern reads the whole question (its numbers and words):
     #: a 1 MB question held the interpreter lock, which every host thread needs, 5–12 s.
+    #: 0 = no limit (as ``model_timeout_s``).
     max_question_chars: int = 20_000
     reasoning_patterns: tuple[str, ...] = REASONING_PATTERNS
     module_patterns: tuple[str, ...] = MODULE_PATTERNS

@@ -111,6 +111,13 @@ def test_a_huge_question_is_refused_at_once_not_read_per_pattern() -> None:
     assert ok.tier == "memory" and not ok.error
 
 
+def test_a_question_limit_of_zero_is_no_limit() -> None:
+    """As ``model_timeout_s = 0``: 0 turns the bound off, it does not refuse every question."""
+    router = Router(_memory(), None, None, rules=RoutingRules(max_question_chars=0))
+    ans = router.answer(Query(LOOKUP + " " + "x" * 30_000, tier="memory"))
+    assert ans.tier == "memory" and not ans.error
+
+
 @pytest.mark.parametrize(
     "text",
     [
