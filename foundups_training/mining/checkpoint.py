@@ -125,9 +125,12 @@ class Checkpoint:
         """How many bytes :attr:`head_hash` covers."""
         parts = self.fingerprint.split(":")
         try:
-            return int(parts[2]) if len(parts) == 3 else 0
+            n = int(parts[2]) if len(parts) == 3 else 0
         except ValueError:
             return 0
+        # A corrupt "sha256:…:-5" hashed the whole log (read(-5) reads to the end) on every
+        # comparison: unknown, like a missing length, instead.
+        return n if n > 0 else 0
 
 
 def now_iso() -> str:

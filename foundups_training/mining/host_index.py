@@ -330,16 +330,35 @@ def _scan_dir(path: Path) -> list[os.DirEntry[str]]:
         return []
 
 
+def _utf8_name(name: str) -> bool:
+    """Whether a file name read from the tree is text. On POSIX a name that is not UTF-8
+    comes back with lone surrogates (``caf\\udce9.py``): a pattern holding one cannot be
+    stored (the store encodes UTF-8 and raised, failing the whole ``index``), and such a
+    file cannot be imported by the host either. Such names are skipped."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _module_dirs(root: Path) -> Iterator[tuple[str, str, Path]]:
-    """(domain, module, dir) for every ``modules/<domain>/<module>/``; links never followed."""
+    """(domain, module, dir) for every ``modules/<domain>/<module>/``; links never followed,
+    names that are not text (:func:`_utf8_name`) skipped."""
     modules = root / "modules"
     if modules.is_symlink() or not modules.is_dir():
         return
     for dom in _scan_dir(modules):
         if not dom.is_dir(follow_symlinks=False) or dom.name.startswith((".", "_")):
             continue
+        if not _utf8_name(dom.name):
+            continue
         for mod in _scan_dir(Path(dom.path)):
-            if mod.is_dir(follow_symlinks=False) and not mod.name.startswith((".", "_")):
+            if (
+                mod.is_dir(follow_symlinks=False)
+                and not mod.name.startswith((".", "_"))
+                and _utf8_name(mod.name)
+            ):
                 yield dom.name, mod.name, Path(mod.path)
 
 
@@ -350,8 +369,8 @@ def _python_files(module_dir: Path, limit: int = 300) -> list[Path]:
     while stack and len(out) < limit:
         here = stack.pop()
         for entry in _scan_dir(here):
-            if entry.is_symlink():
-                continue  # a link may lead outside HOST_ROOT
+            if entry.is_symlink() or not _utf8_name(entry.name):
+                continue  # a link may lead outside HOST_ROOT; a name that is not text
             if entry.is_dir(follow_symlinks=False):
                 if (
                     entry.name not in SKIP_DIRS
@@ -526,7 +545,7 @@ def _index_wsp(root: Path, out: _Collected) -> int:
             continue
         for entry in _scan_dir(folder):
             m = _WSP_FILE.match(entry.name)
-            if not m or entry.is_symlink() or not entry.is_file():
+            if not m or entry.is_symlink() or not entry.is_file() or not _utf8_name(entry.name):
                 continue
             text = read_text_inside(root, Path(entry.path))
             if text is None:

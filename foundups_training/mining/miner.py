@@ -202,9 +202,12 @@ class MiningSession:
     def _line_level(self, record: LogRecord) -> None:
         logger = record.logger
         if has_template(record):
-            # warnings and routine lines repeat: build each (logger, template) pattern
-            # once, then count
-            key = f"{logger}\x1f{mask(record.message)}"
+            # warnings and routine lines repeat: build each (logger, level, template)
+            # pattern once, then count. The level is part of the key: a WARNING and an INFO
+            # line of one template are different patterns (warning vs routine, and a step
+            # such as "Reconnecting" is learned only as a warning); keyed without it, the
+            # first one seen decided for both, and where a chunk began changed the patterns.
+            key = f"{logger}\x1f{record.level}\x1f{mask(record.message)}"
         elif logger.startswith("modules."):
             key = logger  # the same logger on most lines
         else:

@@ -28,11 +28,16 @@ from foundups_training.mining.redact import (
     redact,
 )
 
-_DOTTED = re.compile(
-    r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)? - (\S+) - ([A-Z]+) - ?(.*)"
-)
-_TAGGED = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)? \[([A-Z]+)\] ?(.*)")
-_DATED = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)?(?: -)? ?(.*)")
+#: A time zone after the time (``Z``, ``+02:00``, ``+0200``, `` +0000``, `` UTC``): a host run
+#: with ``logging.Formatter`` set to ISO-8601 or ``%z`` writes one. The time is kept as
+#: logged (local); without this the line lost its logger, level and module.
+_TZ = r"(?:Z|[ ]?[+-]\d\d:?\d\d|[ ](?:UTC|GMT))?"
+_STAMP = r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)?" + _TZ
+#: The message part is optional: ``log.error("")`` with trailing blanks stripped (an editor,
+#: a copy) leaves ``… - ERROR`` alone, which is still an error of that logger.
+_DOTTED = re.compile(_STAMP + r" - (\S+) - ([A-Z]+)(?: - ?(.*)| ?-?\s*$)")
+_TAGGED = re.compile(_STAMP + r" \[([A-Z]+)\] ?(.*)")
+_DATED = re.compile(_STAMP + r"(?: -)? ?(.*)")
 _HOLO = re.compile(r"\[(\d\d:\d\d:\d\d)\] ?(.*)")
 _TAG_RUN = re.compile(r"(?:\s*\[(?![Uu]\+)[A-Za-z][\w\-+. ]{0,40}\])+")
 _TAG_NAME = re.compile(r"\[([^\]]+)\]")
@@ -306,7 +311,7 @@ class LineParser:
             m = _DOTTED.match(text)
             if m:
                 date, time_, logger, level, msg = m.groups()
-                return self._make(raw, "dotted", date, time_, logger, level, msg)
+                return self._make(raw, "dotted", date, time_, logger, level, msg or "")
             m = _TAGGED.match(text)
             if m:
                 date, time_, level, msg = m.groups()
