@@ -37,8 +37,9 @@ VERSION = 2
 #: What the miner makes of a log. Raise it with every change that makes the same lines give
 #: other patterns (other ids, texts, outcomes or instances): a log mined by an older miner
 #: is then mined again from the start (``mine_log``), instead of keeping the old patterns
-#: beside the new ones.
-MINER_VERSION = 1
+#: beside the new ones. 2: a time zone after the time, a level with no message, and the
+#: level in the key of a line's template (a warning and a routine line stay two patterns).
+MINER_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
