@@ -12,6 +12,7 @@ callable; a :class:`Progress` is one.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import TextIO
@@ -26,6 +27,21 @@ def _is_tty(stream: TextIO) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # closed or not a real file
         return False
+
+
+def _columns(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` draws on: ``COLUMNS`` when set (as
+    :func:`shutil.get_terminal_size` reads it), else the terminal's own, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 1 else 80
 
 
 def _fmt_bytes(done: int, total: int) -> str:
@@ -117,7 +133,9 @@ class Progress:
         return f"{counts} {self.unit}" if self.unit else counts
 
     def _draw(self, now: float) -> None:
-        text = self.render(now)
+        # A line longer than the terminal wraps, and ``\r`` goes back to the start of its
+        # last row only: every redraw would leave a new line behind. It is cut to fit.
+        text = self.render(now)[: _columns(self.stream) - 1]
         pad = " " * max(0, self._last_len - len(text))
         try:
             self.stream.write("\r" + text + pad)

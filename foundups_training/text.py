@@ -1,14 +1,70 @@
-"""Text that every file, tokenizer and store here can take."""
+"""Text that every file, tokenizer, store and operator's console here can take."""
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import os
 import re
+import sys
 
 #: Lone UTF-16 surrogates: half an emoji from a JSON ``"\ud83d"`` escape, or a byte that was
 #: not UTF-8 carried by Python as one. No UTF-8 file, tokenizer or SQLite store takes them.
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
+#: 128 + SIGPIPE: what a shell reports of a command whose reader closed the pipe early
+#: (``foundups-training status | head -1``), as it would had the signal ended it.
+EXIT_OUTPUT_CLOSED = 141
+
+#: The error handler :func:`readable_stdout` gives standard output.
+_ESCAPE = "foundups-training-escape"
+
 
 def encodable(text: str) -> str:
     """``text`` with each lone surrogate replaced by U+FFFD (the rest unchanged)."""
     return text if text.isascii() else _SURROGATES.sub("\ufffd", text)
+
+
+def _escape(exc: UnicodeError) -> tuple[str, int]:
+    """Each character the stream cannot encode as a ``\\uXXXX`` escape (a pair beyond the
+    BMP). Unlike ``backslashreplace``'s ``\\xe9`` it is valid inside a JSON string, so
+    ``--json`` output stays JSON that decodes to the original text, and a path stays
+    readable in a line of text."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    out = []
+    for char in exc.object[exc.start : exc.end]:
+        code = ord(char)
+        if code > 0xFFFF:
+            code -= 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out), exc.end
+
+
+codecs.register_error(_ESCAPE, _escape)
+
+
+def readable_stdout() -> None:
+    """Let standard output write any text: a console that is not UTF-8
+    (``PYTHONIOENCODING=ascii``, a Windows code page) would otherwise stop a verb that has
+    done its work with ``UnicodeEncodeError`` over one ``é`` in a path. What it cannot
+    encode is escaped (:func:`_escape`); a stream that already substitutes is left alone."""
+    stream = sys.stdout
+    reconfigure = getattr(stream, "reconfigure", None)
+    if reconfigure is None or getattr(stream, "errors", "strict") != "strict":
+        return
+    with contextlib.suppress(ValueError, OSError, TypeError, LookupError):
+        reconfigure(errors=_ESCAPE)
+
+
+def drop_stdout() -> None:
+    """Point standard output at the null device once its reader has gone: Python flushes
+    it again at exit, and that second broken pipe would print ``Exception ignored``."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        fd = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(fd, sys.stdout.fileno())
+        finally:
+            os.close(fd)

@@ -20,6 +20,7 @@ from typing import Any
 
 from foundups_training import __version__
 from foundups_training.logs import warn_failure
+from foundups_training.text import EXIT_OUTPUT_CLOSED, drop_stdout, readable_stdout
 
 #: verb -> module under foundups_training.cli implementing it
 VERBS: dict[str, str] = {
@@ -183,13 +184,20 @@ def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
         for key, value in data.items():
             if len(json.dumps(value, default=str)) <= 2048:
                 result[key] = value
-    if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
-    elif text is not None:
-        print(text)
-    else:
-        for key, value in data.items() if isinstance(data, dict) else [("result", data)]:
-            print(f"{key}: {value}")
+    try:
+        if getattr(args, "json", False):
+            print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+        elif text is not None:
+            print(text)
+        else:
+            for key, value in data.items() if isinstance(data, dict) else [("result", data)]:
+                print(f"{key}: {value}")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped reading (``status | head -1``): the verb's work is done and is
+        # no failure; :func:`main` exits with the status a shell expects of a cut pipe.
+        drop_stdout()
+        args.output_closed = True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     from foundups_training.config import ConfigError
 
+    readable_stdout()  # a console that is not UTF-8 must not stop a verb over one "é"
     settings: Any = None
     try:
         settings = _settings_from(args)
@@ -214,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(f"foundups_training.cli.{VERBS[args.verb]}")
         command = TELEMETRY_COMMANDS.get(args.verb)
         if command is None:
-            return int(module.run(args, settings) or 0)
+            return _closed_output(args, int(module.run(args, settings) or 0))
         with _observed(settings, read_only=args.verb in READ_ONLY_VERBS):
             from foundups_training import telemetry
 
@@ -222,7 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.telemetry_result = result
                 code = int(module.run(args, settings) or 0)
                 result["exit_code"] = code
-            return code
+            return _closed_output(args, code)
+    except BrokenPipeError:  # printed outside emit() (a progress line, the menu)
+        drop_stdout()
+        return EXIT_OUTPUT_CLOSED
     except CliError as exc:
         print(f"foundups-training {args.verb}: {exc}", file=sys.stderr)
         return exc.code
@@ -238,6 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         why = write_limits(getattr(settings, "data_dir", None))
         print(f"foundups-training {args.verb}: {type(exc).__name__}: {exc}{why}", file=sys.stderr)
         return 1
+
+
+def _closed_output(args: argparse.Namespace, code: int) -> int:
+    """``code``, or :data:`EXIT_OUTPUT_CLOSED` (141, as a shell reports a command its
+    pipe's reader cut short) when a verb that succeeded could not print all of its result."""
+    return EXIT_OUTPUT_CLOSED if code == 0 and getattr(args, "output_closed", False) else code
 
 
 #: Less free space than this on the data directory's disk is worth naming in an error.

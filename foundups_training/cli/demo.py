@@ -25,6 +25,7 @@ from typing import Any
 
 from foundups_training.cli import CliError, emit
 from foundups_training.config import Settings
+from foundups_training.text import EXIT_OUTPUT_CLOSED, drop_stdout
 
 #: Questions asked per kind, and in all: enough to see every tier, short enough to wait for.
 PER_KIND = 2
@@ -32,8 +33,16 @@ MAX_QUESTIONS = 8
 
 
 def _say(args: argparse.Namespace, text: str = "") -> None:
-    if not getattr(args, "json", False):
+    """Print one line of the demo's account (none with ``--json``). A reader that closed
+    the pipe (``demo | head``) stops the demo as the signal would have, with no
+    ``BrokenPipeError`` line: nothing is left to show the rest to."""
+    if getattr(args, "json", False):
+        return
+    try:
         print(text, flush=True)
+    except BrokenPipeError:
+        drop_stdout()
+        raise SystemExit(EXIT_OUTPUT_CLOSED) from None
 
 
 def _samples() -> tuple[Path, Path]:

@@ -37,11 +37,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             with MetricsStore(settings.metrics_path, read_only=True) as store:
                 path = write_report(store, out)
             result["path"] = str(path)
-    emit(
-        args,
-        {"report": str(path)},
-        f"dashboard written: {path}\nopen it in a browser: {path.resolve().as_uri()}",
-    )
+    text = f"dashboard written: {path}\nopen it in a browser: {path.resolve().as_uri()}"
+    emit(args, {"report": str(path)}, text)
     return 0
 
 

@@ -18,11 +18,14 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
     from foundups_training.launcher import HostNotFound, run_host
 
-    # The plugin inside the host reads its settings from the environment: pass the flags on.
-    if getattr(args, "data_dir", None):
-        os.environ["FOUNDUPS_TRAINING_HOME"] = str(args.data_dir)
-    if getattr(args, "config_file", None):
-        os.environ["FOUNDUPS_TRAINING_CONFIG"] = str(args.config_file)
+    # The plugin inside the host reads its settings from the environment: pass the flags on,
+    # as absolute paths. The host runs in its own folder, where a relative one (``--data-dir
+    # data``, typed where the operator stands) would name another data directory.
+    for flag, variable in (("data_dir", "HOME"), ("config_file", "CONFIG")):
+        name = f"FOUNDUPS_TRAINING_{variable}"
+        given = getattr(args, flag, None) or os.environ.get(name)
+        if given:
+            os.environ[name] = os.path.abspath(os.path.expanduser(str(given)))
     main_py = Path(args.main_py).expanduser()
     if main_py.is_dir():  # the launcher would say "no such file": say what it is instead
         raise CliError(

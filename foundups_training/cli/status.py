@@ -23,7 +23,9 @@ def _text(status: dict) -> str:
     ]
     for kind, n in sorted(status["by_kind"].items(), key=lambda kv: -kv[1]):
         lines.append(f"  {kind:<16} {n}")
-    lines.append(f"lines processed: {status['lines_processed']} of {status.get('log', '?')}")
+    total = status.get("lines_total")
+    now = f" ({total:,} lines now)" if isinstance(total, int) else ""
+    lines.append(f"lines processed: {status['lines_processed']:,} of {status.get('log', '?')}{now}")
     lines.append(f"last training  : {status['last_training'] or 'never'}")
     failure = status.get("last_failure")
     if failure:  # a run after the last training failed: it trained nothing
