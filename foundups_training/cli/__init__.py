@@ -38,9 +38,11 @@ VERBS: dict[str, str] = {
 }
 
 
-#: Verbs that only read the data directory: their telemetry never creates it, and is left
-#: out where it cannot be written (another account's data directory, a backup).
-READ_ONLY_VERBS = frozenset({"status"})
+#: Verbs whose telemetry never creates the data directory, and is left out where it cannot
+#: be written (another account's data directory, a backup): those that only read it, and
+#: ``clear``, which has nothing to delete where there is no data directory (it says so, and
+#: a mistyped ``--data-dir`` must not be left behind as a new folder).
+NO_NEW_DATA_DIR_VERBS = frozenset({"status", "clear"})
 
 #: verb -> telemetry command (Holo Command Interface names); verbs not listed report their own
 TELEMETRY_COMMANDS: dict[str, str] = {
@@ -184,6 +186,7 @@ def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
         for key, value in data.items():
             if len(json.dumps(value, default=str)) <= 2048:
                 result[key] = value
+    args.emitted = True
     try:
         if getattr(args, "json", False):
             print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
@@ -224,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = TELEMETRY_COMMANDS.get(args.verb)
         if command is None:
             return _closed_output(args, int(module.run(args, settings) or 0))
-        with _observed(settings, read_only=args.verb in READ_ONLY_VERBS):
+        with _observed(settings, read_only=args.verb in NO_NEW_DATA_DIR_VERBS):
             from foundups_training import telemetry
 
             with telemetry.command(command) as result:
@@ -236,20 +239,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         drop_stdout()
         return EXIT_OUTPUT_CLOSED
     except CliError as exc:
-        print(f"foundups-training {args.verb}: {exc}", file=sys.stderr)
-        return exc.code
+        return _failed(args, f"foundups-training {args.verb}: {exc}", exc.code)
     except ConfigError as exc:
-        print(f"foundups-training: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return _failed(args, f"foundups-training: configuration error: {exc}", 2)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return _failed(args, "interrupted", 130)
     except Exception as exc:
         if verbose > 1:
             raise
         why = write_limits(getattr(settings, "data_dir", None))
-        print(f"foundups-training {args.verb}: {type(exc).__name__}: {exc}{why}", file=sys.stderr)
-        return 1
+        return _failed(args, f"foundups-training {args.verb}: {type(exc).__name__}: {exc}{why}", 1)
+
+
+def _failed(args: argparse.Namespace, message: str, code: int) -> int:
+    """Say why a verb failed (one line on stderr) and return ``code``. With ``--json``, when
+    the verb wrote no result, the same is written to stdout as ``{"error": …, "exit_code":
+    …}``: a script reading the verb's JSON gets JSON, not an empty output it cannot parse
+    (a verb that failed after writing its result, ``eval`` whose per-item file could not be
+    written, keeps that result as its only JSON)."""
+    print(message, file=sys.stderr)
+    if getattr(args, "json", False) and not getattr(args, "emitted", False):
+        with contextlib.suppress(OSError, ValueError):
+            print(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False))
+    return code
 
 
 def _closed_output(args: argparse.Namespace, code: int) -> int:

@@ -179,7 +179,9 @@ def test_clear_on_a_mistyped_data_dir_clears_nothing_and_says_so(
     typo = tmp_path / "typo"
     assert main(["clear", "--yes", "--data-dir", str(typo)]) == 2
     assert "nothing to clear" in capsys.readouterr().err
-    assert not (typo / "chroma").exists()
+    assert not typo.exists()  # not even the metrics and telemetry of the refusal
+    assert main(["clear", "--data-dir", str(typo)]) != 0  # nor without --yes
+    assert not typo.exists()
 
 
 def test_clear_with_only_a_checkpoint_still_clears(
@@ -267,3 +269,15 @@ def test_demo_stops_quietly_when_its_reader_has_gone(monkeypatch: pytest.MonkeyP
     with pytest.raises(SystemExit) as stopped:
         _say(argparse.Namespace(json=False), "[1/4] Indexing the sample host tree")
     assert stopped.value.code == EXIT_OUTPUT_CLOSED
+
+
+def test_a_failed_verb_with_json_still_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A script reading ``--json`` output got nothing on stdout when the verb failed."""
+    typo = tmp_path / "typo"
+    assert main(["clear", "--yes", "--json", "--data-dir", str(typo)]) == 2
+    out, err = capsys.readouterr()
+    assert "nothing to clear" in err
+    data = json.loads(out)
+    assert data["exit_code"] == 2 and "nothing to clear" in data["error"]
