@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import textwrap
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,47 +25,10 @@ from foundups_training.memory.writer import (
     journal_pending,
 )
 
-from .helpers import make
-
-
-def _outcome(fn: Any, wait: float) -> BaseException | object:
-    """What ``fn()`` raised (or returned), run in a daemon thread; fails the test if it is
-    still running after ``wait`` s (a hang must fail the test, not hold the run)."""
-    box: list[BaseException | object] = []
-
-    def run() -> None:
-        try:
-            box.append(fn())
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            box.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(wait)
-    assert not thread.is_alive(), f"still blocked after {wait} s"
-    return box[0]
+from .helpers import hold_replay_lock, make, run_bounded
 
 
 # -- 1: clear and another process's journal replay ---------------------------------------
-def _hold_replay_lock(journal_dir: Path) -> subprocess.Popen[str]:
-    """Another process that holds the replay lock, as its replay of the journal does, until
-    its stdin closes; returns once it holds it."""
-    script = textwrap.dedent(f"""
-        import sys
-        from pathlib import Path
-        from foundups_training.memory.lock import WriterLock
-        lock = WriterLock(Path({str(journal_dir / REPLAY_LOCK_NAME)!r})).acquire()
-        print("held", flush=True)
-        sys.stdin.read()
-        lock.release()
-    """)
-    child = subprocess.Popen(
-        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout is not None and child.stdout.readline().strip() == "held"
-    return child
-
-
 def _let_go(child: subprocess.Popen[str]) -> None:
     assert child.stdin is not None
     child.stdin.close()
@@ -90,7 +51,7 @@ def journal(settings: Settings) -> Path:
 def test_discard_waits_for_a_replay_in_another_process(journal: Path) -> None:
     """The replay holds the lock for its whole run: the files it is reading are deleted
     only once it has let go, never under it."""
-    child = _hold_replay_lock(journal)
+    child = hold_replay_lock(journal)
     box: list[int | BaseException] = []
 
     def discard() -> None:
@@ -115,9 +76,9 @@ def test_discard_waits_for_a_replay_in_another_process(journal: Path) -> None:
 
 
 def test_discard_gives_up_in_time_and_says_who_replays(journal: Path) -> None:
-    child = _hold_replay_lock(journal)
+    child = hold_replay_lock(journal)
     try:
-        outcome = _outcome(lambda: discard_journal(journal, wait_s=0.5), wait=20)
+        outcome = run_bounded(lambda: discard_journal(journal, wait_s=0.5), wait=20)
         assert isinstance(outcome, writer_mod.JournalBusy), outcome
         assert f"process {child.pid}" in str(outcome)
         assert str(journal) in str(outcome)
@@ -137,9 +98,9 @@ def test_clear_deletes_nothing_while_another_process_replays(
     monkeypatch.setattr(writer_mod, "REPLAY_WAIT_S", 0.5)
     memory.upsert([make(i) for i in range(10, 14)])
     assert append_journal(settings.journal_dir, [make(i) for i in range(3)]) == 3
-    child = _hold_replay_lock(settings.journal_dir)
+    child = hold_replay_lock(settings.journal_dir)
     try:
-        outcome = _outcome(lambda: memory.clear(confirm=True), wait=20)
+        outcome = run_bounded(lambda: memory.clear(confirm=True), wait=20)
         assert isinstance(outcome, writer_mod.JournalBusy), outcome
         assert memory.count() == 4
         assert journal_pending(settings.journal_dir)
@@ -228,7 +189,7 @@ def test_open_memory_on_a_server_that_hangs_after_its_heartbeat_fails_in_time(
 ) -> None:
     server = _HangingServer(stall_at)
     try:
-        outcome = _outcome(
+        outcome = run_bounded(
             lambda: open_memory(with_overrides(settings, chroma_url=server.url)), wait=20
         )
     finally:
@@ -244,7 +205,7 @@ def test_the_requests_of_a_client_build_are_these(settings: Settings, short_time
     chromadb that asks something more fails here, so its bound is looked at again."""
     server = _HangingServer(stall_at="")  # answers what it knows, hangs on anything else
     try:
-        mem = _outcome(lambda: open_memory(with_overrides(settings, chroma_url=server.url)), 20)
+        mem = run_bounded(lambda: open_memory(with_overrides(settings, chroma_url=server.url)), 20)
         assert isinstance(mem, PatternMemory), mem
         mem.close()
     finally:

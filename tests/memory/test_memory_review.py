@@ -16,7 +16,7 @@ from foundups_training.memory import PatternMemory, open_memory
 from foundups_training.memory import store as store_module
 from foundups_training.memory.store import chroma_where
 
-from .helpers import make
+from .helpers import make, run_bounded
 
 
 class _Relay:
@@ -69,24 +69,6 @@ def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_module, "SERVER_IO_TIMEOUT", 1.0)
 
 
-def _outcome(fn: Any, wait: float) -> BaseException | object:
-    """What ``fn()`` raised (or returned), run in a thread; fails if still running after
-    ``wait`` s (the thread is a daemon: without the fix it would hang the test run)."""
-    box: list[BaseException | object] = []
-
-    def run() -> None:
-        try:
-            box.append(fn())
-        except BaseException as exc:  # noqa: BLE001 - handed back to the test
-            box.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(wait)
-    assert not thread.is_alive(), f"still blocked after {wait} s"
-    return box[0]
-
-
 # -- A: a server that stops answering --------------------------------------------------
 @pytest.mark.server
 def test_http_session_is_where_the_timeouts_are_set(server_settings: Settings) -> None:
@@ -114,7 +96,7 @@ def test_recall_on_a_server_that_stopped_answering_fails_in_time(
         mem.upsert([make(1)])
         assert mem.recall("youtube api quota", n=1)
         relay.muted.set()
-        outcome = _outcome(lambda: mem.recall("youtube api quota", n=1), wait=15)
+        outcome = run_bounded(lambda: mem.recall("youtube api quota", n=1), wait=15)
         assert isinstance(outcome, httpx.TimeoutException)
     finally:
         relay.muted.clear()
@@ -127,7 +109,7 @@ def test_open_memory_on_a_server_that_never_answers_fails_in_time(
     # Listening but never accepting: connections complete, no answer ever comes.
     with socket.create_server(("127.0.0.1", 0)) as mute:
         url = f"http://127.0.0.1:{mute.getsockname()[1]}"
-        outcome = _outcome(lambda: open_memory(with_overrides(settings, chroma_url=url)), 15)
+        outcome = run_bounded(lambda: open_memory(with_overrides(settings, chroma_url=url)), 15)
     assert isinstance(outcome, TimeoutError)
     assert url in str(outcome)
 

@@ -4,9 +4,6 @@ and a store that failed with an internal error is not written again."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -16,33 +13,13 @@ from foundups_training.config import Settings
 from foundups_training.memory import BackgroundWriter, PatternMemory
 from foundups_training.memory import writer as writer_mod
 from foundups_training.memory.writer import (
-    REPLAY_LOCK_NAME,
     append_journal,
     is_store_failure,
     journal_pending,
     pattern_from_json,
 )
 
-from .helpers import make
-
-
-def _hold_replay_lock(journal_dir: Path) -> subprocess.Popen[str]:
-    """Another process that holds the replay lock (as its replay would) until its stdin
-    closes; returns once it holds it."""
-    script = textwrap.dedent(f"""
-        import sys
-        from pathlib import Path
-        from foundups_training.memory.lock import WriterLock
-        lock = WriterLock(Path({str(journal_dir / REPLAY_LOCK_NAME)!r})).acquire()
-        print("held", flush=True)
-        sys.stdin.read()
-        lock.release()
-    """)
-    child = subprocess.Popen(
-        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    assert child.stdout is not None and child.stdout.readline().strip() == "held"
-    return child
+from .helpers import hold_replay_lock, make
 
 
 def test_a_replay_is_skipped_while_another_process_replays(
@@ -54,7 +31,7 @@ def test_a_replay_is_skipped_while_another_process_replays(
     patterns = [make(i) for i in range(6)]
     assert append_journal(settings.journal_dir, patterns) == 6
     writer = BackgroundWriter(memory, settings.journal_dir)  # not started: replay by hand
-    child = _hold_replay_lock(settings.journal_dir)
+    child = hold_replay_lock(settings.journal_dir)
     try:
         assert writer.replay() == 0
         assert memory.count() == 0 and journal_pending(settings.journal_dir)
