@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from foundups_training.evaluation.qa import QAItem, is_right
-from foundups_training.models.calibration import Calibration, CurveMap, fit_platt
+from foundups_training.models.calibration import Calibration, CurveMap, fit_platt, unit
 from foundups_training.records import Answer, Query
 
 #: Evaluation tier -> the Query.tier that forces it.
@@ -85,23 +85,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(ordered[rank - 1])
 
 
-def _probability(confidence: float) -> float:
-    """A confidence as a probability: clipped to [0, 1], and 0 for NaN (no belief).
-
-    Without this an answer whose confidence lies outside [0, 1] or is NaN fell in no ECE
-    bin (a single such answer gave an ECE of 0) and gave a Brier score above 1; the
-    dashboard's reliability bins (``metrics.calibration``) read such values the same way.
-    """
-    c = float(confidence)
-    return 0.0 if math.isnan(c) else min(max(c, 0.0), 1.0)
-
-
 def ece(confidences: Sequence[float], rights: Sequence[bool], bins: int = 10) -> float:
     """Expected calibration error with equal-width bins (1.0 falls in the last one)."""
     n = len(confidences)
     if n == 0:
         return 0.0
-    confidences = [_probability(c) for c in confidences]
+    confidences = [unit(c) for c in confidences]
     total = 0.0
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
@@ -120,9 +109,9 @@ def brier(confidences: Sequence[float], rights: Sequence[bool]) -> float:
     """Mean squared difference between confidence and being right."""
     if not confidences:
         return 0.0
-    return sum(
-        (_probability(c) - float(r)) ** 2 for c, r in zip(confidences, rights, strict=True)
-    ) / len(confidences)
+    return sum((unit(c) - float(r)) ** 2 for c, r in zip(confidences, rights, strict=True)) / len(
+        confidences
+    )
 
 
 def summarise(tier: str, results: Sequence[ItemResult]) -> TierReport:

@@ -102,9 +102,9 @@ class CurveMap:
 
     def __call__(self, raw: float, coverage: float = 0.0) -> float:
         """The calibrated probability for a raw score (and word coverage) in [0, 1]."""
-        raw = _unit(raw)
+        raw = unit(raw)
         if self.method == "platt":
-            cov = _unit(coverage)
+            cov = unit(coverage)
             return _sigmoid(self.a * _logit(raw) + self.c * cov + self.b)
         if self.method == "isotonic" and self.xs:
             return _interp(raw, self.xs, self.ys)
@@ -146,10 +146,11 @@ class CurveMap:
             raise ValueError(str(exc)) from None
 
 
-def _unit(value: float) -> float:
-    """``value`` clipped to [0, 1], NaN read as 0: ``min``/``max`` pass a NaN through, and
-    a NaN score became a NaN confidence (which no threshold catches), or the isotonic
-    curve's highest probability."""
+def unit(value: float) -> float:
+    """``value`` clipped to [0, 1], NaN read as 0 (no belief): ``min``/``max`` pass a NaN
+    through, and a NaN score became a NaN confidence (which no threshold catches), or the
+    isotonic curve's highest probability; the evaluation's ECE and Brier read a confidence
+    the same way."""
     v = float(value)
     return 0.0 if math.isnan(v) else min(max(v, 0.0), 1.0)
 
