@@ -77,6 +77,15 @@ _T = TypeVar("_T")
 
 TIERS = ("memory", "gemma", "qwen")
 
+#: Seconds a tier's failed build (no model found, a server URL that cannot be used) is
+#: remembered: calls within them fail at once with its reason; the first call after them
+#: builds again (:class:`LazyBackend`).
+RETRY_LOAD_S = 60.0
+
+#: How often :meth:`LazyBackend.close` looks whether the load it waits for ran past its
+#: deadline (then it stops waiting).
+_CLOSE_POLL_S = 0.05
+
 #: Recalled patterns shown to Qwen as numbered records for an open (reasoning) answer.
 OPEN_EVIDENCE = 4
 
@@ -140,13 +149,23 @@ class Detail:
 
 
 class LazyBackend:
-    """Builds a backend on first use; remembers a failure so it is not retried every call."""
+    """Builds a backend on first use; remembers a failure for ``RETRY_LOAD_S`` seconds, so
+    that it is not retried on every call, yet a fixed cause (the GGUF installed, or put
+    where the error says it was looked for) is seen without restarting the host."""
 
-    def __init__(self, tier: str, factory: Callable[[], Backend]) -> None:
+    def __init__(
+        self,
+        tier: str,
+        factory: Callable[[], Backend],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.tier = tier
         self._factory = factory
         self._backend: Backend | None = None
         self._error: str = ""
+        self._failed_at = 0.0  # ``clock()`` when the last build failed
+        self._clock = clock
         self._lock = threading.Lock()
         #: calls that ran past their deadline and have not returned yet (see :meth:`call`);
         #: a lock of its own, since ``_lock`` is held for a whole (perhaps hung) load
@@ -156,14 +175,24 @@ class LazyBackend:
     def get(self) -> Backend:
         """The backend, or :class:`ModelError` with the reason it is unavailable."""
         with self._lock:
+            # Under the lock: of the callers that come after the cool-down, the first tries
+            # again; those that waited for it get its outcome (a new failure: at once).
+            if self._backend is None and self._error and self._left() <= 0:
+                self._error = ""
             if self._backend is None and not self._error:
                 try:
                     self._backend = self._factory()
                 except Exception as exc:  # noqa: BLE001 - becomes the answer's error
-                    self._error = str(exc)
+                    self._error = str(exc) or repr(exc)
+                    self._failed_at = self._clock()
             if self._backend is None:
-                raise ModelError(self._error)
+                left = max(1, math.ceil(self._left()))
+                raise ModelError(f"{self._error} (retried in {left} s)")
             return self._backend
+
+    def _left(self) -> float:
+        """Seconds until a failed build is tried again."""
+        return RETRY_LOAD_S - (self._clock() - self._failed_at)
 
     def call(self, work: Callable[[Backend], _T], timeout: float) -> tuple[Backend, _T]:
         """``work(backend)`` (loading the backend first if need be) and the backend, within
@@ -217,11 +246,31 @@ class LazyBackend:
         return getattr(self._backend, "name", "") if self._backend else ""
 
     def close(self) -> None:
-        """Close the backend if it was built."""
-        with self._lock:
+        """Close the backend if it was built.
+
+        A call past its deadline (see :meth:`call`) is not waited for: it may never return,
+        and a host's shutdown must not hang with it (its daemon thread ends with the
+        process). Neither its load nor its backend is closed then; a load in progress
+        within its deadline is waited for, and what it built is closed."""
+        while not self._lock.acquire(timeout=_CLOSE_POLL_S):
+            if self._overdue:
+                self._not_closed()
+                return
+        try:
+            if self._overdue:
+                self._not_closed()
+                return
             backend, self._backend = self._backend, None
+        finally:
+            self._lock.release()
         if backend is not None:
             backend.close()
+
+    def _not_closed(self) -> None:
+        log.warning(
+            "%s not closed: a call that ran past model_timeout_s is still running on it",
+            self.tier,
+        )
 
 
 def _softmax(values: Sequence[float]) -> list[float]:
@@ -392,14 +441,14 @@ class Router:
         if gemma.error:
             qwen = self._choose("qwen", text, candidates)
             if qwen.error:
+                # Nothing escalated: the memory answers (``escalated`` says Qwen answered).
                 mem = self._memory(candidates)
                 return self._finish(
                     mem,
                     "memory",
                     recalled,
-                    escalated=True,
                     escalation_reason="models unavailable",
-                    error=f"gemma: {gemma.error}; qwen: {qwen.error}",
+                    error=_joined(f"gemma: {gemma.error}", f"qwen: {qwen.error}", recall_error),
                 )
             return self._finish(
                 qwen,
@@ -407,7 +456,7 @@ class Router:
                 recalled,
                 escalated=True,
                 escalation_reason="gemma unavailable",
-                error=f"gemma: {gemma.error}",
+                error=_joined(f"gemma: {gemma.error}", recall_error),
             )
         if gemma.confidence >= self.rules.threshold:
             return self._finish(gemma, "gemma", recalled, error=recall_error)
@@ -423,9 +472,11 @@ class Router:
                 recalled,
                 escalated=False,
                 escalation_reason=reason + " (qwen unavailable)",
-                error=f"qwen: {qwen.error}",
+                error=_joined(f"qwen: {qwen.error}", recall_error),
             )
-        return self._finish(qwen, "qwen", recalled, escalated=True, escalation_reason=reason)
+        return self._finish(
+            qwen, "qwen", recalled, escalated=True, escalation_reason=reason, error=recall_error
+        )
 
     # -- parts --------------------------------------------------------------------------------
     def _recall(self, text: str, intent: str, n: int, kind: str = "") -> tuple[list[Recalled], str]:
@@ -739,6 +790,8 @@ class Router:
         lazy = self._backends.get(tier)
         if lazy is None:
             return Scored(None, "", 0.0, 0.0, "", error=f"no {tier} model configured")
+        if not candidates:  # (a forced tier, nothing recalled): no model call for no options
+            return Scored(None, "", 0.0, 0.0, lazy.name or tier, error="nothing to choose from")
         if tier == "gemma":
             candidates = candidates[: max(1, self.rules.gemma_max_options)]
         options = [Option(c.text, c.evidence) for c in candidates]
@@ -830,14 +883,18 @@ class Router:
         else:
             scored = self._choose(tier, text, candidates)
         if scored.error:
+            # The memory answers; an escalation to the tier did not happen (the reason says so).
             mem = self._memory(candidates)
             return self._finish(
                 mem,
                 "memory",
                 recalled,
-                escalated=escalated,
-                escalation_reason=escalation_reason or route_reason,
-                error=f"{tier}: {scored.error}" + (f"; {recall_error}" if recall_error else ""),
+                escalation_reason=(
+                    f"{escalation_reason} ({tier} unavailable)"
+                    if escalated
+                    else escalation_reason or route_reason
+                ),
+                error=_joined(f"{tier}: {scored.error}", recall_error),
             )
         return self._finish(
             scored,
@@ -887,6 +944,11 @@ class Router:
             patterns=tuple(patterns),
             error=errors,
         )
+
+
+def _joined(*errors: str) -> str:
+    """The errors of the tiers that failed, in the order they were tried."""
+    return "; ".join(e for e in errors if e)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
