@@ -14,6 +14,7 @@ which swallows and counts its own errors.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +74,10 @@ class Instrumentor:
         self._options: dict[str, Any] = {}
         # (module name, path) -> (module object, wrapt handle) of every wrapper in place.
         self._applied: dict[tuple[str, str], tuple[ModuleType, Any]] = {}
+        # Modules whose post-import hook is registered with wrapt and has not fired yet: wrapt
+        # keeps such a hook until the import (``uninstrument`` cannot take it back), so a
+        # later ``instrument`` must not add a second one (each cycle added one more).
+        self._hooks_pending: set[str] = set()
         #: Errors swallowed inside wrappers, by wrapper name (shown by ``status``/tests).
         self.errors: dict[str, int] = {}
         self.last_error: str = ""
@@ -102,7 +107,13 @@ class Instrumentor:
             self._active = True
             self._options = dict(options)
             self._on_instrument(**options)
-            modules = sorted({t.module for t in self.targets})
+            # One already imported gets its hook again (wrapt runs it at once, keeps nothing).
+            modules = sorted(
+                m
+                for m in {t.module for t in self.targets}
+                if m not in self._hooks_pending or m in sys.modules
+            )
+            self._hooks_pending.update(m for m in modules if m not in sys.modules)
         for module in modules:
             # Fires at once when the module is already imported, else right after its import.
             wrapt.register_post_import_hook(self._post_import, module)
@@ -132,6 +143,8 @@ class Instrumentor:
     def _post_import(self, module: ModuleType) -> None:
         # Called by wrapt's import machinery: an exception here would break the host's import.
         try:
+            with self._lock:
+                self._hooks_pending.discard(module.__name__)  # wrapt has let go of it
             self._apply(module)
         except Exception:  # an import hook that raises would break the host's import
             log.exception("%s: could not instrument %s", self.name, module.__name__)

@@ -20,6 +20,7 @@ host's strict argparse sees it (:func:`translate_host_args`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -164,16 +165,43 @@ class MenuInstrumentor(Instrumentor):
         if parsed is None or parsed[0] not in PLUGIN_COMMANDS:
             return wrapped(*args, **kwargs)
         command, targets, json_output = parsed
-        out = sys.stdout
-        if command == "batch":
-            response = self.observe("batch", run_batch, json_output, out)
-        elif command == "status":
-            response = self.observe("status", _run_status, json_output, out)
-        else:
-            response = self.observe("ask", _run_ask, targets, json_output, out)
+        out = _Written(sys.stdout)
+        try:
+            if command == "batch":
+                response = run_batch(json_output, out)
+            elif command == "status":
+                response = _run_status(json_output, out)
+            else:
+                response = _run_ask(targets, json_output, out)
+        except Exception as exc:  # noqa: BLE001 - the host must never see our failures
+            self.record_error(command, exc)
+            if out.written:
+                # The operator has the command's output already: the host's own command
+                # would print its answer (or its error) after it, or run the batch again.
+                with contextlib.suppress(Exception):  # a closed stderr: counted above
+                    said = f"[ERROR] training command {command} failed: {describe(exc)}"
+                    print(said, file=sys.stderr)
+                return None
+            response = None
         if response is None:
             return wrapped(*args, **kwargs)
         return None  # the host's execute_training_command prints and returns None
+
+
+class _Written:
+    """A text stream that remembers whether anything was written through it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.written = False
+
+    def write(self, text: str) -> int:
+        n = self._stream.write(text)
+        self.written = self.written or bool(text)
+        return int(n or 0)
+
+    def flush(self) -> None:
+        self._stream.flush()
 
 
 def _command_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str, bool]:

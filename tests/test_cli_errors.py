@@ -136,9 +136,9 @@ def test_status_never_creates_a_mistyped_data_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     typo = tmp_path / "dtaa"
-    assert main(["status", "--data-dir", str(typo)]) == 0
+    assert main(["status", "--data-dir", str(typo)]) == 2  # as report: a typo is no "ok"
     assert not typo.exists()
-    assert f"no data directory at {typo}" in capsys.readouterr().out
+    assert f"no data directory at {typo}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("verb", [["status"], ["mine", "012.txt"], ["report", "--out"]])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from foundups_training.cli import emit
+from foundups_training.cli import CliError, emit
 from foundups_training.config import Settings
 from foundups_training.status import older_miners
 
@@ -45,10 +45,18 @@ def _text(status: dict) -> str:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Print what has been learned (``--json`` for machines)."""
+    """Print what has been learned (``--json`` for machines).
+
+    A data directory that does not exist (``data_dir_error``; main() has refused a file
+    already) fails as ``report`` does: exit 2, one line, and with ``--json`` the ``{"error",
+    "exit_code"}`` of every failed verb. A script must tell a mistyped ``--data-dir`` from a
+    data directory where nothing was learned yet (0 patterns, exit 0). Nothing is created.
+    """
     from foundups_training.engine import Trainer
 
     with Trainer(settings, read_only=True) as trainer:
         status = trainer.status()
+    if status.get("data_dir_error"):
+        raise CliError(str(status["data_dir_error"]))
     emit(args, status, _text(status))
     return 0

@@ -277,6 +277,9 @@ class MiniLMEncoder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        #: The thread count asked for (``settings.n_threads``; 0: the cores decide).
+        self.threads = max(0, int(threads))
+        threads = self.threads
         self.batch_size = max(1, int(batch_size))
         self.max_tokens = max(8, min(int(max_tokens), 512))
         tokenizer = Tokenizer.from_file(str(locate_tokenizer()))
@@ -455,12 +458,17 @@ _shared: MiniLMEncoder | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_encoder() -> MiniLMEncoder:
-    """The process's one encoder (the ONNX session is ~25 MB; load it once)."""
+def shared_encoder(threads: int = 0) -> MiniLMEncoder:
+    """The process's one encoder (the ONNX session is ~25 MB; load it once).
+
+    ``threads`` is ``settings.n_threads`` (``FOUNDUPS_TRAINING_THREADS``), which limits the
+    encoder as it limits llama.cpp; 0 takes the encoder there is, or one that lets the cores
+    decide. An encoder loaded with another count is replaced by one with this count.
+    """
     global _shared
     with _shared_lock:
-        if _shared is None:
-            _shared = MiniLMEncoder()
+        if _shared is None or (threads > 0 and getattr(_shared, "threads", 0) != threads):
+            _shared = MiniLMEncoder(threads=threads)
         return _shared
 
 

@@ -461,7 +461,7 @@ class PatternMemory:
         if self._encoder is None:
             from .embedding import shared_encoder
 
-            self._encoder = shared_encoder()
+            self._encoder = shared_encoder(self.settings.n_threads)
         return self._encoder
 
     def _col(self, create: bool = True) -> Collection | None:

@@ -29,12 +29,14 @@ A process has one observer per metrics file, however many :class:`MetricsStore` 
 open it: ``ask`` opens the file for the verb and the training plugin's Trainer opens it
 again, and an observer each recorded one answer twice. The observer writes through one of
 its stores and outlives each of them until the last one closes (see
-:func:`attach_observers`).
+:func:`attach_observers`). A forked child starts with no observer: the parent's stay the
+parent's (see :func:`_after_fork_in_child`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -358,6 +360,18 @@ class MetricsObserver:
         for _, directory in mine:  # its own attachment: the writer counts them
             _detach_telemetry(directory)
 
+    def _forget_after_fork(self) -> None:
+        """In a forked child: stop receiving and let go of the parent's stores, closing
+        nothing (see :func:`_after_fork_in_child`)."""
+        for signal, receiver in self._connected:
+            signal.disconnect(receiver)
+        self._connected.clear()
+        self._users = []
+        # What the parent queued is the parent's to write (its writer thread goes on there);
+        # a lock a parent's thread held at the fork would be held here for ever.
+        self._queue = queue.Queue(maxsize=_QUEUE_SIZE)
+        self._writer_lock = threading.Lock()
+
     def detach(self) -> None:
         """Unsubscribe, write what is queued, stop the writer thread (idempotent).
 
@@ -388,6 +402,30 @@ def _detach_telemetry(directory: Path | None) -> None:
 _attach_lock = threading.RLock()
 #: The observer of each metrics file (resolved path) in this process.
 _observers: dict[Path, MetricsObserver] = {}
+
+
+def _after_fork_in_child() -> None:
+    """Forget the parent's observers in a forked child (``multiprocessing`` with ``fork``,
+    ``os.fork``), as the training plugin forgets its Trainer there.
+
+    Their writer threads do not exist in the child, and their stores are the parent's
+    SQLite connections: the child's signals were queued for no one (a store the child then
+    opened joined the parent's observer, its rows were never written and its close waited
+    for them), and a row written through the parent's connection from two processes can
+    corrupt the file. The child's observers are its own: a store it opens and attaches gets
+    a fresh observer with its own thread. Nothing is closed (the connections are the
+    parent's); what the parent queued, the parent writes.
+    """
+    global _attach_lock
+    _attach_lock = threading.RLock()
+    observers = list(_observers.values())
+    _observers.clear()
+    for observer in observers:
+        observer._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def observer_for(path: Path | str) -> MetricsObserver | None:

@@ -207,7 +207,7 @@ def test_report_never_creates_a_mistyped_data_dir(
     assert main(["--data-dir", str(typo), "report", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert not typo.exists() and not out.exists()
-    assert main(["--data-dir", str(typo), "status", "--json"]) == 0
+    assert main(["--data-dir", str(typo), "status", "--json"]) == 2  # its {"error": …}
     said = capsys.readouterr().out
     assert f"there is no data directory at {typo}: " in err
     assert err.strip().split("report: ", 1)[1] in said  # what status says, word for word
