@@ -108,6 +108,23 @@ def _live_learner(plugin: Any, timeout: float) -> Any:
     return getattr(plugin, "_live", None)
 
 
+def _drain_bridge(timeout: float) -> None:
+    """Hand the decisions still queued in the bridge to the plugins first (the live learner
+    can store only what reached it); never raises. The bridge's own exit handler drains too,
+    but ``atexit`` order depends on what registered first."""
+    try:
+        from foundups_training import bridge
+
+        if not bridge.drain(timeout):
+            log.warning(
+                "foundups-training: %d decisions still on their way to the plugins after %.1f s",
+                bridge.stats()["waiting"],
+                timeout,
+            )
+    except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
+        warn_failure(log, "foundups-training: draining the bridge failed", exc, logging.ERROR)
+
+
 def flush_live(timeout: float = 5.0) -> bool:
     """Wait up to ``timeout`` until the live learner has stored what it holds.
 
@@ -116,6 +133,7 @@ def flush_live(timeout: float = 5.0) -> bool:
     stores or journals whatever is left. False (and a warning with the count) if decisions
     are still queued.
     """
+    _drain_bridge(timeout)
     try:
         live = _live_learner(_training_plugin(), timeout)
         if live is None or live.flush(timeout):
@@ -143,6 +161,7 @@ def close_live(timeout: float = 5.0) -> None:
     background writer is then drained the same way. The store stays open (the OS releases
     its lock with the process).
     """
+    _drain_bridge(timeout)
     try:
         plugin = _training_plugin()
     except Exception:  # noqa: BLE001 - no plugin manager: nothing was learned

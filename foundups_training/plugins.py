@@ -51,6 +51,7 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
     for manager in list(_managers):
         manager._drop_lock = threading.Lock()
+        manager._running = {}  # the parent's threads do not exist here
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
@@ -143,7 +144,15 @@ class IsolatingPluginManager(pluggy.PluginManager):
         # Dropping a plugin and recording it: several host threads may fail in one plugin at
         # the same moment, and only the first of them may unregister it.
         self._drop_lock = threading.Lock()
+        # The plugin each thread is inside (thread id -> plugin name), for a caller that
+        # stopped waiting to say which plugin still runs (see :meth:`running_in`).
+        self._running: dict[int, str] = {}
         _managers.add(self)
+
+    def running_in(self, thread_id: int | None) -> str | None:
+        """The plugin whose hook implementation the thread ``thread_id`` is running now
+        (inside :meth:`call_safely`), or None."""
+        return self._running.get(thread_id) if thread_id is not None else None
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register ``plugin``; hook wrappers are not part of the contract and never called."""
@@ -193,6 +202,8 @@ class IsolatingPluginManager(pluggy.PluginManager):
             return None
         results: list[Any] = []
         expected = hookspecs.RESULT_TYPES.get(hook_name)
+        me = threading.get_ident()
+        outer = self._running.get(me)  # a hook that calls a hook: restored afterwards
         # get_hookimpls() is in registration order with tryfirst last; pluggy calls it from
         # the end. Each implementation is called here once, so one that raises never makes
         # the others run again.
@@ -204,11 +215,17 @@ class IsolatingPluginManager(pluggy.PluginManager):
             except KeyError as missing:
                 log.error("hook %s called without argument %s", hook_name, missing)
                 return None if firstresult else results
+            self._running[me] = impl.plugin_name
             try:
                 result = impl.function(*args)
             except PLUGIN_ERRORS as exc:  # isolation is the point
                 self._drop(impl.plugin, impl.plugin_name, hook_name, exc)
                 continue
+            finally:
+                if outer is None:
+                    self._running.pop(me, None)
+                else:
+                    self._running[me] = outer
             wrong = _wrong_result(result, expected)
             if wrong:
                 self._drop(impl.plugin, impl.plugin_name, hook_name, TypeError(wrong), "returned")

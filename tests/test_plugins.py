@@ -136,6 +136,7 @@ def test_bridge_turns_signals_into_hooks(
     assert bridge.idle(IdleBudget(max_lines=1)) is None  # shout does no idle work
     import shout_plugin
 
+    assert bridge.drain(30)  # decisions reach on_decision on the bridge's delivery thread
     assert "m-3" in shout_plugin.decisions_seen
     for receiver in list(signals.answer_given.receivers.values()):
         signals.answer_given.disconnect(receiver)

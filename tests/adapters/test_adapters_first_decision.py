@@ -68,6 +68,7 @@ def test_the_first_chat_message_builds_nothing_on_the_hosts_thread(
     here = threading.current_thread()
     assert here not in [thread for _, thread in builders]
 
+    assert bridge.drain(30)  # the decision reaches on_decision on the bridge's thread
     assert fresh_plugin.wait_ready(120)
     assert sorted(what for what, _ in builders) == ["live", "trainer"]
     assert here not in [thread for _, thread in builders]

@@ -16,6 +16,8 @@ from foundups_training.adapters.idle import IdleInstrumentor
 from foundups_training.adapters.livechat import LiveChatInstrumentor
 from standin_chat import ban, message, timeout
 
+from foundups_training import bridge
+
 DAE = "modules.communication.livechat.src.auto_moderator_dae"
 
 
@@ -46,6 +48,7 @@ def test_a_stream_becomes_patterns_with_outcomes(training: Any, monkeypatch: Any
         ]
     )
     live = training.live
+    assert bridge.drain(30), bridge.stats()  # decisions reach the plugin off the host's thread
     assert live.flush(30), live.stats()
     stats = live.stats()
     assert stats["dropped"] == 0 and stats["failed"] == 0, stats
@@ -95,5 +98,6 @@ def test_a_decision_is_recallable_soon_after_the_host_call(training: Any) -> Non
     LiveChatInstrumentor().instrument()
     mp = importlib.import_module("modules.communication.livechat.src.message_processor")
     mp.MessageProcessor(stream_title="s").process_message(message("r1", "zoe", "first!"))
+    assert bridge.drain(30)
     assert training.live.flush(30)
     assert training.trainer.memory.get("chat-r1") is not None

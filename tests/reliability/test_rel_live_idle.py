@@ -91,6 +91,7 @@ def test_every_live_decision_is_stored_while_an_idle_batch_runs(
     assert sent_during > 0, "the idle batch ended before any decision arrived"
     [report] = reports
     assert report is not None and report.success, report
+    assert bridge.drain(120)  # every decision handed to the plugin (off the host's thread)
     assert plugin.live.flush(timeout=120)
     stats: dict[str, Any] = plugin.live.stats()
     assert stats["submitted"] == MESSAGES + MODERATIONS
