@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import EntryPoint, distributions
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -153,6 +153,28 @@ class IsolatingPluginManager(pluggy.PluginManager):
         """The plugin whose hook implementation the thread ``thread_id`` is running now
         (inside :meth:`call_safely`), or None."""
         return self._running.get(thread_id) if thread_id is not None else None
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
+        """The hook options of ``plugin.name``, found without running any of the plugin.
+
+        pluggy before 1.7 read each attribute with ``getattr``, which runs properties:
+        registering the training plugin built its whole trainer (store, embedding model) on
+        the registering thread, and a bad setting raised out of ``register``. Attributes are
+        read statically here, whatever pluggy's version; only routines can be hooks.
+        """
+        try:
+            found = inspect.getattr_static(plugin, name)
+        except AttributeError:
+            return None
+        if isinstance(found, (staticmethod, classmethod)):
+            found = found.__func__
+        if not inspect.isroutine(found):  # properties, other descriptors, data: never run
+            return None
+        try:
+            opts = getattr(found, self.project_name + "_impl", None)
+        except Exception:  # noqa: BLE001 - an odd routine is no hook
+            return None
+        return cast("pluggy.HookimplOpts", opts) if isinstance(opts, dict) else None
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
         """Register ``plugin``; hook wrappers are not part of the contract and never called."""
