@@ -306,3 +306,24 @@ def test_a_plugin_hanging_in_on_idle_lets_the_hosts_idle_phase_go_on(
     assert result["lines_processed"] == 7 and result["success"] is True, result
     assert holding.released_in_time is True
     assert _wait_for(caplog, "returned from on_idle")
+
+
+def test_run_hosts_flush_hands_the_queued_decisions_over_first(
+    held: tuple[Holding, Recording],
+) -> None:
+    """``run-host`` flushes the live learner when the host's main() returns; the decisions
+    still in the bridge's queue must reach the plugins first (the learner stores only what
+    reached it), whatever order the exit handlers run in."""
+    import foundups_training.auto as auto
+
+    holding, recording = held
+    _decide("d1", "d2")
+    assert holding.entered.wait(30)
+    flushed = threading.Event()
+    flusher = threading.Thread(target=lambda: (auto.flush_live(30), flushed.set()), daemon=True)
+    flusher.start()
+    assert not flushed.wait(0.3)  # it waits for the bridge, which waits for the plugin
+    holding.release.set()
+    flusher.join(60)
+    assert flushed.is_set()
+    assert recording.decisions == ["d1", "d2"]  # both delivered before the flush returned
