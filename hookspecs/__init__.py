@@ -4,9 +4,12 @@ Installed as ``foundups_training.hookspecs``. A plugin is any object or module w
 marked ``@hookimpl`` whose names match these specs; it is registered through the entry-point
 group ``foundups_training`` (see docs/plugins.md).
 
-Every hook is called from a host DAE's thread or event loop through the adapters. Whatever a
-plugin does, it must never block the caller for long and never raise into the host: the
-plugin manager logs and skips a plugin that raises.
+The adapters send signals from a host DAE's thread or event loop; the bridge turns them into
+hook calls. ``on_decision`` is called on the bridge's own delivery thread, in the host's
+order (the host's thread only queues the decision); ``on_query`` and ``on_idle`` run on a
+thread the caller waits for up to a deadline. A plugin must still never block for long
+(one that hangs in ``on_decision`` holds every plugin's decisions behind it) and never
+raise: the plugin manager logs and skips a plugin that raises.
 """
 
 from __future__ import annotations
