@@ -53,6 +53,8 @@ def _basic(m: re.Match[str]) -> str:
 _Replacement = str | Callable[[re.Match[str]], str]
 #: A Discord bot token's middle: ".<6-7>.<27+>" (its first part has no literal to look for).
 _DISCORD_HINT = re.compile(r"\.[\w\-]{6,7}\.[\w\-]{27}")
+#: A Telegram bot token's ":AA" after a digit (searched in the lower-cased text).
+_TELEGRAM_HINT = re.compile(r":aa(?<=[0-9]:aa)[\w\-]{30}")  # literal first: fast
 
 # Each rule: (triggers, compiled pattern, replacement). A rule runs only when one of its
 # lower-case triggers is in the lower-cased line (substring tests cost next to nothing, a
@@ -74,24 +76,29 @@ _RULES: tuple[tuple[tuple[str, ...] | re.Pattern[str], re.Pattern[str], _Replace
     (("aiza",), re.compile(r"AIza[0-9A-Za-z_\-]{30,}"), REDACTED),
     # Google OAuth access tokens.
     (("ya29.",), re.compile(r"ya29\.[0-9A-Za-z_\-.~+/]{8,}"), REDACTED),
-    # Google OAuth refresh tokens ("1//0g...").
-    (("1//0",), re.compile(r"\b1//0[0-9A-Za-z_\-]{20,}"), REDACTED),
+    # Google OAuth refresh tokens ("1//0g...", "1%2F%2F0g..." percent-encoded).
+    (("1//0", "1%2f%2f0"), re.compile(r"\b1(?://|%2[Ff]%2[Ff])0[0-9A-Za-z_\-]{20,}"), REDACTED),
     # OpenAI-style / Anthropic-style secret keys.
     (("sk-",), re.compile(r"\bsk-(?:[A-Za-z0-9]+-)?[A-Za-z0-9_\-]{16,}"), REDACTED),
     # Google OAuth client secrets ("GOCSPX-"), wherever they appear (client_secret.json dumps).
     (("gocspx",), re.compile(r"\bGOCSPX-[0-9A-Za-z_\-]{16,}"), REDACTED),
     # JSON Web Tokens (id tokens, service-account assertions): three base64url segments.
+    # A segment may hold "-eyJ", and each start scans its run to the end: only an "eyJ" in
+    # the first 64 characters of a run starts a token ("-eyJ" x 16,000 took 20 s: quadratic).
     (
         ("eyj",),
-        re.compile(r"\beyJ[0-9A-Za-z_\-]{8,}\.[0-9A-Za-z_\-]{8,}\.[0-9A-Za-z_\-]{8,}"),
+        re.compile(
+            r"\beyJ(?<![0-9A-Za-z_\-]{67})"
+            r"[0-9A-Za-z_\-]{8,}\.[0-9A-Za-z_\-]{8,}\.[0-9A-Za-z_\-]{8,}"
+        ),
         REDACTED,
     ),
     # GitHub (classic and fine-grained "github_pat_") and Slack tokens.
     (
-        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox"),
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox", "xapp-"),
         re.compile(
             r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
-            r"|xox[abprs]-[A-Za-z0-9\-]{10,})"
+            r"|xox[abeprs]-[A-Za-z0-9\-]{10,}|xapp-\d-[A-Za-z0-9\-]{10,})"
         ),
         REDACTED,
     ),
@@ -101,6 +108,13 @@ _RULES: tuple[tuple[tuple[str, ...] | re.Pattern[str], re.Pattern[str], _Replace
     (
         _DISCORD_HINT,
         re.compile(r"\b[MNO][A-Za-z0-9_\-]{23,27}\.[A-Za-z0-9_\-]{6,7}\.[A-Za-z0-9_\-]{27,40}\b"),
+        REDACTED,
+    ),
+    # Telegram bot tokens: the bot's id, ":", ~35 characters starting "AA" (also inside the
+    # Bot API's URLs: ".../bot<token>/sendMessage").
+    (
+        _TELEGRAM_HINT,
+        re.compile(r"(?<![0-9])[0-9]{6,12}:AA[0-9A-Za-z_\-]{30,40}(?![0-9A-Za-z_\-])"),
         REDACTED,
     ),
     # Webhook URLs carry their secret in the path (Slack, Discord): the host part stays.
@@ -122,9 +136,13 @@ _RULES: tuple[tuple[tuple[str, ...] | re.Pattern[str], re.Pattern[str], _Replace
     # "Basic <base64 of user:password>" wherever it appears.
     (("basic",), re.compile(r"\b([Bb]asic)\s+([A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])"), _basic),
     # Passwords in URLs: scheme://user:password@host, and scheme://:password@host (Redis).
+    # A scheme starts at most 32 characters into a run of scheme characters: each start
+    # scans the run: "a." x 32,000 before a "://" took two minutes (quadratic).
     (
         ("://",),
-        re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@]*):[^\s@/]+@"),
+        re.compile(
+            r"(?i)\b(?=[a-z])(?<![a-z0-9+.\-]{32})([a-z][a-z0-9+.\-]*://[^\s:/@]*):[^\s@/]+@"
+        ),
         r"\1:" + REDACTED + "@",
     ),
 )
@@ -133,10 +151,14 @@ _RULES: tuple[tuple[tuple[str, ...] | re.Pattern[str], re.Pattern[str], _Replace
 
 #: A key, bare or quoted (``"k"``, ``'k'``, ``\"k\"``), then ``=`` or ``:``. Bounded, and
 #: anchored at a word start, so each character is scanned once. A key never spans a dot: a
-#: dotted name is looked at from its last part ("self.config.api_key" from "api_key").
+#: dotted name is looked at from its last part ("self.config.api_key" from "api_key"). A
+#: command-line flag's dashes come before the key ("--password=…", "-client_secret=…"). In
+#: a percent-encoded query (a URL inside a URL's parameter) ``%3D`` is the ``=`` and a key
+#: starts after any ``%XX`` ("%3Faccess_token%3D…").
 _KEY = re.compile(
-    r"(?:(?P<esc>\\?)(?P<q>[\"'])|(?<![\w\-]))(?P<key>[A-Za-z_][\w\-]{0,79})"
-    r"(?(q)(?P=esc)(?P=q)|\\?[\"']?)[ \t]*[=:](?![=:])[ \t]*"
+    r"(?:(?P<esc>\\?)(?P<q>[\"'])|(?<![\w\-])-{0,2}|(?<=%[0-9A-Fa-f]{2}))"
+    r"(?P<key>[A-Za-z_][\w\-]{0,79})"
+    r"(?(q)(?P=esc)(?P=q)|\\?[\"']?)[ \t]*(?:[=:](?![=:])|(?P<pct>%3[Dd]))[ \t]*"
 )
 #: Quoted values run to their closing quote whatever they hold (spaces, ``;,&``, escapes),
 #: or to the end of a line that was cut.
@@ -146,6 +168,8 @@ _VALUE_ESCAPED = re.compile(r'\\(["\'])([^\\]*(?:\\(?!\1)[^\\]*)*)')
 #: A bare value runs to a space, a quote or ``&`` (a URL's next parameter), 256 at most: a
 #: kept value is scanned again for the keys inside it, so its length must be bounded.
 _VALUE_BARE = re.compile(r"[^\s'\"&]{1,256}")
+#: The same after ``%3D``: also ended by an encoded ``&``, space or quote.
+_VALUE_PCT = re.compile(r"(?:[^\s'\"&%]|%(?!2[0267])[0-9A-Fa-f]{2}){1,256}")
 #: The further words of an unquoted passphrase after a strong key and a colon ("password:
 #: correct horse battery staple"): up to 8 words, each ended by a space, closing
 #: punctuation or the end; never another key ("user=bob"), the host's " - " separator, or
@@ -327,7 +351,7 @@ def _redact_pairs(text: str) -> str:
         elif kind == "cookie" and (pairs := _COOKIE_PAIRS.match(text, pos)) is not None:
             start, end = pos, pos + len(pairs.group(0).rstrip())  # every pair
         else:
-            v = _VALUE_BARE.match(text, pos)
+            v = (_VALUE_PCT if m.group("pct") else _VALUE_BARE).match(text, pos)
             raw = v.group(0) if v is not None else ""
             if not raw or _placeholder(raw) or _placeholder(raw.rstrip(",;.")):
                 continue  # "<hidden>," is looked at before its ">" is cut
@@ -360,12 +384,14 @@ def _redact_pairs(text: str) -> str:
 
 #: Any shape rule's trigger (one search; only lines that hit look at each rule's triggers).
 _SHAPE_HINT = re.compile(
-    r"aiza|ya29\.|1//0|sk-|gh[pousr]_|github_pat_|xox|bearer|basic|://|eyj|gocspx|akia|asia|mii|"
-    r"private key|hooks\.slack|/webhooks/"
+    r"aiza|ya29\.|1//0|1%2f%2f0|sk-|gh[pousr]_|github_pat_|xox|xapp-|bearer|basic|://|eyj|"
+    r"gocspx|akia|asia|mii|private key|hooks\.slack|/webhooks/"
 )
-#: A key=value pair may be in the line: a keyword, at most 40 more key characters, ``=``/``:``.
+#: A key=value pair may be in the line: a keyword, at most 40 more key characters, ``=``/``:``
+#: (or ``%3D``).
 _PAIR_HINT = re.compile(
-    r"(?:pass|pw|secret|token|key|auth|cred|cookie|sig|code)[\w.\-]{0,40}['\"\\]{0,2}[ \t]*[=:]"
+    r"(?:pass|pw|secret|token|key|auth|cred|cookie|sig|code)[\w.\-]{0,40}['\"\\]{0,2}"
+    r"[ \t]*(?:[=:]|%3d)"
 )
 
 
@@ -374,7 +400,11 @@ def redact(text: str) -> str:
     # Searched on the lower-cased text, case-sensitively: an IGNORECASE alternation is ten
     # times slower in CPython's engine. Most lines hit no hint: three searches, no rule.
     low = text.lower()
-    if _SHAPE_HINT.search(low) is not None or _DISCORD_HINT.search(low) is not None:
+    if (
+        _SHAPE_HINT.search(low) is not None
+        or _DISCORD_HINT.search(low) is not None
+        or _TELEGRAM_HINT.search(low) is not None
+    ):
         for triggers, pattern, replacement in _RULES:
             if isinstance(triggers, tuple):
                 if not any(t in low for t in triggers):

@@ -36,9 +36,10 @@ DATA_CLOSE = "</data>"
 # * format characters (Unicode category Cf: zero-width spaces and joiners, bidi controls, the
 #   BOM, tag characters): dropped, so ``<\u200b/data>`` is ``</data>`` again before it is seen;
 # * compatibility forms: when the NFKC form of a text (with default-ignorable marks such as
-#   variation selectors dropped as well) shows any of the shapes below that the text itself
-#   does not (``＜/data＞``, ``Answer：``, ``ｔｏｏｌ_ｃａｌｌ``), the text is replaced by that
-#   form; other text keeps its own characters (``…``, ``！``, emoji);
+#   variation selectors and combining accents dropped as well) shows any of the shapes below
+#   that the text itself does not (``＜/data＞``, ``Answer：``, ``ｔｏｏｌ_ｃａｌｌ``,
+#   ``</d\u0307ata>``), the text is replaced by that form; other text keeps its own
+#   characters (``…``, ``！``, emoji, ``e\u0301``);
 # * control tokens (removed): any ``<|…|>``, the names the Qwen2.5 and Gemma 3 vocabularies
 #   and templates use as control or tool tokens (``<start_of_turn>``, ``<tool_call>``,
 #   ``<pad>``, ``<unusedN>``, ``<s>``, ``[multimodal]``, …), in any case and spacing;
@@ -49,11 +50,13 @@ DATA_CLOSE = "</data>"
 #   and other lower-case words in brackets (``<module>``) are not tokens and stay as they are;
 # * our delimiters, ``<data>`` and ``</data>`` in any case and spacing (``< / DATA >``);
 # * the few-shot field names followed by a colon, also after other word characters
-#   (``x_answer:``), which become ``answer -``.
+#   (``x_answer:``), which become ``answer -``: Gemma's ``Question:``/``Answer:``, the
+#   ``Options:`` menu, and the ``decided:``/``then:`` fields of qwen_open's records (a
+#   situation holding ``| decided: X`` would show its record a second, forged decision).
 #
 # Control tokens, delimiters and field names also match through look-alikes NFKC leaves alone
-# (Cyrillic/Greek homoglyphs, accented Latin letters, ``‹ ˂ ⟨`` for ``<``, ``∕`` for ``/``,
-# ``꞉`` for ``:``): see _LOOKALIKE.
+# (Cyrillic/Greek homoglyphs, accented Latin letters such as ``é`` and ``ḋ``, ``‹ ˂ ⟨`` for
+# ``<``, ``∕`` for ``/``, ``꞉`` for ``:``): see _LOOKALIKE.
 _CONTROL_NAMES = (
     r"start_of_turn|end_of_turn|start_of_image|end_of_image|bos|eos|s|pad|unk|mask|unused\d+"
     r"|tool_call|tool_response|think"
@@ -70,7 +73,9 @@ _MARKUP_NAMES = (
 _TAG = re.compile(rf"<(/?(?:{_MARKUP_NAMES}|[a-z][a-z0-9]*(?:_[a-z0-9]+)+))>")
 _DELIMS = re.compile(r"<\s*/?\s*data\s*>", re.IGNORECASE)
 # (The lookahead only makes the scan faster: re has no literal prefix for this alternation.)
-_FIELDS = re.compile(r"(?=[qaomrQAOMR])(question|answer|options|modules|record)\s*:", re.I)
+_FIELDS = re.compile(
+    r"(?=[qaomrdtQAOMRDT])(question|answer|options|modules|record|decided|then)\s*:", re.I
+)
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _WS = re.compile(r"\s+")
 # Default-ignorable marks that are not Cf (combining grapheme joiner, Hangul fillers,
@@ -78,6 +83,9 @@ _WS = re.compile(r"\s+")
 _IGNORABLE = re.compile(
     "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
 )
+# Combining diacritical marks (the blocks that accent Latin letters): dropped, also only when
+# a text is folded, so ``</d\u0307ata>`` and ``a\u0301nswer:`` are read as what they show.
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
 def _lookalikes() -> dict[int, str]:
@@ -136,8 +144,8 @@ def _lookalikes() -> dict[int, str]:
     for ascii_char, chars in groups.items():
         for ch in chars:
             table.setdefault(ord(ch), ascii_char)
-    # Latin letters with diacritics read as their base letter (é -> e).
-    for cp in range(0xC0, 0x250):
+    # Latin letters with diacritics read as their base letter (é -> e, ḋ -> d).
+    for cp in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
         base = unicodedata.normalize("NFD", chr(cp))[0]
         if base != chr(cp) and base.isascii() and base.isalpha():
             table.setdefault(cp, base)
@@ -192,7 +200,11 @@ def _char_flags(ch: str) -> int:
     if ord(ch) in _LOOKALIKE:
         flags |= _LOOKS
     folded = unicodedata.normalize("NFKC", ch)
-    if _IGNORABLE.match(ch) or (folded != ch and any(map(_structural, folded))):
+    if (
+        _IGNORABLE.match(ch)
+        or _COMBINING.match(ch)
+        or (folded != ch and any(map(_structural, folded)))
+    ):
         flags |= _FOLDS
     return flags
 
@@ -215,7 +227,7 @@ def quote(text: str, limit: int = 400) -> str:
         if flags & _FORMAT:
             text = text.translate({ord(ch): None for ch in chars if _char_flags(ch) & _FORMAT})
         if flags & _FOLDS:
-            folded = unicodedata.normalize("NFKC", _IGNORABLE.sub("", text))
+            folded = unicodedata.normalize("NFKC", _COMBINING.sub("", _IGNORABLE.sub("", text)))
             if _marks(folded) != _marks(text):
                 text, flags = folded, flags | _LOOKS
         plain = not flags & _LOOKS

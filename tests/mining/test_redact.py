@@ -126,6 +126,20 @@ SHAPES = [
     ("generic token", "loaded token: tkn_7f3a9c2e8b1d4f60", "7f3a9c2e8b1d4f60"),
     ("long hex token", "session token=deadbeefdeadbeefdeadbeef", "deadbeefdeadbeef"),
     ("pin", "password: 1234", "1234"),
+    # -- surviving before the security review (tests/test_security_review.py)
+    ("cli flag", "running mysql --password=Sup3rS3cret app", "Sup3rS3cret"),
+    (
+        "telegram bot token",
+        "POST https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/getMe",
+        "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+    ),
+    ("slack app token", "socket xapp-1-A0123456789-1234567890123-abcdef0123456789", "abcdef012345"),
+    (
+        "percent-encoded query",
+        "next=https%3A%2F%2Fx.example%2Fcb%3Faccess_token%3Dabcd1234Efgh5678%26state%3Dxyz",
+        "abcd1234Efgh5678",
+    ),
+    ("percent-encoded refresh token", "1%2F%2F0gLq7Xk9abcdefghijklmnopqrstuv", "gLq7Xk9abc"),
 ]
 
 # Text that names a secret without holding one: it must come out exactly as it went in.
@@ -166,6 +180,7 @@ KEEP = [
     ("comparison", "if token == None: refresh"),
     ("credential set", "credentials: set 2 of 3"),
     ("logger name", "modules.platform_integration.youtube_auth.src.youtube_auth - INFO - ok"),
+    ("cli flags", "pytest --token-count=5 --password-policy=strict --no-password"),
 ]
 
 
