@@ -217,11 +217,6 @@ def test_ordinary_accented_text_keeps_its_characters(text: str) -> None:
 # -- not fixed here: the host index stores README and code text unredacted --------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mining/host_index.py does not pass README/code text through redact() (see the "
-    "security review's report); remove this mark once it does",
-)
 def test_a_key_in_a_host_readme_never_reaches_a_pattern(tmp_path: Path) -> None:
     from foundups_training.mining.host_index import collect_host_patterns
     from foundups_training.samples import sample_host

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from foundups_training.mining.redact import redact
 from foundups_training.records import Pattern
 
 log = logging.getLogger(__name__)
@@ -390,6 +391,13 @@ class _Collected:
     skipped: int = 0
 
 
+def _pattern(kind: str, context: str, decision: str, **fields: Any) -> Pattern:
+    """``Pattern.make`` on redacted text, cut to :data:`MAX_CONTEXT` once redacted (a cut
+    first could leave half a key, which no rule matches): a README or a docstring can hold
+    a key (``export YOUTUBE_API_KEY=AIza…``), and nothing stored may, nor an id made from it."""
+    return Pattern.make(kind, redact(context)[:MAX_CONTEXT], redact(decision), **fields)
+
+
 def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collected) -> None:
     mod_path = f"modules/{domain}/{module}"
     decision = f"{mod_path}/"
@@ -426,9 +434,9 @@ def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collec
                 f" Defines: {names}." if names else ""
             )
             out.patterns.append(
-                Pattern.make(
+                _pattern(
                     "module_location",
-                    context[:MAX_CONTEXT],
+                    context,
                     decision,
                     key=rel,
                     module=mod_path,
@@ -441,9 +449,9 @@ def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collec
             if sym.kind == "class" and sym.doc:
                 context = f"class {sym.name} in {rel} ({module} module): {first_paragraph(sym.doc)}"
                 out.patterns.append(
-                    Pattern.make(
+                    _pattern(
                         "module_location",
-                        context[:MAX_CONTEXT],
+                        context,
                         decision,
                         key=f"{rel}:{sym.name}",
                         module=mod_path,
@@ -464,9 +472,9 @@ def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collec
     if functions:
         pieces.append("Functions: " + ", ".join(functions[:10]) + ".")
     out.patterns.append(
-        Pattern.make(
+        _pattern(
             "module_location",
-            " ".join(pieces)[:MAX_CONTEXT],
+            " ".join(pieces),
             decision,
             key=mod_path,
             module=mod_path,
@@ -485,7 +493,7 @@ def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collec
         rel = f"{mod_path}/{name}"
         for heading, start, end, passage in doc_passages(text)[:DOC_PASSAGES_PER_FILE]:
             out.patterns.append(
-                Pattern.make(
+                _pattern(
                     "module_doc",
                     f"{module} {Path(name).stem}, {heading}: {passage}",
                     decision,
@@ -559,9 +567,9 @@ def _index_wsp(root: Path, out: _Collected) -> int:
             )
             decision = f"WSP {number}: {name}"
             out.patterns.append(
-                Pattern.make(
+                _pattern(
                     "wsp_compliance",
-                    f"WSP {number} ({name}): {summary}"[:MAX_CONTEXT],
+                    f"WSP {number} ({name}): {summary}",
                     decision,
                     key=rel,
                     source="code",
@@ -573,9 +581,9 @@ def _index_wsp(root: Path, out: _Collected) -> int:
                 if len(body) < 40:
                     continue
                 out.patterns.append(
-                    Pattern.make(
+                    _pattern(
                         "wsp_compliance",
-                        f"WSP {number} {name} - {section}: {body}"[:MAX_CONTEXT],
+                        f"WSP {number} {name} - {section}: {body}",
                         decision,
                         key=f"{rel}#{section}",
                         source="code",
