@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from foundups_training.mining.commands import (
     COMMAND_MINER_VERSION,
     command_patterns,
@@ -329,3 +331,23 @@ def test_clear_deletes_an_interrupted_writes_record(settings: Any) -> None:
     with Trainer(settings) as trainer:
         trainer.clear()
     assert not [r for r in records if r.exists()]
+
+
+def test_only_a_bounded_head_of_a_huge_payload_is_redacted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from foundups_training.mining import commands
+
+    seen: list[int] = []
+    real = commands.redact
+
+    def measured(text: str) -> str:
+        seen.append(len(text))
+        return real(text)
+
+    monkeypatch.setattr(commands, "redact", measured)
+    payload = {key: "key=" * 2_000 for key in commands.SUMMARY_KEYS}
+    payload[commands.SUMMARY_KEYS[0]] = "token=s3cr3tValue123 " + "x" * 10_000
+    summary = commands._summary(payload)
+    assert seen and max(seen) <= commands.SUMMARY_SCAN
+    assert len(summary) <= 400 and "s3cr3tValue123" not in summary
