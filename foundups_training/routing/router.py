@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from foundups_training.logs import warn_failure
 from foundups_training.mining.extractors import NOTHING_TRIED
+from foundups_training.mining.redact import redact
 from foundups_training.mining.templates import mask
 from foundups_training.models.base import Backend, ModelError
 from foundups_training.models.calibration import Calibration
@@ -361,6 +362,10 @@ class Router:
                 error=f"question too long: {len(text):,} characters (at most "
                 f"{self.rules.max_question_chars:,}: max_question_chars)",
             )
+        # A key pasted into a question (or chat text asked as one) is no help to a model, and
+        # with a model server the prompt leaves this machine: the question is redacted as
+        # everything stored is. Ordinary questions are unchanged.
+        text = redact(text)
         tier = (query.tier or "auto").lower()
         if tier not in ("auto", *TIERS):
             return Answer(text="", tier="none", error=f"unknown tier {query.tier!r}")

@@ -450,3 +450,21 @@ def test_a_forced_gemma_with_nothing_recalled_asks_no_model() -> None:
     ans = router.answer(Query(LOOKUP, tier="gemma"))
     assert ans.tier == "none" and not ans.text and not gemma.calls
     assert ans.error == "gemma: nothing to choose from; no patterns recalled"
+
+
+@pytest.mark.parametrize("tier", ["gemma", "qwen"])
+def test_a_key_in_the_question_never_reaches_a_models_prompt(tier: str) -> None:
+    """With a model server the prompt leaves the machine: a key pasted into a question (or
+    chat text asked as one) is redacted first, as everything stored is."""
+    gemma = ScriptedModel("g", probs=[0.98, 0.01, 0.01])
+    qwen = ScriptedModel("q", probs=[0.98, 0.01, 0.01], text="an open answer")
+    router = Router(_memory(), gemma, qwen)
+    key = "AIzaSyD3mO7kEyNoTrEaL1234567890abcdefgh"
+    answer = router.answer(
+        Query(text=f"which module uses the api key {key} to reach YouTube?", tier=tier)
+    )
+    model = gemma if tier == "gemma" else qwen
+    assert model.calls, answer
+    shown = [str(prompt) for _, prompt in model.calls]
+    assert not [p for p in shown if key in p or "AIzaSyD3" in p]
+    assert any("[REDACTED]" in p for p in shown)
