@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +43,13 @@ log = logging.getLogger(__name__)
 DAEMON = "foundups_training"
 #: File name pattern inside the telemetry directory (one file per UTC day).
 FILE_GLOB = "telemetry-*.jsonl"
+#: The longest line an event is written as (bytes, newline included): the longer strings of
+#: a bigger payload are cut (see :func:`encode_event`). The command miner reads lines of up
+#: to 64 KiB and took a longer one for a line still being written, so it mined nothing more
+#: of that day file.
+MAX_EVENT_BYTES = 16 * 1024
+#: How long each string of a payload is cut to, in turn, until the event fits.
+_CUT_CHARS = (2000, 200, 20)
 
 #: The verbs this package emits (others may add their own ``training.*`` names).
 COMMANDS: tuple[str, ...] = (
@@ -98,6 +106,45 @@ def _redacted(value: Any) -> Any:
     return value
 
 
+def _cut(value: Any, limit: int) -> Any:
+    """``value`` with every string in it longer than ``limit`` characters cut to ``limit``
+    (with an ellipsis), lists to their first ``limit`` items."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "…"
+    if isinstance(value, dict):
+        return {str(k)[:limit]: _cut(v, limit) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_cut(v, limit) for v in value[:limit]]
+    return value
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode(
+        "utf-8", "backslashreplace"
+    )
+
+
+def encode_event(record: dict[str, Any]) -> bytes:
+    """One event as its JSONL line, at most :data:`MAX_EVENT_BYTES` long.
+
+    A bigger payload (a question pasted with a whole log, an error quoting a file) has its
+    strings cut, shorter each time, until the line fits, and says so in ``payload["cut"]``
+    (how many bytes the whole line had); a payload that still does not fit (thousands of
+    keys) keeps only that.
+    """
+    data = _encode(record)
+    if len(data) <= MAX_EVENT_BYTES:
+        return data
+    size = len(data)
+    payload = record.get("payload")
+    for limit in _CUT_CHARS:
+        cut = {**record, "payload": {**_cut(dict(payload or {}), limit), "cut": size}}
+        data = _encode(cut)
+        if len(data) <= MAX_EVENT_BYTES:
+            return data
+    return _encode({**_cut(record, _CUT_CHARS[0]), "payload": {"cut": size}})
+
+
 class TelemetryWriter:
     """Appends telemetry events to a day file; thread-safe, never raises into the sender."""
 
@@ -122,9 +169,7 @@ class TelemetryWriter:
         """
         try:
             record = make_event(command, event, _redacted(payload), daemon=self.daemon)
-            data = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode(
-                "utf-8", "backslashreplace"
-            )
+            data = encode_event(record)
             with self._lock:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 with self.path_for().open("a+b") as fh:
@@ -141,7 +186,10 @@ class TelemetryWriter:
             # one line (the traceback only when debugging).
             self.errors += 1
             if self.errors == 1:
-                warn_failure(log, f"cannot write telemetry to {self.directory}", exc)
+                try:
+                    warn_failure(log, f"cannot write telemetry to {self.directory}", exc)
+                except Exception:  # noqa: BLE001 - nowhere left to say it (stderr closed)
+                    pass
 
     def receive(
         self,
@@ -162,6 +210,26 @@ _writers: dict[Path, TelemetryWriter] = {}
 #: How many attachments each writer has: it stops with the last :func:`detach_writer`.
 _attached: dict[Path, int] = {}
 _writers_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """Give a forked child (``multiprocessing`` with ``fork``, ``os.fork``) fresh locks.
+
+    A lock another thread of the parent held at the moment of the fork (one writing an
+    event, or attaching a writer) would stay held for ever in the child, where that thread
+    does not exist: the child's next event, ``attach_writer`` or ``detach_writer`` would
+    hang, and with it the verb or the host's call that sent it. The writers themselves stay
+    subscribed: they hold no thread, queue or open file (each event opens its day file and
+    appends one line), so the child's events are written beside the parent's.
+    """
+    global _writers_lock
+    _writers_lock = threading.Lock()
+    for writer in list(_writers.values()):
+        writer._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def attach_writer(directory: Path | str) -> TelemetryWriter:
@@ -240,7 +308,10 @@ def _failure(exc: BaseException) -> str:
     is no message, and what a Ctrl-C (or the host stopping the thread with one) means."""
     if isinstance(exc, KeyboardInterrupt):
         return "stopped (Ctrl-C): what it had done before is kept"
-    text = str(exc)
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a host's exception whose __str__ raises
+        text = "<unprintable>"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

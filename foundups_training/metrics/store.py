@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -172,9 +173,21 @@ class MetricsStore:
         self.may_be_stale = False
         self._lock = threading.RLock()
         self._closed = False
+        #: True in a forked child until it first uses the store: the connection is the
+        #: parent's, never used or closed here (see :meth:`_after_fork_in_child`).
+        self._inherited = False
         #: Deletes the private copy a read-only store reads (see :meth:`_read_copy`).
         self._copy_remover: weakref.finalize[Any, MetricsStore] | None = None
-        if read_only:
+        self._open()
+        #: Set by :func:`foundups_training.metrics.attach_observers` (the file's observer in
+        #: this process, shared with its other stores); left on close.
+        self.observer: Any = None
+        _stores.add(self)
+
+    def _open(self) -> None:
+        """Connect to the file, in WAL mode, migrated (when writable)."""
+        self._conn: sqlite3.Connection
+        if self.read_only:
             self._conn = self._connect_read_only()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +200,7 @@ class MetricsStore:
             )
         self._conn.row_factory = sqlite3.Row
         try:
-            if not read_only:
+            if not self.read_only:
                 self._use_wal()
                 # NORMAL is durable across app crashes in WAL mode; only an OS crash can lose
                 # the last commits, which is fine for metrics and keeps each write cheap.
@@ -196,10 +209,45 @@ class MetricsStore:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._conn.close()
+            if is_locked(exc):
+                # not a broken file: one an operator must not delete
+                raise MetricsError(
+                    f"{self.path}: another process holds the metrics file ({exc}); "
+                    "try again when it is done"
+                ) from exc
             raise MetricsError(f"{self.path}: not a usable metrics database ({exc})") from exc
-        #: Set by :func:`foundups_training.metrics.attach_observers` (the file's observer in
-        #: this process, shared with its other stores); left on close.
-        self.observer: Any = None
+
+    def _after_fork_in_child(self) -> None:
+        """Let go of the parent's connection in a forked child (``multiprocessing`` with
+        ``fork``, ``os.fork``), touching nothing of it.
+
+        SQLite connections must not cross a fork: the child holds none of the parent's file
+        locks, so rows it wrote through the inherited connection went to a write-ahead log
+        the parent or another process had already checkpointed and removed, and the child's
+        close then copied that stale log over their newer rows. A lock another thread of the
+        parent held at the fork (the observers' writer holds it for each row) would stay held
+        for ever, and the child's close or next row would hang. So the child gets a fresh
+        lock and no observer (the parent's is the parent's); the parent's connection is kept
+        aside, never used or closed here; the first use in the child opens the child's own
+        connection; closing a store the child never used closes nothing of the parent's.
+        """
+        self._lock = threading.RLock()
+        self.observer = None
+        remover, self._copy_remover = self._copy_remover, None
+        if remover is not None:
+            remover.detach()  # the private copy is the parent's to delete
+        if not self._closed and not self._inherited:
+            _inherited_connections.append(self._conn)
+            self._inherited = True
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection (under the lock), the child's own after a fork."""
+        if self._closed:
+            raise MetricsError(f"{self.path}: the metrics store is closed")
+        if self._inherited:
+            self._open()
+            self._inherited = False
+        return self._conn
 
     def _use_wal(self) -> None:
         """Put the file in WAL mode, unless it is already.
@@ -341,7 +389,7 @@ class MetricsStore:
     def schema_version(self) -> int:
         """The schema number of the open file."""
         with self._lock:
-            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+            return int(self._connection().execute("PRAGMA user_version").fetchone()[0])
 
     @property
     def closed(self) -> bool:
@@ -358,7 +406,8 @@ class MetricsStore:
         with self._lock:
             if not self._closed:
                 self._closed = True
-                self._conn.close()
+                if not self._inherited:  # the parent's connection is not the child's to close
+                    self._conn.close()
                 self._remove_copy()
 
     def __enter__(self) -> MetricsStore:
@@ -385,9 +434,7 @@ class MetricsStore:
 
     def _execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
-            if self._closed:
-                raise MetricsError(f"{self.path}: the metrics store is closed")
-            return self._conn.execute(sql, tuple(params))
+            return self._connection().execute(sql, tuple(params))
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -522,7 +569,11 @@ class MetricsStore:
                     )
                 self._execute("COMMIT")
             except BaseException:
-                self._execute("ROLLBACK")
+                # SQLite has rolled back already after some errors (a full disk): a ROLLBACK
+                # then fails, and its "no transaction is active" would hide why.
+                with contextlib.suppress(sqlite3.Error):
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
                 raise
         return run_id
 
@@ -701,6 +752,22 @@ class MetricsStore:
             "answers": self.answer_stats(),
             "last_eval": evals[0].as_dict() if evals else None,
         }
+
+
+#: Every store of this process, for the fork handler below.
+_stores: weakref.WeakSet[MetricsStore] = weakref.WeakSet()
+#: The parent's connections of the stores a forked child inherited: kept, so that they are
+#: neither used nor closed (nor collected, which closes) while the child runs.
+_inherited_connections: list[sqlite3.Connection] = []
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_stores):
+        store._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
