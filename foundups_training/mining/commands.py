@@ -151,6 +151,17 @@ def _events(path: Path, offset: int) -> Iterator[tuple[dict[str, Any] | None, in
         fh.seek(offset)
         while True:
             raw = fh.readline(_MAX_LINE)
+            if len(raw) == _MAX_LINE and not raw.endswith(b"\n"):
+                # Longer than any line a writer of this package makes (telemetry caps its
+                # lines at 16 KiB): a bad line once it has an end (skipped, so the lines after
+                # it are mined), else one still being written (left for the next run).
+                while (more := fh.readline(_MAX_LINE)) and not more.endswith(b"\n"):
+                    pass
+                if not more:
+                    return
+                offset = fh.tell()
+                yield None, offset
+                continue
             if not raw or not raw.endswith(b"\n"):
                 return
             offset = fh.tell()

@@ -351,3 +351,27 @@ def test_only_a_bounded_head_of_a_huge_payload_is_redacted(
     summary = commands._summary(payload)
     assert seen and max(seen) <= commands.SUMMARY_SCAN
     assert len(summary) <= 400 and "s3cr3tValue123" not in summary
+
+
+def test_an_over_long_line_is_a_bad_line_and_the_lines_after_it_are_mined(
+    tmp_path: Path,
+) -> None:
+    """A day file written before telemetry capped its lines may hold a 100 KB event: the
+    miner took it for a line still being written and mined nothing after it, ever."""
+    folder = tmp_path / "telemetry"
+    folder.mkdir()
+    day = folder / "telemetry-20261126.jsonl"
+    huge = _event("training.ask", "completed", question="x" * 100_000)
+    day.write_text(
+        huge + "\n" + _event("training.status", "completed", exit_code=0) + "\n" + huge[:70_000],
+        encoding="utf-8",
+    )
+    store = DictStore()
+    cp = tmp_path / "cp.json"
+    first = mine_commands(folder, store, cp)
+    assert (first.events, first.bad_lines) == (1, 1)
+    assert [p.decision for p in store.patterns.values()] == ["training.status completed"]
+    with day.open("a", encoding="utf-8") as fh:  # the over-long last line gets its end
+        fh.write(huge[70_000:] + "\n" + _event("training.status", "completed", exit_code=0) + "\n")
+    second = mine_commands(folder, store, cp)
+    assert (second.events, second.bad_lines) == (1, 1)
