@@ -28,8 +28,17 @@ def describe(exc: BaseException) -> str:
 def warn_failure(
     log: logging.Logger, what: str, exc: BaseException, level: int = logging.WARNING
 ) -> None:
-    """``what: Type: message`` at ``level``, with the traceback only at DEBUG."""
-    log.log(level, "%s: %s: %s", what, type(exc).__name__, exc, exc_info=trace(log, exc))
+    """``what: Type: message`` at ``level``, with the traceback only at DEBUG; never raises.
+
+    It is called where a failure is survived, often on a host's thread: an exception whose
+    ``__str__`` raises is ``<unprintable>``, and a handler that cannot write (the host's
+    stderr closed, whose own error report then raises ``ValueError``) loses the line, not
+    the host's call.
+    """
+    try:
+        log.log(level, "%s: %s", what, describe(exc), exc_info=trace(log, exc))
+    except Exception:  # noqa: BLE001 - nowhere left to say it
+        pass
 
 
 #: Warnings already logged by this process (:func:`warn_once`).
