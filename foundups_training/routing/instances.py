@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import NamedTuple
 
 from foundups_training.records import MASKED, MAX_VARIANTS, Pattern, Variant
@@ -181,10 +180,33 @@ def concrete_text(question: str, patterns: Sequence[Pattern]) -> Concrete | None
     return Concrete(settled + (f" (then: {outcome})" if outcome else ""))
 
 
-@lru_cache(maxsize=512)
-def _shape(template: str) -> re.Pattern[str]:
-    """A regex that reads a concrete decision as ``template``, one group per placeholder."""
-    return re.compile("(.+?)".join(re.escape(part) for part in MASKED.split(template)), re.DOTALL)
+def _filled(literals: Sequence[str], decision: str) -> list[str] | None:
+    """What ``decision`` puts in each placeholder of the template whose text between its
+    placeholders is ``literals`` (each placeholder at least one character); None when it
+    does not read as that template.
+
+    Each literal is placed where it first occurs: the placement a regular expression
+    ``literal(.+?)literal…`` would find first, and one that fits whenever any does. That
+    expression backtracked through every way of splitting a decision that does not fit
+    (a template cut at 200 characters, ending ``<*>``, against its instance cut at another
+    word): a logged list of 30 ids held a lookup, and the interpreter lock, for minutes.
+    This is one pass."""
+    first, *middle, last = literals
+    if not decision.startswith(first):
+        return None
+    at = len(first)
+    values = []
+    for literal in middle:
+        found = decision.find(literal, at + 1)
+        if found < 0:
+            return None
+        values.append(decision[at:found])
+        at = found + len(literal)
+    end = len(decision) - len(last)
+    if end <= at or not decision.endswith(last):
+        return None
+    values.append(decision[at:end])
+    return values
 
 
 def settle(template: str, decisions: Iterable[str]) -> str | None:
@@ -196,13 +218,12 @@ def settle(template: str, decisions: Iterable[str]) -> str | None:
     if not slots or "" in literals[1:-1]:
         # two placeholders side by side can be split more than one way: claim nothing
         return None
-    shape = _shape(template)
     filled: list[set[str]] = [set() for _ in slots]
     for decision in decisions:
-        match = shape.fullmatch(decision)
-        if match is None:
+        values = _filled(literals, decision)
+        if values is None:
             return None
-        for seen, value in zip(filled, match.groups(), strict=True):
+        for seen, value in zip(filled, values, strict=True):
             seen.add(value)
     if all(len(seen) > 1 for seen in filled):
         return None

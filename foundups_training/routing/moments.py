@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from foundups_training.logs import warn_failure
 from foundups_training.mining.reader import encoding_of, read_open
 from foundups_training.records import Pattern
 
@@ -48,7 +49,11 @@ WINDOW_MINUTES = 3
 #: Lines read at most from one stretch (a flood of chat lines must not make a question slow).
 MAX_WINDOW_LINES = 2000
 
-_CLOCK = re.compile(r"(?<![\d:.])([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?![\d:])")
+#: A clock time ("15:34", "9:05:12", in any script's digits: "１５:３４"); the hour, minute
+#: and second are checked to be a time of day by :func:`_clock` ("25:61" names none).
+_CLOCK = re.compile(r"(?<![\d:.])(\d\d?):(\d\d)(?::(\d\d))?(?![\d:])")
+#: "3:15 pm", "11:05 a.m.": a 12-hour clock's half of the day, after the time.
+_MERIDIEM = re.compile(r"\s*([ap])\.?\s?m\b\.?", re.IGNORECASE | re.ASCII)
 _MONTHS = {
     m: i + 1
     for i, names in enumerate(
@@ -59,8 +64,9 @@ _MONTHS = {
     for m in names.split()
 }  # fmt: skip
 _MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
-_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH})\b\.?", re.I)
-_MONTH_DAY = re.compile(rf"\b({_MONTH})\.? (\d{{1,2}})(?:st|nd|rd|th)?\b", re.I)
+# ASCII: under IGNORECASE alone, "ſep" (a long s) matched "sep" and was no key of _MONTHS
+_DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH})\b\.?", re.I | re.A)
+_MONTH_DAY = re.compile(rf"\b({_MONTH})\.? (\d{{1,2}})(?:st|nd|rd|th)?\b", re.I | re.A)
 _ISO_DAY = re.compile(r"\b\d{4}-(\d\d)-(\d\d)\b")
 #: The timestamp a host log line starts with.
 _STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)", re.ASCII)
@@ -105,19 +111,47 @@ class Moment:
 
 def named_moment(question: str) -> Moment | None:
     """The moment ``question`` names ("at 15:34 on 20 October", "around 19:01"), if any."""
-    clock = _CLOCK.search(question)
-    if clock is None:
+    found = _clock(question)
+    if found is None:
         return None
-    hh, mm, ss = clock.group(1), clock.group(2), clock.group(3) or "00"
-    approximate = _ABOUT.search(question[max(0, clock.start() - 20) : clock.start()]) is not None
+    time, at = found
+    approximate = _ABOUT.search(question[max(0, at - 20) : at]) is not None
     day = ""
     if m := _ISO_DAY.search(question):
-        day = f"{m.group(1)}-{m.group(2)}"
-    elif m := _DAY_MONTH.search(question):
-        day = _day(_MONTHS[m.group(2).lower()], int(m.group(1)))
-    elif m := _MONTH_DAY.search(question):
-        day = _day(_MONTHS[m.group(1).lower()], int(m.group(2)))
-    return Moment(f"{int(hh):02d}:{mm}:{ss}", day, approximate)
+        day = f"{int(m.group(1)):02d}-{int(m.group(2)):02d}"  # ASCII, as the log's days
+    else:
+        day = _month_day(question)
+    return Moment(time, day, approximate)
+
+
+def _clock(question: str) -> tuple[str, int] | None:
+    """The first time of day ``question`` names, as "HH:MM:SS" in ASCII digits, and where
+    it starts. After "am"/"pm" an hour from 1 to 12 is read on a 12-hour clock ("3:15 pm"
+    is 15:15: the log's clock has 24 hours, and reading 03:15 answered from another time)."""
+    for clock in _CLOCK.finditer(question):
+        hour, minute = int(clock.group(1)), int(clock.group(2))
+        second = int(clock.group(3) or 0)
+        if hour > 23 or minute > 59 or second > 59:
+            continue  # "25:61" is no time of day; a leap second's :60 is read as none
+        half = _MERIDIEM.match(question, clock.end())
+        if half is not None and 1 <= hour <= 12:
+            hour = hour % 12 + (12 if half.group(1).lower() == "p" else 0)
+        return f"{hour:02d}:{minute:02d}:{second:02d}", clock.start()
+    return None
+
+
+def _month_day(question: str) -> str:
+    """The day of the year a question names by a month's name ("20 October", "Oct. 21st"),
+    as "MM-DD"; "" when none. A lower-case "may" is the verb ("attempt 2 may have failed"
+    named 2 May, a day the log was silent): the month is "May"."""
+    for regex, month_at, day_at in ((_DAY_MONTH, 2, 1), (_MONTH_DAY, 1, 2)):
+        for m in regex.finditer(question):
+            name = m.group(month_at)
+            month = _MONTHS.get(name.lower())
+            if month is None or name == "may":
+                continue
+            return _day(month, int(m.group(day_at)))
+    return ""
 
 
 def _day(month: int, day: int) -> str:
@@ -195,6 +229,9 @@ class _Indexed:
     runs: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     open_key: str = ""  # the run still open at ``size`` (the log may go on with it)
     open_start: int = 0
+    #: the last bytes indexed (up to :data:`_HEAD_BYTES`): a log rewritten in place keeps
+    #: its inode and may keep its head and grow, but not these
+    tail: bytes = b""
 
 
 class MinuteIndex:
@@ -205,7 +242,9 @@ class MinuteIndex:
     traceback's) that follow them. ``012.txt`` is not in time order (sessions pasted one
     after another), so a minute may have many runs. The index grows with the file (only the
     new bytes are read) and is made again when the file is rotated, truncated or replaced
-    (another inode, a smaller size, other first bytes). Reading the runs of a stretch's
+    (another inode, a smaller size, other first bytes, or other bytes where the indexed
+    ones ended: a log rewritten in place with its head kept, an operator's edit of
+    ``012.txt``, left the index pointing at other lines). Reading the runs of a stretch's
     minutes in file order gives exactly what :func:`window_lines` gives (a test holds the
     two equal on generated logs), at a cost that does not grow with the log. The log's
     head says its encoding (as it does for mining, and for :func:`window_lines`); a UTF-16
@@ -250,6 +289,7 @@ class MinuteIndex:
                 or idx.inode != st.st_ino
                 or st.st_size < idx.size
                 or head[: len(idx.head)] != idx.head
+                or _bytes_at(fh, idx.size - len(idx.tail), len(idx.tail)) != idx.tail
             ):
                 idx = self._files[str(path)] = _Indexed(inode=st.st_ino, head=head)
             elif len(idx.head) < _HEAD_BYTES:
@@ -259,7 +299,15 @@ class MinuteIndex:
                 if idx.open_key:
                     idx.runs.setdefault(idx.open_key, []).append((idx.open_start, start))
                 idx.open_key, idx.open_start = key, start
+            keep = min(idx.size, _HEAD_BYTES)
+            idx.tail = _bytes_at(fh, idx.size - keep, keep)
         return idx
+
+
+def _bytes_at(fh: BinaryIO, start: int, n: int) -> bytes:
+    """``n`` bytes of ``fh`` from ``start``."""
+    fh.seek(start)
+    return fh.read(n)
 
 
 #: Where each run of a log's new lines starts and the minute it is stamped with, and where
@@ -407,6 +455,7 @@ class LogMoments:
         except OSError as exc:
             log.info("the log at %s cannot be read for %s: %s", path, moment, exc)
             return []
-        except Exception:  # a question is still answered from the store
-            log.exception("reading the log at %s for %s failed", path, moment)
+        except Exception as exc:  # noqa: BLE001 - a question is still answered from the store
+            # one line a question (the traceback only at DEBUG), as every survived failure
+            warn_failure(log, f"reading the log at {path} for {moment.time} failed", exc)
             return []

@@ -77,7 +77,32 @@ def _score_after(question: str, end: int, stop: int) -> float | None:
         if len(question[end : m.start()].split()) > _GAP_WORDS:
             return None
         if not _joined(question, m.end(), stop):
-            return float(m.group(0))
+            return _grouped(question, m.group(0), m.end(), stop)
+    return None
+
+
+#: What may follow a number as a question writes it: a comma and digits ("3,82", "1,000"),
+#: or a space and three digits ("1 000", with a no-break or thin space as often).
+_AFTER = re.compile(r",(\d+)|[ \u00a0\u202f\u2009](\d{3})(?!\w)", re.ASCII)
+#: More digits joined on after those ("1,000,000", "1 000,5").
+_MORE = re.compile(r"[.,]?\d")
+
+
+def _grouped(question: str, number: str, end: int, stop: int) -> float | None:
+    """``number`` (read up to ``end``) as the score it writes, with what follows it.
+
+    "3,82" is 3.82 written with a decimal comma. "1,000" and "1 000" may be a thousand or
+    (the first) one with three decimals: None, nothing is applied on a guess. Before, the
+    digits after the comma or space were not read: "Move2Japan 1,000 and UnDaoDu 5.38" had
+    Move2Japan scored 1 and checked first."""
+    after = _AFTER.match(question, end, stop)
+    if after is None:
+        return float(number)
+    if _MORE.match(question, after.end(), stop):
+        return None
+    decimals = after.group(1)
+    if decimals is not None and "." not in number and len(decimals) != 3:
+        return float(f"{number}.{decimals}")
     return None
 
 

@@ -290,6 +290,9 @@ def _routing_value(key: str, current: Any, value: Any) -> Any:
 #: (the routing table's took 2, which escalated every answer). ``fast_path_similarity`` above
 #: 1 stays allowed: it is how the fast path is turned off.
 UNIT_SETTINGS = frozenset({"threshold"})
+#: Counts that 0 does not turn off but empties: ``max_options = 0`` left every lookup
+#: without options, answered "" with the reason "no patterns recalled" (they were).
+POSITIVE_SETTINGS = frozenset({"max_options"})
 
 
 def _patterns(key: str, value: Any) -> tuple[str, ...]:
@@ -315,7 +318,8 @@ def _patterns(key: str, value: Any) -> tuple[str, ...]:
 
 def _number(key: str, current: Any, value: Any) -> Any:
     """``value`` as a number of the type of the default ``current``: finite, at least 0
-    (at most 1 for :data:`UNIT_SETTINGS`); :class:`ConfigError` naming ``key`` otherwise."""
+    (at most 1 for :data:`UNIT_SETTINGS`, at least 1 for :data:`POSITIVE_SETTINGS`);
+    :class:`ConfigError` naming ``key`` otherwise."""
 
     def refuse(why: str) -> ConfigError:
         return ConfigError(f"routing setting {key!r}: cannot use {value!r} ({why})")
@@ -333,6 +337,8 @@ def _number(key: str, current: Any, value: Any) -> Any:
         raise refuse("a finite number of at least 0 is expected")
     if key in UNIT_SETTINGS and number > 1:
         raise refuse("a number from 0 to 1 is expected")
+    if key in POSITIVE_SETTINGS and number < 1:
+        raise refuse("a number of at least 1 is expected")
     if isinstance(current, int):
         if not number.is_integer():
             raise refuse("a whole number is expected")
