@@ -51,12 +51,19 @@ def lines_kept(before: Checkpoint | None, after: Checkpoint | None, *, remine: b
     """The lines a run stopped early counted, from the checkpoints before and after it.
 
     Unchanged, or still the marker a re-mine writes before its first checkpoint (``miner``
-    0): none. Mined from the first line (no checkpoint before, ``--remine``, a count that
-    went down: the log was replaced): all the new checkpoint counts. Else what it added.
+    0): none. Mined from the first line (no checkpoint before, ``--remine``, a newer miner
+    than the one before: the log's patterns were made again from its first line, a count
+    that went down: the log was replaced): all the new checkpoint counts. Else what it
+    added.
     """
     if after is None or after == before or after.miner == 0:
         return 0
-    if before is None or remine or after.lines_processed < before.lines_processed:
+    if (
+        before is None
+        or remine
+        or after.miner > before.miner
+        or after.lines_processed < before.lines_processed
+    ):
         return after.lines_processed
     return after.lines_processed - before.lines_processed
 

@@ -59,7 +59,7 @@ from foundups_training.mining.extractors import (
 )
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LineParser, LogRecord
-from foundups_training.mining.reader import BLOCK, HEAD_CHECK, RawLine, read_open
+from foundups_training.mining.reader import BLOCK, HEAD_CHECK, RawLine, read_open, text_pieces
 from foundups_training.mining.templates import mask
 from foundups_training.mining.writeahead import finish_write, pending_path, write_ahead
 from foundups_training.records import MASKED, Pattern
@@ -176,7 +176,13 @@ class MiningSession:
         self._line_cache: dict[str, list[tuple[Pattern, bool]]] = {}
 
     def process(self, record: LogRecord) -> None:
-        """Take the next record (records must come in file order)."""
+        """Take the next record (records must come in file order), then its followers (lines
+        another thread wrote inside a traceback: :attr:`LogRecord.followers`)."""
+        self._process(record)
+        for follower in record.followers or ():
+            self._process(follower)
+
+    def _process(self, record: LogRecord) -> None:
         if record.start >= self.done_offset:
             self.lines += record.lines
             self.truncated += record.truncated
@@ -189,8 +195,10 @@ class MiningSession:
             if started is not None:
                 self.open.append(started)
         self.history.append(record)
-        self.ring.append((record.start, record.date_in))
-        self.last_end = record.end
+        if self.last_end is None or record.start >= self.last_end:
+            self.ring.append((record.start, record.date_in))
+            self.last_end = record.end
+        # else: a follower inside the traceback before it: no run may start reading there
         while self.open and self.open[0].done:
             self.open.popleft().emit(self.verifier, self.consolidator)
 
@@ -272,8 +280,12 @@ def extract_patterns(lines: Iterable[str], verifier: Verifier | None = None) -> 
     def raws() -> Iterator[RawLine]:
         nonlocal pos
         for text in lines:
-            end = pos + len(text) + 1
-            yield RawLine(pos, end, text)
+            *cut, last = text_pieces(text)  # a crash's NULs end a line, as in mine_log
+            for piece in cut:
+                yield RawLine(pos, pos + len(piece), piece)
+                pos += len(piece)
+            end = pos + len(last) + 1
+            yield RawLine(pos, end, last)
             pos = end
 
     for rec in _records(parser, raws()):
@@ -690,7 +702,7 @@ def _mine_file(
     n = 0
     stopped = budget == 0
     if not stopped:
-        for raw in read_open(fh, point.replay_offset, to_end=final):
+        for raw in read_open(fh, point.replay_offset, to_end=final, nul_breaks=True):
             rec = parser.feed(raw)
             if rec is None:
                 continue

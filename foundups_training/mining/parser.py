@@ -8,7 +8,11 @@ Formats (see HOST.md):
 * anything else: kept as a plain-text record.
 
 Lines that continue a record (indented lines, ``Traceback (most recent call last):``, the
-exception line that ends a traceback) are joined to it. Emoji written as ``[U+1F511]``,
+exception line that ends a traceback) are joined to it. A traceback is not ended by one
+timestamped line of another logger (another thread's, written between two of its lines)
+when its frames or its exception line come right after that line: the traceback keeps them,
+and the other line is a record of its own that comes just after it
+(:attr:`LogRecord.followers`). Emoji written as ``[U+1F511]``,
 ``\\u274c`` or the raw character are normalised to ``[U+XXXX]`` (ASCII: the host prints these
 on a Windows console) and stray variation selectors are dropped. Messages are redacted here,
 so nothing after the parser ever sees a secret.
@@ -19,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from foundups_training.mining.reader import RawLine
+from foundups_training.mining.reader import RawLine, text_pieces
 from foundups_training.mining.redact import (
     REDACTED,
     closes_key_block,
@@ -35,10 +39,14 @@ _TZ = r"(?:Z|[ ]?[+-]\d\d:?\d\d|[ ](?:UTC|GMT))?"
 _STAMP = r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:[,.]\d+)?" + _TZ
 #: The message part is optional: ``log.error("")`` with trailing blanks stripped (an editor,
 #: a copy) leaves ``… - ERROR`` alone, which is still an error of that logger.
-_DOTTED = re.compile(_STAMP + r" - (\S+) - ([A-Z]+)(?: - ?(.*)| ?-?\s*$)")
-_TAGGED = re.compile(_STAMP + r" \[([A-Z]+)\] ?(.*)")
+#: The level as written: upper-case (any word, as before), or a level in another case
+#: (``- info -``, ``[warning]``: a formatter with ``%(levelname)s`` lower-cased), which
+#: :func:`_level` upper-cases; another word in lower or mixed case is not a level.
+_DOTTED = re.compile(_STAMP + r" - (\S+) - ([A-Za-z]+)(?: - ?(.*)| ?-?\s*$)")
+_TAGGED = re.compile(_STAMP + r" \[([A-Za-z]+)\] ?(.*)")
 _DATED = re.compile(_STAMP + r"(?: -)? ?(.*)")
-_HOLO = re.compile(r"\[(\d\d:\d\d:\d\d)\] ?(.*)")
+#: HoloIndex lines, with or without milliseconds (``[08:08:22]``, ``[08:08:22.123]``).
+_HOLO = re.compile(r"\[(\d\d:\d\d:\d\d)(?:[.,]\d{1,6})?\] ?(.*)")
 _TAG_RUN = re.compile(r"(?:\s*\[(?![Uu]\+)[A-Za-z][\w\-+. ]{0,40}\])+")
 _TAG_NAME = re.compile(r"\[([^\]]+)\]")
 _EXCEPTION = re.compile(
@@ -81,6 +89,10 @@ class LogRecord:
     lines: int = 1
     truncated: int = 0
     traceback: bool = False
+    #: records that come right after this one although a traceback's lines went on after
+    #: them (another thread's lines, logged between two of its lines): their spans lie
+    #: inside this one's. Whoever takes records takes these next (None: none, the rule).
+    followers: list[LogRecord] | None = None
 
     @property
     def is_error(self) -> bool:
@@ -212,18 +224,33 @@ class LineParser:
         # A PEM private key was opened and not closed: its body lines follow, one per line,
         # and none of them is a secret by its shape alone (see _key_line).
         self._key_open = False
+        # A timestamped line of another logger after an open traceback's line: whether the
+        # traceback goes on after it is told by the next line (see _interleaved).
+        self._aside: LogRecord | None = None
 
     def feed(self, raw: RawLine) -> LogRecord | None:
-        """Take one line; return the record it completed, if any."""
+        """Take one line; return the record it completed, if any (and its
+        :attr:`~LogRecord.followers`, which come right after it)."""
         try:
             return self._feed(raw)
         except Exception:  # noqa: BLE001 - a parser bug must not stop mining: keep the text
-            done, self._current = self._current, self._plain(raw, raw.text[:MAX_MESSAGE])
+            done = self._set_aside_follows()
+            self._current = self._plain(raw, raw.text[:MAX_MESSAGE])
             return done
 
     def flush(self) -> LogRecord | None:
         """The record still held (call at the end of the input)."""
-        done, self._current = self._current, None
+        done = self._set_aside_follows()
+        self._current = None
+        return done
+
+    def _set_aside_follows(self) -> LogRecord | None:
+        """The current record, the line set aside after it (if any) its follower."""
+        done, aside, self._aside = self._current, self._aside, None
+        if aside is not None:
+            if done is None:
+                return aside
+            done.followers = [*(done.followers or ()), aside]
         return done
 
     @property
@@ -242,6 +269,8 @@ class LineParser:
             # A power loss on NTFS leaves a run of NULs where the last block was; the host's
             # next line is written right after it, and is a whole line once they are gone.
             text = text.lstrip("\0")
+        if self._aside is not None:
+            return self._after_aside(raw, text)
         cur = self._current
         if self._key_open:
             if in_key_block(text):
@@ -265,7 +294,60 @@ class LineParser:
                 cur.traceback = True
             return None
         record = self._parse_header(raw, text)
+        if cur is not None and cur.traceback and self._interleaved(cur, record):
+            self._aside = record  # the next line tells whether the traceback goes on
+            return None
         self._current = record
+        return cur
+
+    def _interleaved(self, cur: LogRecord, record: LogRecord) -> bool:
+        """Whether ``record`` may be another thread's line inside the traceback ``cur``: a
+        timestamped line of another logger after a line of a traceback that has not ended
+        (no exception line yet). The next line decides (:meth:`_after_aside`)."""
+        if not cur.traceback or not cur.extra:
+            return False
+        return (
+            record.fmt != "plain"
+            and record.logger != cur.logger
+            and not record.traceback
+            and not self._key_open
+            and cur.lines <= MAX_CONTINUATION
+            and not _EXCEPTION.match(cur.extra[-1])
+        )
+
+    def _after_aside(self, raw: RawLine, text: str) -> LogRecord | None:
+        """The line after a line set aside inside a traceback: a frame, the code line of the
+        frame before the aside, or the exception line goes on with the traceback (the aside
+        line follows it); anything else ends the traceback before the aside line, which
+        then takes this line as any record takes the next."""
+        cur, aside = self._current, self._aside
+        if cur is None or aside is None or not cur.extra:  # not reached: set aside after one
+            return self._set_aside_follows()
+        goes_on = (
+            "PRIVATE KEY" not in text
+            and (  # a key block is the normal path's
+                _FRAME.match(text) is not None
+                or (text[:1] in (" ", "\t") and _FRAME.match(cur.extra[-1]) is not None)
+                or _EXCEPTION.match(text) is not None
+            )
+        )
+        if goes_on:
+            self._aside = None
+            cur.followers = [*(cur.followers or ()), aside]
+            cur.extra.append(normalise_message(text.rstrip()))
+            cur.end = raw.end
+            cur.lines += 1
+            cur.truncated += raw.truncated
+            return None
+        # the traceback ended before the aside line, which is now the record held
+        self._aside, self._current = None, aside
+        try:
+            done = self._feed(raw)
+        except Exception:  # noqa: BLE001 - as in feed, and the traceback is still returned
+            done, self._current = self._current, self._plain(raw, raw.text[:MAX_MESSAGE])
+        if done is None:
+            return cur
+        cur.followers = [*(cur.followers or ()), done]  # the aside line, complete too
         return cur
 
     def _key_line(self, raw: RawLine, text: str) -> LogRecord | None:
@@ -311,11 +393,13 @@ class LineParser:
             m = _DOTTED.match(text)
             if m:
                 date, time_, logger, level, msg = m.groups()
-                return self._make(raw, "dotted", date, time_, logger, level, msg or "")
+                if level.isupper() or (level := _level(level)):
+                    return self._make(raw, "dotted", date, time_, logger, level, msg or "")
             m = _TAGGED.match(text)
             if m:
                 date, time_, level, msg = m.groups()
-                return self._make(raw, "tagged", date, time_, "", level, msg)
+                if level.isupper() or (level := _level(level)):
+                    return self._make(raw, "tagged", date, time_, "", level, msg)
             m = _DATED.match(text)
             if m:
                 date, time_, msg = m.groups()
@@ -377,6 +461,15 @@ class LineParser:
         )
 
 
+def _level(word: str) -> str:
+    """The level of a dotted or tagged line: an upper-case word as it is, a level written in
+    another case upper-cased (``info`` -> ``INFO``), else "" (not a level: not that format)."""
+    if word.isupper():
+        return word
+    upper = word.upper()
+    return upper if upper in LEVELS else ""
+
+
 def parse_text(text: str) -> list[LogRecord]:
     """Parse a whole string (tests, small inputs): every line, tracebacks joined. A final
     newline ends the last line; it does not start an empty one."""
@@ -386,14 +479,21 @@ def parse_text(text: str) -> list[LogRecord]:
     lines = text.split("\n")
     if len(lines) > 1 and lines[-1] == "":
         lines.pop()
-    for line in lines:
-        data = line.encode("utf-8", "surrogatepass")
-        raw = RawLine(pos, pos + len(data) + 1, line)
-        pos = raw.end
-        done = parser.feed(raw)
-        if done is not None:
-            out.append(done)
+    for whole in lines:
+        pieces = text_pieces(whole)  # a crash's NULs end a line, as in mining
+        for n, line in enumerate(pieces, 1):
+            data = line.encode("utf-8", "surrogatepass")
+            raw = RawLine(pos, pos + len(data) + (n == len(pieces)), line)
+            pos = raw.end
+            done = parser.feed(raw)
+            if done is not None:
+                out += with_followers(done)
     last = parser.flush()
     if last is not None:
-        out.append(last)
+        out += with_followers(last)
     return out
+
+
+def with_followers(record: LogRecord) -> list[LogRecord]:
+    """``record`` and the records that come right after it (:attr:`LogRecord.followers`)."""
+    return [record, *record.followers] if record.followers else [record]

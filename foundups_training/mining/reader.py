@@ -11,11 +11,17 @@ file it holds open are still the ones it started with. Otherwise the lines the h
 after the truncation would be read from the middle of the new content now and again from
 its first line by the next run (which sees a new file). A file renamed away (rotation by
 rename) is read to its end: the open file's bytes do not change.
+
+A run of NULs inside a line ends a line there (``nul_breaks``, what mining asks for): a host
+that crashed while its log was extended leaves its last, partial line, then NULs where the
+lost bytes were, and the restarted host's first line goes on right after them, with no
+newline between. The NULs start the next line (the parser drops NULs that start a line).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,12 +65,17 @@ def read_open(
     max_line: int = MAX_LINE_BYTES,
     block: int = BLOCK,
     to_end: bool = False,
+    nul_breaks: bool = False,
 ) -> Iterator[RawLine]:
     """:func:`read_lines` of a file already open (binary). ``to_end``: the file will not
-    grow (a rotated log), so a last line without its newline is read too."""
+    grow (a rotated log), so a last line without its newline is read too. ``nul_breaks``:
+    a run of NULs with text before and after it, inside a line that is not cut, ends a
+    line (see the module docstring); the pieces' spans are exact, so a checkpoint may fall
+    between them."""
     head = _head(fh, HEAD_CHECK)
     enc = encoding_of(head)
     nl = NEWLINES[enc]
+    unit = len(nl)  # bytes of a code unit
     max_line -= max_line % len(nl)  # a cut never splits a UTF-16 code unit
     fh.seek(start)
     pos = start  # file offset of buf[0]
@@ -74,13 +85,18 @@ def read_open(
         chunk = fh.read(block)
         if not chunk:
             if to_end and buf and not skipping:
-                yield RawLine(
-                    pos, pos + len(buf), _decode(buf[:max_line], enc), len(buf) > max_line
-                )
+                text = _decode(buf[:max_line], enc)
+                if nul_breaks and "\0" in text and len(buf) <= max_line:
+                    yield from _nul_pieces(buf, pos, pos + len(buf), enc, unit)
+                else:
+                    yield RawLine(pos, pos + len(buf), text, len(buf) > max_line)
             return  # otherwise what is left in buf has no newline: the next run reads it
         if _head(fh, len(head)) != head:
             return  # emptied and rewritten under us: this block is not the file we read
         buf += chunk
+        # a crash's NULs are rare: lines are looked at for them only in a block that has
+        # one (a UTF-16 log: always)
+        nuls = nul_breaks and (unit > 1 or b"\0" in buf)
         i = 0
         while True:
             end = _find(buf, nl, i, pos)
@@ -92,6 +108,10 @@ def read_open(
                 yield RawLine(
                     pos + i, pos + end + len(nl), _decode(buf[i : i + max_line], enc), True
                 )
+            elif nuls and "\0" in (text := _decode(buf[i:end], enc)):
+                yield from _nul_pieces(buf[i:end], pos + i, pos + end + len(nl), enc, unit)
+            elif nuls:
+                yield RawLine(pos + i, pos + end + len(nl), text)
             else:
                 yield RawLine(pos + i, pos + end + len(nl), _decode(buf[i:end], enc))
             i = end + len(nl)
@@ -112,18 +132,98 @@ def read_open(
 
 
 #: The newline of each encoding a log can be in.
-NEWLINES = {"utf-8": b"\n", "utf-16-le": b"\n\x00", "utf-16-be": b"\x00\n"}
+NEWLINES = {
+    "utf-8": b"\n",
+    "utf-16-le": b"\n\x00",
+    "utf-16le": b"\n\x00",  # without a byte order mark
+    "utf-16-be": b"\x00\n",
+}
+
+
+#: Bytes of a log's head looked at for UTF-16-LE text without a byte order mark.
+SNIFF_BYTES = 64
 
 
 def encoding_of(head: bytes) -> str:
     """The log's encoding, from its first bytes: UTF-16 when it starts with a UTF-16 byte
-    order mark (what Windows PowerShell 5.1's ``>`` and ``Out-File`` write), else UTF-8
-    (whose decoding replaces what is not UTF-8: cp1252 bytes read as replacement marks)."""
+    order mark (what Windows PowerShell 5.1's ``>`` and ``Out-File`` write), UTF-16-LE
+    without one when its first characters are ASCII with a NUL after each (what some
+    Windows tools write: ``"utf-16le"``, spelt without the hyphen, so that nothing skips a
+    byte order mark it does not have), else UTF-8 (whose decoding replaces what is not
+    UTF-8: cp1252 bytes read as replacement marks)."""
     if head.startswith(b"\xff\xfe"):
         return "utf-16-le"
     if head.startswith(b"\xfe\xff"):
         return "utf-16-be"
+    if b"\0" in head[:SNIFF_BYTES] and _utf16le_ascii(head):
+        return "utf-16le"
     return "utf-8"
+
+
+def _utf16le_ascii(head: bytes) -> bool:
+    """Whether ``head`` starts with ASCII text in UTF-16-LE: two printable characters or
+    more (or tab, CR, LF), each followed by a NUL, after any run of NUL characters a crash
+    left at the start, up to the next such run. A UTF-8 log with NULs at its start has no
+    NUL between its characters."""
+    body = head.lstrip(b"\0")
+    if (len(head) - len(body)) % 2:
+        return False
+    sample = body[:SNIFF_BYTES]
+    sample = sample[: len(sample) - len(sample) % 2]
+    for k in range(0, len(sample), 2):
+        if not (sample[k] or sample[k + 1]):  # a NUL character: the text ends here
+            sample = sample[:k]
+            break
+    return (
+        len(sample) >= 4 and not any(sample[1::2]) and all(b in _TEXT_BYTES for b in sample[0::2])
+    )
+
+
+#: The ASCII bytes a log's text starts with: printable, tab, CR, LF.
+_TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+#: A run of NULs that ends a line: two NUL characters or more. One alone is left in its
+#: line: text misread as UTF-8 (UTF-16 not told by its head) has one after each character.
+MIN_NUL_RUN = 2
+_NUL_RUN = re.compile(f"\0{{{MIN_NUL_RUN},}}")
+_NUL_BYTES = re.compile(_NUL_RUN.pattern.encode())
+#: What is not text before a NUL run: a byte order mark, NULs (the parser drops both at a
+#: line's start).
+_NOT_TEXT = "\ufeff\0"
+
+
+def text_pieces(text: str) -> list[str]:
+    """A line of text cut as ``read_open(..., nul_breaks=True)`` cuts its bytes (for lines
+    that are text already: tests, :func:`~foundups_training.mining.miner.extract_patterns`)."""
+    if "\0" not in text:
+        return [text]
+    pieces, first = [], 0
+    body = len(text.removesuffix("\r"))
+    for m in _NUL_RUN.finditer(text):
+        if m.end() < body and text[first : m.start()].lstrip(_NOT_TEXT):
+            pieces.append(text[first : m.start()])
+            first = m.start()
+    pieces.append(text[first:])
+    return pieces
+
+
+def _nul_pieces(data: bytes, start: int, end: int, enc: str, unit: int) -> Iterator[RawLine]:
+    """The line ``data`` (at file offset ``start``; the next line starts at ``end``) cut
+    before each run of :data:`MIN_NUL_RUN` NUL characters or more that has text before it
+    (not only a byte order mark) and after it. Each piece but the last ends where the next
+    starts, at the run's first NUL; the last keeps the line's end."""
+    body = len(data) - unit if data.endswith("\r".encode(enc)) else len(data)
+    first = 0
+    for m in _NUL_BYTES.finditer(data):
+        a, b = m.start(), m.end()
+        if unit > 1:  # whole NUL code units only: a zero byte may be half of another one
+            a += -(start + a) % unit
+            b -= (start + b) % unit
+            if b - a < MIN_NUL_RUN * unit:
+                continue
+        if b < body and _decode(data[first:a], enc).lstrip(_NOT_TEXT):
+            yield RawLine(start + first, start + a, _decode(data[first:a], enc))
+            first = a
+    yield RawLine(start + first, end, _decode(data[first:], enc))
 
 
 def _find(buf: bytes, nl: bytes, i: int, pos: int) -> int:
