@@ -82,6 +82,10 @@ TIERS = ("memory", "gemma", "qwen")
 #: remembered: calls within them fail at once with its reason; the first call after them
 #: builds again (:class:`LazyBackend`).
 RETRY_LOAD_S = 60.0
+#: Each further failure in a row doubles that wait, up to this: a cause that lasts (a full
+#: disk under the cache, where every retry joins and hashes 1.1 GB of Qwen again) is not
+#: paid for every minute.
+RETRY_LOAD_MAX_S = 3600.0
 
 #: How often :meth:`LazyBackend.close` looks whether the load it waits for ran past its
 #: deadline (then it stops waiting).
@@ -150,9 +154,10 @@ class Detail:
 
 
 class LazyBackend:
-    """Builds a backend on first use; remembers a failure for ``RETRY_LOAD_S`` seconds, so
-    that it is not retried on every call, yet a fixed cause (the GGUF installed, or put
-    where the error says it was looked for) is seen without restarting the host."""
+    """Builds a backend on first use; remembers a failure for ``RETRY_LOAD_S`` seconds (twice
+    as long after each further failure in a row, at most ``RETRY_LOAD_MAX_S``), so that it
+    is not retried on every call, yet a fixed cause (the GGUF installed, or put where the
+    error says it was looked for) is seen without restarting the host."""
 
     def __init__(
         self,
@@ -166,6 +171,7 @@ class LazyBackend:
         self._backend: Backend | None = None
         self._error: str = ""
         self._failed_at = 0.0  # ``clock()`` when the last build failed
+        self._failures = 0  # failed builds in a row
         self._clock = clock
         self._lock = threading.Lock()
         #: calls that ran past their deadline and have not returned yet (see :meth:`call`);
@@ -186,6 +192,7 @@ class LazyBackend:
                 except Exception as exc:  # noqa: BLE001 - becomes the answer's error
                     self._error = str(exc) or repr(exc)
                     self._failed_at = self._clock()
+                    self._failures += 1
             if self._backend is None:
                 left = max(1, math.ceil(self._left()))
                 raise ModelError(f"{self._error} (retried in {left} s)")
@@ -193,7 +200,8 @@ class LazyBackend:
 
     def _left(self) -> float:
         """Seconds until a failed build is tried again."""
-        return RETRY_LOAD_S - (self._clock() - self._failed_at)
+        wait = min(RETRY_LOAD_S * 2 ** min(self._failures - 1, 32), RETRY_LOAD_MAX_S)
+        return wait - (self._clock() - self._failed_at)
 
     def call(self, work: Callable[[Backend], _T], timeout: float) -> tuple[Backend, _T]:
         """``work(backend)`` (loading the backend first if need be) and the backend, within

@@ -4,6 +4,7 @@ Scripted models and memories only; a fake clock, so nothing sleeps."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,10 +96,30 @@ def test_a_retry_that_fails_again_is_remembered_for_another_cool_down() -> None:
     factory.reason = "no gemma model found. Looked at: LOCAL_MODEL_ROOT"
     with pytest.raises(ModelError, match="LOCAL_MODEL_ROOT"):  # the new reason
         gemma.get()
-    clock.now += router_module.RETRY_LOAD_S - 1
+    clock.now += 2 * router_module.RETRY_LOAD_S - 1  # the second failure in a row: twice
     with pytest.raises(ModelError, match=r"LOCAL_MODEL_ROOT.*retried in 1 s"):
         gemma.get()
     assert factory.calls == 2
+
+
+def test_a_cause_that_lasts_is_retried_less_and_less_often() -> None:
+    """A full disk under the cache: each retry of Qwen joins and hashes 1.1 GB again."""
+    clock, factory = _Clock(), _Factory()
+    gemma = LazyBackend("gemma", factory, clock=clock)
+    waits = []
+    for _ in range(10):
+        with pytest.raises(ModelError, match=r"retried in (\d+) s") as failed:
+            gemma.get()
+        wait = int(re.search(r"retried in (\d+) s", str(failed.value)).group(1))  # type: ignore[union-attr]
+        waits.append(wait)
+        clock.now += wait
+    first = int(router_module.RETRY_LOAD_S)
+    assert waits[:4] == [first, 2 * first, 4 * first, 8 * first]
+    assert max(waits) == int(router_module.RETRY_LOAD_MAX_S) == waits[-1]
+    assert factory.calls == 10
+    factory.fixed = True
+    clock.now += router_module.RETRY_LOAD_MAX_S
+    assert gemma.get() is not None  # once fixed, it is used
 
 
 def test_the_cool_down_is_the_module_constant(monkeypatch: pytest.MonkeyPatch) -> None:
