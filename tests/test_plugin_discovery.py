@@ -14,6 +14,7 @@ import types
 from typing import Any
 
 from foundups_training.hookspecs import hookimpl
+
 from foundups_training.plugins import IsolatingPluginManager
 from foundups_training.records import Decision
 
