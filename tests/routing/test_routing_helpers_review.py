@@ -29,11 +29,10 @@ from foundups_training.routing.moments import (
 )
 from foundups_training.routing.priority import apply_priority_rule, recorded_round, scores_in
 
+from .loglines import conflict as _conflict
+from .loglines import quiet as _quiet
+from .loglines import two_rounds
 from .scripted import ListMemory
-
-_DB = "modules.infrastructure.database.src.db_manager"
-_CHAT = "modules.communication.livechat.src.livechat_core"
-
 
 # -- moments: the clock time and the day a question names -----------------------------------
 
@@ -82,26 +81,6 @@ def test_what_was_read_before_is_read_the_same(question: str, moment: Moment) ->
 @pytest.mark.parametrize("question", ["At 23:59:60 the clock leapt", "At 24:00 it stopped"])
 def test_no_time_of_day_no_moment(question: str) -> None:
     assert named_moment(question) is None
-
-
-def _line(day: str, time: str, logger: str, level: str, message: str) -> str:
-    return f"2025-10-{day} {time},000 - {logger} - {level} - {message}"
-
-
-def _conflict(day: str, hh_mm: str, rows: int) -> list[str]:
-    return [
-        _line(day, f"{hh_mm}:10", _DB, "ERROR",
-              "Database transaction failed: UNIQUE constraint failed: stream_patterns.id"),
-        _line(day, f"{hh_mm}:11", _DB, "INFO", "Retrying transaction with INSERT OR REPLACE"),
-        _line(day, f"{hh_mm}:12", _DB, "INFO", f"[OK] Transaction committed ({rows} rows)"),
-    ]  # fmt: skip
-
-
-def _quiet(day: str, hh: str, start: int) -> list[str]:
-    return [
-        _line(day, f"{hh}:{start + i:02d}:00", _CHAT, "DEBUG", "Polling chat (interval 5.0s)")
-        for i in range(12)
-    ]
 
 
 @pytest.fixture()
@@ -174,30 +153,10 @@ def test_a_log_rewritten_in_place_with_its_head_kept_is_indexed_again(tmp_path: 
 
 # -- priority: the scores a question gives ---------------------------------------------------
 
-_EMITTER = "modules.communication.livechat.src.qwen_youtube_integration"
-_RESOLVER = "modules.platform_integration.stream_resolver.src.stream_resolver"
-
-
-def _round(t: str, scores: dict[str, float]) -> list[str]:
-    lines = [
-        f"2025-10-20 {t}:0{i},000 - {_EMITTER} - INFO - [BOT][AI] [QWEN-SCORE] {c}: {s:.2f}"
-        for i, (c, s) in enumerate(scores.items())
-    ]
-    first = min(scores, key=scores.__getitem__)
-    return [
-        *lines,
-        f"2025-10-20 {t}:05,000 - {_EMITTER} - INFO - [BOT][AI] [QWEN-DECISION] Final order "
-        "selected based on heat levels and patterns",
-        f"2025-10-20 {t}:07,000 - {_RESOLVER} - INFO - [ERROR] No stream found on {first}",
-    ]
-
 
 @pytest.fixture(scope="module")
 def rounds() -> list[Recalled]:
-    lines = _round("15:00", {"Move2Japan [JAPAN]": 3.82, "UnDaoDu [MINDFUL]": 7.03})
-    lines += _round("15:10", {"FoundUps [LOYALTY]": 1.2, "UnDaoDu [MINDFUL]": 4.5})
-    lines += [f"2025-10-20 15:20:{i:02d},000 - {_RESOLVER} - INFO - idle" for i in range(30)]
-    patterns = [p for p in extract_patterns(lines) if p.kind == "priority"]
+    patterns = [p for p in extract_patterns(two_rounds()) if p.kind == "priority"]
     assert len(patterns) == 2
     return [Recalled(p, 0.6 - i / 10) for i, p in enumerate(patterns)]
 

@@ -20,10 +20,11 @@ from foundups_training.routing.moments import (
     window_lines,
 )
 
+from .loglines import CHAT as _CHAT
+from .loglines import conflict as _conflict
+from .loglines import line as _line
+from .loglines import quiet as _quiet
 from .scripted import ListMemory
-
-_DB = "modules.infrastructure.database.src.db_manager"
-_CHAT = "modules.communication.livechat.src.livechat_core"
 
 
 @pytest.mark.parametrize(
@@ -54,27 +55,6 @@ def test_the_moment_a_question_names(question: str, moment: Moment) -> None:
 )
 def test_no_moment_is_read_into_a_question(question: str) -> None:
     assert named_moment(question) is None
-
-
-def _line(day: str, time: str, logger: str, level: str, message: str) -> str:
-    return f"2025-10-{day} {time},000 - {logger} - {level} - {message}"
-
-
-def _conflict(day: str, hh_mm: str, rows: int) -> list[str]:
-    """A duplicate-key error, the retry, and how many rows the retry wrote."""
-    return [
-        _line(day, f"{hh_mm}:10", _DB, "ERROR",
-              "Database transaction failed: UNIQUE constraint failed: stream_patterns.id"),
-        _line(day, f"{hh_mm}:11", _DB, "INFO", "Retrying transaction with INSERT OR REPLACE"),
-        _line(day, f"{hh_mm}:12", _DB, "INFO", f"[OK] Transaction committed ({rows} rows)"),
-    ]  # fmt: skip
-
-
-def _quiet(day: str, hh: str, start: int) -> list[str]:
-    return [
-        _line(day, f"{hh}:{start + i:02d}:00", _CHAT, "DEBUG", "Polling chat (interval 5.0s)")
-        for i in range(12)
-    ]
 
 
 @pytest.fixture()

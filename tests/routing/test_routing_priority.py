@@ -9,33 +9,13 @@ from foundups_training.records import Pattern, Query, Recalled
 from foundups_training.routing import Router, RoutingRules
 from foundups_training.routing.priority import apply_priority_rule, recorded_round, scores_in
 
+from .loglines import RESOLVER, scoring_round, two_rounds
 from .scripted import ListMemory, ScriptedModel
-
-_EMITTER = "modules.communication.livechat.src.qwen_youtube_integration"
-_RESOLVER = "modules.platform_integration.stream_resolver.src.stream_resolver"
-
-
-def _round(t: str, scores: dict[str, float]) -> list[str]:
-    """One scoring round in the host's format, the decision line, and the first check."""
-    lines = [
-        f"2025-10-20 {t}:0{i},000 - {_EMITTER} - INFO - [BOT][AI] [QWEN-SCORE] {c}: {s:.2f}"
-        for i, (c, s) in enumerate(scores.items())
-    ]
-    first = min(scores, key=scores.__getitem__)
-    return [
-        *lines,
-        f"2025-10-20 {t}:05,000 - {_EMITTER} - INFO - [BOT][AI] [QWEN-DECISION] Final order "
-        "selected based on heat levels and patterns",
-        f"2025-10-20 {t}:07,000 - {_RESOLVER} - INFO - [ERROR] No stream found on {first}",
-    ]
 
 
 @pytest.fixture(scope="module")
 def mined() -> list[Pattern]:
-    lines = _round("15:00", {"Move2Japan [JAPAN]": 3.82, "UnDaoDu [MINDFUL]": 7.03})
-    lines += _round("15:10", {"FoundUps [LOYALTY]": 1.2, "UnDaoDu [MINDFUL]": 4.5})
-    lines += [f"2025-10-20 15:20:{i:02d},000 - {_RESOLVER} - INFO - idle" for i in range(30)]
-    patterns = [p for p in extract_patterns(lines) if p.kind == "priority"]
+    patterns = [p for p in extract_patterns(two_rounds()) if p.kind == "priority"]
     assert len(patterns) == 2, patterns
     return patterns
 
@@ -148,13 +128,13 @@ def test_router_answers_from_the_rule_without_a_model(mined: list[Pattern]) -> N
 
 def _found(t: str, scores: dict[str, float], video: str) -> list[str]:
     """A round whose first channel was live, with the video found."""
-    *lines, _ = _round(t, scores)
+    *lines, _ = scoring_round(t, scores)
     first = min(scores, key=scores.__getitem__)
     live = f"[OK] Live stream found on {first}: video_id={video}"
-    return [*lines, f"2025-10-20 {t}:07,000 - {_RESOLVER} - INFO - {live}"]
+    return [*lines, f"2025-10-20 {t}:07,000 - {RESOLVER} - INFO - {live}"]
 
 
-_IDLE = [f"2025-10-20 16:20:{i:02d},000 - {_RESOLVER} - INFO - idle" for i in range(30)]
+_IDLE = [f"2025-10-20 16:20:{i:02d},000 - {RESOLVER} - INFO - idle" for i in range(30)]
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +142,7 @@ def rounds() -> list[Pattern]:
     """Three rounds with one order: two found a video (one pattern), one found nothing."""
     lines = _found("15:00", {"Move2Japan [JAPAN]": 2.1, "UnDaoDu [MINDFUL]": 4.2}, "FL6Os4uMYXA")
     lines += _found("15:10", {"Move2Japan [JAPAN]": 3.58, "UnDaoDu [MINDFUL]": 3.65}, "I2XQWhX1ssr")
-    lines += _round("15:20", {"Move2Japan [JAPAN]": 1.26, "UnDaoDu [MINDFUL]": 1.28})
+    lines += scoring_round("15:20", {"Move2Japan [JAPAN]": 1.26, "UnDaoDu [MINDFUL]": 1.28})
     patterns = [p for p in extract_patterns([*lines, *_IDLE]) if p.kind == "priority"]
     assert len(patterns) == 2, patterns
     return sorted(patterns, key=lambda p: -p.seen)
