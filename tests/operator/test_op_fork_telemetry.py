@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from forking import collect, fork, in_child
 
 from foundups_training import signals, telemetry
 from foundups_training.metrics import MetricsStore, attach_observers
@@ -62,47 +63,6 @@ def _bounded(step: Callable[[], Any]) -> dict[str, Any]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
     return out
-
-
-def _fork(work: Callable[[], dict[str, Any]]) -> tuple[int, int]:
-    """Fork; the child runs ``work`` and sends back what it returns (as JSON); returns the
-    child's pid and the pipe to read it from (:func:`_collect`)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: always leaves through os._exit, whatever happens
-        code = 3
-        try:
-            os.close(read)
-            os.write(write, json.dumps(work()).encode())
-            code = 0
-        except BaseException as exc:  # noqa: BLE001 - said to the parent, not raised here
-            os.write(write, json.dumps({"error": repr(exc)}).encode())
-        finally:
-            os._exit(code)
-    os.close(write)
-    return pid, read
-
-
-def _collect(pid: int, read: int) -> dict[str, Any]:
-    """What the child of :func:`_fork` said; a child that says nothing in time is killed."""
-    chunks: list[bytes] = []
-    try:
-        while select.select([read], [], [], CHILD_S)[0]:  # bounded: a hung child fails
-            chunk = os.read(read, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(read)
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == 0:  # still running: it hung
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-    return dict(json.loads(b"".join(chunks) or b'{"error": "the child said nothing"}'))
-
-
-def _in_child(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    return _collect(*_fork(work))
 
 
 @contextmanager
@@ -151,7 +111,7 @@ def test_a_child_forked_while_an_event_was_written_writes_its_own(folder: Path) 
         return _bounded(lambda: signals.emit_telemetry("training.status", "in the child"))
 
     with _held_by_a_thread(writer._lock):
-        said = _in_child(child)
+        said = in_child(child)
     assert said == {"finished": True, "value": None}, said
     signals.emit_telemetry("training.status", "after")
     assert _events(folder) == [
@@ -178,7 +138,7 @@ def test_a_child_forked_while_a_writer_was_attached_attaches_its_own(
         return _bounded(attach_emit_detach)
 
     with _held_by_a_thread(telemetry._writers_lock):
-        said = _in_child(child)
+        said = in_child(child)
     assert said == {"finished": True, "value": [["training.batch", "in the child"]]}, said
     assert _events(folder) == [("training.batch", "in the child")]
 
@@ -207,7 +167,7 @@ def test_a_child_closes_an_inherited_store_while_a_parent_thread_writes(tmp_path
         return _bounded(store.close)
 
     with _held_by_a_thread(store._lock):
-        said = _in_child(child)
+        said = in_child(child)
     assert said == {"finished": True, "value": None}, said
     store.record_answer("after the fork", Answer("a", "memory"))  # the parent's is open
     store.close()
@@ -242,7 +202,7 @@ def test_a_child_writing_through_an_inherited_store_erases_no_ones_rows(tmp_path
 
         return _bounded(write_then_close)
 
-    pid, read = _fork(child)
+    pid, read = fork(child)
     store.close()  # the parent is done with the file
     other = MetricsStore(path)
     for i in range(5):
@@ -253,7 +213,7 @@ def test_a_child_writing_through_an_inherited_store_erases_no_ones_rows(tmp_path
         other.record_answer(f"other {i}", Answer("a", "memory"))
     other.close()
     os.write(went, b"x")
-    result = _collect(pid, read)
+    result = collect(pid, read)
     for fd in (go, went, done, said_done):
         os.close(fd)
     assert result == {"finished": True, "value": None}, result
@@ -284,7 +244,7 @@ def test_a_child_records_through_an_inherited_store_attached_again(tmp_path: Pat
 
         return _bounded(attach_ask_close)
 
-    said = _in_child(child)
+    said = in_child(child)
     assert said == {"finished": True, "value": True}, said
     _ask("asked after the fork")
     store.close()
@@ -318,7 +278,7 @@ def test_a_child_closing_an_inherited_read_copy_leaves_the_parents(
     reader = MetricsStore(path, read_only=True)
     (copy,) = scratch.iterdir()
 
-    said = _in_child(lambda: _bounded(reader.close))
+    said = in_child(lambda: _bounded(reader.close))
     assert said == {"finished": True, "value": None}, said
     assert copy.is_dir(), "the child deleted the parent's copy"
     assert reader.answer_stats()["answers"] == 1
@@ -472,7 +432,7 @@ def test_an_evaluation_recorded_on_a_full_disk_says_why_it_failed(tmp_path: Path
             return {"error": f"{type(exc).__name__}: {exc}"}
         return {"error": ""}
 
-    said = _in_child(child)
+    said = in_child(child)
     assert said["error"] in (
         "OperationalError: disk I/O error",
         "OperationalError: database or disk is full",

@@ -8,13 +8,13 @@ import importlib
 import io
 import json
 import os
-import select
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from forking import in_child
 from foundups_training.adapters import menu as menu_adapter
 from foundups_training.adapters.base import instrumentors_in_place
 from foundups_training.adapters.menu import COMMANDS, LAUNCH, MenuInstrumentor
@@ -238,31 +238,7 @@ def test_a_forked_child_records_through_its_own_observer(settings: Settings) -> 
     observer = attach_observers(parent)
     _ask("asked before the fork")
     assert observer.flush(5.0)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: always leaves through os._exit, whatever happens
-        code = 3
-        try:
-            os.close(read)
-            os.write(write, json.dumps(_in_child(observer, path)).encode())
-            code = 0
-        except BaseException as exc:  # noqa: BLE001 - said to the parent, not raised here
-            os.write(write, json.dumps({"error": repr(exc)}).encode())
-        finally:
-            os._exit(code)
-    os.close(write)
-    try:
-        chunks = []
-        while select.select([read], [], [], 60.0)[0]:  # bounded: a hung child fails the test
-            chunk = os.read(read, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    finally:
-        os.close(read)
-        _, status = os.waitpid(pid, 0)
-    said = json.loads(b"".join(chunks) or b"{}")
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, said
+    said = in_child(lambda: _in_child(observer, path))
     assert said == {
         "inherited": False,
         "own_observer": True,
