@@ -248,7 +248,13 @@ class Trainer:
             warn_failure(log, "recording the clear in the metrics failed", exc)
 
     def close(self) -> None:
-        """Release the store's lock and any loaded model."""
+        """Release the store's lock and any loaded model.
+
+        Every part is closed even when closing one fails or is interrupted (Ctrl-C while the
+        model unloads must still release the store and write the metrics' queued rows); an
+        interruption is raised again once all are closed.
+        """
+        interrupted: BaseException | None = None
         for name in ("router", "memory", "metrics"):
             with self._parts_lock:
                 part = self._parts.pop(name, None)
@@ -258,6 +264,11 @@ class Trainer:
                     closer()
                 except Exception as exc:  # noqa: BLE001 - close the other parts too
                     warn_failure(log, f"closing {name} failed", exc)
+                except BaseException as exc:  # noqa: BLE001 - Ctrl-C: close the others first
+                    if interrupted is None:
+                        interrupted = exc
+        if interrupted is not None:
+            raise interrupted
 
     def __enter__(self) -> Trainer:
         return self

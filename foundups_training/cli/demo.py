@@ -177,7 +177,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     host, log_file = _samples()
     demo_dir = settings.data_dir / "demo"
-    demo = replace(settings, data_dir=demo_dir, host_root=host, log_path=log_file)
+    # Always the embedded store in the demo's own folder: with a Chroma server configured
+    # (``chroma_url``), the demo's clear would otherwise delete the operator's real
+    # collection on that server.
+    demo = replace(
+        settings,
+        data_dir=demo_dir,
+        host_root=host,
+        log_path=log_file,
+        chroma_url="",
+        chroma_token="",
+    )
     demo.ensure_data_dir()
     tier = "memory" if args.no_models else "auto"
     out: dict[str, Any] = {"data_dir": str(demo_dir), "host": str(host), "log": str(log_file)}
@@ -287,7 +297,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         _say(
             args,
             f"\nDone in {out['duration_s']} s. "
-            f"Explore it: foundups-training --data-dir {demo_dir} menu",
+            f"Explore it: foundups-training --data-dir {shell_word(demo_dir)} menu",
         )
     if getattr(args, "json", False):
         emit(args, out)
@@ -322,6 +332,17 @@ def record_demo_eval(store: Any, judged: list[dict[str, Any]], tier: str, source
             meta={"demo": True},
         )
     )
+
+
+def shell_word(path: Path) -> str:
+    """``path`` as one word of a command line to copy (a folder with a space in its name,
+    ``C:\\Users\\Jane Doe``, split in two and the command named another data directory)."""
+    import os
+    import shlex
+    import subprocess
+
+    text = str(path)
+    return subprocess.list2cmdline([text]) if os.name == "nt" else shlex.quote(text)
 
 
 def _describe(report: dict[str, Any]) -> str:

@@ -19,6 +19,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
     root = Path(args.host_root).expanduser()
     if not root.exists():
+        if root.is_symlink():  # ``ls`` shows it: say why it leads nowhere
+            raise CliError(f"host root is a broken symbolic link or a link loop: {root}")
         raise CliError(f"host root not found: {root}")
     if not root.is_dir():
         raise CliError(f"host root is not a directory: {root}")
