@@ -15,6 +15,21 @@ class ModelError(RuntimeError):
     """A model could not be loaded or failed while answering; the message says which."""
 
 
+#: Seconds a model that could not be set up or loaded is not tried again (the router's tiers,
+#: llama.cpp's loads): a fixed cause (the GGUF installed, memory freed) is seen without
+#: restarting the host, yet a failure is not paid for on every question.
+RETRY_LOAD_S = 60.0
+#: Each further failure in a row doubles that wait, up to this: a cause that lasts (a full
+#: disk under the cache, where every retry joins and hashes 1.1 GB of Qwen again) is not
+#: paid for every minute.
+RETRY_LOAD_MAX_S = 3600.0
+
+
+def retry_wait(failures: int) -> float:
+    """Seconds before a model is tried again after ``failures`` failures in a row."""
+    return min(RETRY_LOAD_S * 2 ** min(max(failures, 1) - 1, 32), RETRY_LOAD_MAX_S)
+
+
 @dataclass(frozen=True)
 class Prompt:
     """A prompt either as plain text (base models) or as chat messages (instruct models).

@@ -12,15 +12,16 @@ the differing tail is evaluated, so a prompt prefix that does not change between
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from foundups_training.models.base import Choice, Completion, ModelError, Prompt
+from foundups_training.models.base import Choice, Completion, ModelError, Prompt, retry_wait
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +90,19 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
+class _NotGguf(ModelError):
+    """The file is not a GGUF (:func:`_check_gguf_head`): that lasts until the file changes."""
+
+
 def _check_gguf_head(name: str) -> None:
     """Refuse a file that is not a GGUF before llama.cpp reads it, saying what it is: llama.cpp
     only says "Failed to load model from file" (and names ``/proc/self/fd/N``)."""
     with open(name, "rb") as fh:
         head = fh.read(8)
     if not head:
-        raise ModelError("the file is empty (0 bytes): a copy or download cut short?")
+        raise _NotGguf("the file is empty (0 bytes): a copy or download cut short?")
     if not head.startswith(b"GGUF"):
-        raise ModelError(
+        raise _NotGguf(
             f"not a GGUF model file (it starts with {head!r}; a GGUF file starts with b'GGUF'): "
             "point the setting at the .gguf file itself"
         )
@@ -111,7 +116,13 @@ class LlamaModel:
     """
 
     def __init__(
-        self, path: Path | str, *, name: str = "", n_ctx: int = 2048, n_threads: int = 0
+        self,
+        path: Path | str,
+        *,
+        name: str = "",
+        n_ctx: int = 2048,
+        n_threads: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = Path(path)
         self.name = name or self.path.stem
@@ -123,8 +134,14 @@ class LlamaModel:
         self._label_ids: dict[str, tuple[int, ...]] = {}
         self.load_seconds = 0.0
         # A file that failed to load, and why: not loaded again until the file changes (a
-        # load of 250 MB to 1.1 GB is not retried on every question).
+        # load of 250 MB to 1.1 GB is not retried on every question), nor before the
+        # cool-down of :meth:`_left` has passed, unless the file itself is what failed
+        # (``_lasting``: not a GGUF, or not the pinned model), which it stays until it changes.
         self._failed: tuple[tuple[int, int], str] | None = None
+        self._lasting = False
+        self._failed_at = 0.0  # ``clock()`` when the last load failed
+        self._failures = 0  # failed loads of this file in a row
+        self._clock = clock
 
     # -- loading ------------------------------------------------------------------------
     def _ensure(self) -> Any:
@@ -141,7 +158,10 @@ class LlamaModel:
         st = self.path.stat()
         signature = (st.st_size, st.st_mtime_ns)
         if self._failed is not None and self._failed[0] == signature:
-            raise ModelError(self._failed[1])
+            if self._lasting:
+                raise ModelError(self._failed[1])
+            if self._left() > 0:
+                raise ModelError(self._retried(self._failed[1]))
         from foundups_training.models.locator import ModelChanged, checked_open
 
         start = time.perf_counter()
@@ -161,19 +181,41 @@ class LlamaModel:
                 )
         except ModelChanged as exc:
             self._llm = None  # (replaced while loading: what was loaded is not kept)
-            self._failed = (signature, str(exc))
+            self._remember(signature, str(exc), lasting=True)
             raise
         except Exception as exc:
             reason = str(exc)
             if opened and opened != str(self.path):  # llama.cpp names /proc/self/fd/N
                 reason = reason.replace(opened, str(self.path))
             error = f"cannot load {self.path}: {reason}"
-            self._failed = (signature, error)
-            raise ModelError(error) from exc
-        self._failed = None
+            lasting = isinstance(exc, _NotGguf)
+            self._remember(signature, error, lasting=lasting)
+            raise ModelError(error if lasting else self._retried(error)) from exc
+        self._failed, self._failures = None, 0
         self.load_seconds = time.perf_counter() - start
         log.info("loaded %s in %.2fs", self.path.name, self.load_seconds)
         return self._llm
+
+    def _remember(self, signature: tuple[int, int], error: str, *, lasting: bool) -> None:
+        """Remember a failed load of the file with ``signature``. A cause that is not the
+        file (memory short at that moment, another llama-cpp-python, another
+        ``FOUNDUPS_TRAINING_LLAMA_EXTRA_BUFTS``) may pass: such a failure is tried again
+        after a cool-down, as a tier that could not be built is
+        (:class:`~foundups_training.routing.router.LazyBackend`). One
+        that is the file (``lasting``: not a GGUF, not the pinned model) waits for the file
+        to change: nothing else makes it load."""
+        same = self._failed is not None and self._failed[0] == signature
+        self._failures = self._failures + 1 if same else 1
+        self._failed, self._lasting, self._failed_at = (signature, error), lasting, self._clock()
+
+    def _left(self) -> float:
+        """Seconds until a failed load is tried again (:func:`retry_wait`: the wait doubles
+        with each failure of the same file in a row, as the router's tiers' does)."""
+        return retry_wait(self._failures) - (self._clock() - self._failed_at)
+
+    def _retried(self, error: str) -> str:
+        """``error``, saying when the load is tried again."""
+        return f"{error} (retried in {max(1, math.ceil(self._left()))} s)"
 
     @property
     def chat_template(self) -> str:

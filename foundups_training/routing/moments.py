@@ -10,11 +10,17 @@ are what the question's answer is picked from, each saying what followed it *the
 
 The log is read in the encoding mining reads it in (the reader's :func:`encoding_of`): UTF-8,
 or UTF-16 when it starts with a byte order mark (Windows PowerShell 5.1's ``>`` writes
-UTF-16 LE with a BOM and CRLF line ends), and UTF-8 with a byte order mark. A UTF-16 log
-gives exactly the lines its text gives in UTF-8. A byte order mark is not text, so the
-first line does not start with it (it would hide that line's timestamp). A line ends where
-mining's reader ends it, at a newline (less a CR before it): a lone CR, as a progress bar
-writes, is part of the line, so a stretch holds the lines mining sees (see :func:`_text`).
+UTF-16 LE with a BOM and CRLF line ends) or, without one, when its first characters are
+ASCII with a NUL after each (UTF-16 LE as some Windows tools write it), and UTF-8 with a
+byte order mark. A UTF-16 log gives exactly the lines its text gives in UTF-8. A byte order
+mark is not text, so the first line does not start with it (it would hide that line's
+timestamp). A line ends where mining's reader ends it, at a newline (less a CR before it):
+a lone CR, as a progress bar writes, is part of the line, so a stretch holds the lines
+mining sees (see :func:`_text`). A run of NULs with text before and after it ends a line
+too, as mining's reader ends it there (a host that crashed while its log was extended
+leaves its partial last line, NULs, and the restarted host's first line glued on): the new
+boot's line is read at its own minute, by the timestamp after its NULs (NULs that start a
+line hide no timestamp: mining's parser drops them), not inside the old boot's line.
 
 Nothing here raises: a question without a clock time, a log that is missing, unreadable or
 silent at that moment gives no patterns, and the question is answered from the store.
@@ -36,7 +42,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from foundups_training.logs import warn_failure
-from foundups_training.mining.reader import encoding_of, read_open
+from foundups_training.mining.reader import (
+    MAX_LINE_BYTES,
+    NEWLINES,
+    _nul_pieces,
+    encoding_of,
+    read_open,
+)
 from foundups_training.records import Pattern
 
 if TYPE_CHECKING:
@@ -72,6 +84,12 @@ _ISO_DAY = re.compile(r"\b\d{4}-(\d\d)-(\d\d)\b")
 _STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)", re.ASCII)
 #: The same, for the index of a UTF-8 log: the day and the minute.
 _STAMP_BYTES = re.compile(rb"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d):\d\d")
+#: NULs at most before a line's timestamp (see :func:`_stamp`): so many that the timestamp
+#: ends within the reader's bound (:data:`MAX_LINE_BYTES`) in every encoding (UTF-16 after a
+#: byte order mark), where the index reads it (a line past the bound is cut short there). A
+#: line with more (8,172) has no timestamp here, and goes with the line before it, even in
+#: UTF-8, where mining's parser still reads one behind up to 16 KiB of NULs.
+_MAX_LEAD_NULS = (MAX_LINE_BYTES - 2) // 2 - len("2025-10-20 15:34:00")
 #: Bytes at the head of the log that tell one file from another (as the checkpoint does).
 _HEAD_BYTES = 4096
 #: The byte order mark a log in each encoding starts with (:func:`_encoding_of` tells the
@@ -175,6 +193,8 @@ def _window(lines: Iterable[str], moment: Moment) -> Iterator[list[str]]:
     inside = False
     for line in lines:
         stamp = _STAMP.match(line)
+        if stamp is None and line[:1] == "\0":
+            stamp = _stamp(line)  # after a crash's NULs
         if stamp is not None:
             day, time = stamp.group(1), stamp.group(2)
             inside = start <= time < end and (not moment.day or day.endswith(moment.day))
@@ -188,6 +208,15 @@ def _window(lines: Iterable[str], moment: Moment) -> Iterator[list[str]]:
         yield current
 
 
+def _stamp(line: str) -> re.Match[str] | None:
+    """The timestamp ``line`` starts with, after any NULs (a crash's, which mining's parser
+    drops from a line's start), up to :data:`_MAX_LEAD_NULS` of them."""
+    if line[:1] != "\0":
+        return _STAMP.match(line)
+    text = line.lstrip("\0")
+    return _STAMP.match(text) if len(line) - len(text) <= _MAX_LEAD_NULS else None
+
+
 def window_lines(path: Path, moment: Moment) -> Iterator[list[str]]:
     """The log's lines from ``moment`` to :data:`WINDOW_MINUTES` later, one list per day
     that has any (every day of the log when the moment names none). A line without a
@@ -196,21 +225,93 @@ def window_lines(path: Path, moment: Moment) -> Iterator[list[str]]:
     encoding its head says, past its byte order mark (see the module docstring)."""
     with path.open("rb") as fh:
         encoding = _encoding_of(fh.read(_HEAD_BYTES))
-        fh.seek(len(_BOMS.get(encoding, b"")))
-        yield from _window(_text(fh, encoding), moment)
+        bom = len(_BOMS.get(encoding, b""))
+        fh.seek(bom)
+        yield from _window(_text(fh, encoding, bom), moment)
 
 
-def _text(fh: BinaryIO, encoding: str) -> io.TextIOWrapper:
-    """The text of ``fh`` from where it is, as every reading here decodes it: bad bytes
+def _text(fh: BinaryIO, encoding: str, lead: int = 0) -> Iterator[str]:
+    """The text of ``fh`` from where it is (a line start, or a cut; ``lead``: bytes of the
+    line before it, a byte order mark skipped), as every reading here decodes it: bad bytes
     replaced, and a line ended where mining's reader ends it
     (:func:`~foundups_training.mining.reader.read_open`): at a newline only, whatever the
-    encoding, so that a UTF-16 log's lines are its UTF-8 twin's. A lone CR (a progress bar
-    redrawing its line, an old Mac's line end) is text: ending a line there, as a text
-    file is read by default, would make lines, and timestamps, that mining never sees, and
-    the minute index (whose lines end where the reader's do) disagree with a whole read.
-    Each line keeps its line end; :func:`_window` takes it off (and one CR before it, as the
-    reader does) from the lines it keeps only."""
-    return io.TextIOWrapper(fh, encoding=encoding, errors="replace", newline="\n")
+    encoding, so that a UTF-16 log's lines are its UTF-8 twin's, and before a crash's run
+    of NULs (:func:`_cuts`). A lone CR (a progress bar redrawing its line, an old Mac's
+    line end) is text: ending a line there, as a text file is read by default, would make
+    lines, and timestamps, that mining never sees, and the minute index (whose lines end
+    where the reader's do) disagree with a whole read. Each line keeps its line end (the
+    pieces of a cut line but the last have none); :func:`_window` takes it off (and one CR
+    before it, as the reader does) from the lines it keeps only.
+
+    A UTF-8 log with NULs in it has its lines read as bytes, cut, then decoded (a line's
+    bytes are what the reader's cut measures); a UTF-16 log's are decoded as they are read,
+    and a line with NULs in it is encoded again to be cut (UTF-16 gives the bytes it was
+    decoded from)."""
+    if encoding in ("utf-8", "utf-8-sig"):
+        if _has_nul(fh):
+            return _utf8_pieces(fh, lead)
+        return io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="\n")
+    return _utf16_pieces(fh, encoding, lead)
+
+
+def _utf8_pieces(fh: BinaryIO, lead: int) -> Iterator[str]:
+    """:func:`_text` of a UTF-8 log with NULs in it."""
+    for raw in fh:
+        if b"\0\0" in raw:
+            yield from _pieces(raw, "utf-8", lead)
+        else:
+            yield raw.decode("utf-8", "replace")
+        lead = 0
+
+
+def _utf16_pieces(fh: BinaryIO, encoding: str, lead: int) -> Iterator[str]:
+    """:func:`_text` of a UTF-16 log."""
+    for line in io.TextIOWrapper(fh, encoding=encoding, errors="replace", newline="\n"):
+        if "\0\0" in line:
+            yield from _pieces(line.encode(encoding), encoding, lead)
+        else:
+            yield line
+        lead = 0
+
+
+def _has_nul(fh: BinaryIO) -> bool:
+    """Whether ``fh`` has a NUL byte from where it is on (where it stays). A log has none
+    unless a crash left them: reading it whole here, at C speed, spares its lines being
+    looked at one by one for them."""
+    here = fh.tell()
+    try:
+        while block := fh.read(1 << 20):
+            if b"\0" in block:
+                return True
+        return False
+    finally:
+        fh.seek(here)
+
+
+def _cuts(line: bytes, encoding: str, lead: int = 0) -> list[int]:
+    """Where mining's reader cuts ``line`` (the bytes of one line in ``encoding``, a name
+    :func:`_encoding_of` gives, with its line end if it has one; ``lead`` bytes of its line
+    before it, a byte order mark): the offsets its pieces start at, ``[0]`` when it is not
+    cut. The reader's own rule, reused (:func:`~foundups_training.mining.reader._nul_pieces`,
+    what ``read_open(..., nul_breaks=True)`` applies): before each run of NULs with text
+    before and after it, in a line no longer than the reader's bound (a longer one it cuts
+    short, NULs and all)."""
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    nl = NEWLINES[codec]
+    unit = len(nl)
+    body = line.removesuffix(nl)
+    if b"\0\0" not in body or lead + len(body) > MAX_LINE_BYTES - MAX_LINE_BYTES % unit:
+        return [0]
+    return [piece.start for piece in _nul_pieces(body, 0, len(line), codec, unit)]
+
+
+def _pieces(line: bytes, encoding: str, lead: int) -> Iterator[str]:
+    """``line`` (as :func:`_cuts` takes it) decoded, in the pieces mining's reader cuts it
+    into; the last keeps the line end."""
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    cuts = _cuts(line, encoding, lead)
+    for start, end in itertools.pairwise([*cuts, len(line)]):
+        yield line[start:end].decode(codec, "replace")
 
 
 def _minutes(moment: Moment) -> tuple[str, str]:
@@ -290,6 +391,9 @@ class MinuteIndex:
                 or st.st_size < idx.size
                 or head[: len(idx.head)] != idx.head
                 or _bytes_at(fh, idx.size - len(idx.tail), len(idx.tail)) != idx.tail
+                # a head too short to tell UTF-16 without a byte order mark, grown: what
+                # was indexed was read in another encoding
+                or _encoding_of(head) != _encoding_of(idx.head)
             ):
                 idx = self._files[str(path)] = _Indexed(inode=st.st_ino, head=head)
             elif len(idx.head) < _HEAD_BYTES:
@@ -333,8 +437,12 @@ def _runs_from(fh: BinaryIO, start: int, encoding: str, minute: str) -> _Runs:
 
 def _utf8_runs_from(fh: BinaryIO, start: int, minute: str) -> _Runs:
     """:func:`_runs_from` of a UTF-8 log (its timestamps matched as bytes)."""
-    runs: list[tuple[int, str]] = []
     fh.seek(start)
+    # (NULs come from a crash, found when the machine starts again: not in bytes appended
+    # between this look and the reading below)
+    if _has_nul(fh):
+        return _utf8_nul_runs_from(fh, start, minute)
+    runs: list[tuple[int, str]] = []
     for line in fh:
         if not line.endswith(b"\n"):
             break  # being written
@@ -348,16 +456,39 @@ def _utf8_runs_from(fh: BinaryIO, start: int, minute: str) -> _Runs:
     return runs, start
 
 
+def _utf8_nul_runs_from(fh: BinaryIO, start: int, minute: str) -> _Runs:
+    """:func:`_utf8_runs_from` of a log with NULs in it: a line is cut before a crash's run
+    of them (:func:`_cuts`), and a timestamp after NULs that start a piece counts."""
+    runs: list[tuple[int, str]] = []
+    for line in fh:
+        if not line.endswith(b"\n"):
+            break  # being written
+        for cut in _cuts(line, "utf-8") if b"\0\0" in line else (0,):
+            piece = line[cut:] if cut else line  # a crash's NULs cut the line (_cuts)
+            if piece[:1] == b"\0":  # the timestamp after a crash's NULs (see _stamp)
+                text = piece.lstrip(b"\0")
+                piece = text if len(piece) - len(text) <= _MAX_LEAD_NULS else b""
+            stamp = _STAMP_BYTES.match(piece)
+            if stamp is not None:
+                key = (stamp.group(1) + b" " + stamp.group(2)).decode("ascii")
+                if key != minute:
+                    runs.append((start + cut, key))
+                    minute = key
+        start += len(line)
+    return runs, start
+
+
 def _read_runs_from(fh: BinaryIO, start: int, encoding: str, minute: str) -> _Runs:
     """:func:`_runs_from` by mining's reader (:func:`read_open`), which knows where a
     UTF-16 log's lines end: at a newline code unit, not at a newline byte inside another
-    one, nor lost when one is split between two reads. The first line's byte order mark
-    is skipped, as :func:`window_lines` skips it."""
+    one, nor lost when one is split between two reads; and cuts a line before a crash's
+    NULs as mining has it cut (``nul_breaks``). The first line's byte order mark is
+    skipped, as :func:`window_lines` skips it."""
     runs: list[tuple[int, str]] = []
     bom = len(_BOMS.get(encoding, b""))
-    for raw in read_open(fh, start):
+    for raw in read_open(fh, start, nul_breaks=True):
         text = raw.text[1:] if raw.start < bom else raw.text
-        stamp = _STAMP.match(text)
+        stamp = _stamp(text)
         if stamp is not None:
             key = f"{stamp.group(1)} {stamp.group(2)[:5]}"
             if key != minute:
@@ -369,7 +500,7 @@ def _read_runs_from(fh: BinaryIO, start: int, encoding: str, minute: str) -> _Ru
 
 def _stamped_from(lines: Iterator[str]) -> Iterator[str]:
     """``lines`` from the first one with a timestamp on."""
-    return itertools.dropwhile(lambda line: _STAMP.match(line) is None, lines)
+    return itertools.dropwhile(lambda line: _stamp(line) is None, lines)
 
 
 def _size(path: Path) -> int:
@@ -388,10 +519,11 @@ def _read_ranges(
     skip = len(_BOMS.get(encoding, b""))
     with path.open("rb") as fh:
         for start, end in ranges:
+            lead = skip if start < skip else 0
             start = max(start, skip)
             fh.seek(start)
             data = fh.read() if end < 0 else fh.read(end - start)
-            yield from _text(io.BytesIO(data), encoding)
+            yield from _text(io.BytesIO(data), encoding, lead)
 
 
 def mined_log(settings: Settings) -> Path:

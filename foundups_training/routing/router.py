@@ -38,7 +38,7 @@ from foundups_training.logs import warn_failure
 from foundups_training.mining.extractors import NOTHING_TRIED
 from foundups_training.mining.redact import redact
 from foundups_training.mining.templates import mask
-from foundups_training.models.base import Backend, ModelError
+from foundups_training.models.base import Backend, ModelError, retry_wait
 from foundups_training.models.calibration import Calibration
 from foundups_training.models.prompts import (
     LETTERS,
@@ -77,15 +77,6 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 TIERS = ("memory", "gemma", "qwen")
-
-#: Seconds a tier's failed build (no model found, a server URL that cannot be used) is
-#: remembered: calls within them fail at once with its reason; the first call after them
-#: builds again (:class:`LazyBackend`).
-RETRY_LOAD_S = 60.0
-#: Each further failure in a row doubles that wait, up to this: a cause that lasts (a full
-#: disk under the cache, where every retry joins and hashes 1.1 GB of Qwen again) is not
-#: paid for every minute.
-RETRY_LOAD_MAX_S = 3600.0
 
 #: How often :meth:`LazyBackend.close` looks whether the load it waits for ran past its
 #: deadline (then it stops waiting).
@@ -200,8 +191,7 @@ class LazyBackend:
 
     def _left(self) -> float:
         """Seconds until a failed build is tried again."""
-        wait = min(RETRY_LOAD_S * 2 ** min(self._failures - 1, 32), RETRY_LOAD_MAX_S)
-        return wait - (self._clock() - self._failed_at)
+        return retry_wait(self._failures) - (self._clock() - self._failed_at)
 
     def call(self, work: Callable[[Backend], _T], timeout: float) -> tuple[Backend, _T]:
         """``work(backend)`` (loading the backend first if need be) and the backend, within

@@ -90,7 +90,7 @@ def test_the_reader_cuts_a_line_at_a_nul_run_with_exact_spans(
         # a run may resume where the new boot's line starts: the reader finds it whole
         again = list(read_open(fh, lines[2].start, nul_breaks=True))
         assert again[0].text.lstrip("\0") == NEW_BOOT and again[0].end == lines[2].end
-        # without nul_breaks (the minute index's reading) a line ends at its newline only
+        # without nul_breaks a line ends at its newline only
         assert len(list(read_open(fh))) == 4
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from foundups_training.models import base as base_module
 from foundups_training.models.base import Backend, Choice, ModelError, Prompt
 from foundups_training.records import Answer, Pattern, Query
 from foundups_training.routing import LazyBackend, Router, RoutingRules
-from foundups_training.routing import router as router_module
 from foundups_training.routing.moments import LogMoments
 
 from .scripted import ListMemory, ScriptedModel, module_pattern
@@ -71,13 +71,13 @@ def test_a_fixed_model_is_used_after_the_cool_down_without_a_restart() -> None:
     assert first.tier == "memory" and "no gemma model found" in first.error
     assert "retried in 60 s" in first.error  # says that it will be tried again
     factory.fixed = True  # the operator downloads the model
-    clock.now += router_module.RETRY_LOAD_S / 2
+    clock.now += base_module.RETRY_LOAD_S / 2
     within = router.answer(Query(LOOKUP, tier="gemma"))
     # within the cool-down: the remembered reason, at once, without building again
     assert within.tier == "memory" and "no gemma model found" in within.error
     assert "retried in 30 s" in within.error
     assert factory.calls == 1
-    clock.now += router_module.RETRY_LOAD_S / 2
+    clock.now += base_module.RETRY_LOAD_S / 2
     after = router.answer(Query(LOOKUP, tier="gemma"))
     assert after.tier == "gemma" and after.model == "gemma-test" and not after.error
     assert factory.calls == 2
@@ -92,11 +92,11 @@ def test_a_retry_that_fails_again_is_remembered_for_another_cool_down() -> None:
         with pytest.raises(ModelError, match="no gemma model found"):
             gemma.get()
     assert factory.calls == 1
-    clock.now += router_module.RETRY_LOAD_S
+    clock.now += base_module.RETRY_LOAD_S
     factory.reason = "no gemma model found. Looked at: LOCAL_MODEL_ROOT"
     with pytest.raises(ModelError, match="LOCAL_MODEL_ROOT"):  # the new reason
         gemma.get()
-    clock.now += 2 * router_module.RETRY_LOAD_S - 1  # the second failure in a row: twice
+    clock.now += 2 * base_module.RETRY_LOAD_S - 1  # the second failure in a row: twice
     with pytest.raises(ModelError, match=r"LOCAL_MODEL_ROOT.*retried in 1 s"):
         gemma.get()
     assert factory.calls == 2
@@ -113,17 +113,17 @@ def test_a_cause_that_lasts_is_retried_less_and_less_often() -> None:
         wait = int(re.search(r"retried in (\d+) s", str(failed.value)).group(1))  # type: ignore[union-attr]
         waits.append(wait)
         clock.now += wait
-    first = int(router_module.RETRY_LOAD_S)
+    first = int(base_module.RETRY_LOAD_S)
     assert waits[:4] == [first, 2 * first, 4 * first, 8 * first]
-    assert max(waits) == int(router_module.RETRY_LOAD_MAX_S) == waits[-1]
+    assert max(waits) == int(base_module.RETRY_LOAD_MAX_S) == waits[-1]
     assert factory.calls == 10
     factory.fixed = True
-    clock.now += router_module.RETRY_LOAD_MAX_S
+    clock.now += base_module.RETRY_LOAD_MAX_S
     assert gemma.get() is not None  # once fixed, it is used
 
 
 def test_the_cool_down_is_the_module_constant(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(router_module, "RETRY_LOAD_S", 5.0)
+    monkeypatch.setattr(base_module, "RETRY_LOAD_S", 5.0)
     clock, factory = _Clock(), _Factory()
     gemma = LazyBackend("gemma", factory, clock=clock)
     with pytest.raises(ModelError, match="retried in 5 s"):
@@ -150,7 +150,7 @@ def test_callers_waiting_on_a_retry_do_not_each_build_again() -> None:
     gemma = LazyBackend("gemma", slow_failure, clock=clock)
     with pytest.raises(ModelError):
         gemma.get()
-    clock.now += router_module.RETRY_LOAD_S + 1
+    clock.now += base_module.RETRY_LOAD_S + 1
     errors: list[str] = []
 
     def ask() -> None:
@@ -203,7 +203,7 @@ def test_a_hung_build_is_still_busy_then_remembered_then_retried() -> None:
         gemma.call(work, 5)
     assert factory.calls == 1
     factory.fixed = True
-    clock.now += router_module.RETRY_LOAD_S
+    clock.now += base_module.RETRY_LOAD_S
     backend, choice = gemma.call(work, 5)
     assert backend is factory.model and isinstance(choice, Choice)
 
@@ -215,7 +215,7 @@ def test_close_still_closes_a_backend_built_on_a_retry() -> None:
         gemma.get()
     gemma.close()  # nothing built: nothing to close, no error
     factory.fixed = True
-    clock.now += router_module.RETRY_LOAD_S
+    clock.now += base_module.RETRY_LOAD_S
     assert gemma.get() is factory.model and gemma.name == "gemma-test"
     gemma.close()
     assert factory.model.closed and gemma.name == ""
@@ -449,7 +449,7 @@ def test_close_waits_for_a_load_within_its_deadline_and_closes_it() -> None:
 def test_without_a_cool_down_every_call_tries_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same through the real clock: with ``RETRY_LOAD_S`` 0, the next call builds again
     (before, the first failure was final whatever the constant)."""
-    monkeypatch.setattr(router_module, "RETRY_LOAD_S", 0.0, raising=False)
+    monkeypatch.setattr(base_module, "RETRY_LOAD_S", 0.0, raising=False)
     factory = _Factory()
     gemma = LazyBackend("gemma", factory)
     with pytest.raises(ModelError, match="no gemma model found"):
