@@ -207,16 +207,23 @@ def _exit_drain_registered() -> None:
         atexit.register(_drain_at_exit)
 
 
+def _drained(level: int, when: str, then: str) -> None:
+    """Wait up to :data:`DRAIN_S` for the queued decisions; say how many are left, if any."""
+    if not drain(DRAIN_S):
+        log.log(
+            level,
+            "foundups-training: %d decisions not delivered to the plugins within %g s %s%s; %s",
+            _delivery.queued - _delivery.delivered,
+            DRAIN_S,
+            when,
+            _delivery.blocker(),
+            then,
+        )
+
+
 def _drain_at_exit() -> None:
     try:
-        if not drain(DRAIN_S):
-            log.error(
-                "foundups-training: %d decisions not delivered to the plugins within %g s "
-                "at exit%s; they are lost",
-                _delivery.queued - _delivery.delivered,
-                DRAIN_S,
-                _delivery.blocker(),
-            )
+        _drained(logging.ERROR, "at exit", "they are lost")
     except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
         warn_failure(log, "foundups-training: delivering the last decisions failed", exc)
 
@@ -379,14 +386,7 @@ def disconnect() -> None:
         for name, receiver in _connected.items():
             signals.NAMESPACE.signal(name).disconnect(receiver)
         _connected.clear()
-    if not drain(DRAIN_S):
-        log.warning(
-            "foundups-training: %d decisions not yet delivered to the plugins after %g s%s; "
-            "they are delivered when it returns",
-            _delivery.queued - _delivery.delivered,
-            DRAIN_S,
-            _delivery.blocker(),
-        )
+    _drained(logging.WARNING, "of disconnecting", "they are delivered when it returns")
 
 
 def drain(timeout: float = DRAIN_S) -> bool:

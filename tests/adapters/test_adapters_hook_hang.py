@@ -194,8 +194,8 @@ def test_drain_waits_until_the_queued_decisions_are_delivered(
     monkeypatch.setattr(bridge, "DRAIN_S", 0.1)
     with caplog.at_level(logging.WARNING, logger="foundups_training.bridge"):
         bridge.disconnect()
-    [text] = _said(caplog, "not yet delivered")
-    assert "2 decisions not yet delivered" in text
+    [text] = _said(caplog, "not delivered")
+    assert "2 decisions not delivered to the plugins within 0.1 s of disconnecting" in text
     assert "plugin holding has been in on_decision" in text
     holding.release.set()
     assert bridge.drain(30)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from forking import collect, fork, in_child
+from sqlite_faults import refuse_read_only_in_place
 
 from foundups_training import signals, telemetry
 from foundups_training.metrics import MetricsStore, attach_observers
@@ -263,15 +264,7 @@ def test_a_child_closing_an_inherited_read_copy_leaves_the_parents(
     path = tmp_path / "metrics.sqlite3"
     writer = MetricsStore(path)
     writer.record_answer("in the WAL", Answer("a", "memory"))
-    real_connect = sqlite3.connect
-    refused = f"{path.resolve().as_uri()}?mode=ro"
-
-    def connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
-        if str(database) == refused:
-            raise sqlite3.OperationalError("unable to open database file")
-        return real_connect(database, *args, **kwargs)
-
-    monkeypatch.setattr(sqlite3, "connect", connect)
+    refuse_read_only_in_place(monkeypatch, path)
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))

@@ -16,9 +16,9 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from sqlite_faults import refuse_read_only_in_place
 
 from foundups_training import telemetry
 from foundups_training.cli import main
@@ -153,26 +153,12 @@ def _without_index(source: Path, folder: Path) -> Path:
     return folder / source.name
 
 
-def _refuse_in_place(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
-    """Make ``mode=ro`` on ``path`` fail as it does in a read-only folder (its ``-shm``
-    cannot be created there); other files open as usual."""
-    real_connect = sqlite3.connect
-    refused = f"{path.resolve().as_uri()}?mode=ro"
-
-    def connect(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
-        if str(database) == refused:
-            raise sqlite3.OperationalError("unable to open database file")
-        return real_connect(database, *args, **kwargs)
-
-    monkeypatch.setattr(sqlite3, "connect", connect)
-
-
 def test_a_wal_that_cannot_be_read_in_place_is_read_from_a_copy(
     tmp_path: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _without_index(_killed_writer(tmp_path / "w"), tmp_path / "ro")
     before = {p.name: p.read_bytes() for p in path.parent.iterdir()}
-    _refuse_in_place(monkeypatch, path)
+    refuse_read_only_in_place(monkeypatch, path)
     with MetricsStore(path, read_only=True) as store:
         assert store.answer_stats()["answers"] == 50  # before: 0, the WAL ignored
         run = store.last_training()
@@ -190,7 +176,7 @@ def test_a_wal_that_cannot_be_copied_either_says_the_figures_may_be_stale(
         raise OSError(28, "No space left on device")
 
     path = _without_index(_killed_writer(tmp_path / "w"), tmp_path / "ro")
-    _refuse_in_place(monkeypatch, path)
+    refuse_read_only_in_place(monkeypatch, path)
     monkeypatch.setattr(readcopy, "copy_sqlite", full)
     caplog.set_level(logging.WARNING, logger="foundups_training.metrics.store")
     with MetricsStore(path, read_only=True) as store:
