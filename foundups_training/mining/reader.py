@@ -87,7 +87,7 @@ def read_open(
             if to_end and buf and not skipping:
                 text = _decode(buf[:max_line], enc)
                 if nul_breaks and "\0" in text and len(buf) <= max_line:
-                    yield from _nul_pieces(buf, pos, pos + len(buf), enc, unit)
+                    yield from nul_pieces(buf, pos, pos + len(buf), enc, unit)
                 else:
                     yield RawLine(pos, pos + len(buf), text, len(buf) > max_line)
             return  # otherwise what is left in buf has no newline: the next run reads it
@@ -109,7 +109,7 @@ def read_open(
                     pos + i, pos + end + len(nl), _decode(buf[i : i + max_line], enc), True
                 )
             elif nuls and "\0" in (text := _decode(buf[i:end], enc)):
-                yield from _nul_pieces(buf[i:end], pos + i, pos + end + len(nl), enc, unit)
+                yield from nul_pieces(buf[i:end], pos + i, pos + end + len(nl), enc, unit)
             elif nuls:
                 yield RawLine(pos + i, pos + end + len(nl), text)
             else:
@@ -206,7 +206,7 @@ def text_pieces(text: str) -> list[str]:
     return pieces
 
 
-def _nul_pieces(data: bytes, start: int, end: int, enc: str, unit: int) -> Iterator[RawLine]:
+def nul_pieces(data: bytes, start: int, end: int, enc: str, unit: int) -> Iterator[RawLine]:
     """The line ``data`` (at file offset ``start``; the next line starts at ``end``) cut
     before each run of :data:`MIN_NUL_RUN` NUL characters or more that has text before it
     (not only a byte order mark) and after it. Each piece but the last ends where the next

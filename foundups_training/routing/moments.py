@@ -45,8 +45,8 @@ from foundups_training.logs import warn_failure
 from foundups_training.mining.reader import (
     MAX_LINE_BYTES,
     NEWLINES,
-    _nul_pieces,
     encoding_of,
+    nul_pieces,
     read_open,
 )
 from foundups_training.records import Pattern
@@ -292,7 +292,7 @@ def _cuts(line: bytes, encoding: str, lead: int = 0) -> list[int]:
     """Where mining's reader cuts ``line`` (the bytes of one line in ``encoding``, a name
     :func:`_encoding_of` gives, with its line end if it has one; ``lead`` bytes of its line
     before it, a byte order mark): the offsets its pieces start at, ``[0]`` when it is not
-    cut. The reader's own rule, reused (:func:`~foundups_training.mining.reader._nul_pieces`,
+    cut. The reader's own rule, reused (:func:`~foundups_training.mining.reader.nul_pieces`,
     what ``read_open(..., nul_breaks=True)`` applies): before each run of NULs with text
     before and after it, in a line no longer than the reader's bound (a longer one it cuts
     short, NULs and all)."""
@@ -302,7 +302,7 @@ def _cuts(line: bytes, encoding: str, lead: int = 0) -> list[int]:
     body = line.removesuffix(nl)
     if b"\0\0" not in body or lead + len(body) > MAX_LINE_BYTES - MAX_LINE_BYTES % unit:
         return [0]
-    return [piece.start for piece in _nul_pieces(body, 0, len(line), codec, unit)]
+    return [piece.start for piece in nul_pieces(body, 0, len(line), codec, unit)]
 
 
 def _pieces(line: bytes, encoding: str, lead: int) -> Iterator[str]:
