@@ -145,10 +145,11 @@ class Detail:
 
 
 class LazyBackend:
-    """Builds a backend on first use; remembers a failure for ``RETRY_LOAD_S`` seconds (twice
-    as long after each further failure in a row, at most ``RETRY_LOAD_MAX_S``), so that it
-    is not retried on every call, yet a fixed cause (the GGUF installed, or put where the
-    error says it was looked for) is seen without restarting the host."""
+    """Builds a backend on first use; remembers a failure for
+    :func:`~foundups_training.models.base.retry_wait` seconds (60, twice as long after each
+    further failure in a row, at most an hour), so that it is not retried on every call, yet
+    a fixed cause (the GGUF installed, or put where the error says it was looked for) is
+    seen without restarting the host."""
 
     def __init__(
         self,
