@@ -20,7 +20,8 @@ mining sees (see :func:`_text`). A run of NULs with text before and after it end
 too, as mining's reader ends it there (a host that crashed while its log was extended
 leaves its partial last line, NULs, and the restarted host's first line glued on): the new
 boot's line is read at its own minute, by the timestamp after its NULs (NULs that start a
-line hide no timestamp: mining's parser drops them), not inside the old boot's line.
+line hide no timestamp: mining's parser drops them), not inside the old boot's line. Nor
+does a byte order mark that starts a line in the middle of the log (:data:`_LEAD`).
 
 Nothing here raises: a question without a clock time, a log that is missing, unreadable or
 silent at that moment gives no patterns, and the question is answered from the store.
@@ -28,6 +29,7 @@ silent at that moment gives no patterns, and the question is answered from the s
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import io
 import itertools
@@ -62,10 +64,34 @@ WINDOW_MINUTES = 3
 MAX_WINDOW_LINES = 2000
 
 #: A clock time ("15:34", "9:05:12", in any script's digits: "１５:３４"); the hour, minute
-#: and second are checked to be a time of day by :func:`_clock` ("25:61" names none).
-_CLOCK = re.compile(r"(?<![\d:.])(\d\d?):(\d\d)(?::(\d\d))?(?![\d:])")
+#: and second are checked to be a time of day by :func:`_clock` ("25:61" names none). Not
+#: glued to a word before it ("v1:20", "bot1:20" are names; a "T" after a digit joins an
+#: ISO day's "2025-10-20T15:20"), nor after a "+" or "−" (a zone's offset, "UTC+09:00"); what
+#: follows it is checked by :data:`_AFTER_CLOCK`.
+_CLOCK = re.compile(r"(?:(?<![\d:.+\u2212A-Za-z_])|(?<=\d[Tt]))(\d\d?):(\d\d)(?::(\d\d))?(?![\d:])")
+#: Spaces a time and its "pm" may have between them: ICU, as copied from a macOS or
+#: browser clock, writes a narrow no-break space ("3:34\u202fPM").
+_SPACE = r"[\s\u00a0\u202f]"
 #: "3:15 pm", "11:05 a.m.": a 12-hour clock's half of the day, after the time.
-_MERIDIEM = re.compile(r"\s*([ap])\.?\s?m\b\.?", re.IGNORECASE | re.ASCII)
+_MERIDIEM = re.compile(rf"{_SPACE}*([ap])\.?\s?m\b\.?", re.IGNORECASE | re.ASCII)
+#: Letters a clock time may be glued to: its half of the day ("3:15pm"), a zone ("15:20Z",
+#: "15:20UTC"), an "h". Any other ("10:30ab", an id) makes it no time.
+_AFTER_CLOCK = re.compile(
+    r"(?![A-Za-z_])|[ap]\.?m\b|z\b|h(?:rs?)?\b|utc|gmt", re.IGNORECASE | re.ASCII
+)
+#: A zone's offset written with a "-" before the time read ("UTC-07:00 at 15:20"): the
+#: "-" with the zone's name before it.
+_ZONE_MINUS = re.compile(r"(?:utc|gmt)\s*-\s*$", re.IGNORECASE | re.ASCII)
+#: An hour with its half of the day and no minutes: "3 pm", "3pm", "11 a.m.", "３ PM". Not
+#: part of a number or a word before it ("1.3 pm", "2/3 pm", "v3 pm"), nor of a word after
+#: it ("3 pmc", "3 PMs", "2 amps"). (Not ASCII: "3 pmé" goes on with a word, too.)
+_HOUR = re.compile(rf"(?<![\w.,:/+\-\u2212])(\d\d?){_SPACE}?([aApP])\.?{_SPACE}?[mM]\b\.?")
+#: "noon", "midday", "midnight", "12 noon": 12:00 and 00:00 (the day's first minute).
+_NOON = re.compile(r"(?<![\w.,:/])(?:12\s?)?\b(noon|midday|midnight)\b", re.IGNORECASE)
+#: Words before an hour or "midnight" that make it a time waited for, not a moment of the
+#: log: the auth module logs "giving up until quota reset at midnight PT" (YouTube's quota
+#: day), and a question quoting it named 00:00 of every day.
+_WAITED_FOR = re.compile(r"\b(?:until|till|resets?|resetting|renews?)(?:\s+at)?\s*$", re.I)
 _MONTHS = {
     m: i + 1
     for i, names in enumerate(
@@ -79,7 +105,11 @@ _MONTH = "|".join(sorted(_MONTHS, key=len, reverse=True))
 # ASCII: under IGNORECASE alone, "ſep" (a long s) matched "sep" and was no key of _MONTHS
 _DAY_MONTH = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?(?: of)? ({_MONTH})\b\.?", re.I | re.A)
 _MONTH_DAY = re.compile(rf"\b({_MONTH})\.? (\d{{1,2}})(?:st|nd|rd|th)?\b", re.I | re.A)
-_ISO_DAY = re.compile(r"\b\d{4}-(\d\d)-(\d\d)\b")
+#: "2025-10-20", also glued to its time ("2025-10-20T15:20:00+09:00": there was no word
+#: boundary before the "T", and the day was lost).
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d\d)-(\d\d)(?:(?=[Tt]\d)|\b)")
+#: Days in each month; 29 February, as the log's year is not known.
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 #: The timestamp a host log line starts with.
 _STAMP = re.compile(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)", re.ASCII)
 #: The same, for the index of a UTF-8 log: the day and the minute.
@@ -90,6 +120,14 @@ _STAMP_BYTES = re.compile(rb"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d):\d\d")
 #: line with more (8,172) has no timestamp here, and goes with the line before it, even in
 #: UTF-8, where mining's parser still reads one behind up to 16 KiB of NULs.
 _MAX_LEAD_NULS = (MAX_LINE_BYTES - 2) // 2 - len("2025-10-20 15:34:00")
+#: What may stand before a line's timestamp and hides none, as mining's parser drops it
+#: there: a crash's NULs (see :func:`_stamp`), and byte order marks (a tool that appends to
+#: the log with one of its own, or logs joined by ``cat`` that each start with one, leave it
+#: in the middle: mining read that line at its time, the index had it go with the line
+#: before it).
+_LEAD = "\ufeff\0"
+#: The same in a UTF-8 log's bytes.
+_LEAD_BYTES = re.compile(rb"(?:\xef\xbb\xbf|\0)+")
 #: Bytes at the head of the log that tell one file from another (as the checkpoint does).
 _HEAD_BYTES = 4096
 #: The byte order mark a log in each encoding starts with (:func:`_encoding_of` tells the
@@ -128,52 +166,79 @@ class Moment:
 
 
 def named_moment(question: str) -> Moment | None:
-    """The moment ``question`` names ("at 15:34 on 20 October", "around 19:01"), if any."""
+    """The moment ``question`` names ("at 15:34 on 20 October", "around 19:01", "3 pm",
+    "noon"), if any. A time zone after the time ("15:20 UTC", "19:01 PT", "15:20+09:00") is
+    not applied: the log's times are the host's local clock, and the log does not say which
+    zone that is (mining keeps a line's time as logged, zone or not), so the time is read as
+    the log's; only the zone's numbers must not be read as a time (see :data:`_CLOCK`)."""
     found = _clock(question)
     if found is None:
         return None
     time, at = found
     approximate = _ABOUT.search(question[max(0, at - 20) : at]) is not None
-    day = ""
-    if m := _ISO_DAY.search(question):
-        day = f"{int(m.group(1)):02d}-{int(m.group(2)):02d}"  # ASCII, as the log's days
-    else:
-        day = _month_day(question)
-    return Moment(time, day, approximate)
+    return Moment(time, _iso_day(question) or _month_day(question), approximate)
 
 
 def _clock(question: str) -> tuple[str, int] | None:
-    """The first time of day ``question`` names, as "HH:MM:SS" in ASCII digits, and where
-    it starts. After "am"/"pm" an hour from 1 to 12 is read on a 12-hour clock ("3:15 pm"
-    is 15:15: the log's clock has 24 hours, and reading 03:15 answered from another time)."""
+    """The time of day ``question`` names, as "HH:MM:SS" in ASCII digits, and where it
+    starts: its first clock time ("15:34"), else its first hour with "am"/"pm" ("3 pm"),
+    else "noon" or "midnight", either not a time waited for (:data:`_WAITED_FOR`). After
+    "am"/"pm" an hour from 1 to 12 is read on a 12-hour clock ("3:15 pm" is 15:15: the
+    log's clock has 24 hours, and reading 03:15 answered from another time)."""
     for clock in _CLOCK.finditer(question):
         hour, minute = int(clock.group(1)), int(clock.group(2))
         second = int(clock.group(3) or 0)
         if hour > 23 or minute > 59 or second > 59:
             continue  # "25:61" is no time of day; a leap second's :60 is read as none
+        if not _AFTER_CLOCK.match(question, clock.end()):
+            continue  # "10:30ab": an id
+        if _ZONE_MINUS.search(question, 0, clock.start()):
+            continue  # "UTC-07:00": a zone's offset
         half = _MERIDIEM.match(question, clock.end())
         if half is not None and 1 <= hour <= 12:
             hour = hour % 12 + (12 if half.group(1).lower() == "p" else 0)
         return f"{hour:02d}:{minute:02d}:{second:02d}", clock.start()
+    for m in _HOUR.finditer(question):
+        hour = int(m.group(1))
+        if 1 <= hour <= 12 and not _WAITED_FOR.search(question, 0, m.start()):  # "0 am": none
+            hour = hour % 12 + (12 if m.group(2) in "pP" else 0)
+            return f"{hour:02d}:00:00", m.start()
+    for m in _NOON.finditer(question):
+        if not _WAITED_FOR.search(question, 0, m.start()):
+            return ("00:00:00" if m.group(1).lower() == "midnight" else "12:00:00"), m.start()
     return None
+
+
+def _iso_day(question: str) -> str:
+    """The first day ``question`` names as "2025-10-20" that is a day of the calendar, as
+    "MM-DD" in ASCII digits, as the log's days are; "" when none ("2025-02-31" is none)."""
+    for m in _ISO_DAY.finditer(question):
+        year, month, day = (int(g) for g in m.groups())
+        if 1 <= month <= 12 and 1 <= day <= calendar.monthrange(year or 2000, month)[1]:
+            return f"{month:02d}-{day:02d}"
+    return ""
 
 
 def _month_day(question: str) -> str:
     """The day of the year a question names by a month's name ("20 October", "Oct. 21st"),
     as "MM-DD"; "" when none. A lower-case "may" is the verb ("attempt 2 may have failed"
-    named 2 May, a day the log was silent): the month is "May"."""
+    named 2 May, a day the log was silent): the month is "May". A day the month does not
+    have ("31 February", "Feb 30") is none: it named a day the log has no lines of, or,
+    past the 31st, was a number of some other kind."""
     for regex, month_at, day_at in ((_DAY_MONTH, 2, 1), (_MONTH_DAY, 1, 2)):
         for m in regex.finditer(question):
             name = m.group(month_at)
             month = _MONTHS.get(name.lower())
             if month is None or name == "may":
                 continue
-            return _day(month, int(m.group(day_at)))
+            if day := _day(month, int(m.group(day_at))):
+                return day
     return ""
 
 
 def _day(month: int, day: int) -> str:
-    return f"{month:02d}-{day:02d}" if 1 <= day <= 31 else ""
+    """The day as "MM-DD" when ``month`` has it (29 February: the year is not known)."""
+    return f"{month:02d}-{day:02d}" if 1 <= day <= _MONTH_DAYS[month - 1] else ""
 
 
 def _end(time: str) -> str:
@@ -193,8 +258,8 @@ def _window(lines: Iterable[str], moment: Moment) -> Iterator[list[str]]:
     inside = False
     for line in lines:
         stamp = _STAMP.match(line)
-        if stamp is None and line[:1] == "\0":
-            stamp = _stamp(line)  # after a crash's NULs
+        if stamp is None and line[:1] in _LEAD:
+            stamp = _stamp(line)  # after a crash's NULs, a byte order mark
         if stamp is not None:
             day, time = stamp.group(1), stamp.group(2)
             inside = start <= time < end and (not moment.day or day.endswith(moment.day))
@@ -209,12 +274,22 @@ def _window(lines: Iterable[str], moment: Moment) -> Iterator[list[str]]:
 
 
 def _stamp(line: str) -> re.Match[str] | None:
-    """The timestamp ``line`` starts with, after any NULs (a crash's, which mining's parser
-    drops from a line's start), up to :data:`_MAX_LEAD_NULS` of them."""
-    if line[:1] != "\0":
+    """The timestamp ``line`` starts with, after any NULs and byte order marks (:data:`_LEAD`,
+    which mining's parser drops from a line's start), up to :data:`_MAX_LEAD_NULS` of them."""
+    if line[:1] not in _LEAD:
         return _STAMP.match(line)
-    text = line.lstrip("\0")
+    text = line.lstrip(_LEAD)
     return _STAMP.match(text) if len(line) - len(text) <= _MAX_LEAD_NULS else None
+
+
+def _stamp_bytes(piece: bytes) -> re.Match[bytes] | None:
+    """:func:`_stamp` of a UTF-8 line's bytes: the timestamp after what :data:`_LEAD_BYTES`
+    matches, counted in characters as :func:`_stamp` counts them."""
+    lead = _LEAD_BYTES.match(piece)
+    if lead is None:
+        return _STAMP_BYTES.match(piece)
+    chars = lead.end() - 2 * lead.group().count(b"\xef\xbb\xbf")  # a mark is 3 bytes
+    return _STAMP_BYTES.match(piece, lead.end()) if chars <= _MAX_LEAD_NULS else None
 
 
 def window_lines(path: Path, moment: Moment) -> Iterator[list[str]]:
@@ -447,6 +522,8 @@ def _utf8_runs_from(fh: BinaryIO, start: int, minute: str) -> _Runs:
         if not line.endswith(b"\n"):
             break  # being written
         stamp = _STAMP_BYTES.match(line)
+        if stamp is None and line[:1] == b"\xef":
+            stamp = _stamp_bytes(line)  # after a byte order mark
         if stamp is not None:
             key = (stamp.group(1) + b" " + stamp.group(2)).decode("ascii")
             if key != minute:
@@ -458,17 +535,15 @@ def _utf8_runs_from(fh: BinaryIO, start: int, minute: str) -> _Runs:
 
 def _utf8_nul_runs_from(fh: BinaryIO, start: int, minute: str) -> _Runs:
     """:func:`_utf8_runs_from` of a log with NULs in it: a line is cut before a crash's run
-    of them (:func:`_cuts`), and a timestamp after NULs that start a piece counts."""
+    of them (:func:`_cuts`), and a timestamp after NULs (or byte order marks) that start a
+    piece counts."""
     runs: list[tuple[int, str]] = []
     for line in fh:
         if not line.endswith(b"\n"):
             break  # being written
         for cut in _cuts(line, "utf-8") if b"\0\0" in line else (0,):
             piece = line[cut:] if cut else line  # a crash's NULs cut the line (_cuts)
-            if piece[:1] == b"\0":  # the timestamp after a crash's NULs (see _stamp)
-                text = piece.lstrip(b"\0")
-                piece = text if len(piece) - len(text) <= _MAX_LEAD_NULS else b""
-            stamp = _STAMP_BYTES.match(piece)
+            stamp = _stamp_bytes(piece)  # also after NULs, a byte order mark (see _stamp)
             if stamp is not None:
                 key = (stamp.group(1) + b" " + stamp.group(2)).decode("ascii")
                 if key != minute:
