@@ -2,6 +2,7 @@
 
 The CLI, the menu and the training plugin all go through a Trainer, so each capability is
 wired in one place. Every part is opened lazily on first use: building a Trainer is free.
+Once closed, a Trainer stays closed: nothing opens a part again (see :class:`TrainerClosed`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,21 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
 
 
+class TrainerClosed(RuntimeError):
+    """A Trainer was used after :meth:`Trainer.close`.
+
+    Without it, the next use opened the store (and its writer lock), a model or the metrics
+    again, lazily as on first use, and nobody was left to close them: the store stayed
+    locked for other processes until this one ended.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this Trainer is closed (its store, models and metrics were released); "
+            "build a new Trainer to use them again"
+        )
+
+
 class Trainer:
     """Owns the parts of one data directory; safe to share between threads."""
 
@@ -42,11 +58,23 @@ class Trainer:
         # second would hit the one-writer lock).
         self._parts_lock = threading.RLock()
         self._parts: dict[str, Any] = {}
+        self._closed = False  # set under _parts_lock: no part opens once close() began
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every method that needs a part then raises
+        :class:`TrainerClosed`; those that never raise report it instead)."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TrainerClosed()
 
     def _part(self, name: str, factory: Callable[[], Any]) -> Any:
         part = self._parts.get(name)
         if part is None:
             with self._parts_lock:
+                self._check_open()
                 part = self._parts.get(name)
                 if part is None:
                     part = factory()
@@ -87,6 +115,7 @@ class Trainer:
         an earlier index that the tree no longer yields are removed."""
         from foundups_training.mining import index_host
 
+        self._check_open()
         with self._lock:
             return index_host(Path(host_root), self.memory, progress=progress, prune=prune)
 
@@ -105,6 +134,7 @@ class Trainer:
         telemetry and mine this log and every telemetry day file from the start."""
         from foundups_training.mining import mine_log
 
+        self._check_open()
         with self._lock:
             report = mine_log(
                 Path(log_path) if log_path else self.settings.log_path,
@@ -155,6 +185,12 @@ class Trainer:
         from foundups_training import telemetry
 
         start = time.perf_counter()
+        if self._closed:
+            # Nothing was tried: no ``training.idle`` telemetry, which the metrics would count
+            # as a failed training run.
+            error = f"TrainerClosed: {TrainerClosed()}"
+            log.warning("idle training skipped: %s", error)
+            return IdleReport(success=False, error=error)
         try:
             host_root = self.settings.host_root if self.settings.host_root.is_dir() else None
             report = self.mine(
@@ -209,12 +245,14 @@ class Trainer:
         """What has been learned: patterns by kind, lines processed, last training."""
         from foundups_training.status import collect_status
 
+        self._check_open()
         return collect_status(self)
 
     def clear(self) -> None:
         """Delete every pattern and the checkpoints of the log and of the telemetry, so that
         training again learns everything again (the metrics history is kept, and ends with
         a snapshot of 0 patterns)."""
+        self._check_open()
         with self._lock:
             from foundups_training.mining.writeahead import pending_path
 
@@ -248,12 +286,17 @@ class Trainer:
             warn_failure(log, "recording the clear in the metrics failed", exc)
 
     def close(self) -> None:
-        """Release the store's lock and any loaded model.
+        """Release the store's lock and any loaded model; a second call does nothing.
 
         Every part is closed even when closing one fails or is interrupted (Ctrl-C while the
         model unloads must still release the store and write the metrics' queued rows); an
-        interruption is raised again once all are closed.
+        interruption is raised again once all are closed. Afterwards the Trainer opens
+        nothing again: ``index``, ``mine``, ``status``, ``clear`` and the parts raise
+        :class:`TrainerClosed`; ``ask``, ``idle``, ``mine_commands`` and ``memory_totals``,
+        which never raise, say so in their result.
         """
+        with self._parts_lock:
+            self._closed = True
         interrupted: BaseException | None = None
         for name in ("router", "memory", "metrics"):
             with self._parts_lock:
@@ -271,6 +314,7 @@ class Trainer:
             raise interrupted
 
     def __enter__(self) -> Trainer:
+        self._check_open()
         return self
 
     def __exit__(self, *exc: object) -> None:

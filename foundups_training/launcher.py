@@ -5,7 +5,8 @@
 folder is the working directory and first on ``sys.path`` (the host imports
 ``modules.<domain>...`` from its root), ``__name__ == "__main__"``, ``sys.argv`` is the host's.
 Flags the host does not know but this plugin offers (``--train``) are translated first, since
-the host's argparse rejects unknown flags.
+the host's argparse rejects unknown flags. This plugin's relative path settings are made
+absolute first, where the operator typed them (:func:`absolute_operator_paths`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,22 @@ import runpy
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from foundups_training.config import Settings
+
+#: This plugin's path settings (``FOUNDUPS_TRAINING_<NAME>``). The operator gives them
+#: relative to where they stand; the plugin reads them inside the host, whose working
+#: directory is the host's folder.
+PATH_VARIABLES = ("HOME", "CONFIG", "LOG", "HOST_ROOT", "MODELS_DIR")
+#: The embedding model's files (read from the environment only, without expanding ``~``).
+LITERAL_PATH_VARIABLES = ("EMBED_MODEL", "EMBED_TOKENIZER", "EMBED_CACHE")
+#: The model settings, a path unless the tier's server is set (then they name the model on
+#: that server) or they name a shipped model (``qwen-1.5b``): by tier.
+MODEL_VARIABLES = {"gemma": "GEMMA_MODEL", "qwen": "QWEN_MODEL"}
 
 
 class HostNotFound(FileNotFoundError):
@@ -30,18 +45,76 @@ def host_argv(main_py: Path, args: Sequence[str]) -> list[str]:
     return [str(main_py), *translate_host_args(list(args))]
 
 
-def run_host(main_py: str | os.PathLike[str], args: Sequence[str] = ()) -> int:
+def absolute_operator_paths(
+    env: MutableMapping[str, str], cwd: str, settings: Settings | None = None
+) -> dict[str, str]:
+    """Make this plugin's relative path settings in ``env`` absolute against ``cwd``.
+
+    ``run-host`` runs the host in the host's folder, and the plugin inside it (and any
+    process the host starts, which inherits the environment) would read ``models``,
+    ``data`` or ``qwen.gguf`` there instead of where the operator typed them. ``~`` and
+    ``$VARIABLES`` are expanded first where the reader expands them (the settings do, the
+    embedding's variables do not); absolute values are left as they are. A model setting
+    stays as it is when it names a model on the tier's server (``…_GEMMA_URL`` /
+    ``…_QWEN_URL``, from the environment or ``settings``) or a shipped model. The host's own
+    variables (``LOCAL_MODEL_*``, ``HOLO_*``) are the host's: they are read in its folder,
+    as it reads them. Returns the values replaced, by variable, to put back afterwards.
+    """
+    from foundups_training.config import ENV_PREFIX
+
+    expanded_names = list(PATH_VARIABLES)
+    for tier, name in MODEL_VARIABLES.items():
+        if not _names_a_model_not_a_path(tier, env.get(ENV_PREFIX + name, ""), env, settings):
+            expanded_names.append(name)
+    replaced: dict[str, str] = {}
+    for name in [*expanded_names, *LITERAL_PATH_VARIABLES]:
+        variable = ENV_PREFIX + name
+        value = env.get(variable, "")
+        if not value.strip():
+            continue  # unset, as far as the settings are concerned
+        path = value
+        if name in expanded_names:
+            path = os.path.expanduser(os.path.expandvars(value))
+        if not os.path.isabs(path):
+            replaced[variable] = value
+            env[variable] = os.path.normpath(os.path.join(cwd, path))
+    return replaced
+
+
+def _names_a_model_not_a_path(
+    tier: str, value: str, env: MutableMapping[str, str], settings: Settings | None
+) -> bool:
+    """Whether a tier's model setting is a name (a server's model, a shipped model)."""
+    from foundups_training.config import ENV_PREFIX
+    from foundups_training.models.locator import SHIPPED_ALIASES
+
+    if tier == "qwen" and value in SHIPPED_ALIASES:
+        return True
+    url = env.get(f"{ENV_PREFIX}{tier.upper()}_URL", "") or getattr(settings, f"{tier}_url", "")
+    return bool(url)
+
+
+def run_host(
+    main_py: str | os.PathLike[str], args: Sequence[str] = (), settings: Settings | None = None
+) -> int:
     """Activate the plugin and run the host's main.py; returns its exit status.
 
     As under ``python main.py``, an exception main.py lets out is shown with its traceback
     (through ``sys.excepthook``) and the status is 1. The working directory, ``sys.argv``,
     ``sys.path`` and the environment are put back afterwards, unless a non-daemon thread the
-    host started still runs: the process lives on for it, in the host's folder.
+    host started still runs: the process lives on for it, in the host's folder. ``settings``
+    (the CLI's) say whether a model setting names a server's model; without them they are
+    loaded here, if they can be.
     """
     path = Path(main_py).expanduser().resolve()
     if not path.is_file():
         raise HostNotFound(f"{main_py}: no such file (expected the host's main.py)")
     root = path.parent
+    if settings is None:
+        settings = _settings_if_any()
+    # Before the working directory changes: relative paths name places from here.
+    made_absolute = absolute_operator_paths(os.environ, os.getcwd(), settings)
+    absolute = {name: os.environ[name] for name in made_absolute}
     # The host's tree defaults to its folder (the log, 012.txt, to its working directory).
     set_root = "FOUNDUPS_TRAINING_HOST_ROOT" not in os.environ
     if set_root:
@@ -86,6 +159,20 @@ def run_host(main_py: str | os.PathLike[str], args: Sequence[str] = ()) -> int:
             os.chdir(saved_cwd)
             if set_root:
                 os.environ.pop("FOUNDUPS_TRAINING_HOST_ROOT", None)
+            for name, value in made_absolute.items():
+                if os.environ.get(name) == absolute[name]:  # unless the host set its own
+                    os.environ[name] = value
+
+
+def _settings_if_any() -> Settings | None:
+    """The settings, to tell a server's model name from a path; None when they cannot be
+    loaded (the plugin says why, inside the host, as it would without the launcher)."""
+    try:
+        from foundups_training.config import load_settings
+
+        return load_settings()
+    except Exception:  # noqa: BLE001 - only the model servers' URLs were wanted
+        return None
 
 
 def _host_threads_running(before: set[threading.Thread]) -> bool:

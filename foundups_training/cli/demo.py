@@ -21,11 +21,14 @@ import re
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foundups_training.cli import CliError, emit
 from foundups_training.config import Settings
 from foundups_training.text import EXIT_OUTPUT_CLOSED, drop_stdout
+
+if TYPE_CHECKING:
+    from foundups_training.memory import StoreLocked
 
 #: Questions asked per kind, and in all: enough to see every tier, short enough to wait for.
 PER_KIND = 2
@@ -161,18 +164,7 @@ def _summary_line(report: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the main job on the samples and print what happened (``--json`` for machines)."""
-    from foundups_training import telemetry
-    from foundups_training.engine import Trainer
-    from foundups_training.menu import (
-        batch_train,
-        format_metrics,
-        index_tree,
-        routed_answer,
-    )
-    from foundups_training.metrics import attach_observers
-    from foundups_training.progress import progress_for
-    from foundups_training.records import Query
-    from foundups_training.report import write_report
+    from foundups_training.memory import StoreLocked
     from foundups_training.status import count_lines
 
     host, log_file = _samples()
@@ -205,6 +197,50 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ),
     )
     start = time.perf_counter()
+    try:
+        out = _run_demo(args, demo, tier, out, start)
+    except StoreLocked as exc:
+        raise CliError(_demo_store_locked(exc, demo_dir), code=1) from None
+    if getattr(args, "json", False):
+        emit(args, out)
+    return 0
+
+
+def _demo_store_locked(exc: StoreLocked, demo_dir: Path) -> str:
+    """Advice for the demo's own store held by another process.
+
+    The general advice (a read-only command, a Chroma server) does not fit here: the demo
+    always uses the embedded store in its own folder, so what holds it is another demo (or
+    a command pointed at that folder), and it is released when that one ends.
+    """
+    pid = exc.owner.get("pid")
+    stop = f" (process {pid})" if pid else ""
+    return (
+        f"the demo's own pattern store ({demo_dir / 'chroma'}) is in use by {exc.who}: "
+        "another `foundups-training demo` is running, or a command given --data-dir "
+        f"{shell_word(demo_dir)}. Wait for it to finish or stop it{stop}, then run the "
+        "demo again."
+    )
+
+
+def _run_demo(
+    args: argparse.Namespace, demo: Settings, tier: str, out: dict[str, Any], start: float
+) -> dict[str, Any]:
+    """The demo's four steps on its own data directory; returns what ``--json`` prints."""
+    from foundups_training import telemetry
+    from foundups_training.engine import Trainer
+    from foundups_training.menu import (
+        batch_train,
+        format_metrics,
+        index_tree,
+        routed_answer,
+    )
+    from foundups_training.metrics import attach_observers
+    from foundups_training.progress import progress_for
+    from foundups_training.records import Query
+    from foundups_training.report import write_report
+
+    host, log_file, demo_dir = demo.host_root, demo.log_path, demo.data_dir
     with Trainer(demo) as trainer:
         attach_observers(trainer)
         with telemetry.command("training.demo", {"no_models": bool(args.no_models)}) as result:
@@ -299,9 +335,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"\nDone in {out['duration_s']} s. "
             f"Explore it: foundups-training --data-dir {shell_word(demo_dir)} menu",
         )
-    if getattr(args, "json", False):
-        emit(args, out)
-    return 0
+    return out
 
 
 def record_demo_eval(store: Any, judged: list[dict[str, Any]], tier: str, source: str) -> int:

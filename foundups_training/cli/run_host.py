@@ -18,14 +18,14 @@ def run(args: argparse.Namespace, settings: Any) -> int:
 
     from foundups_training.launcher import HostNotFound, run_host
 
-    # The plugin inside the host reads its settings from the environment: pass the flags on,
-    # as absolute paths. The host runs in its own folder, where a relative one (``--data-dir
-    # data``, typed where the operator stands) would name another data directory.
+    # The plugin inside the host reads its settings from the environment: pass the flags on.
+    # The launcher makes them, and every relative path setting of the environment, absolute
+    # before the host's folder becomes the working directory: ``--data-dir data`` names the
+    # folder where the operator typed it.
     for flag, variable in (("data_dir", "HOME"), ("config_file", "CONFIG")):
-        name = f"FOUNDUPS_TRAINING_{variable}"
-        given = getattr(args, flag, None) or os.environ.get(name)
+        given = getattr(args, flag, None)
         if given:
-            os.environ[name] = os.path.abspath(os.path.expanduser(str(given)))
+            os.environ[f"FOUNDUPS_TRAINING_{variable}"] = str(given)
     main_py = Path(args.main_py).expanduser()
     if main_py.is_dir():  # the launcher would say "no such file": say what it is instead
         raise CliError(
@@ -35,6 +35,6 @@ def run(args: argparse.Namespace, settings: Any) -> int:
     if host_args[:1] == ["--"]:
         host_args = host_args[1:]
     try:
-        return run_host(args.main_py, host_args)
+        return run_host(args.main_py, host_args, settings)
     except HostNotFound as exc:
         raise CliError(str(exc)) from None

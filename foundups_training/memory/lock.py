@@ -37,6 +37,9 @@ class StoreLocked(RuntimeError):
                 who += f" on {self.owner['host']}"
             if self.owner.get("since"):
                 who += f" (since {self.owner['since']})"
+        #: Who holds the store, in words ("process 42 on box (since …)"), for a caller whose
+        #: advice differs (the demo's store is only ever held by another demo).
+        self.who = who
         super().__init__(
             f"the pattern store {_store_of(path)} is open for writing by {who}. Only one process "
             "may write the embedded store: stop that process, open it read-only "
