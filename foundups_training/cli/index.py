@@ -46,6 +46,18 @@ def run(args: argparse.Namespace, settings: Any) -> int:
             if report.skipped
             else []
         )
+        + (
+            # Names that are not UTF-8 cannot be stored in a pattern (nor imported by the
+            # host): they are left out, and the operator told which, to rename them.
+            [
+                f"names skipped (not UTF-8: rename them to index them): {report.undecodable} "
+                f"({', '.join(report.undecodable_names)}"
+                + (", …" if report.undecodable > len(report.undecodable_names) else "")
+                + ")"
+            ]
+            if report.undecodable
+            else []
+        )
         + [f"warning: {w}" for w in report.warnings]
     )
     emit(args, {**report.as_dict(), **totals}, text)

@@ -150,6 +150,22 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str, sort_keys=True)
 
 
+def _storable(text: str) -> str:
+    """``text`` as SQLite can store it. A path with bytes that are not UTF-8 (a host root
+    named in latin-1) reaches Python with lone surrogates, which SQLite refuses, and the
+    whole row would be lost: each such byte is shown as it was (``caf\\xe9``), any other
+    lone surrogate as its escape (``\\udc00``)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that did not come from an undecodable byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _loads(text: str | None, default: Any) -> Any:
     try:
         return json.loads(text) if text else default
@@ -475,8 +491,8 @@ class MetricsStore:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run.ts,
-                run.kind,
-                run.source,
+                _storable(run.kind),
+                _storable(run.source),
                 int(run.lines_processed),
                 run.lines_total,
                 int(run.patterns_stored),
@@ -484,7 +500,7 @@ class MetricsStore:
                 run.verified,
                 float(run.duration_s),
                 int(bool(run.success)),
-                run.error,
+                _storable(run.error),
             ),
         )
         return int(cur.lastrowid or 0)

@@ -272,6 +272,10 @@ class IndexReport:
     skipped: int = 0
     warnings: tuple[str, ...] = ()
     patterns_removed: int = 0
+    #: Files and folders skipped as their names are not UTF-8 (:func:`_utf8_name`), and
+    #: the first few of them, relative to the root, their bytes shown as ``\\xe9``.
+    undecodable: int = 0
+    undecodable_names: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict (for ``--json``)."""
@@ -285,6 +289,8 @@ class IndexReport:
             "patterns_removed": self.patterns_removed,
             "duration_s": round(self.duration_s, 3),
             "skipped": self.skipped,
+            "undecodable": self.undecodable,
+            "undecodable_names": list(self.undecodable_names),
             "warnings": list(self.warnings),
         }
 
@@ -335,7 +341,8 @@ def _utf8_name(name: str) -> bool:
     """Whether a file name read from the tree is text. On POSIX a name that is not UTF-8
     comes back with lone surrogates (``caf\\udce9.py``): a pattern holding one cannot be
     stored (the store encodes UTF-8 and raised, failing the whole ``index``), and such a
-    file cannot be imported by the host either. Such names are skipped."""
+    file cannot be imported by the host either. Such names are skipped, and counted
+    (:class:`_Undecodable`), so that the summary says what the index left out."""
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -343,49 +350,80 @@ def _utf8_name(name: str) -> bool:
     return True
 
 
-def _module_dirs(root: Path) -> Iterator[tuple[str, str, Path]]:
+@dataclass
+class _Undecodable:
+    """The names :func:`_utf8_name` refused: how many, and the first few (readable)."""
+
+    root: Path
+    count: int = 0
+    names: list[str] = field(default_factory=list)
+
+    def check(self, entry: os.DirEntry[str]) -> bool:
+        """Whether ``entry``'s name is text; counts it when it is not."""
+        if _utf8_name(entry.name):
+            return True
+        self.count += 1
+        if len(self.names) < UNDECODABLE_SHOWN:
+            rel = os.path.relpath(entry.path, self.root)
+            raw = os.fsencode(rel)  # the name's bytes as they are on disk
+            self.names.append(raw.decode("utf-8", "backslashreplace").replace(os.sep, "/"))
+        return False
+
+
+#: Undecodable names the index report lists (all are counted).
+UNDECODABLE_SHOWN = 5
+
+
+def _module_dirs(root: Path, undecodable: _Undecodable) -> Iterator[tuple[str, str, Path]]:
     """(domain, module, dir) for every ``modules/<domain>/<module>/``; links never followed,
-    names that are not text (:func:`_utf8_name`) skipped."""
+    names that are not text (:func:`_utf8_name`) skipped and counted."""
     modules = root / "modules"
     if modules.is_symlink() or not modules.is_dir():
         return
     for dom in _scan_dir(modules):
         if not dom.is_dir(follow_symlinks=False) or dom.name.startswith((".", "_")):
             continue
-        if not _utf8_name(dom.name):
+        if not undecodable.check(dom):
             continue
         for mod in _scan_dir(Path(dom.path)):
             if (
                 mod.is_dir(follow_symlinks=False)
                 and not mod.name.startswith((".", "_"))
-                and _utf8_name(mod.name)
+                and undecodable.check(mod)
             ):
                 yield dom.name, mod.name, Path(mod.path)
 
 
-def _python_files(module_dir: Path, limit: int = 300) -> list[Path]:
-    """Python files of a module (tests and data folders skipped), links never followed."""
+def _python_files(module_dir: Path, undecodable: _Undecodable, limit: int = 300) -> list[Path]:
+    """Python files of a module (tests and data folders skipped), links never followed;
+    folders and Python files whose names are not text skipped and counted."""
     out: list[Path] = []
     stack = [module_dir]
     while stack and len(out) < limit:
         here = stack.pop()
         for entry in _scan_dir(here):
-            if entry.is_symlink() or not _utf8_name(entry.name):
-                continue  # a link may lead outside HOST_ROOT; a name that is not text
+            if entry.is_symlink():
+                continue  # a link may lead outside HOST_ROOT
             if entry.is_dir(follow_symlinks=False):
                 if (
                     entry.name not in SKIP_DIRS
                     and entry.name != "tests"
                     and not entry.name.startswith(".")
+                    and undecodable.check(entry)
                 ):
                     stack.append(Path(entry.path))
-            elif entry.name.endswith(".py") and not entry.name.startswith("test_"):
+            elif (
+                entry.name.endswith(".py")
+                and not entry.name.startswith("test_")
+                and undecodable.check(entry)
+            ):
                 out.append(Path(entry.path))
     return sorted(out)[:limit]
 
 
 @dataclass
 class _Collected:
+    undecodable: _Undecodable
     patterns: list[Pattern] = field(default_factory=list)
     files: int = 0
     skipped: int = 0
@@ -414,7 +452,7 @@ def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collec
     classes: list[str] = []
     functions: list[str] = []
     file_docs: list[str] = []
-    for py in _python_files(mdir):
+    for py in _python_files(mdir, out.undecodable):
         rel = py.relative_to(root).as_posix()
         text = read_text_inside(root, py)
         src = parse_source(rel, text) if text is not None else None
@@ -553,7 +591,9 @@ def _index_wsp(root: Path, out: _Collected) -> int:
             continue
         for entry in _scan_dir(folder):
             m = _WSP_FILE.match(entry.name)
-            if not m or entry.is_symlink() or not entry.is_file() or not _utf8_name(entry.name):
+            if not m or entry.is_symlink() or not entry.is_file():
+                continue
+            if not out.undecodable.check(entry):
                 continue
             text = read_text_inside(root, Path(entry.path))
             if text is None:
@@ -615,8 +655,8 @@ def collect_host_patterns(
     if not root.is_dir():
         raise FileNotFoundError(f"host root {host_root} is not a directory")
     warnings: list[str] = []
-    out = _Collected()
-    mods = list(_module_dirs(root))
+    out = _Collected(_Undecodable(root))
+    mods = list(_module_dirs(root, out.undecodable))
     if not mods:
         warnings.append(f"no modules/<domain>/<module>/ folders under {root}")
     for n, (domain, module, mdir) in enumerate(mods, 1):
@@ -634,6 +674,8 @@ def collect_host_patterns(
         duration_s=time.perf_counter() - start,
         skipped=out.skipped,
         warnings=tuple(warnings),
+        undecodable=out.undecodable.count,
+        undecodable_names=tuple(out.undecodable.names),
     )
     return out.patterns, report
 
@@ -677,4 +719,6 @@ def index_host(
         skipped=report.skipped,
         warnings=report.warnings,
         patterns_removed=removed,
+        undecodable=report.undecodable,
+        undecodable_names=report.undecodable_names,
     )

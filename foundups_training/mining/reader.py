@@ -137,10 +137,11 @@ NEWLINES = {
     "utf-16-le": b"\n\x00",
     "utf-16le": b"\n\x00",  # without a byte order mark
     "utf-16-be": b"\x00\n",
+    "utf-16be": b"\x00\n",  # without a byte order mark
 }
 
 
-#: Bytes of a log's head looked at for UTF-16-LE text without a byte order mark.
+#: Bytes of a log's head looked at for UTF-16 text without a byte order mark.
 SNIFF_BYTES = 64
 
 
@@ -149,14 +150,21 @@ def encoding_of(head: bytes) -> str:
     order mark (what Windows PowerShell 5.1's ``>`` and ``Out-File`` write), UTF-16-LE
     without one when its first characters are ASCII with a NUL after each (what some
     Windows tools write: ``"utf-16le"``, spelt without the hyphen, so that nothing skips a
-    byte order mark it does not have), else UTF-8 (whose decoding replaces what is not
-    UTF-8: cp1252 bytes read as replacement marks)."""
+    byte order mark it does not have), UTF-16-BE without one when they are ASCII with a NUL
+    before each (``"utf-16be"``: Java's ``UTF-16BE``, ``iconv -t UTF-16BE``), else UTF-8
+    (whose decoding replaces what is not UTF-8: cp1252 bytes read as replacement marks).
+    Text in UTF-8 has no NUL between its characters, so it is never read as UTF-16."""
     if head.startswith(b"\xff\xfe"):
         return "utf-16-le"
     if head.startswith(b"\xfe\xff"):
         return "utf-16-be"
     if b"\0" in head[:SNIFF_BYTES] and _utf16le_ascii(head):
         return "utf-16le"
+    # UTF-16-BE ASCII is UTF-16-LE ASCII one byte later: its first byte is a NUL (the high
+    # byte of its first character, or of a crash's NUL before it): the NULs before the
+    # text are an odd count here, an even one before UTF-16-LE text.
+    if head[:1] == b"\0" and _utf16le_ascii(head[1:]):
+        return "utf-16be"
     return "utf-8"
 
 
@@ -193,14 +201,17 @@ _NOT_TEXT = "\ufeff\0"
 
 def text_pieces(text: str) -> list[str]:
     """A line of text cut as ``read_open(..., nul_breaks=True)`` cuts its bytes (for lines
-    that are text already: tests, :func:`~foundups_training.mining.miner.extract_patterns`)."""
+    that are text already: tests, :func:`~foundups_training.mining.miner.extract_patterns`).
+    The pieces are :func:`nul_pieces`' texts: a piece before a run loses a CR that ends it;
+    the last piece is the rest of ``text`` as it is."""
     if "\0" not in text:
         return [text]
     pieces, first = [], 0
     body = len(text.removesuffix("\r"))
     for m in _NUL_RUN.finditer(text):
         if m.end() < body and text[first : m.start()].lstrip(_NOT_TEXT):
-            pieces.append(text[first : m.start()])
+            # the run ends this piece as a newline ends a line: a CR before it goes with it
+            pieces.append(text[first : m.start()].removesuffix("\r"))
             first = m.start()
     pieces.append(text[first:])
     return pieces
@@ -210,7 +221,12 @@ def nul_pieces(data: bytes, start: int, end: int, enc: str, unit: int) -> Iterat
     """The line ``data`` (at file offset ``start``; the next line starts at ``end``) cut
     before each run of :data:`MIN_NUL_RUN` NUL characters or more that has text before it
     (not only a byte order mark) and after it. Each piece but the last ends where the next
-    starts, at the run's first NUL; the last keeps the line's end."""
+    starts, at the run's first NUL; the last keeps the line's end.
+
+    A CR right before a run is text here, as it is before a newline: the run ends a line
+    there (an empty one when the CR is all it has, as ``\\r\\n`` alone is), and the CR is
+    dropped from its text as a CRLF's is. A progress bar's ``\\r`` then a crash's NULs so
+    leave the new boot's first line a line of its own, its NULs dropped by the parser."""
     body = len(data) - unit if data.endswith("\r".encode(enc)) else len(data)
     first = 0
     for m in _NUL_BYTES.finditer(data):
@@ -220,7 +236,7 @@ def nul_pieces(data: bytes, start: int, end: int, enc: str, unit: int) -> Iterat
             b -= (start + b) % unit
             if b - a < MIN_NUL_RUN * unit:
                 continue
-        if b < body and _decode(data[first:a], enc).lstrip(_NOT_TEXT):
+        if b < body and data[first:a].decode(enc, "replace").lstrip(_NOT_TEXT):
             yield RawLine(start + first, start + a, _decode(data[first:a], enc))
             first = a
     yield RawLine(start + first, end, _decode(data[first:], enc))
