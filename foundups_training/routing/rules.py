@@ -19,11 +19,15 @@ from foundups_training.config import ConfigError
 
 #: Question shapes that ask for reasoning, not a lookup (matched case-insensitively).
 REASONING_PATTERNS: tuple[str, ...] = (
-    r"^\s*why\b",
-    r"\bwhy (do|does|did|is|are|was|were|would|should|can|can't|doesn't|isn't)\b",
+    # "why" opening a sentence: "The DAE restarted twice. Why not keep the old token?"
+    r"(^\s*|[.!?]\s+)why\b",
+    # "why" and an auxiliary anywhere ("…, but why does it do that?"), negated too, with a
+    # straight or a typographic apostrophe ("why didn't", "why didn’t")
+    r"\bwhy ((do|does|did|is|are|was|were|would|should|could|has|have|had)(n['’]t)?|can|"
+    r"can['’]t|won['’]t)\b",
     r"\bhow (should|would|could|do|can) (i|we)\b",
     r"\bhow should\b",  # "how should a new module get authorised …": advice, not a lookup
-    r"\bwhat('s| is| was) the (intent|intention|purpose|reason|rationale|idea)\b",
+    r"\bwhat(['’]s| is| was) the (intent|intention|purpose|reason|rationale|idea)\b",
     r"\bwhat (would|will) happen\b",
     r"\bwhat happens if\b",  # a hypothetical; "what happened" stays a log question
     r"\b(reasoning|rationale|thinking|idea) behind\b",
@@ -39,19 +43,22 @@ REASONING_PATTERNS: tuple[str, ...] = (
 
 #: Question shapes that ask where something lives in the host's tree.
 MODULE_PATTERNS: tuple[str, ...] = (
-    r"\b(which|what) (module|package|component|dae|code|file|folder)\b",
+    r"\b(which|what) (module|package|component|dae|code|file|folder)s?\b",
     r"\b(which|what) (part|piece|bit)s? of the (code|codebase|system|tree|project|host|repo)\b",
     # "which educational web app", "which MCP server", "what daemon": a thing in the tree,
     # named by what kind of program it is, after at most three other words, none of them a
     # verb that makes it a question about what happened ("what did the daemon do").
-    r"\b(which|what) ((?!(did|does|do|is|was|were|are|has|had|will|would|can|could|should)"
-    r"\b)[\w/-]+ ){0,3}?(app|application|tool|service|server|daemon|daes?|script|engine|"
-    r"dashboard|library|plugin|integration|orchestrator)s?\b",
-    r"\bwhere (is|are|does|do|did|can|could|would|should|will|might|to|'s|in the code)\b",
-    r"\bwhere's\b",
-    r"\b(module|code) (that|which|for|responsible|handles|in charge)\b",
+    r"\b(which|what) ((?!(did|does|do|is|was|were|are|has|had|will|would|can|could|should|"
+    r"happen(s|ed)?)\b)[\w/-]+ ){0,3}?(app|application|tool|service|server|daemon|daes?|"
+    r"script|engine|dashboard|library|plugin|integration|orchestrator)s?\b",
+    r"\bwhere (is|are|does|do|did|can|could|would|should|will|might|to|in the code)\b",
+    r"\bwhere['’]s\b",
+    # "the module that …", "code for …"; not "the error code for a quota failure"
+    r"\b(module|(?<!error )(?<!status )(?<!exit )code) (that|which|for|responsible|handles|"
+    r"in charge)\b",
     r"\bwho (handles|owns|is responsible|decides|manages|schedules|stores|detects|"
     r"watches|runs|sends|posts|writes|builds|creates|checks)\b",
+    r"\bwhich is the (only |one )?(module|package|component|dae)\b",
 )
 
 
@@ -65,8 +72,12 @@ EVENT_PATTERNS: tuple[str, ...] = (
     r"\bwhere (does|did) the (warning|error|log|line|message|entry|finding)\b.{0,60}?\bsay\b",
     # "Which file path did the model selector say …", "Which module … did the guardian
     # flag?": what a logged line named, not where something lives
-    r"\b(which|what) (module|package|component|dae|code|file|folder|directory|path)s?\b"
-    r"( [\w-]+){0,5}? did\b",
+    r"\b(which|what) (module|package|component|dae|code|file|folder|directory|path|app|tool|"
+    r"service|server|daemon|script|engine)s?\b( [\w-]+){0,5}? did\b",
+    # "which file is ranked first among the results": what a logged search listed
+    r"\b(which|what) (file|module|path)s? (is|was|were|are) (ranked|listed|returned|shown)\b",
+    # "Which rule number did it cite?": what a logged line named
+    r"\bwhich [\w-]+( [\w-]+)? did (it|they|the [\w-]+) (cite|name|flag|report|say)\b",
 )
 
 
@@ -77,7 +88,9 @@ EVENT_PATTERNS: tuple[str, ...] = (
 #: (``Router._either``).
 EITHER_PATTERNS: tuple[str, ...] = (
     # "What <verb>s …": the question's subject is the thing sought
-    r"^\s*what (?!(is|was|has|does|happens|seems|goes|comes|kinds|types|sorts)\b)[a-z]+s\b",
+    # (not a plural noun that a question's verb follows: "What errors did the bot hit?")
+    r"^\s*what (?!(is|was|has|does|happens|seems|goes|comes|kinds|types|sorts)\b)[a-z]+s\b"
+    r"(?! (did|do|does|were|are|was|is|have|has|had)\b)",
 )
 
 
@@ -92,7 +105,7 @@ LIVE_CHAT_PATTERNS: tuple[str, ...] = (
     # processor" and "the ping timed out" are questions about the system
     r"\b(viewers?|chatters?|commenters?|trolls?|spam(mers?)?|banter)\b",
     r"\bmoderat(or|ors|ion|ed|e|ing)\b",
-    r"\b(banned|bans?|unban(ned)?)\b",
+    r"\b(banned|bans?|banning|unban(ned|ning|s)?)\b",
     r"\b(wrote|said|typed|posted|asked) (in|to) (the )?(live ?)?chat\b",
     r"\b(someone|somebody|a user|a viewer|they|he|she) (wrote|said|typed|posted)\b",
 )
