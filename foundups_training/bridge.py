@@ -6,16 +6,18 @@ through :meth:`IsolatingPluginManager.call_safely`, so no plugin error reaches t
 
 No plugin can hold the sender's thread either (a host DAE's, the live chat's among them):
 
-- ``decision_made`` only appends the decision to a bounded queue (:data:`QUEUE_SIZE`) and
-  returns; one daemon thread hands the decisions to ``on_decision``, in order. A plugin that
-  hangs there holds that thread, never the host's: decisions wait behind it, and once the
-  queue is full each new one is dropped, counted (:func:`stats`) and reported in one warning
-  line (then a summary at most every :data:`DROP_WARN_S`). :func:`drain` waits until every
-  queued decision was delivered (:func:`disconnect` and the process's exit do, for up to
-  :data:`DRAIN_S`).
-- ``query_asked`` waits for ``on_query`` at most :data:`QUERY_TIMEOUT_S`; past that the
-  sender gets None (its own path applies) and a warning names the plugin still running.
-  While such a call has not returned, later ones fail at once (None), as a model tier does
+- ``decision_made`` only appends the decision to a bounded queue per plugin that implements
+  ``on_decision`` (:data:`QUEUE_SIZE` each) and returns; each plugin has its own daemon
+  thread that hands it the decisions, in the host's order. A plugin that hangs there holds
+  its own thread and queue, never the host's thread nor the other plugins' decisions: its
+  decisions wait behind it, and once its queue is full each new one is dropped for it,
+  counted (:func:`stats`) and reported in one warning line naming it (then a summary at most
+  every :data:`DROP_WARN_S`). :func:`drain` waits until every queued decision was delivered
+  (:func:`disconnect` and the process's exit do, for up to :data:`DRAIN_S`).
+- ``query_asked`` waits for ``on_query`` at most :func:`query_deadline` (two model tiers at
+  the routing rules' ``model_timeout_s`` and :data:`QUERY_MARGIN_S`); past that the sender
+  gets None (its own path applies) and a warning names the plugin still running. While such
+  a call has not returned, later ones fail at once (None), as a model tier does
   (``LazyBackend.call``): one stuck thread, not one per question.
 - ``idle_started`` waits for ``on_idle`` at most the budget's seconds and
   :data:`IDLE_GRACE_S` (no bound for a budget without seconds), the same way. The idle
@@ -29,6 +31,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -41,10 +44,10 @@ from foundups_training.records import Answer, Decision, IdleBudget, IdleReport, 
 
 log = logging.getLogger(__name__)
 
-#: Decisions waiting for the delivery thread; past this, new ones are dropped and counted
-#: (as many as the live learner's own queue holds).
+#: Decisions waiting for one plugin's delivery thread; past this, new ones are dropped for
+#: that plugin and counted (as many as the live learner's own queue holds).
 QUEUE_SIZE = 10_000
-#: Seconds the delivery thread sleeps when the queue is empty. The host's thread never wakes
+#: Seconds a delivery thread sleeps when its queue is empty. The host's thread never wakes
 #: it (waking a thread from the host's call hands it the GIL in the middle of that call, see
 #: ``LiveLearner``): a decision waits at most this long before it is delivered.
 POLL_S = 0.05
@@ -52,11 +55,12 @@ POLL_S = 0.05
 DROP_WARN_S = 60.0
 #: Seconds :func:`disconnect` and the process's exit wait for queued decisions.
 DRAIN_S = 5.0
-#: Seconds a sender of ``query_asked`` waits for ``on_query`` (0: no bound). A question runs
-#: at most two model tiers one after the other (Gemma, then the escalation to Qwen), each
-#: bounded by the routing rules' ``model_timeout_s`` (300 s, its first load included), plus
-#: the recall and, on first use, building the Trainer: 2 × 300 s and 300 s to spare. A
-#: lower bound would cut off an answer the router is still legitimately waiting for.
+#: Seconds a question may take on top of its two model tiers (:func:`query_deadline`): the
+#: recall and, on first use, building the Trainer.
+QUERY_MARGIN_S = 300.0
+#: Seconds a sender of ``query_asked`` waits for ``on_query`` when the settings cannot be
+#: read (:func:`query_deadline`): two tiers at the default ``model_timeout_s`` (300 s) and
+#: :data:`QUERY_MARGIN_S`.
 QUERY_TIMEOUT_S = 900.0
 #: Seconds ``on_idle`` may run past its budget's ``max_seconds`` before the sender of
 #: ``idle_started`` goes on without its report: the budget bounds the mining, while the
@@ -66,62 +70,68 @@ IDLE_GRACE_S = 300.0
 
 _connected: dict[str, Any] = {}
 _lock = threading.Lock()
+#: :func:`query_deadline`'s value, read once per :func:`connect` (empty: not read yet).
+_query_deadline: list[float] = []
 
 
-class _Delivery:
-    """The decisions on their way to ``on_decision`` and the one thread that delivers them."""
+def _call_one(pm: IsolatingPluginManager, plugin: object, decision: Decision) -> None:
+    """``on_decision`` of ``plugin`` alone, isolated as every hook call is."""
+    pm.call_one(plugin, "on_decision", decision=decision)
 
-    def __init__(self) -> None:
-        self.pending: deque[tuple[IsolatingPluginManager, Decision]] = deque()
-        self.lock = threading.Lock()  # the queue's bound and the counters (host threads)
-        self.start_lock = threading.Lock()
-        self.done = threading.Condition()  # notified after each delivery (for drain)
+
+class _Lane:
+    """One plugin's decisions on their way to its ``on_decision``, and the thread that
+    delivers them."""
+
+    def __init__(self, owner: _Delivery, pm: IsolatingPluginManager, plugin: object, name: str):
+        self.owner = owner
+        self.pm = pm
+        self.plugin = plugin
+        self.name = name
+        self.pending: deque[Decision] = deque()
+        self.lock = threading.Lock()  # the queue's bound, the counters, retiring (host threads)
         self.wake = threading.Event()  # set by drain, never by the host's thread
         self.worker: threading.Thread | None = None
+        self.retired = False  # its thread ended with the queue empty: a new lane takes over
+        self.closing = False  # end the thread once the queue is empty (disconnect)
         self.queued = 0
         self.delivered = 0
         self.dropped = 0
         self.told = 0  # drops a warning has counted
         self.warned_at = 0.0  # monotonic time of the last warning about drops
-        # The delivery in progress: the manager and since when (for the warnings).
-        self.current: IsolatingPluginManager | None = None
-        self.since = 0.0
+        self.since: float | None = None  # monotonic start of the delivery in progress
 
     def start(self) -> None:
-        with self.start_lock:
-            if self.worker is None:
-                worker = threading.Thread(
-                    target=self.run, name="foundups-training-bridge", daemon=True
-                )
-                worker.start()
-                self.worker = worker
-                _exit_drain_registered()
+        worker = threading.Thread(
+            target=self.run, name=f"foundups-training-bridge-{self.name}", daemon=True
+        )
+        worker.start()
+        self.worker = worker
 
-    def put(self, pm: IsolatingPluginManager, decision: Decision) -> None:
-        """Queue ``decision`` (the host's thread): never blocks on a plugin, never raises."""
-        if self.worker is None:
-            try:
-                self.start()
-            except RuntimeError as exc:  # no thread can start (the interpreter is ending)
-                log.debug("no delivery thread (%s): on_decision called inline", exc)
-                pm.call_safely("on_decision", decision=decision)
-                return
+    def put(self, decision: Decision) -> bool:
+        """Queue ``decision`` (the host's thread): never blocks on the plugin, never raises.
+        False when this lane has retired (the caller queues it on a new one)."""
         with self.lock:
+            if self.retired:
+                return False
+            self.closing = False
             if len(self.pending) < QUEUE_SIZE:
-                self.pending.append((pm, decision))
+                self.pending.append(decision)
                 self.queued += 1
-                return
+                return True
             self.dropped += 1
             dropped = self.to_tell()
         if dropped:
             log.warning(
-                "foundups-training: %d decision%s dropped so far: the queue to the plugins "
-                "is full (%d waiting)%s",
+                "foundups-training: %d decision%s dropped so far for plugin %s: its queue is "
+                "full (%d waiting)%s",
                 dropped,
                 "" if dropped == 1 else "s",
+                self.name,
                 QUEUE_SIZE,
                 self.blocker(),
             )
+        return True
 
     def to_tell(self) -> int:
         """The drops to report now (under :attr:`lock`; 0: none): the first at once, then a
@@ -135,53 +145,162 @@ class _Delivery:
         return self.dropped
 
     def blocker(self) -> str:
-        """``"; plugin X has been in on_decision for N s"`` ('' when none is known)."""
-        pm, worker = self.current, self.worker
-        name = pm.running_in(worker.ident) if pm is not None and worker is not None else None
-        if name is None:
+        """``"; plugin X has been in on_decision for N s"`` ('' when it is not in it)."""
+        since = self.since
+        if since is None:
             return ""
-        return f"; plugin {name} has been in on_decision for {time.monotonic() - self.since:.0f} s"
+        return f"; plugin {self.name} has been in on_decision for {time.monotonic() - since:.0f} s"
+
+    def deliver(self, decision: Decision) -> None:
+        self.since = time.monotonic()
+        try:
+            _call_one(self.pm, self.plugin, decision)
+        except BaseException as exc:  # noqa: BLE001 - the delivery thread survives anything
+            warn_failure(log, f"delivering decision {decision.id!r} to {self.name} failed", exc)
+        self.since = None
+
+    def idle(self) -> bool:
+        """With the queue empty: report drops not told yet; True when the thread may end
+        (disconnected, or the plugin no longer registered), the lane then retired."""
+        if self.dropped != self.told:  # drops since the last warning: sum them up
+            with self.lock:
+                dropped = self.to_tell()
+            if dropped:
+                log.warning(
+                    "foundups-training: %d decisions dropped in all for plugin %s while its "
+                    "queue was full",
+                    dropped,
+                    self.name,
+                )
+        if not self.closing and self.pm.is_registered(self.plugin):
+            return False
+        with self.lock:
+            if self.pending:  # queued since the queue was found empty
+                return False
+            self.retired = True
+        self.owner.retire(self)
+        return True
 
     def run(self) -> None:
         while True:
             try:
-                pm, decision = self.pending.popleft()
+                decision = self.pending.popleft()
             except IndexError:
-                if self.dropped != self.told:  # drops since the last warning: sum them up
-                    with self.lock:
-                        dropped = self.to_tell()
-                    if dropped:
-                        log.warning(
-                            "foundups-training: %d decisions dropped in all while the queue "
-                            "to the plugins was full",
-                            dropped,
-                        )
+                try:
+                    if self.idle():
+                        return
+                except Exception as exc:  # noqa: BLE001 - the delivery thread survives anything
+                    warn_failure(log, f"delivery thread of plugin {self.name}", exc)
                 self.wake.wait(POLL_S)
                 self.wake.clear()
                 continue
-            self.current, self.since = pm, time.monotonic()
-            try:
-                pm.call_safely("on_decision", decision=decision)
-            except BaseException as exc:  # noqa: BLE001 - the delivery thread survives anything
-                warn_failure(log, f"delivering decision {decision.id!r} failed", exc)
-            self.current = None
-            with self.done:
+            self.deliver(decision)
+            with self.owner.done:
                 self.delivered += 1
-                self.done.notify_all()
+                self.owner.done.notify_all()
+
+
+class _Delivery:
+    """The decisions on their way to ``on_decision``: one :class:`_Lane` per plugin."""
+
+    def __init__(self) -> None:
+        # (id of the manager, id of the plugin): a lane holds both, so neither id is reused
+        # while it is here. A plugin unregistered and another registered under its name get
+        # a lane each; the old one delivers what it holds and ends.
+        self.lanes: dict[tuple[int, int], _Lane] = {}
+        self.lock = threading.Lock()  # creating and retiring lanes
+        self.done = threading.Condition()  # notified after each delivery (for drain)
+        # The counters of the lanes that retired, so the totals never go back.
+        self.ended = {"queued": 0, "delivered": 0, "dropped": 0}
+
+    def put(self, pm: IsolatingPluginManager, decision: Decision) -> None:
+        """Queue ``decision`` for every plugin that implements ``on_decision`` (the host's
+        thread): never blocks on a plugin, never raises."""
+        try:
+            impls = pm.hook.on_decision.get_hookimpls()
+        except Exception as exc:  # noqa: BLE001 - a caller's mistake must not reach the host
+            log.error("cannot call hook on_decision: %s: %s", type(exc).__name__, exc)
+            return
+        # pluggy's order (call_safely's): each plugin's lane is independent of the others',
+        # but with no thread to start they are called inline in this order.
+        for impl in reversed(impls):
+            if impl.wrapper or impl.hookwrapper:
+                continue
+            for _ in range(3):  # a lane retiring at this very moment: queue on its successor
+                lane = self.lane(pm, impl.plugin, impl.plugin_name)
+                if lane is None:  # no thread can start (the interpreter is ending)
+                    _call_one(pm, impl.plugin, decision)
+                    break
+                if lane.put(decision):
+                    break
+
+    def lane(self, pm: IsolatingPluginManager, plugin: object, name: str) -> _Lane | None:
+        """The lane of ``plugin`` in ``pm``, started on first use (None: no thread can)."""
+        key = (id(pm), id(plugin))
+        lane = self.lanes.get(key)
+        if lane is not None and not lane.retired:
+            return lane
+        with self.lock:
+            lane = self.lanes.get(key)
+            if lane is None or lane.retired:
+                lane = _Lane(self, pm, plugin, name)
+                try:
+                    lane.start()
+                except RuntimeError as exc:
+                    log.debug("no delivery thread (%s): on_decision called inline", exc)
+                    return None
+                self.lanes[key] = lane
+                _exit_drain_registered()
+            return lane
+
+    def retire(self, lane: _Lane) -> None:
+        """Take ``lane`` (its queue empty, its thread ending) out of :attr:`lanes`, its
+        counters into :attr:`ended`."""
+        with self.lock:
+            key = (id(lane.pm), id(lane.plugin))
+            if self.lanes.get(key) is lane:  # (not when a successor took its place already)
+                del self.lanes[key]
+            self.ended["queued"] += lane.queued
+            self.ended["delivered"] += lane.delivered
+            self.ended["dropped"] += lane.dropped
+
+    def close(self) -> None:
+        """Let every lane's thread end once its queue is empty (:func:`disconnect`): a
+        :func:`connect` later starts new ones."""
+        for lane in list(self.lanes.values()):
+            lane.closing = True
+
+    def behind(self, lanes: list[_Lane]) -> list[_Lane]:
+        return [lane for lane in lanes if lane.delivered < lane.queued]
+
+    def waiting(self) -> int:
+        """Decisions queued and not yet delivered (the one in a plugin included)."""
+        return sum(lane.queued - lane.delivered for lane in list(self.lanes.values()))
+
+    def blockers(self) -> str:
+        return "".join(lane.blocker() for lane in list(self.lanes.values()))
 
     def drain(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        worker = self.worker
-        if worker is threading.current_thread():  # a plugin's on_decision: cannot wait on itself
-            return self.delivered >= self.queued
+        lanes = list(self.lanes.values())
+        me = threading.current_thread()
+        if any(lane.worker is me for lane in lanes):
+            # a plugin's on_decision: it cannot wait on itself, nor (another plugin waiting
+            # on it meanwhile) make the other wait
+            return not self.behind(lanes)
         with self.done:
-            while self.delivered < self.queued:
+            while True:
+                behind = self.behind(lanes)
+                if not behind:
+                    return True
                 left = deadline - time.monotonic()
-                if left <= 0 or worker is None or not worker.is_alive():
-                    return self.delivered >= self.queued
-                self.wake.set()
+                if left <= 0 or any(
+                    lane.worker is None or not lane.worker.is_alive() for lane in behind
+                ):
+                    return False
+                for lane in behind:
+                    lane.wake.set()
                 self.done.wait(min(left, POLL_S))
-        return True
 
 
 class _Overdue:
@@ -199,8 +318,8 @@ _exit_registered: list[bool] = []
 
 
 def _exit_drain_registered() -> None:
-    """Drain at the process's exit (registered when the delivery thread starts, so after
-    ``foundups_training.auto``'s handler, and run before it: ``atexit`` runs the last
+    """Drain at the process's exit (registered when the first delivery thread starts, so
+    after ``foundups_training.auto``'s handler, and run before it: ``atexit`` runs the last
     registered first, and the live learner's exit flush must find the decisions)."""
     if not _exit_registered:
         _exit_registered.append(True)
@@ -213,10 +332,10 @@ def _drained(level: int, when: str, then: str) -> None:
         log.log(
             level,
             "foundups-training: %d decisions not delivered to the plugins within %g s %s%s; %s",
-            _delivery.queued - _delivery.delivered,
+            _delivery.waiting(),
             DRAIN_S,
             when,
-            _delivery.blocker(),
+            _delivery.blockers(),
             then,
         )
 
@@ -229,8 +348,8 @@ def _drain_at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """A forked child starts with an empty queue and no delivery thread (the parent's does
-    not exist there; the decisions queued in the parent are the parent's to deliver), fresh
+    """A forked child starts with empty queues and no delivery thread (the parent's do not
+    exist there; the decisions queued in the parent are the parent's to deliver), fresh
     locks (one held by a thread of the parent at the fork would stay held), and no overdue
     call (the thread stuck in it is the parent's)."""
     global _delivery, _overdue, _lock
@@ -254,6 +373,56 @@ def idle_deadline(budget: IdleBudget) -> float:
     except (TypeError, ValueError):  # a host's malformed budget: the plugin reports it
         return 0.0
     return seconds + IDLE_GRACE_S if 0 < seconds < 1e9 else 0.0  # not NaN, not infinite
+
+
+def _plugin_settings(pm: IsolatingPluginManager) -> Any:
+    """The settings the training plugin answers with: those of the Trainer it was given
+    (``plugins.use_only``), else the environment's and the config file's."""
+    module = sys.modules.get("foundups_training.plugin")  # imported if one is registered
+    if module is not None:
+        for plugin in pm.get_plugins():
+            if isinstance(plugin, module.TrainingPlugin):
+                given = getattr(plugin, "_settings", None)
+                if given is not None:
+                    return given
+    from foundups_training.config import load_settings
+
+    return load_settings()
+
+
+def query_deadline(pm: IsolatingPluginManager) -> float:
+    """Seconds a sender of ``query_asked`` waits for ``on_query`` (0: no bound).
+
+    A question runs at most two model tiers one after the other (Gemma, then the escalation
+    to Qwen), each bounded by the routing rules' ``model_timeout_s`` (its first load
+    included), plus the recall and, on first use, building the Trainer: 2 ×
+    ``model_timeout_s`` and :data:`QUERY_MARGIN_S`. A lower bound would cut off an answer
+    the router is still legitimately waiting for; a ``model_timeout_s`` of 0 (no limit)
+    leaves none here either. Read once per :func:`connect` (on the first question); settings
+    that cannot be read give :data:`QUERY_TIMEOUT_S`, with a warning.
+    """
+    if _query_deadline:
+        return _query_deadline[0]
+    try:
+        from foundups_training.routing.rules import RoutingRules
+
+        model = float(RoutingRules.from_settings(_plugin_settings(pm)).model_timeout_s)
+        if not model >= 0:  # NaN too
+            raise ValueError(f"model_timeout_s is {model}")
+        # not infinite nor so large that a thread's wait overflows: no bound, as 0
+        deadline = 2 * model + QUERY_MARGIN_S if 0 < model < 1e9 else 0.0
+        log.debug("on_query is waited for %g s (0: no bound)", deadline)
+    except Exception as exc:  # noqa: BLE001 - never raise into the host's question
+        deadline = QUERY_TIMEOUT_S
+        log.warning(
+            "foundups-training: the routing settings cannot be read (%s: %s); on_query is "
+            "waited for %g s",
+            type(exc).__name__,
+            exc,
+            deadline,
+        )
+    _query_deadline[:] = [deadline]
+    return deadline
 
 
 def call_within(pm: IsolatingPluginManager, hook_name: str, timeout: float, **kwargs: Any) -> Any:
@@ -352,6 +521,7 @@ def connect(manager: IsolatingPluginManager | None = None) -> None:
     with _lock:
         if _connected:
             return
+        _query_deadline.clear()  # the settings as they are now, read on the first question
 
         def on_decision(sender: object, decision: Decision, **_: Any) -> None:
             _delivery.put(_pm(manager), decision)
@@ -362,9 +532,8 @@ def connect(manager: IsolatingPluginManager | None = None) -> None:
             return [r for r in results if r is not None]
 
         def on_query(sender: object, query: Query, **_: Any) -> Answer | None:
-            answer: Answer | None = call_within(
-                _pm(manager), "on_query", QUERY_TIMEOUT_S, query=query
-            )
+            pm = _pm(manager)
+            answer: Answer | None = call_within(pm, "on_query", query_deadline(pm), query=query)
             if answer is not None:
                 signals.answer_given.send("bridge", query=query, answer=answer)
             return answer
@@ -378,14 +547,20 @@ def connect(manager: IsolatingPluginManager | None = None) -> None:
             _connected[signal.name] = receiver
 
 
+def connected() -> bool:
+    """Whether the bridge is connected (the adapters' signals reach the plugins)."""
+    return bool(_connected)
+
+
 def disconnect() -> None:
     """Undo :func:`connect` (tests, uninstrumenting); then wait up to :data:`DRAIN_S` for the
     decisions already queued to reach the plugins (those still queued after it are delivered
-    later, by the delivery thread)."""
+    later, by their delivery threads, which then end)."""
     with _lock:
         for name, receiver in _connected.items():
             signals.NAMESPACE.signal(name).disconnect(receiver)
         _connected.clear()
+    _delivery.close()
     _drained(logging.WARNING, "of disconnecting", "they are delivered when it returns")
 
 
@@ -396,14 +571,34 @@ def drain(timeout: float = DRAIN_S) -> bool:
 
 
 def stats() -> dict[str, int]:
-    """The decision queue's counters: queued, delivered, dropped (queue full), waiting."""
+    """The decision queues' counters, all plugins together: queued, delivered, dropped
+    (a queue full), waiting (queued, not yet delivered). A decision counts once per plugin
+    that implements ``on_decision``."""
     d = _delivery
-    return {
-        "queued": d.queued,
-        "delivered": d.delivered,
-        "dropped": d.dropped,
-        "waiting": len(d.pending),
-    }
+    with d.lock:
+        totals = dict(d.ended)
+        for lane in d.lanes.values():
+            totals["queued"] += lane.queued
+            totals["delivered"] += lane.delivered
+            totals["dropped"] += lane.dropped
+    totals["waiting"] = totals["queued"] - totals["delivered"]
+    return totals
+
+
+def plugin_stats() -> dict[str, dict[str, int]]:
+    """:func:`stats` of each plugin whose delivery thread runs now, by plugin name."""
+    with _delivery.lock:
+        lanes = list(_delivery.lanes.values())
+    by_name: dict[str, dict[str, int]] = {}
+    for lane in lanes:  # a name re-registered meanwhile: its old lane and its new, together
+        counts = by_name.setdefault(
+            lane.name, {"queued": 0, "delivered": 0, "dropped": 0, "waiting": 0}
+        )
+        counts["queued"] += lane.queued
+        counts["delivered"] += lane.delivered
+        counts["dropped"] += lane.dropped
+        counts["waiting"] += lane.queued - lane.delivered
+    return by_name
 
 
 def idle(budget: IdleBudget, sender: str = "bridge") -> IdleReport | None:

@@ -226,6 +226,12 @@ def format_progress(status: dict[str, Any]) -> list[str]:
     failure = status.get("last_failure")
     if failure:
         lines.append(f"Last attempt   : {_failed(failure)}")
+    decisions = status.get("decisions")  # in the host's process only (its bridge's queues)
+    if decisions:
+        lines.append(
+            f"Decisions      : {decisions['delivered']:,} delivered to the plugins, "
+            f"{decisions['waiting']:,} waiting, {decisions['dropped']:,} dropped"
+        )
     for what, miner, made_by, current in older_miners(status):
         lines.append(
             f"{what.capitalize() + ' patterns':<15}: made by an older version ({miner} "

@@ -215,10 +215,21 @@ class IsolatingPluginManager(pluggy.PluginManager):
         Returns what pluggy would: the first non-None result of a ``firstresult`` hook (or
         None), else the list of non-None results.
         """
+        return self._call(hook_name, None, kwargs)
+
+    def call_one(self, plugin: object, hook_name: str, **kwargs: Any) -> Any:
+        """:meth:`call_safely` of ``plugin``'s implementation alone (None or [] once it is
+        unregistered): the bridge hands each plugin its decisions on a thread of its own,
+        with the same isolation as every hook call."""
+        return self._call(hook_name, plugin, kwargs)
+
+    def _call(self, hook_name: str, only: object | None, kwargs: dict[str, Any]) -> Any:
         try:
             hook = getattr(self.hook, hook_name)
             firstresult = bool(hook.spec and hook.spec.opts.get("firstresult", False))
             impls = hook.get_hookimpls()
+            if only is not None:
+                impls = [impl for impl in impls if impl.plugin is only]
         except Exception as exc:  # noqa: BLE001 - a caller's mistake must not reach the host
             log.error("cannot call hook %s: %s: %s", hook_name, type(exc).__name__, exc)
             return None

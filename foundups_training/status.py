@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,4 +194,17 @@ def collect_status(trainer: Trainer) -> dict[str, Any]:
         status["telemetry_miner_current"] = COMMAND_MINER_VERSION
     status["lines_total"] = count_lines(Path(status["log"]))
     _metrics_summary(trainer, status)
+    _decisions(status)
     return status
+
+
+def _decisions(status: dict[str, Any]) -> None:
+    """``decisions``: the counters of the bridge's queues to the plugins' ``on_decision``,
+    when the bridge is connected in this process (the host's, through its menu; the
+    ``status`` command runs in a process of its own, with no bridge and no key)."""
+    if "foundups_training.bridge" not in sys.modules:  # never connected: nothing to import
+        return
+    from foundups_training import bridge
+
+    if bridge.connected():
+        status["decisions"] = bridge.stats()

@@ -1,10 +1,11 @@
 """A plugin that hangs (or is merely slow) in a hook never holds the host's thread.
 
-``decision_made`` (the live chat's path) only queues the decision: one delivery thread of
-the bridge calls ``on_decision``, in order, so a plugin stuck there holds that thread, not the
-sender's. ``query_asked`` and ``idle_started`` wait for ``on_query`` / ``on_idle`` up to a
-deadline, then go on without the plugins' result. Real bridge, real blinker signals, real
-plugin manager; the plugins are held on events the test sets (never on the clock), and every
+``decision_made`` (the live chat's path) only queues the decision: each plugin's delivery
+thread in the bridge calls its ``on_decision``, in order, so a plugin stuck there holds that
+thread, not the sender's nor the other plugins' (test_bridge_per_plugin.py).
+``query_asked`` and ``idle_started`` wait for ``on_query`` / ``on_idle`` up to a deadline,
+then go on without the plugins' result. Real bridge, real blinker signals, real plugin
+manager; the plugins are held on events the test sets (never on the clock), and every
 wait is bounded so a regression fails instead of hanging.
 """
 
@@ -142,7 +143,6 @@ def test_a_plugin_hanging_in_on_decision_never_holds_the_sender(
     # leave without the release once HOLD_S runs out; released_in_time below says it did not).
     assert holding.entered.wait(30)
     assert not holding.release.is_set()
-    assert recording.decisions == []  # queued behind the held call, not lost
     holding.release.set()
     assert bridge.drain(30)
     assert holding.released_in_time is True
@@ -158,15 +158,15 @@ def test_a_full_queue_drops_counts_and_warns_once(
 ) -> None:
     holding, recording = held
     monkeypatch.setattr(bridge, "QUEUE_SIZE", 3)
-    before = bridge.stats()["dropped"]
     _decide("d0")
-    assert holding.entered.wait(30)  # d0 is in the plugin: the queue is empty again
+    assert holding.entered.wait(30)  # d0 is in the plugin: its queue is empty again
     caplog.set_level(logging.WARNING, logger="foundups_training.bridge")
     _decide("d1", "d2", "d3", "d4", "d5", "d6", "d7")
-    assert bridge.stats()["dropped"] - before == 4
-    [text] = _said(caplog, "dropped")  # one line for four drops
-    assert f"{before + 1} decision" in text and "dropped so far" in text
-    assert "the queue to the plugins is full (3 waiting)" in text
+    # The holding plugin's queue (the healthy plugin's may drop too: sent this fast, its
+    # queue of 3 can fill before its thread polls it).
+    assert bridge.plugin_stats()["holding"]["dropped"] == 4
+    [text] = _said(caplog, "dropped so far for plugin holding")  # one line for four drops
+    assert "1 decision dropped so far for plugin holding: its queue is full (3 waiting)" in text
     assert "plugin holding has been in on_decision" in text
     # The summary waits out DROP_WARN_S after a warning; made 0 here, the delivery thread
     # counts the later drops in one line as soon as the queue has room again.
@@ -174,11 +174,12 @@ def test_a_full_queue_drops_counts_and_warns_once(
     holding.release.set()
     assert bridge.drain(30)
     assert holding.released_in_time is True
-    assert recording.decisions == ["d0", "d1", "d2", "d3"]
-    assert _wait_for(caplog, "dropped in all") == [
-        f"foundups-training: {before + 4} decisions dropped in all while the queue to the "
-        "plugins was full"
-    ]
+    assert holding.decisions == ["d0", "d1", "d2", "d3"]
+    assert recording.decisions == sorted(recording.decisions)  # in the host's order
+    [summary] = _wait_for(caplog, "dropped in all for plugin holding")
+    assert summary == (
+        "foundups-training: 4 decisions dropped in all for plugin holding while its queue was full"
+    )
 
 
 def test_drain_waits_until_the_queued_decisions_are_delivered(
@@ -208,7 +209,7 @@ def test_a_plugin_hanging_in_on_query_costs_the_caller_one_deadline(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     holding, _recording = held
-    monkeypatch.setattr(bridge, "QUERY_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(bridge, "query_deadline", lambda pm: 2.0)
     given: list[Answer] = []
 
     def observer(sender: object, **kwargs: object) -> None:
@@ -257,7 +258,8 @@ def test_a_forked_child_gets_its_own_delivery_thread(held: tuple[Holding, Record
         code = 1
         try:
             _decide("c1")
-            if bridge.drain(10) and recording.decisions == ["c1"]:
+            # (the parent's p1 and p2 reached the healthy plugin before the fork, or not)
+            if bridge.drain(10) and recording.decisions[-1:] == ["c1"]:
                 code = 0
         finally:
             os._exit(code)
