@@ -50,6 +50,9 @@ FILE_GLOB = "telemetry-*.jsonl"
 MAX_EVENT_BYTES = 16 * 1024
 #: How long each string of a payload is cut to, in turn, until the event fits.
 _CUT_CHARS = (2000, 200, 20)
+#: The longest string redacted whole (see :func:`_redacted`): longer than any event line,
+#: so a longer string is always cut, and well beyond the longest cut.
+_REDACT_CHARS = MAX_EVENT_BYTES + 512
 
 #: The verbs this package emits (others may add their own ``training.*`` names).
 COMMANDS: tuple[str, ...] = (
@@ -94,11 +97,21 @@ def make_event(
 
 def _redacted(value: Any) -> Any:
     """``value`` with the secrets of every string in it redacted, as the miner redacts a log
-    line: an operator pastes log lines, keys included, into the questions it records."""
+    line: an operator pastes log lines, keys included, into the questions it records.
+
+    Only the first :data:`_REDACT_CHARS` characters of a string are redacted: a longer one
+    cannot fit in an event, so :func:`encode_event` cuts it to at most ``_CUT_CHARS[0]``
+    characters, and redacting all of it let a huge payload stall the sender's thread (1 MB
+    of ``key=`` took 20 s). The rest becomes spaces that encode to as many bytes, so the
+    event's ``cut`` still tells how long the line was; they are cut away with it."""
     from foundups_training.mining.redact import redact
 
     if isinstance(value, str):
-        return redact(value)
+        if len(value) <= _REDACT_CHARS:
+            return redact(value)
+        rest = json.dumps(value[_REDACT_CHARS:], ensure_ascii=False)[1:-1]
+        size = len(rest.encode("utf-8", "backslashreplace"))
+        return redact(value[:_REDACT_CHARS]) + " " * size
     if isinstance(value, dict):
         return {k: _redacted(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -512,6 +512,10 @@ class MetricsStore:
         text = query if isinstance(query, str) else query.text
         # a question may quote a log line, secrets included: redacted as the miner redacts
         text = redact(text[: _MAX_QUERY_CHARS * 4])
+        # so may an error, which can be huge (a whole response quoted): only its start is
+        # redacted and kept, as the query's, so that it cannot stall the answering thread
+        # (errors are counted, not read back)
+        error = redact(answer.error[: _MAX_QUERY_CHARS * 4])[:_MAX_QUERY_CHARS]
         asked_by = "" if isinstance(query, str) else query.asked_by
         self._execute(
             "INSERT INTO answers(ts, query, tier, model, confidence, latency_ms, escalated, "
@@ -527,7 +531,7 @@ class MetricsStore:
                 answer.escalation_reason,
                 len(answer.patterns),
                 asked_by,
-                redact(answer.error),
+                error,
             ),
         )
 

@@ -8,16 +8,19 @@ after parsing, so no template, context, outcome or stored pattern ever holds one
 Two kinds of rule:
 
 * **Shapes** that are secrets wherever they stand (``AIza…``, ``ya29.…``, ``ghp_…``,
-  ``AKIA…``, PEM private-key blocks, webhook URLs, ``Bearer …``, ``scheme://user:pw@``).
-* **key = value** pairs, found by a linear scan for ``key=``, ``key:`` and quoted JSON /
-  repr keys (``"accessToken": "…"``, ``\\"password\\": \\"…\\"``). The key's *last word*
-  decides: ``password``/``secret``/``passphrase``/``private_key``/``api_key`` are *strong*
-  (any value but a placeholder such as ``None`` or ``set3`` is removed, spaces and ``;,&``
-  inside a quoted value included); ``token``/``key``/``credentials``/``signature`` are *weak*
-  (the value goes only when it looks generated: letters and digits interleaved, mixed case,
-  long hex). So ``token_count: 1532``, ``password_policy: strict``, ``token: expired`` and the
-  host's own module ``youtube_auth: …`` keep their meaning, while ``accessToken=opaque01…``
-  does not survive.
+  ``hf_…``, ``glpat-…``, ``sk_live_…``, ``npm_…``, ``AKIA…``, PEM private-key blocks, webhook
+  URLs, ``Bearer …``, ``scheme://user:pw@``).
+* **key = value** pairs, found by a linear scan for ``key=``, ``key:`` (also ``:=``, ``=>``,
+  full-width ``：``/``＝``), quoted JSON / repr keys (``"accessToken": "…"``,
+  ``\\"password\\": \\"…\\"``), ``<password>…</password>`` elements and ``--password …``
+  flags; a line with zero-width characters is looked at again without them. The key's *last
+  word* decides: ``password``/``secret``/``passphrase``/``private_key``/``api_key`` are
+  *strong* (any value but a placeholder such as ``None`` or ``set3`` is removed, spaces and
+  ``;,&`` inside a quoted value included); ``token``/``key``/``credentials``/``signature``
+  are *weak* (the value goes only when it looks generated: letters and digits interleaved,
+  mixed case, long hex). So ``token_count: 1532``, ``password_policy: strict``, ``token:
+  expired`` and the host's own module ``youtube_auth: …`` keep their meaning, while
+  ``accessToken=opaque01…`` does not survive.
 
 Every pattern is linear (bounded keys, no nested unbounded repeats): this runs on every log
 line, and a hostile 64 KB line must not stall the miner.
@@ -29,6 +32,7 @@ import base64
 import binascii
 import functools
 import re
+import string
 from collections.abc import Callable
 
 #: What a removed secret is replaced with (kept short: it ends up in embeddings).
@@ -102,6 +106,19 @@ _RULES: tuple[tuple[tuple[str, ...] | re.Pattern[str], re.Pattern[str], _Replace
         ),
         REDACTED,
     ),
+    # Hugging Face ("hf_" + 34), GitLab ("glpat-" + 20, or a longer routable token with
+    # dots), Stripe live secret and restricted ("sk_live_", "rk_live_" + 24 or more) and npm
+    # ("npm_" + 36) tokens. Each needs a run no word or identifier has ("hf_model_name" has
+    # underscores). A prefix counts only at the start of a run of token characters, so each
+    # run is scanned once ("glpat-" repeated would otherwise be quadratic).
+    (
+        ("hf_", "glpat-", "k_live_", "npm_"),
+        re.compile(
+            r"(?<![A-Za-z0-9_\-])(?:hf_[A-Za-z0-9]{34,}|[sr]k_live_[A-Za-z0-9]{24,}"
+            r"|npm_[A-Za-z0-9]{36,}|glpat-[A-Za-z0-9_\-]{20,}(?:\.[A-Za-z0-9_\-]+)*)"
+        ),
+        REDACTED,
+    ),
     # AWS access key ids (long-lived AKIA, session ASIA).
     (("akia", "asia"), re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),
     # Discord bot tokens: base64 user id, timestamp, HMAC.
@@ -149,25 +166,37 @@ _RULES: tuple[tuple[tuple[str, ...] | re.Pattern[str], re.Pattern[str], _Replace
 
 # -- key = value --------------------------------------------------------------------------
 
-#: A key, bare or quoted (``"k"``, ``'k'``, ``\"k\"``), then ``=`` or ``:``. Bounded, and
-#: anchored at a word start, so each character is scanned once. A key never spans a dot: a
-#: dotted name is looked at from its last part ("self.config.api_key" from "api_key"). A
-#: command-line flag's dashes come before the key ("--password=…", "-client_secret=…"). In
-#: a percent-encoded query (a URL inside a URL's parameter) ``%3D`` is the ``=`` and a key
-#: starts after any ``%XX`` ("%3Faccess_token%3D…").
+#: A key, bare or quoted (``"k"``, ``'k'``, ``\"k\"``), then ``=``, ``:``, ``:=``, ``=>`` (PHP
+#: and Ruby hashes; a value after ``=>`` and a space must be quoted, so that an arrow function
+#: keeps its body) or a full-width ``：``/``＝``. Bounded, and anchored at a word start, so each
+#: character is scanned once. A key never spans a dot: a dotted name is looked at from its last
+#: part ("self.config.api_key" from "api_key"). A command-line flag's dashes come before the
+#: key ("--password=…", "-client_secret=…"); a long flag may also be followed by its value as
+#: the next word ("--password hunter2", used for strong keys only). In a percent-encoded query
+#: (a URL inside a URL's parameter) ``%3D`` is the ``=`` and a key starts after any ``%XX``
+#: ("%3Faccess_token%3D…"). An XML/HTML element's name is a key too ("<password>…</password>":
+#: its text, up to the closing tag, is the value).
 _KEY = re.compile(
-    r"(?:(?P<esc>\\?)(?P<q>[\"'])|(?<![\w\-])-{0,2}|(?<=%[0-9A-Fa-f]{2}))"
+    r"(?:(?P<esc>\\?)(?P<q>[\"'])|(?P<tag><)"
+    r"|(?<![\w\-])(?:(?P<flag>--)|-?)"
+    r"|(?<=%[0-9A-Fa-f]{2}))"
     r"(?P<key>[A-Za-z_][\w\-]{0,79})"
-    r"(?(q)(?P=esc)(?P=q)|\\?[\"']?)[ \t]*(?:[=:](?![=:])|(?P<pct>%3[Dd]))[ \t]*"
+    r"(?(tag)>|(?(q)(?P=esc)(?P=q)|\\?[\"']?)"
+    r"(?:[ \t]*(?:(?P<arrow>=>)|:=|[=:\uff1a\uff1d](?![=:])|(?P<pct>%3[Dd]))[ \t\u3000]*"
+    r"|(?(flag)(?P<word>[ \t]+)(?=[^\s\-])|(?!))))"
 )
+#: An element's text, when the closing tag follows (checked for the same name).
+_VALUE_TAG = re.compile(r"[^<]{1,256}(?=</)")
 #: Quoted values run to their closing quote whatever they hold (spaces, ``;,&``, escapes),
 #: or to the end of a line that was cut.
 _VALUE_DQ = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)')
 _VALUE_SQ = re.compile(r"'([^'\\]*(?:\\.[^'\\]*)*)")
 _VALUE_ESCAPED = re.compile(r'\\(["\'])([^\\]*(?:\\(?!\1)[^\\]*)*)')
 #: A bare value runs to a space, a quote or ``&`` (a URL's next parameter), 256 at most: a
-#: kept value is scanned again for the keys inside it, so its length must be bounded.
+#: kept value is scanned again for the keys inside it, so its length must be bounded. The
+#: run it stops at is found once for all the keys inside it (see _redact_pairs).
 _VALUE_BARE = re.compile(r"[^\s'\"&]{1,256}")
+_BARE_RUN = re.compile(r"[^\s'\"&]*")
 #: The same after ``%3D``: also ended by an encoded ``&``, space or quote.
 _VALUE_PCT = re.compile(r"(?:[^\s'\"&%]|%(?!2[0267])[0-9A-Fa-f]{2}){1,256}")
 #: The further words of an unquoted passphrase after a strong key and a colon ("password:
@@ -175,8 +204,15 @@ _VALUE_PCT = re.compile(r"(?:[^\s'\"&%]|%(?!2[0267])[0-9A-Fa-f]{2}){1,256}")
 #: punctuation or the end; never another key ("user=bob"), the host's " - " separator, or
 #: a bracketed aside.
 _MORE_WORDS = re.compile(
-    r"(?:[ \t]+(?![^\s=:]{1,40}[=:])(?!-(?:\s|$))[^\s'\"&,;|()\[\]{}<>=:]{1,64}"
+    r"(?:[ \t]+(?![^\s=:\uff1a\uff1d]{1,40}[=:\uff1a\uff1d])(?!-(?:\s|$))"
+    r"[^\s'\"&,;|()\[\]{}<>=:\uff1a\uff1d]{1,64}"
     r"(?=[\s,;|)\]}>]|$)){1,8}"
+)
+#: What follows a long flag as a word without being its value: a usage line's upper-case
+#: name ("[--password PASSWORD]") or prose ("use --password to be prompted").
+_FLAG_PROSE = re.compile(
+    r"[A-Z][A-Z_]{0,39}|(?i:to|or|and|is|are|was|the|a|an|as|in|on|of|for|with|from|if|when|"
+    r"then|must|should|can|will|not|only|also|be|flag|option|argument|parameter|instead)"
 )
 #: Cut from the end of a bare value: punctuation that closes the surrounding text
 #: ("(token: expired)", "{'token': None}", "password=x, user=y").
@@ -187,8 +223,11 @@ _AUTH_SCHEME = re.compile(
     r"aws4-hmac-sha256)[ \t]+(?=\S)"
 )
 _HEX = re.compile(r"[0-9a-fA-F]{16,}")
-_SWITCH = re.compile(r"[a-z](?=[A-Z])|[A-Za-z](?=[0-9])|[0-9](?=[A-Za-z])")
-_LONG_RUN = re.compile(r"[A-Za-z0-9]{32}")
+#: ASCII lower case, upper case and digits as "a", "A" and "0" (see _looks_generated).
+_CLASSES = str.maketrans(
+    string.ascii_lowercase + string.ascii_uppercase + string.digits, "a" * 26 + "A" * 26 + "0" * 10
+)
+_LONG_RUN = "a" * 32
 _SPACE = re.compile(r"\s")
 #: ``name=value`` pairs separated by ``;`` (a Cookie / Set-Cookie header's value).
 _COOKIE_PAIRS = re.compile(r"[^\s;=]+=[^;]*(?:;[ \t]*[^\s;=]+=[^;]*)*")
@@ -213,6 +252,7 @@ _PLACEHOLDERS = frozenset(
      "hidden", "masked", "valid", "ok", "set", "loaded", "disabled", "enabled", "pending",
      "refreshed", "[redacted]"}
 )  # fmt: skip
+_LONGEST_PLACEHOLDER = max(map(len, _PLACEHOLDERS))
 _PLACEHOLDER_SHAPES = re.compile(
     r"set[_\-]?\d{1,3}|\*+|x{3,}|\.{3}|<[^<>]*>|\{[^{}]*\}|\$\{?\w+\}?|%\(\w+\)s|\d{1,3}",
     re.IGNORECASE,
@@ -259,7 +299,7 @@ def _placeholder(value: str) -> bool:
     return (
         not v
         or v == REDACTED
-        or v.lower() in _PLACEHOLDERS
+        or (len(v) <= _LONGEST_PLACEHOLDER and v.lower() in _PLACEHOLDERS)
         or _PLACEHOLDER_SHAPES.fullmatch(v) is not None
     )
 
@@ -274,18 +314,28 @@ def _looks_generated(value: str) -> bool:
 
     Counts switches between letters and digits and from lower to upper case: words
     ("Authenticated", "stream_status") have none, a name with a number ("UC123", "set3") one,
-    a token many. Long hex and long unbroken runs count too. Regexes only: a kept value is
-    scanned once per key inside it."""
-    if len(value) < 8 or _SPACE.search(value) is not None or "://" in value:
+    a token many. Long hex and long unbroken runs count too.
+
+    A kept value is looked at again for each key inside it ("key=key=…": up to 64 times per
+    character), so only its first 128 characters are classified, with string methods: a
+    regex pass per test made 1 MB of "key=" take 23 s."""
+    if len(value) < 8 or value.isdigit() or "://" in value:
         return False
-    if value.isdigit() or _SMALL_HEX.fullmatch(value):
-        return False
-    switches = _SWITCH.findall(value, 0, 64)  # a token shows what it is in its first 64
-    return (
-        len(switches) >= 2
-        or _HEX.fullmatch(value) is not None
-        or _LONG_RUN.search(value, 0, 128) is not None
+    # Each ASCII letter or digit as its class: switches are pairs of classes, and a run of
+    # 32 letters and digits is 32 classes in a row.
+    classes = value[:128].translate(_CLASSES)
+    head = classes[:64]  # a token shows what it is in its first 64
+    # lower to upper case, letter to digit, digit to letter
+    switches = (
+        head.count("aA") + head.count("a0") + head.count("A0") + head.count("0a") + head.count("0A")
     )
+    generated = (
+        switches >= 2
+        or _HEX.fullmatch(value) is not None
+        or _LONG_RUN in classes.replace("A", "a").replace("0", "a")
+    )
+    # Spaces last: a bare value has none, and most values are not generated.
+    return generated and _SPACE.search(value) is None and _SMALL_HEX.fullmatch(value) is None
 
 
 def _redact_value(kind: str, value: str) -> str | None:
@@ -323,6 +373,7 @@ def _redact_pairs(text: str) -> str:
     """``text`` with the values of secret-named keys replaced (see the module docstring)."""
     out: list[str] = []
     done = 0  # text[:done] is already in out
+    run_end = 0  # where the run of bare-value characters that the last bare value began ends
     for m in _KEY.finditer(text):
         if m.start() < done:
             continue  # a key inside a value that was just removed
@@ -330,8 +381,30 @@ def _redact_pairs(text: str) -> str:
         kind = _key_kind(m.group("key"), before)
         if not kind:
             continue
+        if m.group("word") is not None and (
+            kind != "strong" or m.group("key")[:3].lower() in ("no-", "no_")
+        ):
+            continue  # "--token expired", "--no-password now": no value follows
         pos = m.end()
+        if m.group("arrow") is not None and text[pos : pos + 1] not in ("'", '"', "\\"):
+            # Not a quoted string after "=>": "x => x.y" is an arrow function's body; "k=>v"
+            # is read as "k=" with the value ">v", as it was before "=>" was a separator.
+            if not m.group(0).endswith(">"):
+                continue
+            pos -= 1
         if text.startswith(REDACTED, pos):
+            continue
+        if m.group("tag") is not None:  # <password>…</password>
+            v = _VALUE_TAG.match(text, pos)
+            if v is None or not text.startswith(m.group("key") + ">", v.end() + 2):
+                continue
+            if m.group("key").lower() == "key":
+                continue  # a property list's <key>RunAtLoad</key> names a field
+            new = _redact_value(kind, v.group(0))
+            if new is not None:
+                out.append(text[done:pos])
+                out.append(new)
+                done = v.end()
             continue
         if text[pos : pos + 1] in ("b", "u", "r") and text[pos + 1 : pos + 2] in ("'", '"'):
             pos += 1  # a Python bytes/str literal: b'…'
@@ -351,13 +424,28 @@ def _redact_pairs(text: str) -> str:
         elif kind == "cookie" and (pairs := _COOKIE_PAIRS.match(text, pos)) is not None:
             start, end = pos, pos + len(pairs.group(0).rstrip())  # every pair
         else:
-            v = (_VALUE_PCT if m.group("pct") else _VALUE_BARE).match(text, pos)
-            raw = v.group(0) if v is not None else ""
+            if m.group("pct"):
+                v = _VALUE_PCT.match(text, pos)
+                raw = v.group(0) if v is not None else ""
+            else:
+                # As _VALUE_BARE.match(text, pos), but the run is scanned once for all the
+                # keys inside it ("key=key=…"): keys come in order, so a key before run_end is
+                # inside the run found last.
+                if pos >= run_end:
+                    run = _BARE_RUN.match(text, pos)  # always matches: it may be empty
+                    run_end = run.end() if run is not None else pos
+                raw = text[pos : min(run_end, pos + 256)]
             if not raw or _placeholder(raw) or _placeholder(raw.rstrip(",;.")):
                 continue  # "<hidden>," is looked at before its ">" is cut
+            if m.group("word") is not None and _FLAG_PROSE.fullmatch(raw.rstrip(_BARE_TRAILER)):
+                continue  # "[--password PASSWORD]", "use --password to be prompted"
             start = pos
             end = start + len(raw.rstrip(_BARE_TRAILER))
-            if kind == "strong" and end == start + len(raw) and m.group(0).rstrip().endswith(":"):
+            if (
+                kind == "strong"
+                and end == start + len(raw)
+                and m.group(0).rstrip().endswith((":", "\uff1a"))
+            ):
                 # "password: …" as prose writes it (a "password=" value has no spaces
                 # unquoted), not closed by punctuation: a passphrase may go on, word by word
                 more = _MORE_WORDS.match(text, end)
@@ -367,8 +455,8 @@ def _redact_pairs(text: str) -> str:
                 scheme = _AUTH_SCHEME.match(text, pos)
                 cred = _VALUE_BARE.match(text, scheme.end()) if scheme else None
                 if scheme is not None and cred is not None:
-                    if text.startswith(REDACTED, cred.start()):
-                        continue
+                    if text.startswith(REDACTED, cred.start()) or _placeholder(cred.group(0)):
+                        continue  # "Bearer <token>'": looked at before its ">" is cut
                     end = cred.start() + len(cred.group(0).rstrip(_BARE_TRAILER))
         new = _redact_value(kind, text[start:end])
         if new is None:
@@ -382,21 +470,48 @@ def _redact_pairs(text: str) -> str:
     return "".join(out)
 
 
+#: Zero-width characters, which a pasted key may hold unseen (see :func:`redact`).
+_ZERO_WIDTH_CHAR = re.compile("[\u200b-\u200d\u2060\ufeff]")
+_NO_ZERO_WIDTH = dict.fromkeys((0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF))
 #: Any shape rule's trigger (one search; only lines that hit look at each rule's triggers).
 _SHAPE_HINT = re.compile(
     r"aiza|ya29\.|1//0|1%2f%2f0|sk-|gh[pousr]_|github_pat_|xox|xapp-|bearer|basic|://|eyj|"
     r"gocspx|akia|asia|mii|private key|hooks\.slack|/webhooks/"
 )
 #: A key=value pair may be in the line: a keyword, at most 40 more key characters, ``=``/``:``
-#: (or ``%3D``).
+#: (or ``%3D``, or a full-width one) or an element's ``>``.
 _PAIR_HINT = re.compile(
-    r"(?:pass|pw|secret|token|key|auth|cred|cookie|sig|code)[\w.\-]{0,40}['\"\\]{0,2}"
-    r"[ \t]*(?:[=:]|%3d)"
+    r"(?:pass|pw|secret|token|key|auth|cred|cookie|sig|code)[\w.\-]{0,40}"
+    r"(?:['\"\\]{0,2}[ \t]*(?:[=:\uff1a\uff1d]|%3d)|>)"
+)
+#: A long flag ending in a strong key's word, then a space ("--db-password hunter2").
+#: Searched only in lines with a "--"; the literal comes first, and the possessive name is
+#: scanned once.
+_FLAG_HINT = re.compile(
+    r"--(?<![\w\-]--)[a-z_][\w\-]{0,79}+"
+    r"(?:(?<=pass)|(?<=pw)|(?<=pwd)|(?<=passwd)|(?<=word)|(?<=phrase)|(?<=secret)|(?<=secrets)"
+    r"|(?<=key)|(?<=auth))[ \t]"
 )
 
 
 def redact(text: str) -> str:
-    """``text`` with every secret the rules recognise replaced by ``[REDACTED]``."""
+    """``text`` with every secret the rules recognise replaced by ``[REDACTED]``.
+
+    A zero-width character (U+200B-U+200D, U+2060, U+FEFF) may hide a secret from the rules
+    ("pass\\u200bword=…", a key pasted from a web page): a line that holds one is looked at
+    again without them, and loses them only when that finds more. The first pass keeps them
+    as separators ("user\\u200bapi_key=…" is an api_key)."""
+    out = _redact(text)
+    if not out.isascii() and _ZERO_WIDTH_CHAR.search(out) is not None:
+        bare = out.translate(_NO_ZERO_WIDTH)
+        again = _redact(bare)
+        if again != bare:
+            return again
+    return out
+
+
+def _redact(text: str) -> str:
+    """One pass of every rule over ``text``."""
     # Searched on the lower-cased text, case-sensitively: an IGNORECASE alternation is ten
     # times slower in CPython's engine. Most lines hit no hint: three searches, no rule.
     low = text.lower()
@@ -404,6 +519,11 @@ def redact(text: str) -> str:
         _SHAPE_HINT.search(low) is not None
         or _DISCORD_HINT.search(low) is not None
         or _TELEGRAM_HINT.search(low) is not None
+        # token prefixes: four substring tests cost less than four more alternatives
+        or "hf_" in low
+        or "npm_" in low
+        or "k_live_" in low
+        or "glpat-" in low
     ):
         for triggers, pattern, replacement in _RULES:
             if isinstance(triggers, tuple):
@@ -412,7 +532,7 @@ def redact(text: str) -> str:
             elif triggers.search(low) is None:
                 continue
             text = pattern.sub(replacement, text)
-    if _PAIR_HINT.search(low) is None:
+    if _PAIR_HINT.search(low) is None and ("--" not in low or _FLAG_HINT.search(low) is None):
         return text
     return _redact_pairs(text)
 
