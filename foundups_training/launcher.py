@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 #: relative to where they stand; the plugin reads them inside the host, whose working
 #: directory is the host's folder.
 PATH_VARIABLES = ("HOME", "CONFIG", "LOG", "HOST_ROOT", "MODELS_DIR")
-#: The embedding model's files (read from the environment only, without expanding ``~``).
+#: The embedding model's files (read from the environment only: ``~`` is expanded, but not
+#: ``$VARIABLES``).
 LITERAL_PATH_VARIABLES = ("EMBED_MODEL", "EMBED_TOKENIZER", "EMBED_CACHE")
 #: The model settings, a path unless the tier's server is set (then they name the model on
 #: that server) or they name a shipped model (``qwen-1.5b``): by tier.
@@ -53,9 +54,9 @@ def absolute_operator_paths(
     ``run-host`` runs the host in the host's folder, and the plugin inside it (and any
     process the host starts, which inherits the environment) would read ``models``,
     ``data`` or ``qwen.gguf`` there instead of where the operator typed them. ``~`` and
-    ``$VARIABLES`` are expanded first where the reader expands them (the settings do, the
-    embedding's variables do not); absolute values are left as they are. A model setting
-    stays as it is when it names a model on the tier's server (``…_GEMMA_URL`` /
+    ``$VARIABLES`` are expanded first where the reader expands them (the settings expand
+    both, the embedding's variables only ``~``); absolute values are left as they are. A
+    model setting stays as it is when it names a model on the tier's server (``…_GEMMA_URL`` /
     ``…_QWEN_URL``, from the environment or ``settings``) or a shipped model. The host's own
     variables (``LOCAL_MODEL_*``, ``HOLO_*``) are the host's: they are read in its folder,
     as it reads them. Returns the values replaced, by variable, to put back afterwards.
@@ -72,7 +73,7 @@ def absolute_operator_paths(
         value = env.get(variable, "")
         if not value.strip():
             continue  # unset, as far as the settings are concerned
-        path = value
+        path = os.path.expanduser(value)
         if name in expanded_names:
             path = os.path.expanduser(os.path.expandvars(value))
         if not os.path.isabs(path):

