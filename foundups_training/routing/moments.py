@@ -63,12 +63,16 @@ WINDOW_MINUTES = 3
 #: Lines read at most from one stretch (a flood of chat lines must not make a question slow).
 MAX_WINDOW_LINES = 2000
 
-#: A clock time ("15:34", "9:05:12", in any script's digits: "１５:３４"); the hour, minute
-#: and second are checked to be a time of day by :func:`_clock` ("25:61" names none). Not
-#: glued to a word before it ("v1:20", "bot1:20" are names; a "T" after a digit joins an
-#: ISO day's "2025-10-20T15:20"), nor after a "+" or "−" (a zone's offset, "UTC+09:00"); what
-#: follows it is checked by :data:`_AFTER_CLOCK`.
-_CLOCK = re.compile(r"(?:(?<![\d:.+\u2212A-Za-z_])|(?<=\d[Tt]))(\d\d?):(\d\d)(?::(\d\d))?(?![\d:])")
+#: A clock time ("15:34", "9:05:12", in any script's digits: "１５:３４"), or one written the
+#: French way ("15h20", "9H05"); the hour, minute and second are checked to be a time of
+#: day by :func:`_clock` ("25:61" names none). Not glued to a word before it ("v1:20",
+#: "bot1:20" are names; a "T" after a digit joins an ISO day's "2025-10-20T15:20"), nor after
+#: a "+" or "−" (a zone's offset, "UTC+09:00"); what follows it is checked by
+#: :data:`_AFTER_CLOCK` ("1h20m", "1h20min" are lengths of time, glued to their unit).
+_CLOCK = re.compile(
+    r"(?:(?<![\d:.+\u2212A-Za-z_])|(?<=\d[Tt]))"
+    r"(?P<hour>\d\d?)(?::(?P<minute>\d\d)(?::(?P<second>\d\d))?|[hH](?P<hminute>\d\d))(?![\d:])"
+)
 #: Spaces a time and its "pm" may have between them: ICU, as copied from a macOS or
 #: browser clock, writes a narrow no-break space ("3:34\u202fPM").
 _SPACE = r"[\s\u00a0\u202f]"
@@ -86,12 +90,68 @@ _ZONE_MINUS = re.compile(r"(?:utc|gmt)\s*-\s*$", re.IGNORECASE | re.ASCII)
 #: part of a number or a word before it ("1.3 pm", "2/3 pm", "v3 pm"), nor of a word after
 #: it ("3 pmc", "3 PMs", "2 amps"). (Not ASCII: "3 pmé" goes on with a word, too.)
 _HOUR = re.compile(rf"(?<![\w.,:/+\-\u2212])(\d\d?){_SPACE}?([aApP])\.?{_SPACE}?[mM]\b\.?")
+#: "3 o'clock", "3 o’clock pm", "11 oclock": an hour, with or without its half of the day
+#: after it (:data:`_MERIDIEM`); without one it is read as written, on the log's 24-hour
+#: clock ("3 o'clock" is 03:00, as "3:00" is).
+_OCLOCK = re.compile(
+    rf"(?<![\w.,:/+\-\u2212])(\d\d?){_SPACE}?o{_SPACE}?['’‘`´ʼ]?{_SPACE}?clock\b", re.I
+)
+#: An hour the French way, with no minutes ("15h"), after "at" (or "à", "vers"): "2h" on
+#: its own is far more often a length of time ("for 2h", "a 2h delay", "TTL 24h") than a
+#: moment. Not in a word or an id ("sha256h", "7h2").
+_HOUR_H = re.compile(r"(?<![\w.,:/+\-\u2212])(\d\d?)[hH](?![\w:])")
+_AT_HOUR_H = re.compile(
+    r"(?:\bat|(?<!\w)à|\bvers)\s+(?:(?:about|around|approximately|roughly|circa)\s+|~\s*)?$",
+    re.IGNORECASE,
+)
 #: "noon", "midday", "midnight", "12 noon": 12:00 and 00:00 (the day's first minute).
 _NOON = re.compile(r"(?<![\w.,:/])(?:12\s?)?\b(noon|midday|midnight)\b", re.IGNORECASE)
 #: Words before an hour or "midnight" that make it a time waited for, not a moment of the
 #: log: the auth module logs "giving up until quota reset at midnight PT" (YouTube's quota
 #: day), and a question quoting it named 00:00 of every day.
 _WAITED_FOR = re.compile(r"\b(?:until|till|resets?|resetting|renews?)(?:\s+at)?\s*$", re.I)
+#: Qualifiers a length of time may have before it ("took about 0:45", "for up to 5:00").
+_HEDGE = (
+    r"(?:(?:about|around|approximately|roughly|nearly|almost|over|under|only|just|another"
+    r"|a\s+further|up\s+to|at\s+(?:least|most)|more\s+than|less\s+than)\s+|~\s*)?"
+)
+#: Words right before a clock time that make it a length of time, not a moment: "timeout
+#: 0:30", "took 0:45", "lasted about 1:30", "after waiting 2:00", "timed out after 0:30",
+#: "delay: 1:30", "every 0:30", "retry in 0:30", "for 5:00" (a question naming 00:30 read the
+#: log at half past midnight).
+#: "at", "around", "after" alone name a moment ("at 0:30", "shortly after 15:04").
+_LENGTH_BEFORE = re.compile(
+    r"\b(?:(?P<for>for)|took|takes?|taking|lasted|lasts?|lasting"
+    r"|wait(?:s|ed|ing)?|timeout|time-?out|timed\s+out|delay(?:s|ed)?|elapsed|duration"
+    r"|uptime|runtime|spent|backoff|back-off|cool-?down|slept|sleep(?:s|ing)?|paused?|every"
+    r"|interval|(?:retry(?:ing)?|retries|expire[ds]?|expiring|resum(?:es?|ing))\s+in)"
+    rf"(?:\s+(?:after|by|of|for))?\s*[:=]?\s*{_HEDGE}$",
+    re.IGNORECASE,
+)
+#: Words before "for" that make what follows a moment after all ("scheduled for 15:00",
+#: "look for 15:20 in the log").
+_FOR_A_MOMENT = re.compile(
+    r"\b(?:scheduled|planned|set|booked|slated|due|timed|queued|reserved|look|looking"
+    r"|search|searching|check|checking)\s*$",
+    re.IGNORECASE,
+)
+#: Words right after a clock time that make it a length of time: "(0:30 elapsed)", "1:30
+#: later", "0:30 into the stream", "0:45 min", "2:00 of waiting"; not after "at" ("at 0:30 …"
+#: is a moment).
+_LENGTH_AFTER = re.compile(
+    rf"{_SPACE}*(?:elapsed|later|left|remaining|into|min(?:ute)?s?|sec(?:ond)?s?"
+    r"|of\s+(?:waiting|wait|delay|uptime|downtime|runtime|silence|backoff|inactivity))\b",
+    re.IGNORECASE,
+)
+#: "a 1:30 delay": a waiting noun after a clock time with "a" before it is a length of
+#: time; with "the" it is the one at that time ("the 15:34 timeout", "the 0:30 restart").
+_A_BEFORE = re.compile(r"\b(?:a|an|another)\s*$", re.IGNORECASE)
+_WAIT_NOUN = re.compile(
+    rf"(?:{_SPACE}|-)*(?:delay|timeout|time-?out|wait|pause|backoff|back-off|cool-?down|sleep"
+    r"|gap|stall|hang|outage)\b",
+    re.IGNORECASE,
+)
+_AT_BEFORE = re.compile(r"\bat\s*$", re.IGNORECASE)
 _MONTHS = {
     m: i + 1
     for i, names in enumerate(
@@ -108,6 +168,14 @@ _MONTH_DAY = re.compile(rf"\b({_MONTH})\.? (\d{{1,2}})(?:st|nd|rd|th)?\b", re.I 
 #: "2025-10-20", also glued to its time ("2025-10-20T15:20:00+09:00": there was no word
 #: boundary before the "T", and the day was lost).
 _ISO_DAY = re.compile(r"\b(\d{4})-(\d\d)-(\d\d)(?:(?=[Tt]\d)|\b)")
+#: A day right after a clock time ("15:34 on 20 October", "15:34, Oct 20", "15:34 2025-10-20"):
+#: it makes the time a moment after "for" or "a" ("For 15:34 on 20 October, how many rows
+#: …?", "a 15:34 timeout on 20 October"), which alone make it a length of time.
+_DAY_AFTER = re.compile(
+    rf"[\s,]*(?:on\s+)?(?:the\s+)?(?:\d{{4}}-\d\d-\d\d"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?(?:\s+of)?\s+(?:{_MONTH})\b|(?:{_MONTH})\.?\s+\d{{1,2}}\b)",
+    re.IGNORECASE | re.ASCII,
+)
 #: Days in each month; 29 February, as the log's year is not known.
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 #: The timestamp a host log line starts with.
@@ -181,32 +249,80 @@ def named_moment(question: str) -> Moment | None:
 
 def _clock(question: str) -> tuple[str, int] | None:
     """The time of day ``question`` names, as "HH:MM:SS" in ASCII digits, and where it
-    starts: its first clock time ("15:34"), else its first hour with "am"/"pm" ("3 pm"),
-    else "noon" or "midnight", either not a time waited for (:data:`_WAITED_FOR`). After
-    "am"/"pm" an hour from 1 to 12 is read on a 12-hour clock ("3:15 pm" is 15:15: the
-    log's clock has 24 hours, and reading 03:15 answered from another time)."""
+    starts: its first clock time ("15:34", "15h20") that is no length of time
+    (:func:`_is_length`), else its first hour with "am"/"pm" ("3 pm") or "o'clock", or "at
+    15h", else "noon" or "midnight", none of them a time waited for (:data:`_WAITED_FOR`).
+    After "am"/"pm" an hour from 1 to 12 is read on a 12-hour clock ("3:15 pm" is 15:15:
+    the log's clock has 24 hours, and reading 03:15 answered from another time)."""
     for clock in _CLOCK.finditer(question):
-        hour, minute = int(clock.group(1)), int(clock.group(2))
-        second = int(clock.group(3) or 0)
+        hour = int(clock.group("hour"))
+        minute = int(clock.group("minute") or clock.group("hminute"))
+        second = int(clock.group("second") or 0)
         if hour > 23 or minute > 59 or second > 59:
             continue  # "25:61" is no time of day; a leap second's :60 is read as none
         if not _AFTER_CLOCK.match(question, clock.end()):
             continue  # "10:30ab": an id
         if _ZONE_MINUS.search(question, 0, clock.start()):
             continue  # "UTC-07:00": a zone's offset
-        half = _MERIDIEM.match(question, clock.end())
-        if half is not None and 1 <= hour <= 12:
-            hour = hour % 12 + (12 if half.group(1).lower() == "p" else 0)
-        return f"{hour:02d}:{minute:02d}:{second:02d}", clock.start()
-    for m in _HOUR.finditer(question):
-        hour = int(m.group(1))
-        if 1 <= hour <= 12 and not _WAITED_FOR.search(question, 0, m.start()):  # "0 am": none
-            hour = hour % 12 + (12 if m.group(2) in "pP" else 0)
-            return f"{hour:02d}:00:00", m.start()
+        if _is_length(question, clock.start(), clock.end()):
+            continue  # "timeout 0:30", "a 1:30 delay"
+        return f"{_half(question, clock.end(), hour):02d}:{minute:02d}:{second:02d}", clock.start()
+    for at, hour in sorted(_hours(question)):
+        if not _WAITED_FOR.search(question, 0, at):
+            return f"{hour:02d}:00:00", at
     for m in _NOON.finditer(question):
         if not _WAITED_FOR.search(question, 0, m.start()):
             return ("00:00:00" if m.group(1).lower() == "midnight" else "12:00:00"), m.start()
     return None
+
+
+def _hours(question: str) -> Iterator[tuple[int, int]]:
+    """Where each hour without minutes in ``question`` starts, and the hour it names on the
+    log's clock: "3 pm" (an hour from 1 to 12: "0 am" names none), "3 o'clock" (with its
+    "pm", if any), and "15h" after "at" (:data:`_AT_HOUR_H`)."""
+    for m in _HOUR.finditer(question):
+        if 1 <= (hour := int(m.group(1))) <= 12:
+            yield m.start(), hour % 12 + (12 if m.group(2) in "pP" else 0)
+    for m in _OCLOCK.finditer(question):
+        if (hour := int(m.group(1))) <= 23:
+            yield m.start(), _half(question, m.end(), hour)
+    for m in _HOUR_H.finditer(question):
+        if int(m.group(1)) <= 23 and _AT_HOUR_H.search(question, 0, m.start()):
+            yield m.start(), int(m.group(1))
+
+
+def _half(question: str, end: int, hour: int) -> int:
+    """``hour`` on the log's 24-hour clock, after the "am" or "pm" that follows it at
+    ``end``, if any (an hour from 1 to 12 only: "13:15 pm" stays 13:15)."""
+    half = _MERIDIEM.match(question, end)
+    if half is None or not 1 <= hour <= 12:
+        return hour
+    return hour % 12 + (12 if half.group(1).lower() == "p" else 0)
+
+
+def _is_length(question: str, start: int, end: int) -> bool:
+    """Whether the clock time at ``start:end`` of ``question`` is a length of time ("timeout
+    0:30", "took 0:45", "(0:30 elapsed)", "a 1:30 delay"), not a moment: "0:30" after such
+    words named half past midnight. Of the weaker signs, "for" ("for 5:00") and "a" before
+    a waiting noun ("a 1:30 delay"), a day right after the time makes it a moment again
+    ("for 15:34 on 20 October", "a 15:34 timeout on 20 October"); so does a word of
+    scheduling before "for" ("scheduled for 15:00")."""
+    before = question[max(0, start - 60) : start]
+    if (length := _LENGTH_BEFORE.search(before)) is not None:
+        if length.group("for") is None:
+            return True
+        if not _FOR_A_MOMENT.search(before, 0, length.start()):
+            return not _DAY_AFTER.match(question, end)
+    if _AT_BEFORE.search(before):
+        return False  # "at 0:30 …": a moment, whatever follows
+    if _LENGTH_AFTER.match(question, end):
+        return True
+    noun = _WAIT_NOUN.match(question, end)
+    return (
+        noun is not None
+        and _A_BEFORE.search(before) is not None
+        and not _DAY_AFTER.match(question, noun.end())
+    )
 
 
 def _iso_day(question: str) -> str:
