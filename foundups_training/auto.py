@@ -15,7 +15,9 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from importlib.metadata import EntryPoint
 from typing import Any
 
@@ -108,14 +110,33 @@ def _live_learner(plugin: Any, timeout: float) -> Any:
     return getattr(plugin, "_live", None)
 
 
-def _drain_bridge(timeout: float) -> None:
-    """Hand the decisions still queued in the bridge to the plugins first (the live learner
-    can store only what reached it); never raises. The bridge's own exit handler drains too,
-    but ``atexit`` order depends on what registered first."""
+def _exit_step(
+    bound: float, keep: float | None = None, parts: int = 1
+) -> AbstractContextManager[float]:
+    """:func:`bridge.exit_step <foundups_training.bridge.exit_step>`: the seconds one step of
+    the exit may wait, all steps sharing ``bridge.EXIT_S``; ``bound`` itself if the bridge
+    cannot be imported (then nothing was delivered through it either)."""
     try:
         from foundups_training import bridge
 
-        if not bridge.drain(timeout):
+        return bridge.exit_step(bound, keep, parts)
+    except Exception:  # noqa: BLE001 - the host is ending: never raise
+        return nullcontext(bound)
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
+
+
+def _drain_bridge(timeout: float) -> None:
+    """Hand the decisions still queued in the bridge to the plugins first (the live learner
+    can store only what reached it); never raises. The bridge's own exit handler drains too,
+    but ``atexit`` order depends on what registered first. A plugin still in the
+    ``on_decision`` call an earlier drain of the exit gave up on is not waited for again."""
+    try:
+        from foundups_training import bridge
+
+        if not bridge.drain(timeout, skip_stuck=True):
             log.warning(
                 "foundups-training: %d decisions still on their way to the plugins after %.1f s",
                 bridge.stats()["waiting"],
@@ -128,26 +149,37 @@ def _drain_bridge(timeout: float) -> None:
 def flush_live(timeout: float = 5.0) -> bool:
     """Wait up to ``timeout`` until the live learner has stored what it holds.
 
-    ``run-host`` calls this when the host's main.py returns. The learner keeps running: the
-    host's own threads may send decisions until the process exits, when :func:`close_live`
-    stores or journals whatever is left. False (and a warning with the count) if decisions
-    are still queued.
+    ``run-host`` calls this when the host's main.py returns: the exit begins, and its steps
+    (this one, then the exit handlers) share ``bridge.EXIT_S`` from here on; this one takes
+    at most ``timeout`` of it for delivering the bridge's queue, the learner's build and its
+    flush together, and never the part kept for the last writes (``bridge.EXIT_CLOSE_S``).
+    The learner keeps running: the host's own threads may send decisions until the process
+    exits, when :func:`close_live` stores or journals whatever is left. False (and a warning
+    with the count) if decisions are still queued.
     """
-    _drain_bridge(timeout)
     try:
-        live = _live_learner(_training_plugin(), timeout)
-        if live is None or live.flush(timeout):
-            return True
-        stats = live.stats()
-        log.warning(
-            "foundups-training: %d live decisions not yet stored after %.1f s; they are "
-            "stored or journaled when the process exits",
-            stats["submitted"] - stats["processed"],
-            timeout,
-        )
-    except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
-        warn_failure(log, "foundups-training: flushing the live learner failed", exc,
-                     logging.ERROR)  # fmt: skip
+        from foundups_training import bridge
+
+        bridge.start_exit()
+    except Exception:  # noqa: BLE001 - no bridge: the steps keep their own bounds
+        pass
+    with _exit_step(timeout) as seconds:
+        deadline = time.monotonic() + seconds
+        _drain_bridge(seconds)
+        try:
+            live = _live_learner(_training_plugin(), _left(deadline))
+            if live is None or live.flush(_left(deadline)):
+                return True
+            stats = live.stats()
+            log.warning(
+                "foundups-training: %d live decisions not yet stored after %.1f s; they are "
+                "stored or journaled when the process exits",
+                stats["submitted"] - stats["processed"],
+                seconds,
+            )
+        except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
+            warn_failure(log, "foundups-training: flushing the live learner failed", exc,
+                         logging.ERROR)  # fmt: skip
     return False
 
 
@@ -160,28 +192,39 @@ def close_live(timeout: float = 5.0) -> None:
     (replayed when the store next opens for writing), logging counts; the memory's
     background writer is then drained the same way. The store stays open (the OS releases
     its lock with the process).
+
+    Each wait gets ``timeout`` at most, and never more than the exit's budget has left
+    (``bridge.EXIT_S``, shared with :func:`flush_live` and the bridge's exit drain): the
+    bridge's queue and the learner's build only what is left beyond ``bridge.EXIT_CLOSE_S``,
+    the two closes the rest. What a close cannot store in its time is journaled.
     """
-    _drain_bridge(timeout)
+    with _exit_step(timeout) as seconds:
+        _drain_bridge(seconds)
     try:
         plugin = _training_plugin()
     except Exception:  # noqa: BLE001 - no plugin manager: nothing was learned
         return
     try:
-        live = _live_learner(plugin, timeout)
+        with _exit_step(timeout) as seconds:
+            live = _live_learner(plugin, seconds)
     except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
         warn_failure(log, "foundups-training: the live learner could not be reached", exc,
                      logging.ERROR)  # fmt: skip
         live = None
     if live is not None:
         try:
-            live.close(timeout)
+            # close(t) may wait twice (its flush, then its thread inside a store write), and
+            # the memory writer's close after it the same: a quarter of what is left.
+            with _exit_step(timeout, keep=0.0, parts=4) as seconds:
+                live.close(seconds)
         except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
             warn_failure(log, "foundups-training: closing the live learner failed", exc,
                          logging.ERROR)  # fmt: skip
     trainer = getattr(plugin, "_trainer", None)
     try:
         if trainer is not None and trainer.has_part("memory"):
-            trainer.memory.stop_writer(timeout)
+            with _exit_step(timeout, keep=0.0, parts=2) as seconds:
+                trainer.memory.stop_writer(seconds)
     except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
         warn_failure(log, "foundups-training: stopping the memory's background writer failed",
                      exc, logging.ERROR)  # fmt: skip

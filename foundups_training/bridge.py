@@ -13,7 +13,9 @@ No plugin can hold the sender's thread either (a host DAE's, the live chat's amo
   decisions wait behind it, and once its queue is full each new one is dropped for it,
   counted (:func:`stats`) and reported in one warning line naming it (then a summary at most
   every :data:`DROP_WARN_S`). :func:`drain` waits until every queued decision was delivered
-  (:func:`disconnect` and the process's exit do, for up to :data:`DRAIN_S`).
+  (:func:`disconnect` and the process's exit do, for up to :data:`DRAIN_S`). At exit a
+  plugin still in the very call an earlier wait gave up on is not waited for again, and
+  every step of the exit shares one budget, :data:`EXIT_S` (:func:`exit_step`).
 - ``query_asked`` waits for ``on_query`` at most :func:`query_deadline` (two model tiers at
   the routing rules' ``model_timeout_s`` and :data:`QUERY_MARGIN_S`); past that the sender
   gets None (its own path applies) and a warning names the plugin still running. While such
@@ -35,6 +37,8 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from foundups_training import signals
@@ -55,6 +59,15 @@ POLL_S = 0.05
 DROP_WARN_S = 60.0
 #: Seconds :func:`disconnect` and the process's exit wait for queued decisions.
 DRAIN_S = 5.0
+#: Seconds the process's exit may wait in all, every step together (:func:`exit_step`): the
+#: bridge's last drain here, and in ``foundups_training.auto`` the flush when run-host's
+#: main.py returns, then the live learner's and the memory writer's close. Only the time
+#: spent in those steps counts, not the time the host's own threads keep the process alive.
+EXIT_S = 15.0
+#: Of :data:`EXIT_S`, the seconds that waiting for a delivery or for the live learner's build
+#: never takes: they are kept for storing or journaling what the live learner and the memory
+#: writer hold (what they cannot store in time is journaled, never lost).
+EXIT_CLOSE_S = 5.0
 #: Seconds a question may take on top of its two model tiers (:func:`query_deadline`): the
 #: recall and, on first use, building the Trainer.
 QUERY_MARGIN_S = 300.0
@@ -100,6 +113,9 @@ class _Lane:
         self.told = 0  # drops a warning has counted
         self.warned_at = 0.0  # monotonic time of the last warning about drops
         self.since: float | None = None  # monotonic start of the delivery in progress
+        # (delivered, since) when an exit drain gave up while this lane was inside a call:
+        # while both are unchanged the plugin is still in that same call (_Delivery.drain).
+        self.gave_up_at: tuple[int, float] | None = None
 
     def start(self) -> None:
         worker = threading.Thread(
@@ -143,6 +159,12 @@ class _Lane:
             return 0
         self.told, self.warned_at = self.dropped, now
         return self.dropped
+
+    def stuck(self) -> bool:
+        """Whether the plugin is still in the call an earlier exit drain gave up on: it made
+        no progress since, so waiting for it again would most likely be waiting in vain."""
+        since = self.since
+        return since is not None and self.gave_up_at == (self.delivered, since)
 
     def blocker(self) -> str:
         """``"; plugin X has been in on_decision for N s"`` ('' when it is not in it)."""
@@ -280,8 +302,9 @@ class _Delivery:
     def blockers(self) -> str:
         return "".join(lane.blocker() for lane in list(self.lanes.values()))
 
-    def drain(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+    def drain(self, timeout: float, skip_stuck: bool = False) -> bool:
+        started = time.monotonic()
+        deadline = started + timeout
         lanes = list(self.lanes.values())
         me = threading.current_thread()
         if any(lane.worker is me for lane in lanes):
@@ -293,12 +316,24 @@ class _Delivery:
                 behind = self.behind(lanes)
                 if not behind:
                     return True
+                # skip_stuck (the exit's steps): a plugin still in the call an earlier exit
+                # drain gave up on is not waited for again, the others are (a lane that
+                # delivered since may deliver the rest: it is waited for again).
+                waited = [lane for lane in behind if not (skip_stuck and lane.stuck())]
                 left = deadline - time.monotonic()
-                if left <= 0 or any(
-                    lane.worker is None or not lane.worker.is_alive() for lane in behind
+                if (
+                    not waited
+                    or left <= 0
+                    or any(lane.worker is None or not lane.worker.is_alive() for lane in waited)
                 ):
+                    if skip_stuck and timeout > 0 and left <= 0:
+                        for lane in waited:
+                            since = lane.since
+                            # only a call that lasted this whole wait counts as stuck
+                            if since is not None and since <= started:
+                                lane.gave_up_at = (lane.delivered, since)
                     return False
-                for lane in behind:
+                for lane in waited:
                     lane.wake.set()
                 self.done.wait(min(left, POLL_S))
 
@@ -312,9 +347,54 @@ class _Overdue:
         self.told: set[str] = set()  # hooks whose fast failures were reported this episode
 
 
+class _ExitBudget:
+    """The seconds the exit's steps have waited so far, all together (:func:`exit_step`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.spent = 0.0
+
+    def left(self, keep: float) -> float:
+        """Seconds of :data:`EXIT_S` left once ``keep`` is set aside for later steps."""
+        with self.lock:
+            return max(0.0, EXIT_S - self.spent - keep)
+
+    def charge(self, seconds: float) -> None:
+        with self.lock:
+            self.spent += max(0.0, seconds)
+
+
 _delivery = _Delivery()
 _overdue = _Overdue()
+_exit_budget = _ExitBudget()
 _exit_registered: list[bool] = []
+
+
+def start_exit() -> None:
+    """The exit path begins (run-host's flush when the host's main.py returns): its steps
+    get :data:`EXIT_S` afresh. A process that never calls it starts with the full budget."""
+    global _exit_budget
+    _exit_budget = _ExitBudget()
+
+
+@contextmanager
+def exit_step(bound: float, keep: float | None = None, parts: int = 1) -> Iterator[float]:
+    """The seconds one step of the process's exit may wait, and the time it takes charged to
+    the exit's budget (:data:`EXIT_S`, all steps together).
+
+    ``bound`` is the step's own limit; it gets less when the budget has less left once
+    ``keep`` seconds are set aside for the steps after it (None: :data:`EXIT_CLOSE_S`, for
+    the last writes), split in ``parts`` for a step that may wait that long several times
+    (a close: its flush, then its thread).
+    """
+    budget = _exit_budget
+    spare = budget.left(EXIT_CLOSE_S if keep is None else keep)
+    seconds = max(0.0, min(bound, spare / max(1, parts)))
+    started = time.monotonic()
+    try:
+        yield seconds
+    finally:
+        budget.charge(time.monotonic() - started)
 
 
 def _exit_drain_registered() -> None:
@@ -326,14 +406,18 @@ def _exit_drain_registered() -> None:
         atexit.register(_drain_at_exit)
 
 
-def _drained(level: int, when: str, then: str) -> None:
-    """Wait up to :data:`DRAIN_S` for the queued decisions; say how many are left, if any."""
-    if not drain(DRAIN_S):
+def _drained(
+    level: int, when: str, then: str, timeout: float | None = None, skip_stuck: bool = False
+) -> None:
+    """Wait up to ``timeout`` (:data:`DRAIN_S`) for the queued decisions; say how many are
+    left, if any."""
+    seconds = DRAIN_S if timeout is None else timeout
+    if not drain(seconds, skip_stuck=skip_stuck):
         log.log(
             level,
             "foundups-training: %d decisions not delivered to the plugins within %g s %s%s; %s",
             _delivery.waiting(),
-            DRAIN_S,
+            seconds,
             when,
             _delivery.blockers(),
             then,
@@ -341,8 +425,11 @@ def _drained(level: int, when: str, then: str) -> None:
 
 
 def _drain_at_exit() -> None:
+    """Wait up to :data:`DRAIN_S` (what the exit's budget has left) for the queued
+    decisions, but not again for a plugin still in the call an earlier wait gave up on."""
     try:
-        _drained(logging.ERROR, "at exit", "they are lost")
+        with exit_step(DRAIN_S) as seconds:
+            _drained(logging.ERROR, "at exit", "they are lost", seconds, skip_stuck=True)
     except Exception as exc:  # noqa: BLE001 - the host is ending: report, never raise
         warn_failure(log, "foundups-training: delivering the last decisions failed", exc)
 
@@ -350,11 +437,12 @@ def _drain_at_exit() -> None:
 def _after_fork_in_child() -> None:
     """A forked child starts with empty queues and no delivery thread (the parent's do not
     exist there; the decisions queued in the parent are the parent's to deliver), fresh
-    locks (one held by a thread of the parent at the fork would stay held), and no overdue
-    call (the thread stuck in it is the parent's)."""
-    global _delivery, _overdue, _lock
+    locks (one held by a thread of the parent at the fork would stay held), no overdue call
+    (the thread stuck in it is the parent's), and its own exit budget."""
+    global _delivery, _overdue, _lock, _exit_budget
     _delivery = _Delivery()
     _overdue = _Overdue()
+    _exit_budget = _ExitBudget()
     _lock = threading.Lock()
 
 
@@ -564,10 +652,15 @@ def disconnect() -> None:
     _drained(logging.WARNING, "of disconnecting", "they are delivered when it returns")
 
 
-def drain(timeout: float = DRAIN_S) -> bool:
+def drain(timeout: float = DRAIN_S, *, skip_stuck: bool = False) -> bool:
     """Wait up to ``timeout`` seconds until every decision queued so far has been handed to
-    the plugins' ``on_decision``; False if some are still waiting."""
-    return _delivery.drain(timeout)
+    the plugins' ``on_decision``; False if some are still waiting.
+
+    ``skip_stuck`` (the exit's steps): a plugin still inside the same ``on_decision`` call an
+    earlier such drain timed out on is not waited for again (False at once if only such
+    plugins are behind); one that delivered anything since is.
+    """
+    return _delivery.drain(timeout, skip_stuck)
 
 
 def stats() -> dict[str, int]:
