@@ -20,6 +20,27 @@ EXIT_OUTPUT_CLOSED = 141
 _ESCAPE = "foundups-training-escape"
 
 
+def from_surrogates(text: str, errors: str = "replace") -> str:
+    """``text`` with its lone surrogates turned back into what they stood for.
+
+    Bytes that are not UTF-8 (a latin-1 paste on the command line, a file name) reach Python
+    as lone surrogates, which the tokenizer, JSON files and SQLite all refuse. The original
+    bytes are recovered and decoded again with ``errors`` (``"replace"``: each invalid byte
+    becomes U+FFFD; ``"backslashreplace"``: it is shown as ``\\xe9``); a surrogate that did
+    not come from a byte is encoded with ``errors`` first ("?" or ``\\udc00``).
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # the bytes as they were
+    except UnicodeEncodeError:  # surrogates that did not come from undecodable bytes
+        raw = text.encode("utf-8", errors)
+    return raw.decode("utf-8", errors)
+
+
 def encodable(text: str) -> str:
     """``text`` with each lone surrogate replaced by U+FFFD (the rest unchanged)."""
     return text if text.isascii() else _SURROGATES.sub("\ufffd", text)

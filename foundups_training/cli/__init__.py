@@ -349,13 +349,6 @@ def readable(text: str) -> str:
     all refuse. The original bytes are recovered and decoded again, each invalid one
     becoming U+FFFD, so the rest of the text is still asked.
     """
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        raw = text.encode("utf-8", "surrogateescape")  # the bytes as they were typed
-    except UnicodeEncodeError:  # surrogates that did not come from undecodable bytes
-        raw = text.encode("utf-8", "replace")
-    return raw.decode("utf-8", "replace")
+    from foundups_training.text import from_surrogates
+
+    return from_surrogates(text, "replace")

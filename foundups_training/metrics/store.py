@@ -32,6 +32,7 @@ from foundups_training.metrics.records import (
     Snapshot,
     TrainingRun,
 )
+from foundups_training.text import from_surrogates
 
 if TYPE_CHECKING:
     from foundups_training.records import Answer, Query
@@ -155,15 +156,7 @@ def _storable(text: str) -> str:
     named in latin-1) reaches Python with lone surrogates, which SQLite refuses, and the
     whole row would be lost: each such byte is shown as it was (``caf\\xe9``), any other
     lone surrogate as its escape (``\\udc00``)."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate that did not come from an undecodable byte
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return from_surrogates(text, "backslashreplace")
 
 
 def _loads(text: str | None, default: Any) -> Any:

@@ -20,7 +20,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import plugin_doubles
 import pytest
+from forking import in_child
 from foundups_training.adapters.idle import IDLE_DAE, IdleInstrumentor
 from foundups_training.hookspecs import hookimpl
 
@@ -67,15 +69,8 @@ class Holding:
         return None
 
 
-class Recording:
+class Recording(plugin_doubles.Recording):
     """A healthy plugin: records the decisions, answers every question."""
-
-    def __init__(self) -> None:
-        self.decisions: list[str] = []
-
-    @hookimpl
-    def on_decision(self, decision: Decision) -> None:
-        self.decisions.append(decision.id)
 
     @hookimpl
     def on_query(self, query: Query) -> Answer | None:
@@ -253,26 +248,13 @@ def test_a_forked_child_gets_its_own_delivery_thread(held: tuple[Holding, Record
     holding, recording = held
     _decide("p1", "p2")
     assert holding.entered.wait(30)
-    pid = os.fork()
-    if pid == 0:  # the child: report through the exit status only
-        code = 1
-        try:
-            _decide("c1")
-            # (the parent's p1 and p2 reached the healthy plugin before the fork, or not)
-            if bridge.drain(10) and recording.decisions[-1:] == ["c1"]:
-                code = 0
-        finally:
-            os._exit(code)
-    deadline = time.monotonic() + 60
-    status = None
-    while status is None and time.monotonic() < deadline:
-        done, status_or_zero = os.waitpid(pid, os.WNOHANG)
-        status = status_or_zero if done else None
-        time.sleep(0.02)
-    if status is None:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-    assert status is not None and os.waitstatus_to_exitcode(status) == 0
+
+    def child() -> dict[str, Any]:
+        _decide("c1")
+        return {"drained": bridge.drain(10), "last": recording.decisions[-1:]}
+
+    # (the parent's p1 and p2 reached the healthy plugin before the fork, or not)
+    assert in_child(child) == {"drained": True, "last": ["c1"]}
     holding.release.set()
     assert bridge.drain(30)
     assert recording.decisions == ["p1", "p2"]

@@ -15,9 +15,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from forking import in_child
 from foundups_training.hookspecs import hookimpl
+from plugin_doubles import Recording
 
 from foundups_training import bridge, plugins, signals
 from foundups_training.plugins import IsolatingPluginManager
@@ -44,17 +47,6 @@ class Holding:
         if not self.entered.is_set():
             self.entered.set()
             self.released_in_time = self.release.wait(HOLD_S)
-
-
-class Recording:
-    """A healthy plugin."""
-
-    def __init__(self) -> None:
-        self.decisions: list[str] = []
-
-    @hookimpl
-    def on_decision(self, decision: Decision) -> None:
-        self.decisions.append(decision.id)
 
 
 class Exiting:
@@ -206,31 +198,19 @@ def test_a_forked_child_delivers_its_own_decisions(pm: IsolatingPluginManager) -
     _decide("p1", "p2")
     assert holding.entered.wait(WAIT_S)
     assert _until(lambda: recording.decisions == ["p1", "p2"])
-    pid = os.fork()
-    if pid == 0:  # the child: report through the exit status only
-        code = 1
-        try:
-            # The child's holding plugin has entered already (the parent's state): it
-            # does not hold again.
-            _decide("c1")
-            if (
-                bridge.drain(10)
-                and recording.decisions == ["p1", "p2", "c1"]
-                and holding.decisions == ["p1", "c1"]
-            ):
-                code = 0
-        finally:
-            os._exit(code)
-    deadline = time.monotonic() + 60
-    status = None
-    while status is None and time.monotonic() < deadline:
-        done, status_or_zero = os.waitpid(pid, os.WNOHANG)
-        status = status_or_zero if done else None
-        time.sleep(0.02)
-    if status is None:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-    assert status is not None and os.waitstatus_to_exitcode(status) == 0
+
+    def child() -> dict[str, Any]:
+        # The child's holding plugin has entered already (the parent's state): it does not
+        # hold again.
+        _decide("c1")
+        drained = bridge.drain(10)
+        return {"drained": drained, "recording": recording.decisions, "holding": holding.decisions}
+
+    assert in_child(child) == {
+        "drained": True,
+        "recording": ["p1", "p2", "c1"],
+        "holding": ["p1", "c1"],
+    }
     holding.release.set()
     assert bridge.drain(WAIT_S)
     assert holding.decisions == ["p1", "p2"]

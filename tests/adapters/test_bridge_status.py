@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from foundups_training.hookspecs import hookimpl
+from plugin_doubles import Recording
 
 from foundups_training import bridge, plugins, signals
 from foundups_training.config import Settings
@@ -20,15 +20,6 @@ from foundups_training.engine import Trainer
 from foundups_training.menu import format_progress
 from foundups_training.plugins import IsolatingPluginManager
 from foundups_training.records import Decision
-
-
-class Recording:
-    def __init__(self) -> None:
-        self.decisions: list[str] = []
-
-    @hookimpl
-    def on_decision(self, decision: Decision) -> None:
-        self.decisions.append(decision.id)
 
 
 @pytest.fixture

@@ -262,13 +262,14 @@ def test_a_utf16le_log_without_a_bom_gives_what_the_utf8_one_gives(
     assert store16.items and _seen(store16) == _seen(store8)
 
 
-def test_the_minute_index_reads_a_utf16le_log_without_a_bom_as_mining_does(
-    tmp_path: Path,
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_the_minute_index_reads_a_utf16_log_without_a_bom_as_mining_does(
+    tmp_path: Path, encoding: str
 ) -> None:
     text = _sample_text(900)
     utf8, utf16 = tmp_path / "012-8.txt", tmp_path / "012-16.txt"
     utf8.write_text(text, encoding="utf-8", newline="")
-    utf16.write_bytes(text.encode("utf-16-le"))
+    utf16.write_bytes(text.encode(encoding))
     index = MinuteIndex()
     for moment in (Moment("15:00:00", "10-20"), Moment("15:05:00"), Moment("03:00:00")):
         expected = list(window_lines(utf8, moment))

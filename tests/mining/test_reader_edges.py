@@ -12,7 +12,6 @@ import pytest
 from foundups_training.mining.miner import extract_patterns, mine_log
 from foundups_training.mining.parser import LineParser, parse_text, with_followers
 from foundups_training.mining.reader import encoding_of, read_open, text_pieces
-from foundups_training.routing.moments import MinuteIndex, Moment, window_lines
 from foundups_training.samples import sample_log
 
 LC = "modules.communication.livechat.src.livechat_core"
@@ -126,19 +125,3 @@ def test_a_utf16be_log_without_a_bom_gives_what_the_utf8_one_gives(
     assert report.warnings == () and report.lines_total == 600
     seen8 = {pid: p.seen for pid, p in store8.items.items()}
     assert store16.items and {pid: p.seen for pid, p in store16.items.items()} == seen8
-
-
-def test_the_minute_index_reads_a_utf16be_log_without_a_bom_as_mining_does(
-    tmp_path: Path,
-) -> None:
-    text = _sample_text(900)
-    utf8, utf16 = tmp_path / "012-8.txt", tmp_path / "012-16.txt"
-    utf8.write_text(text, encoding="utf-8", newline="")
-    utf16.write_bytes(text.encode("utf-16-be"))
-    index = MinuteIndex()
-    for moment in (Moment("15:00:00", "10-20"), Moment("15:05:00"), Moment("03:00:00")):
-        expected = list(window_lines(utf8, moment))
-        assert list(window_lines(utf16, moment)) == expected, moment
-        assert index.window(utf16, moment) == expected, moment
-    (first,) = index.window(utf16, Moment("15:00:00", "10-20"))
-    assert first[0].startswith("2025-10-20 15:00:01")  # its first character kept

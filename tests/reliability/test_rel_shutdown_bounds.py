@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from foundups_training.hookspecs import hookimpl
+from plugin_doubles import Recording
 from rel_helpers import settings_for
 
 from foundups_training import bridge, plugins, signals
@@ -54,17 +55,6 @@ class Stuck:
     def release(self) -> None:
         for gate in self.gates.values():
             gate.set()
-
-
-class Recording:
-    """A healthy plugin."""
-
-    def __init__(self) -> None:
-        self.decisions: list[str] = []
-
-    @hookimpl
-    def on_decision(self, decision: Decision) -> None:
-        self.decisions.append(decision.id)
 
 
 class _Waits(threading.Condition):
