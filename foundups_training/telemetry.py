@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +53,11 @@ _CUT_CHARS = (2000, 200, 20)
 #: The longest string redacted whole (see :func:`_redacted`): longer than any event line,
 #: so a longer string is always cut, and well beyond the longest cut.
 _REDACT_CHARS = MAX_EVENT_BYTES + 512
+#: How far past a cut a string is redacted (a secret across the cut loses its characters).
+_REDACT_MARGIN = 512
+#: The most characters of one payload redacted in all (a safety net: what the forms an
+#: event may hold take is far less, unless redaction shrinks thousands of strings).
+_REDACT_BUDGET = 4 * _REDACT_CHARS
 
 #: The verbs this package emits (others may add their own ``training.*`` names).
 COMMANDS: tuple[str, ...] = (
@@ -99,24 +104,97 @@ def _redacted(value: Any) -> Any:
     """``value`` with the secrets of every string in it redacted, as the miner redacts a log
     line: an operator pastes log lines, keys included, into the questions it records.
 
-    Only the first :data:`_REDACT_CHARS` characters of a string are redacted: a longer one
-    cannot fit in an event, so :func:`encode_event` cuts it to at most ``_CUT_CHARS[0]``
-    characters, and redacting all of it let a huge payload stall the sender's thread (1 MB
-    of ``key=`` took 20 s). The rest becomes spaces that encode to as many bytes, so the
-    event's ``cut`` still tells how long the line was; they are cut away with it."""
-    from foundups_training.mining.redact import redact
+    Only what an event can hold is redacted: redacting all of a huge payload let it stall
+    the sender's thread (1 MB of ``key=`` took 20 s, and 2,000 strings of 1,000 took 17 s).
+    :func:`encode_event` writes the whole payload when it fits, or else the first of its
+    forms cut by :func:`_cut` that fits. While walking, the least number of bytes each form
+    takes so far is counted; a part that only forms already over :data:`MAX_EVENT_BYTES`
+    hold is never written, and becomes spaces that encode to as many bytes, so the event's
+    ``cut`` still tells how long the line was.
 
+    A string is redacted in its first :data:`_REDACT_CHARS` characters while the whole
+    payload may still fit, else in its first ``limit + _REDACT_MARGIN`` (``limit``: the
+    longest cut that may still hold it); the rest becomes spaces in the same way. Past
+    :data:`_REDACT_BUDGET` characters in all, a string is written as ``[REDACTED]``."""
+    from foundups_training.mining.redact import REDACTED, redact
+
+    try:  # most payloads are small: all of one is redacted, without counting
+        small = len(json.dumps(value, ensure_ascii=False, default=str)) <= MAX_EVENT_BYTES
+    except (TypeError, ValueError, RecursionError):
+        small = False
+    if small:
+        return _redacted_whole(value, redact)
+
+    # The least bytes each form takes so far: [whole, cut to _CUT_CHARS[0], …]. A part is
+    # held by the forms 0 … top (a list's later items are in the longer cuts only).
+    sizes = [0] * (len(_CUT_CHARS) + 1)
+    budget = [_REDACT_BUDGET]
+
+    def count(top: int, fixed: int, text: int = 0) -> None:
+        """Add a part to the forms that hold it: ``fixed`` bytes of brackets, quotes and
+        separators, and ``text`` characters of a string, which a cut form cuts."""
+        sizes[0] += fixed + text
+        for k in range(1, top + 1):
+            sizes[k] += fixed + min(text, _CUT_CHARS[k - 1])
+
+    def walk(item: Any, top: int) -> Any:
+        first = next((k for k in range(top + 1) if sizes[k] <= MAX_EVENT_BYTES), None)
+        if first is None:
+            return _blank(item)  # every form that holds it is too long to be written
+        if isinstance(item, str):
+            keep = _REDACT_CHARS if first == 0 else _CUT_CHARS[first - 1] + _REDACT_MARGIN
+            head = item[:keep]
+            if len(head) > budget[0]:
+                out = REDACTED + _blank(item)
+            else:
+                budget[0] -= len(head)
+                out = redact(head) + (_blank(item[keep:]) if len(item) > keep else "")
+            count(top, 2, len(out))
+            return out
+        if isinstance(item, dict):
+            count(top, 2)
+            result = {}
+            for i, (key, val) in enumerate(item.items()):  # _cut keeps every item of a dict
+                count(top, 2 * (i > 0) + 4, len(str(key)))
+                result[key] = walk(val, top)
+            return result
+        if isinstance(item, list | tuple):
+            count(top, 2)
+            items: list[Any] = []
+            for i, val in enumerate(item):
+                while top > 0 and i >= _CUT_CHARS[top - 1]:
+                    top -= 1  # _cut keeps only a list's first items
+                if top == 0 and sizes[0] > MAX_EVENT_BYTES:
+                    rest = _blank(list(item[i:]))  # never written: one string, in one go
+                    items.append(rest[2:])  # as many bytes as ", " and the items without []
+                    break
+                count(top, 2 * (i > 0))
+                items.append(walk(val, top))
+            return items
+        count(top, 1)
+        return item
+
+    return walk(value, len(_CUT_CHARS))
+
+
+def _redacted_whole(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` with every string in it redacted (a payload that fits in an event)."""
     if isinstance(value, str):
-        if len(value) <= _REDACT_CHARS:
-            return redact(value)
-        rest = json.dumps(value[_REDACT_CHARS:], ensure_ascii=False)[1:-1]
-        size = len(rest.encode("utf-8", "backslashreplace"))
-        return redact(value[:_REDACT_CHARS]) + " " * size
+        return redact(value)
     if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
+        return {k: _redacted_whole(v, redact) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redacted(v) for v in value]
+        return [_redacted_whole(v, redact) for v in value]
     return value
+
+
+def _blank(value: Any) -> Any:
+    """A part of a payload that no event holds: spaces as many as the bytes it encodes to
+    (a string or a container becomes one string), so that ``cut`` still tells the size."""
+    if not isinstance(value, str | dict | list | tuple):
+        return value
+    data = json.dumps(value, ensure_ascii=False, default=str)
+    return " " * max(len(data.encode("utf-8", "backslashreplace")) - 2, 0)
 
 
 def _cut(value: Any, limit: int) -> Any:

@@ -12,15 +12,19 @@ Two kinds of rule:
   URLs, ``Bearer …``, ``scheme://user:pw@``).
 * **key = value** pairs, found by a linear scan for ``key=``, ``key:`` (also ``:=``, ``=>``,
   full-width ``：``/``＝``), quoted JSON / repr keys (``"accessToken": "…"``,
-  ``\\"password\\": \\"…\\"``), ``<password>…</password>`` elements and ``--password …``
-  flags; a line with zero-width characters is looked at again without them. The key's *last
-  word* decides: ``password``/``secret``/``passphrase``/``private_key``/``api_key`` are
-  *strong* (any value but a placeholder such as ``None`` or ``set3`` is removed, spaces and
-  ``;,&`` inside a quoted value included); ``token``/``key``/``credentials``/``signature``
-  are *weak* (the value goes only when it looks generated: letters and digits interleaved,
-  mixed case, long hex). So ``token_count: 1532``, ``password_policy: strict``, ``token:
-  expired`` and the host's own module ``youtube_auth: …`` keep their meaning, while
-  ``accessToken=opaque01…`` does not survive.
+  ``\\"password\\": \\"…\\"``), ``<password>…</password>`` elements, a property list's
+  ``<key>password</key><string>…</string>``, and ``--password …`` flags, also as a list's
+  items (``['mysql', '--password', '…']``); a line with zero-width characters is looked at
+  again without them. The key's *last word* decides:
+  ``password``/``secret``/``passphrase``/``private_key``/``api_key`` are *strong* (any
+  value but a placeholder such as ``None`` or ``set3`` is removed, spaces and ``;,&`` inside
+  a quoted value included); ``token``/``key``/``credentials``/``signature`` are *weak* (the
+  value goes only when it looks generated: letters and digits interleaved, mixed case, long
+  hex). So ``token_count: 1532``, ``password_policy: strict``, ``token: expired`` and the
+  host's own module ``youtube_auth: …`` keep their meaning, while ``accessToken=opaque01…``
+  does not survive. An unquoted value that is code naming where the secret comes from (a
+  call, a subscript, an attribute of a lower-case name: ``password = os.getenv("DB")``,
+  ``api_key=self.key``) is kept.
 
 Every pattern is linear (bounded keys, no nested unbounded repeats): this runs on every log
 line, and a hostile 64 KB line must not stall the miner.
@@ -172,21 +176,27 @@ _RULES: tuple[tuple[tuple[str, ...] | re.Pattern[str], re.Pattern[str], _Replace
 #: character is scanned once. A key never spans a dot: a dotted name is looked at from its last
 #: part ("self.config.api_key" from "api_key"). A command-line flag's dashes come before the
 #: key ("--password=…", "-client_secret=…"); a long flag may also be followed by its value as
-#: the next word ("--password hunter2", used for strong keys only). In a percent-encoded query
-#: (a URL inside a URL's parameter) ``%3D`` is the ``=`` and a key starts after any ``%XX``
-#: ("%3Faccess_token%3D…"). An XML/HTML element's name is a key too ("<password>…</password>":
-#: its text, up to the closing tag, is the value).
+#: the next word ("--password hunter2", used for strong keys only), or, quoted, by a comma and
+#: its quoted value as the next item of a list ("['--password', 'hunter2']", the same). In a
+#: percent-encoded query (a URL inside a URL's parameter) ``%3D`` is the ``=`` and a key
+#: starts after any ``%XX`` ("%3Faccess_token%3D…"). An XML/HTML element's name is a key
+#: too ("<password>…</password>": its text, up to the closing tag, is the value).
 _KEY = re.compile(
     r"(?:(?P<esc>\\?)(?P<q>[\"'])|(?P<tag><)"
-    r"|(?<![\w\-])(?:(?P<flag>--)|-?)"
+    r"|(?<![\w\-])(?:(?P<fq>\\?[\"'])?(?P<flag>--)|-?)"
     r"|(?<=%[0-9A-Fa-f]{2}))"
     r"(?P<key>[A-Za-z_][\w\-]{0,79})"
     r"(?(tag)>|(?(q)(?P=esc)(?P=q)|\\?[\"']?)"
     r"(?:[ \t]*(?:(?P<arrow>=>)|:=|[=:\uff1a\uff1d](?![=:])|(?P<pct>%3[Dd]))[ \t\u3000]*"
-    r"|(?(flag)(?P<word>[ \t]+)(?=[^\s\-])|(?!))))"
+    r"|(?(flag)(?P<word>[ \t]+)(?=[^\s\-,])|(?!))"
+    r"|(?(fq)(?<=[\"'])(?P<item>[ \t]*,[ \t]*)(?=\\?[\"'](?!-))|(?!))))"
 )
 #: An element's text, when the closing tag follows (checked for the same name).
 _VALUE_TAG = re.compile(r"[^<]{1,256}(?=</)")
+#: A property list's ``<key>`` names a field ("Password", "api_key"); its value is the
+#: ``<string>`` element right after it on the same line.
+_PLIST_NAME = re.compile(r"[A-Za-z_][\w\-]{0,79}")
+_PLIST_STRING = re.compile(r"[ \t]*<string>([^<]{1,256})</string>")
 #: Quoted values run to their closing quote whatever they hold (spaces, ``;,&``, escapes),
 #: or to the end of a line that was cut.
 _VALUE_DQ = re.compile(r'"([^"\\]*(?:\\.[^"\\]*)*)')
@@ -213,6 +223,22 @@ _MORE_WORDS = re.compile(
 _FLAG_PROSE = re.compile(
     r"[A-Z][A-Z_]{0,39}|(?i:to|or|and|is|are|was|the|a|an|as|in|on|of|for|with|from|if|when|"
     r"then|must|should|can|will|not|only|also|be|flag|option|argument|parameter|instead)"
+)
+#: A bare value that is code naming where a secret comes from, not a secret: a call or a
+#: subscript of a (dotted) name ("os.getenv(" where the run stops at a string literal's
+#: quote, "get_token(user)", "getpass.getpass()", "config[", "keys[0]"; a call's argument is
+#: a name, so "hunter(2)" stays a secret), or an attribute of a lower-case name that is
+#: either an object code keeps its settings in ("self.key", "args.password") or a field
+#: named as a secret's key or a constant ("provider.api_key", "settings.API_KEY"), closing
+#: punctuation after it. Any other dotted word stays a secret: "password=correct.horse".
+_EXPRESSION = re.compile(
+    r"(?:(?:[A-Za-z_]\w{0,63}\.){0,8}[A-Za-z_]\w{0,63}"
+    r"(?P<open>\((?:[A-Za-z_][\w.]{0,63}[),]|\))?|\[(?:[\w.]{1,64}[\],]|\])?)"
+    r"|(?:self|cls|os|settings|config|conf|cfg|args|opts|options|env|environ|secrets|creds"
+    r"|credentials|params|kwargs|request|app|ctx|context)(?:\.[A-Za-z_]\w{0,63}){1,8}"
+    r"|[a-z_][a-z0-9_]{0,63}(?:\.[A-Za-z_]\w{0,63}){0,7}"
+    r"\.(?:\w{0,40}(?i:key|token|secret|pass|pwd|cred|auth)\w{0,40}|[A-Z][A-Z0-9_]{1,63}))"
+    r"[.,;:)\]}>\\]{0,8}"
 )
 #: Cut from the end of a bare value: punctuation that closes the surrounding text
 #: ("(token: expired)", "{'token': None}", "password=x, user=y").
@@ -309,6 +335,18 @@ def _path(value: str) -> bool:
     return ("/" in value or "\\" in value) and _FILE_SUFFIX.search(value) is not None
 
 
+def _expression(value: str, after: str) -> bool:
+    """Whether the bare ``value`` (followed by the character ``after``) is code that names
+    where a secret comes from (see :data:`_EXPRESSION`). A value that looks generated stays
+    a secret ("abc123.def456"), and so does one that ends in an open bracket not followed by a
+    string literal ("hunter(" before a space)."""
+    m = _EXPRESSION.fullmatch(value)
+    if m is None or _looks_generated(value):
+        return False
+    bracket = m.group("open")
+    return bracket is None or len(bracket) > 1 or after in ("'", '"')
+
+
 def _looks_generated(value: str) -> bool:
     """Whether a value looks machine-generated (a token), not a word, name, number or path.
 
@@ -381,9 +419,8 @@ def _redact_pairs(text: str) -> str:
         kind = _key_kind(m.group("key"), before)
         if not kind:
             continue
-        if m.group("word") is not None and (
-            kind != "strong" or m.group("key")[:3].lower() in ("no-", "no_")
-        ):
+        flag_value = m.group("word") is not None or m.group("item") is not None
+        if flag_value and (kind != "strong" or m.group("key")[:3].lower() in ("no-", "no_")):
             continue  # "--token expired", "--no-password now": no value follows
         pos = m.end()
         if m.group("arrow") is not None and text[pos : pos + 1] not in ("'", '"', "\\"):
@@ -398,13 +435,21 @@ def _redact_pairs(text: str) -> str:
             v = _VALUE_TAG.match(text, pos)
             if v is None or not text.startswith(m.group("key") + ">", v.end() + 2):
                 continue
+            start, end = v.span()
             if m.group("key").lower() == "key":
-                continue  # a property list's <key>RunAtLoad</key> names a field
-            new = _redact_value(kind, v.group(0))
+                # A property list: <key>RunAtLoad</key> names a field, and a secret's name
+                # makes the <string> right after its "</key>" the value.
+                name = v.group(0)
+                kind = _key_kind(name, "") if _PLIST_NAME.fullmatch(name) else ""
+                plist = _PLIST_STRING.match(text, end + len("</key>")) if kind else None
+                if plist is None:
+                    continue
+                start, end = plist.span(1)
+            new = _redact_value(kind, text[start:end])
             if new is not None:
-                out.append(text[done:pos])
+                out.append(text[done:start])
                 out.append(new)
-                done = v.end()
+                done = end
             continue
         if text[pos : pos + 1] in ("b", "u", "r") and text[pos + 1 : pos + 2] in ("'", '"'):
             pos += 1  # a Python bytes/str literal: b'…'
@@ -414,11 +459,15 @@ def _redact_pairs(text: str) -> str:
             if v is None:  # pragma: no cover - the pattern matches any escaped quote
                 continue
             start, end = v.start(2), v.end(2)
+            if m.group("item") is not None and _FLAG_PROSE.fullmatch(v.group(2)):
+                continue
         elif ch in ("'", '"'):
             v = (_VALUE_DQ if ch == '"' else _VALUE_SQ).match(text, pos)
             if v is None:  # pragma: no cover - the pattern matches any quote
                 continue
             start, end = v.start(1), v.end(1)
+            if m.group("item") is not None and _FLAG_PROSE.fullmatch(v.group(1)):
+                continue  # ["--password", "PASSWORD"]: a usage list's name for the value
         elif ch in ("{", "[", "(") or not ch:
             continue  # a nested structure: its own keys are looked at in turn
         elif kind == "cookie" and (pairs := _COOKIE_PAIRS.match(text, pos)) is not None:
@@ -437,6 +486,8 @@ def _redact_pairs(text: str) -> str:
                 raw = text[pos : min(run_end, pos + 256)]
             if not raw or _placeholder(raw) or _placeholder(raw.rstrip(",;.")):
                 continue  # "<hidden>," is looked at before its ">" is cut
+            if not m.group("pct") and _expression(raw, text[pos + len(raw) : pos + len(raw) + 1]):
+                continue  # "password = os.getenv(...)": code, not the secret
             if m.group("word") is not None and _FLAG_PROSE.fullmatch(raw.rstrip(_BARE_TRAILER)):
                 continue  # "[--password PASSWORD]", "use --password to be prompted"
             start = pos
@@ -490,7 +541,7 @@ _PAIR_HINT = re.compile(
 _FLAG_HINT = re.compile(
     r"--(?<![\w\-]--)[a-z_][\w\-]{0,79}+"
     r"(?:(?<=pass)|(?<=pw)|(?<=pwd)|(?<=passwd)|(?<=word)|(?<=phrase)|(?<=secret)|(?<=secrets)"
-    r"|(?<=key)|(?<=auth))[ \t]"
+    r"|(?<=key)|(?<=auth))(?:[ \t]|\\?[\"'][ \t]*,)"
 )
 
 
