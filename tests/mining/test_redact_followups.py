@@ -7,13 +7,11 @@ host's thread."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import foundups_training.mining.redact as redact_module
 from foundups_training import telemetry
 from foundups_training.mining.redact import REDACTED, redact
 
@@ -138,20 +136,6 @@ def test_hostile_lines_of_each_new_trigger_are_redacted_whole(text: str) -> None
 
 
 # -- telemetry ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def redacted_lengths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The length of every text the real ``redact`` is given."""
-    lengths: list[int] = []
-    real: Callable[[str], str] = redact_module.redact
-
-    def counting(text: str) -> str:
-        lengths.append(len(text))
-        return real(text)
-
-    monkeypatch.setattr(redact_module, "redact", counting)
-    return lengths
 
 
 def _write(tmp_path: Path, payload: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:

@@ -5,12 +5,8 @@ error, so 1 MB of ``key=`` stalled the host's thread for about 20 seconds."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-import foundups_training.mining.redact as redact_module
 from foundups_training import telemetry
 from foundups_training.metrics.store import MetricsStore
 from foundups_training.records import Answer, Query
@@ -18,20 +14,6 @@ from foundups_training.records import Answer, Query
 KEY = "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW"
 #: A secret first, then 1 MB that is slow to redact, then a secret nothing keeps.
 HUGE = f"key={KEY} " + "key=" * 250_000 + f" tail password=hunter2hunter2 {KEY}"
-
-
-@pytest.fixture
-def redacted_lengths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The length of every text the real ``redact`` is given."""
-    lengths: list[int] = []
-    real: Callable[[str], str] = redact_module.redact
-
-    def counting(text: str) -> str:
-        lengths.append(len(text))
-        return real(text)
-
-    monkeypatch.setattr(redact_module, "redact", counting)
-    return lengths
 
 
 def test_telemetry_redacts_only_what_an_event_can_hold(
