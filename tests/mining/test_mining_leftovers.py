@@ -246,17 +246,18 @@ def _sample_text(n: int = 600) -> str:
     return "".join(SAMPLE_LINES[1 : n + 1]).replace("\n", "\r\n")
 
 
-def test_a_utf16le_log_without_a_bom_gives_what_the_utf8_one_gives(
-    tmp_path: Path, make_store: Any
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_utf16_log_without_a_bom_gives_what_the_utf8_one_gives(
+    tmp_path: Path, make_store: Any, encoding: str
 ) -> None:
     text = _sample_text()
     utf8, utf16 = tmp_path / "012-8.txt", tmp_path / "012-16.txt"
     utf8.write_text(text, encoding="utf-8", newline="")
-    utf16.write_bytes(text[:5000].encode("utf-16-le"))
+    utf16.write_bytes(text[:5000].encode(encoding))
     store8, store16 = make_store(), make_store()
     mine_log(utf8, store8, checkpoint_path=tmp_path / "cp8.json")
     mine_log(utf16, store16, checkpoint_path=tmp_path / "cp16.json")  # resumes mid-file
-    utf16.write_bytes(text.encode("utf-16-le"))
+    utf16.write_bytes(text.encode(encoding))
     report = mine_log(utf16, store16, checkpoint_path=tmp_path / "cp16.json")
     assert report.warnings == () and report.lines_total == 600
     assert store16.items and _seen(store16) == _seen(store8)

@@ -104,24 +104,3 @@ def test_a_utf8_log_is_never_taken_for_utf16() -> None:
         assert encoding_of(head) == "utf-8", (nuls, first)
     for head in (b"", b"\0", b"\0a", b"\0a\0", b"a\0", b"\0" * 4096, b"\0\xc3\xa9\0a"):
         assert encoding_of(head) == "utf-8", head
-
-
-def _sample_text(n: int) -> str:
-    return "".join(SAMPLE.splitlines(keepends=True)[1 : n + 1]).replace("\n", "\r\n")
-
-
-def test_a_utf16be_log_without_a_bom_gives_what_the_utf8_one_gives(
-    tmp_path: Path, make_store: Any
-) -> None:
-    text = _sample_text(600)
-    utf8, utf16 = tmp_path / "012-8.txt", tmp_path / "012-16.txt"
-    utf8.write_text(text, encoding="utf-8", newline="")
-    utf16.write_bytes(text[:5000].encode("utf-16-be"))
-    store8, store16 = make_store(), make_store()
-    mine_log(utf8, store8, checkpoint_path=tmp_path / "cp8.json")
-    mine_log(utf16, store16, checkpoint_path=tmp_path / "cp16.json")  # resumes mid-file
-    utf16.write_bytes(text.encode("utf-16-be"))
-    report = mine_log(utf16, store16, checkpoint_path=tmp_path / "cp16.json")
-    assert report.warnings == () and report.lines_total == 600
-    seen8 = {pid: p.seen for pid, p in store8.items.items()}
-    assert store16.items and {pid: p.seen for pid, p in store16.items.items()} == seen8
