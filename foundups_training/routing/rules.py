@@ -47,10 +47,14 @@ MODULE_PATTERNS: tuple[str, ...] = (
     r"\b(which|what) (part|piece|bit)s? of the (code|codebase|system|tree|project|host|repo)\b",
     # "which educational web app", "which MCP server", "what daemon": a thing in the tree,
     # named by what kind of program it is, after at most three other words, none of them a
-    # verb that makes it a question about what happened ("what did the daemon do").
+    # verb that makes it a question about what happened ("what did the daemon do"), nor a
+    # past tense that a determiner follows: "What crashed the daemon?" asks what was done to
+    # it, while "Which automated tool …" (the past participle right before the program)
+    # describes one ("need the" is no past tense).
     r"\b(which|what) ((?!(did|does|do|is|was|were|are|has|had|will|would|can|could|should|"
-    r"happen(s|ed)?)\b)[\w/-]+ ){0,3}?(app|application|tool|service|server|daemon|daes?|"
-    r"script|engine|dashboard|library|plugin|integration|orchestrator)s?\b",
+    r"happen(s|ed)?)\b)(?![a-z]+(?<!e)ed (the|a|an|our|its|this|that|my) )[\w/-]+ ){0,3}?"
+    r"(app|application|tool|service|server|daemon|daes?|script|engine|dashboard|library|"
+    r"plugin|integration|orchestrator)s?\b",
     r"\bwhere (is|are|does|do|did|can|could|would|should|will|might|to|in the code)\b",
     r"\bwhere['’]s\b",
     # "the module that …", "code for …"; not "the error code for a quota failure"

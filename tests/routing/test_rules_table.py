@@ -251,6 +251,7 @@ ENTRIES = (
             ("Which module writes a recap of a call that just ended?", M),
             ("What component opens the connection to the agent's database server?", M),
             ("Which modules handle YouTube sign-in and credential rotation?", M),
+            ("Which module handles a crashed daemon?", M),  # "crashed" describes the daemon
         ),
         misses=(
             ("What codebase size did the indexer report?", L),
@@ -270,12 +271,22 @@ ENTRIES = (
             ("Which educational web app teaches how to locate a sound source from differences "
              "in arrival time?", M),
             ("What daemon keeps the heartbeat file fresh?", M),
+            # a past participle right before the program describes it: still a module question
+            ("Which automated tool posts the stream summary?", M),
+            ("Which tool restarts the service?", M),
+            ("Which jobs feed the dashboard?", M),  # "feed the": no past tense
         ),
         misses=(
             ("What did the daemon do after the crash?", L),
             ("What happened to the daemon after the crash?", L),
             ("Which toolbar shows the quota?", L),
             ("What is the dashboard showing at noon?", L),
+            # a past tense, then "the"/"our"/…: what was done to the program, a logged event
+            ("What crashed the daemon at noon?", L),
+            ("What restarted the service?", L),
+            ("What stopped our service at noon?", L),
+            ("What has crashed the daemon?", L),
+            ("What killed the bot yesterday?", L),
         )),
     Entry("module_patterns", 3,  # "where is/are/does/can …"
         hits=(
@@ -283,6 +294,7 @@ ENTRIES = (
              "channel, title, duration and topics?", M),
             ("Where would I look to find out whether one of our channels is broadcasting right "
              "now?", M),
+            ("Where is the restarted service's code?", M),
         ),
         misses=(
             ("Where was the stray test file found?", L),
@@ -312,6 +324,7 @@ ENTRIES = (
         misses=(
             ("Who was timed out most during the last stream?", L),
             ("Who posted the first message in chat?", L),
+            ("Who stopped the daemon?", L),  # what happened, not who does it
         )),
     Entry("module_patterns", 7,  # "which is the (only) module …"
         hits=(("Which is the only module filed under the foundups domain?", M),),
