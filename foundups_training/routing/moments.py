@@ -78,6 +78,14 @@ _CLOCK = re.compile(
 _SPACE = r"[\s\u00a0\u202f]"
 #: "3:15 pm", "11:05 a.m.": a 12-hour clock's half of the day, after the time.
 _MERIDIEM = re.compile(rf"{_SPACE}*([ap])\.?\s?m\b\.?", re.IGNORECASE | re.ASCII)
+#: "3 o'clock in the afternoon", "9 at night", "10:30 tonight": a part of the day after the
+#: time says its half of the day, as "pm" does (:func:`_day_part_hour`). Before the time it
+#: is not read ("In the afternoon, what failed at 3:15?" is 03:15, as "pm, 3:15" would be).
+_DAY_PART = re.compile(
+    rf"{_SPACE}+(?:(?:in{_SPACE}+the|this){_SPACE}+(?P<part>morning|afternoon|evening)"
+    rf"|(?:at|last){_SPACE}+(?P<night>night)|(?P<tonight>tonight))\b",
+    re.IGNORECASE | re.ASCII,
+)
 #: Letters a clock time may be glued to: its half of the day ("3:15pm"), a zone ("15:20Z",
 #: "15:20UTC"), an "h". Any other ("10:30ab", an id) makes it no time.
 _AFTER_CLOCK = re.compile(
@@ -91,8 +99,8 @@ _ZONE_MINUS = re.compile(r"(?:utc|gmt)\s*-\s*$", re.IGNORECASE | re.ASCII)
 #: it ("3 pmc", "3 PMs", "2 amps"). (Not ASCII: "3 pmé" goes on with a word, too.)
 _HOUR = re.compile(rf"(?<![\w.,:/+\-\u2212])(\d\d?){_SPACE}?([aApP])\.?{_SPACE}?[mM]\b\.?")
 #: "3 o'clock", "3 o’clock pm", "11 oclock": an hour, with or without its half of the day
-#: after it (:data:`_MERIDIEM`); without one it is read as written, on the log's 24-hour
-#: clock ("3 o'clock" is 03:00, as "3:00" is).
+#: after it (:data:`_MERIDIEM`, or a part of the day: :data:`_DAY_PART`); without one it is
+#: read as written, on the log's 24-hour clock ("3 o'clock" is 03:00, as "3:00" is).
 _OCLOCK = re.compile(
     rf"(?<![\w.,:/+\-\u2212])(\d\d?){_SPACE}?o{_SPACE}?['’‘`´ʼ]?{_SPACE}?clock\b", re.I
 )
@@ -102,6 +110,16 @@ _OCLOCK = re.compile(
 _HOUR_H = re.compile(r"(?<![\w.,:/+\-\u2212])(\d\d?)[hH](?![\w:])")
 _AT_HOUR_H = re.compile(
     r"(?:\bat|(?<!\w)à|\bvers)\s+(?:(?:about|around|approximately|roughly|circa)\s+|~\s*)?$",
+    re.IGNORECASE,
+)
+#: An hour alone with a part of the day after it ("3 in the afternoon", "9 at night"), after
+#: "at" or "around" (:data:`_AT_BARE_HOUR`): without them a number before a part of the day
+#: is more often a count or a score ("the 3 in the afternoon batch", "scored 7 in the evening
+#: round") than an hour.
+_BARE_HOUR = re.compile(rf"(?<![\w.,:/+\-\u2212])(\d\d?)(?={_DAY_PART.pattern})", re.I | re.A)
+_AT_BARE_HOUR = re.compile(
+    r"(?:\b(?:at|around|about|approximately|roughly|circa|by|after|before|since|from)|~)"
+    r"\s*(?:(?:about|around|approximately|roughly|circa)\s+|~\s*)?$",
     re.IGNORECASE,
 )
 #: "noon", "midday", "midnight", "12 noon": 12:00 and 00:00 (the day's first minute).
@@ -119,15 +137,22 @@ _HEDGE = (
 #: 0:30", "took 0:45", "lasted about 1:30", "after waiting 2:00", "timed out after 0:30",
 #: "delay: 1:30", "every 0:30", "retry in 0:30", "for 5:00" (a question naming 00:30 read the
 #: log at half past midnight).
-#: "at", "around", "after" alone name a moment ("at 0:30", "shortly after 15:04").
+#: "at", "around", "after" alone name a moment ("at 0:30", "shortly after 15:04"); after a
+#: retry or back-off verb, "after" says how long it waited ("retry after 0:30", "backed off
+#: after 1:30", "Retry-After 0:30"), unless the retry is a noun's (:data:`_THE_BEFORE`).
 _LENGTH_BEFORE = re.compile(
-    r"\b(?:(?P<for>for)|took|takes?|taking|lasted|lasts?|lasting"
+    r"\b(?:(?P<for>for)"
+    r"|(?P<retry>(?:retr(?:y|ies|ied|ying)|back(?:s|ed|ing)?\s+off)(?:\s+|-)after)"
+    r"|took|takes?|taking|lasted|lasts?|lasting"
     r"|wait(?:s|ed|ing)?|timeout|time-?out|timed\s+out|delay(?:s|ed)?|elapsed|duration"
     r"|uptime|runtime|spent|backoff|back-off|cool-?down|slept|sleep(?:s|ing)?|paused?|every"
     r"|interval|(?:retry(?:ing)?|retries|expire[ds]?|expiring|resum(?:es?|ing))\s+in)"
     rf"(?:\s+(?:after|by|of|for))?\s*[:=]?\s*{_HEDGE}$",
     re.IGNORECASE,
 )
+#: A determiner before "retry ... after" that makes the retry one retry, and "after" the
+#: moment it came after ("the retry after 15:34", "those retries after 15:34").
+_THE_BEFORE = re.compile(r"\b(?:the|that|this|these|those)\s*$", re.IGNORECASE)
 #: Words before "for" that make what follows a moment after all ("scheduled for 15:00",
 #: "look for 15:20 in the log").
 _FOR_A_MOMENT = re.compile(
@@ -235,10 +260,11 @@ class Moment:
 
 def named_moment(question: str) -> Moment | None:
     """The moment ``question`` names ("at 15:34 on 20 October", "around 19:01", "3 pm",
-    "noon"), if any. A time zone after the time ("15:20 UTC", "19:01 PT", "15:20+09:00") is
-    not applied: the log's times are the host's local clock, and the log does not say which
-    zone that is (mining keeps a line's time as logged, zone or not), so the time is read as
-    the log's; only the zone's numbers must not be read as a time (see :data:`_CLOCK`)."""
+    "3 o'clock in the afternoon", "noon"), if any. A time zone after the time ("15:20 UTC",
+    "19:01 PT", "15:20+09:00") is not applied: the log's times are the host's local clock,
+    and the log does not say which zone that is (mining keeps a line's time as logged, zone
+    or not), so the time is read as the log's; only the zone's numbers must not be read as
+    a time (see :data:`_CLOCK`)."""
     found = _clock(question)
     if found is None:
         return None
@@ -251,9 +277,11 @@ def _clock(question: str) -> tuple[str, int] | None:
     """The time of day ``question`` names, as "HH:MM:SS" in ASCII digits, and where it
     starts: its first clock time ("15:34", "15h20") that is no length of time
     (:func:`_is_length`), else its first hour with "am"/"pm" ("3 pm") or "o'clock", or "at
-    15h", else "noon" or "midnight", none of them a time waited for (:data:`_WAITED_FOR`).
-    After "am"/"pm" an hour from 1 to 12 is read on a 12-hour clock ("3:15 pm" is 15:15:
-    the log's clock has 24 hours, and reading 03:15 answered from another time)."""
+    15h", or "at 3 in the afternoon", else "noon" or "midnight", none of them a time waited
+    for (:data:`_WAITED_FOR`). After "am"/"pm", or a part of the day ("in the afternoon",
+    "at night": :func:`_day_part_hour`), an hour from 1 to 12 is read on a 12-hour clock
+    ("3:15 pm" is 15:15: the log's clock has 24 hours, and reading 03:15 answered from
+    another time)."""
     for clock in _CLOCK.finditer(question):
         hour = int(clock.group("hour"))
         minute = int(clock.group("minute") or clock.group("hminute"))
@@ -289,29 +317,58 @@ def _hours(question: str) -> Iterator[tuple[int, int]]:
     for m in _HOUR_H.finditer(question):
         if int(m.group(1)) <= 23 and _AT_HOUR_H.search(question, 0, m.start()):
             yield m.start(), int(m.group(1))
+    for m in _BARE_HOUR.finditer(question):
+        if 1 <= (hour := int(m.group(1))) <= 12 and _AT_BARE_HOUR.search(question, 0, m.start()):
+            yield m.start(), _half(question, m.end(), hour)
 
 
 def _half(question: str, end: int, hour: int) -> int:
     """``hour`` on the log's 24-hour clock, after the "am" or "pm" that follows it at
-    ``end``, if any (an hour from 1 to 12 only: "13:15 pm" stays 13:15)."""
-    half = _MERIDIEM.match(question, end)
-    if half is None or not 1 <= hour <= 12:
+    ``end``, if any, else after the part of the day that follows it ("in the afternoon",
+    :func:`_day_part_hour`); an hour from 1 to 12 only: "13:15 pm" and "15:20 in the
+    afternoon" stay as written."""
+    if not 1 <= hour <= 12:
         return hour
-    return hour % 12 + (12 if half.group(1).lower() == "p" else 0)
+    if (half := _MERIDIEM.match(question, end)) is not None:
+        return hour % 12 + (12 if half.group(1).lower() == "p" else 0)
+    if (part := _DAY_PART.match(question, end)) is not None:
+        return _day_part_hour(part, hour)
+    return hour
+
+
+def _day_part_hour(part: re.Match[str], hour: int) -> int:
+    """``hour`` (1 to 12) on the log's 24-hour clock, in the part of the day that ``part``
+    (a :data:`_DAY_PART` match) names, as English means it: "in the morning" is "am" (3:00;
+    "12 in the morning", rare, is midnight, as "12 am" is); "in the afternoon" is "pm" ("12
+    in the afternoon" is noon); "in the evening" is "pm" too, but 12 is midnight, the
+    evening's end, not noon; "at night", "last night" and "tonight" are "pm" from 6 ("9 at
+    night" is 21:00), the small hours before it ("2 at night" is 02:00), and 12 is midnight.
+    """
+    name = (part.group("part") or "night").lower()
+    if name == "morning":
+        return hour % 12
+    if name == "afternoon":
+        return hour % 12 + 12
+    if hour == 12:
+        return 0
+    return hour if name == "night" and hour < 6 else hour + 12
 
 
 def _is_length(question: str, start: int, end: int) -> bool:
     """Whether the clock time at ``start:end`` of ``question`` is a length of time ("timeout
-    0:30", "took 0:45", "(0:30 elapsed)", "a 1:30 delay"), not a moment: "0:30" after such
-    words named half past midnight. Of the weaker signs, "for" ("for 5:00") and "a" before
-    a waiting noun ("a 1:30 delay"), a day right after the time makes it a moment again
-    ("for 15:34 on 20 October", "a 15:34 timeout on 20 October"); so does a word of
-    scheduling before "for" ("scheduled for 15:00")."""
+    0:30", "took 0:45", "(0:30 elapsed)", "a 1:30 delay", "retry after 0:30"), not a moment:
+    "0:30" after such words named half past midnight. Of the weaker signs, "for" ("for
+    5:00"), "after" a retry verb ("retry after 0:30") and "a" before a waiting noun ("a 1:30
+    delay"), a day right after the time makes it a moment again ("for 15:34 on 20 October",
+    "retry after 15:34 on 20 October", "a 15:34 timeout on 20 October"); so does a word of
+    scheduling before "for" ("scheduled for 15:00"), and "the" before the retry ("the retry
+    after 15:34" came after that moment)."""
     before = question[max(0, start - 60) : start]
     if (length := _LENGTH_BEFORE.search(before)) is not None:
-        if length.group("for") is None:
+        if length.group("for") is None and length.group("retry") is None:
             return True
-        if not _FOR_A_MOMENT.search(before, 0, length.start()):
+        moment_before = _FOR_A_MOMENT if length.group("for") is not None else _THE_BEFORE
+        if not moment_before.search(before, 0, length.start()):
             return not _DAY_AFTER.match(question, end)
     if _AT_BEFORE.search(before):
         return False  # "at 0:30 …": a moment, whatever follows
