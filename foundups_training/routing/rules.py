@@ -41,6 +41,15 @@ REASONING_PATTERNS: tuple[str, ...] = (
     r"\bwhat caused\b",
 )
 
+#: Irregular past tenses of what happens to a running program ("What broke the server?"),
+#: for ``MODULE_PATTERNS``: each is only ever a past tense there, never a present tense or an
+#: adjective before "the" ("broken", "frozen" describe a program and are not here). "shut"
+#: is not: after a plural it is a present tense ("Which jobs shut the service down?"), so
+#: the pattern takes it as a past tense only right after "what".
+IRREGULAR_PAST: str = (
+    "ate|blew|broke|brought|froze|hung|kept|left|overwrote|ran|spun|stole|threw|took|woke|wrote"
+)
+
 #: Question shapes that ask where something lives in the host's tree.
 MODULE_PATTERNS: tuple[str, ...] = (
     r"\b(which|what) (module|package|component|dae|code|file|folder)s?\b",
@@ -48,11 +57,13 @@ MODULE_PATTERNS: tuple[str, ...] = (
     # "which educational web app", "which MCP server", "what daemon": a thing in the tree,
     # named by what kind of program it is, after at most three other words, none of them a
     # verb that makes it a question about what happened ("what did the daemon do"), nor a
-    # past tense that a determiner follows: "What crashed the daemon?" asks what was done to
-    # it, while "Which automated tool …" (the past participle right before the program)
-    # describes one ("need the" is no past tense).
+    # past tense that a determiner follows, with or without "down", "up" …: "What crashed
+    # the daemon?", "What took down the server?" ask what was done to it, while "Which
+    # automated tool …" (the past participle right before the program) describes one ("need
+    # the" is no past tense). "shut" is one right after "what", its singular subject.
     r"\b(which|what) ((?!(did|does|do|is|was|were|are|has|had|will|would|can|could|should|"
-    r"happen(s|ed)?)\b)(?![a-z]+(?<!e)ed (the|a|an|our|its|this|that|my) )[\w/-]+ ){0,3}?"
+    r"happen(s|ed)?)\b)(?!([a-z]+(?<!e)ed|" + IRREGULAR_PAST + r"|(?<=\bwhat )shut)"
+    r"( (down|up|out|off|over))? (the|a|an|our|its|this|that|my) )[\w/-]+ ){0,3}?"
     r"(app|application|tool|service|server|daemon|daes?|script|engine|dashboard|library|"
     r"plugin|integration|orchestrator)s?\b",
     r"\bwhere (is|are|does|do|did|can|could|would|should|will|might|to|in the code)\b",

@@ -275,6 +275,12 @@ ENTRIES = (
             ("Which automated tool posts the stream summary?", M),
             ("Which tool restarts the service?", M),
             ("Which jobs feed the dashboard?", M),  # "feed the": no past tense
+            # an irregular participle before the program, or a present tense, describes it too
+            ("Which broken tool posts the stream summary?", M),
+            ("Which hung service still holds the lock file?", M),
+            ("What jobs keep the daemon alive?", M),
+            # "shut" after a plural is a present tense: which jobs do that, every night
+            ("Which jobs shut the service down every night?", M),
         ),
         misses=(
             ("What did the daemon do after the crash?", L),
@@ -287,6 +293,26 @@ ENTRIES = (
             ("What stopped our service at noon?", L),
             ("What has crashed the daemon?", L),
             ("What killed the bot yesterday?", L),
+            ("What knocked out our server at noon?", L),  # a particle between verb and "our"
+            # an irregular past tense, alone or with "down", "up" …, then "the"/"our"/…
+            ("What broke the server at noon?", L),
+            ("What froze the dashboard at noon?", L),
+            ("What hung the daemon yesterday?", L),
+            ("What took down the server?", L),
+            ("What brought the service down at noon?", L),
+            ("What blew up our server last night?", L),
+            ("What woke the daemon at three in the morning?", L),
+            ("What stole the daemon's lock?", L),
+            ("What threw the server into a restart loop?", L),
+            ("What overwrote the dashboard's settings?", L),
+            ("What ate the server's memory overnight?", L),
+            ("What spun up the service at noon?", L),
+            ("What kept the daemon alive after the crash?", L),
+            ("What left the server running overnight?", L),
+            ("What ran the cleanup script at noon?", L),
+            ("What wrote the service's lock file?", L),
+            # "what" is the subject, so "shut" is its past tense ("what shuts" is present)
+            ("What shut down the daemon at noon?", L),
         )),
     Entry("module_patterns", 3,  # "where is/are/does/can …"
         hits=(
