@@ -23,6 +23,7 @@ Use from a verb::
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -58,6 +59,11 @@ _REDACT_MARGIN = 512
 #: The most characters of one payload redacted in all (a safety net: what the forms an
 #: event may hold take is far less, unless redaction shrinks thousands of strings).
 _REDACT_BUDGET = 4 * _REDACT_CHARS
+#: A dict key this short is redacted without drawing on the budget: redaction cannot
+#: shrink it (a secret becomes ``[REDACTED]``, as long), so the bytes counted for the forms
+#: already bound how many are redacted, and ordinary keys ("n_patterns") do not use up the
+#: budget that the strings after them need.
+_FREE_KEY_CHARS = 10
 
 #: The verbs this package emits (others may add their own ``training.*`` names).
 COMMANDS: tuple[str, ...] = (
@@ -115,7 +121,13 @@ def _redacted(value: Any) -> Any:
     A string is redacted in its first :data:`_REDACT_CHARS` characters while the whole
     payload may still fit, else in its first ``limit + _REDACT_MARGIN`` (``limit``: the
     longest cut that may still hold it); the rest becomes spaces in the same way. Past
-    :data:`_REDACT_BUDGET` characters in all, a string is written as ``[REDACTED]``."""
+    :data:`_REDACT_BUDGET` characters in all, a string is written as ``[REDACTED]``.
+
+    A dict's keys are redacted the same way, within the same caps and budget (a caller puts
+    a header or a ``key=value`` pair in a key as easily as in a value); see :func:`_key_text`
+    and :class:`_KeyNames`; only a key of at most :data:`_FREE_KEY_CHARS` characters leaves
+    the budget alone. The items of a dict that no event holds become one item of as many
+    bytes, keyed ``""``."""
     from foundups_training.mining.redact import REDACTED, redact
 
     try:  # most payloads are small: all of one is redacted, without counting
@@ -137,26 +149,44 @@ def _redacted(value: Any) -> Any:
         for k in range(1, top + 1):
             sizes[k] += fixed + min(text, _CUT_CHARS[k - 1])
 
+    def holder(top: int) -> int | None:
+        """The first form that holds a part at ``top`` and may still fit, if any."""
+        return next((k for k in range(top + 1) if sizes[k] <= MAX_EVENT_BYTES), None)
+
+    def text(item: str, first: int) -> str:
+        """``item`` redacted as far as form ``first`` (and the budget) may write it."""
+        keep = _REDACT_CHARS if first == 0 else _CUT_CHARS[first - 1] + _REDACT_MARGIN
+        head = item[:keep]
+        if len(head) > budget[0]:
+            return REDACTED + _blank(item)
+        budget[0] -= len(head)
+        return redact(head) + (_blank(item[keep:]) if len(item) > keep else "")
+
     def walk(item: Any, top: int) -> Any:
-        first = next((k for k in range(top + 1) if sizes[k] <= MAX_EVENT_BYTES), None)
+        first = holder(top)
         if first is None:
             return _blank(item)  # every form that holds it is too long to be written
         if isinstance(item, str):
-            keep = _REDACT_CHARS if first == 0 else _CUT_CHARS[first - 1] + _REDACT_MARGIN
-            head = item[:keep]
-            if len(head) > budget[0]:
-                out = REDACTED + _blank(item)
-            else:
-                budget[0] -= len(head)
-                out = redact(head) + (_blank(item[keep:]) if len(item) > keep else "")
+            out = text(item, first)
             count(top, 2, len(out))
             return out
         if isinstance(item, dict):
             count(top, 2)
             result = {}
+            names = _KeyNames()
             for i, (key, val) in enumerate(item.items()):  # _cut keeps every item of a dict
-                count(top, 2 * (i > 0) + 4, len(str(key)))
-                result[key] = walk(val, top)
+                first = holder(top)
+                if first is None:  # no event holds the rest: one item of as many bytes
+                    rest = _blank(dict(itertools.islice(item.items(), i, None)))
+                    result[names.add("")] = rest[6:]  # less the item's '"": ""'
+                    break
+                name = _key_text(key)
+                if len(name) <= _FREE_KEY_CHARS:
+                    name = redact(name)
+                else:
+                    name = text(name, first)
+                count(top, 2 * (i > 0) + 4, len(name))
+                result[names.add(name)] = walk(val, top)
             return result
         if isinstance(item, list | tuple):
             count(top, 2)
@@ -182,10 +212,52 @@ def _redacted_whole(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: _redacted_whole(v, redact) for k, v in value.items()}
+        names = _KeyNames()
+        return {
+            names.add(redact(_key_text(k))): _redacted_whole(v, redact) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_redacted_whole(v, redact) for v in value]
     return value
+
+
+def _key_text(key: Any) -> str:
+    """A dict key as the text ``json.dumps`` writes for it: ``1`` → ``"1"``, ``None`` →
+    ``"null"``, ``False`` → ``"false"``. A key json refuses (a tuple) would make the whole
+    event fail to encode and be lost: it becomes ``str(key)``, as a value of any type does
+    (``default=str``), and is redacted like any other key."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key)
+    return str(key)
+
+
+class _KeyNames:
+    """Distinct key names for one dict, given in order.
+
+    Two keys can become one text once redacted (``password=a`` and ``password=b``), cut
+    (two long keys alike in their first characters) or written as json writes them (``1``
+    and ``"1"``); a dict would keep only the last value. Rather than lose one silently, the
+    later key gets the first free suffix ``" (2)"``, ``" (3)"`` … A key redaction changed
+    holds ``[REDACTED]``, so an ordinary key is written unchanged unless a key before it is
+    the same text in another type (``1`` before ``"1"``).
+    """
+
+    def __init__(self) -> None:
+        self._used: set[str] = set()
+        #: The next suffix to try for each text (each suffix is tried once: linear).
+        self._next: dict[str, int] = {}
+
+    def add(self, name: str) -> str:
+        """``name``, or ``name`` with the first free suffix when an earlier key has it."""
+        unique = name
+        while unique in self._used:
+            n = self._next.get(name, 2)
+            self._next[name] = n + 1
+            unique = f"{name} ({n})"
+        self._used.add(unique)
+        return unique
 
 
 def _blank(value: Any) -> Any:
@@ -193,7 +265,10 @@ def _blank(value: Any) -> Any:
     (a string or a container becomes one string), so that ``cut`` still tells the size."""
     if not isinstance(value, str | dict | list | tuple):
         return value
-    data = json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        data = json.dumps(value, ensure_ascii=False, default=str)
+    except TypeError:  # a key json refuses (a tuple, see _key_text): the event still goes
+        data = repr(value)
     return " " * max(len(data.encode("utf-8", "backslashreplace")) - 2, 0)
 
 
@@ -203,7 +278,8 @@ def _cut(value: Any, limit: int) -> Any:
     if isinstance(value, str):
         return value if len(value) <= limit else value[:limit] + "…"
     if isinstance(value, dict):
-        return {str(k)[:limit]: _cut(v, limit) for k, v in value.items()}
+        names = _KeyNames()  # two long keys alike in their first characters stay two
+        return {names.add(str(k)[:limit]): _cut(v, limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_cut(v, limit) for v in value[:limit]]
     return value
