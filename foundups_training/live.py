@@ -153,7 +153,10 @@ def _check(decision: Decision) -> None:
 
 
 def _decision_text(decision: Decision) -> str:
-    parts = [decision.action]
+    if not isinstance(decision.action, str):
+        raise TypeError(f"action is a {type(decision.action).__name__}, not a string")
+    # The host's action name, sanitised like any chat field: an adapter may pass on what it got.
+    parts = [clean(decision.action, 80)]
     if decision.confidence is not None:
         parts.append(f"(confidence {decision.confidence:.2f})")
     if decision.reasoning:
@@ -489,7 +492,7 @@ class LiveLearner:
         # The message first and the history short: the embedding should be about this message.
         ctx = decision.context
         author = clean(ctx.get("author", ""), 80) or "unknown"
-        role = str(ctx.get("role", "") or "")
+        role = clean(ctx.get("role", ""), 40)
         recent = self._history.get(stream) or ()
         lines = [f'message: "{clean(ctx.get("text", ""))}"']
         lines.append(f"author: {author}" + (f" ({role})" if role else ""))

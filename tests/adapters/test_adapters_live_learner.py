@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,22 @@ def test_many_host_threads_submitting_at_once() -> None:
     assert stats["submitted"] == stats["processed"] == 800 and stats["dropped"] == 0
     assert len(trainer.memory.patterns) == 800
     live.close()
+
+
+def test_the_role_and_the_action_are_stored_as_clean_chat_fields() -> None:
+    """A host's decision fields are untrusted like chat: the role and the action reach the
+    pattern one line, bounded and redacted, as the author and the text do."""
+    secret = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    trainer = FakeTrainer()
+    live = LiveLearner(trainer)  # type: ignore[arg-type]
+    decision = _msg("r1", "ri", "hello", role=f"MOD\nERATOR {secret} " + "x" * 5000)
+    live.submit(replace(decision, action=f"trigger\n{secret} " + "y" * 5000))
+    assert live.flush(5)
+    live.close()
+    stored = trainer.memory.patterns["chat-r1"]
+    for field in (stored.context, stored.decision):
+        assert secret not in field
+    assert "(MOD ERATOR [REDACTED] " in stored.context
+    assert len(stored.context.split("\n")[1]) < 150
+    assert "\n" not in stored.decision and len(stored.decision) < 150
+    assert stored.decision.startswith("trigger [REDACTED] ")
