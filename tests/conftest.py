@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from foundups_training.config import Settings, load_settings
+from foundups_training.mining import redact as redact_module
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -54,3 +56,17 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
     return folder
+
+
+@pytest.fixture
+def redacted_lengths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every text the real ``redact`` is given."""
+    lengths: list[int] = []
+    real: Callable[[str], str] = redact_module.redact
+
+    def counting(text: str) -> str:
+        lengths.append(len(text))
+        return real(text)
+
+    monkeypatch.setattr(redact_module, "redact", counting)
+    return lengths

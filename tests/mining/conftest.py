@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from foundups_training.mining import redact as redact_module
 from foundups_training.records import Pattern, merge_instances
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,17 +104,3 @@ def real_lines() -> str:
 def make_store():  # type: ignore[no-untyped-def]
     """A factory of fresh dict-backed stores."""
     return DictStore
-
-
-@pytest.fixture
-def redacted_lengths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The length of every text the real ``redact`` is given."""
-    lengths: list[int] = []
-    real: Callable[[str], str] = redact_module.redact
-
-    def counting(text: str) -> str:
-        lengths.append(len(text))
-        return real(text)
-
-    monkeypatch.setattr(redact_module, "redact", counting)
-    return lengths

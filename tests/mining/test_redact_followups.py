@@ -6,11 +6,10 @@ host's thread."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from telemetry_events import write_one_event
 
 from foundups_training import telemetry
 from foundups_training.mining.redact import REDACTED, redact
@@ -138,25 +137,13 @@ def test_hostile_lines_of_each_new_trigger_are_redacted_whole(text: str) -> None
 # -- telemetry ----------------------------------------------------------------------------
 
 
-def _write(tmp_path: Path, payload: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
-    folder = tmp_path / "telemetry"
-    writer = telemetry.TelemetryWriter(folder)
-    writer.write("training.route", "started", payload)
-    assert writer.written == 1 and writer.errors == 0
-    (path,) = telemetry.telemetry_files(folder)
-    data = path.read_bytes()
-    assert len(data) <= telemetry.MAX_EVENT_BYTES
-    event: dict[str, Any] = json.loads(data)
-    return data, event
-
-
 def test_telemetry_redacts_only_the_items_an_event_can_hold(
     tmp_path: Path, redacted_lengths: list[int]
 ) -> None:
     """2,000 strings of 1,000 characters: every one was redacted (17 s of CPU for
     ``key=``), though the event holds 20 of them, cut to 20 characters."""
     items = [f"password=hunter{i} " + "key=" * 250 for i in range(2000)]
-    data, event = _write(tmp_path, {"items": items, "query": f"why? api_key={KEY}"})
+    data, event = write_one_event(tmp_path, {"items": items, "query": f"why? api_key={KEY}"})
     assert sum(redacted_lengths) < 100_000 < sum(map(len, items))
     assert b"hunter" not in data and KEY.encode() not in data
     payload = event["payload"]
@@ -170,7 +157,7 @@ def test_a_long_list_that_fits_whole_is_redacted_whole(tmp_path: Path) -> None:
     """More items than a cut keeps, but short enough to be written whole: the last one is
     written, so it is redacted too."""
     items = ["a"] * 2500 + ["password=hunter2"]
-    _, event = _write(tmp_path, {"items": items})
+    _, event = write_one_event(tmp_path, {"items": items})
     assert "cut" not in event["payload"]
     assert event["payload"]["items"] == ["a"] * 2500 + [f"password={REDACTED}"]
 
@@ -181,7 +168,7 @@ def test_a_field_after_a_huge_one_is_redacted_in_the_cut_that_holds_it(tmp_path:
         "nested": {"rows": [{"k": "v"}] * 5000},
         "query": "password=hunter2",
     }
-    data, event = _write(tmp_path, payload)
+    data, event = write_one_event(tmp_path, payload)
     assert b"hunter2" not in data
     assert event["payload"]["query"] == f"password={REDACTED}"
     assert len(event["payload"]["big"]) == 20
@@ -191,7 +178,7 @@ def test_thousands_of_dict_items_are_redacted_only_until_no_event_can_hold_them(
     tmp_path: Path, redacted_lengths: list[int]
 ) -> None:
     rows = {f"k{i}": f"password=hunter{i}" for i in range(100_000)}
-    data, event = _write(tmp_path, {"rows": rows})
+    data, event = write_one_event(tmp_path, {"rows": rows})
     assert len(redacted_lengths) < 5_000  # a dict item takes at least 7 bytes of 16 KiB
     assert b"hunter" not in data and set(event["payload"]) == {"cut"}
 
@@ -202,7 +189,7 @@ def test_strings_that_redaction_shrinks_stop_at_a_budget(
     """A private key becomes ten characters: thousands of them fill no event, so only the
     overall budget bounds the work; what is past it is written as ``[REDACTED]``."""
     pem = "-----BEGIN PRIVATE KEY-----" + "A" * 16_000
-    data, _ = _write(tmp_path, {"keys": [pem] * 3000})
+    data, _ = write_one_event(tmp_path, {"keys": [pem] * 3000})
     assert sum(redacted_lengths) <= 4 * (telemetry.MAX_EVENT_BYTES + 512)
     assert b"AAAAAAAAAA" not in data and b"PRIVATE KEY" not in data
 
