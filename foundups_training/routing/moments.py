@@ -139,10 +139,11 @@ _HEDGE = (
 #: log at half past midnight).
 #: "at", "around", "after" alone name a moment ("at 0:30", "shortly after 15:04"); after a
 #: retry or back-off verb, "after" says how long it waited ("retry after 0:30", "backed off
-#: after 1:30", "Retry-After 0:30"), unless the retry is a noun's (:data:`_THE_BEFORE`).
+#: after 1:30", "Retry-After 0:30"), unless the retry is a noun's (:data:`_THE_BEFORE`;
+#: "retries", the noun alone, too: "how many retries after 15:20?").
 _LENGTH_BEFORE = re.compile(
     r"\b(?:(?P<for>for)"
-    r"|(?P<retry>(?:retr(?:y|ies|ied|ying)|back(?:s|ed|ing)?\s+off)(?:\s+|-)after)"
+    r"|(?P<retry>(?:retr(?:y|ied|ying)|back(?:s|ed|ing)?\s+off)(?:\s+|-)after)"
     r"|took|takes?|taking|lasted|lasts?|lasting"
     r"|wait(?:s|ed|ing)?|timeout|time-?out|timed\s+out|delay(?:s|ed)?|elapsed|duration"
     r"|uptime|runtime|spent|backoff|back-off|cool-?down|slept|sleep(?:s|ing)?|paused?|every"

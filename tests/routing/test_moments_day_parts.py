@@ -123,6 +123,9 @@ def test_after_a_retry_verb_is_a_length_of_time(question: str) -> None:
         # "the retry" is one retry: "after" says when it came, as "shortly after 15:04" does
         ("How many rows did the retry after 15:34 write?", Moment("15:34:00")),
         ("What did those retries after 15:34 log?", Moment("15:34:00")),
+        # "retries" is the noun alone: the retries that came after that moment
+        ("How many retries after 15:20?", Moment("15:20:00")),
+        ("Were there retries after 0:30?", Moment("00:30:00")),
         # a day after the time makes it a moment, as "for 15:34 on 20 October" does
         ("Did the bot retry after 15:34 on 20 October?", Moment("15:34:00", "10-20")),
         ("Did the bot retry at 15:34?", Moment("15:34:00")),
