@@ -59,11 +59,12 @@ _REDACT_MARGIN = 512
 #: The most characters of one payload redacted in all (a safety net: what the forms an
 #: event may hold take is far less, unless redaction shrinks thousands of strings).
 _REDACT_BUDGET = 4 * _REDACT_CHARS
-#: A dict key this short is redacted without drawing on the budget: redaction cannot
-#: shrink it (a secret becomes ``[REDACTED]``, as long), so the bytes counted for the forms
-#: already bound how many are redacted, and ordinary keys ("n_patterns") do not use up the
-#: budget that the strings after them need.
-_FREE_KEY_CHARS = 10
+#: A string (a key or a value) this short is redacted without drawing on the budget: the
+#: budget bounds the work that long strings make, and a short one costs little, while the
+#: bytes counted for the forms already bound how many are redacted (each item counts at
+#: least its ``[REDACTED]``). So field names ("n_patterns_kept") and short values written
+#: after long ones keep their text, and a short secret among them is still redacted.
+_FREE_CHARS = 64
 
 #: The verbs this package emits (others may add their own ``training.*`` names).
 COMMANDS: tuple[str, ...] = (
@@ -125,8 +126,8 @@ def _redacted(value: Any) -> Any:
 
     A dict's keys are redacted the same way, within the same caps and budget (a caller puts
     a header or a ``key=value`` pair in a key as easily as in a value); see :func:`_key_text`
-    and :class:`_KeyNames`; only a key of at most :data:`_FREE_KEY_CHARS` characters leaves
-    the budget alone. The items of a dict that no event holds become one item of as many
+    and :class:`_KeyNames`; a string of at most :data:`_FREE_CHARS` characters, key or value,
+    leaves the budget alone. The items of a dict that no event holds become one item of as many
     bytes, keyed ``""``."""
     from foundups_training.mining.redact import REDACTED, redact
 
@@ -155,6 +156,8 @@ def _redacted(value: Any) -> Any:
 
     def text(item: str, first: int) -> str:
         """``item`` redacted as far as form ``first`` (and the budget) may write it."""
+        if len(item) <= _FREE_CHARS:
+            return redact(item)
         keep = _REDACT_CHARS if first == 0 else _CUT_CHARS[first - 1] + _REDACT_MARGIN
         head = item[:keep]
         if len(head) > budget[0]:
@@ -180,11 +183,7 @@ def _redacted(value: Any) -> Any:
                     rest = _blank(dict(itertools.islice(item.items(), i, None)))
                     result[names.add("")] = rest[6:]  # less the item's '"": ""'
                     break
-                name = _key_text(key)
-                if len(name) <= _FREE_KEY_CHARS:
-                    name = redact(name)
-                else:
-                    name = text(name, first)
+                name = text(_key_text(key), first)
                 count(top, 2 * (i > 0) + 4, len(name))
                 result[names.add(name)] = walk(val, top)
             return result

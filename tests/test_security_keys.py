@@ -9,6 +9,7 @@ redact to the same text both keep their value, the later one under ``"<text> (2)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from telemetry_events import write_one_event
@@ -158,7 +159,21 @@ def test_a_key_json_cannot_write_in_a_part_no_event_holds_keeps_the_event(
     assert b"hunter2" not in data and set(event["payload"]) == {"cut"}
 
 
-def test_keys_free_of_the_budget_are_too_short_for_redaction_to_shrink() -> None:
-    """Short keys are redacted without drawing on the budget only because a secret in one
-    becomes ``[REDACTED]``, no shorter: the byte counts bound them as they bound any item."""
-    assert telemetry._FREE_KEY_CHARS == len(REDACTED)
+def test_ordinary_keys_after_a_spent_budget_keep_their_names(tmp_path: Path) -> None:
+    """Values that use up the redaction budget left every later key of more than ten
+    characters written as ``[REDACTED]`` and spaces: a payload's field names were lost."""
+    token = ("Bearer " + "A1b2" * 4300)[:16_896]
+    payload: dict[str, Any] = {f"v{i}": token for i in range(4)}
+    payload |= {"duration_ms": 12.5, "question_text": "which module?", "n_patterns_kept": 3}
+    data, event = write_one_event(tmp_path, payload)
+    assert b"A1b2A1b2" not in data
+    kept = {k: v for k, v in event["payload"].items() if not k.startswith("v")}
+    assert kept == {"duration_ms": 12.5, "question_text": "which module?", "n_patterns_kept": 3}
+
+
+def test_a_short_secret_key_after_a_spent_budget_is_still_redacted(tmp_path: Path) -> None:
+    token = ("Bearer " + "A1b2" * 4300)[:16_896]
+    payload: dict[str, Any] = {f"v{i}": token for i in range(4)}
+    payload[HF] = 1
+    data, event = write_one_event(tmp_path, payload)
+    assert HF.encode() not in data and event["payload"][REDACTED] == 1
