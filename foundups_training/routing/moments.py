@@ -91,6 +91,11 @@ _DAY_PART = re.compile(
 _AFTER_CLOCK = re.compile(
     r"(?![A-Za-z_])|[ap]\.?m\b|z\b|h(?:rs?)?\b|utc|gmt", re.IGNORECASE | re.ASCII
 )
+#: Characters before a time in which the words that make it a moment or not ("at", "until",
+#: "UTC-") are looked for (:func:`_ends_before`): the longest ("vers approximately ",
+#: "resetting at ") with room for spaces. Looking in the whole question before each time
+#: took time quadratic in its length: 20,000 characters of "1 tonight" took 12 s.
+_BEFORE_CHARS = 60
 #: A zone's offset written with a "-" before the time read ("UTC-07:00 at 15:20"): the
 #: "-" with the zone's name before it.
 _ZONE_MINUS = re.compile(r"(?:utc|gmt)\s*-\s*$", re.IGNORECASE | re.ASCII)
@@ -115,10 +120,11 @@ _AT_HOUR_H = re.compile(
 #: An hour alone with a part of the day after it ("3 in the afternoon", "9 at night"), after
 #: "at" or "around" (:data:`_AT_BARE_HOUR`): without them a number before a part of the day
 #: is more often a count or a score ("the 3 in the afternoon batch", "scored 7 in the evening
-#: round") than an hour.
+#: round") than an hour. Nor after "by" or "from", which come before counts too ("grew by 3
+#: this morning", "went from 5 last night to 40").
 _BARE_HOUR = re.compile(rf"(?<![\w.,:/+\-\u2212])(\d\d?)(?={_DAY_PART.pattern})", re.I | re.A)
 _AT_BARE_HOUR = re.compile(
-    r"(?:\b(?:at|around|about|approximately|roughly|circa|by|after|before|since|from)|~)"
+    r"(?:\b(?:at|around|about|approximately|roughly|circa|after|before|since)|~)"
     r"\s*(?:(?:about|around|approximately|roughly|circa)\s+|~\s*)?$",
     re.IGNORECASE,
 )
@@ -139,8 +145,10 @@ _HEDGE = (
 #: log at half past midnight).
 #: "at", "around", "after" alone name a moment ("at 0:30", "shortly after 15:04"); after a
 #: retry or back-off verb, "after" says how long it waited ("retry after 0:30", "backed off
-#: after 1:30", "Retry-After 0:30"), unless the retry is a noun's (:data:`_THE_BEFORE`;
-#: "retries", the noun alone, too: "how many retries after 15:20?").
+#: after 00:45", "Retry-After 0:30") when the clock's hour is 0 (a wait written "1:30" is as
+#: likely 01:30 of the night: "did the bot retry after 15:34?"), unless the retry is a
+#: noun's (:data:`_THE_BEFORE`; "retries", the noun alone, too: "how many retries after
+#: 15:20?").
 _LENGTH_BEFORE = re.compile(
     r"\b(?:(?P<for>for)"
     r"|(?P<retry>(?:retr(?:y|ied|ying)|back(?:s|ed|ing)?\s+off)(?:\s+|-)after)"
@@ -291,16 +299,16 @@ def _clock(question: str) -> tuple[str, int] | None:
             continue  # "25:61" is no time of day; a leap second's :60 is read as none
         if not _AFTER_CLOCK.match(question, clock.end()):
             continue  # "10:30ab": an id
-        if _ZONE_MINUS.search(question, 0, clock.start()):
+        if _ends_before(_ZONE_MINUS, question, clock.start()):
             continue  # "UTC-07:00": a zone's offset
-        if _is_length(question, clock.start(), clock.end()):
+        if _is_length(question, clock.start(), clock.end(), hour):
             continue  # "timeout 0:30", "a 1:30 delay"
         return f"{_half(question, clock.end(), hour):02d}:{minute:02d}:{second:02d}", clock.start()
     for at, hour in sorted(_hours(question)):
-        if not _WAITED_FOR.search(question, 0, at):
+        if not _ends_before(_WAITED_FOR, question, at):
             return f"{hour:02d}:00:00", at
     for m in _NOON.finditer(question):
-        if not _WAITED_FOR.search(question, 0, m.start()):
+        if not _ends_before(_WAITED_FOR, question, m.start()):
             return ("00:00:00" if m.group(1).lower() == "midnight" else "12:00:00"), m.start()
     return None
 
@@ -316,11 +324,21 @@ def _hours(question: str) -> Iterator[tuple[int, int]]:
         if (hour := int(m.group(1))) <= 23:
             yield m.start(), _half(question, m.end(), hour)
     for m in _HOUR_H.finditer(question):
-        if int(m.group(1)) <= 23 and _AT_HOUR_H.search(question, 0, m.start()):
+        if int(m.group(1)) <= 23 and _ends_before(_AT_HOUR_H, question, m.start()):
             yield m.start(), int(m.group(1))
     for m in _BARE_HOUR.finditer(question):
-        if 1 <= (hour := int(m.group(1))) <= 12 and _AT_BARE_HOUR.search(question, 0, m.start()):
+        hour = int(m.group(1))
+        if 1 <= hour <= 12 and _ends_before(_AT_BARE_HOUR, question, m.start()):
             yield m.start(), _half(question, m.end(), hour)
+
+
+def _ends_before(pattern: re.Pattern[str], question: str, at: int) -> re.Match[str] | None:
+    """A match of ``pattern`` (one that ends with ``$``) in the :data:`_BEFORE_CHARS`
+    characters of ``question`` before ``at``, where a time starts: the words before a time
+    are looked for there only, so that a question is read in time linear in its length.
+    Unlike a slice, the search still sees the character before that stretch ("\\bat" is not
+    the end of "that" cut short)."""
+    return pattern.search(question, max(0, at - _BEFORE_CHARS), at)
 
 
 def _half(question: str, end: int, hour: int) -> int:
@@ -342,30 +360,40 @@ def _day_part_hour(part: re.Match[str], hour: int) -> int:
     (a :data:`_DAY_PART` match) names, as English means it: "in the morning" is "am" (3:00;
     "12 in the morning", rare, is midnight, as "12 am" is); "in the afternoon" is "pm" ("12
     in the afternoon" is noon); "in the evening" is "pm" too, but 12 is midnight, the
-    evening's end, not noon; "at night", "last night" and "tonight" are "pm" from 6 ("9 at
-    night" is 21:00), the small hours before it ("2 at night" is 02:00), and 12 is midnight.
+    evening's end, not noon; "at night" and "last night" are "pm" from 6 ("9 at night" is
+    21:00), the small hours before it ("2 at night" is 02:00), and 12 is midnight;
+    "tonight" is "pm" from 4 ("5 tonight" is 17:00, the evening to come, as English means
+    it), the small hours 1 to 3 as written ("3 tonight" is 03:00), and 12 is midnight.
     """
-    name = (part.group("part") or "night").lower()
+    name = (part.group("part") or "").lower()
     if name == "morning":
         return hour % 12
     if name == "afternoon":
         return hour % 12 + 12
     if hour == 12:
         return 0
-    return hour if name == "night" and hour < 6 else hour + 12
+    if name == "evening":
+        return hour + 12
+    small_hours = 4 if part.group("tonight") else 6  # the first hour that is "pm"
+    return hour if hour < small_hours else hour + 12
 
 
-def _is_length(question: str, start: int, end: int) -> bool:
-    """Whether the clock time at ``start:end`` of ``question`` is a length of time ("timeout
-    0:30", "took 0:45", "(0:30 elapsed)", "a 1:30 delay", "retry after 0:30"), not a moment:
-    "0:30" after such words named half past midnight. Of the weaker signs, "for" ("for
-    5:00"), "after" a retry verb ("retry after 0:30") and "a" before a waiting noun ("a 1:30
-    delay"), a day right after the time makes it a moment again ("for 15:34 on 20 October",
-    "retry after 15:34 on 20 October", "a 15:34 timeout on 20 October"); so does a word of
-    scheduling before "for" ("scheduled for 15:00"), and "the" before the retry ("the retry
-    after 15:34" came after that moment)."""
-    before = question[max(0, start - 60) : start]
-    if (length := _LENGTH_BEFORE.search(before)) is not None:
+def _is_length(question: str, start: int, end: int, hour: int) -> bool:
+    """Whether the clock time at ``start:end`` of ``question`` (its hour ``hour``) is a
+    length of time ("timeout 0:30", "took 0:45", "(0:30 elapsed)", "a 1:30 delay", "retry
+    after 0:30"), not a moment: "0:30" after such words named half past midnight. "After" a
+    retry verb is a sign only for an hour of 0 ("retry after 1:30" is as likely 01:30 of the
+    night as a wait, and "did the bot retry after 15:34?" asks about 15:34). Of the weaker
+    signs, "for" ("for 5:00"), "after" a retry verb ("retry after 0:30") and "a" before a
+    waiting noun ("a 1:30 delay"), a day right after the time makes it a moment again ("for
+    15:34 on 20 October", "retry after 0:30 on 20 October", "a 15:34 timeout on 20
+    October"); so does a word of scheduling before "for" ("scheduled for 15:00"), and "the"
+    before the retry ("the retry after 0:30" came after that moment)."""
+    before = question[max(0, start - _BEFORE_CHARS) : start]
+    length = _LENGTH_BEFORE.search(before)
+    if length is not None and length.group("retry") is not None and hour > 0:
+        length = None  # "retry after 1:30": a moment, as far as the words before it say
+    if length is not None:
         if length.group("for") is None and length.group("retry") is None:
             return True
         moment_before = _FOR_A_MOMENT if length.group("for") is not None else _THE_BEFORE

@@ -1,6 +1,7 @@
 """How a question's moment is read, continued: a part of the day after an hour ("3 o'clock in
 the afternoon", "at 9 at night") says its half of the day as "pm" does, and "after" following
-a retry or back-off verb ("retry after 0:30") introduces a length of time, not a moment."""
+a retry or back-off verb introduces a length of time, not a moment, when the clock's hour is 0
+("retry after 0:30")."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from .loglines import conflict, quiet
         ("What failed at 7 in the evening on 20 October?", Moment("19:00:00", "10-20")),
         ("What failed at 9 at night?", Moment("21:00:00")),
         ("What failed at 10 o'clock tonight?", Moment("22:00:00")),
+        ("What happened at 5 tonight?", Moment("17:00:00")),
+        ("What happened at 4 tonight?", Moment("16:00:00")),
         ("What failed at 11 last night?", Moment("23:00:00")),
         ("What failed around 7 in the evening?", Moment("19:00:00", "", True)),
         ("What failed at 3:15 in the afternoon?", Moment("15:15:00")),
@@ -38,11 +41,18 @@ from .loglines import conflict, quiet
         ("What failed at 12 o'clock in the morning?", Moment("00:00:00")),
         ("What failed at 12 at night?", Moment("00:00:00")),
         ("What failed at 12:30 at night?", Moment("00:30:00")),
+        ("What failed at 12 tonight?", Moment("00:00:00")),
         ("What failed at 12 in the evening?", Moment("00:00:00")),
         # the small hours of the night are as written
         ("What failed at 2 at night?", Moment("02:00:00")),
         ("What failed at 5 o'clock at night?", Moment("05:00:00")),
         ("What failed at 6 o'clock at night?", Moment("18:00:00")),
+        ("What failed at 5 last night?", Moment("05:00:00")),
+        ("What failed at 3 tonight?", Moment("03:00:00")),
+        # after the words of a moment other than "at"
+        ("What failed after 9 at night?", Moment("21:00:00")),
+        ("What failed since 3 this afternoon?", Moment("15:00:00")),
+        ("What failed before 7 in the evening?", Moment("19:00:00")),
     ],
 )  # fmt: skip
 def test_a_part_of_the_day_after_an_hour_says_its_half_of_the_day(
@@ -90,6 +100,9 @@ def test_near_misses_keep_their_reading(question: str, moment: Moment) -> None:
         "What failed at 0 in the morning?",
         "What failed at 13 at night?",
         "Did the bot wait until 9 at night?",  # a time waited for
+        # "by" and "from" come before counts
+        "The queue grew by 3 this morning: why?",
+        "Errors went from 5 last night to 40 today",
     ],
 )
 def test_a_part_of_the_day_without_an_hour_names_no_time(question: str) -> None:
@@ -100,20 +113,21 @@ def test_a_part_of_the_day_without_an_hour_names_no_time(question: str) -> None:
     "question",
     [
         "Which call says it will retry after 0:30?",
-        "Why did the upload retry after about 1:30?",
+        "Why did the upload retry after about 0:30?",
         "Which request was retried after 0:45?",
+        "Which request was retried after 00:45?",
         "Why does the bot keep retrying after 0:30?",
         "What sets Retry-After 0:30?",
-        "Why did the poller back off after 2:00?",
-        "Which client backed off after 1:30?",
+        "Why did the poller back off after 0:20?",
+        "Which client backed off after 00:30?",
         # held: these were lengths already
         "Why did the poller wait after 0:30?",
         "Which worker slept after 0:30?",
         "What did the backoff after 0:30 do?",
     ],
 )
-def test_after_a_retry_verb_is_a_length_of_time(question: str) -> None:
-    """Each named 00:30, 01:30, …: its question was answered from the log at that hour."""
+def test_after_a_retry_verb_a_clock_with_hour_0_is_a_length_of_time(question: str) -> None:
+    """Each named 00:30, 00:45, …: its question was answered from the log at that hour."""
     assert named_moment(question) is None
 
 
@@ -131,6 +145,17 @@ def test_after_a_retry_verb_is_a_length_of_time(question: str) -> None:
         ("Did the bot retry at 15:34?", Moment("15:34:00")),
         # a length is passed over for the moment after it
         ("After a retry after 0:30, what failed at 15:34?", Moment("15:34:00")),
+        # an hour of 1 or more after a retry verb is as likely a moment as a wait
+        ("Did the bot retry after 15:34?", Moment("15:34:00")),
+        ("The bot retried after 15:34, what happened?", Moment("15:34:00")),
+        ("A retry after 15:34 failed?", Moment("15:34:00")),
+        ("The first retry after 15:34 failed?", Moment("15:34:00")),
+        ("Which client backed off after 2:00?", Moment("02:00:00")),
+        ("Why did the upload retry after 1:30?", Moment("01:30:00")),
+        ("Why did the upload retry after about 1:30?", Moment("01:30:00", "", True)),
+        ("Why did the bot retry after 1h30?", Moment("01:30:00")),
+        # "the retry" is one retry: "after" says when it came, whatever the hour
+        ("What did the retry after 0:30 write?", Moment("00:30:00")),
     ],
 )  # fmt: skip
 def test_a_retry_at_a_moment_keeps_the_moment(question: str, moment: Moment) -> None:
