@@ -43,12 +43,19 @@ REASONING_PATTERNS: tuple[str, ...] = (
 
 #: Irregular past tenses of what happens to a running program ("What broke the server?"),
 #: for ``MODULE_PATTERNS``: each is only ever a past tense there, never a present tense or an
-#: adjective before "the" ("broken", "frozen" describe a program and are not here). "shut"
-#: is not: after a plural it is a present tense ("Which jobs shut the service down?"), so
-#: the pattern takes it as a past tense only right after "what".
+#: adjective before "the" ("broken", "frozen" describe a program and are not here). "freed"
+#: is here because the pattern's "-ed" rule skips "-eed" words, present tenses ("feed",
+#: "need", "speed"). Left out: "made" ("What made the daemon crash?" asks a cause), "held",
+#: "found", "built" (also adjectives or nouns there; none is asked about yet).
 IRREGULAR_PAST: str = (
-    "ate|blew|broke|brought|froze|hung|kept|left|overwrote|ran|spun|stole|threw|took|woke|wrote"
+    "ate|blew|broke|brought|caught|drove|freed|froze|got|hung|kept|left|lost|overwrote|ran|"
+    "sank|sent|shook|shot|spun|stole|struck|threw|took|tore|woke|wrote"
 )
+
+#: Past tenses that are also present tenses after a plural ("Which jobs shut the service
+#: down?", "Which jobs set the service up?"): ``MODULE_PATTERNS`` takes them as past tenses
+#: only right after "what", their singular subject ("What shut down the daemon?").
+PAST_AFTER_WHAT: str = "cut|hit|let|put|set|shut"
 
 #: Question shapes that ask where something lives in the host's tree.
 MODULE_PATTERNS: tuple[str, ...] = (
@@ -60,9 +67,13 @@ MODULE_PATTERNS: tuple[str, ...] = (
     # past tense that a determiner follows, with or without "down", "up" …: "What crashed
     # the daemon?", "What took down the server?" ask what was done to it, while "Which
     # automated tool …" (the past participle right before the program) describes one ("need
-    # the" is no past tense). "shut" is one right after "what", its singular subject.
+    # the" is no past tense). "shut", "set" … are ones right after "what" (PAST_AFTER_WHAT).
     r"\b(which|what) ((?!(did|does|do|is|was|were|are|has|had|will|would|can|could|should|"
-    r"happen(s|ed)?)\b)(?!([a-z]+(?<!e)ed|" + IRREGULAR_PAST + r"|(?<=\bwhat )shut)"
+    r"happen(s|ed)?)\b)(?!([a-z]+(?<!e)ed|"
+    + IRREGULAR_PAST
+    + r"|(?<=\bwhat )("
+    + PAST_AFTER_WHAT
+    + r"))"
     r"( (down|up|out|off|over))? (the|a|an|our|its|this|that|my) )[\w/-]+ ){0,3}?"
     r"(app|application|tool|service|server|daemon|daes?|script|engine|dashboard|library|"
     r"plugin|integration|orchestrator)s?\b",

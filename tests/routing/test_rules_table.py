@@ -252,6 +252,8 @@ ENTRIES = (
             ("What component opens the connection to the agent's database server?", M),
             ("Which modules handle YouTube sign-in and credential rotation?", M),
             ("Which module handles a crashed daemon?", M),  # "crashed" describes the daemon
+            # a past tense after "which module" leaves it a module question (see [2]: "sent")
+            ("Which module sent the alert?", M),
         ),
         misses=(
             ("What codebase size did the indexer report?", L),
@@ -281,6 +283,17 @@ ENTRIES = (
             ("What jobs keep the daemon alive?", M),
             # "shut" after a plural is a present tense: which jobs do that, every night
             ("Which jobs shut the service down every night?", M),
+            # so are "set", "put", "cut", "hit", "let": what those jobs do, not what was done
+            ("Which jobs set the service up?", M),
+            ("Which tools put the server in maintenance?", M),
+            ("Which scripts cut the daemon's logs?", M),
+            ("Which jobs put the server in maintenance?", M),  # "jobs" names no program
+            ("Which jobs cut the daemon's logs?", M),
+            ("Which jobs hit the server every minute?", M),
+            ("Which jobs let the dashboard show the quota?", M),
+            ("What jobs set the service up?", M),  # after "what jobs", not right after "what"
+            # "lost" inside a word, or describing the program: no past tense before "the"
+            ("Which lost-and-found tool keeps the stray files?", M),
         ),
         misses=(
             ("What did the daemon do after the crash?", L),
@@ -313,6 +326,25 @@ ENTRIES = (
             ("What wrote the service's lock file?", L),
             # "what" is the subject, so "shut" is its past tense ("what shuts" is present)
             ("What shut down the daemon at noon?", L),
+            # more irregular past tenses, one question each
+            ("What sent the server offline?", L),
+            ("What got the daemon killed?", L),
+            ("What caught the script?", L),
+            ("What drove the service down?", L),
+            ("What tore down the service?", L),
+            ("What lost the daemon?", L),
+            ("What sank the server?", L),
+            ("What shook the service?", L),
+            ("What struck the daemon?", L),
+            ("What shot down the server?", L),
+            # "freed" is listed: the "-ed" rule skips "-eed" words ("feed", "need", "speed")
+            ("What freed the server?", L),
+            # like "shut": past tenses right after "what", present after a plural ("jobs")
+            ("What hit the server at noon?", L),
+            ("What cut the server off at noon?", L),
+            ("What put the server in maintenance?", L),
+            ("What set the server to read-only?", L),
+            ("What let the server run out of memory?", L),
         )),
     Entry("module_patterns", 3,  # "where is/are/does/can …"
         hits=(
