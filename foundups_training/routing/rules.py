@@ -39,6 +39,11 @@ REASONING_PATTERNS: tuple[str, ...] = (
     r"\bwhat do you (think|recommend|suggest)\b",
     r"\bwhat (went|was going|had gone|has gone) wrong\b",
     r"\bwhat caused\b",
+    # "what made the daemon crash": a cause, as "what caused" asks; not "what made the
+    # dashboard" (a thing that was built) nor "what made it into the release"
+    r"\bwhat made (the|a|an|our|its|this|that|my|it|them) ([\w/-]+ ){0,2}?(crash|fail|stop|"
+    r"hang|die|restart|break|exit|quit|freeze|stall|go down|time out|drop|lose|reconnect|"
+    r"disconnect|skip|retry|give up|back off)",
 )
 
 #: Irregular past tenses of what happens to a running program ("What broke the server?"),

@@ -205,6 +205,17 @@ ENTRIES = (
     Entry("reasoning_patterns", 14,  # what caused: a diagnosis
         hits=(("What caused the DAE to restart at noon?", R),),
         misses=(("What is the cause listed in the quota error?", L),)),
+    Entry("reasoning_patterns", 15,  # what made X <fail>: a cause, as "what caused"
+        hits=(
+            ("What made the daemon crash?", R),
+            ("What made the bot stop responding at noon?", R),
+            ("What made our chat poller give up?", R),
+        ),
+        misses=(
+            ("What made the dashboard?", M),
+            ("Which module made the dashboard?", M),
+            ("What made it into the log at noon?", L),
+        )),
     # -- event: shaped like a module question, answered by what the log recorded --------------
     Entry("event_patterns", 0,  # where something went
         hits=(

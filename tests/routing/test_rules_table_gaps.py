@@ -7,7 +7,8 @@ and fixed since (plurals, typographic apostrophes, "why" after a sentence or neg
 "happened", "error code", the kinds of program a logged line names, "banning", a plural noun
 before its verb, three calibration questions' shapes, and a past tense before "the daemon",
 regular or irregular: "What crashed the daemon at noon?", "What broke the server at noon?",
-"What sent the server offline?", "What hit the server at noon?") are there now.
+"What sent the server offline?", "What hit the server at noon?", and a cause asked with
+"made": "What made the daemon crash?") are there now.
 
 A new gap goes into ``INTENT_GAPS`` as ``pytest.param(question, intent,
 marks=pytest.mark.xfail(strict=True, reason=...))``, the reason naming the entry at fault and
@@ -22,22 +23,7 @@ from foundups_training.routing import RoutingRules
 
 M, L = "module_location", "lookup"
 
-INTENT_GAPS: list[object] = [
-    pytest.param(
-        "What made the daemon crash?",
-        "reasoning",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "MODULE_PATTERNS[2] reads 'what made the daemon' as a kind of program; the "
-                "question asks a cause, as 'what caused' (REASONING_PATTERNS) does. Adding "
-                "'made' to IRREGULAR_PAST would only make it a log question: the fix is a "
-                "reasoning pattern for 'what made the <program> <verb>', and it must leave "
-                "'Which module made the dashboard?' a module question"
-            ),
-        ),
-    ),
-]
+INTENT_GAPS: list[object] = []
 
 
 @pytest.mark.parametrize(
