@@ -611,8 +611,7 @@ class PatternMemory:
         (:data:`HNSW_CONFIG`); a store that cannot be changed keeps searching as it did."""
         want = int(HNSW_CONFIG["ef_search"])
         try:
-            hnsw: Mapping[str, Any] = (col.configuration or {}).get("hnsw") or {}
-            have = hnsw.get("ef_search")
+            have = (col.configuration or {}).get("hnsw", {}).get("ef_search")
             if isinstance(have, int) and have < want:
                 col.modify(configuration={"hnsw": {"ef_search": want}})
                 log.info("pattern memory: HNSW ef_search %d -> %d", have, want)
