@@ -53,18 +53,13 @@ log = logging.getLogger(__name__)
 
 #: The HNSW index, chosen rather than inherited: cosine space (unit vectors, similarity =
 #: 1 - distance); ef_construction 200 and 16 neighbours give a good graph for ~10^5
-#: vectors; larger write batches make bulk mining cheaper. ef_search 400: Chroma rebuilds
-#: the part of the graph written since its last sync (up to ``sync_threshold`` patterns)
-#: each time a store is opened, and not the same way twice; with 96, the real tree's 149
-#: questions missed 7 to 10 of their exact 32 nearest patterns among the 128 a recall
-#: fetches, different ones in each process (an answer's raw score moved 0.524 / 0.529
-#: between runs), with 256 one to three, with 400 none. It costs well under a millisecond
-#: per query at 6K patterns (see docs/memory.md for 100K).
+#: vectors; ef_search 96 keeps recall@5 close to exact search for well under a millisecond
+#: more per query; larger write batches make bulk mining cheaper.
 HNSW_CONFIG: dict[str, Any] = {
     "space": "cosine",
     "ef_construction": 200,
     "max_neighbors": 16,
-    "ef_search": 400,
+    "ef_search": 96,
     "batch_size": 500,
     "sync_threshold": 5000,
 }
@@ -553,8 +548,7 @@ class PatternMemory:
         return self._resolve(create)
 
     def _migrate(self, col: Collection) -> None:
-        """Bring a store written by an earlier layout up to :data:`LAYOUT_VERSION`, and
-        its search up to this version's ``ef_search`` (:meth:`_widen_search`).
+        """Bring a store written by an earlier layout up to :data:`LAYOUT_VERSION`.
 
         Layout 1 embedded a mined pattern's whole context, "Before:" lines included: those
         patterns get the vector of :func:`embedded_text`. Run by this process's first write
@@ -565,7 +559,6 @@ class PatternMemory:
         with self._write_lock:
             if self._migrated:
                 return
-            self._widen_search(col)
             meta = dict(col.metadata or {})
             layout = int(meta.get("foundups_training_layout", 1) or 1)
             if layout >= LAYOUT_VERSION:
@@ -604,19 +597,6 @@ class PatternMemory:
                 changed,
                 time.perf_counter() - start,
             )
-
-    @staticmethod
-    def _widen_search(col: Collection) -> None:
-        """Give a store made with a narrower ``ef_search`` this version's
-        (:data:`HNSW_CONFIG`); a store that cannot be changed keeps searching as it did."""
-        want = int(HNSW_CONFIG["ef_search"])
-        try:
-            have = (col.configuration or {}).get("hnsw", {}).get("ef_search")
-            if isinstance(have, int) and have < want:
-                col.modify(configuration={"hnsw": {"ef_search": want}})
-                log.info("pattern memory: HNSW ef_search %d -> %d", have, want)
-        except Exception as exc:  # noqa: BLE001 - recall works as before, only less exactly
-            log.warning("pattern memory: could not widen the HNSW search (%s)", exc)
 
     def _check_writable(self) -> Collection:
         if self.read_only:

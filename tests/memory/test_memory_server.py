@@ -46,26 +46,3 @@ def test_server_mode_shares_one_store_between_clients(server_settings: Settings)
     finally:
         for mem in (first, second, token_client):
             mem.close()
-
-
-def test_a_server_stores_narrower_search_is_widened_by_its_next_writer(
-    server_settings: Settings,
-) -> None:
-    """As for the embedded store (``test_memory_store``): through the server's API too."""
-    old = open_memory(server_settings)
-    try:
-        old.upsert([make(1)])
-        col = old._col(create=False)
-        assert col is not None
-        col.modify(configuration={"hnsw": {"ef_search": 96}})
-    finally:
-        old.close()
-    writer = open_memory(server_settings)
-    try:
-        writer.upsert([make(2)])
-        col = writer._col(create=False)
-        assert col is not None
-        assert col.configuration["hnsw"]["ef_search"] == 400
-    finally:
-        writer.clear(confirm=True)
-        writer.close()

@@ -345,36 +345,6 @@ def test_collection_config_is_cosine_hnsw_and_path_free(
         assert vector["hnsw"][key] == HNSW_CONFIG[key]
 
 
-def _ef_search(memory: PatternMemory) -> int:
-    col = memory._col(create=False)
-    assert col is not None
-    return int(col.configuration["hnsw"]["ef_search"])
-
-
-def test_a_stores_narrower_search_is_widened_by_its_next_writer(settings: Settings) -> None:
-    """Stores made before ef_search was 400 searched with 96: between two openings, Chroma
-    rebuilds the part of the graph written since its last sync, and with 96 a different
-    0.2% of the exact 32 nearest were missed each time (the real tree's questions)."""
-    old = open_memory(settings)
-    old.upsert([make(1)])
-    col = old._col(create=False)
-    assert col is not None
-    col.modify(configuration={"hnsw": {"ef_search": 96}})
-    old.close()
-    reader = open_memory(settings, read_only=True)
-    try:
-        assert _ef_search(reader) == 96  # a reader leaves the store as it is
-    finally:
-        reader.close()
-    writer = open_memory(settings)
-    try:
-        writer.upsert([make(2)])
-        assert _ef_search(writer) == HNSW_CONFIG["ef_search"] == 400
-        assert [r.pattern.id for r in writer.recall(make(2).context, n=1)] == [make(2).id]
-    finally:
-        writer.close()
-
-
 def test_persistence_across_processes(settings: Settings) -> None:
     pattern = make(4, outcome="kept")
     script = textwrap.dedent(f"""
