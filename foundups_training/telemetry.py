@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -128,12 +129,13 @@ def _redacted(value: Any) -> Any:
     a header or a ``key=value`` pair in a key as easily as in a value); see :func:`_key_text`
     and :class:`_KeyNames`; a string of at most :data:`_FREE_CHARS` characters, key or value,
     leaves the budget alone. The items of a dict that no event holds become one item of as many
-    bytes, keyed ``""``."""
+    bytes, keyed ``""``. A value json would write through ``str`` (a path, a date, a host's
+    object) is that text, redacted as a string is; see :func:`_writable`."""
     from foundups_training.mining.redact import REDACTED, redact
 
     try:  # most payloads are small: all of one is redacted, without counting
-        small = len(json.dumps(value, ensure_ascii=False, default=str)) <= MAX_EVENT_BYTES
-    except (TypeError, ValueError, RecursionError):
+        small = len(json.dumps(value, ensure_ascii=False, default=_text_of)) <= MAX_EVENT_BYTES
+    except (TypeError, ValueError, RecursionError):  # a key json refuses, an int too long
         small = False
     if small:
         return _redacted_whole(value, redact)
@@ -166,6 +168,7 @@ def _redacted(value: Any) -> Any:
         return redact(head) + (_blank(item[keep:]) if len(item) > keep else "")
 
     def walk(item: Any, top: int) -> Any:
+        item = _writable(item)  # an object's text is redacted and cut as any string is
         first = holder(top)
         if first is None:
             return _blank(item)  # every form that holds it is too long to be written
@@ -208,6 +211,7 @@ def _redacted(value: Any) -> Any:
 
 def _redacted_whole(value: Any, redact: Callable[[str], str]) -> Any:
     """``value`` with every string in it redacted (a payload that fits in an event)."""
+    value = _writable(value)
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
@@ -223,13 +227,88 @@ def _redacted_whole(value: Any, redact: Callable[[str], str]) -> Any:
 def _key_text(key: Any) -> str:
     """A dict key as the text ``json.dumps`` writes for it: ``1`` → ``"1"``, ``None`` →
     ``"null"``, ``False`` → ``"false"``. A key json refuses (a tuple) would make the whole
-    event fail to encode and be lost: it becomes ``str(key)``, as a value of any type does
-    (``default=str``), and is redacted like any other key."""
+    event fail to encode and be lost: it becomes its text (:func:`_text_of`), as a value of
+    any type does, and is redacted like any other key; so does an int too long to write."""
     if isinstance(key, str):
         return key
     if key is None or isinstance(key, bool | int | float):
-        return json.dumps(key)
-    return str(key)
+        key = _writable(key)
+        return key if isinstance(key, str) else json.dumps(key)
+    return _text_of(key)
+
+
+def _text_of(value: Any) -> str:
+    """``str(value)``, which json writes for a value it does not know (its ``default``), but
+    never raising: one odd object must not lose the event it is in. An int too long for
+    ``str`` (Python stops at 4,300 digits) is written as its number of digits (see
+    :func:`_digits_text`), and an object whose ``str()`` raises as ``<unprintable Type>``,
+    as :func:`_failure` writes such an exception's message."""
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - a host's object whose __str__ raises anything
+        if isinstance(value, int) and _too_long(value):
+            return _digits_text(value)
+        return f"<unprintable {type(value).__name__}>"
+
+
+def _too_long(number: int) -> bool:
+    """Whether ``number`` has more digits than Python writes (``sys.get_int_max_str_digits``:
+    4,300 unless set otherwise); json raises on it as ``str`` does."""
+    try:
+        int.__repr__(number)  # what json writes for an int
+    except ValueError:
+        return True
+    return False
+
+
+def _digits_text(number: int) -> str:
+    """``<int of 5,001 digits>`` (or ``<negative int of …>``): an int too long to write.
+
+    The count comes from the logarithm, which costs next to nothing whatever the size,
+    where converting to decimal takes long for a huge number. Only when the logarithm is too close
+    to a whole number to tell (the number is next to a power of ten) is the number compared
+    with that power of ten.
+    """
+    size = abs(number)
+    log = math.log10(size)
+    nearest = round(log)
+    if abs(log - nearest) < 1e-9 * max(log, 1.0):
+        digits = nearest + 1 if size >= 10**nearest else nearest
+    else:
+        digits = math.floor(log) + 1
+    sign = "negative " if number < 0 else ""
+    return f"<{sign}int of {digits:,} digits>"
+
+
+def _writable(item: Any) -> Any:
+    """``item`` if json writes it itself (a string, a dict, a list, a tuple, ``None``, a bool,
+    a float, an int), else its text (:func:`_text_of`): a string the writer redacts and cuts
+    as any other, where json would write it unredacted through ``str``, uncut, or raise. An
+    int too long for ``str`` becomes its text too: json would raise on it."""
+    if item is None or isinstance(item, str | dict | list | tuple | bool | float):
+        return item
+    if isinstance(item, int):
+        return _digits_text(item) if _too_long(item) else item
+    return _text_of(item)
+
+
+def _json(value: Any) -> str:
+    """``value`` as ``json.dumps`` writes it, never raising on what a payload holds.
+
+    A key json refuses (a tuple, a host's object) or an int too long for ``str`` made it
+    raise, and the event was lost: then the keys and values are first made what the writer
+    writes for them (:func:`_key_text`, :func:`_writable`), without redacting (the writer has
+    redacted the payload before it is encoded).
+    """
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_text_of)
+    except (TypeError, ValueError):
+        return json.dumps(_redacted_whole(value, _unchanged), ensure_ascii=False)
+
+
+def _unchanged(text: str) -> str:
+    """No redaction (see :func:`_json`)."""
+    return text
 
 
 class _KeyNames:
@@ -264,30 +343,27 @@ def _blank(value: Any) -> Any:
     (a string or a container becomes one string), so that ``cut`` still tells the size."""
     if not isinstance(value, str | dict | list | tuple):
         return value
-    try:
-        data = json.dumps(value, ensure_ascii=False, default=str)
-    except TypeError:  # a key json refuses (a tuple, see _key_text): the event still goes
-        data = repr(value)
+    data = _json(value)  # never raises (a tuple key, an int too long): the event still goes
     return " " * max(len(data.encode("utf-8", "backslashreplace")) - 2, 0)
 
 
 def _cut(value: Any, limit: int) -> Any:
     """``value`` with every string in it longer than ``limit`` characters cut to ``limit``
-    (with an ellipsis), lists to their first ``limit`` items."""
+    (with an ellipsis), lists to their first ``limit`` items; keys as the writer writes them
+    (:func:`_key_text`), and a value json would write through ``str`` as its text, cut."""
+    value = _writable(value)
     if isinstance(value, str):
         return value if len(value) <= limit else value[:limit] + "…"
     if isinstance(value, dict):
         names = _KeyNames()  # two long keys alike in their first characters stay two
-        return {names.add(str(k)[:limit]): _cut(v, limit) for k, v in value.items()}
+        return {names.add(_key_text(k)[:limit]): _cut(v, limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_cut(v, limit) for v in value[:limit]]
     return value
 
 
 def _encode(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode(
-        "utf-8", "backslashreplace"
-    )
+    return (_json(record) + "\n").encode("utf-8", "backslashreplace")
 
 
 def encode_event(record: dict[str, Any]) -> bytes:
@@ -296,7 +372,10 @@ def encode_event(record: dict[str, Any]) -> bytes:
     A bigger payload (a question pasted with a whole log, an error quoting a file) has its
     strings cut, shorter each time, until the line fits, and says so in ``payload["cut"]``
     (how many bytes the whole line had); a payload that still does not fit (thousands of
-    keys) keeps only that.
+    keys) keeps only that. So ``cut`` in a cut event is always the size: a payload's own
+    ``cut`` is kept under the first free name, ``cut (2)``, ``cut (3)`` … (as :class:`_KeyNames`
+    keeps two keys that became one text), rather than overwritten. A payload that fits is
+    written as it is, its own ``cut`` included.
     """
     data = _encode(record)
     if len(data) <= MAX_EVENT_BYTES:
@@ -304,11 +383,23 @@ def encode_event(record: dict[str, Any]) -> bytes:
     size = len(data)
     payload = record.get("payload")
     for limit in _CUT_CHARS:
-        cut = {**record, "payload": {**_cut(dict(payload or {}), limit), "cut": size}}
+        cut = {**record, "payload": _with_size(_cut(dict(payload or {}), limit), size)}
         data = _encode(cut)
         if len(data) <= MAX_EVENT_BYTES:
             return data
     return _encode({**_cut(record, _CUT_CHARS[0]), "payload": {"cut": size}})
+
+
+def _with_size(payload: dict[str, Any], size: int) -> dict[str, Any]:
+    """A cut ``payload`` with ``cut``: the size of the whole line; the payload's own ``cut``,
+    if any, renamed in its place to the first name the payload does not hold."""
+    if "cut" not in payload:
+        return {**payload, "cut": size}
+    names = _KeyNames()
+    for key in payload:  # already distinct: each keeps its name
+        names.add(key)
+    own = names.add("cut")
+    return {**{own if key == "cut" else key: val for key, val in payload.items()}, "cut": size}
 
 
 class TelemetryWriter:
