@@ -292,8 +292,11 @@ class _Delivery:
         for lane in list(self.lanes.values()):
             lane.closing = True
 
-    def behind(self, lanes: list[_Lane]) -> list[_Lane]:
-        return [lane for lane in lanes if lane.delivered < lane.queued]
+    def behind(self, lanes: list[_Lane], targets: list[int]) -> list[_Lane]:
+        """The lanes of ``lanes`` that have not delivered their ``targets`` yet."""
+        return [
+            lane for lane, target in zip(lanes, targets, strict=True) if lane.delivered < target
+        ]
 
     def waiting(self) -> int:
         """Decisions queued and not yet delivered (the one in a plugin included)."""
@@ -306,14 +309,19 @@ class _Delivery:
         started = time.monotonic()
         deadline = started + timeout
         lanes = list(self.lanes.values())
+        # What was queued when the wait began, not what is queued later: while the host
+        # keeps sending, a lane is never empty, and waiting for that ran out the whole
+        # timeout (at the exit, where the steps share one budget) and reported decisions
+        # as not delivered that were. Each lane delivers in order, so its count says when.
+        targets = [lane.queued for lane in lanes]
         me = threading.current_thread()
         if any(lane.worker is me for lane in lanes):
             # a plugin's on_decision: it cannot wait on itself, nor (another plugin waiting
             # on it meanwhile) make the other wait
-            return not self.behind(lanes)
+            return not self.behind(lanes, targets)
         with self.done:
             while True:
-                behind = self.behind(lanes)
+                behind = self.behind(lanes, targets)
                 if not behind:
                     return True
                 # skip_stuck (the exit's steps): a plugin still in the call an earlier exit

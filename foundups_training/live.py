@@ -130,12 +130,44 @@ def _describe_value(value: Any) -> str:
     return text if len(text) <= 80 else text[:79] + "…"
 
 
+def _field(decision: Any, name: str) -> Any:
+    """``decision.name`` for a log line, or ``"?"``: an object that is not a Decision may raise
+    anything from an attribute read, and reporting it must not fail the rest of its batch."""
+    try:
+        return getattr(decision, name)
+    except Exception:  # noqa: BLE001 - a malformed decision: say what can be said
+        return "?"
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds")
 
 
 def _pid(prefix: str, raw: str) -> str:
-    return f"{prefix}-{_ID_SAFE.sub('_', raw)[:120]}"
+    # Cut before sanitising: the regex maps one character to one, so the id is the same,
+    # and a huge id is not scanned whole (a 10 MB one held the GIL for seconds).
+    return f"{prefix}-{_ID_SAFE.sub('_', raw[:120])}"
+
+
+def _as_key(value: Any) -> str:
+    """A stream or author id as the string the learner keys its state by.
+
+    ``Decision`` declares them strings but validates nothing: a number is kept as its text,
+    and a value that cannot be a string fails its own decision here, before it becomes the
+    learner's "last stream" (a list there made every later decision without a stream of its
+    own fail too).
+    """
+    if type(value) is str:
+        return value
+    return "" if value is None else str(value)
+
+
+def _normalised(decision: Decision) -> Decision:
+    """``decision`` with its stream and subject as plain strings (the same object if they are)."""
+    stream, subject = decision.stream, decision.subject
+    if type(stream) is str and type(subject) is str:
+        return decision
+    return replace(decision, stream=_as_key(stream), subject=_as_key(subject))
 
 
 def _check(decision: Decision) -> None:
@@ -210,6 +242,7 @@ class LiveLearner:
         self._state_lock = threading.Lock()
         self._closed = False
         self._stopping = False
+        self._start_failed = False  # said once: the writer thread could not start
         self._journal_only = False  # closing: what is left goes to the journal, not the store
         self._counts = {
             "submitted": 0,
@@ -247,14 +280,23 @@ class LiveLearner:
 
     # -- control ------------------------------------------------------------------------------
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every submitted decision is written; False on timeout."""
+        """Wait until every decision submitted before this call is written; False on timeout.
+
+        Decisions submitted meanwhile are not waited for: on a busy stream some arrive during
+        every write, and waiting for none to be left ran out the whole timeout (at the host's
+        exit, where it is shared) and reported a failure for decisions the store had taken.
+        The writer takes decisions in order, so the count processed says when those before
+        the call are done.
+        """
         deadline = time.monotonic() + timeout
+        with self._count_lock:
+            target = self._counts["submitted"]
         self._wake.set()
         with self._done:
-            while self._counts["processed"] < self._counts["submitted"]:
+            while self._counts["processed"] < target:
                 left = deadline - time.monotonic()
                 if left <= 0 or self._thread is None or not self._thread.is_alive():
-                    return self._counts["processed"] >= self._counts["submitted"]
+                    return self._counts["processed"] >= target
                 self._wake.set()
                 self._done.wait(min(left, 0.05))
         return True
@@ -285,12 +327,20 @@ class LiveLearner:
             self._process(batch)
         with self._done:
             left = self._counts["submitted"] - self._counts["processed"]
+        journaled = self._counts["journaled"] - journaled_before
         if not stored:
             log.warning(
                 "live learner: the store did not take every decision within %.1f s; "
                 "%d patterns journaled to %s (stored when the store next opens for writing)",
                 timeout,
-                self._counts["journaled"] - journaled_before,
+                journaled,
+                self._journal_dir(),
+            )
+        elif journaled:  # decisions that came while it closed (the stream went on)
+            log.warning(
+                "live learner: %d patterns of decisions sent while it closed journaled to %s "
+                "(stored when the store next opens for writing)",
+                journaled,
                 self._journal_dir(),
             )
         if left:
@@ -314,15 +364,33 @@ class LiveLearner:
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is None:
-                self._thread = threading.Thread(
+                thread = threading.Thread(
                     target=self._run, name="foundups-training-live", daemon=True
                 )
-                self._thread.start()
+                try:
+                    thread.start()
+                except RuntimeError as exc:
+                    # No thread can start (the interpreter is ending, the process is out of
+                    # threads): the decision is still queued, the next submit tries again,
+                    # and close() stores or journals the queue itself. Raising here lost the
+                    # decision, and the training plugin's early ones with it.
+                    if not self._start_failed:
+                        self._start_failed = True
+                        warn_failure(log, "live learner: the writer thread cannot start", exc)
+                    return
+                self._thread = thread
 
     def _take(self) -> list[Decision]:
+        # close() and the writer thread may both take (close, when the thread is stuck in a
+        # write that then ends): the last decision can go between a check that the queue is
+        # not empty and the pop, so the pop alone decides. An IndexError here used to end the
+        # writer thread, or leave close(), with the decisions already taken lost.
         batch: list[Decision] = []
-        while self._pending and len(batch) < BATCH:
-            batch.append(self._pending.popleft())
+        while len(batch) < BATCH:
+            try:
+                batch.append(self._pending.popleft())
+            except IndexError:
+                break
         return batch
 
     def _run(self) -> None:
@@ -360,6 +428,7 @@ class LiveLearner:
             updates: dict[str, str] = {}
             for decision in decisions:
                 try:
+                    decision = _normalised(decision)
                     _check(decision)
                     self._absorb(decision, pending, updates)
                 except Exception as exc:  # noqa: BLE001 - skip this one, keep the batch
@@ -412,8 +481,8 @@ class LiveLearner:
             log.warning(
                 "live learner: decision %s from %s skipped, no pattern can be built from it "
                 "(%s); %d skipped so far",
-                _describe_value(getattr(decision, "id", "?")),
-                _describe_value(getattr(decision, "source", "?")),
+                _describe_value(_field(decision, "id")),
+                _describe_value(_field(decision, "source")),
                 self.last_error,
                 n,
                 exc_info=n == 1,
