@@ -175,6 +175,19 @@ def _settings_from(args: argparse.Namespace) -> Any:
     )
 
 
+def hand_to_plugins(settings: Any) -> None:
+    """Hand this invocation's ``--data-dir`` / ``--config`` to the plugins.
+
+    The plugins read their settings from the environment when the plugin manager is built:
+    the training plugin its Trainer, and the manager its ``plugins_allow`` /
+    ``plugins_deny``. A verb that builds the manager calls this first; without it, a config
+    file named by ``--config`` (or found in ``--data-dir``) had no say in which plugins load.
+    """
+    os.environ["FOUNDUPS_TRAINING_HOME"] = str(settings.data_dir)
+    if settings.config_file is not None:
+        os.environ["FOUNDUPS_TRAINING_CONFIG"] = str(settings.config_file)
+
+
 def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
     """Print ``data`` as JSON with ``--json``, else ``text`` (or a readable dump of data).
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from typing import Any
 
 from foundups_training import signals
-from foundups_training.cli import CliError, emit, readable
+from foundups_training.cli import CliError, emit, hand_to_plugins, readable
 from foundups_training.config import Settings
 from foundups_training.logs import warn_failure
 from foundups_training.records import Answer, Query
@@ -93,11 +92,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     from foundups_training.plugins import get_plugin_manager
 
-    # The training plugin builds its Trainer from the environment: hand it this
-    # invocation's --data-dir / --config the same way.
-    os.environ["FOUNDUPS_TRAINING_HOME"] = str(settings.data_dir)
-    if settings.config_file is not None:
-        os.environ["FOUNDUPS_TRAINING_CONFIG"] = str(settings.config_file)
+    hand_to_plugins(settings)
     query = Query(
         text=text, tier=args.tier, n_patterns=shown or DEFAULT_PATTERNS_SHOWN, asked_by="cli"
     )
