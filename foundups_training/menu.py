@@ -422,11 +422,9 @@ class TrainingMenu:
             try:
                 summary = self.trainer.metrics.summary()
                 escalations = summary["answers"]["escalated"]
-                ev = summary.get("last_eval")
-                if ev:
-                    tiers = {t["tier"]: t for t in ev["tiers"]}
-                    if "gemma" in tiers:
-                        gemma_acc = tiers["gemma"]["accuracy"]
+                gemma = summary.get("last_gemma_eval")  # the last run may have left it out
+                if gemma:
+                    gemma_acc = gemma["accuracy"]
             except Exception as exc:  # noqa: BLE001 - a header must not stop the menu
                 metrics_problem = f"{type(exc).__name__}: {exc}"
         if total is None:

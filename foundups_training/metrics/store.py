@@ -764,6 +764,26 @@ class MetricsStore:
             ),
             "answers": self.answer_stats(),
             "last_eval": evals[0].as_dict() if evals else None,
+            "last_gemma_eval": self._last_tier_eval("gemma"),
+        }
+
+    def _last_tier_eval(self, tier: str) -> dict[str, Any] | None:
+        """The latest evaluation of ``tier`` (its accuracy, and the run's id, dataset and
+        time), or None: the last run may have left it out (the demo's, ``--tiers memory``),
+        which must not hide the one measured before."""
+        rows = self._rows(
+            "SELECT r.id, r.ts, r.dataset, t.accuracy FROM eval_tiers t "
+            "JOIN eval_runs r ON r.id = t.run_id WHERE t.tier = ? ORDER BY r.id DESC LIMIT 1",
+            (tier,),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return {
+            "id": row["id"],
+            "ts": row["ts"],
+            "dataset": row["dataset"],
+            "accuracy": row["accuracy"],
         }
 
 

@@ -151,3 +151,18 @@ def test_formatters() -> None:
     assert "Patterns       : unknown (StoreNotCopied: big)" in unknown  # never "0"
     answer = Answer("why", "qwen", confidence=0.4, escalated=True, escalation_reason="why-question")
     assert "Escalated  : yes - why-question" in format_answer(answer)
+
+
+def test_gemma_accuracy_is_the_last_evaluation_that_ran_gemma(fake_trainer) -> None:
+    """A later run without the Gemma tier (the demo's, ``eval --tiers memory``) showed "-"
+    in the header although Gemma had been measured."""
+    metrics = fake_trainer.metrics
+    _, out = drive(fake_trainer, "0")
+    assert "Gemma accuracy  : -" in out
+    metrics.record_eval("dev.jsonl", [{"tier": "gemma", "n": 10, "accuracy": 0.9}])
+    metrics.record_eval("demo", [{"tier": "memory", "n": 8, "accuracy": 1.0}])
+    _, out = drive(fake_trainer, "0")
+    assert "Gemma accuracy  : 90.0%" in out
+    metrics.record_eval("held-out", [{"tier": "gemma", "n": 4, "accuracy": 0.75}])
+    _, out = drive(fake_trainer, "0")
+    assert "Gemma accuracy  : 75.0%" in out
