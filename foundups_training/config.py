@@ -23,6 +23,9 @@ Environment variables (all optional):
 ``FOUNDUPS_TRAINING_DISABLE``             deny-list of plugin names (comma separated)
 ========================================  ==================================================
 
+Those are the common ones; every setting has its variable (``FOUNDUPS_TRAINING_THREADS``,
+``…_IDLE_MINUTES``, ``…_FAST_PATH_SIMILARITY`` …): docs/operations.md lists them all.
+
 The host's own model variables (``LOCAL_MODEL_TRIAGE_PATH``, ``LOCAL_MODEL_CODE_PATH``,
 ``HOLO_GEMMA_MODEL``, ``HOLO_QWEN_MODEL`` …) are honoured by the model locator.
 """
