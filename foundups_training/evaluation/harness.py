@@ -166,8 +166,18 @@ class EvalReport:
         # errors="replace": a question holding a lone surrogate must not cut the file short
         with target.open("w", encoding="utf-8", errors="replace") as fh:
             for r in self.results:
-                fh.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
+                row = {k: _json_number(v) for k, v in asdict(r).items()}
+                fh.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
         return target
+
+
+def _json_number(value: Any) -> Any:
+    """``value``, with a float that is NaN or infinite as None: ``json`` writes those as
+    ``NaN`` and ``Infinity``, which jq, JavaScript and every strict parser refuse, and a
+    NaN raw score is one the calibration expects (it maps like 0)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def evaluate(

@@ -127,7 +127,7 @@ def _parse(numbered: Iterable[tuple[int, str]]) -> tuple[list[QAItem], list[tupl
         # Checked last, so a line refused for another reason claims no id: the next line
         # with that id is then the first, not a "duplicate" of a question that is not there.
         if item_id in seen:
-            problems.append((number, f"duplicate id {item_id!r}"))
+            problems.append((number, f"duplicate id {_shown(item_id)}"))
             continue
         seen.add(item_id)
         # The kind chooses the rule ("module_location" is judged by its first module): a
@@ -135,6 +135,14 @@ def _parse(numbered: Iterable[tuple[int, str]]) -> tuple[list[QAItem], list[tupl
         kind = kind.strip().lower()
         items.append(QAItem(item_id, query.strip(), tuple(expected), kind, number))
     return items, problems
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` quoted for a message, cut to ``limit`` characters: an id can be as long as
+    its line, and the message quoted it whole (a megabyte on one line)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"
 
 
 def _raise_problems(problems: Sequence[tuple[int, str]], source: str) -> None:

@@ -98,6 +98,9 @@ class CurveMap:
             return "xs must be in increasing order"
         if any(not 0.0 <= y <= 1.0 for y in self.ys):
             return "ys are probabilities: each must be between 0 and 1"
+        if any(b < a for a, b in itertools.pairwise(self.ys)):
+            # an isotonic curve that goes down gives a higher score a lower confidence
+            return "ys must not go down (an isotonic curve never does)"
         return ""
 
     def __call__(self, raw: float, coverage: float = 0.0) -> float:
@@ -125,7 +128,7 @@ class CurveMap:
     def from_json(cls, data: Any) -> CurveMap:
         """Inverse of :meth:`to_json`. Raises ValueError saying what is wrong for anything
         that is not a usable curve (an unknown method, a missing or non-numeric field,
-        isotonic ``xs`` and ``ys`` of different lengths)."""
+        isotonic ``xs`` and ``ys`` of different lengths or going down)."""
         if not isinstance(data, Mapping):
             raise ValueError(f"a curve is a JSON object, not {type(data).__name__}")
         try:
@@ -189,10 +192,12 @@ def fit_platt(
     (seen: 16 questions, which sent the slope to 549 with hard 0/1 targets) then still gives
     a finite curve, and the prior keeps it from going wild otherwise.
     """
-    rows = [[_logit(r)] for r in raw]
+    # Scores are read as the curve reads them (clipped to 0-1, NaN as 0): min/max pass a
+    # NaN through, and one NaN coverage made every weight NaN.
+    rows = [[_logit(unit(r))] for r in raw]
     if coverage is not None:
         for row, cov in zip(rows, coverage, strict=True):
-            row.append(min(max(float(cov), 0.0), 1.0))
+            row.append(unit(cov))
     for row in rows:
         row.append(1.0)  # the intercept b
     n_right = sum(1 for r in right if r)
@@ -266,8 +271,16 @@ def fit_isotonic(raw: Sequence[float], right: Sequence[bool]) -> CurveMap:
     right), the wrong answers of a tied score came before its right ones, never violated
     the order, and left two steps at the same x: the curve gave that score the accuracy
     of its wrong answers alone (0.25 for one right and one wrong at 0.2, not 0.5).
+
+    Each block's probability is its accuracy shrunk toward 0.5, and the blocks are pooled
+    while that shrunk value goes down, not only while the plain accuracy does: shrinking
+    moves a small block further than a large one, so blocks in order by accuracy (9 of 10
+    right, then 1 of 1) could come out 0.86 then 0.75, a curve that goes down.
+
+    Scores are fitted as the curve reads them, clipped to 0-1 with NaN as 0: fitted apart,
+    -0.2 and 0 kept steps of their own, and -0.2 was read as 0 and given 0's step.
     """
-    pairs = sorted(zip(raw, (1.0 if r else 0.0 for r in right), strict=True))
+    pairs = sorted(zip((unit(x) for x in raw), (1.0 if r else 0.0 for r in right), strict=True))
     tied: list[list[float]] = []  # [sum_y, count, x, x] per distinct raw score
     for x, y in pairs:
         if tied and tied[-1][2] == x:
@@ -278,19 +291,24 @@ def fit_isotonic(raw: Sequence[float], right: Sequence[bool]) -> CurveMap:
     blocks: list[list[float]] = []  # [sum_y, count, x_min, x_max]
     for block in tied:
         blocks.append(block)
-        while len(blocks) > 1 and blocks[-2][0] / blocks[-2][1] > blocks[-1][0] / blocks[-1][1]:
+        while len(blocks) > 1 and _shrunk(blocks[-2]) > _shrunk(blocks[-1]):
             s, c, _, hi = blocks.pop()
             blocks[-1][0] += s
             blocks[-1][1] += c
             blocks[-1][3] = hi
     xs: list[float] = []
     ys: list[float] = []
-    for s, c, lo, hi in blocks:
-        # Shrink toward 0.5 by one pseudo-count each way: a block of one is not certainty.
-        mean = (s + 0.5) / (c + 1.0)
+    for block in blocks:
+        lo, hi, mean = block[2], block[3], _shrunk(block)
         xs.extend([lo, hi] if hi > lo else [lo])
         ys.extend([mean, mean] if hi > lo else [mean])
     return CurveMap(method="isotonic", xs=tuple(xs), ys=tuple(ys), n=len(pairs))
+
+
+def _shrunk(block: Sequence[float]) -> float:
+    """A block's accuracy shrunk toward 0.5 by one pseudo-count each way: a block of one
+    is not certainty."""
+    return (block[0] + 0.5) / (block[1] + 1.0)
 
 
 #: One evaluation sample: (raw score, right) or (raw score, right, word coverage).
@@ -393,7 +411,8 @@ class Calibration:
         cannot be used (unreadable, not JSON, another version, an invalid curve)."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            # utf-8-sig: a file saved by Windows Notepad starts with a BOM, which JSON refuses
+            text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise
         except (OSError, UnicodeDecodeError) as exc:
