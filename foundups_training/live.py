@@ -6,7 +6,8 @@ turns decisions into patterns and writes them in small batches:
 
 - a chat message → a ``chat_response`` pattern whose id comes from the message id; context:
   stream, author and role, the last few messages of the stream, the text (sanitised,
-  truncated, secrets redacted); decision: the bot's action, confidence and reasoning;
+  truncated, secrets redacted); decision: the bot's action, confidence (when it is a
+  number in 0..1) and reasoning;
 - the bot's answer to that message → the same pattern's outcome ("executed: responded: …");
 - a human moderator's timeout or ban → a verified ``moderation`` pattern;
 - a later event about the same author → the outcome of that author's earlier patterns
@@ -27,7 +28,9 @@ adapter) is skipped alone, counted as ``invalid`` and logged.
 
 from __future__ import annotations
 
+import decimal
 import logging
+import numbers
 import re
 import threading
 import time
@@ -62,6 +65,10 @@ MAX_SCAN = 4_096
 MAX_TRACKED = 5_000
 #: The host module live patterns come from (slash form, like the miner's module paths).
 MODULE = "modules/communication/livechat/"
+
+#: What absorbing a decision does to the learner's state, once everything that can fail on
+#: the decision's fields is built (:meth:`LiveLearner._absorb`): (pending, updates) -> None.
+_Commit = Callable[[dict[str, Pattern], dict[str, str]], None]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _WS = re.compile(r"\s+")
@@ -104,14 +111,29 @@ def _head(text: str) -> str:
     return (head[:space] if space > 0 else "") + " …"
 
 
+def _as_text(value: Any) -> str:
+    """``value`` as text: a byte string decoded as UTF-8 (each invalid byte becomes U+FFFD),
+    anything else as ``str`` makes it.
+
+    A host may hand on bytes as it read them (a socket, a file): ``str`` made them
+    ``"b'caf\\xc3\\xa9'"``, stored as the message. Only a head is decoded: each character is
+    at most 4 bytes, so these are still more characters than :func:`_head` keeps, and it
+    cuts them as it cuts any long text.
+    """
+    if isinstance(value, bytes | bytearray):
+        return bytes(value[: 4 * (MAX_SCAN + 1)]).decode("utf-8", "replace")
+    return str(value)
+
+
 def clean(text: Any, limit: int = MAX_TEXT) -> str:
     """Chat text made safe to store: no control characters, one line, truncated, redacted.
 
     Chat is untrusted input: it is stored as data and quoted, never as instructions. A lone
     surrogate becomes U+FFFD: no UTF-8 file or store can hold it as it is. Whatever its
-    length, only a bounded head is scanned (:func:`_head`).
+    length, only a bounded head is scanned (:func:`_head`). Bytes are decoded as UTF-8
+    (:func:`_as_text`).
     """
-    value = _WS.sub(" ", _CONTROL.sub(" ", encodable(_head(str(text or ""))))).strip()
+    value = _WS.sub(" ", _CONTROL.sub(" ", encodable(_head(_as_text(text or ""))))).strip()
     value = _REDACT(value)
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"
@@ -159,7 +181,7 @@ def _as_key(value: Any) -> str:
     """
     if type(value) is str:
         return value
-    return "" if value is None else str(value)
+    return "" if value is None else _as_text(value)
 
 
 def _normalised(decision: Decision) -> Decision:
@@ -184,13 +206,34 @@ def _check(decision: Decision) -> None:
         raise TypeError(f"context is a {type(decision.context).__name__}, not a mapping")
 
 
+def _confidence(value: Any) -> float | None:
+    """The confidence to store: a number in 0..1, or None (none given, or not a confidence).
+
+    A value outside 0..1 or not finite (NaN from a model's division by zero, 1e300) says
+    nothing an operator can read: stored, it was "(confidence nan)" or a number some 300
+    digits long, in text that is embedded and recalled. It is left out (the caller says so
+    once). A value that is not a number at all is a malformed field: TypeError, and the
+    decision is skipped like any malformed one.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, numbers.Real | decimal.Decimal):
+        raise TypeError(f"confidence is a {type(value).__name__}, not a number")
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):  # an int too long for a float, a signalling NaN
+        return None
+    return number if 0.0 <= number <= 1.0 else None
+
+
 def _decision_text(decision: Decision) -> str:
     if not isinstance(decision.action, str):
         raise TypeError(f"action is a {type(decision.action).__name__}, not a string")
     # The host's action name, sanitised like any chat field: an adapter may pass on what it got.
     parts = [clean(decision.action, 80)]
-    if decision.confidence is not None:
-        parts.append(f"(confidence {decision.confidence:.2f})")
+    confidence = _confidence(decision.confidence)
+    if confidence is not None:
+        parts.append(f"(confidence {confidence:.2f})")
     if decision.reasoning:
         parts.append(f"— {clean(decision.reasoning, 200)}")
     return " ".join(parts)
@@ -203,7 +246,7 @@ def _moderation_text(decision: Decision) -> str:
     else:
         # The host's value, whatever it is: sanitised like any chat field before storage.
         raw = ctx.get("duration_seconds")
-        seconds = "" if raw is None else clean(str(raw), 20)
+        seconds = "" if raw is None else clean(_as_text(raw), 20)  # 0 is "0", not ""
         what = f"timeout {seconds}s" if seconds else "timeout"
     moderator = clean(ctx.get("moderator", ""), 60)
     return f"{what} by {moderator}" if moderator else what
@@ -261,6 +304,7 @@ class LiveLearner:
         self._by_author: _LRU = _LRU()  # author id -> deque of recent pattern ids
         self._history: _LRU = _LRU()  # stream -> deque of (author, text)
         self._last_stream = ""
+        self._told_confidence = False  # a confidence left out of a pattern was said
 
     # -- the hot path -----------------------------------------------------------------------
     def submit(self, decision: Decision) -> None:
@@ -524,18 +568,25 @@ class LiveLearner:
                 warn_failure(log, "live learner: the journal's replay could not start", exc)
 
     # -- decision -> pattern ------------------------------------------------------------------
+    # Each decision is absorbed in two steps. First everything is built from its fields, any
+    # of which may fail (a host object that cannot be printed, a value of the wrong type);
+    # that step only reads the learner's state. Then the state changes, in steps that cannot
+    # fail on a field. A decision skipped as invalid so leaves no trace: adding the outcome to
+    # an author's earlier patterns first, then failing on the author's name, had written
+    # "later: returned and wrote ..." for a message that was never stored.
     def _absorb(
         self, decision: Decision, pending: dict[str, Pattern], updates: dict[str, str]
     ) -> None:
-        stage = str(decision.context.get("stage", ""))
+        stage = _as_key(decision.context.get("stage", ""))
+        if stage == "response":
+            commit = self._response(decision)
+        elif stage == "moderation" or decision.action in ("timeout", "ban"):
+            commit = self._moderation(decision)
+        else:
+            commit = self._message(decision)
         if decision.stream:
             self._last_stream = decision.stream
-        if stage == "response":
-            self._absorb_response(decision, pending, updates)
-        elif stage == "moderation" or decision.action in ("timeout", "ban"):
-            self._absorb_moderation(decision, pending, updates)
-        else:
-            self._absorb_message(decision, pending, updates)
+        commit(pending, updates)
 
     def _set_outcome(
         self, pid: str, outcome: str, pending: dict[str, Pattern], updates: dict[str, str]
@@ -579,27 +630,39 @@ class LiveLearner:
         ids.append(pid)
         self._by_author.remember(author_id, ids)
 
-    def _remember_line(self, stream: str, decision: Decision) -> None:
+    def _remember_line(self, stream: str, line: tuple[str, str]) -> None:
         history = self._history.get(stream)
         if history is None:
             history = deque(maxlen=HISTORY)
-        author = clean(decision.context.get("author", ""), 40) or "unknown"
-        history.append((author, clean(decision.context.get("text", ""), 80)))
+        history.append(line)
         self._history.remember(stream, history)
 
-    def _absorb_message(
-        self, decision: Decision, pending: dict[str, Pattern], updates: dict[str, str]
-    ) -> None:
+    def _confidence_left_out(self, decision: Decision) -> None:
+        """Say once that a confidence was left out of a pattern (:func:`_confidence`): a model
+        that returns NaN returns it for every message, and one line says what happens."""
+        if self._told_confidence:
+            return
+        self._told_confidence = True
+        log.warning(
+            "live learner: decision %s has confidence %s, not a number in 0..1: it is left "
+            "out of the pattern (said once; any such confidence is left out)",
+            _describe_value(decision.id),
+            _describe_value(decision.confidence),
+        )
+
+    def _message(self, decision: Decision) -> _Commit:
+        """A chat message: its pattern, and for each earlier moderation of its author the
+        outcome "later: returned and wrote ..."."""
+        ctx = decision.context
         stream = decision.stream or self._last_stream
-        author_id = decision.subject or str(decision.context.get("author_id", ""))
+        author_id = decision.subject or _as_key(ctx.get("author_id", ""))
         # A message after a moderation: the moderated author came back.
-        for earlier in self._by_author.get(author_id, ()):
-            if earlier.startswith("mode-"):
-                text = clean(decision.context.get("text", ""), 120)
-                self._append_outcome(
-                    earlier, f'later: returned and wrote "{text}"', pending, updates
-                )
+        moderations = [p for p in self._by_author.get(author_id, ()) if p.startswith("mode-")]
+        returned = ""
+        if moderations:
+            returned = f'later: returned and wrote "{clean(ctx.get("text", ""), 120)}"'
         pid = _pid("chat", decision.id)
+        when = _iso(decision.timestamp)
         pattern = Pattern(
             id=pid,
             kind="chat_response",
@@ -607,39 +670,50 @@ class LiveLearner:
             decision=_decision_text(decision),
             outcome=self._outcome_of(pid),
             module=MODULE,
-            timestamp=_iso(decision.timestamp),
+            timestamp=when,
             source="live_chat",
-            first_seen=_iso(decision.timestamp),
-            last_seen=_iso(decision.timestamp),
+            first_seen=when,
+            last_seen=when,
         )
-        pending[pid] = pattern
-        self._known.remember(pid, pattern)
-        self._remember_author(author_id, pid)
-        self._remember_line(stream, decision)
+        line = (clean(ctx.get("author", ""), 40) or "unknown", clean(ctx.get("text", ""), 80))
+        left_out = decision.confidence is not None and _confidence(decision.confidence) is None
 
-    def _absorb_response(
-        self, decision: Decision, pending: dict[str, Pattern], updates: dict[str, str]
-    ) -> None:
+        def commit(pending: dict[str, Pattern], updates: dict[str, str]) -> None:
+            for earlier in moderations:
+                self._append_outcome(earlier, returned, pending, updates)
+            pending[pid] = pattern
+            self._known.remember(pid, pattern)
+            self._remember_author(author_id, pid)
+            self._remember_line(stream, line)
+            if left_out:
+                self._confidence_left_out(decision)
+
+        return commit
+
+    def _response(self, decision: Decision) -> _Commit:
+        """The bot's answer: the outcome of its message's pattern (kept "later: ..." parts)."""
         pid = _pid("chat", decision.id)
         text = clean(decision.context.get("response", "") or decision.outcome, 240)
         outcome = f'executed: responded "{text}"' if text else "executed: no response"
-        if pid not in self._known:
-            # The message itself was not observed (instrumented mid-stream): learn it now.
-            self._absorb_message(decision, pending, updates)
-        current = self._outcome_of(pid)
-        later = [p for p in current.split("; ") if p.startswith("later:")] if current else []
-        self._set_outcome(pid, "; ".join([outcome, *later]), pending, updates)
+        # The message itself was not observed (instrumented mid-stream): learn it now.
+        message = None if pid in self._known else self._message(decision)
 
-    def _absorb_moderation(
-        self, decision: Decision, pending: dict[str, Pattern], updates: dict[str, str]
-    ) -> None:
-        stream = decision.stream or self._last_stream
-        author_id = decision.subject or str(decision.context.get("author_id", ""))
-        what = _moderation_text(decision)
-        # This timeout/ban is what happened after the author's earlier messages and sanctions.
-        for earlier in self._by_author.get(author_id, ()):
-            self._append_outcome(earlier, f"later: {what}", pending, updates)
+        def commit(pending: dict[str, Pattern], updates: dict[str, str]) -> None:
+            if message is not None:
+                message(pending, updates)
+            current = self._outcome_of(pid)
+            later = [p for p in current.split("; ") if p.startswith("later:")] if current else []
+            self._set_outcome(pid, "; ".join([outcome, *later]), pending, updates)
+
+        return commit
+
+    def _moderation(self, decision: Decision) -> _Commit:
+        """A human moderator's timeout or ban: a verified pattern, and the outcome of the
+        author's earlier patterns."""
         ctx = decision.context
+        stream = decision.stream or self._last_stream
+        author_id = decision.subject or _as_key(ctx.get("author_id", ""))
+        what = _moderation_text(decision)
         author = clean(ctx.get("author", ""), 80) or "unknown"
         recent_by_author = [
             t for a, t in (self._history.get(stream) or ()) if a == clean(author, 40)
@@ -656,6 +730,7 @@ class LiveLearner:
         announcement = clean(ctx.get("announcement", ""), 160)
         if announcement:
             outcome += f": announced {announcement}"
+        when = _iso(decision.timestamp)
         pattern = Pattern(
             id=pid,
             kind="moderation",
@@ -663,12 +738,21 @@ class LiveLearner:
             decision=f"{what} — human moderator",
             outcome=outcome,
             module=MODULE,
-            timestamp=_iso(decision.timestamp),
+            timestamp=when,
             source="live_chat",
             verified=True,  # a human's decision: ground truth
-            first_seen=_iso(decision.timestamp),
-            last_seen=_iso(decision.timestamp),
+            first_seen=when,
+            last_seen=when,
         )
-        pending[pid] = pattern
-        self._known.remember(pid, pattern)
-        self._remember_author(author_id, pid)
+        earlier = tuple(self._by_author.get(author_id, ()))
+
+        def commit(pending: dict[str, Pattern], updates: dict[str, str]) -> None:
+            # This timeout/ban is what happened after the author's earlier messages and
+            # sanctions.
+            for before in earlier:
+                self._append_outcome(before, f"later: {what}", pending, updates)
+            pending[pid] = pattern
+            self._known.remember(pid, pattern)
+            self._remember_author(author_id, pid)
+
+        return commit

@@ -13,7 +13,13 @@ before its fix.
 - (e) the exit is not held by a busy stream: ``LiveLearner.flush`` and ``bridge.drain``
   waited until nothing at all was waiting, so while the host kept sending they ran out
   their whole timeout and reported failure, though everything queued before the call had
-  been stored (the exit then journaled decisions a healthy store would have taken).
+  been stored (the exit then journaled decisions a healthy store would have taken);
+- (f) a skipped decision leaves no trace: one that failed on its author or text had already
+  added its outcome to the author's earlier patterns, and become the "last stream";
+- (g) a confidence that is not one (NaN, infinite, outside 0..1) is left out of the stored
+  text and said once, where it was stored as "(confidence nan)" or 300 digits;
+- (h) byte strings in chat fields are decoded as UTF-8 text, where they were stored as
+  ``"b'...'"``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -315,3 +322,173 @@ def test_drain_waits_for_what_was_queued_before_it_not_for_the_stream() -> None:
         bridge.drain(30)
         bridge.disconnect()
         plugins.reset_plugin_manager()
+
+
+# -- (f) a skipped decision leaves no trace ----------------------------------------------------
+class _Unprintable:
+    """A chat field that cannot become text (a host object whose ``__str__`` raises)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("cannot print this")
+
+
+def _timeout(tid: str, subject: str, **context: Any) -> Decision:
+    return Decision(
+        id=tid,
+        source="live_chat",
+        action="timeout",
+        subject=subject,
+        context={"stage": "moderation", "moderator": "Mod", "duration_seconds": 60, **context},
+    )
+
+
+def test_a_skipped_message_adds_nothing_to_the_authors_moderations() -> None:
+    """A message whose author cannot be printed was skipped, but only after it had added
+    "later: returned and wrote ..." to the author's earlier timeout: that outcome was
+    written (an outcome-only observation) for a message that was never stored."""
+    trainer = _Trainer()
+    learner = _learner(trainer)
+    learner.write([_timeout("t1", "UC1")])
+    before = list(trainer.memory.patterns)
+
+    bad = _msg("m-bad", text="the skipped one", subject="UC1")
+    bad = replace(bad, context={**bad.context, "author": _Unprintable()})
+    learner.write([bad])
+
+    assert trainer.memory.patterns == before  # nothing written for a skipped decision
+    assert learner.stats()["invalid"] == 1
+    learner.write([_msg("m-ok", text="back again", subject="UC1")])
+    stored = {p.id: p for p in trainer.memory.patterns}
+    assert stored["mode-t1"].outcome == 'executed; later: returned and wrote "back again"'
+
+
+def test_a_skipped_moderation_adds_nothing_to_the_authors_messages() -> None:
+    """A timeout whose deleted message cannot be printed was skipped, but only after it had
+    added "later: timeout 60s by Mod" to the author's earlier messages."""
+    trainer = _Trainer()
+    learner = _learner(trainer)
+    learner.write([_msg("m1", subject="UC1")])
+    before = list(trainer.memory.patterns)
+
+    learner.write([_timeout("t-bad", "UC1", text=_Unprintable())])
+
+    assert trainer.memory.patterns == before
+    assert learner.stats()["invalid"] == 1
+    learner.write([_timeout("t2", "UC1")])
+    stored = {p.id: p for p in trainer.memory.patterns}
+    assert stored["chat-m1"].outcome == "later: timeout 60s by Mod"
+
+
+def test_a_skipped_decision_does_not_become_the_last_stream() -> None:
+    """The stream of a skipped decision became the "last stream" of every later decision
+    without one of its own."""
+    trainer = _Trainer()
+    learner = _learner(trainer)
+    bad = _msg("m-bad", stream="other stream")
+    bad = replace(bad, context={**bad.context, "text": _Unprintable()})
+
+    learner.write([_msg("m1", stream="the stream"), bad, _msg("m2")])
+
+    stored = {p.id: p for p in trainer.memory.patterns}
+    assert "stream: the stream" in stored["chat-m2"].context
+    assert "chat-m-bad" not in stored
+
+
+# -- (g) a confidence that is not one ----------------------------------------------------------
+@pytest.mark.parametrize(
+    "value",
+    [
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        1e300,
+        -0.5,
+        1.5,
+        pytest.param(10**400, id="10**400"),
+    ],
+)
+def test_a_confidence_outside_0_1_is_left_out(value: float) -> None:
+    """NaN, infinities and 1e300 were stored as "(confidence nan)", "(confidence inf)" or a
+    number some 300 digits long; an int too large for a float made the decision invalid."""
+    trainer = _Trainer()
+    learner = _learner(trainer)
+
+    learner.write([_msg("m1", confidence=value, reasoning="why")])
+
+    (stored,) = trainer.memory.patterns
+    assert stored.decision == "ignore — why"
+    assert learner.stats()["invalid"] == 0
+
+
+def test_a_confidence_in_0_1_is_kept() -> None:
+    trainer = _Trainer()
+    learner = _learner(trainer)
+
+    learner.write(
+        [_msg("m0", confidence=0), _msg("m1", confidence=0.874), _msg("m2", confidence=1)]
+    )
+
+    assert [p.decision for p in trainer.memory.patterns] == [
+        "ignore (confidence 0.00)",
+        "ignore (confidence 0.87)",
+        "ignore (confidence 1.00)",
+    ]
+
+
+def test_confidences_left_out_are_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    trainer = _Trainer()
+    learner = _learner(trainer)
+
+    with caplog.at_level("WARNING", logger="foundups_training.live"):
+        learner.write([_msg(f"m{i}", confidence=float("nan")) for i in range(5)])
+        learner.write([_msg("m9", confidence=7.0)])
+
+    told = [r for r in caplog.records if "confidence" in r.getMessage()]
+    assert len(told) == 1
+    assert "nan" in told[0].getMessage() and "'m0'" in told[0].getMessage()
+
+
+# -- (h) byte strings are text -----------------------------------------------------------------
+def test_byte_strings_in_chat_fields_are_stored_as_text() -> None:
+    """A host handing bytes on (a message read from a socket) had them stored as "b'...'"."""
+    trainer = _Trainer()
+    learner = _learner(trainer)
+    message = Decision(
+        id="m1",
+        source="live_chat",
+        action="respond",
+        reasoning=cast(str, b"a question"),
+        subject=cast(str, b"UC1"),
+        stream=cast(str, b"the stream"),
+        context={"stage": "message", "author": b"Ann", "role": b"member",
+                 "text": "caf\u00e9 \U0001f600 ".encode() + b"\xff end"},
+    )  # fmt: skip
+    answer = Decision(
+        id="m1",
+        source="live_chat",
+        action="respond",
+        context={"stage": "response", "response": bytearray(b"hi Ann")},
+    )
+    timeout = _timeout("t1", "UC1", author=b"Ann", duration_seconds=b"60", moderator=b"Mod")
+
+    learner.write([message, answer, timeout])
+
+    stored = {p.id: p for p in trainer.memory.patterns}
+    chat, mode = stored["chat-m1"], stored["mode-t1"]
+    everything = " ".join(f"{p.context} {p.decision} {p.outcome}" for p in stored.values())
+    assert "b'" not in everything and 'b"' not in everything
+    assert 'message: "caf\u00e9 \U0001f600 \ufffd end"' in chat.context
+    assert "author: Ann (member)" in chat.context and "stream: the stream" in chat.context
+    assert chat.decision == "respond — a question"
+    assert chat.outcome == 'executed: responded "hi Ann"; later: timeout 60s by Mod'
+    assert mode.decision == "timeout 60s by Mod — human moderator"
+    assert "author: Ann" in mode.context
+
+
+def test_clean_decodes_bytes_and_scans_only_a_head() -> None:
+    """Bytes go through the same cleaning as text: control characters, the length bound and
+    the redactor; a huge byte string is cut before it is decoded or scanned."""
+    assert live.clean(b"a\x00b\ncaf\xc3\xa9") == "a b caf\u00e9"
+    assert live.clean(b"") == ""
+    out = live.clean(b"word " * 2_000_000)
+    assert len(out) <= live.MAX_TEXT and out.startswith("word word")
