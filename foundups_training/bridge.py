@@ -42,7 +42,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from foundups_training import signals
-from foundups_training.logs import warn_failure
+from foundups_training.logs import shown, warn_failure
 from foundups_training.plugins import IsolatingPluginManager, get_plugin_manager
 from foundups_training.records import Answer, Decision, IdleBudget, IdleReport, Query
 
@@ -178,7 +178,10 @@ class _Lane:
         try:
             _call_one(self.pm, self.plugin, decision)
         except BaseException as exc:  # noqa: BLE001 - the delivery thread survives anything
-            warn_failure(log, f"delivering decision {decision.id!r} to {self.name} failed", exc)
+            # The decision is the host's object: its id may not print (a repr that raises
+            # ended this thread, and the plugin's later decisions queued on a dead lane), or
+            # be megabytes long.
+            warn_failure(log, f"delivering decision {_id_of(decision)} to {self.name} failed", exc)
         self.since = None
 
     def idle(self) -> bool:
@@ -220,6 +223,15 @@ class _Lane:
             with self.owner.done:
                 self.delivered += 1
                 self.owner.done.notify_all()
+
+
+def _id_of(decision: Any) -> str:
+    """A decision's id for a log line (:func:`shown`), or ``"?"``: what the host sends may be
+    any object, whose attributes can raise anything."""
+    try:
+        return shown(decision.id)
+    except Exception:  # noqa: BLE001 - a malformed decision: say what can be said
+        return "?"
 
 
 class _Delivery:

@@ -40,7 +40,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from foundups_training.logs import describe, warn_failure
+from foundups_training.logs import describe, shown, warn_failure
 from foundups_training.records import Decision, Pattern
 from foundups_training.text import encodable
 
@@ -141,15 +141,6 @@ def clean(text: Any, limit: int = MAX_TEXT) -> str:
 
 
 _REDACT = _load_redactor()
-
-
-def _describe_value(value: Any) -> str:
-    """``repr(value)`` for a log line, never raising and never long."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a malformed field: say what it is
-        text = f"<unprintable {type(value).__name__}>"
-    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def _field(decision: Any, name: str) -> Any:
@@ -525,8 +516,8 @@ class LiveLearner:
             log.warning(
                 "live learner: decision %s from %s skipped, no pattern can be built from it "
                 "(%s); %d skipped so far",
-                _describe_value(_field(decision, "id")),
-                _describe_value(_field(decision, "source")),
+                shown(_field(decision, "id")),
+                shown(_field(decision, "source")),
                 self.last_error,
                 n,
                 exc_info=n == 1,
@@ -646,8 +637,8 @@ class LiveLearner:
         log.warning(
             "live learner: decision %s has confidence %s, not a number in 0..1: it is left "
             "out of the pattern (said once; any such confidence is left out)",
-            _describe_value(decision.id),
-            _describe_value(decision.confidence),
+            shown(decision.id),
+            shown(decision.confidence),
         )
 
     def _message(self, decision: Decision) -> _Commit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 
 def trace(log: logging.Logger, exc: BaseException | None) -> BaseException | None:
@@ -23,6 +24,19 @@ def describe(exc: BaseException) -> str:
         return f"{type(exc).__name__}: {exc}"
     except Exception:  # noqa: BLE001 - an unprintable exception is still reported
         return f"{type(exc).__name__}: <unprintable>"
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for a log line: never raising, never longer than ``limit`` characters.
+
+    A value from the host (a decision's id, a field) may be an object whose ``repr`` raises,
+    or a string of megabytes: a string is cut before ``repr`` sees it, so its size costs
+    nothing."""
+    try:
+        text = repr(value[: limit + 1] if isinstance(value, str) else value)
+    except Exception:  # noqa: BLE001 - a malformed field: say what it is
+        text = f"<unprintable {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def warn_failure(

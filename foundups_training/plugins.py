@@ -21,7 +21,7 @@ import pluggy
 
 from foundups_training import hookspecs
 from foundups_training.hookspecs import PROJECT
-from foundups_training.logs import trace
+from foundups_training.logs import describe, trace
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,8 @@ class IsolatingPluginManager(pluggy.PluginManager):
     ) -> None:
         """Record that ``plugin`` raised in ``hook_name`` (``how="raised"``), or returned what
         the host cannot use (``"returned"``), and unregister it (never raises)."""
-        error = f"{type(exc).__name__}: {exc}" if how == "raised" else str(exc)
+        # describe(): a plugin's exception whose __str__ raises must not raise out of here
+        error = describe(exc) if how == "raised" else str(exc)
         with self._drop_lock:
             self.failures.append((name, hook_name, error))
             registered = self.is_registered(plugin)
