@@ -64,6 +64,18 @@ HNSW_CONFIG: dict[str, Any] = {
     "sync_threshold": 5000,
 }
 
+#: A store of fewer patterns than this is searched with :data:`EXACT_EF_SEARCH` (its writer
+#: sets it, :meth:`PatternMemory._fit_search`); a bigger one with ``HNSW_CONFIG``'s 96.
+#: Chroma adds the patterns written since its last sync (up to ``sync_threshold``) to the
+#: graph again each time a process opens the store, not the same way twice
+#: (chroma-core/chroma#2675): with 96, the real tree's store (6,110 patterns) missed 7 to 10
+#: of a question's exact 32 nearest among the 128 a recall fetches, different ones in each
+#: process, so an answer's score could differ between two runs; with 400 none. At 100K
+#: patterns 400 cost about 4 ms a recall (docs/memory.md), where 96 stays.
+EXACT_SEARCH_UP_TO = 10_000
+#: The ``ef_search`` of a store under :data:`EXACT_SEARCH_UP_TO` patterns.
+EXACT_EF_SEARCH = 400
+
 #: Metadata keys never filtered on; not indexing them keeps the store smaller.
 UNINDEXED_KEYS = ("decision",)
 
@@ -448,6 +460,7 @@ class PatternMemory:
         self._writer: BackgroundWriter | None = None
         self._closed = False
         self._migrated = False  # checked by the first write of this process (see _migrate)
+        self._ef_search: int | None = None  # the search width this process last set or saw
         # id -> kind of patterns seen by kind-filtered recalls (a kind never changes).
         self._kind_cache: OrderedDict[str, str] = OrderedDict()
         self._kind_lock = threading.Lock()
@@ -545,6 +558,7 @@ class PatternMemory:
         with self._kind_lock:
             self._kind_cache.clear()
             self._pool_shares.clear()
+        self._ef_search = None  # the new collection's width is its own
         return self._resolve(create)
 
     def _migrate(self, col: Collection) -> None:
@@ -559,6 +573,7 @@ class PatternMemory:
         with self._write_lock:
             if self._migrated:
                 return
+            self._fit_search(col)
             meta = dict(col.metadata or {})
             layout = int(meta.get("foundups_training_layout", 1) or 1)
             if layout >= LAYOUT_VERSION:
@@ -598,6 +613,25 @@ class PatternMemory:
                 time.perf_counter() - start,
             )
 
+    def _fit_search(self, col: Collection) -> None:
+        """Have the store searched as its size asks (:data:`EXACT_SEARCH_UP_TO`): the
+        writer sets it on its first write and whenever a write takes the store across that
+        size; the processes that open the store after it search that way. A store that cannot
+        be changed keeps searching as it did (only less exactly, or a little slower)."""
+        try:
+            n = int(col.count())
+            want = EXACT_EF_SEARCH if n < EXACT_SEARCH_UP_TO else int(HNSW_CONFIG["ef_search"])
+            if want == self._ef_search:
+                return
+            hnsw: Mapping[str, Any] = (col.configuration or {}).get("hnsw") or {}
+            have = hnsw.get("ef_search")
+            if have != want:
+                col.modify(configuration={"hnsw": {"ef_search": want}})
+                log.info("pattern memory: HNSW ef_search %s -> %d (%d patterns)", have, want, n)
+            self._ef_search = want
+        except Exception as exc:  # noqa: BLE001 - recall works as before
+            log.warning("pattern memory: could not set the HNSW search width (%s)", exc)
+
     def _check_writable(self) -> Collection:
         if self.read_only:
             raise ReadOnlyMemory(f"the pattern memory at {self.location} is open read-only")
@@ -634,6 +668,8 @@ class PatternMemory:
                 if written:
                     raise PartialWrite(frozenset(written), exc) from exc
                 raise
+            if new_total:
+                self._fit_search(col)  # the store may have grown past EXACT_SEARCH_UP_TO
         return new_total
 
     def _upsert_batch(self, col: Collection, batch: dict[str, Pattern], written: set[str]) -> int:
@@ -752,7 +788,9 @@ class PatternMemory:
                 with self._kind_lock:
                     self._kind_cache.clear()
                     self._pool_shares.clear()
-                self._col()
+                col = self._col()
+                assert col is not None  # _col creates it
+                self._fit_search(col)  # a new, empty store: the exact search
 
     def writer(self) -> BackgroundWriter:
         """The process's background writer for this memory (started on first call)."""

@@ -15,7 +15,7 @@ import pytest
 from foundups_training import signals
 from foundups_training.config import Settings, with_overrides
 from foundups_training.memory import PatternMemory, ReadOnlyMemory, merge, open_memory
-from foundups_training.memory.store import HNSW_CONFIG
+from foundups_training.memory.store import EXACT_EF_SEARCH, HNSW_CONFIG
 from foundups_training.records import Pattern
 
 from .helpers import make
@@ -341,8 +341,10 @@ def test_collection_config_is_cosine_hnsw_and_path_free(
     vector = keys["#embedding"]["float_list"]["vector_index"]["config"]
     assert vector["space"] == "cosine"
     assert vector["embedding_function"]["name"] == "foundups_minilm_l6_v2_int8"
-    for key in ("ef_construction", "max_neighbors", "ef_search"):
+    for key in ("ef_construction", "max_neighbors"):
         assert vector["hnsw"][key] == HNSW_CONFIG[key]
+    # a store this small is searched exactly (test_memory_search_width.py)
+    assert vector["hnsw"]["ef_search"] == EXACT_EF_SEARCH
 
 
 def test_persistence_across_processes(settings: Settings) -> None:
