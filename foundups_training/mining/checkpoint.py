@@ -39,7 +39,9 @@ VERSION = 2
 #: is then mined again from the start (``mine_log``), instead of keeping the old patterns
 #: beside the new ones. 2: a time zone after the time, a level with no message, and the
 #: level in the key of a line's template (a warning and a routine line stay two patterns).
-MINER_VERSION = 2
+#: 3: a traceback's exception line whatever its class is named, right after the frames
+#: (``requests.exceptions.ReadTimeout: …``), and exception groups' tracebacks.
+MINER_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,11 +181,15 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = json.dumps(asdict(checkpoint), indent=2, sort_keys=True)
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
+        raise
     if os.name == "posix":  # make the rename itself durable
         fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -200,6 +206,21 @@ def same_content(file: Path | BinaryIO, fp: Fingerprint, cp: Checkpoint) -> bool
         return False
     tail = tail_hash(file, cp.offset) if isinstance(file, Path) else tail_hash_of(file, cp.offset)
     return tail == cp.tail
+
+
+#: The head hash of a file that was empty: nothing was hashed.
+_EMPTY_HEAD = hashlib.sha256(b"").hexdigest()
+
+
+def _was_empty(cp: Checkpoint) -> bool:
+    """Whether ``cp`` was written for an empty file: no byte read, hashed or mined. Its head
+    length is 0, which :attr:`Checkpoint.head_len` cannot tell from an unknown one."""
+    return (
+        cp.offset == 0
+        and cp.episode_offset == 0
+        and cp.fingerprint == f"sha256:{_EMPTY_HEAD}:0"
+        and cp.size == 0
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +269,11 @@ def resume_point(log_path: Path, cp: Checkpoint | None, fh: BinaryIO | None = No
             warning=f"log was {why}; restarted from the beginning",
             earlier_lines=cp.lines_processed,
         )
+    if _was_empty(cp) and not (cp.inode and fp.inode != cp.inode):
+        # The log was empty when this checkpoint was written (a log rotated a moment
+        # before): nothing of it was read, so whatever it holds now is what it grew by.
+        # Its 0-byte head hash cannot be compared with the 4 KiB the log has now.
+        return ResumePoint(lines_processed=cp.lines_processed, earlier_lines=cp.earlier_lines)
     replaced = (cp.head_hash and fp.head != cp.head_hash) or (
         cp.tail and tail_hash_of(fh, cp.offset) != cp.tail
     )

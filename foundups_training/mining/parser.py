@@ -52,8 +52,22 @@ _TAG_NAME = re.compile(r"\[([^\]]+)\]")
 _EXCEPTION = re.compile(
     r"[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Failure|Fault)\b(?::|$)"
 )
+#: The exception line of any class, as Python writes it after a traceback's frames: a name
+#: qualified by its module (``requests.exceptions.ReadTimeout: …``, ``pywintypes.error: …``,
+#: ``check.<locals>.Quota``) or a builtin :data:`_EXCEPTION` does not know by its suffix
+#: (``StopIteration``). Only taken right after the frames (:func:`_awaits_exception`):
+#: elsewhere ``config.yaml: not found`` is plain text.
+_QUALIFIED = re.compile(
+    r"[A-Za-z_]\w*(?:\.[A-Za-z_<][\w<>]*)+(?::(?: .*)?)?$|Stop(?:Async)?Iteration\b(?::|$)"
+)
 #: A traceback frame: ``  File "…/message_processor.py", line 412, in process_message``.
 _FRAME = re.compile(r'\s*File "([^"]+)", line (\d+), in (\S+)')
+#: The bars an exception group (``asyncio.TaskGroup``, Python 3.11+) puts before each line of
+#: its tracebacks (``  | ``, nested ``    | | ``): without them the lines read as any
+#: traceback's.
+_GROUP_BARS = re.compile(r"\s*(?:\| ?)+")
+#: The first line of an exception group's traceback (joined as an indented line).
+_GROUP_START = "+ Exception Group Traceback (most recent call last)"
 _U_TOKEN = re.compile(r"\[[Uu]\+([0-9A-Fa-f]{4,6})\]")
 _U_LOWER = re.compile(r"\[U\+[0-9A-F]*[a-f]")
 _U_ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})|\\U([0-9A-Fa-f]{8})")
@@ -105,12 +119,14 @@ class LogRecord:
 
     @property
     def exception(self) -> str:
-        """The exception line of a joined traceback ("KeyError: 'x'"), or ""."""
+        """The exception line of a joined traceback ("KeyError: 'x'"), or "": the last one
+        (of a chain, the one raised last; of an exception group, its last sub-exception)."""
         if not self.traceback:
             return ""
-        for line in reversed(self.extra or ()):
-            if _EXCEPTION.match(line):
-                return line.strip()
+        lines = _unbarred([self.message, *(self.extra or ())])  # a headless one's header
+        for i in range(len(lines) - 1, 0, -1):
+            if _is_exception_line(lines, i):
+                return lines[i].strip()
         return ""
 
     @property
@@ -120,14 +136,17 @@ class LogRecord:
         process_message: author = message['authorDetails']…"), or ""."""
         if not self.traceback or not self.extra:
             return ""
-        lines = self.extra
+        lines = _unbarred(self.extra)
         for i in range(len(lines) - 1, -1, -1):
             frame = _FRAME.match(lines[i])
             if frame is None:
                 continue
             name = re.split(r"[\\/]", frame.group(1))[-1]
             site = f"{name} line {frame.group(2)}, in {frame.group(3)}"
-            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            # a frame's code line is indented; the line after a frame that shows none is
+            # the next frame or the exception line
+            after = lines[i + 1] if i + 1 < len(lines) else ""
+            code = after.strip() if after[:1] in (" ", "\t") else ""
             if not code or _FRAME.match(code) or _EXCEPTION.match(code):
                 return site
             return f"{site}: {code}"
@@ -144,6 +163,45 @@ class LogRecord:
         if exc and exc not in body:
             body = f"{body} | {exc}"
         return f"{' '.join(parts)}: {body}" if parts else body
+
+
+def _unbarred(lines: list[str] | tuple[str, ...]) -> list[str]:
+    """A traceback's lines without an exception group's bars: its sub-tracebacks then read
+    as tracebacks of their own."""
+    if not any(line.lstrip().startswith("|") for line in lines):
+        return list(lines)
+    return [
+        _GROUP_BARS.sub("", line, count=1) if line.lstrip().startswith("|") else line
+        for line in lines
+    ]
+
+
+def _is_exception_line(lines: list[str], i: int) -> bool:
+    """Whether ``lines[i]`` of a traceback is an exception line: a known class name
+    (:data:`_EXCEPTION`), or any qualified one right after frames (:func:`_awaits_exception`)."""
+    line = lines[i].rstrip()  # an indented line is a frame's code, never the exception
+    if _EXCEPTION.match(line):
+        return True
+    return bool(_QUALIFIED.match(line)) and _awaits_exception(lines[:i])
+
+
+def _awaits_exception(lines: list[str]) -> bool:
+    """Whether a traceback whose lines so far are ``lines`` is inside its frames: after
+    ``Traceback (most recent call last):``, indented lines only, one or more. Python writes
+    the exception line next, whatever the exception's class is named. Lines of an
+    exception group still behind their bars (``|``, ``+---``) are not frames: the group is
+    joined by its indentation, and its end is no place for an exception line."""
+    indented = 0
+    for line in reversed(lines):
+        body = line.lstrip()
+        if body.startswith(("Traceback (most recent call last)", _GROUP_START)):
+            return indented > 0
+        if line[:1] not in (" ", "\t") or body[:1] in ("|", "+"):
+            return False  # not indented (another line, an exception's), or a group's bar
+        indented += 1
+        if indented > MAX_CONTINUATION:
+            return False
+    return False
 
 
 _MODULE_MEMO: dict[str, str] = {}
@@ -290,7 +348,7 @@ class LineParser:
             cur.end = raw.end
             cur.lines += 1
             cur.truncated += raw.truncated
-            if text.startswith("Traceback (most recent call last)"):
+            if text.lstrip().startswith(("Traceback (most recent call last)", _GROUP_START)):
                 cur.traceback = True
             return None
         record = self._parse_header(raw, text)
@@ -313,6 +371,7 @@ class LineParser:
             and not self._key_open
             and cur.lines <= MAX_CONTINUATION
             and not _EXCEPTION.match(cur.extra[-1])
+            and not self._exception_next(cur, cur.extra[-1], before=1)
         )
 
     def _after_aside(self, raw: RawLine, text: str) -> LogRecord | None:
@@ -329,6 +388,7 @@ class LineParser:
                 _FRAME.match(text) is not None
                 or (text[:1] in (" ", "\t") and _FRAME.match(cur.extra[-1]) is not None)
                 or _EXCEPTION.match(text) is not None
+                or self._exception_next(cur, text)
             )
         )
         if goes_on:
@@ -382,8 +442,20 @@ class LineParser:
             return bool(
                 _EXCEPTION.match(text)
                 or text.startswith(("During handling of the above", "The above exception"))
+                or self._exception_next(cur, text)
             )
         return False
+
+    @staticmethod
+    def _exception_next(cur: LogRecord, text: str, before: int = 0) -> bool:
+        """Whether ``text`` is the exception line of the traceback ``cur``, whatever its
+        class is named: a qualified name right after the frames (Python writes nothing
+        else there). ``before``: how many of ``cur``'s last lines come after ``text``'s
+        place (1: ``text`` is its last line)."""
+        if not _QUALIFIED.match(text):
+            return False
+        lines = [cur.message, *(cur.extra or ())]
+        return _awaits_exception(lines[: len(lines) - before])
 
     def _parse_header(self, raw: RawLine, text: str) -> LogRecord:
         if text[:1] in ("\ufeff", "\0"):

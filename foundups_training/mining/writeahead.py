@@ -67,7 +67,7 @@ def finish_write(
     try:
         recorded = json.loads(path.read_text(encoding="utf-8"))
         target = target_of(recorded["target"])
-        before: dict[str, int] = recorded["before"]
+        before = _counts(recorded["before"])
         patterns = [Pattern.from_dict(p) for p in recorded["patterns"]]
     except FileNotFoundError:
         return ""
@@ -87,3 +87,15 @@ def finish_write(
         f"finished an interrupted write ({len(patterns) - len(todo)} of {len(patterns)} "
         "patterns had landed)"
     )
+
+
+def _counts(value: Any) -> dict[str, int]:
+    """The journal's ``before``: the ``seen`` of each pattern id. Anything else is a corrupt
+    journal (raises ``ValueError``): used as it is, a list or ``null`` raised at every later
+    run, and a count written as a string made every pattern look landed."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+        for k, v in value.items()
+    ):
+        raise ValueError("'before' is not a mapping of pattern ids to counts")
+    return value
