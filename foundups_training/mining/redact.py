@@ -8,14 +8,19 @@ after parsing, so no template, context, outcome or stored pattern ever holds one
 Two kinds of rule:
 
 * **Shapes** that are secrets wherever they stand (``AIza…``, ``ya29.…``, ``ghp_…``,
-  ``hf_…``, ``glpat-…``, ``sk_live_…``, ``npm_…``, ``AKIA…``, PEM private-key blocks, webhook
-  URLs, ``Bearer …``, ``scheme://user:pw@``).
+  ``hf_…``, ``glpat-…``, ``sk_live_…``, ``npm_…``, ``AKIA…``, ``4/0A…`` authorization codes,
+  PEM private-key blocks and OpenSSH key bodies, webhook URLs, an RTMP URL's stream key,
+  ``Bearer …``, ``scheme://user:pw@``).
 * **key = value** pairs, found by a linear scan for ``key=``, ``key:`` (also ``:=``, ``=>``,
   full-width ``：``/``＝``), quoted JSON / repr keys (``"accessToken": "…"``,
   ``\\"password\\": \\"…\\"``), ``<password>…</password>`` elements, a property list's
   ``<key>password</key><string>…</string>``, and ``--password …`` flags, also as a list's
-  items (``['mysql', '--password', '…']``); a line with zero-width characters is looked at
-  again without them. The key's *last word* decides:
+  items (``['mysql', '--password', '…']``), and a quoted key assigned to by subscript
+  (``os.environ["DB_PASSWORD"] = …``); a line with zero-width characters is looked at
+  again without them. An ``OAuth``/``Digest`` Authorization header loses all its parameters,
+  and in a browser cookie object (``{'name': …, 'value': …, 'domain': …}``) ``value`` is a
+  weak key. The key's *last word* decides (a name written as one word by how it ends:
+  ``PGPASSWORD``, ``csrftoken``):
   ``password``/``secret``/``passphrase``/``private_key``/``api_key`` are *strong* (any
   value but a placeholder such as ``None`` or ``set3`` is removed, spaces and ``;,&`` inside
   a quoted value included); ``token``/``key``/``credentials``/``signature`` are *weak* (the
@@ -58,6 +63,15 @@ def _basic(m: re.Match[str]) -> str:
     return m.group(0)  # a word that happens to be base64 decodes to bytes, not to text
 
 
+#: An upper-case name standing for a value ("STREAM_KEY"), or a Windows variable ("%KEY%").
+_NAME_PLACEHOLDER = re.compile(r"[A-Z][A-Z0-9_]{0,63}|%\w{1,64}%")
+
+
+def _stream_key_placeholder(key: str) -> bool:
+    """Whether an RTMP URL's last part names its stream key instead of holding it."""
+    return _placeholder(key) or _NAME_PLACEHOLDER.fullmatch(key) is not None
+
+
 _Replacement = str | Callable[[re.Match[str]], str]
 #: A Discord bot token's middle: ".<6-7>.<27+>" (its first part has no literal to look for).
 _DISCORD_HINT = re.compile(r"\.[\w\-]{6,7}\.[\w\-]{27}")
@@ -80,12 +94,26 @@ _RULES: tuple[tuple[tuple[str, ...] | re.Pattern[str], re.Pattern[str], _Replace
     # A DER structure in base64 ("MII…"): the first body line of a key logged without its
     # header (the parser removes the others while a block is open).
     (("mii",), re.compile(r"\bMII[A-Za-z0-9+/]{30,}={0,2}"), REDACTED),
+    # The same for an OpenSSH key, whose body always opens with the base64 of its format's
+    # name ("openssh-key-v1").
+    (
+        ("b3blbnnzac1rzxktdje",),
+        re.compile(r"(?<![A-Za-z0-9+/])b3BlbnNzaC1rZXktdjE[A-Za-z0-9+/]*={0,2}"),
+        REDACTED,
+    ),
     # Google API keys: "AIza" + 35 url-safe characters.
     (("aiza",), re.compile(r"AIza[0-9A-Za-z_\-]{30,}"), REDACTED),
     # Google OAuth access tokens.
     (("ya29.",), re.compile(r"ya29\.[0-9A-Za-z_\-.~+/]{8,}"), REDACTED),
     # Google OAuth refresh tokens ("1//0g...", "1%2F%2F0g..." percent-encoded).
     (("1//0", "1%2f%2f0"), re.compile(r"\b1(?://|%2[Ff]%2[Ff])0[0-9A-Za-z_\-]{20,}"), REDACTED),
+    # Google OAuth authorization codes ("4/0A…", also percent-encoded): exchanged for a
+    # refresh token by whoever holds one, and pasted or logged outside a "?code=" as well.
+    (
+        ("4/0a", "4%2f0a"),
+        re.compile(r"(?:(?<![\w/%])|(?<=%[0-9A-Fa-f]{2}))4(?:/|%2[Ff])0A[0-9A-Za-z_\-]{30,}"),
+        REDACTED,
+    ),
     # OpenAI-style / Anthropic-style secret keys.
     (("sk-",), re.compile(r"\bsk-(?:[A-Za-z0-9]+-)?[A-Za-z0-9_\-]{16,}"), REDACTED),
     # Google OAuth client secrets ("GOCSPX-"), wherever they appear (client_secret.json dumps).
@@ -147,6 +175,14 @@ _RULES: tuple[tuple[tuple[str, ...] | re.Pattern[str], re.Pattern[str], _Replace
         ),
         lambda m: (m.group(1) or m.group(2)) + REDACTED,
     ),
+    # A stream key is the last part of an RTMP ingest URL ("rtmp://a.rtmp.youtube.com/live2/
+    # <key>"): the server and application stay, a URL with no part after them is kept, and
+    # so is a placeholder in a command's documentation ("{STREAM_KEY}", "TEST_KEY", "...").
+    (
+        ("rtmp",),
+        re.compile(r"(?i)\b(rtmps?://[^\s/'\"<>]+/[^\s/'\"<>]+/)([^\s'\"<>]+)"),
+        lambda m: m.group(0) if _stream_key_placeholder(m.group(2)) else m.group(1) + REDACTED,
+    ),
     # "Bearer <token>" wherever it appears (headers echoed into logs); not "bearer key: …",
     # whose value the key=value scan removes (possessive: no shorter match before the ":").
     (
@@ -180,7 +216,9 @@ _RULES: tuple[tuple[tuple[str, ...] | re.Pattern[str], re.Pattern[str], _Replace
 #: its quoted value as the next item of a list ("['--password', 'hunter2']", the same). In a
 #: percent-encoded query (a URL inside a URL's parameter) ``%3D`` is the ``=`` and a key
 #: starts after any ``%XX`` ("%3Faccess_token%3D…"). An XML/HTML element's name is a key
-#: too ("<password>…</password>": its text, up to the closing tag, is the value).
+#: too ("<password>…</password>": its text, up to the closing tag, is the value). A quoted key
+#: assigned to by subscript is one ("os.environ['DB_PASSWORD'] = …", a traceback's source
+#: line), with ``=`` only: "cfg['password']: …" and "== …" are code that reads it.
 _KEY = re.compile(
     r"(?:(?P<esc>\\?)(?P<q>[\"'])|(?P<tag><)"
     r"|(?<![\w\-])(?:(?P<fq>\\?[\"'])?(?P<flag>--)|-?)"
@@ -188,6 +226,7 @@ _KEY = re.compile(
     r"(?P<key>[A-Za-z_][\w\-]{0,79})"
     r"(?(tag)>|(?(q)(?P=esc)(?P=q)|\\?[\"']?)"
     r"(?:[ \t]*(?:(?P<arrow>=>)|:=|[=:\uff1a\uff1d](?![=:])|(?P<pct>%3[Dd]))[ \t\u3000]*"
+    r"|(?(q)(?P<sub>\][ \t]*=(?![=>])[ \t]*)|(?!))"
     r"|(?(flag)(?P<word>[ \t]+)(?=[^\s\-,])|(?!))"
     r"|(?(fq)(?<=[\"'])(?P<item>[ \t]*,[ \t]*)(?=\\?[\"'](?!-))|(?!))))"
 )
@@ -248,6 +287,12 @@ _AUTH_SCHEME = re.compile(
     r"(?i:basic|bearer|digest|token|negotiate|ntlm|hmac|apikey|key|oauth|mac|sso-key|"
     r"aws4-hmac-sha256)[ \t]+(?=\S)"
 )
+#: The parameters an OAuth 1.0a or Digest scheme's credential is made of (``oauth_consumer_key=
+#: "…", oauth_signature="…"``, ``username="…", response="…"``): all of them are the value,
+#: not only the first one up to its quote. Bounded, possessive names: linear.
+_AUTH_PARAM = r'[A-Za-z_][\w\-]{0,79}+[ \t]*=[ \t]*(?:"[^"\n]{0,1024}+"?|[^\s,"]{1,1024}+)'
+_AUTH_PARAMS = re.compile(_AUTH_PARAM + r"(?:[ \t]*,[ \t]*" + _AUTH_PARAM + ")*")
+_PARAM_SCHEMES = frozenset({"oauth", "digest"})
 _HEX = re.compile(r"[0-9a-fA-F]{16,}")
 #: ASCII lower case, upper case and digits as "a", "A" and "0" (see _looks_generated).
 _CLASSES = str.maketrans(
@@ -256,15 +301,23 @@ _CLASSES = str.maketrans(
 _LONG_RUN = "a" * 32
 _SPACE = re.compile(r"\s")
 #: ``name=value`` pairs separated by ``;`` (a Cookie / Set-Cookie header's value).
-_COOKIE_PAIRS = re.compile(r"[^\s;=]+=[^;]*(?:;[ \t]*[^\s;=]+=[^;]*)*")
+#: A name is bounded and possessive: it was looked for to the end of its run once per key,
+#: so a line of "cookie:" repeated cost the square of its length (64 KB took 7 s).
+_COOKIE_PAIRS = re.compile(r"[^\s;=]{1,256}+=[^;]*(?:;[ \t]*[^\s;=]{1,256}+=[^;]*)*")
 _COOKIE_PAIR = re.compile(r"(^|;[ \t]*)([^\s;=]+)=([^;]*)")
+#: A Set-Cookie's attributes: where and how long a cookie applies, not what it holds.
+_COOKIE_ATTRIBUTES = frozenset(
+    {"path", "domain", "expires", "max-age", "samesite", "priority", "version", "comment"}
+)
 
 #: Last words of a key whose value is removed unless it is a placeholder.
 _STRONG = frozenset({"password", "passwd", "pwd", "passphrase", "secret", "secrets", "apikey"})
+#: How a one-word name ("PGPASSWORD") that ends in a strong key's word ends.
+_STRONG_ENDINGS = ("password", "passwd", "passphrase", "secret", "secrets", "apikey")
 #: ``<word>_key`` pairs that name a credential ("api_key", "AWS_SECRET_ACCESS_KEY").
 _KEY_QUALIFIERS = frozenset(
     {"api", "access", "private", "secret", "client", "signing", "encryption", "master", "ssh",
-     "stream", "account", "auth", "app", "license", "subscription", "service"}
+     "stream", "account", "auth", "app", "license", "subscription", "service", "consumer"}
 )  # fmt: skip
 #: Last words of a key whose value is removed when it looks generated (see _looks_generated).
 _WEAK = frozenset({"token", "tokens", "credential", "credentials", "creds", "signature", "sig"})
@@ -315,6 +368,12 @@ def _key_kind(key: str, before: str) -> str:
     if last == "code":  # an OAuth code: "?code=" in a callback URL, or "auth_code="
         if prev in ("auth", "oauth", "authorization") or before in ("?", "&"):
             return "weak"
+    # A name written as one word, upper or lower case, has no word for the rules above to
+    # see: "PGPASSWORD", "dbpassword", "MYAPIKEY", "csrftoken", ngrok's "authtoken".
+    if last.endswith(_STRONG_ENDINGS):
+        return "strong"
+    if last.endswith("token"):
+        return "weak"
     return ""
 
 
@@ -386,7 +445,9 @@ def _redact_value(kind: str, value: str) -> str | None:
         out = _COOKIE_PAIR.sub(
             lambda m: (
                 f"{m.group(1)}{m.group(2)}={REDACTED}"
-                if m.group(3).strip() and m.group(3).strip() != REDACTED
+                if m.group(3).strip()
+                and m.group(3).strip() != REDACTED
+                and m.group(2).lower() not in _COOKIE_ATTRIBUTES
                 else m.group(0)
             ),
             value,
@@ -407,8 +468,9 @@ def _redact_value(kind: str, value: str) -> str | None:
     return REDACTED if _looks_generated(value.strip()) else None
 
 
-def _redact_pairs(text: str) -> str:
-    """``text`` with the values of secret-named keys replaced (see the module docstring)."""
+def _redact_pairs(text: str, cookie_object: bool = False) -> str:
+    """``text`` with the values of secret-named keys replaced (see the module docstring).
+    In a ``cookie_object`` line a quoted ``value`` key is a weak one (see _COOKIE_OBJECT)."""
     out: list[str] = []
     done = 0  # text[:done] is already in out
     run_end = 0  # where the run of bare-value characters that the last bare value began ends
@@ -417,6 +479,8 @@ def _redact_pairs(text: str) -> str:
             continue  # a key inside a value that was just removed
         before = text[m.start() - 1] if m.start() else ""
         kind = _key_kind(m.group("key"), before)
+        if not kind and cookie_object and m.group("q") and m.group("key").lower() == "value":
+            kind = "weak"  # {'name': 'li_at', 'value': '…', 'domain': …}
         if not kind:
             continue
         flag_value = m.group("word") is not None or m.group("item") is not None
@@ -505,7 +569,14 @@ def _redact_pairs(text: str) -> str:
             if kind == "auth":  # "Authorization: Basic <b64>": the scheme and what follows
                 scheme = _AUTH_SCHEME.match(text, pos)
                 cred = _VALUE_BARE.match(text, scheme.end()) if scheme else None
-                if scheme is not None and cred is not None:
+                params = (
+                    _AUTH_PARAMS.match(text, scheme.end())
+                    if scheme is not None and scheme.group(0).strip().lower() in _PARAM_SCHEMES
+                    else None
+                )
+                if params is not None:
+                    end = params.end()
+                elif scheme is not None and cred is not None:
                     if text.startswith(REDACTED, cred.start()) or _placeholder(cred.group(0)):
                         continue  # "Bearer <token>'": looked at before its ">" is cut
                     end = cred.start() + len(cred.group(0).rstrip(_BARE_TRAILER))
@@ -533,8 +604,12 @@ _SHAPE_HINT = re.compile(
 #: (or ``%3D``, or a full-width one) or an element's ``>``.
 _PAIR_HINT = re.compile(
     r"(?:pass|pw|secret|token|key|auth|cred|cookie|sig|code)[\w.\-]{0,40}"
-    r"(?:['\"\\]{0,2}[ \t]*(?:[=:\uff1a\uff1d]|%3d)|>)"
+    r"(?:['\"\\]{0,2}\]?[ \t]*(?:[=:\uff1a\uff1d]|%3d)|>)"
 )
+#: A browser's cookie as an object (Selenium's and Playwright's ``get_cookies()``, a cookie
+#: file's JSON): its ``"domain"`` key. Its ``"value"`` is the cookie's, a session's secret
+#: when it looks generated (LinkedIn's ``li_at``, X's ``auth_token``).
+_COOKIE_OBJECT = re.compile(r"[\"']domain[\"'][ \t]*:")
 #: A long flag ending in a strong key's word, then a space ("--db-password hunter2").
 #: Searched only in lines with a "--"; the literal comes first, and the possessive name is
 #: scanned once.
@@ -570,11 +645,15 @@ def _redact(text: str) -> str:
         _SHAPE_HINT.search(low) is not None
         or _DISCORD_HINT.search(low) is not None
         or _TELEGRAM_HINT.search(low) is not None
-        # token prefixes: four substring tests cost less than four more alternatives
+        # token prefixes: substring tests cost less than more alternatives
         or "hf_" in low
         or "npm_" in low
         or "k_live_" in low
         or "glpat-" in low
+        or "rtmp" in low
+        or "4/0a" in low
+        or "4%2f0a" in low
+        or "b3blbnnzac1rzxktdje" in low
     ):
         for triggers, pattern, replacement in _RULES:
             if isinstance(triggers, tuple):
@@ -583,9 +662,14 @@ def _redact(text: str) -> str:
             elif triggers.search(low) is None:
                 continue
             text = pattern.sub(replacement, text)
-    if _PAIR_HINT.search(low) is None and ("--" not in low or _FLAG_HINT.search(low) is None):
+    cookie_object = "value" in low and "domain" in low and _COOKIE_OBJECT.search(low) is not None
+    if (
+        not cookie_object
+        and _PAIR_HINT.search(low) is None
+        and ("--" not in low or _FLAG_HINT.search(low) is None)
+    ):
         return text
-    return _redact_pairs(text)
+    return _redact_pairs(text, cookie_object)
 
 
 def contains_secret(text: str) -> bool:
