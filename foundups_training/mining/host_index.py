@@ -16,12 +16,16 @@ absolute paths and links that resolve outside the root are refused.
 from __future__ import annotations
 
 import ast
+import codecs
+import io
 import logging
 import os
 import re
+import stat
 import time
+import tokenize
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -75,16 +79,97 @@ def safe_relative(root: Path, rel: str) -> Path | None:
 
 
 def read_text_inside(root: Path, path: Path, limit: int = MAX_FILE_BYTES) -> str | None:
-    """Text of ``path`` if it lies inside ``root`` and is small enough; else None."""
+    """Text of ``path`` if it lies inside ``root``, is small enough and is text (see
+    :func:`decode_text`); else None."""
     try:
         resolved = path.resolve(strict=True)
         if not resolved.is_relative_to(root) or not resolved.is_file():
             return None
-        if resolved.stat().st_size > limit:
+        with resolved.open("rb") as fh:
+            if os.fstat(fh.fileno()).st_size > limit:
+                return None
+            # read no more than the limit allows, even from a file that grew since the check
+            raw = fh.read(limit + 1)
+        if len(raw) > limit:
             return None
-        return resolved.read_text(encoding="utf-8", errors="replace")
     except (OSError, RuntimeError):
         return None
+    return decode_text(raw, python=resolved.suffix == ".py")
+
+
+def _ansi_bytes(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: the bytes that are not UTF-8 read as Windows' ANSI code page."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return exc.object[exc.start : exc.end].decode("cp1252", "replace"), exc.end
+
+
+_ANSI_FALLBACK = "foundups_training.host_index.cp1252"
+codecs.register_error(_ANSI_FALLBACK, _ansi_bytes)
+
+
+def decode_text(raw: bytes, *, python: bool = False) -> str | None:
+    """The text of a host file as its editor saved it; None for binary data.
+
+    A Windows developer's tree holds more than UTF-8: Notepad and Visual Studio write a
+    UTF-8 byte order mark (Python imports such a file, but ``ast`` refuses the mark in a
+    string and a README's first heading no longer started with ``#``), PowerShell's ``>``
+    writes UTF-16, and older files are in the ANSI code page (cp1252), which read as UTF-8
+    turned every accent and curly quote into U+FFFD. So: a byte order mark says the
+    encoding; a Python file's coding declaration is honoured as Python honours it; anything
+    else is UTF-8, each byte that is not UTF-8 read as cp1252 (so a UTF-8 file with one
+    stray ANSI byte keeps its other characters). Text with a NUL is binary data (a
+    generated blob, an archive saved as ``.py``) and gives nothing.
+    """
+    if raw.startswith(codecs.BOM_UTF8):
+        text = raw[len(codecs.BOM_UTF8) :].decode("utf-8", _ANSI_FALLBACK)
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = raw.decode("utf-16", "replace")
+    else:
+        encoding = "utf-8"
+        if python:
+            try:
+                encoding = tokenize.detect_encoding(io.BytesIO(raw).readline)[0]
+            except (SyntaxError, LookupError):
+                encoding = "utf-8"
+        try:
+            text = raw.decode(encoding, _ANSI_FALLBACK if encoding == "utf-8" else "replace")
+        except LookupError:
+            text = raw.decode("utf-8", _ANSI_FALLBACK)
+    return None if "\x00" in text else text
+
+
+def _plain_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file and not a link. False, never an exception, for
+    what the indexing user may not look at (``Path.is_file`` raises PermissionError, which
+    ended the whole index at the first module folder it could not open)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _plain_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder and not a link; False for what cannot be looked at."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _entry_type(entry: os.DirEntry[str]) -> str:
+    """What an entry is: "link", "dir", "file", or "" for anything else and for an entry
+    that cannot be looked at."""
+    try:
+        if entry.is_symlink():
+            return "link"
+        if entry.is_dir(follow_symlinks=False):
+            return "dir"
+        if entry.is_file(follow_symlinks=False):
+            return "file"
+    except OSError:
+        pass
+    return ""
 
 
 # -- what a Python file defines --------------------------------------------------------------
@@ -378,16 +463,16 @@ def _module_dirs(root: Path, undecodable: _Undecodable) -> Iterator[tuple[str, s
     """(domain, module, dir) for every ``modules/<domain>/<module>/``; links never followed,
     names that are not text (:func:`_utf8_name`) skipped and counted."""
     modules = root / "modules"
-    if modules.is_symlink() or not modules.is_dir():
+    if not _plain_dir(modules):
         return
     for dom in _scan_dir(modules):
-        if not dom.is_dir(follow_symlinks=False) or dom.name.startswith((".", "_")):
+        if _entry_type(dom) != "dir" or dom.name.startswith((".", "_")):
             continue
         if not undecodable.check(dom):
             continue
         for mod in _scan_dir(Path(dom.path)):
             if (
-                mod.is_dir(follow_symlinks=False)
+                _entry_type(mod) == "dir"
                 and not mod.name.startswith((".", "_"))
                 and undecodable.check(mod)
             ):
@@ -402,9 +487,8 @@ def _python_files(module_dir: Path, undecodable: _Undecodable, limit: int = 300)
     while stack and len(out) < limit:
         here = stack.pop()
         for entry in _scan_dir(here):
-            if entry.is_symlink():
-                continue  # a link may lead outside HOST_ROOT
-            if entry.is_dir(follow_symlinks=False):
+            kind = _entry_type(entry)  # a link ("link") may lead outside HOST_ROOT: skipped
+            if kind == "dir":
                 if (
                     entry.name not in SKIP_DIRS
                     and entry.name != "tests"
@@ -413,7 +497,8 @@ def _python_files(module_dir: Path, undecodable: _Undecodable, limit: int = 300)
                 ):
                     stack.append(Path(entry.path))
             elif (
-                entry.name.endswith(".py")
+                kind == "file"
+                and entry.name.endswith(".py")
                 and not entry.name.startswith("test_")
                 and undecodable.check(entry)
             ):
@@ -441,14 +526,15 @@ def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collec
     decision = f"{mod_path}/"
     readme_rel = ""
     title = summary = ""
-    for name in ("README.md", "Readme.md", "readme.md", "README.MD"):
-        cand = mdir / name
-        if cand.is_file() and not cand.is_symlink():
-            text = read_text_inside(root, cand)
-            if text is not None:
-                title, summary = _readme_summary(text)
-                readme_rel = f"{mod_path}/{name}"
-            break
+    readme = next(
+        (n for n in ("README.md", "Readme.md", "readme.md", "README.MD") if _plain_file(mdir / n)),
+        "",
+    )
+    if readme:
+        text = read_text_inside(root, mdir / readme)
+        if text is not None:
+            title, summary = _readme_summary(text)
+            readme_rel = f"{mod_path}/{readme}"
     classes: list[str] = []
     functions: list[str] = []
     file_docs: list[str] = []
@@ -521,9 +607,11 @@ def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collec
             code_ref=readme_rel or mod_path,
         )
     )
-    for name in MODULE_DOCS:
+    # The README is the one the summary was read from, whatever the case of its name (on a
+    # case-sensitive checkout a module's ``readme.md`` gave a summary and no passages).
+    for label, name in zip(MODULE_DOCS, (readme or MODULE_DOCS[0], *MODULE_DOCS[1:]), strict=True):
         path = mdir / name
-        if not path.is_file() or path.is_symlink():
+        if not _plain_file(path):
             continue
         text = read_text_inside(root, path)
         if text is None:
@@ -533,14 +621,20 @@ def _index_module(root: Path, domain: str, module: str, mdir: Path, out: _Collec
             out.patterns.append(
                 _pattern(
                     "module_doc",
-                    f"{module} {Path(name).stem}, {heading}: {passage}",
+                    f"{module} {Path(label).stem}, {heading}: {passage}",
                     decision,
                     module=mod_path,
                     source="code",
                     verified=True,
-                    code_ref=f"{rel}:{heading[:60]}:{start}-{end}",
+                    code_ref=f"{rel}:{_ref_heading(heading)}:{start}-{end}",
                 )
             )
+
+
+def _ref_heading(heading: str) -> str:
+    """A heading as a code reference names it: redacted, then cut (a heading can hold a key,
+    ``## Setup with YOUTUBE_API_KEY=AIza…``, and the reference is stored as it is)."""
+    return redact(heading)[:60]
 
 
 def doc_passages(text: str, limit: int = DOC_PASSAGE_CHARS) -> list[tuple[str, int, int, str]]:
@@ -585,19 +679,25 @@ def doc_passages(text: str, limit: int = DOC_PASSAGE_CHARS) -> list[tuple[str, i
 def _index_wsp(root: Path, out: _Collected) -> int:
     """WSP documents into ``wsp_compliance`` patterns: one per document and main section."""
     docs = 0
+    # WSP_knowledge is the archive of WSP_framework: the same documents under the same
+    # names. A document the framework holds is read from there only; each one was indexed
+    # twice, two patterns of one text taking two of the few places a recall returns.
+    in_force: set[str] = set()
     for base in ("WSP_framework/src", "WSP_knowledge/src"):
         folder = root / base
-        if folder.is_symlink() or not folder.is_dir():
+        if not _plain_dir(folder):
             continue
         for entry in _scan_dir(folder):
             m = _WSP_FILE.match(entry.name)
-            if not m or entry.is_symlink() or not entry.is_file():
+            if not m or _entry_type(entry) != "file" or entry.name.lower() in in_force:
                 continue
             if not out.undecodable.check(entry):
                 continue
             text = read_text_inside(root, Path(entry.path))
             if text is None:
                 continue
+            if base == "WSP_framework/src":
+                in_force.add(entry.name.lower())
             docs += 1
             number = int(m.group(1))
             rel = f"{base}/{entry.name}"
@@ -628,7 +728,7 @@ def _index_wsp(root: Path, out: _Collected) -> int:
                         key=f"{rel}#{section}",
                         source="code",
                         verified=True,
-                        code_ref=f"{rel}:{section[:60]}:{start}-{end}",
+                        code_ref=f"{rel}:{_ref_heading(section)}:{start}-{end}",
                     )
                 )
     return docs
@@ -680,6 +780,32 @@ def collect_host_patterns(
     return out.patterns, report
 
 
+def _replace_rewritten(memory: Any, patterns: list[Pattern]) -> list[Pattern]:
+    """``patterns``, after removing from ``memory`` the stored ones whose text they change.
+
+    A file's, a class's and a module's summary and a WSP document's patterns have ids made
+    from their path (the router finds a summary by :func:`module_summary_id`), and the store
+    keeps the text of an id it knows. So once a docstring, README or WSP document was
+    rewritten, indexing again kept its old text for good. Such a pattern is now deleted and
+    stored again with the new text (and embedding), its count carried on. A memory that
+    cannot list what it holds (``all_patterns``) or delete is left as it was.
+    """
+    scan = getattr(memory, "all_patterns", None)
+    if scan is None or not hasattr(memory, "delete"):
+        return patterns
+    wanted = {p.id: p for p in patterns}
+    changed: dict[str, Pattern] = {}
+    for old in scan(where={"source": "code"}):
+        new = wanted.get(old.id)
+        if new is not None and (old.context, old.decision) != (new.context, new.decision):
+            changed[old.id] = replace(new, seen=old.seen + new.seen)
+    if not changed:
+        return patterns
+    memory.delete(list(changed))
+    log.info("replacing the text of %d rewritten code patterns", len(changed))
+    return [changed.get(p.id, p) for p in patterns]
+
+
 def index_host(
     host_root: Path,
     memory: Any,
@@ -698,7 +824,7 @@ def index_host(
     start = time.perf_counter()
     patterns, report = collect_host_patterns(host_root, progress)
     # One pattern per id: a class and a file never share a key, but be safe.
-    unique = list({p.id: p for p in patterns}.values())
+    unique = _replace_rewritten(memory, list({p.id: p for p in patterns}.values()))
     for i in range(0, len(unique), 512):
         memory.upsert(unique[i : i + 512])
     removed = 0
