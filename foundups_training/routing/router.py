@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from foundups_training.logs import warn_failure
 from foundups_training.mining.extractors import NOTHING_TRIED
-from foundups_training.mining.redact import redact
+from foundups_training.mining.redact import REDACTED, redact
 from foundups_training.mining.templates import mask
 from foundups_training.models.base import Backend, ModelError, retry_wait
 from foundups_training.models.calibration import Calibration
@@ -77,6 +77,8 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 TIERS = ("memory", "gemma", "qwen")
+#: What a query's ``kind`` may name: a reasoning question, or the pattern kind that answers.
+KINDS = ("reasoning", *PATTERN_KINDS)
 
 #: How often :meth:`LazyBackend.close` looks whether the load it waits for ran past its
 #: deadline (then it stops waiting).
@@ -352,7 +354,7 @@ class Router:
         if malformed:
             return Answer(text="", tier="none", error=malformed)
         text = _encodable(query.text).strip()
-        if not text:
+        if _BLANK.fullmatch(text):
             return Answer(text="", tier="none", error="empty question")
         if 0 < self.rules.max_question_chars < len(text):
             return Answer(
@@ -365,12 +367,30 @@ class Router:
         # with a model server the prompt leaves this machine: the question is redacted as
         # everything stored is. Ordinary questions are unchanged.
         text = redact(text)
+        if not query.labels and _only_secrets(text):
+            # Left with "[REDACTED]", it asks nothing, yet was answered with whatever pattern
+            # came nearest. With labels the text is a chat message to sort, and one that is
+            # only a pasted key is still one (a moderator deletes it).
+            return Answer(
+                text="",
+                tier="none",
+                error="nothing to ask: the question is only a secret (redacted, never sent on)",
+            )
         tier = (query.tier or "auto").lower()
         if tier not in ("auto", *TIERS):
             return Answer(text="", tier="none", error=f"unknown tier {query.tier!r}")
-        if query.kind in ("reasoning", "module_location"):
-            intent = query.kind
-        elif query.kind:
+        # Read as a tier is (any case); one that names nothing was answered as a plain
+        # lookup, as if the host had named no kind.
+        kind = query.kind.lower()
+        if kind and kind not in KINDS:
+            return Answer(
+                text="",
+                tier="none",
+                error=f"unknown kind {query.kind!r} (one of: {', '.join(KINDS)})",
+            )
+        if kind in ("reasoning", "module_location"):
+            intent = kind
+        elif kind:
             intent = "lookup"  # any other pattern kind is a lookup among its patterns
         else:
             intent = self.rules.intent(text)
@@ -379,15 +399,15 @@ class Router:
             search = self.rules.module_search_text(text)
         else:
             search = self.rules.lookup_search_text(text)
-        recalled, recall_error = self._recall(search, intent, query.n_patterns, query.kind)
-        if intent == "lookup" and not query.kind and self.rules.module_or_log(text):
+        recalled, recall_error = self._recall(search, intent, query.n_patterns, kind)
+        if intent == "lookup" and not kind and self.rules.module_or_log(text):
             intent, search, recalled = self._either(text, query.n_patterns, recalled)
-        if intent == "lookup" and not query.kind and self.rules.log_or_design(text):
+        if intent == "lookup" and not kind and self.rules.log_or_design(text):
             if self._design(search, recalled):
                 intent = "reasoning"
                 recalled, recall_error = self._recall(search, intent, query.n_patterns)
         self._local.detail = Detail(intent=intent)
-        if intent == "lookup" and not query.kind and not query.labels:
+        if intent == "lookup" and not kind and not query.labels:
             recalled = self._with_moment(text, recalled)
         candidates = self._candidates(query, intent, recalled, search)
         rule = (
@@ -462,11 +482,16 @@ class Router:
                 escalation_reason="gemma unavailable",
                 error=_joined(f"gemma: {gemma.error}", recall_error),
             )
-        if gemma.confidence >= self.rules.threshold:
+        # The confidence the answer will show is the one held to the threshold: a 0.69996
+        # shown as 0.7 must not read "gemma confidence 0.69 < 0.70", and a caller's own
+        # calibration's NaN or infinity (shown as 0) must not fail the answer while its
+        # reason is written, nor pass the threshold.
+        confidence = _probability(gemma.confidence)
+        if confidence >= self.rules.threshold:
             return self._finish(gemma, "gemma", recalled, error=recall_error)
         # Rounded down, so that 0.699 never reads "0.70 < 0.70".
-        shown = math.floor(gemma.confidence * 100) / 100
-        reason = f"gemma confidence {shown:.2f} < {self.rules.threshold:.2f}"
+        shown = math.floor(confidence * 100) / 100
+        reason = f"gemma confidence {shown:.2f} < {_threshold_text(self.rules.threshold)}"
         qwen = self._choose("qwen", text, candidates)
         if qwen.error:
             # Escalation failed: Gemma's pick stands, and the answer says why.
@@ -509,7 +534,7 @@ class Router:
         try:
             found: list[Recalled] = []
             for where in pools:
-                found.extend(self.memory.recall(text, n=n, where=where))
+                found.extend(_measured(self.memory.recall(text, n=n, where=where)))
             if found:
                 found.sort(key=lambda r: -r.similarity)
                 return found[:n], ""
@@ -517,7 +542,7 @@ class Router:
             # nearest of the rest, but never chat messages for a question not about chat (a
             # store that has learned only from chat would answer "which module …" with one).
             rest = None if about_chat else {"kind": {"$nin": [*LIVE_KINDS]}}
-            return list(self.memory.recall(text, n=n, where=rest)), ""
+            return _measured(self.memory.recall(text, n=n, where=rest)), ""
         except Exception as exc:  # noqa: BLE001 - a broken memory still gets an answer
             log.warning("recall failed: %s", exc)
             return [], f"memory: {type(exc).__name__}: {exc}"
@@ -659,6 +684,9 @@ class Router:
             )
         if intent == "module_location" and search:
             out = self._doc_scores(search, self._summary_scores(search, out))
+        # A summary's, a passage's or a moment's similarity that is not a number leaves its
+        # option out, as :func:`_measured` leaves out such a recalled pattern.
+        out = [c for c in out if math.isfinite(c.similarity)]
         out.sort(key=lambda c: -c.similarity)
         return out[: self.rules.max_options]
 
@@ -950,12 +978,32 @@ class Router:
         )
 
 
+def _threshold_text(threshold: float) -> str:
+    """The threshold as an escalation reason writes it: two places, or as many as it has
+    (0.705 written "0.70" read "gemma confidence 0.70 < 0.70")."""
+    two = f"{threshold:.2f}"
+    return two if float(two) == threshold else f"{threshold:g}"
+
+
 def _joined(*errors: str) -> str:
     """The errors of the tiers that failed, in the order they were tried."""
     return "; ".join(e for e in errors if e)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+#: A question with nothing visible in it: ``str.strip`` keeps control characters, a zero-width
+#: space or joiner, a word joiner and a byte order mark, and such a question was recalled for
+#: and answered (a host reading questions from a file meets a lone BOM or NUL).
+_BLANK = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2060-\u2064\ufeff]*")
+
+
+def _only_secrets(text: str) -> bool:
+    """Whether redacted ``text`` is nothing but what redaction took out: no letter or digit
+    is left beside its markers."""
+    if REDACTED not in text:
+        return False
+    return not any(ch.isalnum() for ch in text.replace(REDACTED, ""))
 
 
 def _encodable(text: str) -> str:
@@ -992,6 +1040,14 @@ def _malformed(query: Any) -> str:
     if not all(isinstance(label, str) for label in labels):
         return "labels must be a list of strings"
     return ""
+
+
+def _measured(recalled: Sequence[Recalled]) -> list[Recalled]:
+    """``recalled`` without the patterns whose similarity is not a finite number (a host's
+    own memory, a cosine with a zero vector). Such a pattern passed the fast path's "below
+    the bar" test (NaN compares false) and had the memory answer at once, or made the
+    retrieval prior NaN, so that both models were reported broken ("non-finite score")."""
+    return [r for r in recalled if math.isfinite(r.similarity)]
 
 
 def open_evidence(recalled: Sequence[Recalled]) -> list[Recalled]:
@@ -1053,15 +1109,19 @@ def _label_probs(choice: Any, n: int) -> tuple[float, ...]:
     many numbers, something that is not a number, a probability outside 0–1) has failed,
     as one that raised has (:class:`ModelError`, so the router escalates or falls back).
     Before, a wrong count failed the whole answer ("zip() argument 2 is longer than
-    argument 1", no tier answering). NaN and infinity pass here and are reported as a
-    non-finite score after the product with the prior, as before."""
+    argument 1", no tier answering). A NaN or an infinity is such a failure too: it was
+    caught only through the product with the retrieval prior, so a closed label set (no
+    prior) took the broken model's pick, and -inf (a log probability where a probability
+    belongs) passed as a probability of 0."""
     try:
         probs = tuple(float(p) for p in choice.probs)
     except (AttributeError, TypeError, ValueError) as exc:
         raise ModelError(f"malformed choice from the model: {exc}") from None
     if len(probs) != n:
         raise ModelError(f"the model gave {len(probs)} probabilities for {n} options")
-    if any(p < 0 or p > 1 + 1e-6 for p in probs if math.isfinite(p)):
+    if not all(math.isfinite(p) for p in probs):
+        raise ModelError(f"non-finite probabilities from the model: {list(probs)}")
+    if any(p < 0 or p > 1 + 1e-6 for p in probs):
         raise ModelError(f"probabilities outside 0-1 from the model: {list(probs)}")
     return probs
 
