@@ -13,11 +13,14 @@ which swallows and counts its own errors.
 
 from __future__ import annotations
 
+import copy
 import logging
+import pickle
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import reduce
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -41,6 +44,97 @@ class Target:
     module: str
     path: str
     wrapper: str
+
+
+def _owner_of(function: Any) -> Any:
+    """The class (or module) that holds ``function``, found by its qualified name."""
+    module = sys.modules[function.__module__]
+    return reduce(getattr, function.__qualname__.split(".")[:-1], module)
+
+
+class _BoundHostWrapper(wrapt.BoundFunctionWrapper):
+    """A wrapped host method as its instance (or class) hands it out.
+
+    It pickles and copies as the bound method it stands for: ``getattr(instance, name)``,
+    with the instance copied for ``deepcopy``. wrapt's proxies refuse all three, so a host
+    that pickles a callback for a worker or deep-copies a table of handlers would fail
+    only because it was instrumented.
+    """
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        try:
+            instance = self._self_instance
+            name = self.__wrapped__.__name__
+            if instance is None:  # reached through the class: the plain function
+                instance = _owner_of(self.__wrapped__)
+        except Exception as exc:  # as unpicklable as the bare one
+            raise pickle.PicklingError(f"cannot pickle {self.__wrapped__!r}") from exc
+        return (getattr, (instance, name))
+
+    def __reduce__(self) -> Any:
+        return self.__reduce_ex__(2)
+
+    def __copy__(self) -> Any:
+        rebuild, args = self.__reduce_ex__(4)
+        return rebuild(*args)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        rebuild, args = self.__reduce_ex__(4)
+        return rebuild(*copy.deepcopy(args, memo))
+
+
+class _HostWrapper(wrapt.FunctionWrapper):
+    """What the instrumentors put in place of a host function or method.
+
+    A module-level function pickles by its qualified name and copies as itself, as the
+    bare function does; a method's raw class attribute pickles as the class's attribute.
+    """
+
+    __bound_function_wrapper__ = _BoundHostWrapper
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        wrapped = self.__wrapped__
+        try:
+            owner = _owner_of(wrapped)
+        except Exception:  # noqa: BLE001 - pickle's own lookup will say what is wrong
+            return wrapped.__qualname__
+        if isinstance(owner, type):
+            return (getattr, (owner, wrapped.__name__))
+        return wrapped.__qualname__  # pickle finds this wrapper under that name
+
+    def __reduce__(self) -> Any:
+        return self.__reduce_ex__(2)
+
+    def __copy__(self) -> Any:
+        return self  # functions are immutable to ``copy``
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
+
+
+def _rebind(original: Any, wrapper: Any, name: str, skip: ModuleType) -> list[dict[str, Any]]:
+    """Point every other module's global ``name`` that is ``original`` at ``wrapper``.
+
+    ``from host.module import function`` run before instrumenting (main.py binds the
+    training entry points that way at import) keeps the bare function under the importing
+    module's own name, and that name is what the host calls. Returns the namespaces changed.
+    """
+    changed: list[dict[str, Any]] = []
+    for module in list(sys.modules.values()):
+        if module is skip:
+            continue
+        try:
+            # By its type and its raw namespace: touching a lazy module's attributes (even
+            # ``__class__``) would load it.
+            if not issubclass(type(module), ModuleType):
+                continue
+            namespace = object.__getattribute__(module, "__dict__")
+            if namespace.get(name) is original:
+                namespace[name] = wrapper
+                changed.append(namespace)
+        except Exception:  # noqa: BLE001 - an odd entry in sys.modules is not ours to fix
+            continue
+    return changed
 
 
 class Instrumentor:
@@ -74,6 +168,8 @@ class Instrumentor:
         self._options: dict[str, Any] = {}
         # (module name, path) -> (module object, wrapt handle) of every wrapper in place.
         self._applied: dict[tuple[str, str], tuple[ModuleType, Any]] = {}
+        # Other modules' globals pointed at a wrapper: (namespace, name, original, wrapper).
+        self._aliases: list[tuple[dict[str, Any], str, Any, Any]] = []
         # Modules whose post-import hook is registered with wrapt and has not fired yet: wrapt
         # keeps such a hook until the import (``uninstrument`` cannot take it back), so a
         # later ``instrument`` must not add a second one (each cycle added one more).
@@ -130,6 +226,10 @@ class Instrumentor:
                 except Exception as exc:  # noqa: BLE001 - someone re-patched it; leave theirs
                     log.warning("could not unwrap %s:%s: %s", module_name, path, exc)
             self._applied.clear()
+            for namespace, name, original, wrapper in self._aliases:
+                if namespace.get(name) is wrapper:  # one the host rebound is the host's
+                    namespace[name] = original
+            self._aliases.clear()
             self._on_uninstrument()
 
     # -- hooks for subclasses -----------------------------------------------------------------
@@ -165,14 +265,18 @@ class Instrumentor:
                 ):
                     continue
                 try:
-                    handle = wrapt.wrap_function_wrapper(
-                        module, target.path, getattr(self, target.wrapper)
+                    handle = wrapt.wrap_object(
+                        module, target.path, _HostWrapper, (getattr(self, target.wrapper),)
                     )
                 except (AttributeError, wrapt.PathResolutionError) as exc:
                     # The host moved or renamed it: attach to the rest, say what is missing.
                     log.warning("%s: %s:%s not found (%s)", self.name, *key, exc)
                     continue
                 self._applied[key] = (module, handle)
+                if "." not in target.path:  # a module-level function others may hold
+                    original = handle.__wrapped__
+                    for namespace in _rebind(original, handle, target.path, module):
+                        self._aliases.append((namespace, target.path, original, handle))
 
     @staticmethod
     def _still_wrapped(module: ModuleType, path: str, handle: Any) -> bool:

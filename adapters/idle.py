@@ -20,11 +20,13 @@ idle work, the host's original method runs, so the host sees what it would have 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from foundups_training.adapters.activity import ACTIVITY
@@ -193,29 +195,50 @@ class IdleInstrumentor(Instrumentor):
 
     def _wrap_training(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict
-    ) -> Coroutine[Any, Any, Any]:
-        return self._serve(wrapped, instance, args, kwargs)
-
-    async def _serve(
-        self, wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict
     ) -> Any:
-        if os.environ.get("AUTO_PATTERN_TRAINING", "true").strip().lower() in _FALSE:
-            # The host's own off switch, answered the host's way.
-            return await wrapped(*args, **kwargs)
+        # The host's method is called now, as unwrapped: arguments it does not take raise
+        # here, at the call. Its coroutine has not started; it runs only if the plugin's
+        # side cannot answer, and is closed unstarted otherwise.
+        host_call = wrapped(*args, **kwargs)
+        if not _awaitable(host_call):
+            return host_call  # not a coroutine function (any more): its own value
+        return self._serve(host_call, instance)
+
+    async def _serve(self, host_call: Awaitable[Any], instance: Any) -> Any:
         try:
-            # Mining takes seconds: run it off the host's event loop, in a daemon thread.
-            cpu = self.cpu
-            report = await in_daemon_thread(lambda: run_idle_cycle(cpu=cpu))
-        except Exception as exc:  # noqa: BLE001 - our failure: the host gets its own method
-            self.record_error("idle", exc)
-            report = None
-        if report is None:
-            return await wrapped(*args, **kwargs)
-        result = self.observe("idle_result", report.as_host_result)
-        if result is None:
-            return await wrapped(*args, **kwargs)
-        self.observe("idle_state", _note_progress, instance, result)
-        return result
+            if os.environ.get("AUTO_PATTERN_TRAINING", "true").strip().lower() in _FALSE:
+                # The host's own off switch, answered the host's way.
+                return await host_call
+            try:
+                # Mining takes seconds: run it off the host's event loop, in a daemon thread.
+                cpu = self.cpu
+                report = await in_daemon_thread(lambda: run_idle_cycle(cpu=cpu))
+            except Exception as exc:  # noqa: BLE001 - our failure: the host gets its own
+                self.record_error("idle", exc)
+                report = None
+            if report is None:
+                return await host_call
+            result = self.observe("idle_result", report.as_host_result)
+            if result is None:
+                return await host_call
+            self.observe("idle_state", _note_progress, instance, result)
+            return result
+        finally:
+            # Unstarted (the plugin answered, or the host stopped waiting): closed, so the
+            # host's log gets no "coroutine was never awaited". A finished one ignores it.
+            with contextlib.suppress(Exception):  # an awaitable without close(): left as is
+                close = getattr(host_call, "close", None)
+                if callable(close):
+                    close()
+
+
+def _awaitable(value: Any) -> bool:
+    """Whether the host's method returned something to await (True when it cannot be told:
+    the async path is what an async host method needs)."""
+    try:
+        return inspect.isawaitable(value)
+    except Exception:  # noqa: BLE001 - a host object whose type checks raise
+        return True
 
 
 def _note_progress(instance: Any, result: dict[str, Any]) -> None:

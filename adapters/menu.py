@@ -21,6 +21,7 @@ host's strict argparse sees it (:func:`translate_host_args`).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import sys
@@ -145,6 +146,8 @@ class MenuInstrumentor(Instrumentor):
     def _wrap_menu(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict
     ) -> Any:
+        if not _accepts(wrapped, args, kwargs):
+            return wrapped(*args, **kwargs)  # the host's own TypeError, raised by the host
         run_menu = self.observe("menu_import", _plugin_menu)
         trainer = self.observe("menu_trainer", current_trainer) if run_menu else None
         if run_menu is None or trainer is None:
@@ -159,6 +162,8 @@ class MenuInstrumentor(Instrumentor):
     def _wrap_command(
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict
     ) -> Any:
+        if not _accepts(wrapped, args, kwargs):
+            return wrapped(*args, **kwargs)  # the host's own TypeError, raised by the host
         # Reading the host's arguments runs its objects' __str__/__bool__: under observe, so
         # one that raises sends the call to the host's own function, not the error to the host.
         parsed = self.observe("command_args", _command_args, args, kwargs)
@@ -202,6 +207,21 @@ class _Written:
 
     def flush(self) -> None:
         self._stream.flush()
+
+
+def _accepts(function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether the host's ``function`` takes these arguments (True when its signature cannot
+    be read). A replaced function must still reject a call the host's own would reject,
+    rather than open the plugin's menu for it."""
+    try:
+        signature = inspect.signature(function)
+    except Exception:  # noqa: BLE001 - no signature to check against: let the call through
+        return True
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError:
+        return False
+    return True
 
 
 def _command_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str, bool]:
