@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,8 +81,38 @@ def pattern_to_json(pattern: Pattern) -> str:
 
 
 def pattern_from_json(line: str) -> Pattern:
-    """Parse a journal line written by :func:`pattern_to_json` (unknown keys ignored)."""
-    return Pattern.from_dict(json.loads(line))
+    """Parse a journal line written by :func:`pattern_to_json` (unknown keys ignored).
+
+    Raises ValueError for JSON that is no pattern of this version, even when it parses into
+    one (``"outcome": null``, ``"seen": "3"``, an int id: a hand edit, another tool, a later
+    version): the store refused such a pattern only when its whole replay batch was written,
+    so one line held back its batch and every journal file after it, at every replay.
+    """
+    data = json.loads(line)
+    if not isinstance(data, dict):
+        raise ValueError(f"a journal line is a JSON object, not {type(data).__name__}")
+    pattern = Pattern.from_dict(data)
+    _check_pattern(pattern)
+    return pattern
+
+
+#: The pattern fields that hold text (every ``str`` field, so one added later is checked too).
+_TEXT_FIELDS = tuple(f.name for f in fields(Pattern) if f.type in ("str", str))
+
+
+def _check_pattern(pattern: Pattern) -> None:
+    """ValueError unless every field has the type :func:`pattern_to_json` writes."""
+    wrong = [name for name in _TEXT_FIELDS if not isinstance(getattr(pattern, name), str)]
+    if not isinstance(pattern.verified, bool):
+        wrong.append("verified")
+    if type(pattern.seen) is not int:  # bool is an int too
+        wrong.append("seen")
+    if not all(len(v) == 3 and all(isinstance(part, str) for part in v) for v in pattern.variants):
+        wrong.append("variants")
+    if not all(type(n) is int for n in pattern.tally):
+        wrong.append("tally")
+    if wrong or not pattern.id:
+        raise ValueError(f"not a pattern: {', '.join(wrong) or 'id'} of the wrong type")
 
 
 def is_store_failure(exc: BaseException) -> bool:
@@ -304,7 +334,9 @@ class BackgroundWriter:
         self._queue: queue.Queue[Pattern] = queue.Queue(maxsize=max(1, maxsize))
         self._counts_lock = threading.Lock()
         self._idle = threading.Condition()
-        self._busy = 0  # patterns taken off the queue and not yet stored or spilled
+        # What is still to store is the queue's ``unfinished_tasks``: counted from the put
+        # to the ``task_done`` that follows the pattern's storing or spilling, so a pattern
+        # the thread has just taken off the queue is never missed (see :meth:`flush`).
         self._replaying = False
         self._stop = threading.Event()
         self._closing = threading.Event()  # a replay in progress stops at its next batch
@@ -312,6 +344,7 @@ class BackgroundWriter:
         # on, and nothing replayed, until the process restarts.
         self._store_failed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._unreadable: set[Path] = set()  # journal files a replay could not read, said once
         self.submitted = 0
         self.written = 0
         self.spilled = 0
@@ -329,9 +362,14 @@ class BackgroundWriter:
         if not self._stop.is_set():
             try:
                 self._queue.put_nowait(pattern)
-                return True
             except queue.Full:
                 pass
+            else:
+                if self._stop.is_set():
+                    # close() may have ended between the look above and the put: its thread
+                    # is gone and its last drain done, so nothing would ever take this one.
+                    self._spill_leftover()
+                return True
         self._spill([pattern])
         return False
 
@@ -355,7 +393,9 @@ class BackgroundWriter:
         """Wait until everything queued so far is stored (or spilled); True if it was."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._queue.qsize() or self._busy or self._replaying:
+            while self._queue.unfinished_tasks or self._replaying:
+                if not self.running:  # never started, or closed: no one will store them
+                    return False
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -385,9 +425,7 @@ class BackgroundWriter:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        leftover = self._drain_nowait(self._queue.qsize() + 1)
-        if leftover:
-            self._spill(leftover)
+        self._spill_leftover()
 
     @property
     def running(self) -> bool:
@@ -424,8 +462,6 @@ class BackgroundWriter:
                             log.warning("journal replay failed (%s); will retry", exc)
                             self._note_store_failure(exc)
                 continue
-            with self._idle:
-                self._busy += 1
             batch = [first]
             # Wait a moment for more: one upsert of many is far cheaper than many of one.
             deadline = time.monotonic() + self.linger_s
@@ -439,8 +475,6 @@ class BackgroundWriter:
                     )
                 except queue.Empty:
                     break
-                with self._idle:
-                    self._busy += 1
                 batch.append(item)
             try:
                 self._store(batch)
@@ -471,9 +505,14 @@ class BackgroundWriter:
             with self._counts_lock:
                 self.written += len(batch)
         finally:
-            with self._idle:
-                self._busy -= len(batch)
-                self._idle.notify_all()
+            self._done(len(batch))
+
+    def _done(self, n: int) -> None:
+        """``n`` patterns taken off the queue are stored or spilled: wake :meth:`flush`."""
+        with self._idle:
+            for _ in range(n):
+                self._queue.task_done()
+            self._idle.notify_all()
 
     def _note_store_failure(self, exc: BaseException) -> None:
         """Stop writing to the store for good after it failed its own storage (see
@@ -489,14 +528,19 @@ class BackgroundWriter:
             first_line,
         )
 
-    def _drain_nowait(self, limit: int) -> list[Pattern]:
-        out: list[Pattern] = []
-        while len(out) < limit:
+    def _spill_leftover(self) -> None:
+        """Journal what is still queued (the thread has stopped, or is stopping)."""
+        leftover: list[Pattern] = []
+        for _ in range(self._queue.qsize() + 1):  # bounded: submits may go on meanwhile
             try:
-                out.append(self._queue.get_nowait())
+                leftover.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        return out
+        if leftover:
+            try:
+                self._spill(leftover)
+            finally:
+                self._done(len(leftover))
 
     # -- journal ------------------------------------------------------------------------
     @property
@@ -555,10 +599,24 @@ class BackgroundWriter:
         for path in sorted(self.journal_dir.glob(REPLAY_GLOB)):
             if self._closing.is_set():
                 break
-            total += self._replay_file(path)
+            try:
+                patterns, read = self._read_replay_file(path)
+            except OSError as exc:
+                # Left in place, and the other files replayed: one file this process cannot
+                # read (another account's, mode 0600; a folder of that name) held back every
+                # file after it, at every replay. Said once per writer, as replays recur.
+                level = logging.DEBUG if path in self._unreadable else logging.WARNING
+                self._unreadable.add(path)
+                log.log(level, "journal replay: cannot read %s (%s); it is left in place and "
+                        "the other journal files are replayed", path, exc)  # fmt: skip
+                continue
+            total += self._replay_file(path, patterns, read)
         return total
 
-    def _replay_file(self, path: Path) -> int:
+    @staticmethod
+    def _read_replay_file(path: Path) -> tuple[list[Pattern], int]:
+        """(the patterns of a journal file, the bytes read); lines that are no pattern are
+        skipped (warned)."""
         patterns: list[Pattern] = []
         bad = 0
         # Bytes, each line decoded on its own: a line torn inside a multi-byte character (a
@@ -572,8 +630,14 @@ class BackgroundWriter:
                     patterns.append(pattern_from_json(raw.decode("utf-8")))
                 except Exception:  # noqa: BLE001 - torn or foreign; the rest is still good
                     bad += 1
+            read = fh.tell()
         if bad:
             log.warning("%s: skipped %d unreadable journal lines", path, bad)
+        return patterns, read
+
+    def _replay_file(self, path: Path, patterns: list[Pattern], read: int) -> int:
+        """Store ``patterns`` (the first ``read`` bytes of ``path``), then delete the file;
+        returns how many this call stored."""
         # Upserts add ``seen`` up, so a replay cut short must not store its first batches
         # again: a progress file says how many lines are stored, and the ``seen`` the store
         # held for the batch in flight (a pattern whose ``seen`` moved already got it).
@@ -585,8 +649,6 @@ class BackgroundWriter:
                 # Closing: the file and its progress stay for the next start.
                 log.info("journal replay of %s paused at %d of %d patterns (closing)",
                          path, start, len(patterns))  # fmt: skip
-                with self._counts_lock:
-                    self.replayed += start - done
                 return start - done
             batch = patterns[start : start + 512]
             if before is not None and seen_counts is not None:
@@ -598,14 +660,44 @@ class BackgroundWriter:
             self.memory.upsert(batch)
             self._save_progress(progress, {"done": start + 512})
             before = None
-        with self._counts_lock:
-            self.replayed += len(patterns) - done
+            # Counted batch by batch, once its progress is saved: a replay the store cuts
+            # short later has stored these, and its retry starts after them. The whole
+            # slice: a pattern left out above was stored by an attempt that failed before
+            # this point, which counted none of its batch.
+            with self._counts_lock:
+                self.replayed += len(patterns[start : start + 512])
+        self._keep_late_lines(path, read)
         with contextlib.suppress(OSError):
             path.unlink()
         with contextlib.suppress(OSError):
             progress.unlink()
-        log.info("replayed %d journaled patterns from %s", len(patterns), path)
-        return len(patterns)
+        log.info("replayed %d journaled patterns from %s", len(patterns) - done, path)
+        return max(len(patterns) - done, 0)
+
+    def _keep_late_lines(self, path: Path, read: int) -> None:
+        """Put back in the journal what was appended to ``path`` after the replay read it.
+
+        Server mode: every process shares the journal, and :data:`_journal_lock` covers this
+        process only, so another process that opened ``pending.jsonl`` just before the
+        replay renamed it aside writes its lines into the renamed file. The replay deleted
+        them with it, though that process had counted them spilled.
+        """
+        try:
+            with path.open("rb") as fh:
+                fh.seek(read)
+                tail = fh.read()
+        except OSError:
+            return
+        lines = [line + b"\n" for line in tail.split(b"\n") if line.strip()]
+        if not lines:
+            return
+        with _journal_lock:
+            kept, error = _append_lines(self.journal_path, lines)
+        log.info("%d journal lines written to %s during its replay are kept for the next one",
+                 kept, path)  # fmt: skip
+        if error is not None:
+            log.error("could not put %d of %d late journal lines back into %s (%s): they are lost",
+                      len(lines) - kept, len(lines), self.journal_path, error)  # fmt: skip
 
     @staticmethod
     def _replay_progress(path: Path) -> tuple[int, dict[str, int] | None]:
