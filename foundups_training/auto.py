@@ -92,9 +92,17 @@ def activate(eps: Sequence[EntryPoint] | None = None) -> dict[str, Any]:
 
 
 def _training_plugin() -> Any:
-    from foundups_training.plugins import get_plugin_manager
+    """The training plugin; None when this process never loaded the plugin manager.
 
-    return get_plugin_manager().get_plugin("training")
+    Then no plugin was given a decision, and nothing waits to be stored: loading the
+    manager only to find that out imported every installed plugin (its code run in the
+    host) as ``run-host`` ended, ``FOUNDUPS_TRAINING_OFF=1`` or not.
+    """
+    from foundups_training import plugins
+
+    if plugins._manager is None:
+        return None
+    return plugins.get_plugin_manager().get_plugin("training")
 
 
 def _live_learner(plugin: Any, timeout: float) -> Any:
@@ -203,6 +211,8 @@ def close_live(timeout: float = 5.0) -> None:
     try:
         plugin = _training_plugin()
     except Exception:  # noqa: BLE001 - no plugin manager: nothing was learned
+        return
+    if plugin is None:
         return
     try:
         with _exit_step(timeout) as seconds:

@@ -38,7 +38,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -223,21 +223,51 @@ def _coerce(name: str, value: Any) -> Any:
         raise ConfigError(f"setting {name!r}: cannot use {value!r} ({exc})") from None
 
 
+def path_text(text: str) -> str:
+    """The path a setting's text names, without the blanks and the one pair of quotes
+    around it that no shell took away: cmd's ``set VAR="C:\\Foundups data"`` and a Docker
+    ``--env-file`` keep them in the value, and the path was then a folder whose name began
+    with a quote, in whatever the working directory was."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    return text
+
+
+def foreign_windows_path(text: str) -> bool:
+    """Whether ``text`` is a Windows path (``O:\\…``, ``O:/…``, ``\\\\server\\share``) on a
+    system that is not Windows, where it is a relative path: the data directory became a
+    folder literally named ``O:\\Foundups-Agent\\training`` where the host was started, and
+    the log a file that is never there."""
+    if os.name == "nt" or text.startswith("/"):
+        return False
+    return bool(PureWindowsPath(text).drive)
+
+
 def _path(value: Any) -> Path:
     """A path setting: ``~`` and environment variables (``$HOME``, ``%LOCALAPPDATA%`` on
     Windows) expanded, as a shell would have done for a value typed there; the TOML file
-    and a service's environment get no shell. An empty path (which named the working
-    directory) and a NUL character (refused by every open later) are mistakes."""
+    and a service's environment get no shell, nor take quotes away (:func:`path_text`).
+    An empty path (which named the working directory), a NUL character (refused by every
+    open later) and a Windows path elsewhere (:func:`foreign_windows_path`) are mistakes."""
     if not isinstance(value, str | os.PathLike):
         raise TypeError("a path (a string) is expected")
     text = os.fspath(value)
     if not isinstance(text, str):
         raise TypeError("a path (a string) is expected")
+    if isinstance(value, str):
+        text = path_text(text)
     if not text.strip():
         raise ValueError("a path cannot be empty")
     if "\0" in text:
         raise ValueError("a path cannot hold a NUL character")
-    return Path(os.path.expandvars(text)).expanduser()
+    text = os.path.expandvars(text)
+    if foreign_windows_path(text):
+        raise ValueError(
+            "a Windows path, and this system is not Windows: give the path it has here"
+            " (a mount point such as /mnt/o/...)"
+        )
+    return Path(text).expanduser()
 
 
 def _in_range(name: str, number: Any) -> Any:
@@ -377,10 +407,16 @@ def load_settings(
             except ConfigError as exc:  # name where it came from, as the file's errors do
                 raise ConfigError(f"{exc}, from {ENV_PREFIX}{suffix}") from None
 
-    data_dir = overrides.get("data_dir") or from_env.get("data_dir") or default_data_dir()
-    data_dir = Path(data_dir).expanduser()
+    # A flag's path is read as the environment's is (quotes, variables, a Windows path).
+    data_dir = (
+        _coerce("data_dir", overrides["data_dir"])
+        if overrides.get("data_dir")
+        else from_env.get("data_dir") or default_data_dir()
+    )
 
     config_file = overrides.get("config_file") or env.get(ENV_PREFIX + "CONFIG")
+    if isinstance(config_file, str):
+        config_file = path_text(config_file)
     config_path = (
         Path(os.path.expandvars(os.fspath(config_file))).expanduser()
         if config_file

@@ -61,7 +61,7 @@ def absolute_operator_paths(
     variables (``LOCAL_MODEL_*``, ``HOLO_*``) are the host's: they are read in its folder,
     as it reads them. Returns the values replaced, by variable, to put back afterwards.
     """
-    from foundups_training.config import ENV_PREFIX
+    from foundups_training.config import ENV_PREFIX, foreign_windows_path, path_text
 
     expanded_names = list(PATH_VARIABLES)
     for tier, name in MODEL_VARIABLES.items():
@@ -70,14 +70,21 @@ def absolute_operator_paths(
     replaced: dict[str, str] = {}
     for name in [*expanded_names, *LITERAL_PATH_VARIABLES]:
         variable = ENV_PREFIX + name
-        value = env.get(variable, "")
+        given = value = env.get(variable, "")
+        if name in PATH_VARIABLES:
+            # As the settings read it: without quotes around it (joined to the folder they
+            # would be part of the path), and a Windows path elsewhere left for the settings
+            # to refuse (``<here>/O:\\data`` would be taken without a word).
+            value = path_text(value)
+            if foreign_windows_path(os.path.expandvars(value)):
+                continue
         if not value.strip():
             continue  # unset, as far as the settings are concerned
         path = os.path.expanduser(value)
         if name in expanded_names:
             path = os.path.expanduser(os.path.expandvars(value))
         if not os.path.isabs(path):
-            replaced[variable] = value
+            replaced[variable] = given
             env[variable] = os.path.normpath(os.path.join(cwd, path))
     return replaced
 

@@ -79,6 +79,7 @@ class TrainingPlugin:
         # A read-only Trainer for queries while another process holds the store for writing.
         self._reader: Trainer | None = None
         self._told: set[str] = set()  # build failures already logged
+        self._warm_told: set[str] = set()  # the live learner's, already logged
 
     @property
     def trainer(self) -> Trainer:
@@ -152,17 +153,29 @@ class TrainingPlugin:
             self.live  # noqa: B018 - building it is the point
         except Exception as exc:  # noqa: BLE001 - a thread of ours: report, never raise
             with self._early_lock:
-                self._warm_error = f"{type(exc).__name__}: {exc}"
+                error = self._warm_error = f"{type(exc).__name__}: {exc}"
                 self._warm_failed_at = time.monotonic()
                 lost = len(self._early)
                 self._early_dropped += lost
                 self._early.clear()
-            _warn(
-                "live learning is off for this process: %s (%d queued decisions dropped)",
-                self._warm_error,
-                lost,
-                exc=exc,
-            )
+                # A decision tries again every RETRY_BUILD_S while the chat goes on: the
+                # same reason is said once, not once a minute for as long as the host runs.
+                said = error in self._warm_told
+                self._warm_told.add(error)
+            if said:
+                log.debug("live learning still off: %s (%d queued decisions dropped)", error, lost)
+            else:
+                _warn(
+                    "live learning is off for this process: %s (%d queued decisions dropped; "
+                    "tried again on a decision every %g s)",
+                    error,
+                    lost,
+                    RETRY_BUILD_S,
+                    exc=exc,
+                )
+            return
+        if self._warm_told:
+            log.info("live learning is on: the live learner was built after all")
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait for a warm-up in progress; True when the live learner is built."""
@@ -256,6 +269,10 @@ class TrainingPlugin:
 
     def _read_only(self, trainer: Trainer, locked: Exception) -> Trainer:
         with self._lock:
+            if self._closed:
+                # close() ran while this question met the lock: a reader made now would
+                # be nobody's to close.
+                raise PluginClosed()
             if self._reader is None:
                 from foundups_training.engine import Trainer
 
@@ -287,10 +304,10 @@ class TrainingPlugin:
         learner on the closed Trainer: a thread nobody closed, its writes failing."""
         with self._lock, self._early_lock:
             self._closed = True
+            reader, self._reader = self._reader, None
         self.wait_ready(10.0)
         if self._live is not None:
             self._live.close()
-        reader, self._reader = self._reader, None
         if reader is not None:
             reader.close()
         if self._trainer is not None:
