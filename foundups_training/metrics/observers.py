@@ -3,7 +3,10 @@
 The signals fire on a DAE's hot path (a chat message was classified, a pattern stored), so a
 receiver only puts a small tuple on a bounded queue; one daemon thread per store does the
 SQLite writes. When the queue is full the event is dropped and counted: losing a metrics
-row is better than slowing a live stream.
+row is better than slowing a live stream. The writer says how many were dropped (at most
+once a minute, and when it stops), never the sender. A receiver never raises into the
+sender: the signals are public, and a host's event with values that are not what the
+observer expects is counted in ``failed`` (said once), or recorded as far as it can be.
 
 What is recorded from which signal:
 
@@ -36,6 +39,7 @@ parent's (see :func:`_after_fork_in_child`).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import threading
@@ -71,6 +75,8 @@ _SNAPSHOT_INTERVAL_S = 5.0
 WRITE_BUSY_S = 1.0
 #: After a write found the file held, queued rows are not tried for this long.
 _LOCKED_PAUSE_S = 30.0
+#: The writer says how many rows a full queue dropped at most this often (and when it stops).
+_DROPPED_TELL_S = 60.0
 #: The payload key with what the memory holds by kind after a training verb: the kinds of
 #: its pattern snapshot. Not ``by_kind``, which a mining report uses for what that run
 #: stored.
@@ -80,8 +86,18 @@ MEMORY_BY_KIND = "memory_by_kind"
 def _int_or_none(value: Any) -> int | None:
     try:
         return None if value is None else int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _seconds(value: Any) -> float | None:
+    """A duration a host's payload gives, or None: a string ("n/a"), a NaN, an infinity or
+    a negative number is no duration (``float("n/a")`` raised into the sender)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
 
 
 def memory_totals(memory: PatternMemory) -> dict[str, Any]:
@@ -118,9 +134,10 @@ def run_from_payload(command: str, event: str, payload: Mapping[str, Any]) -> Tr
     any ``source`` the payload names, then ``host_root`` (an index): a ``mine`` with a host
     tree was recorded as mining the tree.
     """
-    duration = payload.get("duration_s")
-    if duration is None and payload.get("duration_ms") is not None:
-        duration = float(payload["duration_ms"]) / 1000.0
+    duration = _seconds(payload.get("duration_s"))
+    if duration is None:
+        ms = _seconds(payload.get("duration_ms"))
+        duration = None if ms is None else ms / 1000.0
     source = next(
         (
             payload[key]
@@ -169,6 +186,9 @@ class MetricsObserver:
         self._writer_lock = threading.Lock()
         #: Rows dropped because the queue was full.
         self.dropped = 0
+        #: :attr:`dropped` as last said, and when (``time.monotonic()``).
+        self._dropped_told = 0
+        self._dropped_told_at = 0.0
         #: Rows that could not be written (an error, or the file held by another process).
         self.failed = 0
         #: Until this ``time.monotonic()``, queued rows are not tried: the file was held.
@@ -203,7 +223,31 @@ class MetricsObserver:
             except Exception as exc:  # noqa: BLE001 - one bad row must not stop the writer
                 self._failed(exc)
             finally:
+                self._tell_dropped()
                 self._queue.task_done()
+
+    def _tell_dropped(self, *, last: bool = False) -> None:
+        """Say how many rows a full queue dropped, if more than last said: at most once
+        every :data:`_DROPPED_TELL_S`, and on stopping (``last``). Said here, on the writer's
+        thread, so that the sender, which dropped them not to wait, does not wait to log.
+        Before, the count went up and nothing said so."""
+        dropped = self.dropped
+        if dropped == self._dropped_told:
+            return
+        now = time.monotonic()
+        if not last and self._dropped_told and now - self._dropped_told_at < _DROPPED_TELL_S:
+            return
+        self._dropped_told, self._dropped_told_at = dropped, now
+        try:
+            log.warning(
+                "metrics (%s): %d rows dropped so far, not recorded: the writer's queue of %d "
+                "was full (the file slow or held, or a burst of events)",
+                self.path,
+                dropped,
+                self._queue.maxsize,
+            )
+        except Exception:  # noqa: BLE001 - a handler that cannot write must not stop the writer
+            pass
 
     def _failed(self, exc: Exception) -> None:
         """Count a row that was not written; say so once for a file held by another
@@ -242,18 +286,30 @@ class MetricsObserver:
         return not self._queue.unfinished_tasks
 
     # -- receivers (run on the sender's thread: keep them tiny) -------------------------------
+    def _refused(self, exc: Exception) -> None:
+        """A receiver could not make a row of a sender's event: counted, said once, never
+        raised into the sender (a host's thread; and blinker would not call the receivers
+        after this one)."""
+        try:
+            self._failed(exc)
+        except Exception:  # noqa: BLE001 - nothing may reach the sender
+            pass
+
     def on_pattern_stored(self, sender: object, patterns: Any = (), new: int = 0, **_: Any) -> None:
         """Count the stored patterns by kind and queue one event row."""
         del sender
-        patterns = tuple(patterns or ())
-        kinds = Counter(getattr(p, "kind", "unknown") for p in patterns)
-        self._put(
-            MetricsStore.record_pattern_event,
-            len(patterns),
-            int(new or 0),
-            dict(kinds),
-            time.time(),
-        )
+        try:
+            patterns = tuple(patterns or ())
+            kinds = Counter(str(getattr(p, "kind", "unknown")) for p in patterns)
+            self._put(
+                MetricsStore.record_pattern_event,
+                len(patterns),
+                _int_or_none(new) or 0,
+                dict(kinds),
+                time.time(),
+            )
+        except Exception as exc:  # noqa: BLE001 - see _refused
+            self._refused(exc)
 
     def on_answer_given(
         self, sender: object, query: Any = None, answer: Any = None, **_: Any
@@ -272,7 +328,11 @@ class MetricsObserver:
         if total_patterns is None:
             return
         now = time.monotonic()
-        finished = bool(total) and done >= total
+        # a host's counts may be None or strings: a comparison of those raised into it
+        done_n, total_n = _int_or_none(done), _int_or_none(total)
+        finished = (
+            bool(total_n) and done_n is not None and total_n is not None and done_n >= total_n
+        )
         if not finished and now - self._last_snapshot < _SNAPSHOT_INTERVAL_S:
             return
         self._last_snapshot = now
@@ -288,19 +348,23 @@ class MetricsObserver:
     ) -> None:
         """Turn finished training verbs into training runs (and snapshots when totals came)."""
         del sender
-        if command not in TRAINING_COMMANDS or event not in ("completed", "failed"):
-            return
-        payload = dict(payload or {})
-        self._put(MetricsStore.record_training, run_from_payload(command, event, payload))
-        total = _int_or_none(payload.get("patterns_total"))
-        if total is not None:
-            self._put(
-                MetricsStore.record_snapshot,
-                total,
-                snapshot_kinds(payload, total),
-                TRAINING_COMMANDS[command],
-                time.time(),
-            )
+        try:
+            if command not in TRAINING_COMMANDS or event not in ("completed", "failed"):
+                return
+            # a payload that is no mapping (a host's string) still tells that the run ended
+            payload = dict(payload) if isinstance(payload, Mapping) else {}
+            self._put(MetricsStore.record_training, run_from_payload(command, event, payload))
+            total = _int_or_none(payload.get("patterns_total"))
+            if total is not None:
+                self._put(
+                    MetricsStore.record_snapshot,
+                    total,
+                    snapshot_kinds(payload, total),
+                    TRAINING_COMMANDS[command],
+                    time.time(),
+                )
+        except Exception as exc:  # noqa: BLE001 - see _refused
+            self._refused(exc)
 
     # -- wiring -------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -386,6 +450,7 @@ class MetricsObserver:
             self.flush()
             self._queue.put(None)
             self._thread.join(timeout=5.0)
+        self._tell_dropped(last=True)
         for store, directory in users:
             if store.observer is self:
                 store.observer = None

@@ -110,6 +110,25 @@ CREATE TABLE IF NOT EXISTS eval_tiers (
 );
 """
 
+#: "The latest answers of a tier" is by id (the order recorded, see :meth:`MetricsStore.snapshots`),
+#: which the (tier, ts) index does not give: without this one, each tier's latest latencies
+#: sorted every answer of the tier (seconds for a million). Only an index, so no new schema
+#: number: an older version reads and writes a file that has it.
+_LATEST_BY_TIER_INDEX = "CREATE INDEX IF NOT EXISTS answers_tier_id ON answers(tier, id)"
+#: The tiers that answered, in order: one index lookup per tier, where ``SELECT DISTINCT``
+#: reads every answer's index entry.
+_TIERS = (
+    "WITH RECURSIVE t(tier) AS (SELECT MIN(tier) FROM answers UNION ALL "
+    "SELECT (SELECT MIN(tier) FROM answers WHERE tier > t.tier) FROM t WHERE t.tier IS NOT NULL) "
+    "SELECT tier FROM t WHERE tier IS NOT NULL"
+)
+#: How long opening a file waits to add that index while another process holds the file;
+#: the next open adds it otherwise.
+_INDEX_BUSY_MS = 200
+#: The latency stored for an answer whose latency is no number (NaN, infinite, negative):
+#: the answer is kept and counted, its latency left out of the percentiles.
+NO_LATENCY = -1.0
+
 #: Stored query text is cut here: the history is for counting, not for re-reading chats.
 _MAX_QUERY_CHARS = 300
 #: How long a statement waits for another process's lock (SQLite's busy handler).
@@ -124,8 +143,12 @@ class MetricsError(RuntimeError):
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100) by linear interpolation; None for no values."""
-    data = sorted(values)
+    """The ``q``-th percentile (0-100) by linear interpolation; None for no values.
+
+    Values that are not finite numbers are left out: ``sorted`` does not order a list
+    holding a NaN, and an infinity makes the interpolation NaN.
+    """
+    data = sorted(v for v in values if math.isfinite(v))
     if not data:
         return None
     if len(data) == 1:
@@ -145,6 +168,33 @@ def _connect(target: str) -> sqlite3.Connection:
     return sqlite3.connect(
         target, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
+
+
+def _probability(value: float) -> float:
+    """A confidence as the router promises it: finite and in 0-1, a NaN or an infinity as 0.
+
+    An answer of a host's own tier may carry anything: SQLite stores a NaN as NULL, which
+    the column refuses (the answer was lost), and one infinity made its tier's mean
+    confidence infinite for ever (and ``status --json`` print ``Infinity``, not JSON).
+    """
+    number = float(value)
+    if not math.isfinite(number):
+        return 0.0
+    return min(max(number, 0.0), 1.0)
+
+
+def _latency(value: float) -> float:
+    """A latency in ms, or :data:`NO_LATENCY` for one that is no duration (NaN, infinite,
+    negative): the answer is still counted, its latency is not."""
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else NO_LATENCY
+
+
+def _duration(value: float) -> float:
+    """A run's duration in seconds; one that is no duration (NaN, infinite, negative) is 0,
+    as an unknown one is: SQLite stores a NaN as NULL, which the column refuses."""
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else 0.0
 
 
 def _json(value: Any) -> str:
@@ -209,6 +259,9 @@ class MetricsStore:
             )
         self._conn.row_factory = sqlite3.Row
         try:
+            # before anything is written: a file of a newer version is refused as it is
+            # (before, it was switched to WAL first, and its connection left open)
+            self._refuse_newer()
             if not self.read_only:
                 self._use_wal()
                 # NORMAL is durable across app crashes in WAL mode; only an OS crash can lose
@@ -216,6 +269,10 @@ class MetricsStore:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
                 self._conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+        except MetricsError:
+            self._conn.close()
+            self._remove_copy()
+            raise
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             if is_locked(exc):
@@ -383,16 +440,45 @@ class MetricsStore:
             remover()
 
     # -- lifecycle --------------------------------------------------------------------------
-    def _migrate(self) -> None:
+    def _refuse_newer(self) -> None:
+        """Raise :class:`MetricsError` for a file a newer version wrote."""
         version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             raise MetricsError(
                 f"{self.path} has schema {version}, this version understands up to "
                 f"{SCHEMA_VERSION}: upgrade foundups-training"
             )
+
+    def _migrate(self) -> None:
+        self._refuse_newer()  # again: another process may have upgraded it meanwhile
+        version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         if version < 1 and not self.read_only:
             self._conn.executescript(_SCHEMA_V1)
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if not self.read_only:
+            self._add_latest_by_tier_index()
+
+    def _add_latest_by_tier_index(self) -> None:
+        """Add :data:`_LATEST_BY_TIER_INDEX` to a file made before it (once per file).
+
+        Looked up first, so that an open of a file that has it writes nothing; added with a
+        short wait, so that a file another process holds opens as promptly as before (the
+        next open adds it).
+        """
+        found = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'answers_tier_id'"
+        ).fetchone()
+        if found:
+            return
+        self._conn.execute(f"PRAGMA busy_timeout={_INDEX_BUSY_MS}")
+        try:
+            self._conn.execute(_LATEST_BY_TIER_INDEX)
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc):
+                raise
+            log.debug("%s is held by another process: its index is added later", self.path)
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
 
     @property
     def schema_version(self) -> int:
@@ -449,6 +535,28 @@ class MetricsStore:
         with self._lock:
             return self._execute(sql, params).fetchall()
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Let the queries inside see one moment of the history: one read transaction, under
+        the lock (so no other thread's row goes in between either).
+
+        A summary is several queries: a row written between two of them (the observers'
+        writer, another process) made it disagree with itself (runs counted without the
+        lines they processed). In WAL mode a reader blocks no writer.
+        """
+        with self._lock:
+            conn = self._connection()
+            if conn.in_transaction:  # inside another reading: that moment is this one
+                yield
+                return
+            conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+
     # -- recording --------------------------------------------------------------------------
     def record_snapshot(
         self,
@@ -491,7 +599,7 @@ class MetricsStore:
                 int(run.patterns_stored),
                 run.patterns_total,
                 run.verified,
-                float(run.duration_s),
+                _duration(run.duration_s),
                 int(bool(run.success)),
                 _storable(run.error),
             ),
@@ -518,8 +626,8 @@ class MetricsStore:
                 text[:_MAX_QUERY_CHARS],
                 answer.tier,
                 answer.model,
-                float(answer.confidence),
-                float(answer.latency_ms),
+                _probability(answer.confidence),
+                _latency(answer.latency_ms),
                 int(bool(answer.escalated)),
                 answer.escalation_reason,
                 len(answer.patterns),
@@ -671,23 +779,39 @@ class MetricsStore:
         return [_record(AnswerRow, r) for r in rows]
 
     def latencies_by_tier(self, limit_per_tier: int = 2000) -> dict[str, list[float]]:
-        """The latest answer latencies (ms) of each tier, for percentiles and plots."""
+        """The latest answer latencies (ms) of each tier, for percentiles and plots.
+
+        Only measured ones: :data:`NO_LATENCY`, and an infinity an older version stored,
+        are left out (a tier with none measured has an empty list).
+        """
         out: dict[str, list[float]] = {}
-        for r in self._rows("SELECT DISTINCT tier FROM answers ORDER BY tier"):
-            rows = self._rows(
-                "SELECT latency_ms FROM answers WHERE tier = ? ORDER BY id DESC LIMIT ?",
-                (r["tier"], limit_per_tier),
-            )
-            out[r["tier"]] = [float(x["latency_ms"]) for x in rows]
+        with self._reading():
+            for r in self._rows(_TIERS):
+                # filtered after the index picks the tier's latest rows, so that it still
+                # walks them newest first instead of sorting the tier
+                rows = self._rows(
+                    "SELECT latency_ms FROM answers WHERE tier = ? "
+                    "AND +latency_ms >= 0 AND +latency_ms < ? ORDER BY id DESC LIMIT ?",
+                    (r["tier"], math.inf, limit_per_tier),
+                )
+                out[r["tier"]] = [float(x["latency_ms"]) for x in rows]
         return out
 
     def answer_stats(self) -> dict[str, Any]:
-        """Answers per tier: count, mean confidence, escalations, errors, p50/p95 latency."""
-        rows = self._rows(
-            "SELECT tier, COUNT(*) AS n, AVG(confidence) AS conf, SUM(escalated) AS esc, "
-            "SUM(error != '') AS errors FROM answers GROUP BY tier ORDER BY tier"
-        )
-        latencies = self.latencies_by_tier()
+        """Answers per tier: count, mean confidence, escalations, errors, p50/p95 latency.
+
+        The mean takes each confidence as :func:`_probability` makes it, so that a row an
+        older version stored as it came (an infinity) cannot make a tier's mean infinite.
+        """
+        with self._reading():
+            rows = self._rows(
+                "SELECT tier, COUNT(*) AS n, "
+                "AVG(CASE WHEN abs(confidence) < ? THEN MIN(MAX(confidence, 0.0), 1.0) ELSE 0 END) "
+                "AS conf, SUM(escalated) AS esc, SUM(error != '') AS errors FROM answers "
+                "GROUP BY tier ORDER BY tier",
+                (math.inf,),
+            )
+            latencies = self.latencies_by_tier()
         by_tier: dict[str, Any] = {}
         total = escalated = 0
         for r in rows:
@@ -740,7 +864,12 @@ class MetricsStore:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """Everything the metrics view shows, as plain data (``--json``)."""
+        """Everything the metrics view shows, as plain data (``--json``), all of one moment
+        (see :meth:`_reading`)."""
+        with self._reading():
+            return self._summary()
+
+    def _summary(self) -> dict[str, Any]:
         last = self.last_successful_training()
         failed = self.last_failed_training()
         snaps = self.snapshots(limit=1)
