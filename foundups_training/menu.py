@@ -35,6 +35,7 @@ from foundups_training.logs import warn_failure
 from foundups_training.progress import Progress
 from foundups_training.records import Answer, Query
 from foundups_training.status import older_miners
+from foundups_training.text import printable
 
 if TYPE_CHECKING:
     from foundups_training.engine import Trainer
@@ -353,7 +354,8 @@ class _Console:
 
     def say(self, *lines: str) -> None:
         for line in lines:
-            self.stdout.write(line + "\n")
+            # a pattern, an answer or an error may quote chat or log text: shown, not obeyed
+            self.stdout.write(printable(line) + "\n")
         self.stdout.flush()
 
     def ask(self, prompt: str) -> str | None:

@@ -89,3 +89,20 @@ def drop_stdout() -> None:
             os.dup2(fd, sys.stdout.fileno())
         finally:
             os.close(fd)
+
+
+#: Characters a terminal acts on instead of showing: the C0 controls but tab and newline
+#: (ESC starts the sequences that clear the screen or retitle the window, CR goes back over
+#: the line), DEL, and the C1 controls (U+009B is CSI to some terminals).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: each control character it would act on is
+    shown as an escape (``\\x1b``) instead of being sent.
+
+    What a verb prints holds text from outside: a log line with colour codes in a pattern,
+    a live chat message in an error, a model's answer, a host's file name. Sent raw, it
+    could clear the operator's screen, retitle the window or overwrite a line with its own.
+    """
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

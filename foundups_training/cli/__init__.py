@@ -12,7 +12,9 @@ import contextlib
 import importlib
 import json
 import logging
+import math
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,7 +22,7 @@ from typing import Any
 
 from foundups_training import __version__
 from foundups_training.logs import warn_failure
-from foundups_training.text import EXIT_OUTPUT_CLOSED, drop_stdout, readable_stdout
+from foundups_training.text import EXIT_OUTPUT_CLOSED, drop_stdout, printable, readable_stdout
 
 #: verb -> module under foundups_training.cli implementing it
 VERBS: dict[str, str] = {
@@ -188,6 +190,41 @@ def hand_to_plugins(settings: Any) -> None:
         os.environ["FOUNDUPS_TRAINING_CONFIG"] = str(settings.config_file)
 
 
+#: What ``json.dumps(ensure_ascii=False)`` leaves raw in a string that must not go out raw:
+#: DEL and the C1 controls (for the terminal), lone surrogates (no UTF-8 encodes them: a
+#: console in UTF-8 mode wrote the byte one stood for, and the JSON was no longer UTF-8).
+_JSON_RAW = re.compile("[\x7f-\x9f\ud800-\udfff]")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with each float that is no number (NaN, infinite) made None: JSON has no
+    such numbers, and ``json.dumps`` writes ``NaN``, which no other parser reads."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def to_json(data: Any, indent: int | None = None) -> str:
+    """``data`` as JSON that every parser reads and a terminal only shows: numbers that are
+    no number become ``null``; DEL, the C1 controls and lone surrogates are written as
+    ``\\uXXXX`` escapes (they occur only inside strings, so the JSON decodes to the same
+    text). Other characters stay as they are, not escaped, so a path stays readable."""
+    text = json.dumps(_finite(data), indent=indent, default=str, ensure_ascii=False)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines as :func:`printable` shows them: a warning quotes a path, a plugin's error
+    or a log line as it is, and the terminal must only show it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
     """Print ``data`` as JSON with ``--json``, else ``text`` (or a readable dump of data).
 
@@ -202,12 +239,12 @@ def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
     args.emitted = True
     try:
         if getattr(args, "json", False):
-            print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+            print(to_json(data, indent=2))
         elif text is not None:
-            print(text)
+            print(printable(text))
         else:
             for key, value in data.items() if isinstance(data, dict) else [("result", data)]:
-                print(f"{key}: {value}")
+                print(printable(f"{key}: {value}"))
         sys.stdout.flush()
     except BrokenPipeError:
         # The reader stopped reading (``status | head -1``): the verb's work is done and is
@@ -224,9 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     verbose = getattr(args, "verbose", 0) or 0
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(
         level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
+        handlers=[handler],
     )
     from foundups_training.config import ConfigError
 
@@ -270,10 +309,10 @@ def _failed(args: argparse.Namespace, message: str, code: int) -> int:
     …}``: a script reading the verb's JSON gets JSON, not an empty output it cannot parse
     (a verb that failed after writing its result, ``eval`` whose per-item file could not be
     written, keeps that result as its only JSON)."""
-    print(message, file=sys.stderr)
+    print(printable(message), file=sys.stderr)
     if getattr(args, "json", False) and not getattr(args, "emitted", False):
         with contextlib.suppress(OSError, ValueError):
-            print(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False))
+            print(to_json({"error": message, "exit_code": code}))
     return code
 
 

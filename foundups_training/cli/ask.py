@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from foundups_training import signals
-from foundups_training.cli import CliError, emit, hand_to_plugins, readable
+from foundups_training.cli import CliError, emit, hand_to_plugins, printable, readable
 from foundups_training.config import Settings
 from foundups_training.logs import warn_failure
 from foundups_training.records import Answer, Query
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if text != args.query:
         print(
             "note: the question holds bytes that are not UTF-8; each was replaced by "
-            f"\N{REPLACEMENT CHARACTER}: {text}",
+            f"\N{REPLACEMENT CHARACTER}: {printable(text)}",
             file=sys.stderr,
         )
     from foundups_training.plugins import get_plugin_manager

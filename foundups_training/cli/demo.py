@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from foundups_training.cli import CliError, emit
+from foundups_training.cli import CliError, emit, printable
 from foundups_training.config import Settings
 from foundups_training.text import EXIT_OUTPUT_CLOSED, drop_stdout
 
@@ -42,7 +42,7 @@ def _say(args: argparse.Namespace, text: str = "") -> None:
     if getattr(args, "json", False):
         return
     try:
-        print(text, flush=True)
+        print(printable(text), flush=True)  # a model's answer may hold escapes
     except BrokenPipeError:
         drop_stdout()
         raise SystemExit(EXIT_OUTPUT_CLOSED) from None

@@ -9,6 +9,7 @@ file can be mailed, archived or opened offline.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from html import escape
@@ -19,6 +20,7 @@ from typing import Any
 
 from foundups_training.metrics import EvalRun, MetricsStore, percentile
 from foundups_training.report.svg import Series, bar_chart, line_chart
+from foundups_training.text import encodable, from_surrogates
 
 #: The file written inside ``--out``.
 REPORT_NAME = "index.html"
@@ -30,6 +32,10 @@ PLOT_IDS: tuple[str, ...] = (
     "plot-calibration",
 )
 _TIER_ORDER = ("routed", "memory", "gemma", "qwen")
+#: Tiers the latency plot draws at most. A plugin's answers name their own tier, any text:
+#: one naming a tier per model file or per question must not make a chart of hundreds of
+#: bars and a page that grows with every name.
+MAX_TIERS = 8
 
 
 def _when(ts: float) -> str:
@@ -119,7 +125,10 @@ def accuracy_plot(runs: list[EvalRun]) -> str:
 def latency_plot(store: MetricsStore, runs: list[EvalRun]) -> str:
     """p50 and p95 latency of each tier: live answers when there are any, else the last eval."""
     latencies = store.latencies_by_tier()
-    tiers = sorted(latencies, key=_tier_key)
+    # the main tiers, then the others with the most answers (of the latest counted)
+    kept = sorted(latencies, key=lambda t: (t not in _TIER_ORDER, -len(latencies[t]), t))
+    hidden = max(0, len(kept) - MAX_TIERS)
+    tiers = sorted(kept[:MAX_TIERS], key=_tier_key)
     p50: list[float | None] = [percentile(latencies[t], 50) for t in tiers]
     p95: list[float | None] = [percentile(latencies[t], 95) for t in tiers]
     if not tiers and runs:
@@ -133,7 +142,7 @@ def latency_plot(store: MetricsStore, runs: list[EvalRun]) -> str:
         [("p50", p50), ("p95", p95)],
         kind="latency",
         title="Answer latency per tier",
-        x_label="tier",
+        x_label=f"tier ({hidden} more tiers not shown)" if hidden else "tier",
         y_label="milliseconds",
         empty_message="no answers yet: ask something (`foundups-training ask`)",
     )
@@ -261,7 +270,7 @@ def render_report(store: MetricsStore, status: Mapping[str, Any] | None = None) 
     return template.substitute(
         version=escape(__version__),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        metrics_path=escape(str(store.path)),
+        metrics_path=escape(from_surrogates(str(store.path), "backslashreplace")),
         cards=_cards(store, status),
         plots="\n".join(plots),
         eval_table=_eval_table(runs),
@@ -275,10 +284,15 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / REPORT_NAME
-    tmp = path.with_suffix(".html.tmp")
-    html = render_report(store, status)
+    html = encodable(render_report(store, status))
     # Write then rename, so a browser refreshing the page never sees half a file; a write
     # or rename that fails (a full disk, a folder named index.html) leaves no temp file.
+    # The page is written in a folder of its own that this call creates (a new name, mode
+    # 0700), never at a fixed name beside it: ``--out`` may be a shared folder, where a
+    # link planted at ``index.html.tmp`` made the report overwrite whatever file it
+    # pointed at. The page itself keeps the mode a plain file gets under the umask.
+    folder = Path(tempfile.mkdtemp(prefix=f".{REPORT_NAME}.", suffix=".tmp", dir=out))
+    tmp = folder / REPORT_NAME
     try:
         tmp.write_text(html, encoding="utf-8")
         tmp.replace(path)
@@ -286,4 +300,7 @@ def write_report(
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise
+    finally:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     return path

@@ -166,3 +166,16 @@ def test_gemma_accuracy_is_the_last_evaluation_that_ran_gemma(fake_trainer) -> N
     metrics.record_eval("held-out", [{"tier": "gemma", "n": 4, "accuracy": 0.75}])
     _, out = drive(fake_trainer, "0")
     assert "Gemma accuracy  : 75.0%" in out
+
+
+def test_text_from_outside_is_shown_not_obeyed_by_the_terminal(fake_trainer, monkeypatch) -> None:
+    """An answer (or a pattern, an error) may quote chat or log text holding terminal
+    escapes: the menu printed them raw, so a chat message could clear the operator's screen
+    or retitle the window."""
+    hostile = "modules/x/\x1b[2J\x1b]0;owned\x07\r\x9b"
+    monkeypatch.setattr(
+        fake_trainer, "ask", lambda query: Answer(text=hostile, tier="gemma", confidence=0.8)
+    )
+    _, out = drive(fake_trainer, "4", "which module?", "0")
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\x9b" not in out
+    assert "modules/x/\\x1b[2J\\x1b]0;owned\\x07\\x0d\\x9b" in out
