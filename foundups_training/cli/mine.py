@@ -101,6 +101,8 @@ def run(args: argparse.Namespace, settings: Any) -> int:
         raise CliError(f"log file not found: {log_path}")
     if log_path.is_dir():
         raise CliError(f"log path is a directory, not a file: {log_path}")
+    if not log_path.is_file():  # a FIFO waits for a writer when opened, a device never ends
+        raise CliError(f"log path is not a regular file: {log_path}")
     try:
         with log_path.open("rb"):
             pass

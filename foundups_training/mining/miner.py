@@ -14,11 +14,13 @@ finishes it. Mining a log in any number of runs gives the same patterns and coun
 from __future__ import annotations
 
 import bz2
+import errno
 import gzip
 import hashlib
 import logging
 import lzma
 import os
+import stat
 import tempfile
 import time
 import zlib
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from foundups_training.logs import warn_once
 from foundups_training.mining.checkpoint import (
@@ -59,10 +61,20 @@ from foundups_training.mining.extractors import (
 )
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LineParser, LogRecord
-from foundups_training.mining.reader import BLOCK, HEAD_CHECK, RawLine, read_open, text_pieces
+from foundups_training.mining.reader import (
+    BLOCK,
+    HEAD_CHECK,
+    MAX_LINE_BYTES,
+    RawLine,
+    read_open,
+    text_pieces,
+)
 from foundups_training.mining.templates import mask
 from foundups_training.mining.writeahead import finish_write, pending_path, write_ahead
 from foundups_training.records import MASKED, Pattern
+
+if TYPE_CHECKING:
+    from foundups_training.memory.lock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +101,16 @@ COMPRESSED = frozenset({".gz", ".bz2", ".xz", ".zip", ".zst", ".7z"})
 #: (a file that decompresses to more is not a rotated ``012.txt``).
 MAX_DECOMPRESSED_TAIL = 1 << 30
 _RING = CONTEXT_RECORDS + MAX_EPISODE_RECORDS + 16
+#: The run lock beside the checkpoint (``checkpoint.json.lock``), held for a whole run: two
+#: processes mining with one data folder (in server mode the host's idle cycle and a CLI
+#: ``mine``) would both resume from the same checkpoint and count the same lines twice. In
+#: embedded mode the store's writer lock already keeps the second process out.
+LOCK_SUFFIX = ".lock"
+#: How long a run waits for another process's run to end before it skips (an idle cycle
+#: waits at most its ``max_seconds``, the time the host gave it). A run that holds the lock
+#: longer is a whole ``mine`` of a long log: the lines it leaves are the next run's.
+LOCK_WAIT_S = 30.0
+_LOCK_POLL_S = 0.1
 
 ProgressFn = Callable[[int, int], None]
 
@@ -118,6 +140,9 @@ class MineReport:
     #: patterns an older miner made were kept (lines of files that are gone): ``remine``
     #: would replace them
     older_patterns_kept: bool = False
+    #: why nothing was read: another process was mining with this checkpoint ('' when the
+    #: run mined)
+    skipped: str = ""
 
     @property
     def verified_rate(self) -> float:
@@ -146,6 +171,7 @@ class MineReport:
             "warnings": list(self.warnings),
             "patterns_removed": self.patterns_removed,
             "older_patterns_kept": self.older_patterns_kept,
+            "skipped": self.skipped,
         }
 
 
@@ -511,17 +537,141 @@ def mine_log(
     renamed beside it, compressed there by ``.gz``, ``.bz2`` or ``.xz``, or moved) is first
     mined to its end, its last line and its open episodes included, when it can be found.
     Raises ``FileNotFoundError`` / ``PermissionError`` / ``IsADirectoryError`` for a log
-    that cannot be read, and whatever ``memory.upsert`` or ``memory.delete`` raises (the
-    checkpoint is then left where it was).
+    that cannot be read, ``OSError`` for one that is no regular file (a FIFO, a device),
+    ``PermissionError`` for a checkpoint folder where the run lock cannot be made, and
+    whatever ``memory.upsert`` or ``memory.delete`` raises (the checkpoint is then left
+    where it was).
+
+    One run at a time per checkpoint, across processes: a run holds an OS lock beside the
+    checkpoint (:data:`LOCK_SUFFIX`) from its first read of the checkpoint to its last
+    write. A second run waits for it up to :data:`LOCK_WAIT_S` (never longer than its
+    ``max_seconds``), then goes on from where the first one stopped; if the first is still
+    mining then, the second reads nothing and says who holds the lock (``skipped`` and a
+    warning). It does not raise: an idle cycle that finds a ``mine`` running has simply
+    nothing to do.
     """
     started = time.perf_counter()
     log_path = Path(log_path)
-    if not log_path.exists():
-        raise FileNotFoundError(f"log file not found: {log_path}")
-    if log_path.is_dir():
+    _check_log(log_path)
+    deadline = None if max_seconds is None else started + max(0.0, max_seconds)
+    wait = LOCK_WAIT_S if max_seconds is None else min(LOCK_WAIT_S, max(0.0, max_seconds))
+    lock, holder = _take_run_lock(run_lock_path(checkpoint_path), wait)
+    if lock is None:
+        return _skipped(log_path, memory, checkpoint_path, holder, wait, started)
+    try:
+        return _mine_locked(
+            log_path,
+            memory,
+            checkpoint_path,
+            host_root=host_root,
+            max_lines=max_lines,
+            deadline=deadline,
+            progress=progress,
+            remine=remine,
+            started=started,
+        )
+    finally:
+        lock.release()
+
+
+def _check_log(log_path: Path) -> None:
+    """Fail early, with the OS's reason, on a log that cannot be mined. A FIFO or a device
+    is refused before it is opened: opening a FIFO waits for a writer, and a device such as
+    ``/dev/zero`` never ends; either held the run (an idle cycle: the host's thread) for
+    ever."""
+    try:
+        mode = os.stat(log_path).st_mode
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            raise FileNotFoundError(f"log file not found: {log_path}") from None
+        raise
+    if stat.S_ISDIR(mode):
         raise IsADirectoryError(f"log path is a directory: {log_path}")
+    if not stat.S_ISREG(mode):
+        raise OSError(f"log path is not a regular file ({_file_kind(mode)}): {log_path}")
     with log_path.open("rb"):
-        pass  # fail early, with the OS's reason, on an unreadable file
+        pass  # unreadable (permissions): the OS's reason
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
+def run_lock_path(checkpoint_path: Path) -> Path:
+    """The lock a run holds (:data:`LOCK_SUFFIX`): beside the checkpoint, so every process
+    mining with one data folder takes the same one. The file stays: deleting it would race
+    a process that opens it."""
+    return checkpoint_path.with_name(checkpoint_path.name + LOCK_SUFFIX)
+
+
+def _take_run_lock(path: Path, wait_s: float) -> tuple[WriterLock | None, str]:
+    """The run lock, taken within ``wait_s`` seconds (polled, never blocking), or None and
+    who holds it, in words ("process 42 on box (since …)")."""
+    # the store's lock, imported here: importing the memory package costs what mining
+    # without a store need not pay
+    from foundups_training.memory.lock import StoreLocked, WriterLock
+
+    lock = WriterLock(path)
+    limit = time.monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            return lock.acquire(), ""
+        except StoreLocked as exc:
+            who = exc.who
+        if time.monotonic() >= limit:
+            return None, who
+        if not said:
+            log.info("waiting up to %g s for %s, which is mining with %s", wait_s, who, path)
+            said = True
+        time.sleep(min(_LOCK_POLL_S, max(limit - time.monotonic(), 0.0)))
+
+
+def _skipped(
+    log_path: Path, memory: Any, checkpoint_path: Path, holder: str, waited: float, started: float
+) -> MineReport:
+    """The report of a run that found another process mining with its checkpoint: nothing
+    read or stored, where the checkpoint stands, and why."""
+    why = (
+        f"{holder} is mining with the checkpoint {checkpoint_path} (two runs at once would "
+        f"count the same lines twice): this run waited {waited:g} s for it and read nothing; "
+        "mine again when that run has finished"
+    )
+    log.warning("%s: %s", log_path, why)
+    cp, _ = load_checkpoint(checkpoint_path)  # replaced atomically: never half-written
+    totals = _Totals()
+    try:
+        totals.size = os.stat(log_path).st_size
+    except OSError:
+        pass
+    if cp is not None and cp.path == str(log_path.resolve()):
+        totals.offset = min(cp.offset, totals.size)
+        totals.lines_total = cp.lines_processed
+    store_miner = min(cp.miner, MINER_VERSION) if cp is not None else MINER_VERSION
+    report = _report(log_path, memory, totals, started, [why], 0, store_miner)
+    return replace(report, skipped=why)
+
+
+def _mine_locked(
+    log_path: Path,
+    memory: Any,
+    checkpoint_path: Path,
+    *,
+    host_root: Path | None,
+    max_lines: int | None,
+    deadline: float | None,
+    progress: ProgressFn | None,
+    remine: bool,
+    started: float,
+) -> MineReport:
+    """:func:`mine_log`'s run, under the run lock."""
     warnings: list[str] = []
     warn = recover_pending(memory, checkpoint_path)
     if warn:
@@ -535,7 +685,6 @@ def mine_log(
             verifier = Verifier(Path(host_root))
         else:
             warnings.append(f"host root {host_root} is not a directory; nothing verified")
-    deadline = None if max_seconds is None else started + max(0.0, max_seconds)
     totals = _Totals()
     found = None if remine else _unfinished(log_path, cp, checkpoint_path.parent)
     rotated = None
@@ -624,6 +773,60 @@ def mine_log(
     return _report(log_path, memory, totals, started, warnings, removed, store_miner)
 
 
+class _ReadBack:
+    """The open log as the reader reads it, keeping the bytes it read last, in file order.
+
+    The checkpoint's ``tail`` hashes the bytes just before its offset. Read again from the
+    file when the checkpoint is written, they are gone after a copytruncate during the run
+    (the file emptied, then written again): the hash then matched neither logrotate's copy,
+    which the next run looks for to mine what this run left of it, nor anything else, and
+    the copy's unread lines were lost. Kept as they were read, they are what the copy holds.
+    """
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._start = 0  # file offset of _data[0]
+        self._data = bytearray()
+        self._keep = MAX_LINE_BYTES + TAIL_BYTES
+
+    def read(self, n: int = -1) -> bytes:
+        pos = self._fh.tell()
+        data = self._fh.read(n)
+        if not data:
+            return data
+        end = self._start + len(self._data)
+        if pos > end:
+            self._start, self._data = pos, bytearray(data)  # the first read at the start
+        elif pos >= self._start and pos + len(data) > end:
+            self._data += data[end - pos :]  # reading on (or past a look ahead)
+        # else: a look back (the head the reader compares): those bytes are kept already
+        # A checkpoint's offset is the end of a line of the reader's buffer: within one
+        # line's length before the last read's start, or after it.
+        self._keep = max(self._keep, 2 * len(data) + MAX_LINE_BYTES + TAIL_BYTES)
+        if len(self._data) > self._keep:
+            cut = len(self._data) - self._keep
+            del self._data[:cut]
+            self._start += cut
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+    def tail_hash(self, offset: int) -> str | None:
+        """:func:`tail_hash_of` the bytes read before ``offset``; None when they were not
+        all kept (nothing read yet)."""
+        first = max(0, offset - TAIL_BYTES)
+        if first < self._start or offset > self._start + len(self._data):
+            return None
+        return hashlib.sha256(self._data[first - self._start : offset - self._start]).hexdigest()
+
+
 def _mine_file(
     path: Path,
     fh: BinaryIO,
@@ -654,6 +857,7 @@ def _mine_file(
     parser = LineParser(date=point.replay_date)
     resolved = str(path.resolve())
     read_fp = fingerprint_of(fh)  # what this run starts reading
+    window = _ReadBack(fh)
     budget = None if budget is None else max(0, budget)
     last_flush = time.perf_counter()
 
@@ -679,7 +883,7 @@ def _mine_file(
             replay_date=date,
             size=fp.size,
             inode=fp.inode,
-            tail=tail_hash_of(fh, offset),
+            tail=_tail(window, fh, offset),
             miner=store_miner,
             earlier_lines=point.earlier_lines,
             extra={"log_patterns": mined_before + totals.stored + len(patterns)},
@@ -702,7 +906,8 @@ def _mine_file(
     n = 0
     stopped = budget == 0
     if not stopped:
-        for raw in read_open(fh, point.replay_offset, to_end=final, nul_breaks=True):
+        reading = cast(BinaryIO, window)
+        for raw in read_open(reading, point.replay_offset, to_end=final, nul_breaks=True):
             rec = parser.feed(raw)
             if rec is None:
                 continue
@@ -713,6 +918,8 @@ def _mine_file(
                 break
             if n % TICK == 0:
                 if progress is not None:
+                    if rec.end > size:  # the log grew while it was read: the reader goes on
+                        size = max(rec.end, os.fstat(fh.fileno()).st_size)
                     progress(rec.end, size)
                 now = time.perf_counter()
                 if deadline is not None and now >= deadline:
@@ -731,12 +938,22 @@ def _mine_file(
     totals.lines += session.lines
     totals.truncated += session.truncated
     offset = session.resume_state()[0]
+    # The reader reads what the host appended during the run too: the file's size now, not
+    # when the run began (a report then said more than 100 % done).
+    size = max(size, offset, os.fstat(fh.fileno()).st_size)
     if progress is not None:
         progress(offset, size)
     totals.offset, totals.size = offset, size
     totals.lines_total = point.lines_processed + session.lines
     totals.pending = len(session.open)
     return not stopped
+
+
+def _tail(window: _ReadBack, fh: BinaryIO, offset: int) -> str:
+    """The checkpoint's tail hash: of the bytes this run read (see :class:`_ReadBack`), or
+    of the file's when the run read none of them (a zero budget)."""
+    tail = window.tail_hash(offset)
+    return tail if tail is not None else tail_hash_of(fh, offset)
 
 
 def _report(
