@@ -205,6 +205,8 @@ class Trainer:
                 patterns_total=report.patterns_total,
                 duration_s=time.perf_counter() - start,
                 progress=report.progress,
+                # another process was mining with the checkpoint: this cycle had nothing to do
+                skipped_reason=report.skipped,
             )
             payload = {**report.as_dict(), **self.memory_totals(), "source": budget.reason}
             telemetry.emit("training.idle", "completed", payload)

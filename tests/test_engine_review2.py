@@ -197,3 +197,29 @@ def test_a_question_racing_close_leaves_no_read_only_trainer_behind(
     answer = training.on_query(Query("which module handles stream detection?"))
     assert answer is not None and "closed" in (answer.error or "")
     assert training._reader is None
+
+
+def test_an_idle_cycle_that_finds_another_miner_says_it_skipped(tmp_path: Path) -> None:
+    """An idle cycle while a ``mine`` holds the checkpoint reads nothing: its report to the
+    host says why (``skipped_reason``) rather than a bare 0 lines."""
+    from foundups_training.config import with_overrides
+    from foundups_training.memory.lock import WriterLock
+    from foundups_training.mining.miner import run_lock_path
+    from foundups_training.records import IdleBudget
+
+    log_file = tmp_path / "012.txt"
+    log_file.write_text("2025-10-20 15:00:00 INFO livechat: hello\n", encoding="utf-8")
+    settings = with_overrides(
+        load_settings({"data_dir": tmp_path / "data"}, env={}), log_path=log_file
+    )
+    settings.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    held = WriterLock(run_lock_path(settings.checkpoint_path)).acquire()
+    trainer = Trainer(settings)
+    try:
+        report = trainer.idle(IdleBudget(max_lines=100, max_seconds=0.0))
+    finally:
+        held.release()
+        trainer.close()
+    assert report.success and report.lines_processed == 0
+    assert "is mining with the checkpoint" in report.skipped_reason
+    assert report.as_host_result()["skipped_reason"] == report.skipped_reason

@@ -261,6 +261,26 @@ def mine_commands(
     directory = Path(directory)
     if not directory.is_dir():
         return CommandMiningReport(0, 0, 0)
+    # One pass at a time per checkpoint, as for the log (the miner's run lock beside this
+    # checkpoint): two processes mining one data folder's telemetry would both read from
+    # the same offsets and store each command twice.
+    from foundups_training.mining.miner import LOCK_WAIT_S, run_lock_path, take_run_lock
+
+    lock, holder = take_run_lock(run_lock_path(checkpoint_path), LOCK_WAIT_S)
+    if lock is None:
+        why = f"{holder} is mining the telemetry: this pass read nothing"
+        log.warning("telemetry: %s", why)
+        return CommandMiningReport(0, 0, 0, warning=why)
+    try:
+        return _mine_commands(directory, memory, checkpoint_path, remine)
+    finally:
+        lock.release()
+
+
+def _mine_commands(
+    directory: Path, memory: Any, checkpoint_path: Path, remine: bool
+) -> CommandMiningReport:
+    """:func:`mine_commands`' pass, under the run lock."""
     journal = pending_path(checkpoint_path)
     recovered = finish_write(
         journal,

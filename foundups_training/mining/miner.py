@@ -555,7 +555,7 @@ def mine_log(
     _check_log(log_path)
     deadline = None if max_seconds is None else started + max(0.0, max_seconds)
     wait = LOCK_WAIT_S if max_seconds is None else min(LOCK_WAIT_S, max(0.0, max_seconds))
-    lock, holder = _take_run_lock(run_lock_path(checkpoint_path), wait)
+    lock, holder = take_run_lock(run_lock_path(checkpoint_path), wait)
     if lock is None:
         return _skipped(log_path, memory, checkpoint_path, holder, wait, started)
     try:
@@ -611,7 +611,7 @@ def run_lock_path(checkpoint_path: Path) -> Path:
     return checkpoint_path.with_name(checkpoint_path.name + LOCK_SUFFIX)
 
 
-def _take_run_lock(path: Path, wait_s: float) -> tuple[WriterLock | None, str]:
+def take_run_lock(path: Path, wait_s: float) -> tuple[WriterLock | None, str]:
     """The run lock, taken within ``wait_s`` seconds (polled, never blocking), or None and
     who holds it, in words ("process 42 on box (since …)")."""
     # the store's lock, imported here: importing the memory package costs what mining

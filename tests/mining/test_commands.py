@@ -375,3 +375,28 @@ def test_an_over_long_line_is_a_bad_line_and_the_lines_after_it_are_mined(
         fh.write(huge[70_000:] + "\n" + _event("training.status", "completed", exit_code=0) + "\n")
     second = mine_commands(folder, store, cp)
     assert (second.events, second.bad_lines) == (1, 1)
+
+
+def test_a_pass_while_another_holds_the_telemetry_reads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes mining one data folder's telemetry read from the same offsets and
+    stored each command twice: a pass holds the miner's run lock beside its checkpoint."""
+    from foundups_training.memory.lock import WriterLock
+    from foundups_training.mining import miner
+
+    folder = tmp_path / "telemetry"
+    folder.mkdir()
+    (folder / "telemetry-20261126.jsonl").write_text(
+        _event("training.status", "completed", exit_code=0) + "\n", encoding="utf-8"
+    )
+    store, cp = DictStore(), tmp_path / "cp.json"
+    monkeypatch.setattr(miner, "LOCK_WAIT_S", 0.0)
+    held = WriterLock(miner.run_lock_path(cp)).acquire()  # another pass, mid-way
+    try:
+        skipped = mine_commands(folder, store, cp)
+    finally:
+        held.release()
+    assert skipped.events == 0 and not store.patterns
+    assert "is mining the telemetry" in skipped.warning
+    assert mine_commands(folder, store, cp).events == 1  # the lock let go: read once
