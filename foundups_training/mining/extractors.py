@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from foundups_training.mining.consolidate import Consolidator
 from foundups_training.mining.host_index import Verifier
 from foundups_training.mining.parser import LogRecord
-from foundups_training.mining.templates import mask
+from foundups_training.mining.templates import item_ids, mask
 from foundups_training.records import BEFORE_MARK, Pattern, Variant, pattern_id
 
 #: Records of context kept before an anchor (the seed's "window=10").
@@ -253,7 +253,20 @@ def _related(anchor: LogRecord, record: LogRecord) -> bool:
         return not record.module and record.fmt == anchor.fmt
     if record.module == anchor.module:
         return True
-    return any(name in record.low for name in _names_of(anchor.module))
+    low = record.low
+    return any(_names_word(low, name) for name in _names_of(anchor.module))
+
+
+def _names_word(low: str, name: str) -> bool:
+    """``name`` in ``low`` as a word of its own: "livechat" in ".../livechat is" or
+    "livechat_core", not in "activelivechatid" (a field of the stream resolver's line)."""
+    i = low.find(name)
+    while i >= 0:
+        end = i + len(name)
+        if (i == 0 or not low[i - 1].isalnum()) and (end == len(low) or not low[end].isalnum()):
+            return True
+        i = low.find(name, i + 1)
+    return False
 
 
 #: A module's first word names it in other modules' lines only when it is this long:
@@ -432,6 +445,11 @@ class PriorityEpisode(Episode):
     phase: str = "scores"
     quiet: int = 0  # records since the last score/decision in the "scores" phase
     after: int = 0  # records watched in the "outcome" phase
+    #: the channels of this round in the unbroken run of its logger's score lines that
+    #: ends at the last record, and that run's length (lines before the anchor included):
+    #: what :func:`detect` sees of the round in its history (see :func:`_starts_round`)
+    run: list[str] = field(default_factory=list)
+    run_len: int = 1
 
     kind = "priority"
 
@@ -440,9 +458,17 @@ class PriorityEpisode(Episode):
             same = record.logger == self.anchor.logger
             score = parse_score(record) if same else None
             if score is not None:
+                if score[0] in self.run and self.run_len < CONTEXT_RECORDS:
+                    # a channel scored again: the next round started (detect() starts it)
+                    self.done = True
+                    return
                 self.scores.append(score)
+                self.run.append(score[0])
+                self.run_len += 1
                 self.quiet = 0
                 return
+            self.run.clear()
+            self.run_len = 0
             if same and is_decision(record):
                 self.decision = record
                 self.phase = "outcome"
@@ -551,6 +577,7 @@ class ErrorEpisode(Episode):
     tried_as_logged: list[str] = field(default_factory=list)
     repeated: LogRecord | None = None
     _anchor_template: str = ""
+    _anchor_ids: frozenset[str] | None = None
 
     kind = "error_fix"
 
@@ -566,7 +593,7 @@ class ErrorEpisode(Episode):
                 self.outcome = self.repeated
             self.done = True
             return
-        if not _related(self.anchor, record):
+        if not _related(self.anchor, record) or self._about_something_else(record):
             return
         message, low = record.message, record.low
         if _find(_GIVE_UP, low) or (
@@ -588,6 +615,36 @@ class ErrorEpisode(Episode):
                 self.tried.append(template)
                 self.tried_as_logged.append(message)
 
+    def _about_something_else(self, record: LogRecord) -> bool:
+        """Whether ``record``, though related, is about something other than this error.
+
+        Another module's WSP line ("[OK] Moved test_x.py; modules/communication/livechat is
+        WSP 49 compliant") names the module but is paperwork about its code, not what became
+        of a runtime error (unless the error was about WSP). And a line naming another item
+        than the error's own (message 6PkZqpUy1oV failed, "Skipping malformed message
+        H4y8wjZCl2J") answers another error of that kind: when two fail in a row, each
+        "Skipping …" line belongs to the error of the message it names. Ids are compared
+        only when both lines name one of the same length (the same kind of id: an
+        11-character message id, a 26-character chat id), so "Reconnected to live chat
+        <chat id>" still answers an error that names a user or no id at all."""
+        anchor = self.anchor
+        if (
+            record.module != anchor.module
+            and "WSP" in record.message
+            and _WSP_ANCHOR.search(record.message) is not None
+            and _WSP_ANCHOR.search(anchor.message) is None
+        ):
+            return True
+        if self._anchor_ids is None:
+            self._anchor_ids = item_ids(anchor.message)
+        ids = self._anchor_ids
+        if not ids:
+            return False
+        theirs = item_ids(record.message)
+        if not theirs or ids & theirs:
+            return False
+        return bool({len(i) for i in ids} & {len(i) for i in theirs})
+
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
         error = self.error_template
         decision = ("tried: " + "; ".join(self.tried)) if self.tried else NOTHING_TRIED
@@ -601,6 +658,35 @@ def _window(before: Sequence[LogRecord]) -> tuple[LogRecord, ...]:
     return tuple(before)[-CONTEXT_RECORDS:]
 
 
+def _starts_round(logger: str, channel: str, before: Sequence[LogRecord]) -> int:
+    """Whether a score of ``channel`` right after another score line of ``logger`` starts
+    the next round: it does when the current round scored ``channel`` already (two rounds
+    logged back to back; one round scores each channel once). Returns the length of the
+    unbroken run of score lines before it when it does, else 0.
+
+    The run is read from ``before`` (the last :data:`CONTEXT_RECORDS` records); rounds are
+    split where a channel repeats, from the run's first line. A run that fills ``before``
+    may have begun earlier, so where its rounds split is not known: it stays one round, and
+    :meth:`PriorityEpisode.feed` applies the same limit."""
+    run: list[str] = []
+    for r in reversed(before):
+        if r.logger != logger:
+            break
+        s = parse_score(r)
+        if s is None:
+            break
+        run.append(s[0])
+    if len(run) >= CONTEXT_RECORDS:
+        return 0
+    current: set[str] = set()
+    for c in reversed(run):  # oldest first
+        if c in current:
+            current = {c}
+        else:
+            current.add(c)
+    return len(run) if channel in current else 0
+
+
 def detect(
     record: LogRecord, previous: LogRecord | None, before: Sequence[LogRecord]
 ) -> Episode | None:
@@ -612,10 +698,14 @@ def detect(
             and previous.logger == record.logger
             and parse_score(previous) is not None
         )
+        run_len = 0
         if prev_same_round:
-            return None
-        ep = PriorityEpisode(anchor=record, before=_window(before))
+            run_len = _starts_round(record.logger, score[0], before)
+            if not run_len:
+                return None
+        ep = PriorityEpisode(anchor=record, before=_window(before), run_len=run_len + 1)
         ep.scores.append(score)
+        ep.run.append(score[0])
         return ep
     if _is_stream_check(record):
         return StreamEpisode(anchor=record, before=_window(before))

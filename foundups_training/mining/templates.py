@@ -90,6 +90,20 @@ def _classify(m: re.Match[str]) -> str:
 _EMOJI_TOKEN = re.compile(r"\[U\+[0-9A-F]{4,6}\]\s?")
 _WS = re.compile(r"\s+")
 
+
+def item_ids(message: str) -> frozenset[str]:
+    """The ids ``message`` names (what :func:`mask` turns into ``<ID>`` or ``<HEX>``): the
+    message, video or chat a line is about, so two lines of one template can be told apart
+    by the item each names."""
+    text = _EMOJI_TOKEN.sub("", message) if "[U+" in message else message
+    out = set()
+    for m in _DIGIT_RUN.finditer(text):
+        masked = _classify(m)
+        if "<ID>" in masked or "<HEX>" in masked:
+            out.add(m.group(0).strip(_PUNCT))
+    return frozenset(out)
+
+
 #: Templates are cut to this many tokens: free text (chat messages) after a long common
 #: prefix must not make every line its own template.
 MAX_TOKENS = 24
