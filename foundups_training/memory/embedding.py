@@ -29,6 +29,7 @@ import importlib.util
 import json
 import logging
 import os
+import string
 import subprocess
 import sys
 import threading
@@ -182,13 +183,14 @@ _int8_lock = threading.Lock()
 _int8_failed: set[Path] = set()
 
 
-def int8_model(source: Path, tokenizer: Path) -> Path | None:
+def int8_model(source: Path, tokenizer: Path, *, remake: bool = False) -> Path | None:
     """The int8-preserving rewrite of ``source`` (made once, then reused), or None.
 
     The rewrite runs in a child process; its file is recorded with its own sha256 next to
     it and re-checked once per process, so a cache file that changed is made again. None
     (with one warning) when it cannot be made: no ``onnx`` package, a read-only cache, a
-    rewrite that disagrees with the original.
+    rewrite that disagrees with the original. ``remake``: make it again even though the
+    cached copy is intact (this process's onnxruntime could not load it).
     """
     from foundups_training.memory import int8_graph
 
@@ -199,6 +201,8 @@ def int8_model(source: Path, tokenizer: Path) -> Path | None:
         if target in _int8_failed:
             return None
         try:
+            if remake:
+                raise ValueError("this onnxruntime cannot load the cached copy")
             recorded = json.loads(stamp.read_text(encoding="utf-8"))
             # Valid JSON that is not an object (``[]``, ``null``, a string: a hand edit, a
             # foreign file) is as stale as a wrong hash; calling ``.get`` on it would fail
@@ -251,6 +255,64 @@ def int8_model(source: Path, tokenizer: Path) -> Path | None:
             return None
 
 
+_PROVIDERS = ["CPUExecutionProvider"]
+
+
+def _session_options(threads: int) -> Any:
+    """onnxruntime's session options for ``threads`` intra-op threads (0: every core)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads > 0:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Idle worker threads sleep instead of spinning: the host DAE and the llama.cpp
+    # threads that run right after a recall get the cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # The arena keeps the largest batch's buffers for ever; without it RSS follows use.
+    options.enable_cpu_mem_arena = False
+    return options
+
+
+def _int8_session(model: Path) -> Any:
+    """A one-thread session of the int8 graph (:func:`int8_model`), or None.
+
+    The cached copy lives in the user's cache folder, shared by every environment the user
+    runs the plugin in, and may have been made by another ``onnx`` / onnxruntime than this
+    process's ("Unsupported model IR version", an operator this build lacks): its sha256 is
+    intact, yet this onnxruntime cannot load it. That failed every encoder, so every recall
+    and upsert of the process. Such a copy is made again here (the rewrite checks itself
+    with this onnxruntime); if that cannot be loaded either, the original graph runs.
+    """
+    import onnxruntime as ort
+
+    tokenizer = locate_tokenizer()
+    for remake in (False, True):
+        graph = (
+            int8_model(model, tokenizer, remake=True) if remake else int8_model(model, tokenizer)
+        )
+        if graph is None:
+            return None
+        try:
+            return ort.InferenceSession(
+                str(graph), sess_options=_session_options(1), providers=_PROVIDERS
+            )
+        except Exception as exc:  # noqa: BLE001 - made again, else the float graph works
+            log.warning(
+                "embedding: this onnxruntime cannot load the int8 graph %s (%s: %s); %s",
+                graph,
+                type(exc).__name__,
+                str(exc).splitlines()[0][-300:] if str(exc) else "",
+                "using the original graph" if remake else "making it again",
+            )
+            if remake:
+                with _int8_lock:
+                    _int8_failed.add(graph)
+    return None
+
+
 class MiniLMEncoder:
     """Text → L2-normalised 384-d vectors with onnxruntime; safe to share between threads.
 
@@ -290,32 +352,22 @@ class MiniLMEncoder:
 
         model = locate_model()
         runtime = os.environ.get(ENV_RUNTIME, "int8").strip().lower()
-        fast = int8_model(model, locate_tokenizer()) if runtime != "float" else None
+        session = _int8_session(model) if runtime != "float" else None
         #: Which graph runs: "int8" (weights kept int8) or "float" (folded by onnxruntime).
-        self.runtime = "int8" if fast is not None else "float"
+        self.runtime = "int8" if session is not None else "float"
         self._workers = 1
-        if fast is not None:
+        if session is not None:
             # The int8 graph quantises each activation tensor with one scale, so a batch's
             # texts would shift each other's vectors (cosine ~0.99 to their lone vector).
             # One text per run keeps every vector independent of its neighbours, and is
             # faster as well: no padding at all.
             self.batch_size = 1
             self._workers = threads if threads > 0 else min(4, os.cpu_count() or 1)
-            threads = 1
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        if threads > 0:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # Idle worker threads sleep instead of spinning: the host DAE and the llama.cpp
-        # threads that run right after a recall get the cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # The arena keeps the largest batch's buffers for ever; without it RSS follows use.
-        options.enable_cpu_mem_arena = False
-        self._session = ort.InferenceSession(
-            str(fast or model), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        else:
+            session = ort.InferenceSession(
+                str(model), sess_options=_session_options(threads), providers=_PROVIDERS
+            )
+        self._session = session
         # Loading parses the file (and, for the float graph, folds the weights); the parse
         # buffers are freed but kept by malloc unless handed back.
         release_freed_memory()
@@ -394,11 +446,12 @@ class MiniLMEncoder:
         whole text before it truncates: a 1 MB question took 1.6 s, a 10 MB pattern 25 s
         under the store's write lock. Each text is cut to ``CUT_CHARS_PER_TOKEN`` characters
         per token first. The cut is kept only when it provably changes nothing: its encoding
-        was truncated and every token it kept ends before the cut's last whitespace, so the
-        cut word (whose pieces the cut may change) is not among them -- the pieces before a
-        whitespace do not depend on what follows it. Otherwise (long runs of whitespace or
-        control characters, which make no tokens) the text is read four times as far, up to
-        all of it: vectors are those of the whole text, always.
+        was truncated and every token it kept ends before the cut's last whitespace or
+        punctuation (``_SPLITS``), so the cut word (whose pieces the cut may change) is not
+        among them -- the pieces before such a split do not depend on what follows it.
+        Otherwise (long runs of whitespace or control characters, which make no tokens) the
+        text is read four times as far, up to all of it: vectors are those of the whole
+        text, always.
         """
         limit = self.max_tokens * CUT_CHARS_PER_TOKEN
         heads = [t[:limit] for t in texts]
@@ -437,13 +490,19 @@ class MiniLMEncoder:
 
 
 # Characters the tokenizer surely splits words at (its normalizer drops control characters
-# such as \x1c, which Python's isspace counts as space, so those are not listed).
-_SPLITS = " \t\n\r"
+# such as \x1c, which Python's isspace counts as space, so those are not listed): white
+# space, and ASCII punctuation, each of which BERT's pre-tokenizer makes a word of its own.
+# Without the punctuation a text with no spaces (a log line of minified JSON, a list of URLs)
+# was always tokenised whole: 47 s for 6 MB. Left out, to be safe: . : ' ^ `, which Unicode
+# calls case-ignorable, the only characters a lower-casing rule (the Greek final sigma) may
+# look past; this tokenizer lower-cases one character at a time, but a cut is kept only
+# when it provably changes nothing, and should not rest on that.
+_SPLITS = " \t\n\r" + "".join(c for c in string.punctuation if c not in ".:'^`")
 
 
 def _holds_window(head: str, encoding: Encoding) -> bool:
     """Whether ``encoding`` of the cut text ``head`` equals the whole text's: it was truncated
-    and its last kept token ends before ``head``'s last whitespace (see ``_tokenize``)."""
+    and its last kept token ends before ``head``'s last split character (see ``_tokenize``)."""
     if not encoding.overflowing:
         return False
     kept = [

@@ -277,13 +277,47 @@ def from_record(pid: str, document: str | None, meta: Mapping[str, Any] | None) 
 
 
 def chroma_where(where: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Accept ``{"kind": "x", "source": "y"}`` as well as Chroma's own ``$and`` form."""
+    """Accept ``{"kind": "x", "source": "y"}`` as well as Chroma's own ``$and`` form.
+
+    A filter Chroma refuses (a ``$in`` list of mixed types or a tuple, a ``$and`` of one
+    clause) is refused here, with Chroma's own check and its ``ValueError``: a recall
+    answered from the unfiltered neighbours never asks Chroma, so such a filter worked at
+    ``n=1`` and raised at ``n=100``, or once a kind filter's pool share was measured again.
+    """
+    from chromadb.api.types import validate_where
+
     if not where:
         return None
     _refuse_unindexed(where)
     if len(where) > 1 and not any(key.startswith("$") for key in where):
-        return {"$and": [{key: value} for key, value in where.items()]}
-    return dict(where)
+        out = {"$and": [{key: value} for key, value in where.items()]}
+    else:
+        out = dict(where)
+    validate_where(out)  # type: ignore[arg-type]
+    _refuse_mixed_lists(out)
+    return out
+
+
+def _refuse_mixed_lists(where: Any) -> None:
+    """ValueError for a ``$in`` / ``$nin`` list whose values are not all of one type.
+
+    Chroma's own check lets ``[2, True]`` through (a bool is an int to Python), then its
+    store refuses it ("Invalid where clause"); refused here with the others, before any
+    search.
+    """
+    if not isinstance(where, Mapping):
+        return
+    for key, value in where.items():
+        if key in ("$and", "$or") and isinstance(value, list):
+            for clause in value:
+                _refuse_mixed_lists(clause)
+        elif isinstance(value, Mapping):
+            for op, operand in value.items():
+                if isinstance(operand, list) and len({type(v) for v in operand}) > 1:
+                    raise ValueError(
+                        f"the values of a {op} filter on {key!r} must be of one type, "
+                        f"got {operand!r}"
+                    )
 
 
 #: A filtered recall first fetches this many unfiltered neighbours (at least twice ``n``),
@@ -845,7 +879,7 @@ class PatternMemory:
         ``where`` filters on metadata (``{"kind": "error_fix", "verified": True}`` or any
         Chroma filter); results below ``min_similarity`` are dropped.
         """
-        _refuse_unindexed(where)
+        filtered = chroma_where(where)  # refuses a filter Chroma would refuse, whatever n
         col = self._col(create=False)
         if col is None or n <= 0 or not query:
             return []
@@ -870,7 +904,7 @@ class PatternMemory:
                 exhausted = len(hits) < k or (hits and 1.0 - hits[-1][3] < min_similarity)
                 if len(matching) >= n or exhausted:
                     return self._recalled(matching[:n], min_similarity)
-        return self._recalled(self._query(col, vector, n, chroma_where(where)), min_similarity)
+        return self._recalled(self._query(col, vector, n, filtered), min_similarity)
 
     def _recall_by_kind(
         self,
