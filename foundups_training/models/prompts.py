@@ -35,11 +35,15 @@ DATA_CLOSE = "</data>"
 #
 # * format characters (Unicode category Cf: zero-width spaces and joiners, bidi controls, the
 #   BOM, tag characters): dropped, so ``<\u200b/data>`` is ``</data>`` again before it is seen;
+# * runs of white space and C0/C1 controls: one space each, before any rule runs (a rule's
+#   ``<\s*/?\s*`` backtracks over a run of n spaces n² times: ``<`` and 8,000 spaces took
+#   23 s);
 # * compatibility forms: when the NFKC form of a text (with default-ignorable marks such as
-#   variation selectors and combining accents dropped as well) shows any of the shapes below
-#   that the text itself does not (``＜/data＞``, ``Answer：``, ``ｔｏｏｌ_ｃａｌｌ``,
-#   ``</d\u0307ata>``), the text is replaced by that form; other text keeps its own
-#   characters (``…``, ``！``, emoji, ``e\u0301``);
+#   variation selectors, unassigned default-ignorable code points and combining marks of any
+#   script dropped as well) shows any of the shapes below that the text itself does not
+#   (``＜/data＞``, ``Answer：``, ``ｔｏｏｌ_ｃａｌｌ``, ``</d\u0307ata>``, ``</d\u0483ata>``),
+#   the text is replaced by that form; other text keeps its own characters (``…``, ``！``,
+#   emoji, ``e\u0301``, Hindi or Hebrew with their vowel marks);
 # * control tokens (removed): any ``<|…|>``, the names the Qwen2.5 and Gemma 3 vocabularies
 #   and templates use as control or tool tokens (``<start_of_turn>``, ``<tool_call>``,
 #   ``<pad>``, ``<unusedN>``, ``<s>``, ``[multimodal]``, …), in any case and spacing;
@@ -52,7 +56,10 @@ DATA_CLOSE = "</data>"
 # * the few-shot field names followed by a colon, also after other word characters
 #   (``x_answer:``), which become ``answer -``: Gemma's ``Question:``/``Answer:``, the
 #   ``Options:`` menu, and the ``decided:``/``then:`` fields of qwen_open's records (a
-#   situation holding ``| decided: X`` would show its record a second, forged decision).
+#   situation holding ``| decided: X`` would show its record a second, forged decision);
+# * a letter assignment, ``=`` and a lone option letter (``= A``, ``x=B``), whose letter is
+#   bracketed (``= (A)``): in Gemma's few-shot prompt every record line ends ``» = A``, and
+#   data ending ``= C`` would give its record a second, forged letter.
 #
 # Control tokens, delimiters and field names also match through look-alikes NFKC leaves alone
 # (Cyrillic/Greek homoglyphs, accented Latin letters such as ``é`` and ``ḋ``, ``‹ ˂ ⟨`` for
@@ -77,15 +84,14 @@ _FIELDS = re.compile(
     r"(?=[qaomrdtQAOMRDT])(question|answer|options|modules|record|decided|then)\s*:", re.I
 )
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_WS = re.compile(r"\s+")
-# Default-ignorable marks that are not Cf (combining grapheme joiner, Hangul fillers,
-# Mongolian and Unicode variation selectors): dropped only when a text is folded.
+_LETTER = re.compile(rf"=\s*([{''.join(LETTERS)}])\b")
+# Default-ignorable code points that are not Cf (combining grapheme joiner, Hangul fillers,
+# Mongolian and Unicode variation selectors, and the unassigned ones, which render as
+# nothing): dropped only when a text is folded.
 _IGNORABLE = re.compile(
-    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef]"
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2065\u3164\ufe00-\ufe0f\uffa0\ufff0-\ufff8"
+    "\U000e0000-\U000e0fff]"
 )
-# Combining diacritical marks (the blocks that accent Latin letters): dropped, also only when
-# a text is folded, so ``</d\u0307ata>`` and ``a\u0301nswer:`` are read as what they show.
-_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
 def _lookalikes() -> dict[int, str]:
@@ -164,7 +170,8 @@ def _skeleton(text: str) -> str:
 def _marks(text: str) -> list[str]:
     """What the rules would neutralise in ``text``, look-alikes included."""
     skeleton = _skeleton(text)
-    return [m for rule in (_SPECIAL, _TAG, _DELIMS, _FIELDS) for m in rule.findall(skeleton)]
+    rules = (_SPECIAL, _TAG, _DELIMS, _FIELDS, _LETTER)
+    return [m for rule in rules for m in rule.findall(skeleton)]
 
 
 def _sub(rule: re.Pattern[str], text: str, repl: Callable[[str], str], plain: bool) -> str:
@@ -184,27 +191,39 @@ def _sub(rule: re.Pattern[str], text: str, repl: Callable[[str], str], plain: bo
     return "".join(out)
 
 
+def _remove(rule: re.Pattern[str], text: str, plain: bool) -> str:
+    """``text`` with what ``rule`` matches removed, and the white space left around it joined
+    again (or ``<`` and 300 ``<pad>`` would hand the next rule a run of 600 spaces)."""
+    removed = _sub(rule, text, lambda _: " ", plain)
+    # Every match is longer than the space that replaces it: same length, nothing removed.
+    return removed if len(removed) == len(text) else " ".join(removed.split())
+
+
 def _field(found: str) -> str:
     name = _FIELDS.match(_skeleton(found))
     return f"{found[: name.end(1)] if name else found.rstrip(':')} -"
 
 
-_FORMAT, _LOOKS, _FOLDS = 1, 2, 4
+_FORMAT, _LOOKS, _FOLDS, _MARK = 1, 2, 4, 8
 _STRUCTURAL = frozenset("<>|/:[]_")
 
 
 @functools.lru_cache(maxsize=8192)
 def _char_flags(ch: str) -> int:
-    """What a non-ASCII character needs: dropping (Cf), a look-alike check, NFKC folding."""
-    flags = _FORMAT if unicodedata.category(ch) == "Cf" else 0
+    """What a non-ASCII character needs: dropping (Cf), a look-alike check, NFKC folding.
+
+    Combining marks of every script (Mn, Me: the Cyrillic titlo, Hebrew accents, enclosing
+    circles, …) and the default-ignorable code points are dropped when a text is folded, so
+    ``</d\u0483ata>`` is read as what it shows.
+    """
+    category = unicodedata.category(ch)
+    flags = _FORMAT if category == "Cf" else 0
     if ord(ch) in _LOOKALIKE:
         flags |= _LOOKS
+    if category in ("Mn", "Me") or _IGNORABLE.match(ch):
+        flags |= _FOLDS | _MARK
     folded = unicodedata.normalize("NFKC", ch)
-    if (
-        _IGNORABLE.match(ch)
-        or _COMBINING.match(ch)
-        or (folded != ch and any(map(_structural, folded)))
-    ):
+    if folded != ch and any(map(_structural, folded)):
         flags |= _FOLDS
     return flags
 
@@ -226,18 +245,25 @@ def quote(text: str, limit: int = 400) -> str:
             flags |= _char_flags(ch)
         if flags & _FORMAT:
             text = text.translate({ord(ch): None for ch in chars if _char_flags(ch) & _FORMAT})
+    # One space for every run before any rule sees the text: the rules' ``\s*`` then never
+    # backtracks over a run. (str.split() splits where ``\s`` matches, and is faster.)
+    if not text.isprintable():
+        text = _CTRL.sub(" ", text)
+    text = " ".join(text.split())
+    if not plain:
         if flags & _FOLDS:
-            folded = unicodedata.normalize("NFKC", _COMBINING.sub("", _IGNORABLE.sub("", text)))
+            marks = {ord(ch): None for ch in chars if _char_flags(ch) & _MARK}
+            folded = " ".join(unicodedata.normalize("NFKC", text.translate(marks)).split())
             if _marks(folded) != _marks(text):
                 text, flags = folded, flags | _LOOKS
         plain = not flags & _LOOKS
-    text = _CTRL.sub(" ", text)
-    text = _sub(_SPECIAL, text, lambda _: " ", plain)
+    text = _remove(_SPECIAL, text, plain)
     text = _TAG.sub(r"‹\1›", text)
-    text = _sub(_DELIMS, text, lambda _: " ", plain)
+    text = _remove(_DELIMS, text, plain)
     text = text.replace("«", '"').replace("»", '"')
     text = _sub(_FIELDS, text, _field, plain)
-    text = _WS.sub(" ", text).strip()
+    text = _sub(_LETTER, text, lambda found: f"{found[:-1]}({found[-1]})", plain)
+    text = " ".join(text.split())
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text
@@ -247,9 +273,14 @@ def quote(text: str, limit: int = 400) -> str:
 # path-like noise of log lines: a small model's few-shot examples should show what a module
 # does, not 30 tokens of its path.
 _CLASS_CTX = re.compile(r"^class (\w+) in \S+ \((\w+) module\): *")
-_FILE_CTX = re.compile(r"^\S*?([\w.-]+?)(?:\.py)? \((\w+) module, \w+\): *")
+# (The prefix up to the last character that cannot be in a file name is matched greedily:
+# ``^\S*?([\w.-]+?)``, which finds the same name, tried every split of a long word, n².)
+_FILE_CTX = re.compile(r"^(?:\S*[^\w\s.-])?([\w.-]+?)(?:\.py)? \((\w+) module, \w+\): *")
 _MODULE_CTX = re.compile(r"^(\w+) module \(\w+ domain\), \S+/\. *")
-_PATH = re.compile(r"\b(?:[\w.-]+[/\\])+([\w.-]+)")
+# A path starts at the first word character of a run of name characters, as ``\b`` found it,
+# but it is tried there only: tried from every ``\b`` inside ``a.a.a…`` (each one scanning to
+# the end of the run) it cost n². The run's leading dots and dashes are kept.
+_PATH = re.compile(r"(?<![\w.-])([.-]*+)(?=\w)(?:[\w.-]++[/\\])+([\w.-]++)")
 _LOG_HEAD = re.compile(r"^(?:Error|WSP compliance):\s*")
 _LEVEL = re.compile(r"\b(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\b\s*")
 
@@ -271,9 +302,14 @@ def gist(context: str) -> str:
             name = fmt.format(*m.groups())
             if name.startswith("__init__ ") or " __init__:" in name:
                 name = name.replace(" __init__", "")
-            return name + _PATH.sub(r"\1", first[m.end() :])
+            return name + _shorten_paths(first[m.end() :])
     first = _LOG_HEAD.sub("", first)
-    return _LEVEL.sub("", _PATH.sub(r"\1", first)).strip()
+    return _LEVEL.sub("", _shorten_paths(first)).strip()
+
+
+def _shorten_paths(text: str) -> str:
+    """Every path in ``text`` cut to its last part (``modules/a/b.py`` -> ``b.py``)."""
+    return _PATH.sub(r"\1\2", text)
 
 
 @dataclass(frozen=True)
