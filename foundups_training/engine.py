@@ -146,7 +146,9 @@ class Trainer:
                 progress=progress,
                 remine=remine,
             )
-            commands = self.mine_commands(remine=remine)
+            # A budgeted run (an idle cycle) waits for another process's telemetry pass no
+            # longer than it may run, as mine_log waits for the log's.
+            commands = self.mine_commands(remine=remine, wait_s=max_seconds)
             if commands is not None and commands.warning:
                 report = replace(report, warnings=(*report.warnings, commands.warning))
             # The log's count was taken before the telemetry's command patterns were added
@@ -157,11 +159,14 @@ class Trainer:
                 warn_failure(log, "counting the patterns failed", exc)
             return report
 
-    def mine_commands(self, *, remine: bool = False) -> CommandMiningReport | None:
+    def mine_commands(
+        self, *, remine: bool = False, wait_s: float | None = None
+    ) -> CommandMiningReport | None:
         """Mine this data directory's telemetry into ``command`` patterns; never raises.
 
         ``None`` when it failed: the failure is logged, the log's patterns are already safe,
-        and the telemetry offsets only move after a successful store.
+        and the telemetry offsets only move after a successful store. ``wait_s``: the most to
+        wait for another process's pass (None: the miner's ``LOCK_WAIT_S``).
         """
         from foundups_training.mining.commands import mine_commands
 
@@ -171,6 +176,7 @@ class Trainer:
                 self.memory,
                 self.settings.commands_checkpoint_path,
                 remine=remine,
+                wait_s=wait_s,
             )
         except Exception as exc:  # noqa: BLE001 - the log's patterns are already safe
             warn_failure(log, "mining the telemetry failed", exc)

@@ -250,13 +250,20 @@ def _start_again(directory: Path, cp: _Checkpoint | None, remine: bool) -> tuple
 
 
 def mine_commands(
-    directory: Path, memory: Any, checkpoint_path: Path, *, remine: bool = False
+    directory: Path,
+    memory: Any,
+    checkpoint_path: Path,
+    *,
+    remine: bool = False,
+    wait_s: float | None = None,
 ) -> CommandMiningReport:
     """Store the command patterns of telemetry events not mined before.
 
     ``remine`` (or a checkpoint of an older miner whose day files are all still there)
     removes the command patterns and mines every day file again; ``memory`` then needs
-    ``ids`` and ``delete`` as well as ``upsert``.
+    ``ids`` and ``delete`` as well as ``upsert``. ``wait_s``: how long to wait for another
+    process's pass (default the miner's ``LOCK_WAIT_S``); an idle cycle gives no more than
+    its own budget, as it does for the log.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -266,7 +273,8 @@ def mine_commands(
     # the same offsets and store each command twice.
     from foundups_training.mining.miner import LOCK_WAIT_S, run_lock_path, take_run_lock
 
-    lock, holder = take_run_lock(run_lock_path(checkpoint_path), LOCK_WAIT_S)
+    wait = LOCK_WAIT_S if wait_s is None else min(LOCK_WAIT_S, max(0.0, wait_s))
+    lock, holder = take_run_lock(run_lock_path(checkpoint_path), wait)
     if lock is None:
         why = f"{holder} is mining the telemetry: this pass read nothing"
         log.warning("telemetry: %s", why)
