@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from foundups_training.mining.writeahead import write_atomically
+
 #: Bytes hashed at the head of the file: enough to tell two logs apart (first lines carry
 #: timestamps), small enough to be free.
 HEAD_BYTES = 4096
@@ -179,17 +181,7 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     A crash at any point leaves either the old checkpoint or the new one, never half of one.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = json.dumps(asdict(checkpoint), indent=2, sort_keys=True)
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
-        raise
+    write_atomically(path, json.dumps(asdict(checkpoint), indent=2, sort_keys=True))
     if os.name == "posix":  # make the rename itself durable
         fd = os.open(path.parent, os.O_RDONLY)
         try:

@@ -38,6 +38,14 @@ def write_ahead(path: Path, memory: Any, patterns: list[Pattern], target: dict[s
     data = json.dumps(
         {"target": target, "before": before, "patterns": [asdict(p) for p in patterns]}
     )
+    write_atomically(path, data)
+    return True
+
+
+def write_atomically(path: Path, data: str) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsync, then ``os.replace``: a
+    crash leaves the old file or the new one, and a failed write (a full disk) no half file
+    and no temporary one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as fh:
@@ -48,7 +56,6 @@ def write_ahead(path: Path, memory: Any, patterns: list[Pattern], target: dict[s
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk must not leave half a file behind
         raise
-    return True
 
 
 def finish_write(
