@@ -14,6 +14,7 @@ which swallows and counts its own errors.
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import pickle
 import sys
@@ -44,6 +45,15 @@ class Target:
     module: str
     path: str
     wrapper: str
+
+
+def awaitable(value: Any) -> bool:
+    """Whether a host method returned something to await (True when it cannot be told: the
+    async path is what an async host method needs)."""
+    try:
+        return inspect.isawaitable(value)
+    except Exception:  # noqa: BLE001 - a host object whose type checks raise
+        return True
 
 
 def _owner_of(function: Any) -> Any:

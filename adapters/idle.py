@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import os
 import threading
@@ -30,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from foundups_training.adapters.activity import ACTIVITY
-from foundups_training.adapters.base import Instrumentor, Target
+from foundups_training.adapters.base import Instrumentor, Target, awaitable
 
 from foundups_training.records import IdleBudget, IdleReport
 
@@ -200,7 +199,7 @@ class IdleInstrumentor(Instrumentor):
         # here, at the call. Its coroutine has not started; it runs only if the plugin's
         # side cannot answer, and is closed unstarted otherwise.
         host_call = wrapped(*args, **kwargs)
-        if not _awaitable(host_call):
+        if not awaitable(host_call):
             return host_call  # not a coroutine function (any more): its own value
         return self._serve(host_call, instance)
 
@@ -230,15 +229,6 @@ class IdleInstrumentor(Instrumentor):
                 close = getattr(host_call, "close", None)
                 if callable(close):
                     close()
-
-
-def _awaitable(value: Any) -> bool:
-    """Whether the host's method returned something to await (True when it cannot be told:
-    the async path is what an async host method needs)."""
-    try:
-        return inspect.isawaitable(value)
-    except Exception:  # noqa: BLE001 - a host object whose type checks raise
-        return True
 
 
 def _note_progress(instance: Any, result: dict[str, Any]) -> None:

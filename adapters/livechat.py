@@ -15,12 +15,11 @@ Each wrapper calls the original first and returns its result untouched; building
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from foundups_training.adapters.activity import ACTIVITY
-from foundups_training.adapters.base import Instrumentor, Target
+from foundups_training.adapters.base import Instrumentor, Target, awaitable
 
 from foundups_training.records import Decision
 
@@ -58,15 +57,6 @@ def _as_list(value: Any) -> list[Any]:
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         return [value]
     return list(value)
-
-
-def _awaitable(value: Any) -> bool:
-    """Whether the host's method returned something to await (True when it cannot be told:
-    the async wrapper is what an async host method needs)."""
-    try:
-        return inspect.isawaitable(value)
-    except Exception:  # noqa: BLE001 - a host object whose type checks raise
-        return True
 
 
 def _stream_of(instance: Any, fallback: str = "") -> str:
@@ -244,7 +234,7 @@ class LiveChatInstrumentor(Instrumentor):
         # Call now (argument errors surface exactly as unwrapped); observe after the await.
         coro = wrapped(*args, **kwargs)
         processed = _arg(args, kwargs, "processed_message")
-        if not _awaitable(coro):
+        if not awaitable(coro):
             # A plain value (the method became sync, or a stand-in returns one): wrapping it
             # in a coroutine would hand the host something else than the original returned.
             self.observe("generate_response", self._emit_response, instance, processed, coro)
@@ -290,7 +280,7 @@ class LiveChatInstrumentor(Instrumentor):
         self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict
     ) -> Any:
         coro = wrapped(*args, **kwargs)
-        if not _awaitable(coro):
+        if not awaitable(coro):
             return coro  # not a coroutine: nothing runs "while" it listens; returned as it is
         return self._listening(coro, instance)
 
