@@ -17,6 +17,18 @@ import pytest
 
 from foundups_training.config import Settings, with_overrides
 from foundups_training.memory import PatternMemory, open_memory
+from foundups_training.memory import embedding as emb
+
+
+@pytest.fixture()
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private cache folder for the int8 graph (and the float runtime off): each test
+    makes its own copy, and a failure remembered by an earlier test is forgotten."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(emb.ENV_CACHE, str(folder))
+    monkeypatch.delenv(emb.ENV_RUNTIME, raising=False)
+    emb._int8_failed.clear()
+    return folder
 
 
 def _free_port() -> int:

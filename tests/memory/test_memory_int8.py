@@ -17,15 +17,6 @@ from foundups_training.memory import int8_graph
 SAMPLE = Path(__file__).resolve().parents[2] / "foundups_training" / "samples" / "012_sample.txt"
 
 
-@pytest.fixture()
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(emb.ENV_CACHE, str(folder))
-    monkeypatch.delenv(emb.ENV_RUNTIME, raising=False)
-    emb._int8_failed.clear()
-    return folder
-
-
 def _made(cache: Path) -> tuple[Path, dict[str, object]]:
     (model,) = cache.glob("*.onnx")
     return model, json.loads(model.with_suffix(".json").read_text(encoding="utf-8"))

@@ -17,15 +17,6 @@ from foundups_training.memory import embedding as emb
 from foundups_training.records import Pattern
 
 
-@pytest.fixture()
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv(emb.ENV_CACHE, str(folder))
-    monkeypatch.delenv(emb.ENV_RUNTIME, raising=False)
-    emb._int8_failed.clear()
-    return folder
-
-
 def _as_if_from_a_newer_onnx(graph: Path) -> None:
     """Rewrite the cached graph as a newer ``onnx`` package saves it (an IR version this
     onnxruntime does not read) and record it as intact, as the other environment that made
