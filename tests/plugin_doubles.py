@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from foundups_training.hookspecs import hookimpl
 
-from foundups_training.records import Decision
+from foundups_training.records import Decision, Pattern
 
 
 class Recording:
@@ -16,3 +16,13 @@ class Recording:
     @hookimpl
     def on_decision(self, decision: Decision) -> None:
         self.decisions.append(decision.id)
+
+
+class RecordingMemory:
+    """A memory that keeps what the live learner upserts."""
+
+    def __init__(self) -> None:
+        self.patterns: list[Pattern] = []
+
+    def upsert(self, patterns: list[Pattern]) -> None:
+        self.patterns.extend(patterns)

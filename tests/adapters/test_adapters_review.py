@@ -32,12 +32,13 @@ from foundups_training.adapters.livechat import (
 )
 from foundups_training.adapters.menu import COMMANDS, MenuInstrumentor
 from foundups_training.hookspecs import hookimpl
+from plugin_doubles import RecordingMemory as _Memory
 from standin_chat import message
 
 from foundups_training import bridge, live, plugins
 from foundups_training.config import Settings
 from foundups_training.live import LiveLearner
-from foundups_training.records import Decision, IdleReport, Pattern
+from foundups_training.records import Decision, IdleReport
 
 #: Generous bound for "this did not hang" (never a timing assertion).
 HANG_S = 30.0
@@ -65,16 +66,6 @@ def _outcome(fn: Any, *args: Any) -> tuple[str, Any]:
         return ("returned", fn(*args))
     except Exception as exc:  # noqa: BLE001 - the exception is what is compared
         return ("raised", type(exc))
-
-
-class _Memory:
-    """A memory that keeps what the live learner upserts."""
-
-    def __init__(self) -> None:
-        self.patterns: list[Pattern] = []
-
-    def upsert(self, patterns: list[Pattern]) -> None:
-        self.patterns.extend(patterns)
 
 
 class _Trainer:

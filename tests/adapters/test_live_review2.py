@@ -33,6 +33,7 @@ from typing import Any, cast
 
 import pytest
 from foundups_training.hookspecs import hookimpl
+from plugin_doubles import RecordingMemory as _Memory
 
 from foundups_training import bridge, live, plugins, signals
 from foundups_training.config import load_settings
@@ -44,16 +45,6 @@ from foundups_training.records import Decision, Pattern
 #: The timeout given to a flush or drain that should return at once (never a timing
 #: assertion: the tests look at what it returns).
 WAIT_S = 3.0
-
-
-class _Memory:
-    """A memory that keeps what the live learner upserts."""
-
-    def __init__(self) -> None:
-        self.patterns: list[Pattern] = []
-
-    def upsert(self, patterns: list[Pattern]) -> None:
-        self.patterns.extend(patterns)
 
 
 class _Trainer:
