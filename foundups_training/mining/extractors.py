@@ -16,6 +16,8 @@ monitored"), counted, not copied.
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,9 +40,13 @@ MAX_EPISODE_RECORDS = 80
 MAX_CONTEXT = 1000
 _LINE_IN_CONTEXT = 110
 
-_SCORE_FMT1 = re.compile(r"^(?:\[U\+[0-9A-F]{4,6}\]\s*)*(.+?)\s*:\s*(-?\d+(?:\.\d+)?)\s*$")
+#: A score as the host writes it (``{score:.2f}``): a number, or what Python writes for a
+#: float that is none (``nan``, ``inf``, ``-inf``), or a value that is no number at all
+#: (``None``, ``N/A``, ``null``). A channel scored so is still one of the round's.
+_SCORE_VALUE = r"(-?\d+(?:\.\d+)?|(?i:[-+]?(?:nan|inf(?:inity)?)|none|null|n/a))"
+_SCORE_FMT1 = re.compile(r"^(?:\[U\+[0-9A-F]{4,6}\]\s*)*(.+?)\s*:\s*" + _SCORE_VALUE + r"\s*$")
 _SCORE_FMT2 = re.compile(
-    r"^(?:\[U\+[0-9A-F]{4,6}\]\s*)*(.+?)\s*:\s*Priority score\s*(-?\d+(?:\.\d+)?)", re.I
+    r"^(?:\[U\+[0-9A-F]{4,6}\]\s*)*(.+?)\s*:\s*Priority score\s*" + _SCORE_VALUE, re.I
 )
 _EMOJI_TOKEN = re.compile(r"\[U\+[0-9A-F]{4,6}\]\s*")
 # The marker expressions below are searched on the lower-cased message, case-sensitively
@@ -237,8 +243,8 @@ def parse_score(record: LogRecord) -> tuple[str, float] | None:
     channel = _EMOJI_TOKEN.sub("", m.group(1)).strip()
     try:
         return channel, float(m.group(2))
-    except ValueError:
-        return None
+    except ValueError:  # "None", "N/A": no number, as a nan says
+        return channel, math.nan
 
 
 def is_decision(record: LogRecord) -> bool:
@@ -436,6 +442,22 @@ def _module_in_text(text: str) -> str:
 PRIORITY_RULE = "lower score = checked first"
 
 
+def host_order(scores: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """A round's channels in the order the host checked them.
+
+    Both emitters log a round in that order: the host sorts by score alone, a stable sort,
+    so of two channels with the same score the one it listed first is logged and checked
+    first (not the one whose name sorts first). A ``nan`` score compares as neither lower
+    nor higher, so the host's sort leaves it, and the numbers around it, where they happen
+    to be: the log is the only record of that order, and it is kept. A round logged out of
+    the rule's order without a ``nan`` (not the host's emitters) is sorted by score, lowest
+    first, ties as logged."""
+    numbers = [s for _, s in scores if not math.isnan(s)]
+    if len(numbers) < len(scores) or all(a <= b for a, b in itertools.pairwise(numbers)):
+        return list(scores)
+    return sorted(scores, key=lambda cs: cs[1])
+
+
 @dataclass(slots=True)
 class PriorityEpisode(Episode):
     """A ``[QWEN-SCORE]`` round: the scores, the decision, and what was checked next."""
@@ -495,12 +517,19 @@ class PriorityEpisode(Episode):
             self.done = True
 
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
-        ranked = sorted(self.scores, key=lambda cs: (cs[1], cs[0]))
+        ranked = host_order(self.scores)
         order = " -> ".join(c for c, _ in ranked)
         listing = ", ".join(f"{c}={s:.2f}" for c, s in ranked)
         emitter = self.anchor.logger.rsplit(".", 1)[-1] or "qwen"
         first = ranked[0][0] if ranked else "?"
         decision = f"check {first} first ({PRIORITY_RULE}); order: {order}"
+        unscored = [c for c, s in ranked if math.isnan(s)]
+        if unscored:
+            # ". " ends the order for the router (routing/priority.py reads "order: …")
+            decision += (
+                f". Scored nan (not a number): {', '.join(unscored)}; the order is the one"
+                " the host logged"
+            )
         if self.decision is not None:
             decision += f". {mask(self.decision.message.split('[QWEN-DECISION]', 1)[-1])}"
         head = (
@@ -512,6 +541,18 @@ class PriorityEpisode(Episode):
         self._make(verifier, head, decision, key, self.anchor.message, sink, situation=listing)
 
 
+#: A channel as the host names it in a line: its display name and tag ("Move2Japan
+#: [JAPAN]", "FoundUps1934 [TEST]"); the name is what identifies it.
+_CHANNEL = re.compile(r"(?<![\w\-])([A-Za-z][\w\-]*) \[[A-Z][A-Z0-9_]*\]")
+
+
+def _channels_in(message: str) -> frozenset[str]:
+    """The channels ``message`` names, by their names in lower case."""
+    if " [" not in message:
+        return frozenset()
+    return frozenset(m.group(1).lower() for m in _CHANNEL.finditer(message))
+
+
 @dataclass(slots=True)
 class StreamEpisode(Episode):
     """A stream check (metadata such as broadcastContent) and the confirmed result."""
@@ -521,9 +562,28 @@ class StreamEpisode(Episode):
     def feed(self, record: LogRecord) -> None:
         if self.age > OUTCOME_RECORDS:
             self.done = True
-        elif _find(_STREAM_RESULT, record.low):
+        elif _find(_STREAM_RESULT, record.low) and not self._about_another(record):
             self.outcome = record
             self.done = True
+
+    def _about_another(self, record: LogRecord) -> bool:
+        """Whether the result ``record`` is about another channel or video than the check.
+
+        Channels are checked one after another, so the result logged next may be another
+        channel's ("Live stream found on UnDaoDu" after "Checking Move2Japan"). A result
+        that names one of the check's channels is its own ("No stream on Move2Japan,
+        checking UnDaoDu"); one that names only other channels is not. Where either names
+        no channel, their ids are compared as an error's are (only ids of one length, the
+        same kind of id: a video's 11 characters), so "Stream confirmed live:
+        activeLiveChatId=…" still answers the check of a video before it."""
+        mine, theirs = _channels_in(self.anchor.message), _channels_in(record.message)
+        if mine and theirs:
+            return not mine & theirs
+        ids = item_ids(self.anchor.message)
+        other = item_ids(record.message) if ids else frozenset()
+        if not ids or not other or ids & other:
+            return False
+        return bool({len(i) for i in ids} & {len(i) for i in other})
 
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
         template = mask(self.anchor.message)

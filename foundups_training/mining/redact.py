@@ -30,6 +30,12 @@ Two kinds of rule:
   does not survive. An unquoted value that is code naming where the secret comes from (a
   call, a subscript, an attribute of a lower-case name: ``password = os.getenv("DB")``,
   ``api_key=self.key``) is kept.
+* **Code and commands** that hold a secret without a ``key=``: the quoted fallback of code
+  reading a secret by name (``os.getenv("DB_PASSWORD", "…")``, ``cfg.get('api_key', '…')``,
+  ``process.env.API_KEY || '…'``), curl's ``-u user:password`` and a MySQL client's
+  ``-p<password>``. A session cookie's own name is a key (``{'li_at': …}``, ``SID=…``), but
+  a page token's (``nextPageToken``) is none, and ``PWD=/home/bob`` is the shell's working
+  directory.
 
 Every pattern is linear (bounded keys, no nested unbounded repeats): this runs on every log
 line, and a hostile 64 KB line must not stall the miner.
@@ -321,6 +327,24 @@ _KEY_QUALIFIERS = frozenset(
 )  # fmt: skip
 #: Last words of a key whose value is removed when it looks generated (see _looks_generated).
 _WEAK = frozenset({"token", "tokens", "credential", "credentials", "creds", "signature", "sig"})
+#: Session cookies that a dict or a bare pair names as themselves (``{'li_at': …}``,
+#: ``cookies={'SID': …}``, ``;jsessionid=…``): whoever holds one is logged in. Names that can
+#: mean nothing else are strong (LinkedIn's ``JSESSIONID`` is ``ajax:<digits>``, which looks
+#: like no token); Google's ``__Secure-``/``__Host-`` ``…SID…`` cookies are too.
+_SESSION_COOKIES = frozenset({"li_at", "jsessionid", "phpsessid", "apisid", "sapisid"})
+#: Names that are a session cookie's or something else's (an Oracle or Windows ``SID``): weak,
+#: their value goes only when it looks generated, as a session's does (Google's ``SID``,
+#: ``HSID``…, YouTube's ``LOGIN_INFO``, Django's and Instagram's ``sessionid``, Express's
+#: ``connect.sid``, whose key is ``sid``). ``session_id`` and ``session`` name a host's own
+#: (chat, stream) sessions, not a login: they are not here.
+_SESSION_IDS = frozenset({"sid", "login_info", "sessionid", "sessid"})
+#: Google's other session cookies, upper case as Google sets them (a Wi-Fi ``ssid`` is none).
+_GOOGLE_SIDS = frozenset({"HSID", "SSID", "LSID", "OSID", "SIDCC"})
+#: ``<word>_token`` pairs that name a page of results, not a credential (the YouTube Data
+#: API's ``nextPageToken``/``pageToken``, X's ``next_token``, AWS's ``NextToken``). Written
+#: in upper case it names a setting, and a setting holds a credential (``FB_PAGE_TOKEN``, a
+#: Facebook Page's access token), not a position in a list.
+_PAGE_WORDS = frozenset({"page", "next", "prev", "previous", "continuation"})
 #: Trailing words that describe the secret's encoding, not another field: look one further.
 _VALUE_WORDS = frozenset({"value", "val", "str", "string", "raw", "b64", "base64", "hex", "enc"})
 #: Values that say something about a secret without being one (lower-cased).
@@ -337,6 +361,9 @@ _PLACEHOLDER_SHAPES = re.compile(
     re.IGNORECASE,
 )
 _SMALL_HEX = re.compile(r"0[xX][0-9a-fA-F]{1,16}")  # an error code (0x8007000E), not a key
+#: An absolute path (POSIX, home-relative or Windows), spaces allowed (see _working_dir).
+_WORKING_DIR = re.compile(r"(?:~|[A-Za-z]:)?[/\\][\w.\-+@~ /\\]{0,4096}")
+_PATH_PARTS = re.compile(r"[/\\ ]")
 _FILE_SUFFIX = re.compile(r"\.(?:json|txt|py|log|ya?ml|toml|ini|cfg|conf|env|pem|key|db|csv)$")
 
 
@@ -345,6 +372,11 @@ def _key_kind(key: str, before: str) -> str:
     """How secret ``key``'s value is: "strong", "weak", "auth" (an Authorization header),
     "cookie", or "" (not a secret's key). Only the last word counts, so ``token_count``,
     ``password_policy`` and the module name ``youtube_auth`` are no secrets' keys."""
+    name = key.lower()
+    if name in _SESSION_COOKIES or (name.startswith(("__secure-", "__host-")) and "sid" in name):
+        return "strong"
+    if name in _SESSION_IDS or key in _GOOGLE_SIDS:
+        return "weak"
     words = [w.lower() for w in _WORDS.findall(key)]
     if not words:
         return ""
@@ -358,7 +390,8 @@ def _key_kind(key: str, before: str) -> str:
             return "strong"
         return "weak" if not prev else ""  # "key=" alone: Google's URL parameter
     if last in _WEAK:
-        return "weak"
+        paging = last == "token" and prev in _PAGE_WORDS and not key.isupper()
+        return "" if paging else "weak"
     if last in ("authorization", "authentication") and (len(words) == 1 or prev == "proxy"):
         return "auth"
     if last in ("cookie", "cookies"):
@@ -373,7 +406,8 @@ def _key_kind(key: str, before: str) -> str:
     if last.endswith(_STRONG_ENDINGS):
         return "strong"
     if last.endswith("token"):
-        return "weak"
+        paging = last.endswith("pagetoken") and not key.isupper()  # "nextpagetoken"
+        return "" if paging else "weak"
     return ""
 
 
@@ -433,6 +467,16 @@ def _looks_generated(value: str) -> bool:
     )
     # Spaces last: a bare value has none, and most values are not generated.
     return generated and _SPACE.search(value) is None and _SMALL_HEX.fullmatch(value) is None
+
+
+def _working_dir(key: str, value: str) -> bool:
+    """Whether ``value`` of the key ``key`` is the shell's working directory (``PWD=/home/bob``,
+    an environment dump; ``pwd: C:\\Users\\bob``), not a password: the key is ``pwd`` alone
+    and the value an absolute path none of whose parts looks generated (``/x9Kq2mZ7`` stays a
+    secret)."""
+    if key.lower() != "pwd" or _WORKING_DIR.fullmatch(value) is None:
+        return False
+    return not any(_looks_generated(part) for part in _PATH_PARTS.split(value))
 
 
 def _redact_value(kind: str, value: str) -> str | None:
@@ -580,6 +624,8 @@ def _redact_pairs(text: str, cookie_object: bool = False) -> str:
                     if text.startswith(REDACTED, cred.start()) or _placeholder(cred.group(0)):
                         continue  # "Bearer <token>'": looked at before its ">" is cut
                     end = cred.start() + len(cred.group(0).rstrip(_BARE_TRAILER))
+        if kind == "strong" and _working_dir(m.group("key"), text[start:end]):
+            continue  # "PWD=/home/bob/app": the shell's working directory
         new = _redact_value(kind, text[start:end])
         if new is None:
             continue
@@ -588,6 +634,127 @@ def _redact_pairs(text: str, cookie_object: bool = False) -> str:
         done = end
     if not out:
         return text
+    out.append(text[done:])
+    return "".join(out)
+
+
+# -- a secret's fallback in code, and command lines ------------------------------------------
+
+#: Code that reads a secret with a fallback: ``os.getenv("DB_PASSWORD", "hunter2")``,
+#: ``settings.get('api_key', default='…')``, ``os.environ.get('X') or '…'``, JavaScript's
+#: ``process.env.DB_PASSWORD || '…'``: the fallback is the secret when nothing is set. The
+#: name's quotes may be escaped (code inside a JSON string). Anchored at a literal, the name
+#: bounded: linear. Only a quoted fallback is looked at (``default_password`` is code).
+_FALLBACK = re.compile(
+    r"(?:\bgetenv|\.get|\.setdefault)[ \t]*\([ \t]*"
+    r"(?P<q>\\?[\"'])(?P<name>[A-Za-z_][\w\-]{0,79})(?P=q)"
+    r"(?:[ \t]*,[ \t]*(?:default[ \t]*=[ \t]*)?|[ \t]*\)[ \t]*(?:or|\|\||\?\?)[ \t]*)"
+    r"|\bprocess\.env\.(?P<js>[A-Za-z_]\w{0,79})[ \t]*(?:\|\||\?\?)[ \t]*"
+)
+#: A command whose flags carry a password: curl's ``-u``/``--user`` (and ``-U``/
+#: ``--proxy-user``) take ``user:password``, the MySQL clients' ``-p`` takes the password
+#: attached (``-pSecret``; ``-p`` alone prompts). A flag counts only in its command: from the
+#: command's name to a ``|``, ``&&``, ``;`` or the end of the line, quoted text whole (a
+#: header's ``"a; b"``), so ``docker run -u 1000:1000`` and ``mkdir -p x`` after it are no
+#: such flags. The name is a command's: a word of its own, or in a ``bin/`` folder (not a data
+#: folder: ``find /var/lib/mysql -print``), arguments after it. Each alternative of the body
+#: starts with its own character: one pass, linear.
+_COMMAND_BODY = r"(?=[ \t])(?:[^|&;\n'\"]|&(?!&)|'[^'\n]*'|\"[^\"\n]*\")*"
+_COMMAND_START = r"(?:(?<![\w\-./:])|(?<=bin/))"
+_CURL = re.compile(_COMMAND_START + r"curl" + _COMMAND_BODY)
+_CURL_USER = re.compile(r"(?<![\w\-])(?:--user|--proxy-user)(?:[ \t]+|=)|(?<![\w\-])-[uU][ \t]*")
+_MYSQL = re.compile(
+    _COMMAND_START
+    + r"(?:mysql|mariadb)(?:-?(?:dump|admin|import|check|show|pump))?"
+    + _COMMAND_BODY
+)
+_MYSQL_PASSWORD = re.compile(r"(?<![\w\-])-p(?=[^\s\-])")
+_PORTS = re.compile(r"\d{1,5}(?::\d{1,5}){1,2}")
+
+
+def _quoted_or_bare(text: str, pos: int) -> tuple[int, int] | None:
+    """The span of the value at ``pos``: inside its quotes (plain or escaped, to the end of a
+    cut line), or a bare word; None when there is none."""
+    ch = text[pos : pos + 1]
+    if ch == "\\" and text[pos + 1 : pos + 2] in ("'", '"'):
+        v = _VALUE_ESCAPED.match(text, pos)
+        return None if v is None else v.span(2)
+    if ch in ("'", '"'):
+        v = (_VALUE_DQ if ch == '"' else _VALUE_SQ).match(text, pos)
+        return None if v is None else v.span(1)
+    v = _VALUE_BARE.match(text, pos)
+    if v is None:
+        return None
+    end = v.start() + len(v.group(0).rstrip(_BARE_TRAILER))
+    if text.endswith(REDACTED[:-1], v.start(), end):
+        end += 1  # "[REDACTED]" is whole: its "]" is no closing punctuation
+    return v.start(), end
+
+
+def _redact_fallbacks(text: str) -> str:
+    """``text`` with the quoted fallback of code that reads a secret by name removed (see
+    :data:`_FALLBACK`); the name's kind decides, as a key's does."""
+    out: list[str] = []
+    done = 0
+    for m in _FALLBACK.finditer(text):
+        if m.start() < done:
+            continue  # inside a value just removed
+        kind = _key_kind(m.group("name") or m.group("js"), "")
+        if not kind or text[m.end() : m.end() + 1] not in ("'", '"', "\\"):
+            continue  # no secret's name, or a fallback that is code
+        span = _quoted_or_bare(text, m.end())
+        if span is None:  # pragma: no cover - a quote always starts a value
+            continue
+        new = _redact_value(kind, text[span[0] : span[1]])
+        if new is not None:
+            out.append(text[done : span[0]])
+            out.append(new)
+            done = span[1]
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
+def _user_password(value: str) -> str | None:
+    """A curl ``user:password`` with the password removed, and the user too when it looks
+    generated (an API key as the user: ``-u sk_test_…:``); None to keep it."""
+    user, colon, password = value.partition(":")
+    if _looks_generated(user) and not _placeholder(user):
+        user = REDACTED
+    if colon and not _placeholder(password):
+        password = REDACTED
+    new = user + colon + password
+    return None if new == value else new
+
+
+def _redact_commands(text: str) -> str:
+    """``text`` with the passwords of curl's ``-u user:password`` and of a MySQL client's
+    ``-p<password>`` removed (see :data:`_CURL`, :data:`_MYSQL`)."""
+    spans: list[tuple[int, int, str]] = []
+    for command, flag, attached in ((_CURL, _CURL_USER, False), (_MYSQL, _MYSQL_PASSWORD, True)):
+        for c in command.finditer(text):
+            for f in flag.finditer(text, c.start(), c.end()):
+                span = _quoted_or_bare(text, f.end())
+                if span is None:
+                    continue
+                value = text[span[0] : span[1]]
+                if attached:  # "-p3306:3306" after a "mysql" is docker's port mapping
+                    new = None if _placeholder(value) or _PORTS.fullmatch(value) else REDACTED
+                else:
+                    new = _user_password(value)
+                if new is not None:
+                    spans.append((span[0], span[1], new))
+    if not spans:
+        return text
+    out: list[str] = []
+    done = 0
+    for start, end, new in sorted(spans):
+        if start < done:
+            continue  # inside a value just removed
+        out.append(text[done:start])
+        out.append(new)
+        done = end
     out.append(text[done:])
     return "".join(out)
 
@@ -605,6 +772,11 @@ _SHAPE_HINT = re.compile(
 _PAIR_HINT = re.compile(
     r"(?:pass|pw|secret|token|key|auth|cred|cookie|sig|code)[\w.\-]{0,40}"
     r"(?:['\"\\]{0,2}\]?[ \t]*(?:[=:\uff1a\uff1d]|%3d)|>)"
+)
+#: The same for a session cookie's name (see _SESSION_COOKIES), searched only in lines that
+#: hold one of its words: an alternative of _PAIR_HINT made every line's search 2x slower.
+_SESSION_HINT = re.compile(
+    r"(?:sid(?:cc|ts)?|sessionid|li_at|login_info)['\"\\]{0,2}\]?[ \t]*(?:[=:\uff1a\uff1d]|%3d)"
 )
 #: A browser's cookie as an object (Selenium's and Playwright's ``get_cookies()``, a cookie
 #: file's JSON): its ``"domain"`` key. Its ``"value"`` is the cookie's, a session's secret
@@ -662,10 +834,23 @@ def _redact(text: str) -> str:
             elif triggers.search(low) is None:
                 continue
             text = pattern.sub(replacement, text)
+    if "curl" in low or "mysql" in low or "mariadb" in low:
+        text = _redact_commands(text)
+    if "get" in low or "default" in low or "process.env" in low:  # getenv, .get, .setdefault
+        text = _redact_fallbacks(text)
     cookie_object = "value" in low and "domain" in low and _COOKIE_OBJECT.search(low) is not None
     if (
         not cookie_object
         and _PAIR_HINT.search(low) is None
+        and (
+            (
+                "sid" not in low
+                and "sessionid" not in low
+                and "li_at" not in low
+                and "login_info" not in low
+            )
+            or _SESSION_HINT.search(low) is None
+        )
         and ("--" not in low or _FLAG_HINT.search(low) is None)
     ):
         return text

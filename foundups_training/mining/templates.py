@@ -34,6 +34,12 @@ _DIGIT_RUN = re.compile(r"[\w\-+.:]*\d[\w\-+.:]*")
 _NUM = re.compile(r"[-+]?\d+(?:[.,:\-]\d+)*(?:e[-+]?\d+)?(?:%|ms|s|m|h|MB|KB|GB)?")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _HEX = re.compile(r"0x[0-9a-fA-F]+|[0-9a-f]{8,}")
+#: A name with a number after it: a chat user's or a channel's ("MagaMike77",
+#: "FoundUps1934 [TEST]", "mike2024"), not an id. Its letters are words (a capital, if
+#: any, then two lower-case letters or more) and its digits, at most four, end it; an id's
+#: digits and capitals are scattered ("IxNKu8iS2G8", "UCklMTNnu5PO…"), so a random one
+#: rarely reads as this. Kept, as names without digits are ("KenjiFan").
+_NAME = re.compile(r"[A-Z]?[a-z]{2,}(?:[A-Z][a-z]{2,})*\d{1,4}")
 _PUNCT = ".:-+"
 
 
@@ -79,6 +85,8 @@ def _classify(m: re.Match[str]) -> str:
         name = "<ID>"
     elif _HEX.fullmatch(core) and any(c.isalpha() for c in core):
         name = "<HEX>"
+    elif _NAME.fullmatch(core):
+        return run
     elif len(core) >= 6 and sum(c.isdigit() for c in core) >= 2 and any(c.isalpha() for c in core):
         # video/message/session ids -- but not names like "Move2Japan" with a single digit
         name = "<ID>"
