@@ -13,7 +13,9 @@ cannot be written, lost (logged as an error).
 
 A crash or a full disk may land in the middle of a journal line, so each
 append starts on a fresh line, a failed append is cut back to its last complete line, and
-the replay reads every line on its own, so one torn line costs that pattern alone.
+the replay reads every line on its own, so one torn line holds back no other. A line the
+replay cannot read (torn, or written by a later version of the plugin) is set aside in
+:data:`UNREADABLE_NAME`, never deleted.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from foundups_training.logs import warn_failure
 from foundups_training.records import Pattern
@@ -54,6 +56,16 @@ REPLAY_LOCK_NAME = "replay.lock"
 #: ends within seconds; a longer one means a huge journal or a stuck store.
 REPLAY_WAIT_S = 30.0
 _LOCK_POLL_S = 0.1
+#: Where a replay sets aside the journal lines it cannot read (torn by a crash, or written by
+#: a later version of the plugin, which a version that reads them replays once they are moved
+#: back into ``pending.jsonl``); said in a warning, never deleted by a replay or ``clear``.
+UNREADABLE_NAME = "unreadable.txt"
+#: How long an append waits for another process's append (or a replay's look) at the same
+#: journal file, and a replay for the appends in flight in a file it renamed aside; both are
+#: one write of a few lines, so this is only reached by a stuck process.
+APPEND_WAIT_S = 2.0
+#: How often an append reopens ``pending.jsonl`` that a replay renamed aside under it.
+_REOPEN_TRIES = 3
 
 #: Messages of chromadb's own storage failures, matched in lower case (for an error that was
 #: re-raised as another type): a full disk, an I/O error, a failed compaction.
@@ -81,21 +93,28 @@ def pattern_to_json(pattern: Pattern) -> str:
 
 
 def pattern_from_json(line: str) -> Pattern:
-    """Parse a journal line written by :func:`pattern_to_json` (unknown keys ignored).
+    """Parse a journal line written by :func:`pattern_to_json`.
 
     Raises ValueError for JSON that is no pattern of this version, even when it parses into
     one (``"outcome": null``, ``"seen": "3"``, an int id: a hand edit, another tool, a later
     version): the store refused such a pattern only when its whole replay batch was written,
-    so one line held back its batch and every journal file after it, at every replay.
+    so one line held back its batch and every journal file after it, at every replay. A key
+    this version does not know (a later version's field) raises too: the pattern was stored
+    without it, and what that version wrote was lost.
     """
     data = json.loads(line)
     if not isinstance(data, dict):
         raise ValueError(f"a journal line is a JSON object, not {type(data).__name__}")
+    unknown = sorted(set(data) - _FIELD_NAMES)
+    if unknown:
+        raise ValueError(f"fields this version does not know: {', '.join(map(str, unknown))}")
     pattern = Pattern.from_dict(data)
     _check_pattern(pattern)
     return pattern
 
 
+#: A pattern's fields: a journal line with any other key was written by a later version.
+_FIELD_NAMES = frozenset(f.name for f in fields(Pattern))
 #: The pattern fields that hold text (every ``str`` field, so one added later is checked too).
 _TEXT_FIELDS = tuple(f.name for f in fields(Pattern) if f.type in ("str", str))
 
@@ -197,7 +216,7 @@ def discard_journal(journal_dir: Path, wait_s: float | None = None) -> int:
 def _take_replay_lock(journal_dir: Path, wait_s: float) -> WriterLock:
     """The replay lock, taken within ``wait_s`` seconds (it never blocks: polled), else
     :class:`JournalBusy` naming its holder."""
-    lock = WriterLock(journal_dir / REPLAY_LOCK_NAME)
+    lock = _ReplayLock(journal_dir / REPLAY_LOCK_NAME)
     deadline = time.monotonic() + max(wait_s, 0.0)
     said = False
     while True:
@@ -211,6 +230,53 @@ def _take_replay_lock(journal_dir: Path, wait_s: float) -> WriterLock:
                          wait_s, exc.owner.get("pid") or "another process")  # fmt: skip
                 said = True
         time.sleep(min(_LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
+
+
+class _ReplayLock(WriterLock):
+    """The replay lock, which a forked child neither uses nor releases.
+
+    An flock belongs to the open file, and a fork shares it: a child that left the block
+    holding the lock unlocked it under its parent (another process's replay then ran beside
+    the parent's replay or clear), and a worker forked while a replay ran kept the lock after
+    its parent was killed (every replay skipped, ``clear`` busy) for as long as it ran.
+    """
+
+    def acquire(self) -> _ReplayLock:
+        super().acquire()
+        _held_replay_locks.add(self)
+        return self
+
+    def release(self) -> None:
+        _held_replay_locks.discard(self)
+        super().release()
+
+    def forget(self) -> None:
+        """In a forked child: close the inherited handle without unlocking (the parent holds
+        the lock on it), and hold nothing from now on."""
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
+
+
+#: The replay locks this process holds, for the fork handler below.
+_held_replay_locks: set[_ReplayLock] = set()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (``multiprocessing`` with ``fork``, ``os.fork``) holds no lock of its
+    parent's: the journal lock another thread held at the fork would stay held for ever in
+    the child (its first spill hung, and with it the caller), and the replay locks are the
+    parent's (see :class:`_ReplayLock`)."""
+    global _journal_lock
+    _journal_lock = threading.Lock()
+    for lock in list(_held_replay_locks):
+        lock.forget()
+    _held_replay_locks.clear()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _discard_files(journal_dir: Path) -> int:
@@ -271,8 +337,7 @@ def _append_lines(path: Path, lines: list[bytes]) -> tuple[int, Exception | None
     written = start = 0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Unbuffered: each write is one system call, so ``written`` is exact.
-        with open(path, "a+b", buffering=0) as fh:
+        with _open_for_append(path) as fh:
             try:
                 start = fh.seek(0, os.SEEK_END)
                 if start:
@@ -288,10 +353,80 @@ def _append_lines(path: Path, lines: list[bytes]) -> tuple[int, Exception | None
                     with contextlib.suppress(OSError):  # else the replay skips the torn line
                         fh.truncate(start + complete)
                 raise
+            finally:
+                _unlock_file(fh)
     except Exception as exc:  # noqa: BLE001 - counted and logged by the caller
         complete = _complete_bytes(lines, written)
         return sum(1 for _ in _prefix_lines(lines, complete)), exc
     return len(lines), None
+
+
+def _open_for_append(path: Path) -> IO[bytes]:
+    """``path`` opened for appending, unbuffered (each write is one system call, so what was
+    written is known to the byte), and file-locked against the other processes' appends.
+
+    Every process of a user shares the journal in server mode. A replay renames the journal
+    aside and then takes this lock on the renamed file (:func:`_lock_file`), so an append of
+    another process that opened it before the rename either ends before the replay reads it,
+    or finds it renamed and opens the journal again: before, its line was half written when
+    the replay read the file, or written after the replay had deleted it, and lost.
+    """
+    for attempt in range(_REOPEN_TRIES):
+        fh = open(path, "a+b", buffering=0)
+        if not _lock_file(fh, APPEND_WAIT_S):
+            log.warning("appending to %s without its file lock: another process held it "
+                        "for %g s", path, APPEND_WAIT_S)  # fmt: skip
+            return fh
+        if attempt == _REOPEN_TRIES - 1 or _same_file(fh, path):
+            return fh
+        _unlock_file(fh)
+        fh.close()
+    raise AssertionError("unreachable")
+
+
+def _same_file(fh: IO[bytes], path: Path) -> bool:
+    """Whether ``fh`` is still the file at ``path`` (a replay may have renamed it aside)."""
+    try:
+        mine = os.fstat(fh.fileno())
+    except OSError:
+        return True  # cannot tell: append as before
+    try:
+        there = os.stat(path)
+    except OSError:
+        return False  # renamed aside, no new journal yet: opening it again creates one
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _lock_file(fh: IO[bytes], wait_s: float) -> bool:
+    """An exclusive ``flock`` on ``fh``, polled for up to ``wait_s`` s; False if another
+    process held it that long. True where files cannot be locked (Windows, a file system
+    without ``flock``): the journal is then used as before, without the lock."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return True
+    deadline = time.monotonic() + max(wait_s, 0.0)
+    while True:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+        except OSError:
+            return True
+        time.sleep(min(0.01, max(deadline - time.monotonic(), 0.0)))
+
+
+def _unlock_file(fh: IO[bytes]) -> None:
+    """Drop :func:`_lock_file`'s lock explicitly: a child forked meanwhile shares the open
+    file, and closing it here alone would leave the lock held for as long as the child ran."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return
+    with contextlib.suppress(OSError):
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def _prefix_lines(lines: list[bytes], nbytes: int) -> Iterable[bytes]:
@@ -575,7 +710,7 @@ class BackgroundWriter:
         # One replay at a time across processes (and writers of one process: each takes its
         # own handle, and flock locks handles). Never waits: whoever holds the lock stores
         # the journal, and what is spilled meanwhile waits for the next idle replay.
-        lock = WriterLock(self.journal_dir / REPLAY_LOCK_NAME)
+        lock = _ReplayLock(self.journal_dir / REPLAY_LOCK_NAME)
         try:
             lock.acquire()
         except StoreLocked:
@@ -600,7 +735,7 @@ class BackgroundWriter:
             if self._closing.is_set():
                 break
             try:
-                patterns, read = self._read_replay_file(path)
+                read = self._read_replay_file(path)
             except OSError as exc:
                 # Left in place, and the other files replayed: one file this process cannot
                 # read (another account's, mode 0600; a folder of that name) held back every
@@ -610,34 +745,47 @@ class BackgroundWriter:
                 log.log(level, "journal replay: cannot read %s (%s); it is left in place and "
                         "the other journal files are replayed", path, exc)  # fmt: skip
                 continue
-            total += self._replay_file(path, patterns, read)
+            if read is None:
+                log.info("journal replay: another process is still appending to %s; it is "
+                         "left for the next replay", path)  # fmt: skip
+                continue
+            total += self._replay_file(path, *read)
         return total
 
     @staticmethod
-    def _read_replay_file(path: Path) -> tuple[list[Pattern], int]:
-        """(the patterns of a journal file, the bytes read); lines that are no pattern are
-        skipped (warned)."""
+    def _read_replay_file(path: Path) -> tuple[list[Pattern], int, list[bytes]] | None:
+        """(the patterns of a journal file, the bytes read, the lines that are no pattern of
+        this version), or None while another process still appends to the file.
+
+        Read under the file's append lock (:func:`_open_for_append`): an append in flight
+        when the replay renamed the journal aside ends first, and none follows it.
+        """
         patterns: list[Pattern] = []
-        bad = 0
+        unreadable: list[bytes] = []
         # Bytes, each line decoded on its own: a line torn inside a multi-byte character (a
         # crash or a full disk mid-append) must cost that line only, not the whole file --
         # decoding the file as text raised before any line was stored, at every start.
         with path.open("rb") as fh:
-            for raw in fh:
-                if not raw.strip():
-                    continue
-                try:
-                    patterns.append(pattern_from_json(raw.decode("utf-8")))
-                except Exception:  # noqa: BLE001 - torn or foreign; the rest is still good
-                    bad += 1
-            read = fh.tell()
-        if bad:
-            log.warning("%s: skipped %d unreadable journal lines", path, bad)
-        return patterns, read
+            if not _lock_file(fh, APPEND_WAIT_S):
+                return None
+            try:
+                for raw in fh:
+                    if not raw.strip():
+                        continue
+                    try:
+                        patterns.append(pattern_from_json(raw.decode("utf-8")))
+                    except Exception:  # noqa: BLE001 - torn or foreign; the rest is still good
+                        unreadable.append(raw.rstrip(b"\r\n"))
+                read = fh.tell()
+            finally:
+                _unlock_file(fh)
+        return patterns, read, unreadable
 
-    def _replay_file(self, path: Path, patterns: list[Pattern], read: int) -> int:
-        """Store ``patterns`` (the first ``read`` bytes of ``path``), then delete the file;
-        returns how many this call stored."""
+    def _replay_file(
+        self, path: Path, patterns: list[Pattern], read: int, unreadable: list[bytes]
+    ) -> int:
+        """Store ``patterns`` (the first ``read`` bytes of ``path``), set ``unreadable`` aside,
+        then delete the file; returns how many this call stored."""
         # Upserts add ``seen`` up, so a replay cut short must not store its first batches
         # again: a progress file says how many lines are stored, and the ``seen`` the store
         # held for the batch in flight (a pattern whose ``seen`` moved already got it).
@@ -658,7 +806,9 @@ class BackgroundWriter:
                 held = seen_counts([p.id for p in batch])
                 self._save_progress(progress, {"done": start, "before": held})
             self.memory.upsert(batch)
-            self._save_progress(progress, {"done": start + 512})
+            # The lines stored, exactly: a line another process added to the file later is
+            # the next replay's (saying 512 after a batch of 3 counted it stored, unstored).
+            self._save_progress(progress, {"done": min(start + 512, len(patterns))})
             before = None
             # Counted batch by batch, once its progress is saved: a replay the store cuts
             # short later has stored these, and its retry starts after them. The whole
@@ -666,38 +816,56 @@ class BackgroundWriter:
             # this point, which counted none of its batch.
             with self._counts_lock:
                 self.replayed += len(patterns[start : start + 512])
-        self._keep_late_lines(path, read)
+        stored = max(len(patterns) - done, 0)
+        if self._grew(path, read) or not self._set_aside(path, unreadable):
+            return stored  # the file (and its progress) stays for the next replay
         with contextlib.suppress(OSError):
             path.unlink()
         with contextlib.suppress(OSError):
             progress.unlink()
-        log.info("replayed %d journaled patterns from %s", len(patterns) - done, path)
-        return max(len(patterns) - done, 0)
+        log.info("replayed %d journaled patterns from %s", stored, path)
+        return stored
 
-    def _keep_late_lines(self, path: Path, read: int) -> None:
-        """Put back in the journal what was appended to ``path`` after the replay read it.
+    def _set_aside(self, path: Path, lines: list[bytes]) -> bool:
+        """Append the lines of ``path`` this version cannot read to :data:`UNREADABLE_NAME`;
+        False (said) if they could not all be written, and ``path`` must stay.
 
-        Server mode: every process shares the journal, and :data:`_journal_lock` covers this
-        process only, so another process that opened ``pending.jsonl`` just before the
-        replay renamed it aside writes its lines into the renamed file. The replay deleted
-        them with it, though that process had counted them spilled.
+        They were skipped and deleted with their file: a later version's patterns (sharing
+        the journal in server mode, or left by it before a downgrade) were lost for good.
+        """
+        if not lines:
+            return True
+        target = self.journal_dir / UNREADABLE_NAME
+        with _journal_lock:
+            kept, error = _append_lines(target, [line + b"\n" for line in lines])
+        if error is not None:
+            log.error("could not set aside %d journal lines of %s that this version cannot "
+                      "read in %s (%s): the file is kept for the next replay",
+                      len(lines) - kept, path, target, error)  # fmt: skip
+            return False
+        log.warning("%s: %d journal lines this version cannot read (written by a later "
+                    "version of the plugin or another tool, or torn by a crash) are kept in "
+                    "%s; a version that reads them replays them once they are moved back "
+                    "into %s", path, len(lines), target, self.journal_path)  # fmt: skip
+        return True
+
+    @staticmethod
+    def _grew(path: Path, read: int) -> bool:
+        """Whether ``path`` holds more than the replay read (said).
+
+        An append of a process without the file lock (an earlier version sharing the journal)
+        may still land in a file the replay renamed aside. The replay deleted such a line with
+        the file; copying it back into the journal lost it when that append failed. Left in
+        the file instead, it is the next replay's: the progress file says what is stored.
         """
         try:
-            with path.open("rb") as fh:
-                fh.seek(read)
-                tail = fh.read()
+            grew = path.stat().st_size > read
         except OSError:
-            return
-        lines = [line + b"\n" for line in tail.split(b"\n") if line.strip()]
-        if not lines:
-            return
-        with _journal_lock:
-            kept, error = _append_lines(self.journal_path, lines)
-        log.info("%d journal lines written to %s during its replay are kept for the next one",
-                 kept, path)  # fmt: skip
-        if error is not None:
-            log.error("could not put %d of %d late journal lines back into %s (%s): they are lost",
-                      len(lines) - kept, len(lines), self.journal_path, error)  # fmt: skip
+            return False
+        if grew:
+            log.info("journal lines were written to %s during its replay: it is kept for the "
+                     "next one", path)  # fmt: skip
+        return grew
 
     @staticmethod
     def _replay_progress(path: Path) -> tuple[int, dict[str, int] | None]:
