@@ -4,7 +4,9 @@ Modelled on OpenTelemetry's instrumentors. Each subclass names its targets (a ho
 dotted name and a ``Class.method`` path) and gives one wrapper per target. ``instrument()``
 registers a wrapt post-import hook per module, so the wrapper lands whether the host module is
 imported before or after activation; ``uninstrument()`` removes exactly the wrappers it put in.
-Both are idempotent and thread-safe.
+Both are idempotent and thread-safe. A target module whose body runs again (``importlib.reload``,
+or a fresh import after it left ``sys.modules``) is wrapped again: wrapt's hook fires once per
+hook, so a meta-path finder (:class:`_ExecWatcher`) sees those runs.
 
 The contract every wrapper keeps: the wrapped call returns exactly what the original returns
 and raises exactly what it raises. Anything the plugin side does happens in :meth:`observe`,
@@ -22,6 +24,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
+from importlib import _bootstrap
+from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -54,6 +58,120 @@ def awaitable(value: Any) -> bool:
         return inspect.isawaitable(value)
     except Exception:  # noqa: BLE001 - a host object whose type checks raise
         return True
+
+
+def _initializing(module: ModuleType) -> bool:
+    """Whether ``module``'s body is still running (the flag the import system itself reads)."""
+    try:
+        return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+    except Exception:  # noqa: BLE001 - an odd module object is not half-built as far as we know
+        return False
+
+
+def _wait_for_import(name: str) -> None:
+    """Block until no thread holds ``name``'s import lock (its importer holds it to the end).
+
+    The import system's own wait for a module another thread is importing; never raises.
+    """
+    wait = getattr(_bootstrap, "_lock_unlock_module", None)
+    if wait is not None:
+        wait(name)
+
+
+#: True on a thread while ``instrument()`` registers its hooks: wrapt then calls a hook at once
+#: for a module already in ``sys.modules``, which may still be half-built (its body running
+#: on another thread, or on this one: the host's module activated the plugin). A hook a loader
+#: calls runs after the body, though the module is still marked as initialising then.
+_registering = threading.local()
+
+
+def _watchers(name: str) -> list[Instrumentor]:
+    """Active instrumentors that target module ``name`` and hold no wrapt hook for it (a
+    pending hook is wrapt's to fire; an already fired one never fires again). Lock-free: the
+    finder runs under the import system's locks."""
+    return [
+        inst
+        for inst in list(Instrumentor._instances.values())
+        if inst._active and name in inst._modules and name not in inst._hooks_pending
+    ]
+
+
+class _ExecutedLoader(wrapt.BaseObjectProxy):
+    """A target module's loader that hands the module to its instrumentors after its body."""
+
+    def __init__(self, loader: Any, name: str) -> None:
+        super(_ExecutedLoader, self).__init__(loader)  # noqa: UP008 - the proxy's own super
+        self._self_name = name
+
+    def exec_module(self, module: ModuleType) -> None:
+        loader = self.__wrapped__
+        try:  # the module keeps its own loader, not this proxy (the import system set it)
+            if getattr(module, "__loader__", None) is self:
+                module.__loader__ = loader
+            spec = getattr(module, "__spec__", None)
+            if spec is not None and getattr(spec, "loader", None) is self:
+                spec.loader = loader
+            watchers = _watchers(self._self_name)  # before: a hook wrapt fires meanwhile is its
+        except Exception:  # noqa: BLE001 - never in the way of the host's import
+            watchers = []
+        loader.exec_module(module)
+        for inst in watchers:
+            inst._post_import(module)  # never raises
+
+
+class _ExecWatcher:
+    """Meta-path finder: every run of an instrumented module's body after the first.
+
+    ``importlib.reload`` and an import after the module left ``sys.modules`` both find the
+    module's spec through ``sys.meta_path`` and run the body again: new classes and functions,
+    the host's bare ones. wrapt's post-import hook fired on the first import and is gone, so
+    without this the decisions stopped reaching the plugin without a word. For any other name
+    it answers ``None`` at once; it finds the spec the way the import system would (the other
+    finders, in order) and only puts :class:`_ExecutedLoader` around its loader.
+    """
+
+    def __init__(self) -> None:
+        self._finding = threading.local()
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        try:
+            if not _watchers(name):
+                return None
+            finding: set[str] = self._finding.__dict__.setdefault("names", set())
+            if name in finding:  # another finder asked the import system again
+                return None
+            finding.add(name)
+            try:
+                spec = self._find_elsewhere(name, path, target)
+            finally:
+                finding.discard(name)
+            loader = getattr(spec, "loader", None)
+            if spec is not None and loader is not None and hasattr(loader, "exec_module"):
+                spec.loader = _ExecutedLoader(loader, name)  # type: ignore[assignment]
+            return spec
+        except Exception:  # the finders after this one answer as they would have
+            log.debug("could not watch the import of %s", name, exc_info=True)
+            return None
+
+    def _find_elsewhere(self, name: str, path: Any, target: Any) -> ModuleSpec | None:
+        for finder in list(sys.meta_path):
+            find = None if finder is self else getattr(finder, "find_spec", None)
+            if find is not None:
+                spec = find(name, path, target)
+                if spec is not None:
+                    return spec  # type: ignore[no-any-return]
+        return None
+
+
+_WATCHER = _ExecWatcher()
+_watcher_lock = threading.Lock()
+
+
+def _install_watcher() -> None:
+    """Put the finder first on ``sys.meta_path`` (again, if something took it off)."""
+    with _watcher_lock:
+        if not any(finder is _WATCHER for finder in sys.meta_path):
+            sys.meta_path.insert(0, _WATCHER)
 
 
 def _owner_of(function: Any) -> Any:
@@ -176,8 +294,13 @@ class Instrumentor:
         self._lock = threading.RLock()
         self._active = False
         self._options: dict[str, Any] = {}
-        # (module name, path) -> (module object, wrapt handle) of every wrapper in place.
-        self._applied: dict[tuple[str, str], tuple[ModuleType, Any]] = {}
+        self._modules = frozenset(t.module for t in self.targets)
+        # (module name, path) -> (module, owner, attribute, wrapt handle) of every wrapper in
+        # place on the module's current definitions.
+        self._applied: dict[tuple[str, str], tuple[ModuleType, Any, str, Any]] = {}
+        # (owner, attribute, handle) of wrappers on definitions the module's body replaced
+        # when it ran again: instances made before still call them; ``uninstrument`` too.
+        self._superseded: list[tuple[Any, str, Any]] = []
         # Other modules' globals pointed at a wrapper: (namespace, name, original, wrapper).
         self._aliases: list[tuple[dict[str, Any], str, Any, Any]] = []
         # Modules whose post-import hook is registered with wrapt and has not fired yet: wrapt
@@ -220,9 +343,14 @@ class Instrumentor:
                 if m not in self._hooks_pending or m in sys.modules
             )
             self._hooks_pending.update(m for m in modules if m not in sys.modules)
+        _install_watcher()
         for module in modules:
             # Fires at once when the module is already imported, else right after its import.
-            wrapt.register_post_import_hook(self._post_import, module)
+            _registering.active = True
+            try:
+                wrapt.register_post_import_hook(self._post_import, module)
+            finally:
+                _registering.active = False
 
     def uninstrument(self) -> None:
         """Remove every wrapper this instrumentor put in (idempotent)."""
@@ -230,12 +358,18 @@ class Instrumentor:
             if not self._active:
                 return
             self._active = False
-            for (module_name, path), (module, handle) in list(self._applied.items()):
+            for (module_name, path), (_, owner, attribute, handle) in list(self._applied.items()):
                 try:
-                    wrapt.unwrap_object(module, path, handle)
+                    wrapt.unwrap_object(owner, attribute, handle)
                 except Exception as exc:  # noqa: BLE001 - someone re-patched it; leave theirs
                     log.warning("could not unwrap %s:%s: %s", module_name, path, exc)
             self._applied.clear()
+            for owner, attribute, handle in self._superseded:
+                try:
+                    wrapt.unwrap_object(owner, attribute, handle)
+                except Exception:  # noqa: BLE001 - a module function the new run replaced
+                    pass
+            self._superseded.clear()
             for namespace, name, original, wrapper in self._aliases:
                 if namespace.get(name) is wrapper:  # one the host rebound is the host's
                     namespace[name] = original
@@ -255,9 +389,36 @@ class Instrumentor:
         try:
             with self._lock:
                 self._hooks_pending.discard(module.__name__)  # wrapt has let go of it
-            self._apply(module)
+            if getattr(_registering, "active", False) and _initializing(module):
+                self._apply_when_imported(module)
+            else:
+                self._apply(module)
         except Exception:  # an import hook that raises would break the host's import
             log.exception("%s: could not instrument %s", self.name, module.__name__)
+
+    def _apply_when_imported(self, module: ModuleType) -> None:
+        """Wrap a half-built module's targets once its import completes.
+
+        Its classes may not exist yet, and its loader, chosen before any hook was registered,
+        will call none when the body ends. A daemon thread waits on the module's import lock
+        (never this thread: the body may be running on it) and applies then. An import that
+        fails leaves nothing to wrap; a retry runs the body again, which the finder sees.
+        """
+        name = module.__name__
+
+        def apply_when_done() -> None:
+            try:
+                _wait_for_import(name)
+                if _initializing(module):
+                    log.warning("%s: could not wait for the import of %s", self.name, name)
+                elif sys.modules.get(name) is module:
+                    self._post_import(module)
+            except Exception:  # a daemon thread's error is only ours to say
+                log.exception("%s: could not instrument %s", self.name, name)
+
+        threading.Thread(
+            target=apply_when_done, name=f"foundups-training-import-{name}", daemon=True
+        ).start()
 
     def _apply(self, module: ModuleType) -> None:
         with self._lock:
@@ -271,18 +432,23 @@ class Instrumentor:
                 if (
                     previous is not None
                     and previous[0] is module
-                    and self._still_wrapped(module, target.path, previous[1])
+                    and self._still_wrapped(module, target.path, previous[3])
                 ):
                     continue
                 try:
+                    owner, attribute, _ = wrapt.resolve_path(module, target.path)
                     handle = wrapt.wrap_object(
-                        module, target.path, _HostWrapper, (getattr(self, target.wrapper),)
+                        owner, attribute, _HostWrapper, (getattr(self, target.wrapper),)
                     )
                 except (AttributeError, wrapt.PathResolutionError) as exc:
                     # The host moved or renamed it: attach to the rest, say what is missing.
                     log.warning("%s: %s:%s not found (%s)", self.name, *key, exc)
                     continue
-                self._applied[key] = (module, handle)
+                if previous is not None:
+                    # The module's body ran again (a reload): new definitions, wrapped now.
+                    self._superseded.append(previous[1:])
+                    log.info("%s: %s:%s defined again; wrapped again", self.name, *key)
+                self._applied[key] = (module, owner, attribute, handle)
                 if "." not in target.path:  # a module-level function others may hold
                     original = handle.__wrapped__
                     for namespace in _rebind(original, handle, target.path, module):
@@ -292,8 +458,9 @@ class Instrumentor:
     def _still_wrapped(module: ModuleType, path: str, handle: Any) -> bool:
         try:
             owner, attribute, _ = wrapt.resolve_path(module, path)
-            # The raw class attribute, not a bound method: wrapt's chain starts there.
-            current = owner.__dict__.get(attribute) if isinstance(owner, type) else None
+            # The raw attribute (a class's or the module's), not a bound method: wrapt's chain
+            # starts there.
+            current = vars(owner).get(attribute)
             return current is not None and wrapt.is_wrapped_by(current, handle)
         except Exception:  # noqa: BLE001
             return False
