@@ -241,13 +241,23 @@ class Trainer:
             warn_failure(log, "counting the patterns by kind failed", exc)
             return {}
 
-    def ask(self, query: Query) -> Answer:
-        """Answer a query through the router; never raises."""
+    def ask(self, query: Query, *, started: float | None = None) -> Answer:
+        """Answer a query through the router; never raises.
+
+        ``started``: the ``time.perf_counter()`` reading when the caller began waiting (the
+        plugin's ``on_query``), so that the answer's latency counts opening the store and
+        loading the router on the first question; default: now."""
+        started = time.perf_counter() if started is None else started
         try:
-            return self.router.answer(query)
+            return self.router.answer(query, started=started)
         except Exception as exc:  # noqa: BLE001 - the answer carries the error
             warn_failure(log, "answering failed", exc)
-            return Answer(text="", tier="none", error=f"{type(exc).__name__}: {exc}")
+            return Answer(
+                text="",
+                tier="none",
+                error=f"{type(exc).__name__}: {exc}",
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
 
     def status(self) -> dict[str, Any]:
         """What has been learned: patterns by kind, lines processed, last training."""

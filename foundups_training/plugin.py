@@ -234,12 +234,21 @@ class TrainingPlugin:
 
     @hookimpl
     def on_query(self, query: Query) -> Answer | None:
-        """Route the query to memory, Gemma or Qwen (never raises, like :meth:`on_idle`)."""
+        """Route the query to memory, Gemma or Qwen (never raises, like :meth:`on_idle`).
+
+        The answer's latency counts from here: the first question opens the store and
+        builds the router, and the host waited for that too."""
+        started = time.perf_counter()
         try:
             trainer = self._answering_trainer()
         except Exception as exc:  # noqa: BLE001 - reported in the Answer
-            return Answer(text="", tier="none", error=self._unbuilt(exc))
-        return trainer.ask(query)
+            return Answer(
+                text="",
+                tier="none",
+                error=self._unbuilt(exc),
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        return trainer.ask(query, started=started)
 
     def _unbuilt(self, exc: Exception) -> str:
         """Why the Trainer could not be built, logged once per distinct reason."""

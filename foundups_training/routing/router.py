@@ -133,6 +133,9 @@ class Scored:
     extra: dict[str, Any] = field(default_factory=dict)
     scorer: str = ""  # the calibration curve that turned ``raw`` into ``confidence``
     coverage: float = 0.0  # share of the question's content words the candidate's patterns say
+    #: the options the tier chose among: the answer names their patterns (Gemma's 3, not
+    #: the 4th it never saw)
+    shown: tuple[Candidate, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,9 @@ class LazyBackend:
         self._failed_at = 0.0  # ``clock()`` when the last build failed
         self._failures = 0  # failed builds in a row
         self._clock = clock
+        #: set by ``close(final=True)``: nothing is built again (a question after the host's
+        #: shutdown loaded the model anew, and nobody was left to close it)
+        self._closed = False
         self._lock = threading.Lock()
         #: calls that ran past their deadline and have not returned yet (see :meth:`call`);
         #: a lock of its own, since ``_lock`` is held for a whole (perhaps hung) load
@@ -176,6 +182,8 @@ class LazyBackend:
     def get(self) -> Backend:
         """The backend, or :class:`ModelError` with the reason it is unavailable."""
         with self._lock:
+            if self._closed:
+                raise ModelError(f"{self.tier} is closed")
             # Under the lock: of the callers that come after the cool-down, the first tries
             # again; those that waited for it get its outcome (a new failure: at once).
             if self._backend is None and self._error and self._left() <= 0:
@@ -247,13 +255,17 @@ class LazyBackend:
         """The model's name once built ('' before)."""
         return getattr(self._backend, "name", "") if self._backend else ""
 
-    def close(self) -> None:
-        """Close the backend if it was built.
+    def close(self, *, final: bool = False) -> None:
+        """Close the backend if it was built; with ``final`` (the router's :meth:`Router.close`,
+        the host's shutdown), for good: :meth:`get` then says the tier is closed and builds
+        nothing, even for a question that was already being answered.
 
         A call past its deadline (see :meth:`call`) is not waited for: it may never return,
         and a host's shutdown must not hang with it (its daemon thread ends with the
         process). Neither its load nor its backend is closed then; a load in progress
         within its deadline is waited for, and what it built is closed."""
+        if final:
+            self._closed = True
         while not self._lock.acquire(timeout=_CLOSE_POLL_S):
             if self._overdue:
                 self._not_closed()
@@ -305,6 +317,8 @@ class Router:
         self.rules = rules or RoutingRules()
         self.calibration = calibration or Calibration()
         self._local = threading.local()
+        #: set by :meth:`close`: a later question is refused, and loads nothing
+        self._closed = False
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -322,22 +336,34 @@ class Router:
         )
 
     def close(self) -> None:
-        """Release the models this router loaded."""
+        """Release the models this router loaded. A question after it is refused (an
+        error in the answer): it used to load the models again, which nobody then closed."""
+        self._closed = True
         for lazy in self._backends.values():
             if lazy is not None:
                 try:
-                    lazy.close()
+                    lazy.close(final=True)
                 except Exception:
                     log.debug("closing a backend failed", exc_info=True)
 
     # -- answering --------------------------------------------------------------------------
-    def answer(self, query: Query) -> Answer:
-        """Answer ``query``; never raises (errors are carried in the answer)."""
-        return self.answer_detailed(query)[0]
+    def answer(self, query: Query, *, started: float | None = None) -> Answer:
+        """Answer ``query``; never raises (errors are carried in the answer).
 
-    def answer_detailed(self, query: Query) -> tuple[Answer, Detail]:
-        """The answer and its raw score (for calibration and evaluation)."""
-        start = time.perf_counter()
+        ``started``: the ``time.perf_counter()`` reading when the caller began waiting
+        (see :meth:`answer_detailed`)."""
+        return self.answer_detailed(query, started=started)[0]
+
+    def answer_detailed(
+        self, query: Query, *, started: float | None = None
+    ) -> tuple[Answer, Detail]:
+        """The answer and its raw score (for calibration and evaluation).
+
+        The latency counts from ``started`` (a ``time.perf_counter()`` reading) when the
+        caller gives one: a host's first question opens the store and builds this router
+        before it is called, and that wait is part of what the host waited for. A reading
+        that is not a number, or is later than now, is ignored."""
+        start = _since(started, time.perf_counter())
         self._local.detail = Detail()
         self._local.candidates = ()
         try:
@@ -350,9 +376,22 @@ class Router:
         return replace(answer, latency_ms=elapsed), self._local.detail
 
     def _answer(self, query: Query) -> Answer:
+        if self._closed:
+            return Answer(
+                text="", tier="none", error="the router is closed: it loads and answers nothing"
+            )
         malformed = _malformed(query)
         if malformed:
             return Answer(text="", tier="none", error=malformed)
+        if len(query.labels) > len(LETTERS):
+            # Each label is an option letter; the 7th was dropped without a word, and a
+            # label no model is shown can never be the answer.
+            return Answer(
+                text="",
+                tier="none",
+                error=f"too many labels: {len(query.labels)} (at most {len(LETTERS)}, "
+                f"one per option letter {LETTERS[0]}-{LETTERS[-1]})",
+            )
         text = _encodable(query.text).strip()
         if _BLANK.fullmatch(text):
             return Answer(text="", tier="none", error="empty question")
@@ -406,6 +445,11 @@ class Router:
             if self._design(search, recalled):
                 intent = "reasoning"
                 recalled, recall_error = self._recall(search, intent, query.n_patterns)
+        labelled = bool(query.labels)
+        if labelled and intent == "reasoning":
+            # The labels are the host's closed set: a chat message that reads like a "why"
+            # ("why is the stream down??") got Qwen's prose, none of the labels.
+            intent = "lookup"
         self._local.detail = Detail(intent=intent)
         if intent == "lookup" and not kind and not query.labels:
             recalled = self._with_moment(text, recalled)
@@ -424,10 +468,10 @@ class Router:
 
         if tier == "memory":
             return self._finish(self._memory(candidates), "memory", recalled, error=recall_error)
-        if tier == "gemma":
-            return self._model_tier("gemma", text, intent, candidates, recalled, recall_error)
-        if tier == "qwen":
-            return self._model_tier("qwen", text, intent, candidates, recalled, recall_error)
+        if tier in ("gemma", "qwen"):
+            return self._model_tier(
+                tier, text, intent, candidates, recalled, recall_error, labelled=labelled
+            )
 
         # auto
         if intent == "reasoning":
@@ -461,7 +505,7 @@ class Router:
                 escalated=True,
                 escalation_reason="no patterns recalled",
             )
-        gemma = self._choose("gemma", text, candidates)
+        gemma = self._choose("gemma", text, candidates, labelled=labelled)
         if gemma.error:
             qwen = self._choose("qwen", text, candidates)
             if qwen.error:
@@ -809,6 +853,7 @@ class Router:
             "memory",
             scorer="memory",
             coverage=cov,
+            shown=tuple(candidates),
         )
 
     def _calibrated(self, scorer: str, raw: float, chosen: Candidate) -> tuple[float, float]:
@@ -817,14 +862,21 @@ class Router:
         intent = getattr(getattr(self._local, "detail", None), "intent", "")
         return self.calibration(scorer, raw, coverage=cov, intent=intent), cov
 
-    def _choose(self, tier: str, text: str, candidates: Sequence[Candidate]) -> Scored:
-        """One forward pass of ``tier`` over lettered options, combined with the prior."""
+    def _choose(
+        self, tier: str, text: str, candidates: Sequence[Candidate], *, labelled: bool = False
+    ) -> Scored:
+        """One forward pass of ``tier`` over lettered options, combined with the prior.
+
+        ``labelled``: the options are the host's labels, all shown to Gemma too (at most one
+        per letter: :meth:`_answer` refuses more). ``gemma_max_options`` trims what retrieval
+        recalled, nearest first; of a closed set, the label left out could never be the
+        answer."""
         lazy = self._backends.get(tier)
         if lazy is None:
             return Scored(None, "", 0.0, 0.0, "", error=f"no {tier} model configured")
         if not candidates:  # (a forced tier, nothing recalled): no model call for no options
             return Scored(None, "", 0.0, 0.0, lazy.name or tier, error="nothing to choose from")
-        if tier == "gemma":
+        if tier == "gemma" and not labelled:
             candidates = candidates[: max(1, self.rules.gemma_max_options)]
         options = [Option(c.text, c.evidence) for c in candidates]
         labels = LETTERS[: len(options)]
@@ -864,6 +916,7 @@ class Router:
             extra={"model_probs": list(probs), "label_mass": getattr(choice, "label_mass", 0.0)},
             scorer=tier,
             coverage=cov,
+            shown=tuple(candidates),
         )
 
     def _open(self, text: str, recalled: Sequence[Recalled]) -> Scored:
@@ -908,12 +961,13 @@ class Router:
         escalated: bool = False,
         escalation_reason: str = "",
         route_reason: str = "",
+        labelled: bool = False,
     ) -> Answer:
         """A forced (or rule-chosen) model tier, falling back to memory when it fails."""
         if tier == "qwen" and (intent == "reasoning" or not candidates):
             scored = self._open(text, recalled)
         else:
-            scored = self._choose(tier, text, candidates)
+            scored = self._choose(tier, text, candidates, labelled=labelled)
         if scored.error:
             # The memory answers; an escalation to the tier did not happen (the reason says so).
             mem = self._memory(candidates)
@@ -948,12 +1002,12 @@ class Router:
         error: str = "",
     ) -> Answer:
         errors = "; ".join(e for e in (error, scored.error if tier == "memory" else "") if e)
-        shown = getattr(self._local, "candidates", ())
         if scored.candidate is not None:
-            # The patterns behind the chosen answer first, then those behind the other options.
+            # The patterns behind the chosen answer first, then those behind the other options
+            # the tier was shown (not those of a 4th option Gemma never saw).
             chosen = list(scored.candidate.pattern_ids)
             patterns = chosen + [
-                pid for c in shown for pid in c.pattern_ids if pid not in set(chosen)
+                pid for c in scored.shown for pid in c.pattern_ids if pid not in set(chosen)
             ]
         else:
             # An open answer's patterns are the records it was shown.
@@ -983,6 +1037,15 @@ def _threshold_text(threshold: float) -> str:
     (0.705 written "0.70" read "gemma confidence 0.70 < 0.70")."""
     two = f"{threshold:.2f}"
     return two if float(two) == threshold else f"{threshold:g}"
+
+
+def _since(started: Any, now: float) -> float:
+    """When the caller began waiting: ``started`` if it is a ``time.perf_counter()``
+    reading (a number, not after ``now``), else ``now``. A host's stray value must not
+    fail the answer or report a latency of days."""
+    if isinstance(started, bool) or not isinstance(started, int | float):
+        return now
+    return float(started) if math.isfinite(started) and started <= now else now
 
 
 def _joined(*errors: str) -> str:
