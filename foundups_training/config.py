@@ -35,6 +35,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -249,7 +250,9 @@ def _path(value: Any) -> Path:
     Windows) expanded, as a shell would have done for a value typed there; the TOML file
     and a service's environment get no shell, nor take quotes away (:func:`path_text`).
     An empty path (which named the working directory), a NUL character (refused by every
-    open later) and a Windows path elsewhere (:func:`foreign_windows_path`) are mistakes."""
+    open later), a variable that is not set (expandvars keeps it: a folder named
+    ``$UNSET``), a ``~user`` with no home (a RuntimeError from pathlib) and a Windows path
+    elsewhere (:func:`foreign_windows_path`) are mistakes."""
     if not isinstance(value, str | os.PathLike):
         raise TypeError("a path (a string) is expected")
     text = os.fspath(value)
@@ -257,17 +260,60 @@ def _path(value: Any) -> Path:
         raise TypeError("a path (a string) is expected")
     if isinstance(value, str):
         text = path_text(text)
-    if not text.strip():
-        raise ValueError("a path cannot be empty")
     if "\0" in text:
         raise ValueError("a path cannot hold a NUL character")
+    unset = unset_variables(text, windows=os.name == "nt")
+    if unset:
+        if len(unset) == 1:
+            raise ValueError(f"the environment variable {unset[0]} is not set")
+        raise ValueError(f"the environment variables {', '.join(unset)} are not set")
     text = os.path.expandvars(text)
+    if not text.strip():  # after expanding: ``$EMPTY`` named the working directory too
+        raise ValueError("a path cannot be empty")
     if foreign_windows_path(text):
         raise ValueError(
             "a Windows path, and this system is not Windows: give the path it has here"
             " (a mount point such as /mnt/o/...)"
         )
-    return Path(text).expanduser()
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ``~nouser``: pathlib raises where os.path left it as it was
+        raise ValueError(f"no home directory is known for {Path(text).parts[0]!r}") from None
+
+
+#: A reference to an environment variable as os.path.expandvars reads one: ``$name`` and
+#: ``${name}`` (posixpath); on Windows (ntpath) also ``%name%``, where ``$$`` and ``%%`` are a
+#: literal ``$`` and ``%``, text in single quotes is not expanded, and an unclosed ``%`` or
+#: ``${`` leaves the rest as it is. A match with a group holds a name (maybe empty: a bare
+#: ``$``); the others are literal text, skipped as ntpath skips them.
+_POSIX_REFERENCE = re.compile(r"\$(\w+|\{[^}]*\})", re.ASCII)
+_WINDOWS_REFERENCE = re.compile(
+    r"'[^']*'?|%%|\$\$|%(?=[^%]*%)([^%]*)%|%.*|\$\{(?=[^}]*\})([^}]*)\}|\$\{.*|\$([\w-]*)",
+    re.ASCII | re.DOTALL,
+)
+
+
+def _references(text: str, *, windows: bool) -> list[tuple[str, str]]:
+    """Every variable reference in ``text`` as written, with its name, in order."""
+    if not windows:
+        return [
+            (m[0], m[1].removeprefix("{").removesuffix("}"))
+            for m in _POSIX_REFERENCE.finditer(text)
+        ]
+    found = []
+    for m in _WINDOWS_REFERENCE.finditer(text):
+        name = next((g for g in m.groups() if g is not None), None)
+        if name is not None:
+            found.append((m[0], name))
+    return found
+
+
+def unset_variables(text: str, *, windows: bool) -> list[str]:
+    """The names of the variables ``text`` refers to that are not set: os.path.expandvars
+    leaves such a reference as written, and the path then named a folder called ``$UNSET``
+    in whatever the working directory was. A bare ``$`` (``c$``, ``$/``) names none."""
+    names = (name for _, name in _references(text, windows=windows) if name)
+    return list(dict.fromkeys(name for name in names if name not in os.environ))
 
 
 def _in_range(name: str, number: Any) -> Any:
@@ -414,14 +460,20 @@ def load_settings(
         else from_env.get("data_dir") or default_data_dir()
     )
 
-    config_file = overrides.get("config_file") or env.get(ENV_PREFIX + "CONFIG")
+    # The file's path is read as the other paths are (variables, ``~``, a Windows path); a
+    # blank one still means the default file.
+    from_flag = bool(overrides.get("config_file"))
+    config_file = overrides["config_file"] if from_flag else env.get(ENV_PREFIX + "CONFIG")
     if isinstance(config_file, str):
         config_file = path_text(config_file)
-    config_path = (
-        Path(os.path.expandvars(os.fspath(config_file))).expanduser()
-        if config_file
-        else data_dir / "config.toml"
-    )
+    if config_file:
+        try:
+            config_file = _coerce("config_file", config_file)
+        except ConfigError as exc:
+            raise ConfigError(
+                str(exc) if from_flag else f"{exc}, from {ENV_PREFIX}CONFIG"
+            ) from None
+    config_path = config_file or data_dir / "config.toml"
     from_file: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     if config_file or config_path.is_file():

@@ -45,7 +45,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from foundups_training.config import Settings
+from foundups_training.config import Settings, unset_variables
 from foundups_training.digest import sha256_file, sha256_stream
 from foundups_training.models.base import ModelError
 
@@ -135,7 +135,16 @@ def _unreadable(label: str, path: Path, exc: OSError) -> str:
 
 def _check_path(raw: str, tier: str, label: str, tried: list[str]) -> Path | None:
     """A file, or a folder with a usable .gguf; records why not in ``tried``."""
-    path = Path(os.path.expandvars(raw.strip())).expanduser()
+    text = raw.strip()
+    unset = unset_variables(text, windows=os.name == "nt")
+    if unset:  # expandvars keeps ``$UNSET`` as written: "does not exist" hid why
+        tried.append(f"{label}={text} (the environment variable {', '.join(unset)} is not set)")
+        return None
+    try:
+        path = Path(os.path.expandvars(text)).expanduser()
+    except RuntimeError:  # ``~nouser``: pathlib raises where os.path kept it as written
+        tried.append(f"{label}={text} (no home directory is known for that user)")
+        return None
     # ``is_file`` raises (in Python 3.11) for a path in a folder of another account, or a
     # name too long: that place is listed and the search goes on to the next one.
     try:

@@ -38,6 +38,8 @@ DATA_CLOSE = "</data>"
 # * runs of white space and C0/C1 controls: one space each, before any rule runs (a rule's
 #   ``<\s*/?\s*`` backtracks over a run of n spaces n² times: ``<`` and 8,000 spaces took
 #   23 s);
+# * Gemma's quote marks ``«»`` and their look-alikes (``《》``, ``≪≫``, ``‹‹``, ``＜＜``, …: see
+#   _QUOTE_MARKS): ``"``;
 # * compatibility forms: when the NFKC form of a text (with default-ignorable marks such as
 #   variation selectors, unassigned default-ignorable code points and combining marks of any
 #   script dropped as well) shows any of the shapes below that the text itself does not
@@ -85,6 +87,7 @@ _FIELDS = re.compile(
 )
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _LETTER = re.compile(rf"=\s*([{''.join(LETTERS)}])\b")
+_LETTER_AT_END = re.compile(rf"=\s*[{''.join(LETTERS)}]$")
 # Default-ignorable code points that are not Cf (combining grapheme joiner, Hangul fillers,
 # Mongolian and Unicode variation selectors, and the unassigned ones, which render as
 # nothing): dropped only when a text is folded.
@@ -160,6 +163,27 @@ def _lookalikes() -> dict[int, str]:
 
 _LOOKALIKE = _lookalikes()
 _HAS_LOOKALIKE = re.compile("[" + re.escape("".join(map(chr, _LOOKALIKE))) + "]")
+
+# Gemma's quote marks, ``«`` and ``»``, and what reads as them, all made ``"``: the double
+# angle marks of CJK text and of mathematics (``《 ≪ ⋘ ⟪ ⪡ ⫷``, and ``︽``, which NFKC makes
+# ``《``), and a run of single angle marks with one that is not ASCII (``‹‹``, ``＜＜``,
+# ``›>``). A lone single mark is another mark (and the one markup tokens become); an ASCII
+# run is code (``x << 2``, ``>>>``, ``<<EOF``) and stays. The run's start is found by the
+# lookbehind and the run is taken possessively, so a long run is scanned once.
+_DOUBLE_ANGLES = "«≪⋘《︽⟪⪡⫷»≫⋙》︾⟫⪢⫸"
+_LEFT_ANGLES = "‹˂〈〈⟨❮❬❰＜﹤"
+_RIGHT_ANGLES = "›˃〉〉⟩❯❭❱＞﹥"
+
+
+def _angle_run(ascii_mark: str, marks: str) -> str:
+    """A run of two or more of ``ascii_mark`` and ``marks`` holding one of ``marks``."""
+    any_mark = f"[{ascii_mark}{marks}]"
+    return rf"(?<!{any_mark})(?:{ascii_mark}++[{marks}]{any_mark}*+|[{marks}]{any_mark}++)"
+
+
+_QUOTE_MARKS = re.compile(
+    rf"[{_DOUBLE_ANGLES}]|{_angle_run('<', _LEFT_ANGLES)}|{_angle_run('>', _RIGHT_ANGLES)}"
+)
 
 
 def _skeleton(text: str) -> str:
@@ -251,6 +275,7 @@ def quote(text: str, limit: int = 400) -> str:
         text = _CTRL.sub(" ", text)
     text = " ".join(text.split())
     if not plain:
+        text = _QUOTE_MARKS.sub('"', text)  # before folding makes ``＜＜`` the ASCII ``<<``
         if flags & _FOLDS:
             marks = {ord(ch): None for ch in chars if _char_flags(ch) & _MARK}
             folded = " ".join(unicodedata.normalize("NFKC", text.translate(marks)).split())
@@ -259,13 +284,19 @@ def quote(text: str, limit: int = 400) -> str:
         plain = not flags & _LOOKS
     text = _remove(_SPECIAL, text, plain)
     text = _TAG.sub(r"‹\1›", text)
+    if not text.isascii():  # again: a dropped mark or a markup token's ``‹›`` can make a run
+        text = _QUOTE_MARKS.sub('"', text)  # (``‹\u0301‹``, ``<b>>`` -> ``‹b›>``)
     text = _remove(_DELIMS, text, plain)
-    text = text.replace("«", '"').replace("»", '"')
     text = _sub(_FIELDS, text, _field, plain)
     text = _sub(_LETTER, text, lambda found: f"{found[:-1]}({found[-1]})", plain)
     text = " ".join(text.split())
     if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
+        text = text[: limit - 1].rstrip()
+        # A cut word can leave a letter assignment the rule above did not see: the ``=A`` of
+        # ``state=ACTIVE``, which in Gemma's prompt is a record's second letter.
+        if _LETTER_AT_END.search(_skeleton(text[-3:])):
+            text = text[:-1].rstrip()
+        text += "…"
     return text
 
 
