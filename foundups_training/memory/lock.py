@@ -8,15 +8,21 @@ the process that opens the store for writing holds an exclusive, non-blocking lo
 POSIX uses ``fcntl.flock``; Windows uses ``msvcrt.locking`` on the file's first byte. The
 holder's pid, host and start time are written after that byte, where the second process can
 still read them (Windows blocks reads of a locked range only) to say who holds the store.
+
+An flock belongs to the open file, which a fork shares with the child: a forked child
+(``multiprocessing`` with ``fork``, ``os.fork``) closes its copies of the handles at the fork,
+without unlocking, and holds none of its parent's locks (see :func:`_after_fork_in_child`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import IO, Any
 
@@ -97,27 +103,37 @@ def read_owner(path: Path) -> dict[str, Any] | None:
 
 
 class WriterLock:
-    """An exclusive, non-blocking, process-lifetime lock; ``release`` is idempotent."""
+    """An exclusive, non-blocking, process-lifetime lock; ``release`` is idempotent.
+
+    The process that took it holds it: a forked child does not (:func:`_after_fork_in_child`).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._fh: IO[bytes] | None = None
+        #: The process that took the lock on ``_fh``: the only one that may unlock it.
+        self._pid: int | None = None
 
     @property
     def held(self) -> bool:
-        """Whether this object holds the lock now."""
-        return self._fh is not None
+        """Whether this object holds the lock now (never in a child forked from the holder)."""
+        return self._fh is not None and self._pid == os.getpid()
 
     def acquire(self) -> WriterLock:
         """Take the lock or raise :class:`StoreLocked` at once (never waits)."""
-        if self._fh is not None:
+        if self.held:
             return self
+        self.forget()  # a handle of the parent's, in a forked child: it is not this process's
+        _locks.add(self)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # "a+b" creates the file without truncating what the holder wrote.
-        fh = self.path.open("a+b")
+        # "a+b" creates the file without truncating what the holder wrote. Kept on self at
+        # once: a fork by another thread from here on closes the child's copy.
+        self._fh = fh = self.path.open("a+b")
         if not _try_lock(fh):
+            self._fh = None
             fh.close()
             raise StoreLocked(self.path, read_owner(self.path))
+        self._pid = os.getpid()
         owner = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -130,12 +146,19 @@ class WriterLock:
             fh.flush()
         except OSError:
             pass  # the details are a courtesy; the lock itself is what matters
-        self._fh = fh
         return self
 
     def release(self) -> None:
-        """Drop the lock (the file stays: deleting it would race a process that opens it)."""
+        """Drop the lock (the file stays: deleting it would race a process that opens it).
+
+        In a forked child the handle is only closed: unlocking it there unlocked the parent's
+        lock (the flock is the shared open file's), and another process then wrote the store
+        beside the parent."""
+        if self._pid != os.getpid():
+            self.forget()
+            return
         fh, self._fh = self._fh, None
+        self._pid = None
         if fh is None:
             return
         try:
@@ -145,8 +168,42 @@ class WriterLock:
         finally:
             fh.close()
 
+    def forget(self) -> None:
+        """Close the handle without unlocking it, and hold nothing from now on: in a forked
+        child, where the lock is the parent's (closing a copy of the open file leaves it to
+        the parent's handle). Never raises."""
+        fh, self._fh = self._fh, None
+        self._pid = None
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
+
     def __enter__(self) -> WriterLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+#: Every lock this process has taken (or is taking), for the fork handler below. Weak: a lock
+#: dropped without ``release`` is freed with its handle, as before.
+_locks: weakref.WeakSet[WriterLock] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child closes its copies of the lock handles, without unlocking them.
+
+    Kept open, a copy held the lock after the parent died (the open file outlives its first
+    handle): a worker forked while the store (or a mining run) was open kept every later
+    writer out for as long as it ran, naming the dead parent. Unlocked, it freed the lock
+    under the living parent. Closed, it leaves the lock to the parent's handle alone.
+    """
+    try:
+        for lock in list(_locks):
+            lock.forget()
+    except Exception:  # noqa: BLE001 - a fork handler must not fail the host's fork
+        pass
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+    os.register_at_fork(after_in_child=_after_fork_in_child)

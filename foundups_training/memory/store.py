@@ -17,6 +17,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -493,6 +494,8 @@ class PatternMemory:
         self._collection: Collection | None = None
         self._writer: BackgroundWriter | None = None
         self._closed = False
+        #: The process that opened the store: a forked child only lets go of it (see close)
+        self._pid = os.getpid()
         self._migrated = False  # checked by the first write of this process (see _migrate)
         self._ef_search: int | None = None  # the search width this process last set or saw
         # id -> kind of patterns seen by kind-filtered recalls (a kind never changes).
@@ -1156,8 +1159,19 @@ class PatternMemory:
 
     # -- lifetime -----------------------------------------------------------------------
     def close(self) -> None:
-        """Drain the background writer, close the client and release the writer lock."""
+        """Drain the background writer, close the client and release the writer lock.
+
+        In a forked child (a host's worker closing what it inherited, at its exit say) the
+        store only lets go: chromadb's client hung for ever in its close there, the
+        writer's queue holds the parent's patterns (journaled again by the child, stored
+        twice), the read-only copy and the lock are the parent's."""
         if self._closed:
+            return
+        if self._pid != os.getpid():
+            self._closed = True
+            self._writer = self._collection = self._client = self._store_copy = None
+            if self._lock is not None:
+                self._lock.release()  # a child's release only forgets (memory/lock.py)
             return
         writer, self._writer = self._writer, None
         if writer is not None:

@@ -216,7 +216,7 @@ def discard_journal(journal_dir: Path, wait_s: float | None = None) -> int:
 def _take_replay_lock(journal_dir: Path, wait_s: float) -> WriterLock:
     """The replay lock, taken within ``wait_s`` seconds (it never blocks: polled), else
     :class:`JournalBusy` naming its holder."""
-    lock = _ReplayLock(journal_dir / REPLAY_LOCK_NAME)
+    lock = WriterLock(journal_dir / REPLAY_LOCK_NAME)
     deadline = time.monotonic() + max(wait_s, 0.0)
     said = False
     while True:
@@ -232,47 +232,13 @@ def _take_replay_lock(journal_dir: Path, wait_s: float) -> WriterLock:
         time.sleep(min(_LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
 
 
-class _ReplayLock(WriterLock):
-    """The replay lock, which a forked child neither uses nor releases.
-
-    An flock belongs to the open file, and a fork shares it: a child that left the block
-    holding the lock unlocked it under its parent (another process's replay then ran beside
-    the parent's replay or clear), and a worker forked while a replay ran kept the lock after
-    its parent was killed (every replay skipped, ``clear`` busy) for as long as it ran.
-    """
-
-    def acquire(self) -> _ReplayLock:
-        super().acquire()
-        _held_replay_locks.add(self)
-        return self
-
-    def release(self) -> None:
-        _held_replay_locks.discard(self)
-        super().release()
-
-    def forget(self) -> None:
-        """In a forked child: close the inherited handle without unlocking (the parent holds
-        the lock on it), and hold nothing from now on."""
-        fh, self._fh = self._fh, None
-        if fh is not None:
-            with contextlib.suppress(OSError):
-                fh.close()
-
-
-#: The replay locks this process holds, for the fork handler below.
-_held_replay_locks: set[_ReplayLock] = set()
-
-
 def _after_fork_in_child() -> None:
-    """A forked child (``multiprocessing`` with ``fork``, ``os.fork``) holds no lock of its
-    parent's: the journal lock another thread held at the fork would stay held for ever in
-    the child (its first spill hung, and with it the caller), and the replay locks are the
-    parent's (see :class:`_ReplayLock`)."""
+    """A forked child (``multiprocessing`` with ``fork``, ``os.fork``) gets a journal lock of
+    its own: the one another thread held at the fork would stay held for ever in the child
+    (its first spill hung, and with it the caller). The replay lock is a
+    :class:`~foundups_training.memory.lock.WriterLock`, which a child never holds."""
     global _journal_lock
     _journal_lock = threading.Lock()
-    for lock in list(_held_replay_locks):
-        lock.forget()
-    _held_replay_locks.clear()
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
@@ -710,7 +676,7 @@ class BackgroundWriter:
         # One replay at a time across processes (and writers of one process: each takes its
         # own handle, and flock locks handles). Never waits: whoever holds the lock stores
         # the journal, and what is spilled meanwhile waits for the next idle replay.
-        lock = _ReplayLock(self.journal_dir / REPLAY_LOCK_NAME)
+        lock = WriterLock(self.journal_dir / REPLAY_LOCK_NAME)
         try:
             lock.acquire()
         except StoreLocked:
