@@ -67,6 +67,17 @@ _REDACT_BUDGET = 4 * _REDACT_CHARS
 #: after long ones keep their text, and a short secret among them is still redacted.
 _FREE_CHARS = 64
 
+#: How deep a payload's containers (dicts, lists, tuples) may nest, the payload itself being
+#: level 1; a container deeper is written as :data:`_DEEP_CUT`. The writer runs in the
+#: sender's thread, at whatever depth the host's own calls have reached, and its walks and
+#: json take one or two frames a level against Python's 1,000: a payload 500 levels deep
+#: (fewer from deep in the host's stack) lost its whole event to a ``RecursionError``. 100
+#: levels take about 210 frames, which leaves the host the rest, and are far more than any
+#: verb sends (three).
+MAX_DEPTH = 100
+#: What a container nested deeper than :data:`MAX_DEPTH` is written as.
+_DEEP_CUT = f"<cut: nested deeper than {MAX_DEPTH}>"
+
 #: The verbs this package emits (others may add their own ``training.*`` names).
 COMMANDS: tuple[str, ...] = (
     "training.batch",
@@ -130,15 +141,17 @@ def _redacted(value: Any) -> Any:
     and :class:`_KeyNames`; a string of at most :data:`_FREE_CHARS` characters, key or value,
     leaves the budget alone. The items of a dict that no event holds become one item of as many
     bytes, keyed ``""``. A value json would write through ``str`` (a path, a date, a host's
-    object) is that text, redacted as a string is; see :func:`_writable`."""
+    object) is that text, redacted as a string is; see :func:`_writable`. A container nested
+    deeper than :data:`MAX_DEPTH`, or met again inside itself, is cut as :func:`_bounded` cuts
+    it; so is a part no event holds, which is only sized, where json cannot size it."""
     from foundups_training.mining.redact import REDACTED, redact
 
     try:  # most payloads are small: all of one is redacted, without counting
         small = len(json.dumps(value, ensure_ascii=False, default=_text_of)) <= MAX_EVENT_BYTES
     except (TypeError, ValueError, RecursionError):  # a key json refuses, an int too long
         small = False
-    if small:
-        return _redacted_whole(value, redact)
+    if small:  # 16 KiB of json at most: checked for depth (_redacted_whole recurses) quickly
+        return _redacted_whole(_bounded(value), redact)
 
     # The least bytes each form takes so far: [whole, cut to _CUT_CHARS[0], …]. A part is
     # held by the forms 0 … top (a list's later items are in the longer cuts only).
@@ -167,8 +180,14 @@ def _redacted(value: Any) -> Any:
         budget[0] -= len(head)
         return redact(head) + (_blank(item[keep:]) if len(item) > keep else "")
 
-    def walk(item: Any, top: int) -> Any:
+    inside: set[int] = set()  # the containers that hold the one walked now (see _bounded)
+
+    def walk(item: Any, top: int, depth: int) -> Any:
         item = _writable(item)  # an object's text is redacted and cut as any string is
+        if isinstance(item, _CONTAINERS) and id(item) in inside:
+            item = _cycle_cut(item)  # json refuses it, and the walk would follow it for ever
+        elif isinstance(item, _CONTAINERS) and depth > MAX_DEPTH:
+            item = _DEEP_CUT
         first = holder(top)
         if first is None:
             return _blank(item)  # every form that holds it is too long to be written
@@ -178,6 +197,7 @@ def _redacted(value: Any) -> Any:
             return out
         if isinstance(item, dict):
             count(top, 2)
+            inside.add(id(item))  # until it returns
             result = {}
             names = _KeyNames()
             for i, (key, val) in enumerate(item.items()):  # _cut keeps every item of a dict
@@ -188,10 +208,12 @@ def _redacted(value: Any) -> Any:
                     break
                 name = text(_key_text(key), first)
                 count(top, 2 * (i > 0) + 4, len(name))
-                result[names.add(name)] = walk(val, top)
+                result[names.add(name)] = walk(val, top, depth + 1)
+            inside.discard(id(item))
             return result
         if isinstance(item, list | tuple):
             count(top, 2)
+            inside.add(id(item))
             items: list[Any] = []
             for i, val in enumerate(item):
                 while top > 0 and i >= _CUT_CHARS[top - 1]:
@@ -201,12 +223,103 @@ def _redacted(value: Any) -> Any:
                     items.append(rest[2:])  # as many bytes as ", " and the items without []
                     break
                 count(top, 2 * (i > 0))
-                items.append(walk(val, top))
+                items.append(walk(val, top, depth + 1))
+            inside.discard(id(item))
             return items
         count(top, 1)
         return item
 
-    return walk(value, len(_CUT_CHARS))
+    return walk(value, len(_CUT_CHARS), 1)
+
+
+def _bounded(value: Any) -> Any:
+    """``value`` with each container nested deeper than :data:`MAX_DEPTH` written as
+    :data:`_DEEP_CUT`, and each container met again inside itself (a dict that holds itself)
+    as ``<cut: holds itself (dict)>``; the rest is kept. ``value`` itself, not a copy, when
+    it has neither.
+
+    The walk uses a stack of its own, not Python's: a payload 1,000 levels deep (or one that
+    holds itself, which json refused and the writer's walk then followed for ever) lost its
+    whole event to a ``RecursionError``. A part met twice but not inside itself is kept
+    twice, as json writes it."""
+    if not isinstance(value, _CONTAINERS) or not _bounds_cut(value, None):
+        return value
+    top: dict[Any, Any] | list[Any] = {} if isinstance(value, dict) else []
+    _bounds_cut(value, top)
+    return top
+
+
+#: The containers a payload's walks go into; anything else is written as a value.
+_CONTAINERS = (dict, list, tuple)
+#: How many items make a container long enough to be looked at whole (see :func:`_bounds_cut`).
+_LONG = 64
+
+
+def _bounds_cut(value: dict[Any, Any] | list[Any] | tuple[Any, ...], out: Any) -> bool:
+    """Walk ``value`` depth first with a stack: whether any part of it is cut (see
+    :func:`_bounded`), returning at the first such part when ``out`` is ``None``; else
+    ``out`` (an empty dict or list) is filled with the copy, cuts made.
+
+    A container of :data:`_LONG` items or more that holds no container (a list of a million
+    numbers) has nothing to cut below it: it is passed over, or kept as it is, without a
+    step per item. (Telling so costs more than the steps in a short one.)"""
+    if not _holds_containers(value):
+        return False
+    stack: list[tuple[Iterator[tuple[Any, Any]], Any]] = [(_items(value), out)]
+    path = [id(value)]  # the containers that hold the one walked now (and it)
+    inside = set(path)  # the same, to look up
+    cut = False
+    while stack:
+        items, into = stack[-1]
+        for key, item in items:
+            mark = None
+            if not isinstance(item, _CONTAINERS):
+                pass  # a value: kept
+            elif id(item) in inside:
+                mark = _cycle_cut(item)
+            elif len(path) >= MAX_DEPTH:
+                mark = _DEEP_CUT
+            elif len(item) < _LONG or _holds_containers(item):  # else kept as it is
+                child: dict[Any, Any] | list[Any] = {} if isinstance(item, dict) else []
+                stack.append((_items(item), None if into is None else _put(into, key, child)))
+                path.append(id(item))
+                inside.add(id(item))
+                break
+            if mark is not None:
+                cut = True
+                if into is None:
+                    return True
+            if into is not None:
+                _put(into, key, item if mark is None else mark)
+        else:
+            stack.pop()
+            inside.discard(path.pop())
+    return cut
+
+
+def _cycle_cut(item: Any) -> str:
+    """What a container met again inside itself is written as."""
+    return f"<cut: holds itself ({type(item).__name__})>"
+
+
+def _holds_containers(value: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> bool:
+    """Whether a container holds another (its values' types gathered at C speed)."""
+    values = value.values() if isinstance(value, dict) else value
+    return any(issubclass(kind, _CONTAINERS) for kind in set(map(type, values)))
+
+
+def _items(value: dict[Any, Any] | list[Any] | tuple[Any, ...]) -> Iterator[tuple[Any, Any]]:
+    """A container's items as ``(key, value)``; a list's keys are its indexes."""
+    return iter(value.items()) if isinstance(value, dict) else enumerate(value)
+
+
+def _put(into: dict[Any, Any] | list[Any], key: Any, item: Any) -> Any:
+    """Add ``item`` to the copy ``into`` (under ``key`` in a dict); ``item``."""
+    if isinstance(into, dict):
+        into[key] = item
+    else:
+        into.append(item)
+    return item
 
 
 def _redacted_whole(value: Any, redact: Callable[[str], str]) -> Any:
@@ -302,8 +415,8 @@ def _json(value: Any) -> str:
     """
     try:
         return json.dumps(value, ensure_ascii=False, default=_text_of)
-    except (TypeError, ValueError):
-        return json.dumps(_redacted_whole(value, _unchanged), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # ValueError: also a part inside itself
+        return json.dumps(_redacted_whole(_bounded(value), _unchanged), ensure_ascii=False)
 
 
 def _unchanged(text: str) -> str:
@@ -375,8 +488,13 @@ def encode_event(record: dict[str, Any]) -> bytes:
     keys) keeps only that. So ``cut`` in a cut event is always the size: a payload's own
     ``cut`` is kept under the first free name, ``cut (2)``, ``cut (3)`` … (as :class:`_KeyNames`
     keeps two keys that became one text), rather than overwritten. A payload that fits is
-    written as it is, its own ``cut`` included.
+    written as it is, its own ``cut`` included. A part nested deeper than :data:`MAX_DEPTH`,
+    or inside itself, is cut as the writer cuts it (:func:`_bounded`).
     """
+    payload = record.get("payload")
+    bounded = _bounded(payload)  # the cuts and json below recurse
+    if bounded is not payload:
+        record = {**record, "payload": bounded}
     data = _encode(record)
     if len(data) <= MAX_EVENT_BYTES:
         return data

@@ -12,7 +12,10 @@ exception line that ends a traceback) are joined to it. A traceback is not ended
 timestamped line of another logger (another thread's, written between two of its lines)
 when its frames or its exception line come right after that line: the traceback keeps them,
 and the other line is a record of its own that comes just after it
-(:attr:`LogRecord.followers`). Emoji written as ``[U+1F511]``,
+(:attr:`LogRecord.followers`). A line wrapped where a secret ran (a long line cut by a
+terminal or an editor: its rest, with no timestamp, on the next line) is joined back to its
+line when the two redacted joined lose more than redacted apart (see
+:meth:`LineParser._unwrapped`). Emoji written as ``[U+1F511]``,
 ``\\u274c`` or the raw character are normalised to ``[U+XXXX]`` (ASCII: the host prints these
 on a Windows console) and stray variation selectors are dropped. Messages are redacted here,
 so nothing after the parser ever sees a secret.
@@ -82,6 +85,17 @@ LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL", "FA
 MAX_CONTINUATION = 200
 #: Longest message kept, in characters.
 MAX_MESSAGE = 4000
+#: Most characters redacted as one text: a message with a margin longer than any key (a PEM
+#: block aside), and the lines of a wrapped secret joined (see LineParser._unwrapped).
+_REDACT_SPAN = MAX_MESSAGE + 512
+#: A word as prose writes it ("Retrying", "it's", "OK,"): no token's rest, wrapped, before
+#: more words ("XyZ123", "BBB\",", "rdIsLong" and a run of 25 letters are).
+_PROSE_WORD = re.compile(r"(?:[A-Z]?[a-z]{1,24}(?:'[a-z]{1,2})?|[A-Z]{1,24})[.,:;!?]*")
+_WORD = re.compile(r"\S+")
+#: The fewest characters of a wrapped line that is wrapped again: a line is cut at the same
+#: width each time, and no terminal or editor wraps at fewer columns. Each line joined costs
+#: a redaction of the text joined so far: a run of short lines must not each cost one.
+_WRAP_WIDTH = 20
 
 
 @dataclass(slots=True)
@@ -224,6 +238,14 @@ def module_of_logger(logger: str) -> str:
 
 def normalise_message(text: str) -> str:
     """Canonical ``[U+XXXX]`` emoji tokens, no variation selectors, secrets redacted."""
+    # Redacted before it is cut (with a margin longer than any key, a PEM block aside): a
+    # secret across the cut would keep its first characters.
+    text = redact(_canonical(text)[:_REDACT_SPAN])
+    return text[:MAX_MESSAGE] if len(text) > MAX_MESSAGE else text
+
+
+def _canonical(text: str) -> str:
+    """Canonical ``[U+XXXX]`` emoji tokens, no variation selectors (not redacted yet)."""
     if "\\u" in text or "\\U" in text:
         text = _U_ESCAPE.sub(_escape_to_token, text)
     if "[u+" in text or ("[U+" in text and _U_LOWER.search(text)):
@@ -235,10 +257,7 @@ def normalise_message(text: str) -> str:
     if "[U+FE0" in text:
         for sel in _SELECTORS[2:]:
             text = text.replace(sel, "")
-    # Redacted before it is cut (with a margin longer than any key, a PEM block aside): a
-    # secret across the cut would keep its first characters.
-    text = redact(text[: MAX_MESSAGE + 512])
-    return text[:MAX_MESSAGE] if len(text) > MAX_MESSAGE else text
+    return text
 
 
 def _escape_to_token(m: re.Match[str]) -> str:
@@ -285,6 +304,10 @@ class LineParser:
         # A timestamped line of another logger after an open traceback's line: whether the
         # traceback goes on after it is told by the next line (see _interleaved).
         self._aside: LogRecord | None = None
+        # The last line ended in a redacted secret: the next line may be its rest, wrapped
+        # (see _unwrapped). Its text before redaction, that text redacted, and the line as
+        # the record holds it.
+        self._wrap: tuple[str, str, str] | None = None
 
     def feed(self, raw: RawLine) -> LogRecord | None:
         """Take one line; return the record it completed, if any (and its
@@ -295,6 +318,9 @@ class LineParser:
             done = self._set_aside_follows()
             self._current = self._plain(raw, raw.text[:MAX_MESSAGE])
             return done
+        finally:
+            if raw.truncated or raw.text[-1:].isspace():
+                self._wrap = None  # the secret ended before the line did: nothing wrapped
 
     def flush(self) -> LogRecord | None:
         """The record still held (call at the end of the input)."""
@@ -330,6 +356,7 @@ class LineParser:
         if self._aside is not None:
             return self._after_aside(raw, text)
         cur = self._current
+        wrap, self._wrap = self._wrap, None  # the line before's note: this line's alone
         if self._key_open:
             if in_key_block(text):
                 return self._key_line(raw, text)
@@ -344,7 +371,7 @@ class LineParser:
         ):
             if cur.extra is None:
                 cur.extra = []
-            cur.extra.append(normalise_message(text.rstrip()))
+            cur.extra.append(self._clean(text.rstrip()))
             cur.end = raw.end
             cur.lines += 1
             cur.truncated += raw.truncated
@@ -352,6 +379,10 @@ class LineParser:
                 cur.traceback = True
             return None
         record = self._parse_header(raw, text)
+        if record.fmt == "plain" and wrap is not None and cur is not None:
+            joined = self._unwrapped(cur, wrap, text)
+            if joined is not None:
+                return self._join_wrap(raw, cur, *joined)
         if cur is not None and cur.traceback and self._interleaved(cur, record):
             self._aside = record  # the next line tells whether the traceback goes on
             return None
@@ -394,7 +425,7 @@ class LineParser:
         if goes_on:
             self._aside = None
             cur.followers = [*(cur.followers or ()), aside]
-            cur.extra.append(normalise_message(text.rstrip()))
+            cur.extra.append(self._clean(text.rstrip()))
             cur.end = raw.end
             cur.lines += 1
             cur.truncated += raw.truncated
@@ -427,6 +458,93 @@ class LineParser:
         cur.lines += 1
         cur.truncated += raw.truncated
         return None
+
+    def _clean(self, text: str) -> str:
+        """:func:`normalise_message`, noting the line: the next one may be its rest, wrapped
+        (see :meth:`_unwrapped`)."""
+        canon = _canonical(text)
+        out = redact(canon[:_REDACT_SPAN])
+        wraps = len(canon) <= _REDACT_SPAN and len(out) <= MAX_MESSAGE
+        self._wrap = (canon, out, out) if wraps else None
+        return out[:MAX_MESSAGE]
+
+    def _unwrapped(
+        self, cur: LogRecord, wrap: tuple[str, str, str], text: str
+    ) -> tuple[str, tuple[str, str] | None] | None:
+        """The last line of ``cur`` with ``text`` joined to it when ``text`` is its rest,
+        wrapped, and a secret runs across the wrap (a terminal or an editor cut a long line:
+        the rest stands alone, with no timestamp); None when it is a line of its own.
+
+        Each half alone may be no secret by its shape. So the line before and the first word
+        of this one are redacted joined: a wrap when that removes more than the two redacted
+        apart. The line then reads as if it had not been cut: a token's rest goes, and what
+        follows a quoted value's rest (``",``) stays. Looked at: a plain line (no record's
+        header, no indented or traceback line), unless it has spaces and its first word reads
+        as prose ("Retrying in 5 s": a value's rest has none, a wrap's first word is a token's).
+        Bounded: the text joined stops at :data:`_REDACT_SPAN` characters; past that, a
+        wrap's first word after a secret goes unseen. Returns the line, and the text joined
+        and its redaction when a line may follow it as its rest too."""
+        canon, out, last = wrap
+        if (cur.extra[-1] if cur.extra else cur.message) != last or text[:1] in ("", " ", "\t"):
+            return None
+        if "PRIVATE KEY" in text or self._key_open:
+            return None  # a key block's own rule
+        word = _WORD.match(text)
+        head = word.group(0) if word is not None else text
+        tail = text[len(head) :].rstrip()
+        if tail and _PROSE_WORD.fullmatch(head):
+            return None
+        c_head = _canonical(head)
+        chained = len(text) >= _WRAP_WIDTH  # a full line: the next may be wrapped too
+        if len(canon) + len(c_head) > _REDACT_SPAN:
+            if not out.endswith(REDACTED):
+                return None  # the rest of what? Too long to tell: a line of its own
+            # a secret ran to the wrap: its rest, unseen, goes whole
+            if tail:
+                return (last + normalise_message(tail))[:MAX_MESSAGE], None
+            return last, (canon, out) if chained else None
+        joined = redact(canon + c_head)
+        if _shown(joined) >= _shown(out) + _shown(redact(c_head)):
+            return None  # joined, they lose nothing more: each line is its own
+        canon += c_head
+        whole = not tail or len(canon) + len(c_tail := _canonical(tail)) <= _REDACT_SPAN
+        if tail and whole:
+            canon += c_tail
+            joined = redact(canon)
+        if joined.startswith(out):
+            line, rest = last + joined[len(out) :], whole
+        elif last == out:  # a rule took the line before too (a shape whole only joined)
+            line, rest = joined, whole
+        else:  # the line before is another record's: the wrapped word goes whole
+            line, rest = last, False
+        if tail and not rest:
+            line += normalise_message(tail)  # the rest of the line, redacted alone
+        chained = chained and whole and len(joined) <= MAX_MESSAGE
+        return line[:MAX_MESSAGE], (canon, joined) if chained else None
+
+    def _join_wrap(
+        self, raw: RawLine, cur: LogRecord, line: str, wrap: tuple[str, str] | None
+    ) -> LogRecord | None:
+        """Make ``line`` the last line of ``cur``: a wrapped line joined to the one before it
+        (see :meth:`_unwrapped`). Past :data:`MAX_CONTINUATION` lines it starts a record of
+        its own: ``[REDACTED]`` and what the line adds."""
+        done = None
+        last = cur.extra[-1] if cur.extra else cur.message
+        if cur.lines > MAX_CONTINUATION:
+            added = line[len(last) :] if line.startswith(last) else ""
+            done, cur = cur, self._plain(raw, REDACTED + added)
+            self._current = cur
+            line = cur.message
+        else:
+            if cur.extra:
+                cur.extra[-1] = line
+            else:
+                cur.message, cur.low = line, line.lower()
+            cur.end = raw.end
+            cur.lines += 1
+            cur.truncated += raw.truncated
+        self._wrap = None if wrap is None else (*wrap, line)
+        return done
 
     def _continues(self, cur: LogRecord, text: str) -> bool:
         if cur.lines > MAX_CONTINUATION:
@@ -498,7 +616,7 @@ class LineParser:
             level = "ERROR" if "ERROR" in tags else "WARNING" if "WARNING" in tags else "INFO"
         if level == "WARN":
             level = "WARNING"
-        message = normalise_message(msg.rstrip())
+        message = self._clean(msg.rstrip())
         return LogRecord(
             start=raw.start,
             end=raw.end,
@@ -516,7 +634,7 @@ class LineParser:
         )
 
     def _plain(self, raw: RawLine, text: str) -> LogRecord:
-        message = normalise_message(text.rstrip())
+        message = self._clean(text.rstrip())
         return LogRecord(
             start=raw.start,
             end=raw.end,
@@ -531,6 +649,11 @@ class LineParser:
             truncated=int(raw.truncated),
             traceback=message.startswith("Traceback (most recent call last)"),
         )
+
+
+def _shown(text: str) -> int:
+    """How many characters of ``text`` are not ``[REDACTED]``."""
+    return len(text) - text.count(REDACTED) * len(REDACTED)
 
 
 def _level(word: str) -> str:
