@@ -15,7 +15,8 @@ question is about:
   has, such as the 403 of each quota error, decides nothing);
 - otherwise, when the question asks what happens most often and every occurrence was
   counted (:attr:`Pattern.tally`), the instance seen most often, with its count ("Menu
-  option 12 selected (7 of 13 times)");
+  option 12 selected (7 of 13 times)"), counted across the option's patterns when each
+  counted all of its own (:func:`option_most_often`);
 - otherwise, when none was left out, the template with each placeholder that every kept
   instance fills the same way filled in (the mask hid nothing that varied there: "Phase
   <NUM>: pattern training: 500 lines processed");
@@ -133,16 +134,55 @@ def asks_most_often(question: str) -> bool:
     return _MOST_OFTEN.search(question) is not None
 
 
+def _exact(pattern: Pattern) -> bool:
+    """Whether ``pattern``'s tally counts every occurrence of its instances."""
+    tally, kept = pattern.tally, pattern.variants
+    return bool(kept) and len(tally) == len(kept) and sum(tally) == pattern.seen
+
+
 def most_often(pattern: Pattern) -> tuple[Variant, int] | None:
     """The instance of ``pattern`` seen most often and how often, when the tally counts
     every occurrence (it sums to ``seen``) and one instance leads; else None."""
     tally, kept = pattern.tally, pattern.variants
-    if len(kept) < 2 or len(tally) != len(kept) or sum(tally) != pattern.seen:
+    if len(kept) < 2 or not _exact(pattern):
         return None
     top = max(tally)
     if tally.count(top) > 1:
         return None
     return kept[tally.index(top)], top
+
+
+def option_most_often(patterns: Sequence[Pattern]) -> tuple[Variant, int, int] | None:
+    """The instance an option's patterns saw most often, how often, and of how many.
+
+    The patterns share the decision and differ in how it ended (the rotation after set 1
+    ran out once ended in a login, once in giving up): when each counted every occurrence,
+    the option's instances are counted across them all ("13 of 25 times", not the nearer
+    pattern's "5 of 7"), shown with the ending that instance had most often; a tie decides
+    nothing. Otherwise the first pattern, best first, whose own count names one
+    (:func:`most_often`)."""
+    if len(patterns) > 1 and all(_exact(p) for p in patterns):
+        counts: dict[tuple[str, str], int] = {}
+        ending: dict[tuple[str, str], tuple[int, str]] = {}
+        for pattern in patterns:
+            for (situation, decision, outcome), n in zip(
+                pattern.variants, pattern.tally, strict=True
+            ):
+                key = (situation, decision)
+                counts[key] = counts.get(key, 0) + n
+                if n > ending.get(key, (0, ""))[0]:  # equals: the nearer pattern's ending
+                    ending[key] = (n, outcome)
+        top = max(counts.values())
+        leaders = [k for k, n in counts.items() if n == top]
+        if len(counts) < 2 or len(leaders) > 1:
+            return None
+        (situation, decision), total = leaders[0], sum(p.seen for p in patterns)
+        return (situation, decision, ending[leaders[0]][1]), top, total
+    for pattern in patterns:
+        found = most_often(pattern)
+        if found is not None:
+            return found[0], found[1], pattern.seen
+    return None
 
 
 def concrete_text(question: str, patterns: Sequence[Pattern]) -> Concrete | None:
@@ -163,12 +203,11 @@ def concrete_text(question: str, patterns: Sequence[Pattern]) -> Concrete | None
         # instance (above) adds something, what followed that one occurrence
         return None
     if asks_most_often(question):
-        for pattern in patterns:
-            top = most_often(pattern)
-            if top is not None:
-                (situation, decision, outcome), n = top
-                then = f" (then: {outcome})" if outcome else ""
-                return Concrete(f"{decision} ({n} of {pattern.seen} times){then}", situation)
+        top = option_most_often(patterns)
+        if top is not None:
+            (situation, decision, outcome), n, total = top
+            then = f" (then: {outcome})" if outcome else ""
+            return Concrete(f"{decision} ({n} of {total} times){then}", situation)
     best = patterns[0]
     if not 0 < len(best.variants) < MAX_VARIANTS:
         return None

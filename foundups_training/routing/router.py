@@ -49,6 +49,7 @@ from foundups_training.models.prompts import (
     qwen_open,
 )
 from foundups_training.records import (
+    MASKED,
     PATTERN_KINDS,
     Answer,
     Pattern,
@@ -59,7 +60,12 @@ from foundups_training.records import (
     situation_of,
 )
 from foundups_training.routing.coverage import coverage, pattern_words, text_words
-from foundups_training.routing.instances import concrete_text, outcome_of
+from foundups_training.routing.instances import (
+    asks_most_often,
+    concrete_text,
+    option_most_often,
+    outcome_of,
+)
 from foundups_training.routing.moments import LogMoments, mined_log, named_moment, nearest
 from foundups_training.routing.priority import (
     RuleAnswer,
@@ -692,6 +698,9 @@ class Router:
             if key:
                 groups.setdefault(key, []).append(rec)
         out = []
+        #: per option: its kind, how often its patterns were seen, and whether it counted
+        #: alternatives of its own (see :func:`_most_often_first`)
+        counted: dict[str, tuple[str, int, bool]] = {}
         for key, recs in groups.items():
             best = max(recs, key=lambda r: r.similarity)
             pat = best.pattern
@@ -715,6 +724,10 @@ class Router:
                     # model's menu shows only an option's start.
                     error = found.situation if found and found.situation else _error_line(pat)
                     text = f"{text}; after: {error}"
+                own = bool(MASKED.search(pat.decision)) and (
+                    option_most_often([r.pattern for r in ranked]) is not None
+                )
+                counted[key] = (pat.kind, sum(r.pattern.seen for r in recs), own)
             out.append(
                 Candidate(
                     key=key,
@@ -732,7 +745,10 @@ class Router:
         # option out, as :func:`_measured` leaves out such a recalled pattern.
         out = [c for c in out if math.isfinite(c.similarity)]
         out.sort(key=lambda c: -c.similarity)
-        return out[: self.rules.max_options]
+        out = out[: self.rules.max_options]
+        if counted and asks_most_often(query.text):
+            out = _most_often_first(out, counted, self.rules.fast_path_band)
+        return out
 
     def _summary_scores(self, search: str, candidates: list[Candidate]) -> list[Candidate]:
         """Each module candidate's similarity mixed with its summary pattern's:
@@ -1140,6 +1156,43 @@ def _error_line(pattern: Pattern) -> str:
     """The error an error_fix pattern is about: its situation's first line, as logged."""
     line = situation_of(pattern.context).strip().split("\n", 1)[0]
     return line.removeprefix("Error: ")
+
+
+def _most_often_first(
+    candidates: list[Candidate], counted: dict[str, tuple[str, int, bool]], band: float
+) -> list[Candidate]:
+    """``candidates`` (nearest first) for a question about what happens *most often*: the
+    close alternative seen most often first, when the nearest option holds no counted
+    alternatives of its own.
+
+    ``counted`` gives each option's kind, how often its recalled patterns were seen, and
+    whether it counted its own instances (the menu line that says option 12 was picked 7 of
+    13 times: those instances are the alternatives the question asks among, and the
+    nearest option answers). Otherwise the alternatives are the options themselves: "which
+    set of credentials runs dry most often?" recalled the error after which nothing was
+    tried (7 times) just above the rotation after a quota error (25 times, whose instances
+    name the set), and similarity alone cannot say which happens more often. Only options
+    of the nearest one's kind, within ``band`` of its similarity (the band in which the
+    fast path calls neighbours close), compete, so that a frequent routine line that
+    answers another question does not win; one seen as often as the nearest decides
+    nothing. The chosen option keeps its own similarity: its share of the retrieval prior,
+    and so the memory's confidence, stays below the nearer option's."""
+    if not candidates or candidates[0].key not in counted:
+        return candidates
+    kind, seen, own = counted[candidates[0].key]
+    if own:
+        return candidates
+    floor = candidates[0].similarity - band
+    close = [
+        c
+        for c in candidates[1:]
+        if c.key in counted and counted[c.key][0] == kind and c.similarity >= floor
+    ]
+    # ``max`` keeps the first of equals: the nearer of two options seen as often
+    top = max(close, key=lambda c: counted[c.key][1], default=None)
+    if top is None or counted[top.key][1] <= seen:
+        return candidates
+    return [top, *(c for c in candidates if c is not top)]
 
 
 def _rule_candidate(rule: RuleAnswer) -> Candidate:
