@@ -285,6 +285,9 @@ _EXPRESSION = re.compile(
     r"\.(?:\w{0,40}(?i:key|token|secret|pass|pwd|cred|auth)\w{0,40}|[A-Z][A-Z0-9_]{1,63}))"
     r"[.,;:)\]}>\\]{0,8}"
 )
+#: A called or subscripted name written as words (``this.getSessionId``,
+#: ``auth.getAccessToken``): camelCase humps are words, not a token's switches.
+_CALLED_NAME = re.compile(r"(?:[a-z_][a-z_]*(?:[A-Z][a-z]+)*\.){0,8}[a-z_][a-z_]*(?:[A-Z][a-z]+)*")
 #: Cut from the end of a bare value: punctuation that closes the surrounding text
 #: ("(token: expired)", "{'token': None}", "password=x, user=y").
 _BARE_TRAILER = ".,;:)]}>\\"
@@ -434,9 +437,13 @@ def _expression(value: str, after: str) -> bool:
     a secret ("abc123.def456"), and so does one that ends in an open bracket not followed by a
     string literal ("hunter(" before a space)."""
     m = _EXPRESSION.fullmatch(value)
-    if m is None or _looks_generated(value):
+    if m is None:
         return False
     bracket = m.group("open")
+    if _looks_generated(value) and (
+        bracket is None or not _CALLED_NAME.fullmatch(value[: m.start("open")])
+    ):
+        return False
     return bracket is None or len(bracket) > 1 or after in ("'", '"')
 
 

@@ -215,3 +215,26 @@ def test_a_repeated_trigger_costs_what_its_length_does(unit: str) -> None:
     assert _cpu(big, 1) < 4 * max(_cpu(small, 10), 1e-3)
     out = redact(big)
     assert redact(out) == out
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "sessionId: this.getSessionId(),",  # the host's gotjunk architecture notes
+        "token: getAccessToken(),",
+        "password = getDbPassword(user)",
+        "sessionId: getSessionId(),",
+    ],
+)
+def test_a_camel_case_call_is_code_not_a_token(line: str) -> None:
+    """A called name written in camelCase words (JavaScript's ``this.getSessionId()``) has
+    the case switches of a token, and was removed as one: on the host's tree the session
+    names made ``sessionId: this.getSessionId(),`` lose its code."""
+    assert redact(line) == line
+
+
+@pytest.mark.parametrize(
+    "line", ["token=aBcDeFgH1234(", "token: xK9fLm2QpR7s(", "sessionid=AbCdEf12GhIj34"]
+)
+def test_a_token_before_a_bracket_is_still_a_token(line: str) -> None:
+    assert REDACTED in redact(line)
