@@ -247,7 +247,8 @@ class Trainer:
         ``started``: the ``time.perf_counter()`` reading when the caller began waiting (the
         plugin's ``on_query``), so that the answer's latency counts opening the store and
         loading the router on the first question; default: now."""
-        started = time.perf_counter() if started is None else started
+        begun = time.perf_counter()
+        started = begun if started is None else started
         try:
             return self.router.answer(query, started=started)
         except Exception as exc:  # noqa: BLE001 - the answer carries the error
@@ -256,7 +257,7 @@ class Trainer:
                 text="",
                 tier="none",
                 error=f"{type(exc).__name__}: {exc}",
-                latency_ms=(time.perf_counter() - started) * 1000,
+                latency_ms=_waited_ms(started, begun),
             )
 
     def status(self) -> dict[str, Any]:
@@ -337,3 +338,16 @@ class Trainer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _waited_ms(started: Any, begun: float) -> float:
+    """Milliseconds since ``started``, a caller's ``time.perf_counter()`` reading, or since
+    ``begun`` (when :meth:`Trainer.ask` began) for one that is not a number in the past:
+    ``ask`` never raises, and a caller's stray value (text, an int past a float's range)
+    raised out of its error path."""
+    now = time.perf_counter()
+    try:
+        waited = now - float(started)
+    except (TypeError, ValueError, OverflowError):
+        waited = now - begun
+    return (waited if 0 <= waited < float("inf") else now - begun) * 1000

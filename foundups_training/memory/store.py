@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -489,6 +490,8 @@ class PatternMemory:
         self._lock = lock
         # Where a reader of a store it cannot write reads it from (removed on close).
         self._store_copy = store_copy
+        if store_copy is not None:
+            _copies.add(store_copy)  # a forked child never removes it (_after_fork_in_child)
         self._encoder = encoder
         self._write_lock = threading.RLock()
         self._collection: Collection | None = None
@@ -1257,6 +1260,27 @@ def _check_answering(url: str, headers: Mapping[str, str]) -> None:
     except httpx.HTTPError:
         pass
 
+
+#: The store copies this process's readers read, for the fork handler below. Weak: a copy
+#: freed in this process is removed by its finalizer, as before.
+_copies: weakref.WeakSet[StoreCopy] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child never removes its parent's store copies: a child that let go of an
+    inherited reader (``close()``, the plugin's own fork handler dropping it) freed the copy,
+    whose finalizer deleted the folder the parent was still reading."""
+    try:
+        for copy in list(_copies):
+            remover = getattr(copy, "_remover", None)
+            if remover is not None:
+                remover.detach()
+    except Exception:  # noqa: BLE001 - a fork handler must not fail the host's fork
+        pass
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, where nothing forks
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 #: Set on the thread that builds a chromadb ``HttpClient`` in :func:`open_memory`, for as
 #: long as it builds it: the timeouts its HTTP sessions get from birth.

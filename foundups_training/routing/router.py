@@ -1061,7 +1061,11 @@ def _since(started: Any, now: float) -> float:
     fail the answer or report a latency of days."""
     if isinstance(started, bool) or not isinstance(started, int | float):
         return now
-    return float(started) if math.isfinite(started) and started <= now else now
+    try:
+        value = float(started)
+    except OverflowError:  # an int past a float's range: math.isfinite raised it too
+        return now
+    return value if math.isfinite(value) and value <= now else now
 
 
 def _joined(*errors: str) -> str:
