@@ -40,6 +40,8 @@ MAX_FILE_BYTES = 512 * 1024
 SKIP_DIRS = frozenset(
     {"__pycache__", ".git", "node_modules", ".venv", "venv", "memory", "assets", "data", "logs"}
 )
+#: Patterns written to the memory per call while indexing.
+INDEX_BATCH = 512
 #: Longest context text of an index pattern (the embedder reads ~256 tokens anyway).
 MAX_CONTEXT = 1200
 _PATH_IN_TEXT = re.compile(r"(?:^|[\s'\"(=:\\/])(modules[\\/][\w.\-\\/]+\.py)\b")
@@ -780,30 +782,74 @@ def collect_host_patterns(
     return out.patterns, report
 
 
-def _replace_rewritten(memory: Any, patterns: list[Pattern]) -> list[Pattern]:
-    """``patterns``, after removing from ``memory`` the stored ones whose text they change.
+def _rewritten(memory: Any, patterns: list[Pattern]) -> dict[str, tuple[Pattern, Pattern]]:
+    """id -> (the stored pattern, its replacement) for the stored ones whose text
+    ``patterns`` change.
 
     A file's, a class's and a module's summary and a WSP document's patterns have ids made
     from their path (the router finds a summary by :func:`module_summary_id`), and the store
     keeps the text of an id it knows. So once a docstring, README or WSP document was
-    rewritten, indexing again kept its old text for good. Such a pattern is now deleted and
-    stored again with the new text (and embedding), its count carried on. A memory that
-    cannot list what it holds (``all_patterns``) or delete is left as it was.
+    rewritten, indexing again kept its old text for good. Such a pattern is replaced
+    (:func:`_replace_rewritten`), its count carried on. A memory that cannot list what it
+    holds (``all_patterns``) or delete is left as it was.
     """
     scan = getattr(memory, "all_patterns", None)
     if scan is None or not hasattr(memory, "delete"):
-        return patterns
+        return {}
     wanted = {p.id: p for p in patterns}
-    changed: dict[str, Pattern] = {}
+    changed: dict[str, tuple[Pattern, Pattern]] = {}
     for old in scan(where={"source": "code"}):
         new = wanted.get(old.id)
         if new is not None and (old.context, old.decision) != (new.context, new.decision):
-            changed[old.id] = replace(new, seen=old.seen + new.seen)
-    if not changed:
-        return patterns
-    memory.delete(list(changed))
-    log.info("replacing the text of %d rewritten code patterns", len(changed))
-    return [changed.get(p.id, p) for p in patterns]
+            changed[old.id] = (old, replace(new, seen=old.seen + new.seen))
+    return changed
+
+
+def _stored_code_ids(memory: Any) -> set[str]:
+    """The ids of the code patterns ``memory`` holds."""
+    if hasattr(memory, "ids"):
+        return set(memory.ids(where={"source": "code"}))
+    return {p.id for p in memory.all_patterns(where={"source": "code"})}
+
+
+def _replace_rewritten(memory: Any, changed: dict[str, tuple[Pattern, Pattern]]) -> None:
+    """Store the new text of each rewritten pattern in place of its old one.
+
+    The store keeps the text of a known id and has no write that swaps it, so the old
+    pattern is deleted, then the new one stored, a batch at a time. When the store fails (or
+    the user interrupts) between the two, a pattern would be neither old nor new: missing
+    from the memory until the next ``index``. So the old patterns of the batch that the
+    store then lacks are put back before the error goes on; the next ``index`` finds them
+    still old and replaces them again.
+    """
+    if changed:
+        log.info("replacing the text of %d rewritten code patterns", len(changed))
+    pairs = list(changed.values())
+    for i in range(0, len(pairs), INDEX_BATCH):
+        batch = pairs[i : i + INDEX_BATCH]
+        try:
+            memory.delete([old.id for old, _ in batch])
+            memory.upsert([new for _, new in batch])
+        except BaseException:
+            _put_back(memory, [old for old, _ in batch])
+            raise
+
+
+def _put_back(memory: Any, olds: list[Pattern]) -> None:
+    """Store again those of ``olds`` that ``memory`` no longer holds (never raises: the
+    failure that led here is the one to report)."""
+    missing = olds
+    try:
+        held = _stored_code_ids(memory)
+        missing = [p for p in olds if p.id not in held]
+        if missing:
+            memory.upsert(missing)
+    except Exception:
+        log.exception(
+            "could not put back %d code patterns whose text was being replaced: they are "
+            "missing until the next index",
+            len(missing),
+        )
 
 
 def index_host(
@@ -824,9 +870,14 @@ def index_host(
     start = time.perf_counter()
     patterns, report = collect_host_patterns(host_root, progress)
     # One pattern per id: a class and a file never share a key, but be safe.
-    unique = _replace_rewritten(memory, list({p.id: p for p in patterns}.values()))
-    for i in range(0, len(unique), 512):
-        memory.upsert(unique[i : i + 512])
+    unique = list({p.id: p for p in patterns}.values())
+    changed = _rewritten(memory, unique)
+    # What is new or unchanged first, then the rewritten ones; what the tree no longer
+    # yields is removed last. A store failing anywhere leaves each pattern's old or new text.
+    fresh = [p for p in unique if p.id not in changed]
+    for i in range(0, len(fresh), INDEX_BATCH):
+        memory.upsert(fresh[i : i + INDEX_BATCH])
+    _replace_rewritten(memory, changed)
     removed = 0
     if prune and report.modules and hasattr(memory, "ids") and hasattr(memory, "delete"):
         keep = {p.id for p in unique}
