@@ -28,6 +28,12 @@ from foundups_training.models.base import Prompt
 #: Letters used for options; the router never offers more than this many.
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "E", "F")
 
+#: Characters of an option's label shown to either model. A host's labels are shown whole up
+#: to this many (the router refuses labels that would read the same), not cut to
+#: ``describe`` as a recalled pattern's evidence is: Gemma shown 40 characters of
+#: "spam: links to an external site selling …" and "… asking …" saw one line twice.
+LABEL_CHARS = 120
+
 DATA_OPEN = "<data>"
 DATA_CLOSE = "</data>"
 
@@ -360,7 +366,9 @@ GEMMA_INSTRUCTIONS = (
 )
 
 
-def gemma_choice(question: str, options: Sequence[Option], *, describe: int = 80) -> Prompt:
+def gemma_choice(
+    question: str, options: Sequence[Option], *, describe: int = 80, labels: bool = False
+) -> Prompt:
     """A base-model few-shot prompt whose next token is one of the option letters.
 
     The retrieved patterns are the few-shot examples: each option's evidence (its
@@ -370,12 +378,14 @@ def gemma_choice(question: str, options: Sequence[Option], *, describe: int = 80
     whatever the content). One line per option keeps the part that changes per question
     short: only the fixed instructions stay in the KV cache, and Gemma evaluates everything
     after them at ~1.3 ms a token on two cores. An option without evidence is shown by its
-    label.
+    label. ``labels``: the options are a host's labels, each shown whole up to
+    :data:`LABEL_CHARS` (cut to ``describe``, two labels sharing their start read the same).
     """
     parts = [GEMMA_INSTRUCTIONS]
     for letter, opt in zip(LETTERS, options, strict=False):
         shown = gist(opt.description) if (describe and opt.description) else opt.label
-        parts.append(f"«{quote(shown, describe or 120)}» = {letter}\n")
+        limit = LABEL_CHARS if labels and not opt.description else describe or 120
+        parts.append(f"«{quote(shown, limit)}» = {letter}\n")
     parts.append(f"«{quote(question, 300)}» =")
     return Prompt(text="".join(parts))
 
@@ -415,7 +425,8 @@ def qwen_choice(
     """Chat prompt: each option's evidence as a turn, then the question; next token = letter."""
     messages: list[dict[str, str]] = [{"role": "system", "content": QWEN_CHOICE_SYSTEM}]
     menu = "\n".join(
-        f"{letter}. {quote(opt.label, 120)}" for letter, opt in zip(letters, options, strict=False)
+        f"{letter}. {quote(opt.label, LABEL_CHARS)}"
+        for letter, opt in zip(letters, options, strict=False)
     )
     for letter, opt in zip(letters, options, strict=False):
         if not opt.description:
@@ -424,7 +435,9 @@ def qwen_choice(
         messages.append(
             {"role": "user", "content": f"Seen before: {_data(opt.description, describe)}"}
         )
-        messages.append({"role": "assistant", "content": f"{letter}. {quote(opt.label, 120)}"})
+        messages.append(
+            {"role": "assistant", "content": f"{letter}. {quote(opt.label, LABEL_CHARS)}"}
+        )
     messages.append(
         {
             "role": "user",

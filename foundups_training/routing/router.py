@@ -41,10 +41,12 @@ from foundups_training.mining.templates import mask
 from foundups_training.models.base import Backend, ModelError, retry_wait
 from foundups_training.models.calibration import Calibration
 from foundups_training.models.prompts import (
+    LABEL_CHARS,
     LETTERS,
     Evidence,
     Option,
     gemma_choice,
+    quote,
     qwen_choice,
     qwen_open,
 )
@@ -398,6 +400,9 @@ class Router:
                 error=f"too many labels: {len(query.labels)} (at most {len(LETTERS)}, "
                 f"one per option letter {LETTERS[0]}-{LETTERS[-1]})",
             )
+        unusable = _label_error(query.labels)
+        if unusable:
+            return Answer(text="", tier="none", error=unusable)
         text = _encodable(query.text).strip()
         if _BLANK.fullmatch(text):
             return Answer(text="", tier="none", error="empty question")
@@ -898,7 +903,9 @@ class Router:
         labels = LETTERS[: len(options)]
         try:
             if tier == "gemma":
-                prompt = gemma_choice(text, options, describe=self.rules.gemma_evidence_chars)
+                prompt = gemma_choice(
+                    text, options, describe=self.rules.gemma_evidence_chars, labels=labelled
+                )
             else:
                 prompt = qwen_choice(text, options, describe=self.rules.qwen_evidence_chars)
             backend, choice = lazy.call(
@@ -1122,6 +1129,36 @@ def _malformed(query: Any) -> str:
         return f"labels must be a list of strings, not {type(labels).__name__}"
     if not all(isinstance(label, str) for label in labels):
         return "labels must be a list of strings"
+    return ""
+
+
+def _label_error(labels: Sequence[str]) -> str:
+    """Why a host's labels cannot be told apart, or "". A blank label came back as the
+    answer (text "", which a host cannot act on); two labels for one class ("Spam",
+    " spam") took two letters and split the model's probability for it; labels that differ
+    only past the :data:`LABEL_CHARS` a model is shown, or in invisible characters, were
+    one line twice to it. Each is the host's mistake, refused as too many labels are."""
+    seen: dict[str, int] = {}
+    shown: dict[str, int] = {}
+    for n, label in enumerate(labels, 1):
+        quoted = quote(label, LABEL_CHARS)
+        if _BLANK.fullmatch(label) or not quoted:
+            return (
+                f"blank label: label {n} ({label!r}) shows nothing (empty, only spaces or "
+                "invisible characters)"
+            )
+        first = seen.setdefault(normalise(label), n)
+        if first != n:
+            return (
+                f"duplicate labels: labels {first} and {n} ({labels[first - 1]!r}, {label!r}) "
+                "are the same after case and spacing"
+            )
+        first = shown.setdefault(normalise(quoted), n)
+        if first != n:
+            return (
+                f"labels {first} and {n} read the same to a model: it is shown at most "
+                f"{LABEL_CHARS} characters of a label, without invisible characters"
+            )
     return ""
 
 
