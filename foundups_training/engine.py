@@ -273,6 +273,7 @@ class Trainer:
         a snapshot of 0 patterns)."""
         self._check_open()
         with self._lock:
+            from foundups_training.mining.checkpoint import backup_path
             from foundups_training.mining.writeahead import pending_path
 
             self.memory.clear(confirm=True)
@@ -283,6 +284,7 @@ class Trainer:
                 # an interrupted flush's record would put its checkpoint back
                 pending_path(checkpoint).unlink(missing_ok=True)
                 checkpoint.unlink(missing_ok=True)
+                backup_path(checkpoint).unlink(missing_ok=True)
             self._record_cleared()
 
     def _record_cleared(self) -> None:

@@ -143,14 +143,42 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+#: The copy of the checkpoint kept beside it (``checkpoint.json.bak``), read when the
+#: checkpoint itself is corrupt or unreadable (a bad sector, a hand edit, a backup tool's
+#: partial copy).
+BACKUP_SUFFIX = ".bak"
+
+
+def backup_path(path: Path) -> Path:
+    """Where the copy of the checkpoint at ``path`` is kept (:data:`BACKUP_SUFFIX`)."""
+    return path.with_name(path.name + BACKUP_SUFFIX)
+
+
 def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str]:
-    """The checkpoint at ``path`` (or None) and a warning when it exists but is unusable."""
+    """The checkpoint at ``path`` (or None) and a warning when it exists but is unusable.
+
+    A corrupt or unreadable one is replaced by its copy (:func:`backup_path`), with a
+    warning: the copy holds the same position, so resuming from it counts nothing twice.
+    A missing checkpoint is not: deleting it (``clear``) means "start again".
+    """
+    cp, problem = _read(path)
+    if cp is not None or not problem:
+        return cp, ""
+    backup = backup_path(path)
+    copy, _ = _read(backup)
+    if copy is not None:
+        return copy, f"checkpoint {path} {problem}; resumed from its backup {backup}"
+    return None, f"checkpoint {path} {problem}; starting from the beginning"
+
+
+def _read(path: Path) -> tuple[Checkpoint | None, str]:
+    """The checkpoint in one file, or None and what is wrong with it ('' when missing)."""
     try:
         raw = path.read_bytes()  # decoded by json.loads: bad bytes are "corrupt", not a crash
     except FileNotFoundError:
         return None, ""
     except OSError as exc:
-        return None, f"checkpoint {path} unreadable ({exc.strerror}); starting from the beginning"
+        return None, f"unreadable ({exc.strerror})"
     try:
         data = json.loads(raw)
         known = {k: data[k] for k in Checkpoint.__dataclass_fields__ if k in data}
@@ -172,17 +200,23 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str]:
         return cp, ""
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
         # RecursionError: thousands of nested brackets (json.loads recurses into them)
-        return None, f"checkpoint {path} is corrupt ({exc}); starting from the beginning"
+        return None, f"is corrupt ({exc})"
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     """Write ``checkpoint`` atomically: a temporary file, fsync, then ``os.replace``.
 
     A crash at any point leaves either the old checkpoint or the new one, never half of one.
+    The same checkpoint goes to its backup first (:func:`backup_path`): a copy of this one,
+    not of the one before, since resuming from an older position would read again lines
+    whose patterns the store has counted. Until the checkpoint itself lands, the flush's
+    write-ahead journal (:mod:`.writeahead`) finishes it from either file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, json.dumps(asdict(checkpoint), indent=2, sort_keys=True))
-    if os.name == "posix":  # make the rename itself durable
+    data = json.dumps(asdict(checkpoint), indent=2, sort_keys=True)
+    write_atomically(backup_path(path), data)
+    write_atomically(path, data)
+    if os.name == "posix":  # make the renames themselves durable
         fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(fd)

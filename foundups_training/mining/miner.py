@@ -322,14 +322,17 @@ def extract_patterns(lines: Iterable[str], verifier: Verifier | None = None) -> 
 def recover_pending(memory: Any, checkpoint_path: Path) -> str:
     """Finish a flush that a kill or a write error interrupted (:mod:`.writeahead`);
     returns a warning or ''."""
-    current, _ = load_checkpoint(checkpoint_path)
-    return finish_write(
+    current, bad = load_checkpoint(checkpoint_path)
+    warn = finish_write(
         pending_path(checkpoint_path),
         memory,
         target_of=lambda fields: Checkpoint(**fields),
         current=current,
         save=lambda target: save_checkpoint(checkpoint_path, target),
     )
+    # a finished write saved its checkpoint over a corrupt one: say so here, the run's own
+    # read of the checkpoint finds it whole
+    return f"{bad}; {warn}" if bad and warn else warn
 
 
 def _store(memory: Any, patterns: list[Pattern]) -> int:

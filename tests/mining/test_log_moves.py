@@ -153,7 +153,7 @@ def test_a_compressed_rotated_log_is_finished_before_the_new_one(
     assert any(f"finished the rotated log {rotated}" in w for w in report.warnings)
     assert mine_log(log, store, checkpoint_path=cp).lines_processed == 0  # nothing twice
     # no copy left behind (the run lock's file stays, as chroma.lock does)
-    assert sorted(p.name for p in cp.parent.iterdir()) == ["cp.json", "cp.json.lock"]
+    assert sorted(p.name for p in cp.parent.iterdir()) == ["cp.json", "cp.json.bak", "cp.json.lock"]
     # every line of both files once (as the uncompressed rotation's test)
     whole = make_store()
     for text, name in ((old + "\n", "a.txt"), (new, "b.txt")):

@@ -298,6 +298,6 @@ def test_a_checkpoint_that_cannot_be_written_leaves_no_temporary_file(tmp_path: 
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0 and "failed:" in done.stdout, done.stdout + done.stderr
-    assert sorted(p.name for p in data.iterdir()) == ["checkpoint.json"]
+    assert sorted(p.name for p in data.iterdir()) == ["checkpoint.json", "checkpoint.json.bak"]
     cp, warning = load_checkpoint(data / "checkpoint.json")
     assert cp is not None and cp.offset == 1 and not warning
