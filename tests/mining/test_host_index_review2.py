@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from host_edits import rewrite_docs
 
 from foundups_training.mining import Verifier, index_host
 from foundups_training.mining.host_index import collect_host_patterns
@@ -277,25 +278,7 @@ def test_a_rewritten_docstring_readme_or_wsp_document_replaces_the_stored_text(
     "which module handles X?" went on answering from what the code no longer says."""
     store = scanning_store
     index_host(host, store)
-    core = host / LIVECHAT / "src/livechat_core.py"
-    core.write_text(
-        core.read_text(encoding="utf-8")
-        .replace("Live chat core: polls", "Live chat core: streams over gRPC")
-        .replace("Polls liveChatMessages for one stream", "Streams chat over gRPC for a stream"),
-        encoding="utf-8",
-    )
-    readme = host / LIVECHAT / "README.md"
-    readme.write_text(
-        readme.read_text(encoding="utf-8").replace(
-            "Reads a YouTube live stream's chat", "Reads a Twitch stream's chat"
-        ),
-        encoding="utf-8",
-    )
-    wsp = next((host / "WSP_framework/src").glob("WSP_49_*.md"))
-    wsp.write_text(
-        wsp.read_text(encoding="utf-8").replace("Every module lives", "Each module now lives"),
-        encoding="utf-8",
-    )
+    rewrite_docs(host)
     again = index_host(host, store)
     now = {p.id: p for p in collect_host_patterns(host)[0]}
     stored = {pid: p for pid, p in store.items.items() if p.source == "code"}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from host_edits import rewrite_docs
 
 from foundups_training.mining import host_index, index_host
 from foundups_training.mining.host_index import collect_host_patterns
@@ -75,25 +76,7 @@ def _host(tmp_path: Path, name: str) -> Path:
 def _rewrite(host: Path) -> None:
     """A docstring, a README and a WSP document rewritten; a module moved (WSP 3); a file
     deleted."""
-    core = host / LIVECHAT / "src/livechat_core.py"
-    core.write_text(
-        core.read_text(encoding="utf-8")
-        .replace("Live chat core: polls", "Live chat core: streams over gRPC")
-        .replace("Polls liveChatMessages for one stream", "Streams chat over gRPC for a stream"),
-        encoding="utf-8",
-    )
-    readme = host / LIVECHAT / "README.md"
-    readme.write_text(
-        readme.read_text(encoding="utf-8").replace(
-            "Reads a YouTube live stream's chat", "Reads a Twitch stream's chat"
-        ),
-        encoding="utf-8",
-    )
-    wsp = next((host / "WSP_framework/src").glob("WSP_49_*.md"))
-    wsp.write_text(
-        wsp.read_text(encoding="utf-8").replace("Every module lives", "Each module now lives"),
-        encoding="utf-8",
-    )
+    rewrite_docs(host)
     shutil.move(
         host / "modules/infrastructure/database", host / "modules/platform_integration/database"
     )
