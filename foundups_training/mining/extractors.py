@@ -509,12 +509,21 @@ class PriorityEpisode(Episode):
         low = record.low
         if _STREAM_CHECK.search(low):
             return  # "Checking X for live stream" is the next step, not the result
-        names = [c.split(" [", 1)[0] for c, _ in self.scores]
-        if _find(_PRIORITY_RESULT, low) and (
-            any(n and n in record.message for n in names) or _find(_STREAM_RESULT, low)
-        ):
+        if _find(_PRIORITY_RESULT, low) and self._names_pick(low):
             self.outcome = record
             self.done = True
+
+    def _names_pick(self, low: str) -> bool:
+        """Whether a result line (``low``, lower-cased) is about the channel this round
+        picked: the one the host checks first (:func:`host_order`).
+
+        A round's outcome is what came of its pick. Results of other channels are logged
+        after a round too (the host goes on down the order, other checks run meanwhile),
+        and a result that names no channel ("No active stream found") may be any check's,
+        so neither says whether the pick was right."""
+        if not self.scores:
+            return False
+        return any(_names_channel(low, n) for n in _channel_names(host_order(self.scores)[0][0]))
 
     def emit(self, verifier: Verifier | None, sink: Consolidator) -> None:
         ranked = host_order(self.scores)
@@ -539,6 +548,33 @@ class PriorityEpisode(Episode):
         key = f"round:{sorted(c for c, _ in self.scores)}|{self.outcome_key}"
         # one round is named by its scores, all of them (the anchor line has the first)
         self._make(verifier, head, decision, key, self.anchor.message, sink, situation=listing)
+
+
+@functools.lru_cache(maxsize=256)
+def _channel_names(channel: str) -> tuple[str, ...]:
+    """How result lines name a scored ``channel``, lower-cased: by its name without its tag
+    ("Move2Japan [JAPAN]" -> "move2japan"), which is its id where the host scored it by id,
+    and by any id the scored label carries."""
+    name = channel.split(" [", 1)[0].strip().lower()
+    ids = {i.lower() for i in item_ids(channel)}
+    return tuple(sorted(n for n in {name, *ids} if n))
+
+
+def _names_channel(low: str, name: str) -> bool:
+    """``name`` in ``low`` as a name of its own: "foundups" in "on foundups [loyalty]", not
+    in "on foundups1934 [test]" (another channel) or "foundups-clips"."""
+    i = low.find(name)
+    while i >= 0:
+        end = i + len(name)
+        if (i == 0 or not _in_name(low[i - 1])) and (end == len(low) or not _in_name(low[end])):
+            return True
+        i = low.find(name, i + 1)
+    return False
+
+
+def _in_name(char: str) -> bool:
+    """Whether ``char`` can be part of a channel's name (as :data:`_CHANNEL` reads one)."""
+    return char.isalnum() or char in "_-"
 
 
 #: A channel as the host names it in a line: its display name and tag ("Move2Japan
