@@ -92,6 +92,20 @@ _REDACT_SPAN = MAX_MESSAGE + 512
 #: more words ("XyZ123", "BBB\",", "rdIsLong" and a run of 25 letters are).
 _PROSE_WORD = re.compile(r"(?:[A-Z]?[a-z]{1,24}(?:'[a-z]{1,2})?|[A-Z]{1,24})[.,:;!?]*")
 _WORD = re.compile(r"\S+")
+#: Words a log writes alone on a line ("Done", "OK", "Finished", "Traceback"): right after a
+#: line that ends in a redacted secret, such a word is a line of the log's own, not the
+#: secret's rest (see :func:`_own_line`). A closed list: any word of letters could be a
+#: password's last letters ("Passw0" + "rd"), and one of these few tells next to nothing.
+_STATUS_WORDS = frozenset(
+    """aborted begin canceled cancelled complete completed done end error exiting fail failed
+    failure false finished interrupted killed none null ok okay pass passed ready retrying
+    shutdown skipped started starting stopped stopping succeeded success successful
+    terminated traceback true yes""".split()
+)
+#: A separator: one punctuation character written three times or more ("-----", "=====",
+#: "~~~", "_____"). Base64 pads with two "=" at most; a token's rest of one symbol repeated
+#: is rare and tells next to nothing.
+_SEPARATOR = re.compile(r"([^\w\s])\1{2,}|_{3,}")
 #: The fewest characters of a wrapped line that is wrapped again: a line is cut at the same
 #: width each time, and no terminal or editor wraps at fewer columns. Each line joined costs
 #: a redaction of the text joined so far: a run of short lines must not each cost one.
@@ -480,7 +494,9 @@ class LineParser:
         apart. The line then reads as if it had not been cut: a token's rest goes, and what
         follows a quoted value's rest (``",``) stays. Looked at: a plain line (no record's
         header, no indented or traceback line), unless it has spaces and its first word reads
-        as prose ("Retrying in 5 s": a value's rest has none, a wrap's first word is a token's).
+        as prose ("Retrying in 5 s": a value's rest has none, a wrap's first word is a token's),
+        or it is a status word or a separator after a line that ends in a secret ("Done",
+        "-----": :func:`_own_line`).
         Bounded: the text joined stops at :data:`_REDACT_SPAN` characters; past that, a
         wrap's first word after a secret goes unseen. Returns the line, and the text joined
         and its redaction when a line may follow it as its rest too."""
@@ -494,6 +510,8 @@ class LineParser:
         tail = text[len(head) :].rstrip()
         if tail and _PROSE_WORD.fullmatch(head):
             return None
+        if out.endswith(REDACTED) and _own_line(head):
+            return None  # "Done", "-----": the log's own line after the secret (_own_line)
         c_head = _canonical(head)
         chained = len(text) >= _WRAP_WIDTH  # a full line: the next may be wrapped too
         if len(canon) + len(c_head) > _REDACT_SPAN:
@@ -649,6 +667,25 @@ class LineParser:
             truncated=int(raw.truncated),
             traceback=message.startswith("Traceback (most recent call last)"),
         )
+
+
+def _own_line(word: str) -> bool:
+    """Whether ``word``, the first word of a line right after a line that ends in a redacted
+    secret, starts a line of the log's own, not the secret's rest: a status word as prose
+    writes it (:data:`_STATUS_WORDS`: ``Done``, ``OK``, ``DONE.``, not ``dOnE``) or a
+    separator (:data:`_SEPARATOR`). Such lines were merged into the secret and lost.
+
+    The trade-off: a secret whose rest, cut by the wrap, is exactly such a word keeps that
+    word in the log. Only the rest: the caller asks only when the line before already ends
+    in ``[REDACTED]`` (a value wrapped right after its key, ``password=`` then ``Done``,
+    would be whole on the next line, and goes). What is kept then is one of a few dozen
+    words or one symbol repeated, next to nothing of a secret; a token's rest of any other
+    letters (``rd``, ``XyZ1``), ``==`` padding or a mix of symbols (``-_-``) still goes.
+    The line's width tells nothing here: true wraps are cut at any width (a fixed column
+    after a long header, a JSON line, a rest wrapped again)."""
+    if _SEPARATOR.fullmatch(word):
+        return True
+    return bool(_PROSE_WORD.fullmatch(word)) and word.rstrip(".,:;!?").lower() in _STATUS_WORDS
 
 
 def _shown(text: str) -> int:
