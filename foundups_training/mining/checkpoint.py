@@ -23,10 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from foundups_training.mining.writeahead import write_atomically
 
@@ -44,6 +45,8 @@ VERSION = 2
 #: 3: a traceback's exception line whatever its class is named, right after the frames
 #: (``requests.exceptions.ReadTimeout: …``), and exception groups' tracebacks.
 MINER_VERSION = 3
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,11 +164,21 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str]:
     warning: the copy holds the same position, so resuming from it counts nothing twice.
     A missing checkpoint is not: deleting it (``clear``) means "start again".
     """
-    cp, problem = _read(path)
+    return read_with_backup(path, _read)
+
+
+def read_with_backup(
+    path: Path, read: Callable[[Path], tuple[T | None, str]]
+) -> tuple[T | None, str]:
+    """What ``read`` makes of the file at ``path``, or of its copy when that one is corrupt
+    or unreadable, and a warning saying which; the log's and the telemetry's checkpoints
+    share it. ``read`` returns the checkpoint, or None and what is wrong ('' when the file
+    is missing: that is "start again", and the copy is not used)."""
+    cp, problem = read(path)
     if cp is not None or not problem:
         return cp, ""
     backup = backup_path(path)
-    copy, _ = _read(backup)
+    copy, _ = read(backup)
     if copy is not None:
         return copy, f"checkpoint {path} {problem}; resumed from its backup {backup}"
     return None, f"checkpoint {path} {problem}; starting from the beginning"
@@ -204,16 +217,20 @@ def _read(path: Path) -> tuple[Checkpoint | None, str]:
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
-    """Write ``checkpoint`` atomically: a temporary file, fsync, then ``os.replace``.
+    """Write ``checkpoint`` atomically, its copy first (:func:`write_with_backup`)."""
+    write_with_backup(path, json.dumps(asdict(checkpoint), indent=2, sort_keys=True))
+
+
+def write_with_backup(path: Path, data: str) -> None:
+    """Write a checkpoint's ``data`` atomically: a temporary file, fsync, then ``os.replace``.
 
     A crash at any point leaves either the old checkpoint or the new one, never half of one.
-    The same checkpoint goes to its backup first (:func:`backup_path`): a copy of this one,
-    not of the one before, since resuming from an older position would read again lines
-    whose patterns the store has counted. Until the checkpoint itself lands, the flush's
+    The same data goes to its backup first (:func:`backup_path`): a copy of this one, not
+    of the one before, since resuming from an older position would read again lines whose
+    patterns the store has counted. Until the checkpoint itself lands, the flush's
     write-ahead journal (:mod:`.writeahead`) finishes it from either file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(asdict(checkpoint), indent=2, sort_keys=True)
     write_atomically(backup_path(path), data)
     write_atomically(path, data)
     if os.name == "posix":  # make the renames themselves durable

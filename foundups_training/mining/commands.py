@@ -9,6 +9,7 @@ model asked "what usually happens after a batch run?" has examples to look at.
 Files are append-only day files; a small JSON checkpoint keeps a byte offset per file name,
 the last finished command (so a chain goes on across runs) and the version of this miner,
 written atomically after the patterns are stored, so a rerun never counts an event twice.
+A copy is written first, as for the log's checkpoint: a corrupt one resumes from it.
 Patterns made by an older version are replaced, as the log's are
 (:func:`foundups_training.mining.miner.mine_log`): on their own when every day file they
 came from is still there, on ``remine`` otherwise.
@@ -18,13 +19,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from foundups_training.logs import warn_once
+from foundups_training.mining.checkpoint import read_with_backup, write_with_backup
 from foundups_training.mining.redact import redact
 from foundups_training.mining.templates import mask
 from foundups_training.mining.writeahead import finish_write, pending_path, write_ahead
@@ -87,14 +88,28 @@ def _summary(payload: Any) -> str:
     return redact(", ".join(parts)[:SUMMARY_SCAN])[:400]
 
 
-def _load(path: Path) -> _Checkpoint | None:
-    """The checkpoint, ``None`` when there is none or it cannot be read (start over:
-    patterns merge, counts may repeat once). The first format, offsets alone, is version 0."""
+def _load(path: Path) -> tuple[_Checkpoint | None, str]:
+    """The checkpoint (``None`` when there is none) and a warning when it is corrupt or
+    unreadable: then its copy is used (:func:`.checkpoint.read_with_backup`), which holds
+    the same offsets, so nothing is counted twice. Only when the copy is unusable too does
+    the pass start over (patterns merge, counts repeat once). The first format, offsets
+    alone, is version 0."""
+    return read_with_backup(path, _read)
+
+
+def _read(path: Path) -> tuple[_Checkpoint | None, str]:
+    """The checkpoint in one file, or None and what is wrong with it ('' when missing)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    return _parse(data)
+        raw = path.read_bytes()  # decoded by json.loads: bad bytes are "corrupt", not a crash
+    except FileNotFoundError:
+        return None, ""
+    except OSError as exc:
+        return None, f"unreadable ({exc.strerror})"
+    try:
+        return _recorded(json.loads(raw)), ""
+    except (ValueError, RecursionError) as exc:
+        # RecursionError: thousands of nested brackets (json.loads recurses into them)
+        return None, f"is corrupt ({exc})"
 
 
 def _parse(data: Any) -> _Checkpoint | None:
@@ -125,7 +140,7 @@ def _fields(cp: _Checkpoint) -> dict[str, Any]:
 def checkpoint_miner(path: Path) -> int | None:
     """The version of the miner that made the command patterns (0: from before versions),
     ``None`` when the telemetry was never mined or its checkpoint cannot be read."""
-    cp = _load(path)
+    cp, _ = _load(path)
     return None if cp is None else cp.miner
 
 
@@ -136,13 +151,8 @@ def _offsets(data: Any) -> dict[str, int]:
 
 
 def _save(path: Path, cp: _Checkpoint) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(_fields(cp), fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write the checkpoint atomically, its copy first (:func:`.checkpoint.write_with_backup`)."""
+    write_with_backup(path, json.dumps(_fields(cp)))
 
 
 def _events(path: Path, offset: int) -> Iterator[tuple[dict[str, Any] | None, int]]:
@@ -290,16 +300,19 @@ def _mine_commands(
 ) -> CommandMiningReport:
     """:func:`mine_commands`' pass, under the run lock."""
     journal = pending_path(checkpoint_path)
+    current, damaged = _load(checkpoint_path)
+    if damaged:
+        log.warning("telemetry: %s", damaged)
     recovered = finish_write(
         journal,
         memory,
         target_of=_recorded,
-        current=_load(checkpoint_path),
+        current=current,
         save=lambda target: _save(checkpoint_path, target),
     )
     if recovered:
         log.warning("telemetry: %s", recovered)
-    cp = _load(checkpoint_path)
+    cp, _ = _load(checkpoint_path)
     again, why = _start_again(directory, cp, remine)
     removed = 0
     if again:
@@ -334,9 +347,9 @@ def _mine_commands(
     recorded = bool(patterns) and write_ahead(journal, memory, patterns, _fields(done))
     if patterns:
         memory.upsert(patterns)
-    if done != cp:
+    if done != cp or damaged:  # a damaged checkpoint is made good even when nothing moved
         _save(checkpoint_path, done)
     if recorded:
         journal.unlink(missing_ok=True)
-    warning = "; ".join(w for w in (recovered, why) if w)
+    warning = "; ".join(w for w in (damaged, recovered, why) if w)
     return CommandMiningReport(len(events), len(patterns), bad, removed, warning)
