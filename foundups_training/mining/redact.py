@@ -32,10 +32,12 @@ Two kinds of rule:
   ``api_key=self.key``) is kept.
 * **Code and commands** that hold a secret without a ``key=``: the quoted fallback of code
   reading a secret by name (``os.getenv("DB_PASSWORD", "…")``, ``cfg.get('api_key', '…')``,
-  ``process.env.API_KEY || '…'``), curl's ``-u user:password`` and a MySQL client's
-  ``-p<password>``. A session cookie's own name is a key (``{'li_at': …}``, ``SID=…``), but
-  a page token's (``nextPageToken``) is none, and ``PWD=/home/bob`` is the shell's working
-  directory.
+  ``process.env.API_KEY || '…'``), curl's ``-u user:password``, a MySQL client's
+  ``-p<password>``, sshpass's ``-p`` (its own options only: ``ssh -p 2222`` after it is a
+  port) and redis-cli's ``-a``/``--pass``, written as a shell command or logged as a list
+  (``['curl', '-u', 'bob:…']``). A session cookie's own name is a key (``{'li_at': …}``,
+  ``SID=…``), but a page token's (``nextPageToken``) is none, and ``PWD=/home/bob`` is the
+  shell's working directory.
 
 Every pattern is linear (bounded keys, no nested unbounded repeats): this runs on every log
 line, and a hostile 64 KB line must not stall the miner.
@@ -670,11 +672,8 @@ _COMMAND_BODY = r"(?=[ \t])(?:[^|&;\n'\"]|&(?!&)|'[^'\n]*'|\"[^\"\n]*\")*"
 _COMMAND_START = r"(?:(?<![\w\-./:])|(?<=bin/))"
 _CURL = re.compile(_COMMAND_START + r"curl" + _COMMAND_BODY)
 _CURL_USER = re.compile(r"(?<![\w\-])(?:--user|--proxy-user)(?:[ \t]+|=)|(?<![\w\-])-[uU][ \t]*")
-_MYSQL = re.compile(
-    _COMMAND_START
-    + r"(?:mysql|mariadb)(?:-?(?:dump|admin|import|check|show|pump))?"
-    + _COMMAND_BODY
-)
+_MYSQL_NAMES = r"(?:mysql|mariadb)(?:-?(?:dump|admin|import|check|show|pump))?"
+_MYSQL = re.compile(_COMMAND_START + _MYSQL_NAMES + _COMMAND_BODY)
 _MYSQL_PASSWORD = re.compile(r"(?<![\w\-])-p(?=[^\s\-])")
 _PORTS = re.compile(r"\d{1,5}(?::\d{1,5}){1,2}")
 
@@ -735,10 +734,174 @@ def _user_password(value: str) -> str | None:
     return None if new == value else new
 
 
-def _redact_commands(text: str) -> str:
-    """``text`` with the passwords of curl's ``-u user:password`` and of a MySQL client's
-    ``-p<password>`` removed (see :data:`_CURL`, :data:`_MYSQL`)."""
+def _secret(value: str) -> str | None:
+    """A password given to a command's flag, removed unless it is a placeholder."""
+    return None if _placeholder(value) else REDACTED
+
+
+def _attached_password(value: str) -> str | None:
+    """A MySQL client's attached ``-p<password>``; ``-p3306:3306`` is docker's port mapping."""
+    return None if _placeholder(value) or _PORTS.fullmatch(value) else REDACTED
+
+
+#: What a command's words give away: (index of the word, where the value starts in it, how
+#: the value is judged). A value that is a whole word is judged only as a literal and not as
+#: prose ("use redis-cli -a to authenticate").
+_Value = tuple[int, int, Callable[[str], str | None]]
+_CURL_USER_FLAGS = frozenset({"-u", "-U", "--user", "--proxy-user"})
+
+
+def _curl_values(words: list[str]) -> list[_Value]:
+    """curl's ``-u``/``--user``/``-U``/``--proxy-user`` ``user:password``, as the next word or
+    attached (``-ubob:pw``, ``--user=bob:pw``)."""
+    found: list[_Value] = []
+    for i, word in enumerate(words):
+        if word in _CURL_USER_FLAGS:
+            found.append((i + 1, 0, _user_password))
+        elif word.startswith(("--user=", "--proxy-user=")):
+            found.append((i, word.index("=") + 1, _user_password))
+        elif word[:2] in ("-u", "-U") and len(word) > 2:
+            found.append((i, 2, _user_password))
+    return found
+
+
+def _mysql_values(words: list[str]) -> list[_Value]:
+    """A MySQL client's attached ``-p<password>`` (``-p`` alone prompts: the next word is the
+    database); ``--password …`` is a key the key=value scan removes."""
+    return [
+        (i, 2, _attached_password)
+        for i, word in enumerate(words)
+        if word.startswith("-p") and len(word) > 2 and word[2] != "-"
+    ]
+
+
+def _sshpass_values(words: list[str]) -> list[_Value]:
+    """sshpass's ``-p`` password, attached or as the next word. Its own options come before the
+    command it runs, so the scan stops at the first other word: in ``sshpass -p pw ssh -p 2222
+    h`` the second ``-p`` is ssh's port. ``-f``/``-d``/``-P`` take a file, a descriptor and a
+    prompt; short options may be clustered (``-vp pw``)."""
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--" or word == "-" or not word.startswith("-"):
+            break
+        if not word.startswith("--"):  # sshpass has no long options but --help
+            for j in range(1, len(word)):
+                if word[j] not in "fdpP":
+                    continue
+                if j + 1 < len(word):
+                    if word[j] == "p":
+                        return [(i, j + 1, _secret)]
+                else:
+                    i += 1  # the option's argument is the next word
+                    if word[j] == "p":
+                        return [(i, 0, _secret)] if i < len(words) else []
+                break
+        i += 1
+    return []
+
+
+def _redis_cli_values(words: list[str]) -> list[_Value]:
+    """redis-cli's ``-a``/``--pass`` password, the next word (``-p`` is its port, ``-u`` a URL
+    whose password the URL rule removes)."""
+    return [(i + 1, 0, _secret) for i, word in enumerate(words) if word in ("-a", "--pass")]
+
+
+_CommandValues = Callable[[list[str]], list[_Value]]
+#: The commands whose words are looked at one by one (shell and list forms), and those only in
+#: the list form (the shell form has its own patterns above: _CURL, _MYSQL).
+_WORD_COMMANDS: tuple[tuple[str, _CommandValues], ...] = (
+    ("sshpass", _sshpass_values),
+    ("redis-cli", _redis_cli_values),
+)
+_LIST_ONLY_COMMANDS: tuple[tuple[str, _CommandValues], ...] = (
+    ("curl", _curl_values),
+    (_MYSQL_NAMES, _mysql_values),
+)
+#: A shell word: bare characters and quoted pieces, to the next space (each alternative starts
+#: with its own character: linear).
+_SHELL_WORD = re.compile(r"(?:[^\s'\"]|'[^'\n]*'|\"[^\"\n]*\")+")
+_SHELL_COMMANDS = tuple(
+    (re.compile(_COMMAND_START + name + "(?P<body>" + _COMMAND_BODY + ")"), values)
+    for name, values in _WORD_COMMANDS
+)
+#: A command logged as a Python/JSON list or tuple (``['curl', '-u', 'bob:pw', …]``,
+#: ``subprocess.run(["redis-cli", "-a", …])``): a quoted item that is the command's name (its
+#: folder allowed) after ``[``, ``(`` or ``,``; its arguments are the items after it.
+_LIST_COMMANDS = tuple(
+    (
+        re.compile(
+            r"(?<=[\[(,])[ \t]*(?P<q>['\"])(?:[^'\"\s]*/)?(?:" + name + r")(?:\.exe)?(?P=q)"
+        ),
+        values,
+    )
+    for name, values in _WORD_COMMANDS + _LIST_ONLY_COMMANDS
+)
+#: A list's next item: a string (its text in a group) or a bare name (a variable: no literal).
+_LIST_ITEM = re.compile(
+    r"[ \t]*,[ \t]*(?:'(?P<sq>[^'\\\n]*(?:\\.[^'\\\n]*)*)'"
+    r"|\"(?P<dq>[^\"\\\n]*(?:\\.[^\"\\\n]*)*)\"|(?P<bare>[\w.]{1,256}))"
+)
+
+
+def _shell_spans(text: str) -> list[tuple[int, int, str]]:
+    """The passwords of sshpass and redis-cli written as a shell command, as spans to replace."""
     spans: list[tuple[int, int, str]] = []
+    for command, values in _SHELL_COMMANDS:
+        for c in command.finditer(text):
+            found = list(_SHELL_WORD.finditer(text, c.start("body"), c.end("body")))
+            for index, offset, judge in values([w.group(0) for w in found]):
+                if index >= len(found):
+                    continue
+                word = found[index]
+                span = _quoted_or_bare(text, word.start() + offset)
+                if span is None:
+                    continue
+                value = text[span[0] : min(span[1], word.end())]
+                if offset == 0 and _FLAG_PROSE.fullmatch(value):
+                    continue  # "use redis-cli -a to authenticate", "[-a PASSWORD]"
+                new = judge(value)
+                if new is not None:
+                    spans.append((span[0], span[0] + len(value), new))
+    return spans
+
+
+def _list_spans(text: str) -> list[tuple[int, int, str]]:
+    """The passwords of a command logged as a list (see :data:`_LIST_COMMANDS`), as spans to
+    replace: an item's text, or its part after an attached flag (``'-phunter2'``)."""
+    spans: list[tuple[int, int, str]] = []
+    for command, values in _LIST_COMMANDS:
+        listed = 0  # the items up to here were read as this command's: "['curl', 'curl', …"
+        for c in command.finditer(text):
+            if c.start() < listed:
+                continue
+            items: list[tuple[int, int] | None] = []  # None: a variable, not a literal
+            pos = c.end()
+            while (item := _LIST_ITEM.match(text, pos)) is not None:
+                group = next((g for g in ("sq", "dq") if item.group(g) is not None), None)
+                items.append(item.span(group) if group is not None else None)
+                pos = item.end()
+            listed = pos
+            words = [text[i[0] : i[1]] if i is not None else "" for i in items]
+            for index, offset, judge in values(words):
+                item_span = items[index] if index < len(items) else None
+                if item_span is None:
+                    continue
+                start = item_span[0] + offset
+                if offset == 0 and _FLAG_PROSE.fullmatch(text[start : item_span[1]]):
+                    continue  # ['redis-cli', '-a', 'PASSWORD']: a usage's name for it
+                new = judge(text[start : item_span[1]])
+                if new is not None:
+                    spans.append((start, item_span[1], new))
+    return spans
+
+
+def _redact_commands(text: str) -> str:
+    """``text`` with the passwords of curl's ``-u user:password``, a MySQL client's
+    ``-p<password>``, sshpass's ``-p`` and redis-cli's ``-a``/``--pass`` removed, written as a
+    shell command or logged as a list (see :data:`_CURL`, :data:`_MYSQL`,
+    :data:`_SHELL_COMMANDS`, :data:`_LIST_COMMANDS`)."""
+    spans = _shell_spans(text) + _list_spans(text)
     for command, flag, attached in ((_CURL, _CURL_USER, False), (_MYSQL, _MYSQL_PASSWORD, True)):
         for c in command.finditer(text):
             for f in flag.finditer(text, c.start(), c.end()):
@@ -746,10 +909,7 @@ def _redact_commands(text: str) -> str:
                 if span is None:
                     continue
                 value = text[span[0] : span[1]]
-                if attached:  # "-p3306:3306" after a "mysql" is docker's port mapping
-                    new = None if _placeholder(value) or _PORTS.fullmatch(value) else REDACTED
-                else:
-                    new = _user_password(value)
+                new = _attached_password(value) if attached else _user_password(value)
                 if new is not None:
                     spans.append((span[0], span[1], new))
     if not spans:
@@ -841,7 +1001,13 @@ def _redact(text: str) -> str:
             elif triggers.search(low) is None:
                 continue
             text = pattern.sub(replacement, text)
-    if "curl" in low or "mysql" in low or "mariadb" in low:
+    if (
+        "curl" in low
+        or "mysql" in low
+        or "mariadb" in low
+        or "sshpass" in low
+        or "redis-cli" in low
+    ):
         text = _redact_commands(text)
     if "get" in low or "default" in low or "process.env" in low:  # getenv, .get, .setdefault
         text = _redact_fallbacks(text)
