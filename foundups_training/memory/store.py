@@ -178,6 +178,13 @@ def merge(stored: Pattern, incoming: Pattern) -> Pattern:
     )
 
 
+def retext(stored: Pattern, incoming: Pattern) -> Pattern:
+    """Fold a new observation of the same pattern in, as :func:`merge` does, but take its
+    text: the context and decision are the incoming ones (a rewritten file, README or WSP
+    document keeps its id, and its pattern must say what the file says now)."""
+    return replace(merge(stored, incoming), context=incoming.context, decision=incoming.decision)
+
+
 def _min_set(a: str, b: str) -> str:
     # An empty time means "unknown", never "earliest".
     return min(a, b) if a and b else a or b
@@ -690,6 +697,27 @@ class PatternMemory:
         A known id is merged (see :func:`merge`), never duplicated, and duplicates inside
         ``patterns`` are merged the same way. Only new patterns are embedded.
         """
+        return self._write(patterns, take_text=False)
+
+    def replace_text(self, patterns: Iterable[Pattern]) -> int:
+        """Store patterns whose text changed under an id the store may know; returns how
+        many ids were new.
+
+        :meth:`upsert` keeps the text of a known id. Here a known id is merged as upsert
+        merges it (seen adds up, first/last seen widen, an outcome stays) but takes the
+        incoming context and decision (:func:`retext`), embedded again; an unknown id is
+        stored as upsert stores it; duplicates inside ``patterns``, the last text winning.
+        Each batch is one Chroma upsert, which replaces the document, vector and metadata of
+        its ids together: a process killed or a store failing at any point leaves each
+        pattern its old text or its new one. (Deleting the old pattern, then adding the new,
+        lost the pattern in between.)
+        """
+        return self._write(patterns, take_text=True)
+
+    def _write(self, patterns: Iterable[Pattern], *, take_text: bool) -> int:
+        """Store ``patterns`` a batch at a time, a known id folded in with :func:`merge`, or
+        with :func:`retext` if ``take_text``."""
+        fold = retext if take_text else merge
         col = self._check_writable()
         new_total = 0
         batch: dict[str, Pattern] = {}
@@ -698,12 +726,12 @@ class PatternMemory:
             try:
                 for pattern in patterns:
                     held = batch.get(pattern.id)
-                    batch[pattern.id] = pattern if held is None else merge(held, pattern)
+                    batch[pattern.id] = pattern if held is None else fold(held, pattern)
                     if len(batch) >= UPSERT_BATCH:
-                        new_total += self._upsert_batch(col, batch, written)
+                        new_total += self._upsert_batch(col, batch, written, take_text)
                         batch = {}
                 if batch:
-                    new_total += self._upsert_batch(col, batch, written)
+                    new_total += self._upsert_batch(col, batch, written, take_text)
             except Exception as exc:
                 if written:
                     raise PartialWrite(frozenset(written), exc) from exc
@@ -712,17 +740,30 @@ class PatternMemory:
                 self._fit_search(col)  # the store may have grown past EXACT_SEARCH_UP_TO
         return new_total
 
-    def _upsert_batch(self, col: Collection, batch: dict[str, Pattern], written: set[str]) -> int:
+    def _upsert_batch(
+        self,
+        col: Collection,
+        batch: dict[str, Pattern],
+        written: set[str],
+        take_text: bool = False,
+    ) -> int:
         ids = list(batch)
         found = col.get(ids=ids, include=["metadatas", "documents"])  # type: ignore[list-item]
+        metas = dict(zip(found["ids"], found["metadatas"] or [], strict=True))
         stored = {
             pid: from_record(pid, doc, meta)
             for pid, doc, meta in zip(
                 found["ids"], found["documents"] or [], found["metadatas"] or [], strict=True
             )
         }
-        known = [merge(stored[pid], batch[pid]) for pid in ids if pid in stored]
+        fold = retext if take_text else merge
+        known = [fold(stored[pid], batch[pid]) for pid in ids if pid in stored]
         fresh = [batch[pid] for pid in ids if pid not in stored]
+        if take_text:
+            self._swap(col, known + fresh, metas)
+            written.update(ids)
+            self._announce(tuple(known) + tuple(fresh), len(fresh))
+            return len(fresh)
         if known:
             # Context and decision are kept, so the document and its vector stay valid.
             col.update(ids=[p.id for p in known], metadatas=[to_record(p)[1] for p in known])
@@ -741,6 +782,32 @@ class PatternMemory:
             written.update(p.id for p in fresh)
         self._announce(tuple(known) + tuple(fresh), len(fresh))
         return len(fresh)
+
+    def _swap(
+        self,
+        col: Collection,
+        patterns: list[Pattern],
+        metas: Mapping[str, Mapping[str, Any] | None],
+    ) -> None:
+        """Write ``patterns`` whole (text, vector, metadata) in one Chroma upsert; ``metas``
+        holds the stored metadata of those the store knows.
+
+        Chroma's upsert replaces an existing id's document and vector but merges its
+        metadata with what was stored, so a key the new record lacks (``variants`` once
+        there are none) is written as None, which removes it: the record is then exactly
+        :func:`to_record` of the pattern."""
+        records = [to_record(p) for p in patterns]
+        metadatas: list[dict[str, Any]] = []
+        for pattern, (_, meta) in zip(patterns, records, strict=True):
+            full: dict[str, Any] = dict(meta)
+            full.update({key: None for key in (metas.get(pattern.id) or {}) if key not in meta})
+            metadatas.append(full)
+        col.upsert(
+            ids=[p.id for p in patterns],
+            embeddings=self.encoder.encode([embedded_text(p) for p in patterns]),
+            documents=[doc for doc, _ in records],
+            metadatas=metadatas,  # type: ignore[arg-type]
+        )
 
     @staticmethod
     def _announce(patterns: tuple[Pattern, ...], new: int) -> None:

@@ -25,7 +25,7 @@ import stat
 import time
 import tokenize
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -782,74 +782,43 @@ def collect_host_patterns(
     return out.patterns, report
 
 
-def _rewritten(memory: Any, patterns: list[Pattern]) -> dict[str, tuple[Pattern, Pattern]]:
-    """id -> (the stored pattern, its replacement) for the stored ones whose text
-    ``patterns`` change.
+def _rewritten(memory: Any, patterns: list[Pattern]) -> dict[str, Pattern]:
+    """id -> its replacement, for the stored patterns whose text ``patterns`` change.
 
     A file's, a class's and a module's summary and a WSP document's patterns have ids made
     from their path (the router finds a summary by :func:`module_summary_id`), and the store
     keeps the text of an id it knows. So once a docstring, README or WSP document was
     rewritten, indexing again kept its old text for good. Such a pattern is replaced
     (:func:`_replace_rewritten`), its count carried on. A memory that cannot list what it
-    holds (``all_patterns``) or delete is left as it was.
+    holds (``all_patterns``) or swap a text (``replace_text``) is left as it was.
     """
     scan = getattr(memory, "all_patterns", None)
-    if scan is None or not hasattr(memory, "delete"):
+    if scan is None or not hasattr(memory, "replace_text"):
         return {}
     wanted = {p.id: p for p in patterns}
-    changed: dict[str, tuple[Pattern, Pattern]] = {}
+    changed: dict[str, Pattern] = {}
     for old in scan(where={"source": "code"}):
         new = wanted.get(old.id)
         if new is not None and (old.context, old.decision) != (new.context, new.decision):
-            changed[old.id] = (old, replace(new, seen=old.seen + new.seen))
+            changed[old.id] = new
     return changed
 
 
-def _stored_code_ids(memory: Any) -> set[str]:
-    """The ids of the code patterns ``memory`` holds."""
-    if hasattr(memory, "ids"):
-        return set(memory.ids(where={"source": "code"}))
-    return {p.id for p in memory.all_patterns(where={"source": "code"})}
+def _replace_rewritten(memory: Any, changed: dict[str, Pattern]) -> None:
+    """Store the new text of each rewritten pattern in place of its old one, a batch at a
+    time.
 
-
-def _replace_rewritten(memory: Any, changed: dict[str, tuple[Pattern, Pattern]]) -> None:
-    """Store the new text of each rewritten pattern in place of its old one.
-
-    The store keeps the text of a known id and has no write that swaps it, so the old
-    pattern is deleted, then the new one stored, a batch at a time. When the store fails (or
-    the user interrupts) between the two, a pattern would be neither old nor new: missing
-    from the memory until the next ``index``. So the old patterns of the batch that the
-    store then lacks are put back before the error goes on; the next ``index`` finds them
-    still old and replaces them again.
+    The pattern memory swaps a known id's text, vector and metadata in one write
+    (``replace_text``, its counts carried on): a store failing, or ``index`` killed, at any
+    point leaves each pattern its old text or its new one, and the error goes on; the next
+    ``index`` finds what is still old and replaces it. (Deleting the old pattern, then
+    storing the new, lost it when the process died in between.)
     """
     if changed:
         log.info("replacing the text of %d rewritten code patterns", len(changed))
-    pairs = list(changed.values())
-    for i in range(0, len(pairs), INDEX_BATCH):
-        batch = pairs[i : i + INDEX_BATCH]
-        try:
-            memory.delete([old.id for old, _ in batch])
-            memory.upsert([new for _, new in batch])
-        except BaseException:
-            _put_back(memory, [old for old, _ in batch])
-            raise
-
-
-def _put_back(memory: Any, olds: list[Pattern]) -> None:
-    """Store again those of ``olds`` that ``memory`` no longer holds (never raises: the
-    failure that led here is the one to report)."""
-    missing = olds
-    try:
-        held = _stored_code_ids(memory)
-        missing = [p for p in olds if p.id not in held]
-        if missing:
-            memory.upsert(missing)
-    except Exception:
-        log.exception(
-            "could not put back %d code patterns whose text was being replaced: they are "
-            "missing until the next index",
-            len(missing),
-        )
+    news = list(changed.values())
+    for i in range(0, len(news), INDEX_BATCH):
+        memory.replace_text(news[i : i + INDEX_BATCH])
 
 
 def index_host(

@@ -46,3 +46,29 @@ def test_server_mode_shares_one_store_between_clients(server_settings: Settings)
     finally:
         for mem in (first, second, token_client):
             mem.close()
+
+
+def test_server_mode_replace_text_swaps_the_text_and_drops_a_vanished_key(
+    server_settings: Settings,
+) -> None:
+    """``replace_text`` through a server: the new text and vector in one upsert, the counts
+    added up, and a metadata key the new record lacks (an older layout's) removed by the
+    ``None`` the swap sends for it, which the server must accept."""
+    from dataclasses import replace
+
+    mem = open_memory(server_settings)
+    try:
+        old = make(1, kind="module_location")
+        mem.upsert([old])
+        col = mem._col()
+        meta = dict(col.get(ids=[old.id], include=["metadatas"])["metadatas"][0])  # type: ignore[index]
+        col.update(ids=[old.id], metadatas=[{**meta, "retired_key": "x"}])
+        new = replace(old, context="streaming the chat over gRPC now")
+        assert mem.replace_text([new]) == 0
+        got = mem.get(old.id)
+        assert got is not None and got.context == new.context and got.seen == 2
+        stored = col.get(ids=[old.id], include=["metadatas"])["metadatas"][0]  # type: ignore[index]
+        assert "retired_key" not in stored
+        assert mem.recall("chat over gRPC", n=1)[0].pattern.id == old.id
+    finally:
+        mem.close()

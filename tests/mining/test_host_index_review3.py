@@ -1,8 +1,10 @@
 """Third review of the host index: a store that fails while ``index`` replaces the text of
 rewritten files. A file's, a class's, a module summary's and a WSP document's patterns keep
-their id when their text changes, and the store keeps the text of an id it knows, so the old
-pattern is deleted and the new one stored. A failure between the two left neither: the
-module's summary and its files were missing from the memory until the next ``index``."""
+their id when their text changes, and ``upsert`` keeps the text of an id it knows. The old
+pattern used to be deleted and the new one stored: a failure between the two left neither,
+the module's summary and its files missing from the memory until the next ``index``. The
+memory's ``replace_text`` now swaps them in one write (the real store's:
+``tests/mining/test_index_swap.py``)."""
 
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ class StoreFailure(OSError):
 @pytest.fixture
 def flaky_store(make_store: Any) -> Any:
     """The dict store that lists what it holds, and fails one chosen write: the ``fail_at``-th
-    call of ``upsert`` or ``delete`` (1 = the first) applies only the first half of what it
-    was given, then raises, as a store that fails part-way through a batch does."""
+    call of ``upsert``, ``replace_text`` or ``delete`` (1 = the first) applies only the first
+    half of what it was given, then raises, as a store that fails part-way through a batch
+    does."""
 
     class FlakyStore(make_store):  # type: ignore[misc, valid-type]
         def __init__(self) -> None:
@@ -50,6 +53,13 @@ def flaky_store(make_store: Any) -> Any:
                 super().upsert(batch[: len(batch) // 2])
                 raise StoreFailure("upsert failed (simulated)")
             return int(super().upsert(batch))
+
+        def replace_text(self, patterns: Iterable[Pattern]) -> int:
+            batch = list(patterns)
+            if self._failing("replace_text"):
+                super().replace_text(batch[: len(batch) // 2])
+                raise StoreFailure("replace_text failed (simulated)")
+            return int(super().replace_text(batch))
 
         def delete(self, ids: Iterable[str]) -> int:
             wanted = list(dict.fromkeys(ids))
@@ -103,11 +113,11 @@ def _check_nothing_lost(
         assert _texts([stored[pid]])[pid] in (old[pid], new[pid])
 
 
-def test_a_store_failing_after_the_old_text_was_deleted_loses_nothing(
+def test_a_store_failing_while_the_text_is_replaced_loses_nothing(
     tmp_path: Path, flaky_store: Any
 ) -> None:
-    """The write after the rewritten patterns were deleted fails once: the module summary
-    and the rewritten file were gone from the memory until the next ``index``."""
+    """The write replacing the rewritten patterns' text fails part-way: the module summary
+    and the rewritten file keep their old or new text, and the next ``index`` converges."""
     host = _host(tmp_path, "host")
     store = flaky_store()
     index_host(host, store)
@@ -119,11 +129,12 @@ def test_a_store_failing_after_the_old_text_was_deleted_loses_nothing(
     store.ops.clear()
     store.writes, store.fail_at = 0, 0
     index_host(host, store)  # a dry run, to learn the order of its writes
-    first_upsert_after_delete = store.ops.index("upsert", store.ops.index("delete")) + 1
+    assert "delete" not in store.ops[: store.ops.index("replace_text")]
+    first_replace = store.ops.index("replace_text") + 1
     # the same again, failing there
     store = flaky_store()
     index_host(_host(tmp_path, "again"), store)
-    store.writes, store.fail_at = 0, first_upsert_after_delete
+    store.writes, store.fail_at = 0, first_replace
     with pytest.raises(StoreFailure):
         index_host(host, store)
     _check_nothing_lost(_code(store), old, new)
@@ -172,52 +183,3 @@ def test_a_failure_at_any_write_of_an_index_leaves_the_old_or_the_new_text(
     else:
         pytest.fail("the index never completed")
     assert failed > 4
-
-
-@pytest.mark.slow
-def test_the_real_memory_keeps_the_old_text_when_the_new_one_fails(tmp_path: Path) -> None:
-    """The same through ChromaDB: its upsert after the delete raises once; the summary is
-    still there, with its old text and count, and the next index replaces it."""
-    from chromadb.errors import InternalError
-
-    from foundups_training.config import load_settings
-    from foundups_training.memory import open_memory
-
-    class FailingOnce:
-        """The real memory, whose first upsert after a delete raises."""
-
-        def __init__(self, memory: Any) -> None:
-            self.memory = memory
-            self.armed = False
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.memory, name)
-
-        def delete(self, ids: Iterable[str]) -> int:
-            self.armed = True
-            return int(self.memory.delete(ids))
-
-        def upsert(self, patterns: Iterable[Pattern]) -> int:
-            if self.armed:
-                self.armed = False
-                raise InternalError("database or disk is full (simulated)")
-            return int(self.memory.upsert(patterns))
-
-    host = _host(tmp_path, "host")
-    memory = open_memory(load_settings({"data_dir": tmp_path / "data"}, env={}))
-    try:
-        index_host(host, memory)
-        before = memory.get(module_summary_id(LIVECHAT))
-        assert before is not None and "Twitch" not in before.context
-        _rewrite(host)
-        with pytest.raises(InternalError):
-            index_host(host, FailingOnce(memory))
-        kept = memory.get(module_summary_id(LIVECHAT))
-        assert kept is not None and (kept.context, kept.seen) == (before.context, 1)
-        index_host(host, memory)
-        summary = memory.get(module_summary_id(LIVECHAT))
-        assert summary is not None and "Twitch" in summary.context and summary.seen == 2
-        now = {p.id: p.context for p in collect_host_patterns(host)[0]}
-        assert {p.id: p.context for p in memory.all_patterns(where={"source": "code"})} == now
-    finally:
-        memory.close()
