@@ -186,9 +186,25 @@ class LazyBackend:
         #: a lock of its own, since ``_lock`` is held for a whole (perhaps hung) load
         self._overdue = 0
         self._overdue_lock = threading.Lock()
+        #: calls in flight per backend (by ``id``), and the backends :meth:`close` left to
+        #: the last of them to close; a lock of its own, for the reason above
+        self._users: dict[int, int] = {}
+        self._doomed: dict[int, Backend] = {}
+        self._users_lock = threading.Lock()
 
     def get(self) -> Backend:
-        """The backend, or :class:`ModelError` with the reason it is unavailable."""
+        """The backend, or :class:`ModelError` with the reason it is unavailable.
+
+        Its use is not counted: :meth:`close` may close it under the caller (``call`` counts
+        its own)."""
+        return self._take(use=False)
+
+    def _take(self, *, use: bool) -> Backend:
+        """:meth:`get`; with ``use``, the backend counts as in use until :meth:`_done`.
+
+        A backend built while ``close(final=True)`` waited for this load is closed at once
+        and refused: the question then called it, and the in-process model loaded its
+        weights anew after close, for nobody to close."""
         with self._lock:
             if self._closed:
                 raise ModelError(f"{self.tier} is closed")
@@ -196,7 +212,8 @@ class LazyBackend:
             # again; those that waited for it get its outcome (a new failure: at once).
             if self._backend is None and self._error and self._left() <= 0:
                 self._error = ""
-            if self._backend is None and not self._error:
+            fresh = self._backend is None and not self._error
+            if fresh:
                 try:
                     self._backend = self._factory()
                 except Exception as exc:  # noqa: BLE001 - becomes the answer's error
@@ -206,7 +223,39 @@ class LazyBackend:
             if self._backend is None:
                 left = max(1, math.ceil(self._left()))
                 raise ModelError(f"{self._error} (retried in {left} s)")
+            if fresh and self._closed:
+                # Nobody else has it yet; close() waits for this lock (or gave up on a load
+                # past its deadline), so it is closed before close() returns.
+                built, self._backend = self._backend, None
+                _close_quietly(self.tier, built)
+                raise ModelError(f"{self.tier} is closed")
+            if use:
+                with self._users_lock:
+                    key = id(self._backend)
+                    self._users[key] = self._users.get(key, 0) + 1
             return self._backend
+
+    def _done(self, backend: Backend) -> None:
+        """A call counted by :meth:`_take` ended: the last one closes the backend if
+        :meth:`close` left it to them."""
+        key = id(backend)
+        with self._users_lock:
+            left = self._users.get(key, 1) - 1
+            if left > 0:
+                self._users[key] = left
+                return
+            self._users.pop(key, None)
+            doomed = self._doomed.pop(key, None)
+        if doomed is not None:
+            _close_quietly(self.tier, doomed)
+
+    def _use(self, work: Callable[[Backend], _T]) -> tuple[Backend, _T]:
+        """``work(backend)``, counted as a call in flight."""
+        backend = self._take(use=True)
+        try:
+            return backend, work(backend)
+        finally:
+            self._done(backend)
 
     def _left(self) -> float:
         """Seconds until a failed build is tried again."""
@@ -223,8 +272,7 @@ class LazyBackend:
         in-process model serves one call at a time): one stuck thread, not one per
         question."""
         if timeout <= 0:
-            backend = self.get()
-            return backend, work(backend)
+            return self._use(work)
         with self._overdue_lock:
             if self._overdue:
                 raise ModelError(
@@ -236,8 +284,7 @@ class LazyBackend:
 
         def run() -> None:
             try:
-                backend = self.get()
-                box["value"] = (backend, work(backend))
+                box["value"] = self._use(work)
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 box["error"] = exc
             finally:
@@ -268,31 +315,42 @@ class LazyBackend:
         the host's shutdown), for good: :meth:`get` then says the tier is closed and builds
         nothing, even for a question that was already being answered.
 
-        A call past its deadline (see :meth:`call`) is not waited for: it may never return,
-        and a host's shutdown must not hang with it (its daemon thread ends with the
-        process). Neither its load nor its backend is closed then; a load in progress
-        within its deadline is waited for, and what it built is closed."""
+        A call in flight on the backend (see :meth:`call`) is not waited for: the last one
+        to end closes it. Closing it under them freed the model under a call, or (the
+        in-process model, whose close waits for its lock) waited for the call, for ever
+        when it hung. A load in progress within its deadline is waited for, and what it
+        built is closed; one past its deadline is not (a host's shutdown must not hang
+        with it): with ``final``, it closes what it builds when it ends."""
         if final:
             self._closed = True
         while not self._lock.acquire(timeout=_CLOSE_POLL_S):
             if self._overdue:
-                self._not_closed()
+                log.warning(
+                    "%s not closed: a load that ran past model_timeout_s is still running",
+                    self.tier,
+                )
                 return
         try:
-            if self._overdue:
-                self._not_closed()
-                return
             backend, self._backend = self._backend, None
+            if backend is not None:
+                with self._users_lock:
+                    if self._users.get(id(backend)):
+                        self._doomed[id(backend)] = backend
+                        log.debug("%s is closed when its calls in flight end", self.tier)
+                        backend = None
         finally:
             self._lock.release()
         if backend is not None:
             backend.close()
 
-    def _not_closed(self) -> None:
-        log.warning(
-            "%s not closed: a call that ran past model_timeout_s is still running on it",
-            self.tier,
-        )
+
+def _close_quietly(tier: str, backend: Backend) -> None:
+    """Close ``backend`` on a question's thread: a failure is logged, never raised into the
+    question (its answer is not the close's)."""
+    try:
+        backend.close()
+    except Exception:
+        log.debug("closing the %s backend failed", tier, exc_info=True)
 
 
 def _softmax(values: Sequence[float]) -> list[float]:
