@@ -6,7 +6,9 @@ registers a wrapt post-import hook per module, so the wrapper lands whether the 
 imported before or after activation; ``uninstrument()`` removes exactly the wrappers it put in.
 Both are idempotent and thread-safe. A target module whose body runs again (``importlib.reload``,
 or a fresh import after it left ``sys.modules``) is wrapped again: wrapt's hook fires once per
-hook, so a meta-path finder (:class:`_ExecWatcher`) sees those runs.
+hook, so a meta-path finder (:class:`_ExecWatcher`) sees those runs. An import (or reload)
+another thread has under way when ``instrument()`` runs, past the finders or in the middle of
+the body, is wrapped once it ends (:meth:`Instrumentor._catch_up_with_imports`).
 
 The contract every wrapper keeps: the wrapped call returns exactly what the original returns
 and raises exactly what it raises. Anything the plugin side does happens in :meth:`observe`,
@@ -66,6 +68,19 @@ def _initializing(module: ModuleType) -> bool:
         return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
     except Exception:  # noqa: BLE001 - an odd module object is not half-built as far as we know
         return False
+
+
+def _import_under_way(name: str) -> bool:
+    """Whether some thread may hold ``name``'s import lock (True when it cannot be told).
+
+    An import takes that lock before it asks the finders and keeps it until the module's body
+    has run; the import system keeps a lock there only while someone holds or waits on it.
+    """
+    try:
+        ref = _bootstrap._module_locks.get(name)  # type: ignore[attr-defined]
+        return ref is not None and ref() is not None
+    except Exception:  # noqa: BLE001 - another Python's internals: look anyway
+        return True
 
 
 def _wait_for_import(name: str) -> None:
@@ -351,6 +366,7 @@ class Instrumentor:
                 wrapt.register_post_import_hook(self._post_import, module)
             finally:
                 _registering.active = False
+        self._catch_up_with_imports()
 
     def uninstrument(self) -> None:
         """Remove every wrapper this instrumentor put in (idempotent)."""
@@ -389,10 +405,15 @@ class Instrumentor:
         try:
             with self._lock:
                 self._hooks_pending.discard(module.__name__)  # wrapt has let go of it
-            if getattr(_registering, "active", False) and _initializing(module):
+            registering = getattr(_registering, "active", False)
+            if registering and _initializing(module):
                 self._apply_when_imported(module)
-            else:
-                self._apply(module)
+                return
+            self._apply(module)
+            if registering and _import_under_way(module.__name__):
+                # A reload's body may be running (a reload does not mark the module
+                # initialising): it would replace what was just wrapped with bare definitions.
+                self._apply_after_import(module.__name__)
         except Exception:  # an import hook that raises would break the host's import
             log.exception("%s: could not instrument %s", self.name, module.__name__)
 
@@ -413,6 +434,50 @@ class Instrumentor:
                     log.warning("%s: could not wait for the import of %s", self.name, name)
                 elif sys.modules.get(name) is module:
                     self._post_import(module)
+            except Exception:  # a daemon thread's error is only ours to say
+                log.exception("%s: could not instrument %s", self.name, name)
+
+        threading.Thread(
+            target=apply_when_done, name=f"foundups-training-import-{name}", daemon=True
+        ).start()
+
+    def _catch_up_with_imports(self) -> None:
+        """Wrap a target module another thread's import had found before the hook was there.
+
+        That import asked ``sys.meta_path`` before wrapt's hook was registered (the watcher
+        stands aside for a pending hook) and had not put the module in ``sys.modules`` when it
+        was: the hook would wait for an import that already passed its finder, and the module
+        was never wrapped. Such an import holds the module's import lock from before its
+        finders to after its body, so a hook still pending here is checked against that lock
+        first, then ``sys.modules`` (an import that ended in between is caught by the second;
+        one that begins after it goes through wrapt's finder). Wrapping twice is harmless:
+        :meth:`_apply` leaves a module's wrapped definitions alone. Never raises.
+        """
+        try:
+            with self._lock:
+                pending = sorted(self._hooks_pending & self._modules)
+            for name in pending:
+                if _import_under_way(name) or name in sys.modules:
+                    self._apply_after_import(name)
+        except Exception:  # instrument() runs in the host's start-up: never raise there
+            log.exception("%s: could not look for imports under way", self.name)
+
+    def _apply_after_import(self, name: str) -> None:
+        """Wrap module ``name`` once no thread holds its import lock.
+
+        On a daemon thread: the import may be this thread's own (a host loader that activates
+        the plugin), or wait on a lock this thread holds. A wrapt hook still registered stays
+        pending here: it fires when the body runs again, and the watcher stands aside. An
+        import that failed leaves nothing to wrap; its retry goes through the finders.
+        """
+
+        def apply_when_done() -> None:
+            try:
+                _wait_for_import(name)
+                module = sys.modules.get(name)
+                # Running again means it was found after the hook was registered: wrapt's.
+                if module is not None and not _initializing(module):
+                    self._apply(module)
             except Exception:  # a daemon thread's error is only ours to say
                 log.exception("%s: could not instrument %s", self.name, name)
 
