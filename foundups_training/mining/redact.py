@@ -827,21 +827,28 @@ _SHELL_COMMANDS = tuple(
 )
 #: A command logged as a Python/JSON list or tuple (``['curl', '-u', 'bob:pw', …]``,
 #: ``subprocess.run(["redis-cli", "-a", …])``): a quoted item that is the command's name (its
-#: folder allowed) after ``[``, ``(`` or ``,``; its arguments are the items after it.
+#: folder allowed, a Windows one too) after ``[``, ``(`` or ``,``; its arguments are the items
+#: after it. Its quotes may be escaped (``"[\\"redis-cli\\", …]"``: a JSON log's message
+#: holding ``json.dumps(args)``), as the shell form's may.
 _LIST_COMMANDS = tuple(
     (
         re.compile(
-            r"(?<=[\[(,])[ \t]*(?P<q>['\"])(?:[^'\"\s]*/)?(?:" + name + r")(?:\.exe)?(?P=q)"
+            r"(?<=[\[(,])[ \t]*(?P<q>\\?['\"])(?:[^'\"\s]*[/\\])?(?:" + name + r")(?:\.exe)?(?P=q)"
         ),
         values,
     )
     for name, values in _WORD_COMMANDS + _LIST_ONLY_COMMANDS
 )
-#: A list's next item: a string (its text in a group) or a bare name (a variable: no literal).
+#: A list's next item: a string (its text in a group), one in escaped quotes (``\\"pw\\"``:
+#: a backslash and the character after it are its text unless that is the quote) or a bare
+#: name (a variable: no literal).
 _LIST_ITEM = re.compile(
     r"[ \t]*,[ \t]*(?:'(?P<sq>[^'\\\n]*(?:\\.[^'\\\n]*)*)'"
-    r"|\"(?P<dq>[^\"\\\n]*(?:\\.[^\"\\\n]*)*)\"|(?P<bare>[\w.]{1,256}))"
+    r"|\"(?P<dq>[^\"\\\n]*(?:\\.[^\"\\\n]*)*)\"|(?P<bare>[\w.]{1,256})"
+    r"|\\'(?P<esq>(?:[^\\\n]|\\[^'\n])*)\\'|\\\"(?P<edq>(?:[^\\\n]|\\[^\"\n])*)\\\")"
 )
+#: The groups of :data:`_LIST_ITEM` that hold a string's text.
+_LIST_STRINGS = ("sq", "dq", "esq", "edq")
 
 
 def _shell_spans(text: str) -> list[tuple[int, int, str]]:
@@ -878,7 +885,7 @@ def _list_spans(text: str) -> list[tuple[int, int, str]]:
             items: list[tuple[int, int] | None] = []  # None: a variable, not a literal
             pos = c.end()
             while (item := _LIST_ITEM.match(text, pos)) is not None:
-                group = next((g for g in ("sq", "dq") if item.group(g) is not None), None)
+                group = next((g for g in _LIST_STRINGS if item.group(g) is not None), None)
                 items.append(item.span(group) if group is not None else None)
                 pos = item.end()
             listed = pos
