@@ -138,6 +138,13 @@ class Settings:
         return self.data_dir
 
 
+#: A file the demo leaves in its own data directory (``<data dir>/demo``). Settings loaded
+#: for a directory holding it use its embedded store, whatever ``chroma_url`` says: the
+#: demo's closing hint opens that directory with ``--data-dir``, and with a Chroma server
+#: configured its menu would otherwise show, and its "clear" empty, the operator's real
+#: collection on that server.
+DEMO_MARK = ".foundups-training-demo"
+
 _PATH_FIELDS = {"data_dir", "log_path", "host_root", "config_file", "models_dir"}
 _ENV_FIELDS = {
     "HOME": "data_dir",
@@ -490,7 +497,18 @@ def load_settings(
     settings = Settings(**merged, extra=extra) if "extra" not in merged else Settings(**merged)
     if not 0.0 <= settings.threshold <= 1.0:
         raise ConfigError(f"threshold must be between 0 and 1, got {settings.threshold}")
+    if settings.chroma_url and is_demo_dir(data_dir):
+        settings = replace(settings, chroma_url="", chroma_token="")
     return settings
+
+
+def is_demo_dir(data_dir: Path) -> bool:
+    """Whether ``data_dir`` is the demo's own (it holds :data:`DEMO_MARK`): its store is the
+    embedded one, never a configured server's."""
+    try:
+        return (data_dir / DEMO_MARK).is_file()
+    except OSError:  # a folder that cannot be looked into is no demo's
+        return False
 
 
 #: Settings of the top level that the TOML file's ``[routing]`` table may hold as well.

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from foundups_training.cli import CliError, emit, printable
-from foundups_training.config import Settings
+from foundups_training.config import DEMO_MARK, Settings
 from foundups_training.text import EXIT_OUTPUT_CLOSED, drop_stdout
 
 if TYPE_CHECKING:
@@ -181,6 +181,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         chroma_token="",
     )
     demo.ensure_data_dir()
+    # Marked as the demo's: opened later with --data-dir (the hint at the end), it keeps
+    # the embedded store too (config.DEMO_MARK).
+    (demo_dir / DEMO_MARK).write_text(
+        "foundups-training demo: this folder's store is always the embedded one\n",
+        encoding="utf-8",
+    )
     tier = "memory" if args.no_models else "auto"
     out: dict[str, Any] = {"data_dir": str(demo_dir), "host": str(host), "log": str(log_file)}
 
