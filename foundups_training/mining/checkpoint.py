@@ -164,28 +164,28 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint | None, str]:
     warning: the copy holds the same position, so resuming from it counts nothing twice.
     A missing checkpoint is not: deleting it (``clear``) means "start again".
     """
-    return read_with_backup(path, _read)
+    return read_with_backup(path, _parse)
 
 
-def read_with_backup(
-    path: Path, read: Callable[[Path], tuple[T | None, str]]
-) -> tuple[T | None, str]:
-    """What ``read`` makes of the file at ``path``, or of its copy when that one is corrupt
-    or unreadable, and a warning saying which; the log's and the telemetry's checkpoints
-    share it. ``read`` returns the checkpoint, or None and what is wrong ('' when the file
-    is missing: that is "start again", and the copy is not used)."""
-    cp, problem = read(path)
+def read_with_backup(path: Path, parse: Callable[[Any], T]) -> tuple[T | None, str]:
+    """The checkpoint ``parse`` makes of the JSON at ``path``, or of its copy when that one
+    is corrupt or unreadable, and a warning saying which; the log's and the telemetry's
+    checkpoints share it. ``parse`` raises ``ValueError``, ``TypeError`` or ``KeyError`` for
+    data that is no checkpoint. A missing file is not corrupt: that is "start again", and
+    the copy is not used."""
+    cp, problem = _read(path, parse)
     if cp is not None or not problem:
         return cp, ""
     backup = backup_path(path)
-    copy, _ = read(backup)
+    copy, _ = _read(backup, parse)
     if copy is not None:
         return copy, f"checkpoint {path} {problem}; resumed from its backup {backup}"
     return None, f"checkpoint {path} {problem}; starting from the beginning"
 
 
-def _read(path: Path) -> tuple[Checkpoint | None, str]:
-    """The checkpoint in one file, or None and what is wrong with it ('' when missing)."""
+def _read(path: Path, parse: Callable[[Any], T]) -> tuple[T | None, str]:
+    """The checkpoint ``parse`` makes of one file's JSON, or None and what is wrong with the
+    file ('' when it is missing)."""
     try:
         raw = path.read_bytes()  # decoded by json.loads: bad bytes are "corrupt", not a crash
     except FileNotFoundError:
@@ -193,27 +193,31 @@ def _read(path: Path) -> tuple[Checkpoint | None, str]:
     except OSError as exc:
         return None, f"unreadable ({exc.strerror})"
     try:
-        data = json.loads(raw)
-        known = {k: data[k] for k in Checkpoint.__dataclass_fields__ if k in data}
-        cp = Checkpoint(**known)
-        if not isinstance(cp.offset, int) or cp.offset < 0:
-            raise ValueError("bad offset")
-        numbers = ("lines_processed", "episode_offset", "replay_offset", "size", "inode", "miner")
-        for name in (*numbers, "earlier_lines"):
-            value = getattr(cp, name)
-            if value is None and name == "earlier_lines":
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"bad {name}")
-        for name in ("path", "fingerprint", "updated_at", "replay_date", "tail"):
-            if not isinstance(getattr(cp, name), str):
-                raise ValueError(f"bad {name}")
-        if not isinstance(cp.extra, dict):
-            raise ValueError("bad extra")
-        return cp, ""
+        return parse(json.loads(raw)), ""
     except (ValueError, TypeError, KeyError, RecursionError) as exc:
         # RecursionError: thousands of nested brackets (json.loads recurses into them)
         return None, f"is corrupt ({exc})"
+
+
+def _parse(data: Any) -> Checkpoint:
+    """The log's checkpoint in a file's JSON (``ValueError`` … when it holds none)."""
+    known = {k: data[k] for k in Checkpoint.__dataclass_fields__ if k in data}
+    cp = Checkpoint(**known)
+    if not isinstance(cp.offset, int) or cp.offset < 0:
+        raise ValueError("bad offset")
+    numbers = ("lines_processed", "episode_offset", "replay_offset", "size", "inode", "miner")
+    for name in (*numbers, "earlier_lines"):
+        value = getattr(cp, name)
+        if value is None and name == "earlier_lines":
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"bad {name}")
+    for name in ("path", "fingerprint", "updated_at", "replay_date", "tail"):
+        if not isinstance(getattr(cp, name), str):
+            raise ValueError(f"bad {name}")
+    if not isinstance(cp.extra, dict):
+        raise ValueError("bad extra")
+    return cp
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:

@@ -94,22 +94,7 @@ def _load(path: Path) -> tuple[_Checkpoint | None, str]:
     the same offsets, so nothing is counted twice. Only when the copy is unusable too does
     the pass start over (patterns merge, counts repeat once). The first format, offsets
     alone, is version 0."""
-    return read_with_backup(path, _read)
-
-
-def _read(path: Path) -> tuple[_Checkpoint | None, str]:
-    """The checkpoint in one file, or None and what is wrong with it ('' when missing)."""
-    try:
-        raw = path.read_bytes()  # decoded by json.loads: bad bytes are "corrupt", not a crash
-    except FileNotFoundError:
-        return None, ""
-    except OSError as exc:
-        return None, f"unreadable ({exc.strerror})"
-    try:
-        return _recorded(json.loads(raw)), ""
-    except (ValueError, RecursionError) as exc:
-        # RecursionError: thousands of nested brackets (json.loads recurses into them)
-        return None, f"is corrupt ({exc})"
+    return read_with_backup(path, _recorded)
 
 
 def _parse(data: Any) -> _Checkpoint | None:
