@@ -427,19 +427,13 @@ class Instrumentor:
         """
         name = module.__name__
 
-        def apply_when_done() -> None:
-            try:
-                _wait_for_import(name)
-                if _initializing(module):
-                    log.warning("%s: could not wait for the import of %s", self.name, name)
-                elif sys.modules.get(name) is module:
-                    self._post_import(module)
-            except Exception:  # a daemon thread's error is only ours to say
-                log.exception("%s: could not instrument %s", self.name, name)
+        def apply() -> None:
+            if _initializing(module):
+                log.warning("%s: could not wait for the import of %s", self.name, name)
+            elif sys.modules.get(name) is module:
+                self._post_import(module)
 
-        threading.Thread(
-            target=apply_when_done, name=f"foundups-training-import-{name}", daemon=True
-        ).start()
+        self._after_import(name, apply)
 
     def _catch_up_with_imports(self) -> None:
         """Wrap a target module another thread's import had found before the hook was there.
@@ -471,19 +465,26 @@ class Instrumentor:
         import that failed leaves nothing to wrap; its retry goes through the finders.
         """
 
-        def apply_when_done() -> None:
+        def apply() -> None:
+            module = sys.modules.get(name)
+            # Running again means it was found after the hook was registered: wrapt's.
+            if module is not None and not _initializing(module):
+                self._apply(module)
+
+        self._after_import(name, apply)
+
+    def _after_import(self, name: str, then: Callable[[], None]) -> None:
+        """Run ``then`` on a daemon thread once no thread holds module ``name``'s import
+        lock; what it raises is logged, never raised."""
+
+        def run() -> None:
             try:
                 _wait_for_import(name)
-                module = sys.modules.get(name)
-                # Running again means it was found after the hook was registered: wrapt's.
-                if module is not None and not _initializing(module):
-                    self._apply(module)
+                then()
             except Exception:  # a daemon thread's error is only ours to say
                 log.exception("%s: could not instrument %s", self.name, name)
 
-        threading.Thread(
-            target=apply_when_done, name=f"foundups-training-import-{name}", daemon=True
-        ).start()
+        threading.Thread(target=run, name=f"foundups-training-import-{name}", daemon=True).start()
 
     def _apply(self, module: ModuleType) -> None:
         with self._lock:
