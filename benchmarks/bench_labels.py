@@ -20,15 +20,16 @@ Results go to ``benchmarks/results/labels-<time>.json`` and a table is printed.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from rows import save_rows  # noqa: E402
 
 #: Chat messages a moderator sees, as a host would ask about each (no real user's text).
 MESSAGES = (
@@ -106,15 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, values in latencies.items()
         if values
     ]
-    out_dir = HERE / "results"
-    out_dir.mkdir(exist_ok=True)
-    out = out_dir / f"labels-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows}, indent=2))
-    keys = list(rows[0])
-    print(" | ".join(keys))
-    for r in rows:
-        print(" | ".join(str(r[k]) for k in keys))
-    print(f"\nresults: {out}")
+    save_rows("labels", rows)
     return 0 if all(errors[name] == 0 for name in variants) else 1
 
 

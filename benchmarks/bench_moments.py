@@ -20,7 +20,6 @@ Results go to ``benchmarks/results/moments-<time>.json`` and a table is printed.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
@@ -32,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from loggen import generate  # noqa: E402
+from rows import save_rows  # noqa: E402
 
 from foundups_training.routing.moments import MinuteIndex, Moment, window_lines  # noqa: E402
 
@@ -93,15 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=12)
     args = ap.parse_args(argv)
     rows = [bench(n, args.repeat, args.seed) for n in args.lines]
-    out_dir = HERE / "results"
-    out_dir.mkdir(exist_ok=True)
-    out = out_dir / f"moments-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows}, indent=2))
-    keys = list(rows[0])
-    print(" | ".join(keys))
-    for r in rows:
-        print(" | ".join(str(r[k]) for k in keys))
-    print(f"\nresults: {out}")
+    save_rows("moments", rows)
     return 0
 
 
