@@ -295,6 +295,7 @@ class Trainer:
         last point. Never raises: the patterns are gone whatever the metrics say.
         """
         from foundups_training.metrics.observers import WRITE_BUSY_S
+        from foundups_training.metrics.store import SNAPSHOT_CLEARED
 
         try:
             store = self.metrics
@@ -302,7 +303,7 @@ class Trainer:
             if observer is not None:
                 observer.flush()
             with store.busy_timeout(WRITE_BUSY_S):
-                store.record_snapshot(0, {}, "clear")
+                store.record_snapshot(0, {}, SNAPSHOT_CLEARED)
         except Exception as exc:  # noqa: BLE001 - the clear itself succeeded
             warn_failure(log, "recording the clear in the metrics failed", exc)
 

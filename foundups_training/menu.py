@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -34,7 +33,7 @@ from foundups_training.cli import readable
 from foundups_training.logs import warn_failure
 from foundups_training.progress import Progress
 from foundups_training.records import Answer, Query
-from foundups_training.status import older_miners
+from foundups_training.status import older_miners, text_time
 from foundups_training.text import printable
 
 if TYPE_CHECKING:
@@ -138,11 +137,8 @@ def configured_host_root(settings: Any) -> Path | None:
 
 # -- formatting --------------------------------------------------------------------------------
 def _when(value: Any) -> str:
-    if value in (None, ""):
-        return "never"
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return str(value)
+    """An epoch (the metrics') or an ISO string (the status's) in the one text format."""
+    return text_time(value)
 
 
 def _pct(value: float | None) -> str:
@@ -206,6 +202,8 @@ def format_progress(status: dict[str, Any]) -> list[str]:
         of = f", but the log was {LOG_CHANGED.format(total=total)}"
     elif total:
         of = f" of {total:,} ({done / total * 100:.1f}%)"
+    elif total is None and status.get("log_found") is False:
+        of = " (log not found)"  # as the header and `status` say
     else:
         of = ""
     earlier = int(status.get("earlier_lines") or 0)
@@ -430,7 +428,11 @@ class TrainingMenu:
             except Exception as exc:  # noqa: BLE001 - a header must not stop the menu
                 metrics_problem = f"{type(exc).__name__}: {exc}"
         if total is None:
-            progress = f"{done:,} lines (log not found: {status.get('log', '?')})"
+            # a log there but not counted (too big, unreadable) is no "log not found"
+            missing = (
+                "log not found" if not status.get("log_found") else "the log could not be counted"
+            )
+            progress = f"{done:,} lines ({missing}: {status.get('log', '?')})"
         elif changed:
             progress = f"log {LOG_CHANGED.format(total=total)}"
         elif total:

@@ -50,6 +50,28 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
+def text_time(value: object) -> str:
+    """A moment as every text output writes it (``2026-11-28 15:13:28 UTC``), "never" for none.
+
+    Status holds ISO-8601 strings (the checkpoint's ``updated_at``, what ``--json`` prints)
+    and the metrics store epoch seconds: shown as they came, the menu header put one format
+    right above the other. A string without a zone, or that is no time, is shown as it is
+    (its zone is unknown), never raised on: a hand-edited checkpoint must not stop a header.
+    """
+    if value is None or value == "":
+        return "never"
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            moment = datetime.fromtimestamp(value, UTC)
+        else:
+            moment = datetime.fromisoformat(str(value))
+    except (ValueError, OverflowError, OSError):
+        return str(value)
+    if moment.tzinfo is None:
+        return str(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _metrics_summary(trainer: Trainer, status: dict[str, Any]) -> None:
     """Add the metrics store's view: the last training run (newest of store and checkpoint),
     and the attempt after it when that one failed."""
@@ -81,8 +103,45 @@ def _metrics_summary(trainer: Trainer, status: dict[str, Any]) -> None:
 
 
 def _read_metrics(store: MetricsStore) -> tuple[Any, Any, dict[str, Any]]:
-    """The last successful run, the failed attempt after it (or None), the answer stats."""
-    return store.last_successful_training(), store.last_failed_training(), store.answer_stats()
+    """The last successful run, the failed attempt after it (or None), the answer stats.
+
+    A failed attempt that a ``clear`` came after is left out: it warned about a memory that
+    is gone, and after a clear status describes a fresh one (the history keeps the run).
+    """
+    failed = store.last_failed_training()
+    if failed is not None and _cleared_after(store, failed.ts):
+        failed = None
+    return store.last_successful_training(), failed, store.answer_stats()
+
+
+#: How many of the latest pattern snapshots are looked through for a clear.
+_CLEAR_LOOKBACK = 100
+
+
+def _cleared_after(store: MetricsStore, ts: float) -> bool:
+    """Whether the memory was cleared after ``ts``: a ``clear`` snapshot among the latest.
+
+    Runs and snapshots are apart, so their times are what orders them. The walk stops at the
+    first snapshot older than ``ts`` (the failed run's own progress): none in between is
+    "not cleared", and so is a clock that was ahead at the failure: it shows, never hides.
+    """
+    from foundups_training.metrics.store import SNAPSHOT_CLEARED
+
+    for snapshot in reversed(store.snapshots(limit=_CLEAR_LOOKBACK)):
+        if snapshot.ts < ts:
+            return False
+        if snapshot.reason == SNAPSHOT_CLEARED:
+            return True
+    return False
+
+
+def _log_found(path: Path) -> bool:
+    """False only when no log file is there: ``lines_total`` is None for a log too big or
+    unreadable to count too, which is no "log not found" (the next run mines it)."""
+    try:
+        return path.is_file()
+    except OSError:  # a folder on the way that cannot be searched: something is in the way
+        return True
 
 
 def _lines_processed(checkpoint: dict[str, Any], path: Path, status: dict[str, Any]) -> int:
@@ -193,6 +252,7 @@ def collect_status(trainer: Trainer) -> dict[str, Any]:
         status["telemetry_miner"] = made_by
         status["telemetry_miner_current"] = COMMAND_MINER_VERSION
     status["lines_total"] = count_lines(Path(status["log"]))
+    status["log_found"] = _log_found(Path(status["log"]))
     _metrics_summary(trainer, status)
     _decisions(status)
     return status

@@ -6,7 +6,18 @@ import argparse
 
 from foundups_training.cli import CliError, emit
 from foundups_training.config import Settings
-from foundups_training.status import older_miners
+from foundups_training.status import older_miners, text_time
+
+
+def _log_now(status: dict) -> str:
+    """What the log holds now, after "lines processed: N of LOG": its lines, or that it is not
+    there (as the menu header says), or that it could not be counted (too big, unreadable)."""
+    total = status.get("lines_total")
+    if isinstance(total, int):
+        return f" ({total:,} lines now)"
+    if status.get("log_found") is False:
+        return " (log not found)"
+    return " (the log could not be counted)" if status.get("log_found") else ""
 
 
 def _text(status: dict) -> str:
@@ -23,15 +34,15 @@ def _text(status: dict) -> str:
     ]
     for kind, n in sorted(status["by_kind"].items(), key=lambda kv: -kv[1]):
         lines.append(f"  {kind:<16} {n}")
-    total = status.get("lines_total")
-    now = f" ({total:,} lines now)" if isinstance(total, int) else ""
-    lines.append(f"lines processed: {status['lines_processed']:,} of {status.get('log', '?')}{now}")
-    lines.append(f"last training  : {status['last_training'] or 'never'}")
+    done, log = status["lines_processed"], status.get("log", "?")
+    lines.append(f"lines processed: {done:,} of {log}{_log_now(status)}")
+    # times as the menu and the metrics view write them; --json keeps ISO-8601
+    lines.append(f"last training  : {text_time(status['last_training'])}")
     failure = status.get("last_failure")
     if failure:  # a run after the last training failed: it trained nothing
         lines.append(
-            f"last attempt   : {failure['when']} ({failure['kind']}) failed: "
-            f"{failure.get('error') or 'no reason recorded'}"
+            f"last attempt   : {text_time(failure.get('when') or failure.get('ts'))} "
+            f"({failure['kind']}) failed: {failure.get('error') or 'no reason recorded'}"
         )
     for what, miner, made_by, current in older_miners(status):
         lines.append(

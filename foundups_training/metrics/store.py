@@ -138,6 +138,11 @@ BUSY_TIMEOUT_S = 10.0
 _WAL_RETRY_S = 5.0
 
 
+#: The ``reason`` of the snapshot :meth:`Trainer.clear` records (the memory emptied); status
+#: reads it to leave out a failed attempt the clear came after.
+SNAPSHOT_CLEARED = "clear"
+
+
 class MetricsError(RuntimeError):
     """The metrics file cannot be used (newer schema, not a database)."""
 
