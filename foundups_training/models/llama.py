@@ -1,4 +1,5 @@
-"""In-process llama.cpp backend (llama-cpp-python), loaded lazily and once per process.
+"""In-process llama.cpp backend (llama-cpp-python), loaded lazily and once per process
+while it has holders (:func:`shared_model`: the last holder's close frees it).
 
 Why not ``create_completion(logprobs=...)``: that needs ``logits_all=True``, which allocates
 n_ctx × vocabulary floats (2 GiB for Gemma's 262k vocabulary). Instead the prompt is
@@ -78,9 +79,6 @@ def model_params(extra_bufts: bool) -> Iterator[None]:
             capi.llama_model_default_params = original
 
 
-_registry: dict[tuple[str, int, int], LlamaModel] = {}
-
-
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -129,6 +127,10 @@ class LlamaModel:
         self.n_ctx = n_ctx
         self.n_threads = n_threads or min(4, os.cpu_count() or 2)
         self._lock = threading.Lock()
+        #: set by :meth:`retire`: freed for good, every later call refused. Read and written
+        #: with ``_lock``'s hand-over under ``_state_lock`` (see :meth:`_serving`).
+        self._retired = False
+        self._state_lock = threading.Lock()
         self._llm: Any = None
         self._formatter: Any = None
         self._label_ids: dict[str, tuple[int, ...]] = {}
@@ -145,6 +147,8 @@ class LlamaModel:
 
     # -- loading ------------------------------------------------------------------------
     def _ensure(self) -> Any:
+        if self._retired:  # a load now would be nobody's to free
+            raise ModelError(f"{self.name} is closed (its last holder released it)")
         if self._llm is not None:
             return self._llm
         try:
@@ -305,8 +309,7 @@ class LlamaModel:
 
         if not labels:
             raise ValueError("choose() needs at least one label")
-        with self._lock:
-            self._ensure()
+        with self._serving():
             text = self.render(prompt)
             n_prompt, reused = self._eval_prompt(text, special=prompt.is_chat)
             logits = self._last_logits()
@@ -329,8 +332,7 @@ class LlamaModel:
         import llama_cpp
         import numpy as np
 
-        with self._lock:
-            llm = self._ensure()
+        with self._serving() as llm:
             text = self.render(prompt)
             n_prompt, reused = self._eval_prompt(text, special=prompt.is_chat)
             vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
@@ -360,35 +362,172 @@ class LlamaModel:
             extra={"prompt_tokens": n_prompt, "cached_tokens": reused},
         )
 
+    @contextmanager
+    def _serving(self) -> Iterator[Any]:
+        """One call: the model's lock held, the model loaded. A :meth:`retire` that came
+        while the lock was held leaves the freeing to this call's end: the flag is read and
+        the lock handed back under ``_state_lock``, so that one of the two frees it."""
+        self._lock.acquire()
+        try:
+            yield self._ensure()
+        finally:
+            with self._state_lock:  # retire() sets the flag and tries the lock under it
+                llm = self._detach() if self._retired else None
+                self._lock.release()
+            _free(self.name, llm)
+
+    def _detach(self) -> Any:
+        """Forget the loaded model (``_lock`` held); the caller frees what is returned."""
+        llm, self._llm, self._formatter = self._llm, None, None
+        self._label_ids.clear()
+        return llm
+
     def close(self) -> None:
-        """Free the model (the next call loads it again)."""
+        """Free the model (the next call loads it again); waits for a call in flight."""
         with self._lock:
-            llm, self._llm, self._formatter = self._llm, None, None
-            self._label_ids.clear()
-        if llm is not None:
-            try:
-                llm.close()
-            except Exception:
-                log.debug("closing %s failed", self.name, exc_info=True)
+            llm = self._detach()
+        _free(self.name, llm)
+
+    def retire(self) -> None:
+        """Free the model for good, never waiting: a call in flight ends on the model it
+        began with and frees it as it ends (a hung one keeps it: the host's shutdown, or a
+        router's close, must not wait for it forever). Later calls are refused, and load
+        nothing. For the last holder of a shared model (:class:`SharedModel`)."""
+        with self._state_lock:
+            self._retired = True
+            if not self._lock.acquire(blocking=False):
+                return  # the call holding it sees ``_retired`` at its end (_serving)
+        try:
+            llm = self._detach()
+        finally:
+            self._lock.release()
+        _free(self.name, llm)
+
+
+def _free(name: str, llm: Any) -> None:
+    """Free a detached llama.cpp model; a failure is logged, never raised (into a question,
+    or a host's close). ``Llama.close`` is idempotent: its ``__del__`` does no harm after."""
+    if llm is None:
+        return
+    try:
+        llm.close()
+    except Exception:
+        log.debug("closing %s failed", name, exc_info=True)
+
+
+class _Shared:
+    """A registry entry: one model and how many holders (:class:`SharedModel`) it has."""
+
+    __slots__ = ("freed", "holders", "key", "model")
+
+    def __init__(self, key: tuple[str, int, int], model: LlamaModel) -> None:
+        self.key = key
+        self.model = model
+        self.holders = 0
+        self.freed = False
+
+
+_registry: dict[tuple[str, int, int], _Shared] = {}
+
+
+class SharedModel:
+    """One holder's reference to a process-wide :class:`LlamaModel` (:func:`shared_model`).
+
+    Two routers of one process share a GGUF (the plugin's Trainer and its read-only
+    reader). Each closes its own reference; the last close frees the model. Before, one
+    router's close freed the model under the other, which loaded the GGUF again on its next
+    question, or waited on the model's lock for the other's call (for ever if it hung).
+    A holder dropped without :meth:`close` keeps its reference: the model stays loaded until
+    the process ends, as every shared model did before.
+    """
+
+    def __init__(self, entry: _Shared) -> None:
+        self._entry: _Shared | None = entry
+        self._model = entry.model
+        self.name = entry.model.name
+
+    @property
+    def closed(self) -> bool:
+        """Whether this holder released its reference (or :func:`close_all` freed it)."""
+        entry = self._entry
+        return entry is None or entry.freed
+
+    def _held(self) -> LlamaModel:
+        """The model; :class:`ModelError` once this holder released it (a call then would
+        load the GGUF for nobody to free)."""
+        if self.closed:
+            raise ModelError(f"{self.name} is closed (this holder released it)")
+        return self._model
+
+    @property
+    def chat_template(self) -> str:
+        """The GGUF's own chat template (see :attr:`LlamaModel.chat_template`)."""
+        return self._held().chat_template
+
+    def render(self, prompt: Prompt) -> str:
+        """See :meth:`LlamaModel.render`."""
+        return self._held().render(prompt)
+
+    def choose(self, prompt: Prompt, labels: Sequence[str]) -> Choice:
+        """See :meth:`LlamaModel.choose`."""
+        return self._held().choose(prompt, labels)
+
+    def complete(
+        self, prompt: Prompt, max_tokens: int = 64, stop: Sequence[str] = ()
+    ) -> Completion:
+        """See :meth:`LlamaModel.complete`."""
+        return self._held().complete(prompt, max_tokens=max_tokens, stop=stop)
+
+    def close(self) -> None:
+        """Release this holder's reference, once however often it is called; the last
+        release frees the model (:meth:`LlamaModel.retire`: without waiting for a call in
+        flight). Never waits for another holder's call; never raises."""
+        try:
+            _release(self)
+        except Exception:
+            log.debug("releasing %s failed", self.name, exc_info=True)
+
+
+def _release(holder: SharedModel) -> None:
+    """Count ``holder``'s reference off its entry; free the model after the last one.
+
+    The entry leaves the registry with its last holder, so the next :func:`shared_model`
+    makes a fresh model (the freed one refuses calls)."""
+    with _registry_lock:
+        entry, holder._entry = holder._entry, None
+        if entry is None or entry.freed:
+            return
+        entry.holders -= 1
+        if entry.holders > 0:
+            return
+        entry.freed = True
+        if _registry.get(entry.key) is entry:
+            del _registry[entry.key]
+    entry.model.retire()
 
 
 def shared_model(
     path: Path | str, *, name: str = "", n_ctx: int = 2048, n_threads: int = 0
-) -> LlamaModel:
-    """The process-wide instance for this file and context size (loaded once per process)."""
+) -> SharedModel:
+    """A new holder of the process-wide model for this file and context size: loaded once
+    while it has holders, freed when the last one closes (each caller closes its own)."""
     key = (str(Path(path).resolve()), n_ctx, n_threads)
     with _registry_lock:
-        model = _registry.get(key)
-        if model is None:
-            model = LlamaModel(path, name=name, n_ctx=n_ctx, n_threads=n_threads)
-            _registry[key] = model
-        return model
+        entry = _registry.get(key)
+        if entry is None:
+            entry = _Shared(key, LlamaModel(path, name=name, n_ctx=n_ctx, n_threads=n_threads))
+            _registry[key] = entry
+        entry.holders += 1
+        return SharedModel(entry)
 
 
 def close_all() -> None:
-    """Free every shared model (tests, shutdown)."""
+    """Free every shared model whatever its holders (tests, shutdown); their calls are
+    refused afterwards, and their closes do nothing. Never waits for a call in flight."""
     with _registry_lock:
-        models = list(_registry.values())
+        entries = list(_registry.values())
         _registry.clear()
-    for model in models:
-        model.close()
+        for entry in entries:
+            entry.freed = True
+    for entry in entries:
+        entry.model.retire()
