@@ -5,9 +5,8 @@ A port (``ssh -p 2222``, ``redis-cli -p 6379``) and the flags of other commands 
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from linear_cost import assert_linear_cost
 
 from foundups_training.mining.redact import REDACTED, redact
 
@@ -151,17 +150,6 @@ def test_look_alikes_are_kept(text: str) -> None:
     assert redact(text) == text
 
 
-def _cpu(text: str, times: int) -> float:
-    """The least CPU time of three tries at redacting ``text`` ``times`` times."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.process_time()
-        for _ in range(times):
-            redact(text)
-        best = min(best, time.process_time() - start)
-    return best
-
-
 # Each new trigger, repeated (and with what would make its value or list run long).
 HOSTILE = [
     "sshpass -p ",
@@ -184,8 +172,6 @@ def test_a_repeated_trigger_costs_what_its_length_does(unit: str) -> None:
     """Ten lines of 6.4 KB against one of 64 KB: the same work when the cost is linear, ten
     times more for the long line when it grows with the square (a ratio of two CPU times
     taken together, not a time)."""
-    small = (unit * (6400 // len(unit) + 1))[:6400]
-    big = (unit * (64000 // len(unit) + 1))[:64000]
-    assert _cpu(big, 1) < 4 * max(_cpu(small, 10), 1e-3)
+    big = assert_linear_cost(redact, unit)
     out = redact(big)
     assert redact(out) == out

@@ -5,9 +5,8 @@ their secret; the shell's working directory (``PWD=/home/…``) and a YouTube AP
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from linear_cost import assert_linear_cost
 
 from foundups_training.mining.redact import REDACTED, redact
 
@@ -168,17 +167,6 @@ def test_what_only_resembles_a_look_alike_is_still_redacted(text: str, secret: s
     assert secret not in redact(text)
 
 
-def _cpu(text: str, times: int) -> float:
-    """The least CPU time of three tries at redacting ``text`` ``times`` times."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.process_time()
-        for _ in range(times):
-            redact(text)
-        best = min(best, time.process_time() - start)
-    return best
-
-
 # Each new rule's trigger, repeated (and with what would make its value run long).
 HOSTILE = [
     'os.getenv("DB_PASSWORD", "',
@@ -210,9 +198,7 @@ def test_a_repeated_trigger_costs_what_its_length_does(unit: str) -> None:
     """Ten lines of 6.4 KB against one of 64 KB: the same work when the cost is linear, ten
     times more for the long line when it grows with the square (a ratio of two CPU times
     taken together, not a time)."""
-    small = (unit * (6400 // len(unit) + 1))[:6400]
-    big = (unit * (64000 // len(unit) + 1))[:64000]
-    assert _cpu(big, 1) < 4 * max(_cpu(small, 10), 1e-3)
+    big = assert_linear_cost(redact, unit)
     out = redact(big)
     assert redact(out) == out
 
