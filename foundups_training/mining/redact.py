@@ -34,10 +34,12 @@ Two kinds of rule:
   reading a secret by name (``os.getenv("DB_PASSWORD", "…")``, ``cfg.get('api_key', '…')``,
   ``process.env.API_KEY || '…'``), curl's ``-u user:password``, a MySQL client's
   ``-p<password>``, sshpass's ``-p`` (its own options only: ``ssh -p 2222`` after it is a
-  port) and redis-cli's ``-a``/``--pass``, written as a shell command or logged as a list
-  (``['curl', '-u', 'bob:…']``). A session cookie's own name is a key (``{'li_at': …}``,
-  ``SID=…``), but a page token's (``nextPageToken``) is none, and ``PWD=/home/bob`` is the
-  shell's working directory.
+  port) and redis-cli's ``-a``/``--pass`` (a Windows ``….exe`` too), written as a shell
+  command (a word of bare and quoted pieces is one password: ``''pw``, ``x"pw 2"``) or logged
+  as a list (``['curl', '-u', 'bob:…']``, of bytes too; an item that is code, such as
+  ``os.environ["H"]`` or ``f'-u{user}'``, is read past). A session cookie's own name is a key
+  (``{'li_at': …}``, ``SID=…``), but a page token's (``nextPageToken``) is none, and
+  ``PWD=/home/bob`` is the shell's working directory.
 
 Every pattern is linear (bounded keys, no nested unbounded repeats): this runs on every log
 line, and a hostile 64 KB line must not stall the miner.
@@ -666,14 +668,17 @@ _FALLBACK = re.compile(
 #: command's name to a ``|``, ``&&``, ``;`` or the end of the line, quoted text whole (a
 #: header's ``"a; b"``), so ``docker run -u 1000:1000`` and ``mkdir -p x`` after it are no
 #: such flags. The name is a command's: a word of its own, or in a ``bin/`` folder (not a data
-#: folder: ``find /var/lib/mysql -print``), arguments after it. Each alternative of the body
-#: starts with its own character: one pass, linear.
+#: folder: ``find /var/lib/mysql -print``), arguments after it. A Windows program's name may
+#: end in ``.exe`` (``C:\redis\redis-cli.exe``, ``"C:\Program Files\…\curl.exe"``: its
+#: path's closing quote). Each alternative of the body starts with its own character: one
+#: pass, linear.
 _COMMAND_BODY = r"(?=[ \t])(?:[^|&;\n'\"]|&(?!&)|'[^'\n]*'|\"[^\"\n]*\")*"
 _COMMAND_START = r"(?:(?<![\w\-./:])|(?<=bin/))"
-_CURL = re.compile(_COMMAND_START + r"curl" + _COMMAND_BODY)
+_EXE = r"(?:\.(?:exe|EXE)[\"']?)?"
+_CURL = re.compile(_COMMAND_START + r"curl" + _EXE + _COMMAND_BODY)
 _CURL_USER = re.compile(r"(?<![\w\-])(?:--user|--proxy-user)(?:[ \t]+|=)|(?<![\w\-])-[uU][ \t]*")
 _MYSQL_NAMES = r"(?:mysql|mariadb)(?:-?(?:dump|admin|import|check|show|pump))?"
-_MYSQL = re.compile(_COMMAND_START + _MYSQL_NAMES + _COMMAND_BODY)
+_MYSQL = re.compile(_COMMAND_START + _MYSQL_NAMES + _EXE + _COMMAND_BODY)
 _MYSQL_PASSWORD = re.compile(r"(?<![\w\-])-p(?=[^\s\-])")
 _PORTS = re.compile(r"\d{1,5}(?::\d{1,5}){1,2}")
 
@@ -695,6 +700,47 @@ def _quoted_or_bare(text: str, pos: int) -> tuple[int, int] | None:
     if text.endswith(REDACTED[:-1], v.start(), end):
         end += 1  # "[REDACTED]" is whole: its "]" is no closing punctuation
     return v.start(), end
+
+
+#: The rest of a shell word after its first piece: bare characters and quoted pieces, which the
+#: shell joins into one word (``''pw``, ``'it''s'``, ``x"pw 2"``: the password is all of it).
+#: It ends where the shell ends a word (a space, ``&``, ``|``, ``;``, ``<``, ``>``, ``(``,
+#: ``)``), and at a quote that closes the string holding the command instead of opening a
+#: piece: one followed by a space or by what follows a string in JSON or code
+#: (``{"cmd": "redis-cli -a pw", "x": 1}``, ``run('… -a pw', shell=True)``). Each alternative
+#: starts with its own character: linear.
+_SHELL_PIECES = re.compile(
+    r"(?:[^\s'\"&|;<>()]|'(?![\s,:;)\]}])[^'\n]*'|\"(?![\s,:;)\]}])[^\"\n]*\")+"
+)
+
+
+def _shell_value(text: str, pos: int, end: int) -> tuple[int, int, str, bool] | None:
+    """The value of a command's flag at ``pos`` (a shell word, read up to ``end`` at most): the
+    span to replace, the value, and whether it is several pieces joined. One piece is its text
+    inside its quotes, closing punctuation left out (``-a hunter2.``), as
+    :func:`_quoted_or_bare` reads it; several are replaced whole, quotes included, and judged
+    without their quotes. None when there is no value."""
+    span = _quoted_or_bare(text, pos)
+    if span is None:
+        return None
+    start, stop = span[0], min(span[1], end)
+    piece_end = stop
+    if start > pos:  # quoted: the piece ends after its closing quote (escaped or plain)
+        quote = text[pos:start]
+        if not text.startswith(quote, stop):
+            return start, stop, text[start:stop], False  # a line cut inside the quotes
+        piece_end = stop + len(quote)
+    more = _SHELL_PIECES.match(text, piece_end, end)
+    if more is None or not more.group(0).strip(_BARE_TRAILER):
+        return start, stop, text[start:stop], False
+    joined = text[start:stop] + more.group(0).replace("'", "").replace('"', "")
+    return pos, more.end(), joined, True
+
+
+def _requoted(new: str, joined: bool) -> str:
+    """What replaces a value: a value of several pieces loses its quotes with it, so one with a
+    space in what is kept is quoted again (``'bob smith':pw`` becomes ``'bob smith:…'``)."""
+    return f"'{new}'" if joined and any(ch.isspace() for ch in new) else new
 
 
 def _redact_fallbacks(text: str) -> str:
@@ -822,9 +868,11 @@ _LIST_ONLY_COMMANDS: tuple[tuple[str, _CommandValues], ...] = (
 #: with its own character: linear).
 _SHELL_WORD = re.compile(r"(?:[^\s'\"]|'[^'\n]*'|\"[^\"\n]*\")+")
 _SHELL_COMMANDS = tuple(
-    (re.compile(_COMMAND_START + name + "(?P<body>" + _COMMAND_BODY + ")"), values)
+    (re.compile(_COMMAND_START + name + _EXE + "(?P<body>" + _COMMAND_BODY + ")"), values)
     for name, values in _WORD_COMMANDS
 )
+#: A string literal's prefix: a list of bytes (``[b'redis-cli', b'-a', b'pw']``), raw strings.
+_STRING_PREFIX = r"(?:[bBrRuU]|[bB][rR]|[rR][bB])?"
 #: A command logged as a Python/JSON list or tuple (``['curl', '-u', 'bob:pw', …]``,
 #: ``subprocess.run(["redis-cli", "-a", …])``): a quoted item that is the command's name (its
 #: folder allowed, a Windows one too) after ``[``, ``(`` or ``,``; its arguments are the items
@@ -833,20 +881,51 @@ _SHELL_COMMANDS = tuple(
 _LIST_COMMANDS = tuple(
     (
         re.compile(
-            r"(?<=[\[(,])[ \t]*(?P<q>\\?['\"])(?:[^'\"\s]*[/\\])?(?:" + name + r")(?:\.exe)?(?P=q)"
+            r"(?<=[\[(,])[ \t]*"
+            + _STRING_PREFIX
+            + r"(?P<q>\\?['\"])(?:[^'\"\s]*[/\\])?(?:"
+            + name
+            + r")(?:\.(?:exe|EXE))?(?P=q)"
         ),
         values,
     )
     for name, values in _WORD_COMMANDS + _LIST_ONLY_COMMANDS
 )
-#: A list's next item: a string (its text in a group), one in escaped quotes (``\\"pw\\"``:
-#: a backslash and the character after it are its text unless that is the quote) or a bare
-#: name (a variable: no literal).
+#: A list's next item: a string (its text in a group; bytes too), one in escaped quotes
+#: (``\\"pw\\"``: a backslash and the character after it are its text unless that is the
+#: quote), or else an expression (group ``expr``, empty: see :data:`_LIST_EXPRESSION`).
 _LIST_ITEM = re.compile(
-    r"[ \t]*,[ \t]*(?:'(?P<sq>[^'\\\n]*(?:\\.[^'\\\n]*)*)'"
-    r"|\"(?P<dq>[^\"\\\n]*(?:\\.[^\"\\\n]*)*)\"|(?P<bare>[\w.]{1,256})"
-    r"|\\'(?P<esq>(?:[^\\\n]|\\[^'\n])*)\\'|\\\"(?P<edq>(?:[^\\\n]|\\[^\"\n])*)\\\")"
+    r"[ \t]*,[ \t]*(?:" + _STRING_PREFIX + r"(?:'(?P<sq>[^'\\\n]*(?:\\.[^'\\\n]*)*)'"
+    r"|\"(?P<dq>[^\"\\\n]*(?:\\.[^\"\\\n]*)*)\")"
+    r"|\\'(?P<esq>(?:[^\\\n]|\\[^'\n])*)\\'|\\\"(?P<edq>(?:[^\\\n]|\\[^\"\n])*)\\\""
+    r"|(?P<expr>(?=[^\s,)\]}])))"
 )
+#: A string inside an expression, plain or in escaped quotes.
+_EXPRESSION_STRING = (
+    r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'|\"[^\"\\\n]*(?:\\.[^\"\\\n]*)*\""
+    r"|\\'(?:[^\\\n]|\\[^'\n])*\\'|\\\"(?:[^\\\n]|\\[^\"\n])*\\\""
+)
+
+
+def _brackets(depth: int) -> str:
+    """A bracketed part of an expression, brackets inside it ``depth - 1`` deep at most
+    (``(…)``, ``[…]``, ``{…}``, each closed by its own; strings whole). Possessive: a part
+    that does not close fails at once, with no other way tried."""
+    inner = _EXPRESSION_STRING + r"|[^()\[\]{}'\"\\\n]"
+    if depth > 1:
+        inner += "|" + _brackets(depth - 1)
+    return rf"\((?:{inner})*+\)|\[(?:{inner})*+\]|\{{(?:{inner})*+\}}"
+
+
+#: A list's item that is code, not a literal: a name, a call, a subscript, an f-string
+#: (``os.environ["H"]``, ``get_pw()``, ``f'-u{user}'``, ``port + 1``): read to its ``,``, its
+#: brackets and strings whole, so the items after it are still read (a password after
+#: ``cfg['url']``). It holds no literal of its own. At most :data:`_LONGEST_EXPRESSION`
+#: characters and brackets three deep; one it cannot read ends the list's scan.
+_LIST_EXPRESSION = re.compile(
+    r"(?:" + _EXPRESSION_STRING + r"|[^()\[\]{}'\"\\\n,]|" + _brackets(3) + r")++"
+)
+_LONGEST_EXPRESSION = 256
 #: The groups of :data:`_LIST_ITEM` that hold a string's text.
 _LIST_STRINGS = ("sq", "dq", "esq", "edq")
 
@@ -861,15 +940,15 @@ def _shell_spans(text: str) -> list[tuple[int, int, str]]:
                 if index >= len(found):
                     continue
                 word = found[index]
-                span = _quoted_or_bare(text, word.start() + offset)
-                if span is None:
+                read = _shell_value(text, word.start() + offset, word.end())
+                if read is None:
                     continue
-                value = text[span[0] : min(span[1], word.end())]
+                start, stop, value, joined = read
                 if offset == 0 and _FLAG_PROSE.fullmatch(value):
                     continue  # "use redis-cli -a to authenticate", "[-a PASSWORD]"
                 new = judge(value)
                 if new is not None:
-                    spans.append((span[0], span[0] + len(value), new))
+                    spans.append((start, stop, _requoted(new, joined)))
     return spans
 
 
@@ -882,12 +961,19 @@ def _list_spans(text: str) -> list[tuple[int, int, str]]:
         for c in command.finditer(text):
             if c.start() < listed:
                 continue
-            items: list[tuple[int, int] | None] = []  # None: a variable, not a literal
+            items: list[tuple[int, int] | None] = []  # None: code, not a literal
             pos = c.end()
             while (item := _LIST_ITEM.match(text, pos)) is not None:
-                group = next((g for g in _LIST_STRINGS if item.group(g) is not None), None)
-                items.append(item.span(group) if group is not None else None)
                 pos = item.end()
+                if item.group("expr") is not None:  # code: skipped whole, or the scan ends
+                    code = _LIST_EXPRESSION.match(text, pos, pos + _LONGEST_EXPRESSION)
+                    if code is None:
+                        break
+                    items.append(None)
+                    pos = code.end()
+                    continue
+                group = next(g for g in _LIST_STRINGS if item.group(g) is not None)
+                items.append(item.span(group))
             listed = pos
             words = [text[i[0] : i[1]] if i is not None else "" for i in items]
             for index, offset, judge in values(words):
@@ -911,14 +997,19 @@ def _redact_commands(text: str) -> str:
     spans = _shell_spans(text) + _list_spans(text)
     for command, flag, attached in ((_CURL, _CURL_USER, False), (_MYSQL, _MYSQL_PASSWORD, True)):
         for c in command.finditer(text):
+            reach = 0  # the end of the last value of several pieces: a flag inside it is its text
             for f in flag.finditer(text, c.start(), c.end()):
-                span = _quoted_or_bare(text, f.end())
-                if span is None:
+                if f.start() < reach:
                     continue
-                value = text[span[0] : span[1]]
+                read = _shell_value(text, f.end(), len(text))
+                if read is None:
+                    continue
+                start, stop, value, joined = read
+                if joined:
+                    reach = stop
                 new = _attached_password(value) if attached else _user_password(value)
                 if new is not None:
-                    spans.append((span[0], span[1], new))
+                    spans.append((start, stop, _requoted(new, joined)))
     if not spans:
         return text
     out: list[str] = []
