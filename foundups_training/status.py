@@ -65,11 +65,12 @@ def text_time(value: object) -> str:
             moment = datetime.fromtimestamp(value, UTC)
         else:
             moment = datetime.fromisoformat(str(value))
+        if moment.tzinfo is None:
+            return str(value)
+        # in the try too: a zone that moves a date past year 1 or 9999 overflows
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (ValueError, OverflowError, OSError):
         return str(value)
-    if moment.tzinfo is None:
-        return str(value)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _metrics_summary(trainer: Trainer, status: dict[str, Any]) -> None:

@@ -707,10 +707,12 @@ def _quoted_or_bare(text: str, pos: int) -> tuple[int, int] | None:
 #: It ends where the shell ends a word (a space, ``&``, ``|``, ``;``, ``<``, ``>``, ``(``,
 #: ``)``), and at a quote that closes the string holding the command instead of opening a
 #: piece: one followed by a space or by what follows a string in JSON or code
-#: (``{"cmd": "redis-cli -a pw", "x": 1}``, ``run('… -a pw', shell=True)``). Each alternative
+#: (``{"cmd": "redis-cli -a pw", "x": 1}``, ``run('… -a pw', shell=True)``, an operator or a
+#: method: ``"… -a pw"+" ping"``, ``"… -a pw".strip()``, which stay). Each alternative
 #: starts with its own character: linear.
+_STRING_CLOSED = r"(?![\s,:;)\]}+.%*=!<>&|\[])"
 _SHELL_PIECES = re.compile(
-    r"(?:[^\s'\"&|;<>()]|'(?![\s,:;)\]}])[^'\n]*'|\"(?![\s,:;)\]}])[^\"\n]*\")+"
+    r"(?:[^\s'\"&|;<>()]|'" + _STRING_CLOSED + r"[^'\n]*'|\"" + _STRING_CLOSED + r"[^\"\n]*\")+"
 )
 
 

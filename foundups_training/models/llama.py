@@ -461,12 +461,20 @@ class SharedModel:
 
     @property
     def chat_template(self) -> str:
-        """The GGUF's own chat template (see :attr:`LlamaModel.chat_template`)."""
-        return self._held().chat_template
+        """The GGUF's own chat template (see :attr:`LlamaModel.chat_template`). Read under
+        the model's lock as a call is: a load outside it, racing the last release's
+        :meth:`LlamaModel.retire`, was nobody's to free."""
+        model = self._held()
+        with model._serving():
+            return model.chat_template
 
     def render(self, prompt: Prompt) -> str:
-        """See :meth:`LlamaModel.render`."""
-        return self._held().render(prompt)
+        """See :meth:`LlamaModel.render` (under the model's lock, as :attr:`chat_template`)."""
+        model = self._held()
+        if not prompt.is_chat:  # text as it is: nothing loaded, no lock
+            return model.render(prompt)
+        with model._serving():
+            return model.render(prompt)
 
     def choose(self, prompt: Prompt, labels: Sequence[str]) -> Choice:
         """See :meth:`LlamaModel.choose`."""
