@@ -95,6 +95,10 @@ _CLOSE_POLL_S = 0.05
 #: Recalled patterns shown to Qwen as numbered records for an open (reasoning) answer.
 OPEN_EVIDENCE = 4
 
+#: How much a full word coverage of the question adds to an option's similarity when the
+#: options are ranked (:func:`_by_coverage`).
+COVERAGE_WEIGHT = 0.1
+
 #: Pattern kinds written by the host code index, never the answer to a log lookup.
 CODE_KINDS = ("module_location", "module_doc")
 #: Pattern kinds learned live from chat: a lookup searches them only when it asks about chat
@@ -807,7 +811,7 @@ class Router:
         # A summary's, a passage's or a moment's similarity that is not a number leaves its
         # option out, as :func:`_measured` leaves out such a recalled pattern.
         out = [c for c in out if math.isfinite(c.similarity)]
-        out.sort(key=lambda c: -c.similarity)
+        out = _by_coverage(query.text, intent, out)
         out = out[: self.rules.max_options]
         if counted and asks_most_often(query.text):
             out = _most_often_first(out, counted, self.rules.fast_path_band)
@@ -1292,6 +1296,29 @@ def _most_often_first(
     if top is None or counted[top.key][1] <= seen:
         return candidates
     return [top, *(c for c in candidates if c is not top)]
+
+
+def _by_coverage(question: str, intent: str, candidates: list[Candidate]) -> list[Candidate]:
+    """``candidates`` ranked by their similarity, plus, for a module question,
+    ``COVERAGE_WEIGHT`` × the word coverage of the question by what each module's recalled
+    patterns say (its classes, files, summary and README passages): of two modules retrieval
+    finds about as near, the one whose code names what the question names comes first
+    ("a JSON state file under memory/" is said by idle_automation's code, not by
+    youtube_shorts'). Routing rule 6's measure: an answer whose patterns never mention what
+    the question names is usually wrong. Weighed lightly (0.1 for a full coverage, about two
+    retrieval temperatures): it decides between near neighbours, never for a far one. Each
+    option keeps its own similarity (the retrieval prior, the fast path and the memory's
+    confidence read it), as the option seen most often does.
+
+    Lookups keep the plain order: their options are of different kinds, and a routine line
+    that repeats the question's nouns ("Using API key for credential set 1") would pass the
+    error the question describes in other words ("runs dry": "All credential sets
+    exhausted")."""
+    if intent != "module_location":
+        return sorted(candidates, key=lambda c: -c.similarity)
+    return sorted(
+        candidates, key=lambda c: -(c.similarity + COVERAGE_WEIGHT * coverage(question, c.words))
+    )
 
 
 def _rule_candidate(rule: RuleAnswer) -> Candidate:
