@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from foundups_training.logs import warn_failure
 from foundups_training.mining.reader import (
     MAX_LINE_BYTES,
+    MIN_NUL_RUN,
     NEWLINES,
     encoding_of,
     nul_pieces,
@@ -507,10 +508,11 @@ def window_lines(path: Path, moment: Moment) -> Iterator[list[str]]:
         yield from _window(_text(fh, encoding, bom), moment)
 
 
-def _text(fh: BinaryIO, encoding: str, lead: int = 0) -> Iterator[str]:
+def _text(fh: BinaryIO, encoding: str, lead: int = 0, *, ended: bool = True) -> Iterator[str]:
     """The text of ``fh`` from where it is (a line start, or a cut; ``lead``: bytes of the
-    line before it, a byte order mark skipped), as every reading here decodes it: bad bytes
-    replaced, and a line ended where mining's reader ends it
+    line before it, a byte order mark skipped; ``ended``: False when its bytes stop at a
+    cut, not at a line's end or the file's, see :func:`_cuts`), as every reading here
+    decodes it: bad bytes replaced, and a line ended where mining's reader ends it
     (:func:`~foundups_training.mining.reader.read_open`): at a newline only, whatever the
     encoding, so that a UTF-16 log's lines are its UTF-8 twin's, and before a crash's run
     of NULs (:func:`_cuts`). A lone CR (a progress bar redrawing its line, an old Mac's
@@ -526,26 +528,26 @@ def _text(fh: BinaryIO, encoding: str, lead: int = 0) -> Iterator[str]:
     decoded from)."""
     if encoding in ("utf-8", "utf-8-sig"):
         if _has_nul(fh):
-            return _utf8_pieces(fh, lead)
+            return _utf8_pieces(fh, lead, ended)
         return io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="\n")
-    return _utf16_pieces(fh, encoding, lead)
+    return _utf16_pieces(fh, encoding, lead, ended)
 
 
-def _utf8_pieces(fh: BinaryIO, lead: int) -> Iterator[str]:
+def _utf8_pieces(fh: BinaryIO, lead: int, ended: bool = True) -> Iterator[str]:
     """:func:`_text` of a UTF-8 log with NULs in it."""
     for raw in fh:
         if b"\0\0" in raw:
-            yield from _pieces(raw, "utf-8", lead)
+            yield from _pieces(raw, "utf-8", lead, ended or raw.endswith(b"\n"))
         else:
             yield raw.decode("utf-8", "replace")
         lead = 0
 
 
-def _utf16_pieces(fh: BinaryIO, encoding: str, lead: int) -> Iterator[str]:
+def _utf16_pieces(fh: BinaryIO, encoding: str, lead: int, ended: bool = True) -> Iterator[str]:
     """:func:`_text` of a UTF-16 log."""
     for line in io.TextIOWrapper(fh, encoding=encoding, errors="replace", newline="\n"):
         if "\0\0" in line:
-            yield from _pieces(line.encode(encoding), encoding, lead)
+            yield from _pieces(line.encode(encoding), encoding, lead, ended or line.endswith("\n"))
         else:
             yield line
         lead = 0
@@ -565,28 +567,41 @@ def _has_nul(fh: BinaryIO) -> bool:
         fh.seek(here)
 
 
-def _cuts(line: bytes, encoding: str, lead: int = 0) -> list[int]:
+def _cuts(line: bytes, encoding: str, lead: int = 0, ended: bool = True) -> list[int]:
     """Where mining's reader cuts ``line`` (the bytes of one line in ``encoding``, a name
     :func:`_encoding_of` gives, with its line end if it has one; ``lead`` bytes of its line
     before it, a byte order mark): the offsets its pieces start at, ``[0]`` when it is not
     cut. The reader's own rule, reused (:func:`~foundups_training.mining.reader.nul_pieces`,
     what ``read_open(..., nul_breaks=True)`` applies): before each run of NULs with text
     before and after it, in a line no longer than the reader's bound (a longer one it cuts
-    short, NULs and all)."""
+    short, NULs and all).
+
+    ``ended``: False when ``line`` is a line's head that stops where the reader cut it, before
+    a crash's NULs (a minute's run of lines, read as a byte range, may end there). What
+    follows it in the log, the NULs and the text after them, is put back to cut it: a CR it
+    ends with is then text before NULs, as in the whole line, not the CR before a line's end
+    (a run before that CR has no text after it, and the reader does not cut there). Cut
+    alone, ``\\r NULs \\r`` was one piece where the whole line gives two."""
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
     nl = NEWLINES[codec]
     unit = len(nl)
     body = line.removesuffix(nl)
     if b"\0\0" not in body or lead + len(body) > MAX_LINE_BYTES - MAX_LINE_BYTES % unit:
         return [0]
+    if not ended:
+        # what the reader cut it before (any text after the NULs does): its cuts are the
+        # whole line's up to there
+        rest = ("\0" * MIN_NUL_RUN + "-").encode(codec)
+        pieces = nul_pieces(body + rest, 0, len(body) + len(rest), codec, unit)
+        return [piece.start for piece in pieces if piece.start < len(body)]
     return [piece.start for piece in nul_pieces(body, 0, len(line), codec, unit)]
 
 
-def _pieces(line: bytes, encoding: str, lead: int) -> Iterator[str]:
-    """``line`` (as :func:`_cuts` takes it) decoded, in the pieces mining's reader cuts it
-    into; the last keeps the line end."""
+def _pieces(line: bytes, encoding: str, lead: int, ended: bool = True) -> Iterator[str]:
+    """``line`` (as :func:`_cuts` takes it, ``ended`` too) decoded, in the pieces mining's
+    reader cuts it into; the last keeps the line end."""
     codec = "utf-8" if encoding == "utf-8-sig" else encoding
-    cuts = _cuts(line, encoding, lead)
+    cuts = _cuts(line, encoding, lead, ended)
     for start, end in itertools.pairwise([*cuts, len(line)]):
         yield line[start:end].decode(codec, "replace")
 
@@ -800,7 +815,8 @@ def _read_ranges(
             start = max(start, skip)
             fh.seek(start)
             data = fh.read() if end < 0 else fh.read(end - start)
-            yield from _text(io.BytesIO(data), encoding, lead)
+            # a range ends at a line's end, or at a cut before a crash's NULs (_cuts)
+            yield from _text(io.BytesIO(data), encoding, lead, ended=end < 0)
 
 
 def mined_log(settings: Settings) -> Path:
