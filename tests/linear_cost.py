@@ -30,3 +30,10 @@ def assert_linear_cost(func: Callable[[str], Any], unit: str) -> str:
     big = (unit * (64000 // len(unit) + 1))[:64000]
     assert cpu_time(func, big, 1) < 4 * max(cpu_time(func, small, 10), 1e-3)
     return big
+
+
+def assert_linear_and_stable(redact: Callable[[str], str], unit: str) -> None:
+    """:func:`assert_linear_cost` for a redaction, and its 64 KB output redacted again is
+    unchanged (nothing left for a second pass: the first one took all it should)."""
+    out = redact(assert_linear_cost(redact, unit))
+    assert redact(out) == out
