@@ -5,9 +5,10 @@ counts no command twice; only both unusable start again from every day file's fi
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from test_commands import DictStore
 
 from foundups_training.mining.checkpoint import backup_path
 from foundups_training.mining.commands import (
@@ -15,36 +16,13 @@ from foundups_training.mining.commands import (
     checkpoint_miner,
     mine_commands,
 )
-from foundups_training.records import Pattern
 
 GARBAGE = b"\x00\xff{not json"
 DAY = "telemetry-20261126.jsonl"
 
 
-class SeenStore:
-    """The memory's contract as far as the telemetry miner uses it: ``seen`` adds up."""
-
-    def __init__(self) -> None:
-        self.patterns: dict[str, Pattern] = {}
-
-    def upsert(self, patterns: list[Pattern]) -> int:
-        for p in patterns:
-            old = self.patterns.get(p.id)
-            self.patterns[p.id] = p if old is None else replace(old, seen=old.seen + p.seen)
-        return len(patterns)
-
-    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
-        return [
-            i
-            for i, p in self.patterns.items()
-            if not where or all(getattr(p, k) == v for k, v in where.items())
-        ]
-
-    def delete(self, ids: list[str]) -> int:
-        return sum(self.patterns.pop(i, None) is not None for i in ids)
-
-    def seen_counts(self, ids: list[str]) -> dict[str, int]:
-        return {i: self.patterns[i].seen for i in ids if i in self.patterns}
+class SeenStore(DictStore):
+    """The telemetry tests' store (``seen`` adds up), read back as counts."""
 
     def seen(self) -> dict[str, int]:
         return {i: p.seen for i, p in self.patterns.items()}
