@@ -44,6 +44,7 @@ bench: setup-dev
 	$(BIN)/python benchmarks/bench_memory.py
 	$(BIN)/python benchmarks/bench_adapters.py
 	$(BIN)/python benchmarks/bench_labels.py
+	$(BIN)/python benchmarks/bench_widen.py
 	$(BIN)/python benchmarks/bench_routing.py \
 	  --host-root foundups_training/samples/host --log foundups_training/samples/012_sample.txt \
 	  --dev foundups_training/evalsets/sample_qa_dev.jsonl \

