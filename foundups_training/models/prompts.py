@@ -329,16 +329,16 @@ def gist(context: str) -> str:
     first line with paths cut to their last part and log levels dropped.
     """
     first = context.strip().split("\n", 1)[0]
-    for shape, fmt in (
-        (_CLASS_CTX, "{1} {0}: "),
-        (_FILE_CTX, "{1} {0}: "),
-        (_MODULE_CTX, "{0}: "),
-    ):
+    for shape in (_CLASS_CTX, _FILE_CTX, _MODULE_CTX):
         m = shape.match(first)
         if m:
-            name = fmt.format(*m.groups())
-            if name.startswith("__init__ ") or " __init__:" in name:
-                name = name.replace(" __init__", "")
+            groups = m.groups()
+            # A file named as its module (``stream_resolver.py`` of ``stream_resolver``)
+            # and a package's ``__init__`` name the module once: the characters a model is
+            # shown go to the description.
+            if len(groups) == 2 and groups[0] in (groups[1], "__init__"):
+                groups = (groups[1],)
+            name = f"{groups[-1]} {groups[0]}: " if len(groups) == 2 else f"{groups[0]}: "
             return name + _shorten_paths(first[m.end() :])
     first = _LOG_HEAD.sub("", first)
     return _LEVEL.sub("", _shorten_paths(first)).strip()

@@ -77,6 +77,17 @@ def test_gemma_sees_what_a_code_pattern_says_not_its_path() -> None:
     assert P.gist("readme of modules/a/b/c.py is missing") == "readme of c.py is missing"
 
 
+def test_a_file_named_as_its_module_names_it_once() -> None:
+    """``stream_resolver stream_resolver: Stream…`` spent a third of Gemma's 40 characters
+    on the name said twice."""
+    assert P.gist(
+        "modules/platform_integration/stream_resolver/src/stream_resolver.py "
+        "(stream_resolver module, platform_integration): Finds the live video."
+    ) == ("stream_resolver: Finds the live video.")
+    assert P.gist("modules/a/x/src/__init__.py (x module, a): The package.") == "x: The package."
+    assert P.gist("modules/a/x/src/other.py (x module, a): More.") == "x other: More."
+
+
 # -- calibration -------------------------------------------------------------------------
 
 
