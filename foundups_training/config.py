@@ -66,6 +66,10 @@ def default_models_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "models"
 
 
+#: ``gemma_weights``: the shipped Gemma widened to F16 (models/widen.py), or as shipped.
+GEMMA_WEIGHTS = ("f16", "shipped")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, resolved. Build with :func:`load_settings`."""
@@ -228,9 +232,9 @@ def _coerce(name: str, value: Any) -> Any:
         text = os.fspath(value)
         if name == "chroma_url" and text:
             _check_chroma_url(text)
-        if name == "gemma_weights" and text.strip().lower() not in ("f16", "shipped"):
-            raise ValueError("f16 or shipped is expected")
         if name == "gemma_weights":
+            if text.strip().lower() not in GEMMA_WEIGHTS:
+                raise ValueError(" or ".join(GEMMA_WEIGHTS) + " is expected")
             return text.strip().lower()
         return text
     except (TypeError, ValueError) as exc:

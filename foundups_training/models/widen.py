@@ -51,8 +51,6 @@ from foundups_training.models.locator import (
 
 log = logging.getLogger(__name__)
 
-#: ``gemma_weights`` values: widen the shipped Gemma's layers to F16, or load it as shipped.
-WEIGHTS = ("f16", "shipped")
 _STAMP_VERSION = 1
 _lock = threading.Lock()
 #: source path -> why widening it failed in this process (warned once, not tried again).
