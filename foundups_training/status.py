@@ -106,13 +106,17 @@ def _metrics_summary(trainer: Trainer, status: dict[str, Any]) -> None:
 def _read_metrics(store: MetricsStore) -> tuple[Any, Any, dict[str, Any]]:
     """The last successful run, the failed attempt after it (or None), the answer stats.
 
-    A failed attempt that a ``clear`` came after is left out: it warned about a memory that
-    is gone, and after a clear status describes a fresh one (the history keeps the run).
+    A run that a ``clear`` came after is left out, failed or not: it trained or warned
+    about a memory that is gone, and after a clear status describes a fresh one (the
+    history keeps the run; the menu's metrics view still lists it).
     """
     failed = store.last_failed_training()
     if failed is not None and _cleared_after(store, failed.ts):
         failed = None
-    return store.last_successful_training(), failed, store.answer_stats()
+    last = store.last_successful_training()
+    if last is not None and _cleared_after(store, last.ts):
+        last = None
+    return last, failed, store.answer_stats()
 
 
 #: How many of the latest pattern snapshots are looked through for a clear.

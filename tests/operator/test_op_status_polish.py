@@ -222,6 +222,11 @@ def test_clear_forgets_the_failed_attempt_before_it(
         cleared_at = store.snapshots(limit=1)[0]
     assert cleared_at.reason == "clear"
 
+    # nor is the run before the clear the memory's last training: that memory is gone
+    assert status["last_training"] is None and "last_training_run" not in status
+    assert main(["status", "--data-dir", data]) == 0
+    assert _line(capsys.readouterr().out, "last training  : ").endswith(": never")
+
     # a run that fails after the clear is news again
     with MetricsStore(settings.metrics_path) as store:
         store.record_training(
