@@ -669,12 +669,12 @@ _FALLBACK = re.compile(
 #: header's ``"a; b"``), so ``docker run -u 1000:1000`` and ``mkdir -p x`` after it are no
 #: such flags. The name is a command's: a word of its own, or in a ``bin/`` folder (not a data
 #: folder: ``find /var/lib/mysql -print``), arguments after it. A Windows program's name may
-#: end in ``.exe`` (``C:\redis\redis-cli.exe``, ``"C:\Program Files\…\curl.exe"``: its
-#: path's closing quote). Each alternative of the body starts with its own character: one
-#: pass, linear.
+#: end in ``.exe`` in any case (``C:\redis\redis-cli.exe``, ``redis-cli.Exe``,
+#: ``"C:\Program Files\…\curl.exe"``: its path's closing quote). Each alternative of the
+#: body starts with its own character: one pass, linear.
 _COMMAND_BODY = r"(?=[ \t])(?:[^|&;\n'\"]|&(?!&)|'[^'\n]*'|\"[^\"\n]*\")*"
 _COMMAND_START = r"(?:(?<![\w\-./:])|(?<=bin/))"
-_EXE = r"(?:\.(?:exe|EXE)[\"']?)?"
+_EXE = r"(?:\.(?i:exe)[\"']?)?"
 _CURL = re.compile(_COMMAND_START + r"curl" + _EXE + _COMMAND_BODY)
 _CURL_USER = re.compile(r"(?<![\w\-])(?:--user|--proxy-user)(?:[ \t]+|=)|(?<![\w\-])-[uU][ \t]*")
 _MYSQL_NAMES = r"(?:mysql|mariadb)(?:-?(?:dump|admin|import|check|show|pump))?"
@@ -887,7 +887,7 @@ _LIST_COMMANDS = tuple(
             + _STRING_PREFIX
             + r"(?P<q>\\?['\"])(?:[^'\"\s]*[/\\])?(?:"
             + name
-            + r")(?:\.(?:exe|EXE))?(?P=q)"
+            + r")(?:\.(?i:exe))?(?P=q)"
         ),
         values,
     )

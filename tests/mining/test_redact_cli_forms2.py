@@ -47,6 +47,10 @@ LEAKS = [
     ("REDIS-CLI.EXE", r"C:\Redis\redis-cli.EXE -a pw9x", "pw9x"),
     ("mysql.exe -p", r"C:\mysql\bin\mysql.exe -uroot -phunter2 db", "hunter2"),
     ("quoted .exe path", r'"C:\Program Files\Redis\redis-cli.exe" -a pw9x ping', "pw9x"),
+    # Windows names are case-blind: Explorer's "Redis-cli.Exe" runs as well
+    ("redis-cli.Exe", r"C:\Redis\redis-cli.Exe -a pw9x", "pw9x"),
+    ("curl.eXe -u", "curl.eXe -u bob:pw9x https://x", "pw9x"),
+    ("list item mysql.Exe", r"['C:\\mysql\\mysql.Exe', '-phunter2']", "hunter2"),
 ]
 
 
