@@ -269,6 +269,17 @@ def _identity(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
+def stamp_fields(st: os.stat_result) -> dict[str, int]:
+    """What a stamp records of the file it describes: size, mtime, ctime, inode, device
+    (a file replaced or edited in place, even with its mtime put back, no longer matches)."""
+    return dict(zip(("size", "mtime_ns", "ctime_ns", "ino", "dev"), _identity(st), strict=True))
+
+
+def stamp_describes(data: dict[str, Any], st: os.stat_result) -> bool:
+    """Whether a stamp's recorded fields are those of the file as it is now."""
+    return all(data.get(key) == value for key, value in stamp_fields(st).items())
+
+
 def _stamp_path(target: Path) -> Path:
     return target.with_suffix(target.suffix + ".verified")
 
@@ -281,33 +292,19 @@ def _stamp_ok(target: Path, spec: PartsSpec, st: os.stat_result) -> bool:
         return False
     if not isinstance(data, dict):
         return False
-    size, mtime_ns, ctime_ns, ino, dev = _identity(st)
     return (
         data.get("version") == _STAMP_VERSION
         and data.get("sha256") == spec.sha256
-        and size == spec.size
-        and data.get("size") == size
-        and data.get("mtime_ns") == mtime_ns
-        and data.get("ctime_ns") == ctime_ns
-        and data.get("ino") == ino
-        and data.get("dev") == dev
+        and st.st_size == spec.size
+        and stamp_describes(data, st)
     )
 
 
 def _write_stamp(target: Path, spec: PartsSpec) -> None:
     """Record that ``target`` (hashed just now, matching the pin) is the pinned file."""
     st = target.stat()
-    size, mtime_ns, ctime_ns, ino, dev = _identity(st)
     _remember(target, _identity(st), spec.sha256, spec.size)
-    stamp = {
-        "version": _STAMP_VERSION,
-        "sha256": spec.sha256,
-        "size": size,
-        "mtime_ns": mtime_ns,
-        "ctime_ns": ctime_ns,
-        "ino": ino,
-        "dev": dev,
-    }
+    stamp = {"version": _STAMP_VERSION, "sha256": spec.sha256, **stamp_fields(st)}
     try:
         _stamp_path(target).write_text(json.dumps(stamp))
     except OSError as exc:  # a read-only cache: the next process hashes again, that is all

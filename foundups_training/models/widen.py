@@ -47,6 +47,8 @@ from foundups_training.models.locator import (
     _remove_stale_joins,
     checked_open,
     pinned_as,
+    stamp_describes,
+    stamp_fields,
 )
 
 log = logging.getLogger(__name__)
@@ -75,16 +77,11 @@ def _stamp_sha(target: Path) -> str | None:
         return None
     if not isinstance(data, dict):
         return None
-    size, mtime_ns, ctime_ns, ino, dev = _identity(st)
     ok = (
         data.get("version") == _STAMP_VERSION
         and data.get("source_sha256") == GEMMA_SHA256
         and isinstance(data.get("sha256"), str)
-        and data.get("size") == size
-        and data.get("mtime_ns") == mtime_ns
-        and data.get("ctime_ns") == ctime_ns
-        and data.get("ino") == ino
-        and data.get("dev") == dev
+        and stamp_describes(data, st)
     )
     return str(data["sha256"]) if ok else None
 
@@ -121,17 +118,12 @@ def _derive(source: Path, target: Path, n_threads: int) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     st = target.stat()
-    size, mtime_ns, ctime_ns, ino, dev = _identity(st)
-    _remember(target, _identity(st), sha256, size)
+    _remember(target, _identity(st), sha256, st.st_size)
     stamp = {
         "version": _STAMP_VERSION,
         "source_sha256": GEMMA_SHA256,
         "sha256": sha256,
-        "size": size,
-        "mtime_ns": mtime_ns,
-        "ctime_ns": ctime_ns,
-        "ino": ino,
-        "dev": dev,
+        **stamp_fields(st),
     }
     try:
         _stamp(target).write_text(json.dumps(stamp))
