@@ -20,7 +20,6 @@ Results go to ``benchmarks/results/labels-<time>.json`` and a table is printed.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from dataclasses import replace
@@ -29,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from rows import save_rows  # noqa: E402
+from rows import latency_rows, save_rows  # noqa: E402
 
 #: Chat messages a moderator sees, as a host would ask about each (no real user's text).
 MESSAGES = (
@@ -94,19 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                         errors[name] += 1
                         continue
                     latencies[name].append(answer.latency_ms)
-    base = statistics.median(latencies["no labels"])
-    rows = [
-        {
-            "variant": name,
-            "n": len(values),
-            "errors": errors[name],
-            "p50_ms": round(statistics.median(values), 1),
-            "max_ms": round(max(values), 1),
-            "p50_over_baseline": round(statistics.median(values) / base, 2),
-        }
-        for name, values in latencies.items()
-        if values
-    ]
+    rows = latency_rows("variant", latencies, errors, "no labels")
     save_rows("labels", rows)
     return 0 if all(errors[name] == 0 for name in variants) else 1
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 from dataclasses import replace
@@ -30,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from rows import save_rows  # noqa: E402
+from rows import latency_rows, save_rows  # noqa: E402
 
 DEV = HERE.parent / "foundups_training" / "evalsets" / "sample_qa_dev.jsonl"
 
@@ -80,21 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for router in routers.values():
                 router.close()
-    base = statistics.median(latencies["shipped"])
     differ = sum(a != b for a, b in zip(answers["shipped"], answers["f16"], strict=True))
-    rows = [
-        {
-            "weights": name,
-            "n": len(values),
-            "errors": errors[name],
-            "p50_ms": round(statistics.median(values), 1),
-            "max_ms": round(max(values), 1),
-            "p50_over_baseline": round(statistics.median(values) / base, 2),
-            "answers_differing": differ if name != "shipped" else 0,
-        }
-        for name, values in latencies.items()
-        if values
-    ]
+    rows = latency_rows("weights", latencies, errors, "shipped")
+    for row in rows:
+        row["answers_differing"] = differ if row["weights"] != "shipped" else 0
     save_rows("widen", rows)
     return 0 if all(errors[name] == 0 for name in variants) else 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -22,3 +23,23 @@ def save_rows(name: str, rows: list[dict[str, Any]]) -> Path:
         print(" | ".join(str(row[k]) for k in keys))
     print(f"\nresults: {out}")
     return out
+
+
+def latency_rows(
+    column: str, latencies: dict[str, list[float]], errors: dict[str, int], baseline: str
+) -> list[dict[str, Any]]:
+    """One row per variant with answers: its count, errors, p50 and max latency (ms), and
+    its p50 as a ratio against ``baseline``'s, measured in the same run."""
+    base = statistics.median(latencies[baseline])
+    return [
+        {
+            column: name,
+            "n": len(values),
+            "errors": errors[name],
+            "p50_ms": round(statistics.median(values), 1),
+            "max_ms": round(max(values), 1),
+            "p50_over_baseline": round(statistics.median(values) / base, 2),
+        }
+        for name, values in latencies.items()
+        if values
+    ]
