@@ -231,6 +231,26 @@ class Recalled:
 
 
 @dataclass(frozen=True, slots=True)
+class Near:
+    """A stored pattern's place in a recall without its text: its id, kind and module and its
+    cosine similarity to the query. ``pattern`` is the whole pattern when the recall read it
+    (a memory without :meth:`~foundups_training.memory.store.PatternMemory.neighbours`), else
+    None: fetch the few wanted with ``patterns(ids)``."""
+
+    id: str
+    kind: str
+    module: str
+    similarity: float
+    pattern: Pattern | None = None
+
+    @classmethod
+    def of(cls, recalled: Recalled) -> Near:
+        """A full recall's hit, its pattern kept."""
+        p = recalled.pattern
+        return cls(p.id, p.kind, p.module, recalled.similarity, p)
+
+
+@dataclass(frozen=True, slots=True)
 class Query:
     """A question for the training plugin.
 

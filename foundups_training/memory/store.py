@@ -33,6 +33,7 @@ from foundups_training.config import Settings
 from foundups_training.records import (
     BEFORE_MARK,
     PATTERN_KINDS,
+    Near,
     Pattern,
     Recalled,
     Variant,
@@ -337,10 +338,11 @@ PREFILTER_FETCH = (32, 64, 256)
 
 #: A recall filtered on ``kind`` alone (what the router asks) fetches only the neighbours'
 #: ids and distances -- ~5 ms for 512 at 100K, where their metadata costs ~30 ms -- and
-#: looks their kinds up in a per-process cache (a pattern's kind never changes), so it can
-#: afford many more neighbours before it lets Chroma filter.
+#: looks their kinds up in a per-process cache (a pattern's id is a hash of its kind and
+#: module, so neither ever changes), so it can afford many more neighbours before it lets
+#: Chroma filter.
 KIND_FETCH = (128, 2048)
-#: Ids whose kind the cache keeps (least recently used dropped first): ~3 MB.
+#: Ids whose kind and module the cache keeps (least recently used dropped first): ~4 MB.
 KIND_CACHE = 20_000
 #: A filter that keeps less than this share of the store is left to Chroma's own filtered
 #: search, which scans the matching patterns exactly. The unfiltered neighbours cannot be
@@ -508,8 +510,9 @@ class PatternMemory:
         self._pid = os.getpid()
         self._migrated = False  # checked by the first write of this process (see _migrate)
         self._ef_search: int | None = None  # the search width this process last set or saw
-        # id -> kind of patterns seen by kind-filtered recalls (a kind never changes).
-        self._kind_cache: OrderedDict[str, str] = OrderedDict()
+        # id -> (kind, module) of patterns seen by kind-filtered recalls (neither changes:
+        # both are part of what the id hashes).
+        self._kind_cache: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._kind_lock = threading.Lock()
         # filter -> (share of the store it keeps, when measured)
         self._pool_shares: dict[str, tuple[float, float]] = {}
@@ -979,16 +982,51 @@ class PatternMemory:
                     return self._recalled(matching[:n], min_similarity)
         return self._recalled(self._query(col, vector, n, filtered), min_similarity)
 
-    def _recall_by_kind(
+    def neighbours(self, query: str, n: int, kind: str) -> list[Near]:
+        """The ``n`` patterns of ``kind`` nearest ``query`` (best first) without their text:
+        ids and distances from the index, kinds and modules from the cache :meth:`recall`
+        keeps. For a caller that weighs many and reads few (the router's best passage per
+        module: its 64 passages' metadata was ~20 of a module question's ~35 ms on the real
+        host's index); :meth:`patterns` reads the few. A kind too rare for the cache's way
+        (see :data:`SMALL_POOL_SHARE`) is recalled whole, its patterns kept."""
+        where = {"kind": kind}
+        col = self._col(create=False)
+        if col is None or n <= 0 or not query:
+            return []
+        clauses = simple_filter(where)
+        assert clauses is not None  # one plain clause
+        if self._pool_share(col, where) >= SMALL_POOL_SHARE:
+            vector = self.encoder.encode_query(query)
+            found = self._nearest_by_kind(col, vector, n, clauses, 0.0)
+            if found is not None:
+                return [Near(pid, k, module, 1.0 - float(dist)) for pid, dist, k, module in found]
+        return [Near.of(r) for r in self.recall(query, n, where=where)]
+
+    def patterns(self, ids: Sequence[str]) -> dict[str, Pattern]:
+        """The stored patterns of ``ids`` by id, in one read (absent ids left out)."""
+        col = self._col(create=False)
+        wanted = list(dict.fromkeys(ids))
+        if col is None or not wanted:
+            return {}
+        found = col.get(ids=wanted, include=["metadatas", "documents"])  # type: ignore[list-item]
+        return {
+            pid: from_record(pid, doc, meta)
+            for pid, doc, meta in zip(
+                found["ids"], found["documents"] or [], found["metadatas"] or [], strict=True
+            )
+        }
+
+    def _nearest_by_kind(
         self,
         col: Collection,
         vector: Any,
         n: int,
         clauses: list[tuple[str, bool, tuple[Any, ...]]],
         min_similarity: float,
-    ) -> list[Recalled] | None:
-        """A ``kind``-filtered recall from the unfiltered neighbours' ids and distances and
-        the kind cache; None when even the widest fetch holds fewer than ``n`` matches."""
+    ) -> list[tuple[str, float, str, str]] | None:
+        """The ``n`` nearest ``(id, distance, kind, module)`` of a ``kind`` filter, from the
+        unfiltered neighbours' ids and distances and the kind cache; None when even the
+        widest fetch holds fewer than ``n`` matches."""
         for k in sorted({max(KIND_FETCH[0], n * 4), *KIND_FETCH[1:]}):
             result = col.query(
                 query_embeddings=[vector],
@@ -997,30 +1035,46 @@ class PatternMemory:
             )
             ids = result["ids"][0]
             dists = (result["distances"] or [[]])[0]
-            kinds = self._kinds(col, ids)
+            known = self._identities(col, ids)
+            kinds = {kind for kind, _ in known.values()}
+            wanted = {kind for kind in kinds if _matches({"kind": kind}, clauses)}
             matching = [
-                (pid, dist)
+                (pid, dist, *known[pid])
                 for pid, dist in zip(ids, dists, strict=True)
-                if pid in kinds and _matches({"kind": kinds[pid]}, clauses)
+                if pid in known and known[pid][0] in wanted
             ]
             exhausted = len(ids) < k or bool(dists and 1.0 - dists[-1] < min_similarity)
             if len(matching) >= n or exhausted:
-                chosen = matching[:n]
-                if not chosen:
-                    return []
-                found = col.get(
-                    ids=[pid for pid, _ in chosen],
-                    include=["metadatas", "documents"],  # type: ignore[list-item]
-                )
-                docs = dict(zip(found["ids"], found["documents"] or [], strict=True))
-                metas = dict(zip(found["ids"], found["metadatas"] or [], strict=True))
-                hits = [
-                    (pid, docs[pid], metas[pid] or {}, dist)
-                    for pid, dist in chosen
-                    if pid in docs  # deleted meanwhile
-                ]
-                return self._recalled(hits, min_similarity)
+                return matching[:n]
         return None
+
+    def _recall_by_kind(
+        self,
+        col: Collection,
+        vector: Any,
+        n: int,
+        clauses: list[tuple[str, bool, tuple[Any, ...]]],
+        min_similarity: float,
+    ) -> list[Recalled] | None:
+        """A ``kind``-filtered recall: :meth:`_nearest_by_kind`, then the chosen patterns read;
+        None when even the widest fetch holds fewer than ``n`` matches."""
+        chosen = self._nearest_by_kind(col, vector, n, clauses, min_similarity)
+        if chosen is None:
+            return None
+        if not chosen:
+            return []
+        found = col.get(
+            ids=[pid for pid, *_ in chosen],
+            include=["metadatas", "documents"],  # type: ignore[list-item]
+        )
+        docs = dict(zip(found["ids"], found["documents"] or [], strict=True))
+        metas = dict(zip(found["ids"], found["metadatas"] or [], strict=True))
+        hits = [
+            (pid, docs[pid], metas[pid] or {}, dist)
+            for pid, dist, *_ in chosen
+            if pid in docs  # deleted meanwhile
+        ]
+        return self._recalled(hits, min_similarity)
 
     def _pool_share(self, col: Collection, where: Mapping[str, Any] | None) -> float:
         """The share of the store that ``where`` keeps, re-measured every POOL_SHARE_TTL s
@@ -1038,8 +1092,9 @@ class PatternMemory:
             self._pool_shares[key] = (share, now)
         return share
 
-    def _kinds(self, col: Collection, ids: Sequence[str]) -> dict[str, str]:
-        """The kind of each stored id among ``ids``, from the cache or one metadata read."""
+    def _identities(self, col: Collection, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """The kind and module of each stored id among ``ids``, from the cache or one
+        metadata read."""
         with self._kind_lock:
             cache = self._kind_cache
             known = {pid: cache[pid] for pid in ids if pid in cache}
@@ -1049,12 +1104,15 @@ class PatternMemory:
         if unknown:
             found = col.get(ids=unknown, include=["metadatas"])  # type: ignore[list-item]
             fetched = {
-                pid: sys.intern(str((meta or {}).get("kind", "")))
+                pid: (
+                    sys.intern(str((meta or {}).get("kind", ""))),
+                    sys.intern(str((meta or {}).get("module", ""))),
+                )
                 for pid, meta in zip(found["ids"], found["metadatas"] or [], strict=True)
             }
             with self._kind_lock:
-                for pid, kind in fetched.items():
-                    self._kind_cache[pid] = kind
+                for pid, identity in fetched.items():
+                    self._kind_cache[pid] = identity
                 while len(self._kind_cache) > KIND_CACHE:
                     self._kind_cache.popitem(last=False)
             known.update(fetched)

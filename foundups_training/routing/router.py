@@ -54,6 +54,7 @@ from foundups_training.records import (
     MASKED,
     PATTERN_KINDS,
     Answer,
+    Near,
     Pattern,
     Query,
     Recalled,
@@ -115,7 +116,9 @@ class Memory(Protocol):
 
     # Optional: ``similarity(query, ids) -> {id: cosine}``, used to weigh module summaries;
     # ``pattern_similarity(query, patterns) -> [cosine]`` for patterns not stored (a moment
-    # of the log, :mod:`.moments`).
+    # of the log, :mod:`.moments`); ``neighbours(query, n, kind) -> [Near]`` with
+    # ``patterns(ids) -> {id: Pattern}``: a kind's nearest without their text, and the few
+    # read (the modules' passages, :meth:`Router._doc_scores`).
 
 
 @dataclass(frozen=True)
@@ -682,12 +685,20 @@ class Router:
         does: a passage of a module's README or INTERFACE is nearer it than the nearest of
         ``recalled`` (what the log taught)."""
         try:
-            passages = self.memory.recall(search, n=1, where={"kind": "module_doc"})
+            passages = self._passages(search, 1)
         except Exception as exc:  # noqa: BLE001 - the lookup still answers
             log.warning("module_doc recall failed: %s", exc)
             return False
         best_log = max((r.similarity for r in recalled), default=0.0)
         return bool(passages) and passages[0].similarity > best_log
+
+    def _passages(self, search: str, n: int) -> list[Near]:
+        """The ``n`` passages of modules' READMEs and INTERFACEs nearest ``search``, read
+        without their text where the memory can (``neighbours``)."""
+        neighbours = getattr(self.memory, "neighbours", None)
+        if neighbours is not None and getattr(self.memory, "patterns", None) is not None:
+            return list(neighbours(search, n, "module_doc"))
+        return [Near.of(r) for r in self.memory.recall(search, n=n, where={"kind": "module_doc"})]
 
     def _with_moment(self, text: str, recalled: list[Recalled]) -> list[Recalled]:
         """The patterns of the log at the moment the question names, nearest first, in
@@ -845,18 +856,16 @@ class Router:
         if v <= 0 or not candidates:
             return candidates
         try:
-            passages = self.memory.recall(
-                search, n=self.rules.doc_recall_n, where={"kind": "module_doc"}
-            )
+            passages = self._passages(search, self.rules.doc_recall_n)
         except Exception as exc:  # noqa: BLE001 - the unmixed ranking still answers
             log.warning("module_doc recall failed: %s", exc)
             return candidates
-        best: dict[str, Recalled] = {}
-        for rec in passages:
-            key = rec.pattern.module.strip("/").lower()
-            if rec.pattern.kind == "module_doc" and key:
-                if key not in best or rec.similarity > best[key].similarity:
-                    best[key] = rec
+        best: dict[str, Near] = {}
+        for near in passages:
+            key = near.module.strip("/").lower()
+            if near.kind == "module_doc" and key:
+                if key not in best or near.similarity > best[key].similarity:
+                    best[key] = near
         mixed = [
             c if c.key not in best else _mixed(c, best[c.key].similarity, v) for c in candidates
         ]
@@ -866,7 +875,7 @@ class Router:
         self,
         search: str,
         candidates: Sequence[Candidate],
-        passages: dict[str, Recalled],
+        passages: dict[str, Near],
         v: float,
     ) -> list[Candidate]:
         """Modules that only their own documents bring: those of the first ``max_options``
@@ -885,21 +894,24 @@ class Router:
             return []
         out = []
         try:
-            ids = {k: module_summary_id(passages[k].pattern.module.strip("/")) for k in extra}
+            ids = {k: module_summary_id(passages[k].module.strip("/")) for k in extra}
             found = similarity(search, list(ids.values()))
+            extra = [k for k in extra if ids[k] in found]  # others: not the indexed tree's
+            unread = [passages[k].id for k in extra if passages[k].pattern is None]
+            read = self.memory.patterns(unread) if unread else {}  # type: ignore[attr-defined]
             for key in extra:
-                summary = found.get(ids[key])
-                if summary is None:
-                    continue  # no summary pattern: not a module of the indexed tree
-                rec = passages[key]
+                near = passages[key]
+                passage = near.pattern or read.get(near.id)
+                if passage is None:
+                    continue  # deleted since it was found
                 out.append(
                     Candidate(
                         key=key,
-                        text=rec.pattern.module.strip("/"),
-                        evidence=rec.pattern.context,
-                        similarity=(1 - v) * summary + v * rec.similarity,
-                        pattern_ids=(rec.pattern.id,),
-                        words=pattern_words([rec.pattern]),
+                        text=passage.module.strip("/"),
+                        evidence=passage.context,
+                        similarity=(1 - v) * found[ids[key]] + v * near.similarity,
+                        pattern_ids=(passage.id,),
+                        words=pattern_words([passage]),
                     )
                 )
         except Exception as exc:  # noqa: BLE001 - the recalled modules still answer

@@ -470,6 +470,50 @@ def test_a_small_pool_is_searched_by_chromas_own_filter(memory: PatternMemory, m
     assert not memory._pool_shares
 
 
+def test_neighbours_are_the_filtered_recall_without_the_text(
+    memory: PatternMemory, monkeypatch
+) -> None:
+    """``neighbours`` gives what a kind-filtered recall gives (ids, order, similarities,
+    kinds, modules) from the index and the kind cache, reading no document; ``patterns``
+    reads the few wanted."""
+    memory.upsert(
+        [make(i, kind="stream", module=f"modules/platform/m{i % 4}") for i in range(40)]
+        + [make(i, kind="priority") for i in range(40, 80)]
+    )
+    query = "stream went live"
+    recalled = memory.recall(query, n=6, where={"kind": "stream"})
+    from chromadb.api.models.Collection import Collection
+
+    reads: list[list[str]] = []
+    original_get = Collection.get
+
+    def get(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        reads.append(list(kwargs.get("include") or []))
+        return original_get(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "get", get)
+    near = memory.neighbours(query, 6, "stream")
+    assert [(n.id, n.kind, n.module) for n in near] == [
+        (r.pattern.id, r.pattern.kind, r.pattern.module) for r in recalled
+    ]
+    assert [n.similarity for n in near] == pytest.approx([r.similarity for r in recalled])
+    assert all(n.pattern is None for n in near)
+    assert not any("documents" in include for include in reads)  # no text read
+    wanted = [near[0].id, near[2].id, "no-such-id"]
+    assert memory.patterns(wanted) == {r.pattern.id: r.pattern for r in recalled[:3:2]}
+    assert memory.neighbours("", 6, "stream") == [] and memory.neighbours(query, 0, "x") == []
+    assert memory.patterns([]) == {}
+
+
+def test_neighbours_of_a_small_pool_are_recalled_whole(memory: PatternMemory) -> None:
+    memory.upsert(
+        [make(i, kind="stream") for i in range(60)] + [make(i, kind="moderation") for i in (60, 61)]
+    )
+    near = memory.neighbours("stream went live", 5, "moderation")
+    assert [n.kind for n in near] == ["moderation", "moderation"]
+    assert all(n.pattern is not None and n.pattern.id == n.id for n in near)
+
+
 def test_kind_counts_agree_with_the_full_stats(memory) -> None:  # type: ignore[no-untyped-def]
     """The cheap per-kind count (ids only) that idle cycles record gives what ``stats``
     gives by reading every pattern's metadata; a kind this version does not know is ""."""

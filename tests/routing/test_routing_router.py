@@ -579,6 +579,50 @@ def test_a_module_its_passage_brings_is_an_option() -> None:
     assert ans.text == "modules/d/alpha" and not ans.error
 
 
+class NeighbourMemory(SummaryMemory):
+    """SummaryMemory that also gives a kind's nearest without their text (``neighbours``)
+    and reads the few wanted (``patterns``), as the real store does."""
+
+    def __init__(self, *args, **kw) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kw)
+        self.read: list[list[str]] = []
+
+    def neighbours(self, query, n, kind):  # type: ignore[no-untyped-def]
+        from foundups_training.records import Near
+
+        hits = self.recall(query, n=n, where={"kind": kind})
+        return [Near(r.pattern.id, r.pattern.kind, r.pattern.module, r.similarity) for r in hits]
+
+    def patterns(self, ids):  # type: ignore[no-untyped-def]
+        self.read.append(list(ids))
+        return {p.id: p for p, _ in self.items if p.id in ids}
+
+
+def test_passages_read_without_their_text_give_the_same_options() -> None:
+    """With a memory that gives passages without their text, the ranking is the same, and
+    only the passage of a module its passage alone brings is read."""
+    question = Query("Where is the paywall that meters paid build compute?", tier="memory")
+    plain = make_router(_doc_only_memory(), doc_weight=0.5)
+    expected = plain.answer(question)
+    items, summaries = plain.memory.items, plain.memory.summaries  # type: ignore[attr-defined]
+    memory = NeighbourMemory(items, summaries)
+    router = make_router(memory, doc_weight=0.5)
+    ans = router.answer(question)
+    assert (ans.text, ans.confidence, ans.patterns) == (
+        expected.text,
+        expected.confidence,
+        expected.patterns,
+    )
+    assert router._local.candidates == plain._local.candidates
+    beta_passage = next(p for p, _ in items if p.kind == "module_doc" and "beta" in p.module)
+    assert memory.read == [[beta_passage.id]]  # not the stray folder's, nor any other
+    # a passage deleted between the two reads: beta is left out, nothing fails
+    memory.items = [(p, s) for p, s in items if p.id != beta_passage.id or p.kind != "module_doc"]
+    memory.recall = lambda *a, **k: ListMemory(items).recall(*a, **k)  # type: ignore[method-assign]
+    gone = make_router(memory, doc_weight=0.5).answer(question)
+    assert gone.text == "modules/d/alpha" and not gone.error
+
+
 def test_summary_weighting_failure_keeps_the_plain_ranking() -> None:
     memory = _daemon_memory(fail_similarity=True)
     # no option says the question's words: the patterns' own similarity orders them
