@@ -893,43 +893,106 @@ _LIST_COMMANDS = tuple(
     )
     for name, values in _WORD_COMMANDS + _LIST_ONLY_COMMANDS
 )
-#: A list's next item: a string (its text in a group; bytes too), one in escaped quotes
-#: (``\\"pw\\"``: a backslash and the character after it are its text unless that is the
-#: quote), or else an expression (group ``expr``, empty: see :data:`_LIST_EXPRESSION`).
-_LIST_ITEM = re.compile(
-    r"[ \t]*,[ \t]*(?:" + _STRING_PREFIX + r"(?:'(?P<sq>[^'\\\n]*(?:\\.[^'\\\n]*)*)'"
+#: A string item of a list: its text in a group (bytes too), or one in escaped quotes
+#: (``\\"pw\\"``: a backslash and the character after it are its text unless that is
+#: the quote).
+_LIST_STRING_ITEM = (
+    _STRING_PREFIX + r"(?:'(?P<sq>[^'\\\n]*(?:\\.[^'\\\n]*)*)'"
     r"|\"(?P<dq>[^\"\\\n]*(?:\\.[^\"\\\n]*)*)\")"
     r"|\\'(?P<esq>(?:[^\\\n]|\\[^'\n])*)\\'|\\\"(?P<edq>(?:[^\\\n]|\\[^\"\n])*)\\\""
-    r"|(?P<expr>(?=[^\s,)\]}])))"
 )
+#: A list's next item: a string (:data:`_LIST_STRING_ITEM`), or else an expression (group
+#: ``expr``, empty: read by :func:`_expression_end`).
+_LIST_ITEM = re.compile(r"[ \t]*,[ \t]*(?:" + _LIST_STRING_ITEM + r"|(?P<expr>(?=[^\s,)\]}])))")
+#: A string that continues a string item (``'-p' + 'pw'``, ``'-p' 'pw'``: one string).
+_LIST_STRING_MORE = re.compile(r"[ \t]*(?:\+[ \t]*)?(?:" + _LIST_STRING_ITEM + ")")
+#: What ends a list's item: its ``,`` or the list's closing bracket.
+_ITEM_END = re.compile(r"[ \t]*(?:[,)\]}]|$)", re.MULTILINE)
 #: A string inside an expression, plain or in escaped quotes.
-_EXPRESSION_STRING = (
+_EXPRESSION_STRING = re.compile(
     r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'|\"[^\"\\\n]*(?:\\.[^\"\\\n]*)*\""
     r"|\\'(?:[^\\\n]|\\[^'\n])*\\'|\\\"(?:[^\\\n]|\\[^\"\n])*\\\""
 )
-
-
-def _brackets(depth: int) -> str:
-    """A bracketed part of an expression, brackets inside it ``depth - 1`` deep at most
-    (``(…)``, ``[…]``, ``{…}``, each closed by its own; strings whole). Possessive: a part
-    that does not close fails at once, with no other way tried."""
-    inner = _EXPRESSION_STRING + r"|[^()\[\]{}'\"\\\n]"
-    if depth > 1:
-        inner += "|" + _brackets(depth - 1)
-    return rf"\((?:{inner})*+\)|\[(?:{inner})*+\]|\{{(?:{inner})*+\}}"
-
-
-#: A list's item that is code, not a literal: a name, a call, a subscript, an f-string
-#: (``os.environ["H"]``, ``get_pw()``, ``f'-u{user}'``, ``port + 1``): read to its ``,``, its
-#: brackets and strings whole, so the items after it are still read (a password after
-#: ``cfg['url']``). It holds no literal of its own. At most :data:`_LONGEST_EXPRESSION`
-#: characters and brackets three deep; one it cannot read ends the list's scan.
-_LIST_EXPRESSION = re.compile(
-    r"(?:" + _EXPRESSION_STRING + r"|[^()\[\]{}'\"\\\n,]|" + _brackets(3) + r")++"
-)
+_CLOSING = {"(": ")", "[": "]", "{": "}"}
+#: A list's item that is code, not a literal (``os.environ["H"]``, ``get_pw()``,
+#: ``f'-u{user}'``, ``port + 1``, ``':' + port``) is read to its ``,``, its brackets (any
+#: depth) and strings whole, so the items after it are still read (a password after
+#: ``cfg['url']``). It holds no literal of its own. At most this many characters; one that
+#: does not end within them ends the list's scan.
 _LONGEST_EXPRESSION = 256
 #: The groups of :data:`_LIST_ITEM` that hold a string's text.
 _LIST_STRINGS = ("sq", "dq", "esq", "edq")
+
+
+def _expression_end(text: str, pos: int, end: int) -> int | None:
+    """Where the code item at ``pos`` ends: after its last whole part before its ``,``, the
+    list's closing bracket or ``end`` (its brackets closed by their own, its strings whole;
+    a quote or backslash that opens no string, or a line's end, ends it too). None when
+    not even its first part is whole. One pass, no regular expression that grows with the
+    brackets' depth."""
+    end = min(end, len(text))
+    stack: list[str] = []
+    i = whole = pos
+    while i < end:
+        c = text[i]
+        string = _EXPRESSION_STRING.match(text, i, end) if c in "'\"\\" else None
+        if string is not None:
+            i = string.end()
+        elif c in "'\"\\\n":
+            break
+        elif c in _CLOSING:
+            stack.append(_CLOSING[c])
+            i += 1
+            continue
+        elif c in ")]}":
+            if not stack or stack[-1] != c:
+                break
+            stack.pop()
+            i += 1
+        elif c == "," and not stack:
+            break
+        else:
+            i += 1
+        if not stack:
+            whole = i
+    return whole if whole > pos else None
+
+
+#: Ends the text of a string item that code follows (``'-p' + pw``, ``'pw'.strip()``): the
+#: item is its strings and then something unknown, so ``'-p' + pw`` is not the bare flag
+#: ``-p`` (whose password would be the next item).
+_CODE_TAIL = "\x00"
+
+
+def _list_item(text: str, item: re.Match[str]) -> tuple[list[tuple[int, int]], bool, int]:
+    """A string item's parts (the spans of its strings' texts: more than one when it is
+    joined, ``'-p' + 'pw'``), whether code follows them (read over: ``'-p' + pw``,
+    ``'pw'.strip()``), and where the item ends; -1 when it ends nowhere the scan can go on
+    from."""
+    group = next(g for g in _LIST_STRINGS if item.group(g) is not None)
+    parts = [item.span(group)]
+    pos = item.end()
+    while (more := _LIST_STRING_MORE.match(text, pos)) is not None:
+        parts.append(more.span(next(g for g in _LIST_STRINGS if more.group(g) is not None)))
+        pos = more.end()
+    if _ITEM_END.match(text, pos):
+        return parts, False, pos
+    stop = _expression_end(text, pos, pos + _LONGEST_EXPRESSION)
+    return parts, True, -1 if stop is None else stop
+
+
+def _joined_replacement(
+    parts: list[tuple[int, int]], offset: int, new: str
+) -> list[tuple[int, int, str]]:
+    """Spans that put ``new`` in place of the joined text of ``parts`` from ``offset`` on:
+    the part where that begins keeps what comes before it, the later parts are emptied."""
+    spans: list[tuple[int, int, str]] = []
+    seen = 0
+    for start, stop in parts:
+        if seen + (stop - start) > offset:
+            spans.append((start + max(0, offset - seen), stop, "" if spans else new))
+        seen += stop - start
+    return spans
 
 
 def _shell_spans(text: str) -> list[tuple[int, int, str]]:
@@ -963,31 +1026,35 @@ def _list_spans(text: str) -> list[tuple[int, int, str]]:
         for c in command.finditer(text):
             if c.start() < listed:
                 continue
-            items: list[tuple[int, int] | None] = []  # None: code, not a literal
+            items: list[list[tuple[int, int]] | None] = []  # None: code, not a literal
+            words: list[str] = []  # their texts ("" for code)
             pos = c.end()
             while (item := _LIST_ITEM.match(text, pos)) is not None:
-                pos = item.end()
                 if item.group("expr") is not None:  # code: skipped whole, or the scan ends
-                    code = _LIST_EXPRESSION.match(text, pos, pos + _LONGEST_EXPRESSION)
-                    if code is None:
+                    stop = _expression_end(text, item.end(), item.end() + _LONGEST_EXPRESSION)
+                    if stop is None:
                         break
                     items.append(None)
-                    pos = code.end()
+                    words.append("")
+                    pos = stop
                     continue
-                group = next(g for g in _LIST_STRINGS if item.group(g) is not None)
-                items.append(item.span(group))
+                parts, code, stop = _list_item(text, item)
+                items.append(parts)
+                words.append("".join(text[a:b] for a, b in parts) + (_CODE_TAIL if code else ""))
+                pos = stop if stop >= 0 else item.end()
+                if stop < 0:
+                    break
             listed = pos
-            words = [text[i[0] : i[1]] if i is not None else "" for i in items]
             for index, offset, judge in values(words):
-                item_span = items[index] if index < len(items) else None
-                if item_span is None:
+                read = items[index] if index < len(items) else None
+                if read is None:
                     continue
-                start = item_span[0] + offset
-                if offset == 0 and _FLAG_PROSE.fullmatch(text[start : item_span[1]]):
+                value = words[index][offset:].removesuffix(_CODE_TAIL)
+                if offset == 0 and _FLAG_PROSE.fullmatch(value):
                     continue  # ['redis-cli', '-a', 'PASSWORD']: a usage's name for it
-                new = judge(text[start : item_span[1]])
+                new = judge(value)
                 if new is not None:
-                    spans.append((start, item_span[1], new))
+                    spans.extend(_joined_replacement(read, offset, new))
     return spans
 
 
