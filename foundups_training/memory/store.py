@@ -998,8 +998,9 @@ class PatternMemory:
         if self._pool_share(col, where) >= SMALL_POOL_SHARE:
             vector = self.encoder.encode_query(query)
             found = self._nearest_by_kind(col, vector, n, clauses, 0.0)
-            if found is not None:
-                return [Near(pid, k, module, 1.0 - float(dist)) for pid, dist, k, module in found]
+            if found is not None:  # as recall() keeps them: similarity 0 or more
+                near = [(pid, 1.0 - float(dist), k, mod) for pid, dist, k, mod in found]
+                return [Near(pid, k, mod, sim) for pid, sim, k, mod in near if sim >= 0.0]
         return [Near.of(r) for r in self.recall(query, n, where=where)]
 
     def patterns(self, ids: Sequence[str]) -> dict[str, Pattern]:
