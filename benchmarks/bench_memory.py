@@ -8,7 +8,9 @@ model files (it pads every text to 256 tokens), measured in the same run on the 
 
 Checkpoints at 1K, 10K and N patterns: recall p50/p95 including the query's embedding (ours
 and the baseline's), RSS of this writing process, RSS and recall of a fresh read-only
-process (what a reader such as ``status`` or the router costs), and size on disk. Results go
+process (what a reader such as ``status`` or the router costs), size on disk, and the 64
+nearest patterns of one kind read whole (``recall``, the baseline) against read without
+their text (``neighbours``, what the router weighs README passages with). Results go
 to ``benchmarks/results/memory-<time>.json`` and a table is printed.
 """
 
@@ -204,6 +206,29 @@ def time_recall(fn: Any, queries: list[str]) -> dict[str, float]:
         fn(q)
         times.append((time.perf_counter() - start) * 1000)
     return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(pct(times, 0.95), 2)}
+
+
+def time_pair(
+    first: Any, second: Any, queries: list[str], clear: Any, warm: Any = None
+) -> dict[str, dict[str, float]]:
+    """p50/p95 milliseconds of ``first(query)`` and ``second(query)`` over ``queries``, the
+    two alternating which goes first, each embedding its query anew (``clear()`` empties the
+    encoder's cache before each call). ``warm(query)``, untimed, before each pair: so that
+    neither finds a cache the other filled."""
+    times: dict[str, list[float]] = {"first": [], "second": []}
+    for i, q in enumerate(queries):
+        if warm is not None:
+            warm(q)
+        order = [("first", first), ("second", second)]
+        for name, fn in order if i % 2 == 0 else order[::-1]:
+            clear()
+            start = time.perf_counter()
+            fn(q)
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {
+        name: {"p50_ms": round(statistics.median(t), 2), "p95_ms": round(pct(t, 0.95), 2)}
+        for name, t in times.items()
+    }
 
 
 READER = r"""
@@ -408,6 +433,17 @@ def main(argv: list[str] | None = None) -> int:
         row["recall_filtered"] = time_recall(
             lambda q: mem.recall(q, n=5, where={"kind": "error_fix"}), fresh_queries()
         )
+        # What the router does with a module question's 64 nearest README passages: the
+        # baseline reads them whole, neighbours() only their ids, kinds and modules. The
+        # kind cache is warm for both, as in a process that has answered for a while.
+        pair = time_pair(
+            lambda q: mem.recall(q, n=64, where={"kind": "error_fix"}),
+            lambda q: mem.neighbours(q, 64, "error_fix"),
+            fresh_queries(),
+            encoder.clear_cache,
+            warm=lambda q: mem.neighbours(q, 64, "error_fix"),
+        )
+        row["kind_64"] = {"recall": pair["first"], "neighbours": pair["second"]}
         row["rss_writer_mb"] = round(rss_mb(), 1)
         row["disk_mb"] = round(disk_mb(settings.chroma_dir), 1)
         row["reader"] = reader_process(settings.data_dir, args.queries, args.baseline_queries)
@@ -450,6 +486,15 @@ def print_table(r: dict[str, Any]) -> None:
         f"x{e['speedup_one_query']}"
     )
     print(f"re-upsert of known patterns: {r['re_upsert_per_s']}/s (metadata merge, no embedding)")
+    for row in r["checkpoints"]:
+        k64 = row.get("kind_64")
+        if k64:
+            ratio = k64["neighbours"]["p50_ms"] / max(k64["recall"]["p50_ms"], 1e-9)
+            print(
+                f"64 nearest of a kind at {row['patterns']:>7}: recall p50 "
+                f"{k64['recall']['p50_ms']:.2f} ms, neighbours {k64['neighbours']['p50_ms']:.2f} "
+                f"ms (x{ratio:.2f}, each with its query's embedding)"
+            )
     head = (
         f"\n{'patterns':>9} {'upsert/s':>9} {'recall p50':>11} {'p95':>7} {'filtered p50':>13} "
         f"{'RSS writer':>11} {'RSS reader':>11} {'reader p50':>11} {'disk MB':>8} "

@@ -988,20 +988,23 @@ class PatternMemory:
         keeps. For a caller that weighs many and reads few (the router's best passage per
         module: its 64 passages' metadata was ~20 of a module question's ~35 ms on the real
         host's index); :meth:`patterns` reads the few. A kind too rare for the cache's way
-        (see :data:`SMALL_POOL_SHARE`) is recalled whole, its patterns kept."""
+        (see :data:`SMALL_POOL_SHARE`), or too far for its widest fetch, is searched by
+        Chroma's filter as :meth:`recall` does, its patterns kept."""
         where = {"kind": kind}
         col = self._col(create=False)
         if col is None or n <= 0 or not query:
             return []
         clauses = simple_filter(where)
         assert clauses is not None  # one plain clause
+        vector = self.encoder.encode_query(query)
         if self._pool_share(col, where) >= SMALL_POOL_SHARE:
-            vector = self.encoder.encode_query(query)
             found = self._nearest_by_kind(col, vector, n, clauses, 0.0)
             if found is not None:  # as recall() keeps them: similarity 0 or more
                 near = [(pid, 1.0 - float(dist), k, mod) for pid, dist, k, mod in found]
                 return [Near(pid, k, mod, sim) for pid, sim, k, mod in near if sim >= 0.0]
-        return [Near.of(r) for r in self.recall(query, n, where=where)]
+        # What recall() then asks: Chroma's own filtered search, the patterns read.
+        hits = self._query(col, vector, n, chroma_where(where))
+        return [Near.of(r) for r in self._recalled(hits, 0.0)]
 
     def patterns(self, ids: Sequence[str]) -> dict[str, Pattern]:
         """The stored patterns of ``ids`` by id, in one read (absent ids left out)."""

@@ -514,6 +514,26 @@ def test_neighbours_of_a_small_pool_are_recalled_whole(memory: PatternMemory) ->
     assert all(n.pattern is not None and n.pattern.id == n.id for n in near)
 
 
+def test_neighbours_too_far_for_the_widest_fetch_ask_chromas_filter_once(
+    memory: PatternMemory, monkeypatch
+) -> None:
+    """When the widest fetch holds too few of the kind, neighbours asks Chroma's filtered
+    search, as recall does, without walking the fetches again (before: it called recall,
+    which did: 1.35 x recall's time at 10K patterns in bench_memory)."""
+    memory.upsert([make(i, kind="stream") for i in range(30)])
+    expected = memory.recall("stream went live", n=5, where={"kind": "stream"})
+    walks: list[int] = []
+
+    def too_far(*args, **kwargs):  # type: ignore[no-untyped-def]
+        walks.append(1)
+        return None
+
+    monkeypatch.setattr(memory, "_nearest_by_kind", too_far)
+    near = memory.neighbours("stream went live", 5, "stream")
+    assert len(walks) == 1
+    assert [n.pattern for n in near] == [r.pattern for r in expected]
+
+
 def test_kind_counts_agree_with_the_full_stats(memory) -> None:  # type: ignore[no-untyped-def]
     """The cheap per-kind count (ids only) that idle cycles record gives what ``stats``
     gives by reading every pattern's metadata; a kind this version does not know is ""."""
