@@ -1065,20 +1065,13 @@ class PatternMemory:
         chosen = self._nearest_by_kind(col, vector, n, clauses, min_similarity)
         if chosen is None:
             return None
-        if not chosen:
-            return []
-        found = col.get(
-            ids=[pid for pid, *_ in chosen],
-            include=["metadatas", "documents"],  # type: ignore[list-item]
-        )
-        docs = dict(zip(found["ids"], found["documents"] or [], strict=True))
-        metas = dict(zip(found["ids"], found["metadatas"] or [], strict=True))
+        read = self.patterns([pid for pid, *_ in chosen])
         hits = [
-            (pid, docs[pid], metas[pid] or {}, dist)
+            Recalled(read[pid], 1.0 - float(dist))
             for pid, dist, *_ in chosen
-            if pid in docs  # deleted meanwhile
+            if pid in read  # (deleted meanwhile)
         ]
-        return self._recalled(hits, min_similarity)
+        return [r for r in hits if r.similarity >= min_similarity]
 
     def _pool_share(self, col: Collection, where: Mapping[str, Any] | None) -> float:
         """The share of the store that ``where`` keeps, re-measured every POOL_SHARE_TTL s
